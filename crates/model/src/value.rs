@@ -1,0 +1,183 @@
+//! Neutral values: what a source reads a cell into before the plan converts it for the target.
+//! Values keep everything the source said, including what the target cannot hold (zero dates,
+//! year 0, NUL characters): deciding what to do with those is the plan's job, never the reader's.
+
+use std::fmt;
+
+/// A calendar date as the source stores it. MySQL allows zero parts (`0000-00-00`, `2020-05-00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl Date {
+    /// True for a date with a zero month or day, or year 0 (which PostgreSQL has no name for).
+    pub fn is_zero_or_partial(&self) -> bool {
+        self.year == 0 || self.month == 0 || self.day == 0
+    }
+    /// Month and day are in range for the month (leap years included).
+    pub fn is_valid(&self) -> bool {
+        if self.is_zero_or_partial() || self.month > 12 {
+            return false;
+        }
+        let leap = (self.year % 4 == 0 && self.year % 100 != 0) || self.year % 400 == 0;
+        let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        self.day as u32 <= days[self.month as usize - 1]
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// Date and time of day with microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DateTime {
+    pub date: Date,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    pub micros: u32,
+}
+
+impl fmt::Display for DateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:02}:{:02}:{:02}", self.date, self.hour, self.minute, self.second)?;
+        if self.micros != 0 {
+            write!(f, ".{:06}", self.micros)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f32),
+    Double(f64),
+    /// Exact decimal as text, e.g. `-12.50`.
+    Decimal(String),
+    Text(String),
+    Bytes(Vec<u8>),
+    Date(Date),
+    /// Date and time without time zone.
+    DateTime(DateTime),
+    /// An instant, in UTC.
+    Timestamp(DateTime),
+    /// A signed duration in microseconds (MySQL TIME).
+    Duration(i64),
+    Json(String),
+    /// Bit string, most significant bit first, as '0'/'1' characters.
+    Bits(String),
+    Array(Vec<Value>),
+}
+
+pub type Row = Vec<Value>;
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+    /// A short name of the variant for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::UInt(_) => "uint",
+            Value::Float(_) => "float",
+            Value::Double(_) => "double",
+            Value::Decimal(_) => "decimal",
+            Value::Text(_) => "text",
+            Value::Bytes(_) => "bytes",
+            Value::Date(_) => "date",
+            Value::DateTime(_) => "datetime",
+            Value::Timestamp(_) => "timestamp",
+            Value::Duration(_) => "duration",
+            Value::Json(_) => "json",
+            Value::Bits(_) => "bits",
+            Value::Array(_) => "array",
+        }
+    }
+}
+
+/// Formats a duration in microseconds as `[-]H:MM:SS[.ffffff]` (hours may exceed 24).
+pub fn format_duration(micros: i64) -> String {
+    let neg = micros < 0;
+    let m = micros.unsigned_abs();
+    let (secs, frac) = (m / 1_000_000, m % 1_000_000);
+    let mut s = format!(
+        "{}{:02}:{:02}:{:02}",
+        if neg { "-" } else { "" },
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    );
+    if frac != 0 {
+        s.push_str(&format!(".{frac:06}"));
+    }
+    s
+}
+
+/// Renders a value for messages: short, never more than 64 characters.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Value::Null => "NULL".to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::UInt(u) => u.to_string(),
+            Value::Float(x) => x.to_string(),
+            Value::Double(x) => x.to_string(),
+            Value::Decimal(s) | Value::Json(s) | Value::Bits(s) => s.clone(),
+            Value::Text(s) => format!("'{s}'"),
+            Value::Bytes(b) => {
+                let hex: String = b.iter().take(24).map(|x| format!("{x:02x}")).collect();
+                format!("0x{hex}{}", if b.len() > 24 { "…" } else { "" })
+            }
+            Value::Date(d) => format!("'{d}'"),
+            Value::DateTime(d) | Value::Timestamp(d) => format!("'{d}'"),
+            Value::Duration(m) => format!("'{}'", format_duration(*m)),
+            Value::Array(v) => format!("[{} items]", v.len()),
+        };
+        if s.chars().count() > 64 {
+            let cut: String = s.chars().take(61).collect();
+            write!(f, "{cut}…")
+        } else {
+            f.write_str(&s)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_format_past_a_day_and_negative() {
+        assert_eq!(format_duration(0), "00:00:00");
+        assert_eq!(format_duration(-(838 * 3600 + 59 * 60 + 59) * 1_000_000), "-838:59:59");
+        assert_eq!(format_duration(25 * 3600 * 1_000_000 + 5), "25:00:00.000005");
+    }
+
+    #[test]
+    fn date_validity() {
+        assert!(Date { year: 2024, month: 2, day: 29 }.is_valid());
+        assert!(!Date { year: 2023, month: 2, day: 29 }.is_valid());
+        assert!(!Date { year: 0, month: 0, day: 0 }.is_valid());
+        assert!(Date { year: 2020, month: 5, day: 0 }.is_zero_or_partial());
+    }
+
+    #[test]
+    fn display_is_bounded() {
+        let long = Value::Text("x".repeat(500));
+        assert!(long.to_string().chars().count() <= 64);
+    }
+}

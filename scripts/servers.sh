@@ -1,0 +1,145 @@
+# shellcheck shell=bash
+# Throwaway PostgreSQL and MariaDB servers for ferry's demo, tests and benchmarks.
+#
+# Source this file, then call `ferry_servers_up`. It installs the Debian packages it needs when they
+# are missing, starts one PostgreSQL (wal_level=logical) and one MariaDB (row-based binlog with full
+# images and metadata) in a fresh temporary directory on free ports, exports their URLs and stops
+# both on exit, also when the caller fails. It never touches a server somebody else started.
+#
+# Exports: FERRY_TEST_PG_URL, FERRY_TEST_MYSQL_URL, FERRY_PG_PORT, FERRY_MYSQL_PORT,
+#          FERRY_MYSQL_SOCKET, FERRY_PG_SOCKET_DIR, FERRY_SERVERS_DIR
+
+ferry_log() { printf '[ferry] %s\n' "$*" >&2; }
+
+ferry_as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    ferry_log "need root to run: $*"; return 1; fi
+}
+
+ferry_pg_bindir() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
+}
+
+# Installs postgresql, mariadb-server (and any extra package names given) when absent.
+ferry_install_packages() {
+  local need=()
+  [ -n "$(ferry_pg_bindir)" ] || need+=(postgresql postgresql-client)
+  command -v psql >/dev/null || need+=(postgresql-client)
+  command -v mariadb-install-db >/dev/null || need+=(mariadb-server)
+  command -v mariadb >/dev/null || need+=(mariadb-client)
+  local p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+  if [ ${#need[@]} -gt 0 ]; then
+    ferry_log "installing Debian packages: ${need[*]}"
+    ferry_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    # policy-rc.d keeps the packages from starting their own system servers.
+    ferry_as_root env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
+      apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+  fi
+}
+
+ferry_free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$(( 20000 + RANDOM % 30000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
+ferry_servers_down() {
+  local d=${FERRY_SERVERS_DIR:-}
+  [ -n "$d" ] && [ -d "$d" ] || return 0
+  if [ -f "$d/mysql.pid" ]; then
+    local pid; pid=$(cat "$d/mysql.pid")
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+  fi
+  if [ -f "$d/pg/postmaster.pid" ]; then
+    ferry_pg_run "$(ferry_pg_bindir)/pg_ctl" -D "$d/pg" -m immediate -w stop >/dev/null 2>&1
+  fi
+  rm -rf "$d"
+  FERRY_SERVERS_DIR=
+}
+
+# Runs a PostgreSQL server binary as a non-root user (initdb and postgres refuse root).
+ferry_pg_run() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+ferry_start_postgres() {
+  local bindir port dir
+  bindir=$(ferry_pg_bindir) || { ferry_log "PostgreSQL server binaries not found"; return 1; }
+  dir="$FERRY_SERVERS_DIR/pg"
+  port=$(ferry_free_port)
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown -R postgres: "$FERRY_SERVERS_DIR" && chmod 755 "$FERRY_SERVERS_DIR"
+  ferry_pg_run "$bindir/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$FERRY_SERVERS_DIR/initdb.log" 2>&1 \
+    || { cat "$FERRY_SERVERS_DIR/initdb.log" >&2; return 1; }
+  cat >>"$dir/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+wal_level = logical
+max_replication_slots = 20
+max_wal_senders = 20
+max_connections = 200
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 256MB
+maintenance_work_mem = 256MB
+max_wal_size = 4GB
+timezone = 'UTC'
+CONF
+  ferry_pg_run "$bindir/pg_ctl" -D "$dir" -l "$FERRY_SERVERS_DIR/pg.log" -w -t 60 start >/dev/null \
+    || { cat "$FERRY_SERVERS_DIR/pg.log" >&2; return 1; }
+  export FERRY_PG_PORT=$port FERRY_PG_SOCKET_DIR=$dir
+  export FERRY_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  ferry_log "PostgreSQL $("$bindir/postgres" --version | awk '{print $NF}') on 127.0.0.1:$port"
+}
+
+ferry_start_mariadb() {
+  local port dir
+  dir="$FERRY_SERVERS_DIR/mysql"
+  port=$(ferry_free_port)
+  mkdir -p "$dir/data"
+  mariadb-install-db --no-defaults --datadir="$dir/data" --user="$(id -un)" \
+    --auth-root-authentication-method=normal --skip-test-db >"$FERRY_SERVERS_DIR/mysql-install.log" 2>&1 \
+    || { cat "$FERRY_SERVERS_DIR/mysql-install.log" >&2; return 1; }
+  local mysqld; mysqld=$(command -v mariadbd || echo /usr/sbin/mariadbd)
+  "$mysqld" --no-defaults --datadir="$dir/data" --user="$(id -un)" \
+    --port="$port" --bind-address=127.0.0.1 --socket="$dir/mysql.sock" \
+    --pid-file="$FERRY_SERVERS_DIR/mysql.pid" --log-error="$FERRY_SERVERS_DIR/mysql.err" \
+    --server-id=1 --log-bin="$dir/binlog" --binlog-format=ROW --binlog-row-image=FULL \
+    --binlog-row-metadata=FULL --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 \
+    --innodb-buffer-pool-size=512M --max-connections=300 --character-set-server=utf8mb4 \
+    --collation-server=utf8mb4_general_ci --default-time-zone=+00:00 >/dev/null 2>&1 &
+  local ok=
+  for _ in $(seq 1 300); do
+    if mariadb --no-defaults -uroot -h127.0.0.1 -P"$port" -e 'select 1' >/dev/null 2>&1; then ok=1; break; fi
+    sleep 0.2
+  done
+  [ -n "$ok" ] || { cat "$FERRY_SERVERS_DIR/mysql.err" >&2; return 1; }
+  export FERRY_MYSQL_PORT=$port FERRY_MYSQL_SOCKET="$dir/mysql.sock"
+  export FERRY_TEST_MYSQL_URL="mysql://root@127.0.0.1:$port/"
+  ferry_log "MariaDB $(mariadb --no-defaults -uroot -h127.0.0.1 -P"$port" -N -e 'select version()') on 127.0.0.1:$port"
+}
+
+# Installs what is missing, then starts both servers; stops them when the calling shell exits.
+ferry_servers_up() {
+  ferry_install_packages "$@" || return 1
+  FERRY_SERVERS_DIR=$(mktemp -d /tmp/ferry-servers.XXXXXX)
+  export FERRY_SERVERS_DIR
+  trap 'ferry_servers_down' EXIT
+  trap 'exit 130' INT TERM
+  # Servers start after every apt step: an upgrade must not replace binaries under a running server.
+  ferry_start_postgres || return 1
+  ferry_start_mariadb || return 1
+}
+
+ferry_mysql() { mariadb --no-defaults -uroot -h127.0.0.1 -P"$FERRY_MYSQL_PORT" "$@"; }
+ferry_psql() { psql -X -q -v ON_ERROR_STOP=1 "$FERRY_TEST_PG_URL" "$@"; }
