@@ -1,1 +1,13 @@
+//! PostgreSQL as ferry's target: the target DDL model and its rendering ([`ddl`]), the COPY text
+//! encoder ([`copy_text`], pure functions over bytes), and the connection that runs DDL and COPY
+//! ([`conn`]). Identifiers are always quoted.
 
+pub mod conn;
+pub mod copy_text;
+pub mod ddl;
+pub mod error;
+pub mod ident;
+
+pub use conn::PgTarget;
+pub use error::TargetError;
+pub use ident::{quote_ident, quote_literal, qualified};

@@ -1,0 +1,89 @@
+//! A connection to the target: DDL, queries and COPY. One `PgTarget` is one session; the loader
+//! opens one per writer.
+
+use crate::error::TargetError;
+use bytes::Bytes;
+use futures_util::SinkExt;
+use tokio_postgres::{Client, NoTls};
+
+pub struct PgTarget {
+    pub client: Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PgTarget {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl PgTarget {
+    /// Connects to `url`; the error names host, port and database, never the password.
+    pub async fn connect(url: &str) -> Result<PgTarget, TargetError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| TargetError::new(ferry_model::ErrorKind::Definite, format!("bad PostgreSQL URL: {e}")))?;
+        let host = config
+            .get_hosts()
+            .first()
+            .map(|h| match h {
+                tokio_postgres::config::Host::Tcp(s) => s.clone(),
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+            })
+            .unwrap_or_else(|| "localhost".into());
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let db = config.get_dbname().or(config.get_user()).unwrap_or("postgres").to_string();
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| TargetError::from(e).context(format!("PostgreSQL target {host}:{port} database \"{db}\"")))?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("target connection ended: {e}");
+            }
+        });
+        let t = PgTarget { client, task };
+        t.batch("SET client_min_messages = warning; SET timezone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3").await?;
+        Ok(t)
+    }
+
+    /// Runs one or more statements with the simple protocol.
+    pub async fn batch(&self, sql: &str) -> Result<(), TargetError> {
+        self.client.batch_execute(sql).await.map_err(TargetError::from)
+    }
+
+    /// Runs one statement, naming it in the error.
+    pub async fn exec(&self, sql: &str) -> Result<(), TargetError> {
+        self.client.batch_execute(sql).await.map_err(|e| {
+            let first = sql.lines().next().unwrap_or_default();
+            TargetError::from(e).context(format!("running `{}`", first.chars().take(160).collect::<String>()))
+        })
+    }
+
+    /// Starts a text-format `COPY … FROM STDIN` and feeds it chunks from `rx` until it closes.
+    /// Returns the number of rows PostgreSQL reports.
+    pub async fn copy_in(
+        &self,
+        copy_sql: &str,
+        mut rx: tokio::sync::mpsc::Receiver<Bytes>,
+    ) -> Result<u64, TargetError> {
+        let sink = self.client.copy_in::<_, Bytes>(copy_sql).await?;
+        futures_util::pin_mut!(sink);
+        while let Some(chunk) = rx.recv().await {
+            sink.send(chunk).await?;
+        }
+        Ok(sink.finish().await?)
+    }
+
+    pub async fn server_version(&self) -> Result<String, TargetError> {
+        let row = self.client.query_one("SHOW server_version", &[]).await?;
+        Ok(row.get(0))
+    }
+
+    /// True when an extension is installed in the target database.
+    pub async fn has_extension(&self, name: &str) -> Result<bool, TargetError> {
+        let row = self.client.query_opt("SELECT 1 FROM pg_extension WHERE extname = $1", &[&name]).await?;
+        Ok(row.is_some())
+    }
+}
