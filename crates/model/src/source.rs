@@ -13,7 +13,7 @@ pub type TableSelection<'a> = &'a (dyn Fn(&str) -> bool + Sync);
 
 /// Questions the plan may ask about the data before choosing a type (e.g. "is this tinyint(1)
 /// column really boolean?"). Each answer is a count of rows that break the assumption.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Probe {
     /// Rows whose integer value is neither 0 nor 1 (NULL excluded).
     NotZeroOrOne,

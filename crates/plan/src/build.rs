@@ -1,0 +1,703 @@
+//! Building the plan. Every problem that would stop a migration (unknown table or column in a
+//! rule, a type without mapping, two source names landing on one target name) is collected and
+//! reported together, before anything is written, so one run of `ferry plan` shows them all.
+
+use crate::assessment::{Assessment, Severity, TableSummary};
+use crate::config::{Config, EnumStyle, IdentifierCase, TableRule};
+use crate::convert::{ColumnConversion, Conversion, RowConverter};
+use crate::naming::{apply_case, like, target_name, NameAllocator};
+use crate::typemap::{self, ColumnProbes};
+use ferry_model::{Column, DataType, DefaultValue, IndexKind, ObjectKind, Probe, Schema, Table};
+use ferry_target_postgres::ddl::*;
+use ferry_target_postgres::ident::{quote_ident, quote_literal, truncate_ident};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// Answers to data probes: rows failing the probe, by (table, column, probe).
+pub type ProbeAnswers = HashMap<(String, String, Probe), u64>;
+
+#[derive(Debug, Clone)]
+pub struct PlanError {
+    pub problems: Vec<String>,
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "the plan has {} problem(s); nothing was written:", self.problems.len())?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+pub struct PlanInput<'a> {
+    pub schema: &'a Schema,
+    pub config: &'a Config,
+    pub probes: &'a ProbeAnswers,
+    /// The target database has the PostGIS extension.
+    pub postgis: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TablePlan {
+    #[serde(skip)]
+    pub source: Table,
+    pub source_name: String,
+    pub target: PgTable,
+    pub converter: RowConverter,
+    /// The source's next AUTO_INCREMENT value: identity restarts at least here.
+    pub auto_increment_floor: Option<u64>,
+}
+
+impl TablePlan {
+    /// `COPY "schema"."table" ("a", "b") FROM STDIN`.
+    pub fn copy_sql(&self) -> String {
+        let cols: Vec<String> = self.target.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        format!("COPY {} ({}) FROM STDIN", self.target.qualified(), cols.join(", "))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub source_database: String,
+    pub target_schema: String,
+    pub enums: Vec<PgEnum>,
+    pub tables: Vec<TablePlan>,
+    pub assessment: Assessment,
+}
+
+/// The include/exclude rules as a predicate over source table names.
+pub fn select_tables(config: &Config) -> impl Fn(&str) -> bool + Sync + '_ {
+    move |name: &str| {
+        config.rules.include.iter().any(|p| like(p, name)) && !config.rules.exclude.iter().any(|p| like(p, name))
+    }
+}
+
+/// The data probes the type map needs (tinyint(1) columns under `auto`, TIME columns).
+pub fn probes_needed(schema: &Schema, config: &Config) -> Vec<(String, String, Probe)> {
+    let mut out = Vec::new();
+    for t in &schema.tables {
+        let rule = find_rule(config, &t.name);
+        for c in &t.columns {
+            if rule.and_then(|r| r.columns.get(&c.name)).and_then(|c| c.type_.as_ref()).is_some() {
+                continue;
+            }
+            match c.data_type {
+                DataType::Int { bytes: 1, unsigned: false, display_width: Some(1) }
+                    if config.rules.tinyint1 == crate::config::Tinyint1::Auto =>
+                {
+                    out.push((t.name.clone(), c.name.clone(), Probe::NotZeroOrOne))
+                }
+                DataType::Time { .. } => out.push((t.name.clone(), c.name.clone(), Probe::OutsideDay)),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+fn find_rule<'c>(config: &'c Config, table: &str) -> Option<&'c TableRule> {
+    config.tables.get(table)
+}
+
+pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
+    let PlanInput { schema, config, probes, postgis } = input;
+    let rules = &config.rules;
+    let case = rules.identifiers;
+    let mut problems: Vec<String> = Vec::new();
+    let mut a = Assessment {
+        source: schema.name.clone(),
+        source_server: schema.server_version.clone(),
+        ..Default::default()
+    };
+
+    // Rules must name tables and columns that exist among the selected tables.
+    for (tname, rule) in &config.tables {
+        match schema.table(tname) {
+            None => problems.push(format!(
+                "rule [tables.\"{tname}\"] names a table that is not among the selected tables of source database `{}` (check the name, its case, and rules.include/exclude)",
+                schema.name
+            )),
+            Some(t) => {
+                for cname in rule.columns.keys() {
+                    if t.column(cname).is_none() {
+                        problems.push(format!(
+                            "rule [tables.\"{tname}\".columns.\"{cname}\"] names a column that table `{tname}` does not have"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if schema.tables.is_empty() {
+        problems.push(format!(
+            "no table of source database `{}` is selected (rules.include = {:?}, rules.exclude = {:?})",
+            schema.name, rules.include, rules.exclude
+        ));
+    }
+
+    let target_schema = truncate_ident(&config.target.schema.clone().unwrap_or_else(|| apply_case(case, &schema.name)));
+    a.target_schema = target_schema.clone();
+
+    // Table names: collisions are errors; the user must rename.
+    let mut table_names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut tname_of: HashMap<String, String> = HashMap::new();
+    for t in &schema.tables {
+        let rename = find_rule(config, &t.name).and_then(|r| r.rename.as_deref());
+        let n = target_name(case, &t.name, rename);
+        table_names.entry(n.clone()).or_default().push(t.name.clone());
+        tname_of.insert(t.name.clone(), n);
+    }
+    for (target, sources) in &table_names {
+        if sources.len() > 1 {
+            problems.push(format!(
+                "tables {} all become \"{target}\" in PostgreSQL; rename all but one with [tables.\"<name>\"] rename = \"…\"",
+                sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+
+    // pg_class holds tables and indexes, pg_type holds tables' row types and enums: one
+    // allocator each, with the table names reserved first.
+    let mut relnames = NameAllocator::new();
+    let mut typenames = NameAllocator::new();
+    for n in table_names.keys() {
+        relnames.reserve(n);
+        typenames.reserve(n);
+    }
+
+    let mut enums = Vec::new();
+    let mut tables = Vec::new();
+    let mut ci_columns: BTreeMap<String, usize> = BTreeMap::new();
+
+    for t in &schema.tables {
+        let rule = find_rule(config, &t.name);
+        let tname = tname_of[&t.name].clone();
+        if tname != t.name && rule.and_then(|r| r.rename.as_ref()).is_none() && case == IdentifierCase::Preserve {
+            a.push(Severity::Info, &t.name, format!("renamed to \"{tname}\" (cut to 63 bytes)"));
+        } else if tname != t.name && tname != t.name.to_lowercase() {
+            a.push(Severity::Info, &t.name, format!("renamed to \"{tname}\""));
+        }
+
+        // Columns.
+        let mut col_names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut cname_of: HashMap<String, String> = HashMap::new();
+        let mut renamed = Vec::new();
+        for c in &t.columns {
+            let crule = rule.and_then(|r| r.columns.get(&c.name));
+            let n = target_name(case, &c.name, crule.and_then(|r| r.rename.as_deref()));
+            if n != c.name && n != c.name.to_lowercase() {
+                renamed.push(format!("{}→{}", c.name, n));
+            }
+            col_names.entry(n.clone()).or_default().push(c.name.clone());
+            cname_of.insert(c.name.clone(), n);
+        }
+        for (target, sources) in &col_names {
+            if sources.len() > 1 {
+                problems.push(format!(
+                    "table `{}`: columns {} all become \"{target}\"; rename with [tables.\"{}\".columns.\"<name>\"] rename = \"…\"",
+                    t.name,
+                    sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+                    t.name
+                ));
+            }
+        }
+        if !renamed.is_empty() {
+            a.push(Severity::Info, &t.name, format!("columns renamed: {}", renamed.join(", ")));
+        }
+
+        let mut columns = Vec::new();
+        let mut conversions = Vec::new();
+        let mut on_update_now = Vec::new();
+        for (i, c) in t.columns.iter().enumerate() {
+            let obj = format!("{}.{}", t.name, c.name);
+            let cname = cname_of[&c.name].clone();
+            let override_ty = rule.and_then(|r| r.columns.get(&c.name)).and_then(|r| r.type_.clone());
+            let (ty, conversion) = if let Some(o) = override_ty {
+                a.push(Severity::Info, &obj, format!("{} → {o} (type override)", c.source_type));
+                let conv = typemap::override_conversion(c, rules, &o);
+                (PgType::Custom(o), conv)
+            } else {
+                let enum_type = match (&c.data_type, rules.enums) {
+                    (DataType::Enum { values }, EnumStyle::Type) => {
+                        let name = typenames.allocate(&format!("{tname}_{cname}"));
+                        enums.push(PgEnum { schema: target_schema.clone(), name: name.clone(), values: values.clone() });
+                        Some(PgType::Named { schema: target_schema.clone(), name })
+                    }
+                    _ => None,
+                };
+                let p = ColumnProbes {
+                    not_zero_or_one: probes.get(&(t.name.clone(), c.name.clone(), Probe::NotZeroOrOne)).copied(),
+                    outside_day: probes.get(&(t.name.clone(), c.name.clone(), Probe::OutsideDay)).copied(),
+                };
+                match typemap::map_column(c, rules, p, enum_type, postgis) {
+                    Ok(m) => {
+                        if let Some(note) = m.note {
+                            let sev = if matches!(c.data_type, DataType::Geometry { .. }) && !postgis {
+                                Severity::Warning
+                            } else {
+                                Severity::Info
+                            };
+                            a.push(sev, &obj, note);
+                        }
+                        (m.ty, m.conversion)
+                    }
+                    Err(e) => {
+                        problems.push(format!("column `{}`.`{}`: {e}", t.name, c.name));
+                        (PgType::Text, Conversion::Identity)
+                    }
+                }
+            };
+            if let (DataType::Enum { values }, EnumStyle::Check) = (&c.data_type, rules.enums) {
+                let _ = values; // the CHECK is rendered below with the other checks
+            }
+            let identity = c.auto_increment && matches!(ty, PgType::SmallInt | PgType::Integer | PgType::BigInt);
+            if c.auto_increment && !identity {
+                a.push(Severity::Warning, &obj, format!("AUTO_INCREMENT dropped: {ty} cannot be an identity column"));
+            }
+            let default = if identity { None } else { pg_default(c, &ty, &obj, &mut a) };
+            if c.on_update_current_timestamp {
+                on_update_now.push(cname.clone());
+                a.push(Severity::Info, &obj, "ON UPDATE CURRENT_TIMESTAMP → a BEFORE UPDATE trigger (disabled during ferry's own apply)");
+            }
+            if let Some(g) = &c.generated {
+                a.push(Severity::Warning, &obj, format!("generated column copied as a plain column; its expression is not kept: {g}"));
+            }
+            if c.data_type.is_textual() && c.collation.as_deref().map(|x| x.ends_with("_ci")).unwrap_or(false) {
+                *ci_columns.entry(c.collation.clone().unwrap()).or_default() += 1;
+            }
+            columns.push(PgColumn { name: cname, ty, nullable: c.nullable, default, identity, comment: c.comment.clone() });
+            conversions.push(ColumnConversion { source_index: i, conversion });
+        }
+
+        let col = |n: &str| cname_of.get(n).cloned().unwrap_or_else(|| n.to_string());
+
+        // Primary key.
+        let primary_key = t.primary_key.as_ref().map(|pk| PgKey {
+            name: relnames.allocate(&format!("{tname}_pkey")),
+            columns: pk.columns.iter().map(|c| col(c)).collect(),
+        });
+        if primary_key.is_none() {
+            let how = if t.row_identity().is_some() { "a NOT NULL unique key will identify rows" } else { "rows cannot be identified by a key (verify compares whole tables, sync needs full-row matching)" };
+            a.push(Severity::Warning, &t.name, format!("no primary key: {how}"));
+        }
+
+        // Indexes.
+        let mut indexes = Vec::new();
+        for ix in &t.indexes {
+            let obj = format!("{} index {}", t.name, ix.name);
+            if ix.columns.iter().any(|c| c.name.is_empty()) {
+                a.push(Severity::Action, &obj, "functional index not converted: recreate it with a PostgreSQL expression");
+                continue;
+            }
+            let name = relnames.allocate(&format!("{tname}_{}", apply_case(case, &ix.name)));
+            match ix.kind {
+                IndexKind::FullText => {
+                    let parts: Vec<String> = ix.columns.iter().map(|c| format!("coalesce({}, '')", quote_ident(&col(&c.name)))).collect();
+                    indexes.push(PgIndex {
+                        name,
+                        unique: false,
+                        method: "gin".into(),
+                        elements: vec![format!("(to_tsvector('simple'::regconfig, {}))", parts.join(" || ' ' || "))],
+                    });
+                    a.push(Severity::Warning, &obj, "FULLTEXT → GIN index on to_tsvector('simple', …): rewrite MATCH … AGAINST as to_tsvector(…) @@ websearch_to_tsquery(…)");
+                }
+                IndexKind::Spatial => {
+                    if postgis {
+                        indexes.push(PgIndex { name, unique: false, method: "gist".into(), elements: ix.columns.iter().map(|c| quote_ident(&col(&c.name))).collect() });
+                        a.push(Severity::Info, &obj, "SPATIAL → GiST index");
+                    } else {
+                        a.push(Severity::Action, &obj, "SPATIAL index not created: the target has no PostGIS (the column is WKB bytea)");
+                    }
+                }
+                IndexKind::BTree | IndexKind::Hash => {
+                    let mut elements = Vec::new();
+                    for c in &ix.columns {
+                        let q = quote_ident(&col(&c.name));
+                        let mut e = match c.prefix {
+                            Some(n) if ix.unique => {
+                                let binary = t.column(&c.name).map(|c| matches!(c.data_type, DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. })).unwrap_or(false);
+                                if binary { format!("(substring({q} from 1 for {n}))") } else { format!("(left({q}, {n}))") }
+                            }
+                            _ => q,
+                        };
+                        if c.descending {
+                            e.push_str(" DESC");
+                        }
+                        elements.push(e);
+                    }
+                    if ix.columns.iter().any(|c| c.prefix.is_some()) {
+                        let msg = if ix.unique { "unique prefix index → unique index on left(column, n): uniqueness of the prefix is kept" } else { "prefix index → index on the whole column" };
+                        a.push(Severity::Info, &obj, msg);
+                    }
+                    if ix.kind == IndexKind::Hash {
+                        a.push(Severity::Info, &obj, "HASH index → btree");
+                    }
+                    indexes.push(PgIndex { name, unique: ix.unique, method: "btree".into(), elements });
+                }
+            }
+        }
+
+        // Foreign keys: only to tables in the plan.
+        let mut fk_names = NameAllocator::new();
+        let mut foreign_keys = Vec::new();
+        for fk in &t.foreign_keys {
+            let obj = format!("{} foreign key {}", t.name, fk.name);
+            if fk.ref_schema.is_some() || !tname_of.contains_key(&fk.ref_table) {
+                a.push(Severity::Warning, &obj, format!("not created: it references `{}`, which is not migrated", fk.ref_table));
+                continue;
+            }
+            let ref_table = schema.table(&fk.ref_table).unwrap();
+            let rrule = find_rule(config, &fk.ref_table);
+            let ref_columns = fk
+                .ref_columns
+                .iter()
+                .map(|c| target_name(case, c, rrule.and_then(|r| r.columns.get(c)).and_then(|r| r.rename.as_deref())))
+                .collect();
+            let _ = ref_table;
+            foreign_keys.push(PgForeignKey {
+                name: fk_names.allocate(&apply_case(case, &fk.name)),
+                columns: fk.columns.iter().map(|c| col(c)).collect(),
+                ref_schema: target_schema.clone(),
+                ref_table: tname_of[&fk.ref_table].clone(),
+                ref_columns,
+                on_delete: fk.on_delete.sql().into(),
+                on_update: fk.on_update.sql().into(),
+            });
+        }
+
+        // CHECK constraints: identifiers translated, the rest tried as written.
+        let mut checks = Vec::new();
+        for ch in &t.checks {
+            checks.push(PgCheck { name: fk_names.allocate(&apply_case(case, &ch.name)), expression: translate_expression(&ch.expression, &col) });
+            a.push(Severity::Info, format!("{} check {}", t.name, ch.name), "CHECK translated (identifiers only); if PostgreSQL rejects it the migrate report lists it");
+        }
+        if rules.enums == EnumStyle::Check {
+            for c in &t.columns {
+                if let DataType::Enum { values } = &c.data_type {
+                    let vals: Vec<String> = values.iter().map(|v| quote_literal(v)).collect();
+                    checks.push(PgCheck {
+                        name: fk_names.allocate(&format!("{}_check", col(&c.name))),
+                        expression: format!("{} IN ({})", quote_ident(&col(&c.name)), vals.join(", ")),
+                    });
+                }
+            }
+        }
+
+        a.tables.push(TableSummary {
+            source: t.name.clone(),
+            target: tname.clone(),
+            columns: columns.len(),
+            estimated_rows: t.estimated_rows,
+            primary_key: primary_key.is_some(),
+            indexes: indexes.len(),
+            foreign_keys: foreign_keys.len(),
+        });
+        tables.push(TablePlan {
+            source: t.clone(),
+            source_name: t.name.clone(),
+            target: PgTable {
+                schema: target_schema.clone(),
+                name: tname,
+                columns,
+                primary_key,
+                indexes,
+                foreign_keys,
+                checks,
+                on_update_now,
+                comment: t.comment.clone(),
+            },
+            converter: RowConverter { columns: conversions },
+            auto_increment_floor: t.auto_increment,
+        });
+    }
+
+    if !ci_columns.is_empty() {
+        let total: usize = ci_columns.values().sum();
+        let names: Vec<&String> = ci_columns.keys().collect();
+        a.push(
+            Severity::Warning,
+            "collations",
+            format!(
+                "{total} text columns use case-insensitive collations ({}): PostgreSQL compares case-sensitively, so equality, unique keys and ORDER BY can behave differently; consider citext or a nondeterministic ICU collation where it matters",
+                names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+
+    for o in &schema.objects {
+        let msg = match o.kind {
+            ObjectKind::View => "view not migrated: port its SQL to PostgreSQL",
+            ObjectKind::Trigger => "trigger not migrated: rewrite as a PL/pgSQL trigger function",
+            ObjectKind::Procedure => "stored procedure not migrated: rewrite in PL/pgSQL",
+            ObjectKind::Function => "stored function not migrated: rewrite in PL/pgSQL",
+            ObjectKind::Event => "event not migrated: schedule it with pg_cron or an external scheduler",
+        };
+        let object = match &o.table {
+            Some(t) => format!("{} {} (on {t})", o.kind.label(), o.name),
+            None => format!("{} {}", o.kind.label(), o.name),
+        };
+        a.push_sql(Severity::Action, object, msg, o.sql.clone());
+    }
+
+    if !problems.is_empty() {
+        return Err(PlanError { problems });
+    }
+    Ok(Plan { source_database: schema.name.clone(), target_schema, enums, tables, assessment: a })
+}
+
+/// Replaces backquoted identifiers with the mapped, double-quoted target names.
+fn translate_expression(expr: &str, col: &dyn Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = expr;
+    while let Some(start) = rest.find('`') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after.find('`') {
+            Some(end) => {
+                out.push_str(&quote_ident(&col(&after[..end])));
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn is_number(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty() && s.parse::<f64>().is_ok() && !s.eq_ignore_ascii_case("nan") && !s.to_ascii_lowercase().contains("inf")
+}
+
+/// Translates a column default into a PostgreSQL expression for the target type.
+fn pg_default(c: &Column, ty: &PgType, obj: &str, a: &mut Assessment) -> Option<String> {
+    let d = c.default.as_ref()?;
+    match d {
+        DefaultValue::Null => None,
+        DefaultValue::CurrentTimestamp => match ty {
+            PgType::Date => Some("CURRENT_DATE".into()),
+            _ => Some("CURRENT_TIMESTAMP".into()),
+        },
+        DefaultValue::Expression(e) => {
+            let l = e.to_ascii_lowercase();
+            if l == "uuid()" && matches!(ty, PgType::Uuid) {
+                return Some("gen_random_uuid()".into());
+            }
+            if l == "uuid()" {
+                return Some("gen_random_uuid()::text".into());
+            }
+            if l == "curdate()" || l == "current_date()" || l == "current_date" {
+                return Some("CURRENT_DATE".into());
+            }
+            a.push(Severity::Action, obj, format!("default expression not converted: {e}"));
+            None
+        }
+        DefaultValue::Literal(v) => match ty {
+            PgType::Boolean => match v.trim() {
+                "0" => Some("false".into()),
+                "1" => Some("true".into()),
+                other => {
+                    a.push(Severity::Warning, obj, format!("default {other} dropped: not a boolean"));
+                    None
+                }
+            },
+            PgType::SmallInt | PgType::Integer | PgType::BigInt | PgType::Numeric(_) | PgType::Real | PgType::Double => {
+                if is_number(v) {
+                    Some(v.trim().to_string())
+                } else {
+                    a.push(Severity::Warning, obj, format!("default {v:?} dropped: not a number"));
+                    None
+                }
+            }
+            PgType::Date | PgType::Timestamp(_) | PgType::TimestampTz(_) => {
+                if v.starts_with("0000-00-00") || v.contains("-00") {
+                    a.push(Severity::Warning, obj, format!("zero-date default '{v}' dropped: PostgreSQL has no zero date"));
+                    None
+                } else if matches!(ty, PgType::TimestampTz(_)) {
+                    // MySQL TIMESTAMP literals are in the session time zone: ferry reads in UTC.
+                    Some(format!("{}::timestamptz", quote_literal(&format!("{v}+00"))))
+                } else {
+                    Some(quote_literal(v))
+                }
+            }
+            PgType::Bit(_) => {
+                let bits = v.trim().trim_start_matches("b'").trim_end_matches('\'');
+                match bits.parse::<u64>().ok().filter(|_| !v.starts_with("b'")) {
+                    // A bare number is the integer value of the bits.
+                    Some(n) => Some(format!("{n}::bit(64)::{ty}")),
+                    None => Some(format!("B{}", quote_literal(bits))),
+                }
+            }
+            PgType::Array(_) => {
+                let items: Vec<String> = if v.is_empty() { vec![] } else { v.split(',').map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))).collect() };
+                Some(quote_literal(&format!("{{{}}}", items.join(","))))
+            }
+            PgType::Bytea => Some(format!("convert_to({}, 'UTF8')", quote_literal(v))),
+            _ => Some(quote_literal(v)),
+        },
+    }
+}
+
+impl Plan {
+    /// Everything `migrate` will run, in order, as one script (the `ferry plan` output).
+    pub fn ddl_script(&self) -> String {
+        let mut s = String::new();
+        s.push_str("-- ferry plan: DDL in the order `ferry migrate` runs it\n\n-- 1. before the load\n");
+        s.push_str(&format!("{};\n", create_schema_sql(&self.target_schema)));
+        for e in &self.enums {
+            s.push_str(&format!("{};\n", e.create_sql()));
+        }
+        for t in &self.tables {
+            s.push_str(&format!("\n{};\n", t.target.create_sql()));
+        }
+        s.push_str("\n-- 2. COPY of every table\n");
+        for t in &self.tables {
+            s.push_str(&format!("-- {}\n", t.copy_sql()));
+        }
+        s.push_str("\n-- 3. after the load: keys, indexes, constraints, sequences, triggers, comments\n");
+        for t in &self.tables {
+            for stmt in self.post_load(t) {
+                s.push_str(&format!("{stmt};\n"));
+            }
+        }
+        for t in &self.tables {
+            for fk in &t.target.foreign_keys {
+                s.push_str(&format!("{};\n{};\n", t.target.foreign_key_sql(fk), t.target.validate_sql(&fk.name)));
+            }
+        }
+        s
+    }
+
+    /// Per-table statements after the load, except foreign keys (which need every table's keys).
+    pub fn post_load(&self, t: &TablePlan) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(pk) = t.target.primary_key_sql() {
+            out.push(pk);
+        }
+        for ix in &t.target.indexes {
+            out.push(t.target.index_sql(ix));
+        }
+        for c in &t.target.checks {
+            out.push(t.target.check_sql(c));
+            out.push(t.target.validate_sql(&c.name));
+        }
+        out.extend(t.target.restart_identity_sql(t.auto_increment_floor));
+        out.extend(t.target.on_update_trigger_sql());
+        out.extend(t.target.comment_sql());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_model::*;
+
+    fn col(name: &str, dt: DataType) -> Column {
+        Column {
+            name: name.into(),
+            source_type: format!("{dt:?}"),
+            data_type: dt,
+            nullable: true,
+            default: None,
+            auto_increment: false,
+            on_update_current_timestamp: false,
+            generated: None,
+            charset: None,
+            collation: None,
+            comment: None,
+        }
+    }
+
+    fn schema() -> Schema {
+        Schema {
+            name: "Shop".into(),
+            server_version: "MariaDB 10.11".into(),
+            tables: vec![Table {
+                name: "OrderLine".into(),
+                columns: vec![
+                    Column { auto_increment: true, nullable: false, ..col("OrderLineId", DataType::Int { bytes: 4, unsigned: true, display_width: None }) },
+                    col("Status", DataType::Enum { values: vec!["new".into(), "done".into()] }),
+                    col("Flags", DataType::Set { values: vec!["a".into(), "b".into()] }),
+                    Column { default: Some(DefaultValue::Literal("0000-00-00 00:00:00".into())), ..col("ShippedAt", DataType::DateTime { fsp: 0 }) },
+                    col("Active", DataType::Int { bytes: 1, unsigned: false, display_width: Some(1) }),
+                ],
+                primary_key: Some(Key { name: "PRIMARY".into(), columns: vec!["OrderLineId".into()] }),
+                ..Default::default()
+            }],
+            objects: vec![SourceObject { kind: ObjectKind::View, name: "v".into(), table: None, sql: "CREATE VIEW v AS SELECT 1".into() }],
+        }
+    }
+
+    fn plan_with(config: &Config, probes: &ProbeAnswers) -> Result<Plan, PlanError> {
+        let s = schema();
+        build(PlanInput { schema: &s, config, probes, postgis: false })
+    }
+
+    #[test]
+    fn snake_case_plan() {
+        let mut config = Config::default();
+        config.rules.identifiers = IdentifierCase::SnakeCase;
+        let p = plan_with(&config, &ProbeAnswers::new()).unwrap();
+        assert_eq!(p.target_schema, "shop");
+        let t = &p.tables[0].target;
+        assert_eq!(t.name, "order_line");
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["order_line_id", "status", "flags", "shipped_at", "active"]);
+        assert_eq!(t.columns[0].ty, PgType::BigInt);
+        assert!(t.columns[0].identity);
+        assert_eq!(t.columns[1].ty.to_string(), "\"shop\".\"order_line_status\"");
+        assert_eq!(t.columns[2].ty.to_string(), "text[]");
+        assert_eq!(t.columns[3].default, None, "zero-date default is dropped");
+        assert_eq!(t.columns[4].ty, PgType::Boolean);
+        assert!(p.assessment.items.iter().any(|i| i.severity == Severity::Action && i.sql.is_some()));
+        assert!(p.ddl_script().contains("CREATE TYPE \"shop\".\"order_line_status\" AS ENUM ('new', 'done')"));
+    }
+
+    #[test]
+    fn tinyint_probe_keeps_smallint() {
+        let mut probes = ProbeAnswers::new();
+        probes.insert(("OrderLine".into(), "Active".into(), Probe::NotZeroOrOne), 3);
+        let p = plan_with(&Config::default(), &probes).unwrap();
+        assert_eq!(p.tables[0].target.columns[4].ty, PgType::SmallInt);
+        assert!(p.assessment.items.iter().any(|i| i.message.contains("3 rows")));
+    }
+
+    #[test]
+    fn rule_problems_are_collected() {
+        let config = Config::from_toml(
+            "[tables.Nope]\nrename = \"x\"\n[tables.OrderLine.columns.Missing]\ntype = \"text\"\n[tables.OrderLine.columns.Flags]\nrename = \"status\"",
+        )
+        .unwrap();
+        let e = plan_with(&config, &ProbeAnswers::new()).unwrap_err();
+        assert_eq!(e.problems.len(), 3, "{e}");
+        assert!(e.to_string().contains("Nope"));
+        assert!(e.to_string().contains("Missing"));
+        assert!(e.to_string().contains("all become \"status\""));
+    }
+
+    #[test]
+    fn unsupported_type_needs_override() {
+        let mut s = schema();
+        s.tables[0].columns.push(col("Addr", DataType::Unsupported { name: "inet6".into() }));
+        let cfg = Config::default();
+        let e = build(PlanInput { schema: &s, config: &cfg, probes: &ProbeAnswers::new(), postgis: false }).unwrap_err();
+        assert!(e.to_string().contains("`OrderLine`.`Addr`: type `inet6` has no mapping"), "{e}");
+        let cfg = Config::from_toml("[tables.OrderLine.columns.Addr]\ntype = \"inet\"").unwrap();
+        let p = build(PlanInput { schema: &s, config: &cfg, probes: &ProbeAnswers::new(), postgis: false }).unwrap();
+        assert_eq!(p.tables[0].target.columns[5].ty.to_string(), "inet");
+    }
+
+    #[test]
+    fn check_expressions_get_target_identifiers() {
+        let f = |c: &str| c.to_lowercase();
+        assert_eq!(translate_expression("`Qty` > 0 and `Qty` < `MaxQty`", &f), "\"qty\" > 0 and \"qty\" < \"maxqty\"");
+    }
+}

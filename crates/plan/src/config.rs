@@ -1,0 +1,227 @@
+//! The user's configuration (`ferry.toml`): where to read, where to write, and the rules that
+//! shape the target. The same [`Config`] drives `plan`, `migrate` and (later) CDC apply, so a
+//! table or column is transformed identically whichever path carries its rows.
+//!
+//! ```toml
+//! [source]
+//! url = "mysql://ferry@db1:3306/shop"
+//! [target]
+//! url = "postgres://ferry@pg1/app"
+//! schema = "shop"                   # default: the source database name, per identifier rule
+//! [rules]
+//! include = ["%"]                   # LIKE patterns: % any run, _ one character
+//! exclude = ["tmp\\_%"]
+//! identifiers = "snake_case"        # lower (default) | snake_case | preserve
+//! zero_dates = "null"               # error (default) | null
+//! enums = "type"                    # type (default) | check
+//! tinyint1 = "auto"                 # auto (default) | boolean | smallint
+//! [tables.Customer]
+//! rename = "client"
+//! [tables.Customer.columns.Email]
+//! rename = "email_address"
+//! type = "citext"
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub source: Endpoint,
+    #[serde(default)]
+    pub target: TargetConfig,
+    #[serde(default)]
+    pub rules: Rules,
+    /// Per-table rules, keyed by the source table name.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableRule>,
+    #[serde(default)]
+    pub migrate: MigrateConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub url: Option<String>,
+    /// Target schema; default: the source database name after the identifier rule.
+    pub schema: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentifierCase {
+    /// `CustomerId` → `customerid`.
+    #[default]
+    Lower,
+    /// `CustomerId` → `customer_id` (pgloader's `snake_case`).
+    SnakeCase,
+    /// Kept exactly (and therefore quoted in every query).
+    Preserve,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZeroDatePolicy {
+    /// A zero or partial date (`0000-00-00`, `2020-00-10`) stops the table with an error naming
+    /// table, column and key.
+    #[default]
+    Error,
+    /// Such a date becomes NULL when the column is nullable (counted in the report); in a NOT NULL
+    /// column it is still an error.
+    Null,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnumStyle {
+    /// A PostgreSQL enum type per ENUM column.
+    #[default]
+    Type,
+    /// `text` with a CHECK listing the values.
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tinyint1 {
+    /// boolean when every stored value is 0 or 1 (probed), else smallint.
+    #[default]
+    Auto,
+    Boolean,
+    Smallint,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IfExists {
+    /// Stop when a planned table already exists in the target.
+    #[default]
+    Fail,
+    /// Drop planned tables (and ferry's enum types) and create them again.
+    Drop,
+    /// Keep existing tables, empty them, load again.
+    Truncate,
+}
+
+fn default_include() -> Vec<String> {
+    vec!["%".into()]
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    #[serde(default = "default_include")]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub identifiers: IdentifierCase,
+    #[serde(default)]
+    pub zero_dates: ZeroDatePolicy,
+    #[serde(default)]
+    pub enums: EnumStyle,
+    #[serde(default)]
+    pub tinyint1: Tinyint1,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            include: default_include(),
+            exclude: vec![],
+            identifiers: IdentifierCase::default(),
+            zero_dates: ZeroDatePolicy::default(),
+            enums: EnumStyle::default(),
+            tinyint1: Tinyint1::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableRule {
+    pub rename: Option<String>,
+    #[serde(default)]
+    pub columns: BTreeMap<String, ColumnRule>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnRule {
+    pub rename: Option<String>,
+    /// A PostgreSQL type to use instead of the mapped one, e.g. `text`, `inet`, `numeric(30,4)`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateConfig {
+    #[serde(default)]
+    pub if_exists: IfExists,
+    /// Tables loaded at once.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+}
+
+fn default_workers() -> usize {
+    4
+}
+
+impl Default for MigrateConfig {
+    fn default() -> Self {
+        MigrateConfig { if_exists: IfExists::default(), workers: default_workers() }
+    }
+}
+
+impl Config {
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_full_example() {
+        let c = Config::from_toml(
+            r#"
+            [source]
+            url = "mysql://u@h/db"
+            [target]
+            schema = "app"
+            [rules]
+            exclude = ["tmp%"]
+            identifiers = "snake_case"
+            zero_dates = "null"
+            [tables.Customer]
+            rename = "client"
+            [tables.Customer.columns.Email]
+            type = "text"
+            [migrate]
+            if_exists = "drop"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.rules.include, vec!["%"]);
+        assert_eq!(c.rules.identifiers, IdentifierCase::SnakeCase);
+        assert_eq!(c.tables["Customer"].columns["Email"].type_.as_deref(), Some("text"));
+        assert_eq!(c.migrate.if_exists, IfExists::Drop);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = Config::from_toml("[rules]\nincluded = [\"x\"]").unwrap_err();
+        assert!(e.contains("included"), "{e}");
+    }
+}

@@ -1,0 +1,225 @@
+//! Value conversion, the last step every row takes before it is written: the same
+//! [`RowConverter`] serves the full load and (later) CDC apply, so a value lands identically
+//! whichever path carries it. A value the target cannot represent is either converted by an
+//! explicit rule the user chose (zero dates → NULL) and counted, or refused with a message naming
+//! the column; it is never altered silently.
+
+use crate::config::ZeroDatePolicy;
+use ferry_model::{Row, Value};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Conversion {
+    /// Written as read.
+    Identity,
+    /// 0/1 integers to boolean; any other value is an error.
+    IntToBool,
+    /// Dates, date-times and instants: zero or partial dates follow the policy.
+    Temporal { policy: ZeroDatePolicy, nullable: bool },
+    /// Comma-separated SET text to a text array.
+    SetToArray,
+    /// ENUM value checked against the declared list (MySQL's '' error value is refused).
+    Enum { values: Vec<String> },
+    /// MySQL internal geometry (SRID + WKB) to plain WKB (bytea fallback).
+    GeometryWkb,
+    /// MySQL internal geometry to EWKB hex for PostGIS.
+    GeometryEwkb,
+    /// Unsigned 64-bit into a signed bigint (AUTO_INCREMENT keys): above 2^63-1 is an error.
+    UnsignedToBigint,
+}
+
+/// What conversions did to a table's rows: reported per table.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ConversionStats {
+    /// Zero or partial dates written as NULL under `zero_dates = "null"`.
+    pub zero_dates_nulled: u64,
+}
+
+impl Conversion {
+    pub fn apply(&self, v: Value, stats: &mut ConversionStats) -> Result<Value, String> {
+        if v.is_null() {
+            return Ok(v);
+        }
+        match self {
+            Conversion::Identity => Ok(v),
+            Conversion::IntToBool => match v {
+                Value::Int(0) | Value::UInt(0) => Ok(Value::Bool(false)),
+                Value::Int(1) | Value::UInt(1) => Ok(Value::Bool(true)),
+                Value::Bool(b) => Ok(Value::Bool(b)),
+                other => Err(format!(
+                    "value {other} is not 0 or 1, so it cannot become boolean; set rules.tinyint1 = \"smallint\" or override the column type"
+                )),
+            },
+            Conversion::Temporal { policy, nullable } => {
+                let date = match &v {
+                    Value::Date(d) => *d,
+                    Value::DateTime(d) | Value::Timestamp(d) => d.date,
+                    _ => return Ok(v),
+                };
+                if date.is_valid() {
+                    return Ok(v);
+                }
+                let what = if date.is_zero_or_partial() { "zero or partial date" } else { "invalid date" };
+                match (policy, nullable) {
+                    (ZeroDatePolicy::Null, true) => {
+                        stats.zero_dates_nulled += 1;
+                        Ok(Value::Null)
+                    }
+                    (ZeroDatePolicy::Null, false) => Err(format!(
+                        "{what} {v} in a NOT NULL column; zero_dates = \"null\" needs a nullable column: override the column or fix the data"
+                    )),
+                    (ZeroDatePolicy::Error, _) => Err(format!(
+                        "{what} {v} has no PostgreSQL equivalent; set rules.zero_dates = \"null\" to write NULL instead (counted), or fix the data"
+                    )),
+                }
+            }
+            Conversion::SetToArray => match v {
+                Value::Text(s) if s.is_empty() => Ok(Value::Array(vec![])),
+                Value::Text(s) => Ok(Value::Array(s.split(',').map(|x| Value::Text(x.to_string())).collect())),
+                other => Err(format!("unexpected {} value for a SET", other.kind())),
+            },
+            Conversion::Enum { values } => match &v {
+                Value::Text(s) if values.iter().any(|x| x == s) => Ok(v),
+                other => Err(format!(
+                    "value {other} is not one of the ENUM's values (MySQL stores '' for invalid input); override the column type to text or fix the data"
+                )),
+            },
+            Conversion::GeometryWkb => match v {
+                Value::Bytes(b) if b.len() >= 4 => Ok(Value::Bytes(b[4..].to_vec())),
+                other => Err(format!("geometry value {other} is shorter than its SRID header")),
+            },
+            Conversion::GeometryEwkb => match v {
+                Value::Bytes(b) => Ok(Value::Text(mysql_geometry_to_ewkb_hex(&b)?)),
+                other => Err(format!("unexpected {} value for a geometry", other.kind())),
+            },
+            Conversion::UnsignedToBigint => match v {
+                Value::UInt(u) if u > i64::MAX as u64 => Err(format!(
+                    "value {u} exceeds bigint; override the column type to numeric(20,0)"
+                )),
+                Value::UInt(u) => Ok(Value::Int(u as i64)),
+                other => Ok(other),
+            },
+        }
+    }
+}
+
+/// MySQL stores geometry as a 4-byte little-endian SRID followed by WKB. PostGIS reads EWKB:
+/// WKB with the SRID flag (0x20000000) in the type word and the SRID after it.
+pub fn mysql_geometry_to_ewkb_hex(b: &[u8]) -> Result<String, String> {
+    if b.len() < 9 {
+        return Err("geometry value too short".into());
+    }
+    let srid = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let wkb = &b[4..];
+    let little = wkb[0] == 1;
+    let ty = if little {
+        u32::from_le_bytes([wkb[1], wkb[2], wkb[3], wkb[4]])
+    } else {
+        u32::from_be_bytes([wkb[1], wkb[2], wkb[3], wkb[4]])
+    };
+    let mut out = Vec::with_capacity(wkb.len() + 4);
+    out.push(wkb[0]);
+    if srid == 0 {
+        out.extend_from_slice(&wkb[1..]);
+    } else {
+        let flagged = ty | 0x2000_0000;
+        if little {
+            out.extend_from_slice(&flagged.to_le_bytes());
+            out.extend_from_slice(&srid.to_le_bytes());
+        } else {
+            out.extend_from_slice(&flagged.to_be_bytes());
+            out.extend_from_slice(&srid.to_be_bytes());
+        }
+        out.extend_from_slice(&wkb[5..]);
+    }
+    Ok(out.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// One target column's recipe: which source column feeds it and how.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnConversion {
+    pub source_index: usize,
+    pub conversion: Conversion,
+}
+
+/// Turns a source row into a target row.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowConverter {
+    pub columns: Vec<ColumnConversion>,
+}
+
+/// A row the converter refused: which target column, and why.
+#[derive(Debug, Clone)]
+pub struct RowError {
+    pub column: usize,
+    pub message: String,
+}
+
+impl RowConverter {
+    pub fn convert(&self, mut row: Row, stats: &mut ConversionStats) -> Result<Row, RowError> {
+        let mut out = Vec::with_capacity(self.columns.len());
+        for (i, c) in self.columns.iter().enumerate() {
+            let v = std::mem::replace(&mut row[c.source_index], Value::Null);
+            match c.conversion.apply(v, stats) {
+                Ok(v) => out.push(v),
+                Err(message) => {
+                    // Put the value back so the caller can still name the row by its key.
+                    return Err(RowError { column: i, message });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_model::{Date, DateTime};
+
+    #[test]
+    fn zero_dates_follow_policy() {
+        let zero = Value::DateTime(DateTime { date: Date { year: 0, month: 0, day: 0 }, hour: 0, minute: 0, second: 0, micros: 0 });
+        let mut st = ConversionStats::default();
+        let err = Conversion::Temporal { policy: ZeroDatePolicy::Error, nullable: true }.apply(zero.clone(), &mut st);
+        assert!(err.unwrap_err().contains("zero_dates"));
+        let ok = Conversion::Temporal { policy: ZeroDatePolicy::Null, nullable: true }.apply(zero.clone(), &mut st).unwrap();
+        assert_eq!(ok, Value::Null);
+        assert_eq!(st.zero_dates_nulled, 1);
+        assert!(Conversion::Temporal { policy: ZeroDatePolicy::Null, nullable: false }.apply(zero, &mut st).is_err());
+        let feb30 = Value::Date(Date { year: 2021, month: 2, day: 30 });
+        assert!(Conversion::Temporal { policy: ZeroDatePolicy::Error, nullable: true }.apply(feb30, &mut st).is_err());
+    }
+
+    #[test]
+    fn sets_and_bools() {
+        let mut st = ConversionStats::default();
+        assert_eq!(
+            Conversion::SetToArray.apply(Value::Text("a,b".into()), &mut st).unwrap(),
+            Value::Array(vec![Value::Text("a".into()), Value::Text("b".into())])
+        );
+        assert_eq!(Conversion::SetToArray.apply(Value::Text("".into()), &mut st).unwrap(), Value::Array(vec![]));
+        assert_eq!(Conversion::IntToBool.apply(Value::Int(1), &mut st).unwrap(), Value::Bool(true));
+        assert!(Conversion::IntToBool.apply(Value::Int(2), &mut st).is_err());
+    }
+
+    #[test]
+    fn ewkb_sets_srid_flag() {
+        // SRID 4326, little-endian POINT(1 2)
+        let mut b = 4326u32.to_le_bytes().to_vec();
+        b.push(1);
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&1f64.to_le_bytes());
+        b.extend_from_slice(&2f64.to_le_bytes());
+        let hex = mysql_geometry_to_ewkb_hex(&b).unwrap();
+        assert!(hex.starts_with("0101000020e6100000"), "{hex}");
+        assert_eq!(Conversion::GeometryWkb.apply(Value::Bytes(b), &mut ConversionStats::default()).unwrap(), Value::Bytes({
+            let mut w = vec![1];
+            w.extend_from_slice(&1u32.to_le_bytes());
+            w.extend_from_slice(&1f64.to_le_bytes());
+            w.extend_from_slice(&2f64.to_le_bytes());
+            w
+        }));
+    }
+}

@@ -1,0 +1,140 @@
+//! The type map: one neutral source type → one PostgreSQL type and the value conversion it
+//! needs. `docs/type-mapping.md` documents this table; a column rule `type = "…"` overrides it.
+
+use crate::config::{Rules, Tinyint1};
+use crate::convert::Conversion;
+use ferry_model::{Column, DataType};
+use ferry_target_postgres::ddl::PgType;
+
+/// What the data probes found for a column (counts of rows breaking an assumption).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ColumnProbes {
+    pub not_zero_or_one: Option<u64>,
+    pub outside_day: Option<u64>,
+}
+
+pub struct Mapped {
+    pub ty: PgType,
+    pub conversion: Conversion,
+    /// Why the meaning changed, for the assessment (empty when it did not).
+    pub note: Option<String>,
+}
+
+/// Maps a column. `enum_type` is the target enum type to use for ENUM columns (None with
+/// `enums = "check"`); `postgis` says whether the target has PostGIS.
+pub fn map_column(
+    col: &Column,
+    rules: &Rules,
+    probes: ColumnProbes,
+    enum_type: Option<PgType>,
+    postgis: bool,
+) -> Result<Mapped, String> {
+    let m = |ty, conversion| Ok(Mapped { ty, conversion, note: None });
+    let noted = |ty, conversion, note: String| Ok(Mapped { ty, conversion, note: Some(note) });
+    match &col.data_type {
+        DataType::Bool => m(PgType::Boolean, Conversion::IntToBool),
+        DataType::Int { bytes: 1, unsigned: false, display_width: Some(1) } => match rules.tinyint1 {
+            Tinyint1::Boolean => noted(PgType::Boolean, Conversion::IntToBool, "tinyint(1) → boolean (rules.tinyint1 = \"boolean\")".into()),
+            Tinyint1::Smallint => m(PgType::SmallInt, Conversion::Identity),
+            Tinyint1::Auto => match probes.not_zero_or_one {
+                Some(0) | None => noted(PgType::Boolean, Conversion::IntToBool, "tinyint(1) → boolean: every stored value is 0 or 1".into()),
+                Some(n) => noted(
+                    PgType::SmallInt,
+                    Conversion::Identity,
+                    format!("tinyint(1) kept as smallint, not boolean: {n} rows hold values other than 0/1"),
+                ),
+            },
+        },
+        DataType::Int { bytes, unsigned, .. } => {
+            let (ty, widened) = match (bytes, unsigned) {
+                (1, _) | (2, false) => (PgType::SmallInt, false),
+                (2, true) => (PgType::Integer, true),
+                (3, _) | (4, false) => (PgType::Integer, false),
+                (4, true) => (PgType::BigInt, true),
+                (8, false) => (PgType::BigInt, false),
+                (8, true) if col.auto_increment => {
+                    return noted(
+                        PgType::BigInt,
+                        Conversion::UnsignedToBigint,
+                        "bigint unsigned AUTO_INCREMENT → bigint identity (values above 2^63-1 are refused)".into(),
+                    )
+                }
+                (8, true) => (PgType::Numeric(Some((20, 0))), true),
+                _ => (PgType::BigInt, false),
+            };
+            if widened {
+                noted(ty.clone(), Conversion::Identity, format!("{} → {ty} to hold the unsigned range", col.source_type))
+            } else {
+                m(ty, Conversion::Identity)
+            }
+        }
+        DataType::Decimal { precision, scale, .. } => {
+            if *precision > 1000 {
+                m(PgType::Numeric(None), Conversion::Identity)
+            } else {
+                m(PgType::Numeric(Some((*precision, *scale))), Conversion::Identity)
+            }
+        }
+        DataType::Float { .. } => m(PgType::Real, Conversion::Identity),
+        DataType::Double { .. } => m(PgType::Double, Conversion::Identity),
+        DataType::Char { len } => m(PgType::Char((*len).max(1)), Conversion::Identity),
+        DataType::Varchar { len } => m(PgType::Varchar(Some((*len).max(1))), Conversion::Identity),
+        DataType::Text { .. } => m(PgType::Text, Conversion::Identity),
+        DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } => m(PgType::Bytea, Conversion::Identity),
+        DataType::Date => m(PgType::Date, temporal(col, rules)),
+        DataType::DateTime { fsp } => m(PgType::Timestamp(*fsp), temporal(col, rules)),
+        DataType::Timestamp { fsp } => m(PgType::TimestampTz(*fsp), temporal(col, rules)),
+        DataType::Time { fsp } => match probes.outside_day {
+            Some(0) | None => m(PgType::Time(*fsp), Conversion::Identity),
+            Some(n) => noted(
+                PgType::Interval(*fsp),
+                Conversion::Identity,
+                format!("time → interval: {n} rows are negative or ≥ 24:00:00, outside PostgreSQL's time"),
+            ),
+        },
+        DataType::Year => m(PgType::SmallInt, Conversion::Identity),
+        DataType::Json => m(PgType::Jsonb, Conversion::Identity),
+        DataType::Enum { values } => match enum_type {
+            Some(t) => m(t, Conversion::Enum { values: values.clone() }),
+            None => m(PgType::Text, Conversion::Enum { values: values.clone() }),
+        },
+        DataType::Set { .. } => noted(
+            PgType::Array(Box::new(PgType::Text)),
+            Conversion::SetToArray,
+            "SET → text[] (queries using FIND_IN_SET must become = ANY(...))".into(),
+        ),
+        DataType::Bit { len } => m(PgType::Bit((*len).max(1)), Conversion::Identity),
+        DataType::Geometry { .. } => {
+            if postgis {
+                m(PgType::Geometry, Conversion::GeometryEwkb)
+            } else {
+                noted(
+                    PgType::Bytea,
+                    Conversion::GeometryWkb,
+                    "geometry → bytea holding WKB: the target has no PostGIS (CREATE EXTENSION postgis, then migrate again for a geometry column)".into(),
+                )
+            }
+        }
+        DataType::Uuid => m(PgType::Uuid, Conversion::Identity),
+        DataType::Unsupported { name } => Err(format!(
+            "type `{name}` has no mapping; add a rule [tables.<table>.columns.<column>] type = \"<postgres type>\""
+        )),
+    }
+}
+
+fn temporal(col: &Column, rules: &Rules) -> Conversion {
+    Conversion::Temporal { policy: rules.zero_dates, nullable: col.nullable }
+}
+
+/// Conversion to use when the user overrides the type: the value is written in its PostgreSQL
+/// text form and PostgreSQL casts it; temporal values still obey the zero-date policy, and SETs
+/// still become arrays when the override is an array type.
+pub fn override_conversion(col: &Column, rules: &Rules, pg_type: &str) -> Conversion {
+    match &col.data_type {
+        DataType::Date | DataType::DateTime { .. } | DataType::Timestamp { .. } => temporal(col, rules),
+        DataType::Set { .. } if pg_type.trim_end().ends_with("[]") => Conversion::SetToArray,
+        DataType::Geometry { .. } if pg_type.to_ascii_lowercase().starts_with("geometry") => Conversion::GeometryEwkb,
+        DataType::Geometry { .. } => Conversion::GeometryWkb,
+        _ => Conversion::Identity,
+    }
+}
