@@ -1,1 +1,165 @@
-fn main(){}
+//! The `ferry` binary: parses flags and the config file, builds a validated plan and hands it to
+//! the engines. No business logic lives here.
+
+mod args;
+
+use anyhow::{bail, Context, Result};
+use args::{Cli, Command, Common};
+use clap::Parser;
+use ferry_load::{make_plan, migrate, MigrateOptions};
+use ferry_plan::Config;
+use ferry_source_mysql::MySqlSource;
+use ferry_target_postgres::PgTarget;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reads the config file (if any) and lets flags and environment variables override it.
+fn load_config(c: &Common) -> Result<Config> {
+    let mut config = match &c.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+            Config::from_toml(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?
+        }
+        None => Config::default(),
+    };
+    if let Some(u) = &c.source {
+        config.source.url = Some(u.clone());
+    }
+    if let Some(u) = &c.target {
+        config.target.url = Some(u.clone());
+    }
+    if let Some(s) = &c.schema {
+        config.target.schema = Some(s.clone());
+    }
+    Ok(config)
+}
+
+/// Puts a password from the environment into a URL that has none.
+fn with_password(url: &str, password: Option<&str>) -> String {
+    let Some(pw) = password else { return url.to_string() };
+    let Some(scheme_end) = url.find("://") else { return url.to_string() };
+    let rest = &url[scheme_end + 3..];
+    let Some(at) = rest.rfind('@') else { return url.to_string() };
+    if rest[..at].contains(':') {
+        return url.to_string();
+    }
+    let enc: String = pw
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    format!("{}{}:{enc}{}", &url[..scheme_end + 3], &rest[..at], &rest[at..])
+}
+
+fn source_url(config: &Config) -> Result<String> {
+    let url = config.source.url.clone().context("no source: give --source mysql://user@host:port/database, FERRY_SOURCE_URL, or [source] url in the config")?;
+    if !url.starts_with("mysql://") && !url.starts_with("mariadb://") {
+        bail!("source {}: only mysql:// (MySQL and MariaDB) sources are supported so far", ferry_model::redact_url(&url));
+    }
+    let url = url.replacen("mariadb://", "mysql://", 1);
+    Ok(with_password(&url, std::env::var("FERRY_SOURCE_PASSWORD").ok().as_deref()))
+}
+
+fn target_url(config: &Config) -> Option<String> {
+    config.target.url.as_ref().map(|u| with_password(u, std::env::var("FERRY_TARGET_PASSWORD").ok().as_deref()))
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Plan { common, json } => {
+            let config = load_config(&common)?;
+            let source = MySqlSource::connect(&source_url(&config)?).await?;
+            let postgis = match target_url(&config) {
+                Some(url) => PgTarget::connect(&url).await?.has_extension("postgis").await?,
+                None => false,
+            };
+            let plan = make_plan(&source, &config, postgis).await?;
+            if json {
+                let out = serde_json::json!({
+                    "source_database": plan.source_database,
+                    "target_schema": plan.target_schema,
+                    "ddl": plan.ddl_script(),
+                    "assessment": plan.assessment,
+                    "tables": plan.tables,
+                    "enums": plan.enums,
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("{}", plan.ddl_script());
+                println!("{}", plan.assessment.render_text());
+            }
+            source.disconnect().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { common, json, quiet, if_exists, workers } => {
+            let mut config = load_config(&common)?;
+            if let Some(i) = if_exists {
+                config.migrate.if_exists = i.into();
+            }
+            if let Some(w) = workers {
+                config.migrate.workers = w;
+            }
+            let turl = target_url(&config)
+                .context("no target: give --target postgres://user@host:port/database, FERRY_TARGET_URL, or [target] url in the config")?;
+            let source = Arc::new(MySqlSource::connect(&source_url(&config)?).await?);
+            let target = PgTarget::connect(&turl).await?;
+            let postgis = target.has_extension("postgis").await?;
+            drop(target);
+            let plan = Arc::new(make_plan(&*source, &config, postgis).await?);
+            if !quiet && !json {
+                eprintln!(
+                    "migrating {} tables from {} to {} schema \"{}\"",
+                    plan.tables.len(),
+                    ferry_model::redact_url(&source_url(&config)?),
+                    ferry_model::redact_url(&turl),
+                    plan.target_schema
+                );
+            }
+            let opts = MigrateOptions {
+                if_exists: config.migrate.if_exists,
+                workers: config.migrate.workers,
+                progress: !quiet && !json,
+            };
+            let report = migrate(source.clone(), &turl, plan.clone(), &opts).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if !quiet || !report.ok {
+                print!("{}", report.render_text());
+                let a = &plan.assessment;
+                let actions = a.count(ferry_plan::Severity::Action);
+                let warnings = a.count(ferry_plan::Severity::Warning);
+                if actions + warnings > 0 {
+                    println!("\nassessment: {actions} action items, {warnings} warnings — `ferry plan` lists them");
+                }
+            }
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_password;
+
+    #[test]
+    fn password_from_environment_is_url_encoded() {
+        assert_eq!(with_password("mysql://root@h:1/db", Some("p@ss word")), "mysql://root:p%40ss%20word@h:1/db");
+        assert_eq!(with_password("mysql://root:x@h/db", Some("y")), "mysql://root:x@h/db");
+        assert_eq!(with_password("mysql://root@h/db", None), "mysql://root@h/db");
+    }
+}

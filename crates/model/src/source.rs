@@ -2,6 +2,8 @@
 //! source the same way. Rows flow through a bounded channel: a reader that outruns the writer
 //! waits, so memory stays bounded whatever the table size.
 
+use std::future::Future;
+
 use crate::{error::SourceError, schema::{Schema, Table}, value::Row};
 
 /// A batch of rows read from one table, in read order.
@@ -21,13 +23,13 @@ pub enum Probe {
     OutsideDay,
 }
 
-#[allow(async_fn_in_trait)]
-pub trait Source {
+/// Futures are `Send` so engines can run tables on several threads.
+pub trait Source: Send + Sync + 'static {
     /// Reads the schema of the selected tables plus views, triggers, routines and events.
-    async fn introspect(&self, select: TableSelection<'_>) -> Result<Schema, SourceError>;
+    fn introspect(&self, select: TableSelection<'_>) -> impl Future<Output = Result<Schema, SourceError>> + Send;
     /// Counts rows of `table` that fail `probe` on `column`.
-    async fn probe(&self, table: &str, column: &str, probe: Probe) -> Result<u64, SourceError>;
+    fn probe(&self, table: &str, column: &str, probe: Probe) -> impl Future<Output = Result<u64, SourceError>> + Send;
     /// Reads every row of `table` (all columns, in table order) and sends them in batches.
     /// Returns the number of rows sent.
-    async fn read_table(&self, table: &Table, tx: RowSender) -> Result<u64, SourceError>;
+    fn read_table(&self, table: &Table, tx: RowSender) -> impl Future<Output = Result<u64, SourceError>> + Send;
 }

@@ -61,17 +61,22 @@ impl PgTarget {
         })
     }
 
-    /// Starts a text-format `COPY … FROM STDIN` and feeds it chunks from `rx` until it closes.
+    /// Starts a `COPY … FROM STDIN` and feeds it chunks from `rx` until the channel closes, then
+    /// commits it. An `Err` chunk aborts the COPY (nothing of it is kept) and is returned.
     /// Returns the number of rows PostgreSQL reports.
     pub async fn copy_in(
         &self,
         copy_sql: &str,
-        mut rx: tokio::sync::mpsc::Receiver<Bytes>,
+        mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
     ) -> Result<u64, TargetError> {
         let sink = self.client.copy_in::<_, Bytes>(copy_sql).await?;
         futures_util::pin_mut!(sink);
         while let Some(chunk) = rx.recv().await {
-            sink.send(chunk).await?;
+            match chunk {
+                Ok(chunk) => sink.send(chunk).await?,
+                // Dropping the sink unfinished sends CopyFail: the statement rolls back.
+                Err(reason) => return Err(TargetError::new(ferry_model::ErrorKind::BadData, reason)),
+            }
         }
         Ok(sink.finish().await?)
     }

@@ -1,0 +1,73 @@
+//! Command-line flags.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "ferry", version, about = "Move a live database into PostgreSQL, with proof that nothing was lost")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct Common {
+    /// TOML config with source, target and rules (see README).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Source URL, e.g. mysql://user@host:3306/database (password: FERRY_SOURCE_PASSWORD).
+    #[arg(long, env = "FERRY_SOURCE_URL", hide_env_values = true)]
+    pub source: Option<String>,
+    /// Target URL, e.g. postgres://user@host:5432/database (password: FERRY_TARGET_PASSWORD).
+    #[arg(long, env = "FERRY_TARGET_URL", hide_env_values = true)]
+    pub target: Option<String>,
+    /// Target schema (default: the source database name, after the identifier rule).
+    #[arg(long)]
+    pub schema: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum IfExistsArg {
+    Fail,
+    Drop,
+    Truncate,
+}
+
+impl From<IfExistsArg> for ferry_plan::config::IfExists {
+    fn from(a: IfExistsArg) -> Self {
+        match a {
+            IfExistsArg::Fail => Self::Fail,
+            IfExistsArg::Drop => Self::Drop,
+            IfExistsArg::Truncate => Self::Truncate,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Print the PostgreSQL DDL and the assessment; writes nothing.
+    Plan {
+        #[command(flatten)]
+        common: Common,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the schema, load the data, then build keys, indexes, constraints and sequences.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print nothing but errors.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// What to do with planned tables that already exist in the target.
+        #[arg(long, value_enum)]
+        if_exists: Option<IfExistsArg>,
+        /// Tables loaded at once.
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+}

@@ -1,0 +1,130 @@
+//! The migrate report: per table rows, bytes, seconds and errors; text for people, JSON for
+//! machines.
+
+use ferry_plan::{ConversionStats, Plan, TablePlan};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepFailure {
+    pub statement: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    pub source: String,
+    pub target: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub rows_per_second: f64,
+    pub post_load_seconds: f64,
+    pub zero_dates_nulled: u64,
+    /// The load error: the table is empty in the target.
+    pub error: Option<String>,
+    /// Keys, indexes, constraints… that could not be created.
+    pub failures: Vec<StepFailure>,
+}
+
+impl TableReport {
+    pub fn loaded(t: &TablePlan, rows: u64, bytes: u64, seconds: f64, stats: ConversionStats) -> Self {
+        TableReport {
+            source: t.source_name.clone(),
+            target: t.target.name.clone(),
+            rows,
+            bytes,
+            seconds,
+            rows_per_second: if seconds > 0.0 { rows as f64 / seconds } else { 0.0 },
+            post_load_seconds: 0.0,
+            zero_dates_nulled: stats.zero_dates_nulled,
+            error: None,
+            failures: vec![],
+        }
+    }
+    pub fn failed(t: &TablePlan, error: String, seconds: f64) -> Self {
+        TableReport {
+            source: t.source_name.clone(),
+            target: t.target.name.clone(),
+            rows: 0,
+            bytes: 0,
+            seconds,
+            rows_per_second: 0.0,
+            post_load_seconds: 0.0,
+            zero_dates_nulled: 0,
+            error: Some(error),
+            failures: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrateReport {
+    pub source_database: String,
+    pub target_schema: String,
+    /// True when every table loaded and every key, index and constraint was created.
+    pub ok: bool,
+    pub tables: Vec<TableReport>,
+    pub total_rows: u64,
+    pub total_bytes: u64,
+    pub seconds: f64,
+}
+
+impl MigrateReport {
+    pub fn new(plan: &Plan, tables: Vec<TableReport>, seconds: f64) -> Self {
+        let ok = tables.iter().all(|t| t.error.is_none() && t.failures.is_empty());
+        MigrateReport {
+            source_database: plan.source_database.clone(),
+            target_schema: plan.target_schema.clone(),
+            ok,
+            total_rows: tables.iter().map(|t| t.rows).sum(),
+            total_bytes: tables.iter().map(|t| t.bytes).sum(),
+            tables,
+            seconds,
+        }
+    }
+
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "\nmigrate {} → schema \"{}\": {} tables, {} rows, {:.1} MB in {:.2}s — {}",
+            self.source_database,
+            self.target_schema,
+            self.tables.len(),
+            self.total_rows,
+            self.total_bytes as f64 / 1e6,
+            self.seconds,
+            if self.ok { "OK" } else { "WITH ERRORS" }
+        );
+        let _ = writeln!(s, "  {:<32} {:>10} {:>12} {:>8} {:>8}  {}", "table", "rows", "bytes", "load s", "index s", "status");
+        for t in &self.tables {
+            let status = match (&t.error, t.failures.len()) {
+                (Some(_), _) => "FAILED (table is empty)".to_string(),
+                (None, 0) if t.zero_dates_nulled > 0 => format!("ok, {} zero dates → NULL", t.zero_dates_nulled),
+                (None, 0) => "ok".to_string(),
+                (None, n) => format!("loaded, {n} step(s) failed"),
+            };
+            let _ = writeln!(
+                s,
+                "  {:<32} {:>10} {:>12} {:>8.2} {:>8.2}  {status}",
+                t.target, t.rows, t.bytes, t.seconds, t.post_load_seconds
+            );
+        }
+        for t in &self.tables {
+            if let Some(e) = &t.error {
+                let _ = writeln!(s, "\nerror: {e}");
+            }
+            for f in &t.failures {
+                let _ = writeln!(s, "\nerror in table {}: {}\n  statement: {}", t.target, f.error, f.statement.lines().next().unwrap_or_default());
+            }
+        }
+        if !self.ok {
+            let _ = writeln!(
+                s,
+                "\nThe target is incomplete where marked above. Fix the cause, then run `ferry migrate` again with --if-exists drop."
+            );
+        }
+        s
+    }
+}
