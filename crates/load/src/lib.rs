@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{0}")]
+    #[error(transparent)]
     Target(#[from] TargetError),
     #[error("the target schema \"{schema}\" already has planned tables ({}); re-run with --if-exists drop (recreate) or --if-exists truncate (reload)", tables.join(", "))]
     Exists { schema: String, tables: Vec<String> },
@@ -264,7 +264,7 @@ async fn check_shape(target: &PgTarget, t: &TablePlan) -> Result<(), LoadError> 
     let rows = target
         .client
         .query(
-            "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+            "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped",
             &[&t.target.qualified()],
         )
         .await
@@ -374,9 +374,9 @@ async fn load_table<S: Source>(
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanningError {
-    #[error("{0}")]
+    #[error(transparent)]
     Source(#[from] ferry_model::SourceError),
-    #[error("{0}")]
+    #[error(transparent)]
     Plan(#[from] ferry_plan::PlanError),
 }
 

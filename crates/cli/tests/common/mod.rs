@@ -1,0 +1,170 @@
+//! Test harness: every test gets its own MariaDB database and its own PostgreSQL database on the
+//! throwaway servers `scripts/test` starts (FERRY_TEST_MYSQL_URL / FERRY_TEST_PG_URL), so tests
+//! run in parallel. SQL scripts go through the `mariadb` client, which understands DELIMITER.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn env_url(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the integration tests through ./scripts/test, which starts throwaway servers")
+    })
+}
+
+pub fn mysql_port() -> String {
+    let url = env_url("FERRY_TEST_MYSQL_URL");
+    url.rsplit(':').next().unwrap().trim_end_matches('/').to_string()
+}
+
+pub fn pg_base() -> String {
+    let url = env_url("FERRY_TEST_PG_URL");
+    url[..url.rfind('/').unwrap()].to_string()
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+pub fn shared_datasets() -> PathBuf {
+    repo_root().join("../shared/datasets")
+}
+
+/// A unique lower-case name for this test's databases.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Runs SQL through the `mariadb` client as root; panics with its output on failure.
+pub fn mysql(db: Option<&str>, sql: &str) -> String {
+    let out = mysql_try(db, sql, "root");
+    assert!(out.status.success(), "mariadb failed: {}\nSQL: {}", String::from_utf8_lossy(&out.stderr), &sql[..sql.len().min(500)]);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn mysql_try(db: Option<&str>, sql: &str, user: &str) -> Output {
+    let mut cmd = Command::new("mariadb");
+    cmd.args(["--no-defaults", "-u", user, "-h", "127.0.0.1", "-P", &mysql_port(), "-N", "-B", "--default-character-set=utf8mb4"]);
+    if let Some(db) = db {
+        cmd.arg(db);
+    }
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("mariadb client");
+    child.stdin.take().unwrap().write_all(sql.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Creates an empty MariaDB database and returns ferry's source URL for it.
+pub fn fresh_mysql(name: &str) -> String {
+    mysql(None, &format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` CHARACTER SET utf8mb4;"));
+    format!("mysql://root@127.0.0.1:{}/{name}", mysql_port())
+}
+
+/// Creates an empty PostgreSQL database and returns its URL.
+pub fn fresh_pg(name: &str) -> String {
+    psql(&env_url("FERRY_TEST_PG_URL"), &format!("DROP DATABASE IF EXISTS \"{name}\"; CREATE DATABASE \"{name}\";"));
+    format!("{}/{name}", pg_base())
+}
+
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-F", "\t", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(sql.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("psql");
+    assert!(out.status.success(), "psql failed: {}\nSQL: {}", String::from_utf8_lossy(&out.stderr), &sql[..sql.len().min(500)]);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Loads the Sakila sample into a new MariaDB database `db`, with the MySQL-5.7-only GEOMETRY
+/// column uncommented (MariaDB skips `/*!50705 … */`).
+pub fn load_sakila(db: &str) -> String {
+    let dir = repo_root().join("examples/sakila");
+    let url = fresh_mysql(db);
+    for f in ["sakila-mysql-schema.sql", "sakila-mysql-data.sql"] {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap();
+        let text = enable_versioned_comments(&text)
+            .replace("DROP SCHEMA IF EXISTS sakila;", "")
+            .replace("CREATE SCHEMA sakila;", "")
+            .replace("USE sakila;", &format!("USE `{db}`;"))
+            .replace("sakila.", &format!("`{db}`."));
+        mysql(Some(db), &text);
+    }
+    url
+}
+
+/// `/*!50705 X*/` → `X`.
+pub fn enable_versioned_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("/*!50705 ") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 9..];
+        let end = after.find("*/").unwrap();
+        out.push_str(&after[..end]);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Loads the MySQL Chinook script into `db`.
+pub fn load_chinook_mysql(db: &str) -> String {
+    let text = std::fs::read_to_string(shared_datasets().join("chinook/Chinook_MySql.sql")).unwrap();
+    let text = text
+        .replace("DROP DATABASE IF EXISTS `Chinook`;", "")
+        .replace("CREATE DATABASE `Chinook`;", "")
+        .replace("USE `Chinook`;", "");
+    let url = fresh_mysql(db);
+    mysql(Some(db), &text);
+    url
+}
+
+pub struct Ferry {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ferry {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+pub fn ferry(args: &[&str]) -> Ferry {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .env_remove("FERRY_SOURCE_URL")
+        .env_remove("FERRY_TARGET_URL")
+        .output()
+        .expect("run ferry");
+    Ferry {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `ferry migrate` that must succeed.
+pub fn migrate_ok(args: &[&str]) -> Ferry {
+    let mut full = vec!["migrate"];
+    full.extend_from_slice(args);
+    let r = ferry(&full);
+    assert_eq!(r.status, 0, "ferry migrate failed:\n{}", r.all());
+    r
+}
+
+pub fn write_config(name: &str, text: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("{name}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
