@@ -527,12 +527,20 @@ fn pg_default(c: &Column, ty: &PgType, obj: &str, a: &mut Assessment) -> Option<
                     Some(quote_literal(v))
                 }
             }
-            PgType::Bit(_) => {
-                let bits = v.trim().trim_start_matches("b'").trim_end_matches('\'');
-                match bits.parse::<u64>().ok().filter(|_| !v.starts_with("b'")) {
-                    // A bare number is the integer value of the bits.
-                    Some(n) => Some(format!("{n}::bit(64)::{ty}")),
-                    None => Some(format!("B{}", quote_literal(bits))),
+            PgType::Bit(n) => {
+                // MySQL BIT defaults are numbers, written b'101' or as an integer: cast the value
+                // through bigint, which keeps its rightmost n bits.
+                let raw = v.trim();
+                let value = match raw.strip_prefix("b'").and_then(|r| r.strip_suffix('\'')) {
+                    Some(bits) => u64::from_str_radix(bits, 2).ok(),
+                    None => raw.parse::<u64>().ok(),
+                };
+                match value {
+                    Some(x) => Some(format!("({})::bigint::bit({n})", x as i64)),
+                    None => {
+                        a.push(Severity::Warning, obj, format!("default {raw} dropped: not a bit value"));
+                        None
+                    }
                 }
             }
             PgType::Array(_) => {
