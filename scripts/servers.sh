@@ -99,7 +99,7 @@ CONF
     || { cat "$FERRY_SERVERS_DIR/pg.log" >&2; return 1; }
   export FERRY_PG_PORT=$port FERRY_PG_SOCKET_DIR=$dir
   export FERRY_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
-  ferry_log "PostgreSQL $("$bindir/postgres" --version | awk '{print $NF}') on 127.0.0.1:$port"
+  ferry_log "PostgreSQL $("$bindir/postgres" --version | grep -o '[0-9][0-9.]*' | head -n 1) on 127.0.0.1:$port"
 }
 
 ferry_start_mariadb() {
@@ -143,3 +143,14 @@ ferry_servers_up() {
 
 ferry_mysql() { mariadb --no-defaults -uroot -h127.0.0.1 -P"$FERRY_MYSQL_PORT" "$@"; }
 ferry_psql() { psql -X -q -v ON_ERROR_STOP=1 "$FERRY_TEST_PG_URL" "$@"; }
+
+# Loads a MySQL script into database $1 (created fresh). MySQL-5.7-only parts written as
+# /*!50705 … */ (Sakila's GEOMETRY column) are uncommented, since MariaDB skips them.
+ferry_load_mysql_script() {
+  local db=$1; shift
+  ferry_mysql -e "DROP DATABASE IF EXISTS \`$db\`; CREATE DATABASE \`$db\` CHARACTER SET utf8mb4"
+  local f
+  for f in "$@"; do
+    sed -E 's#/\*!50705 ([^*]*)\*/#\1#g' "$f" | ferry_mysql "$db" || return 1
+  done
+}
