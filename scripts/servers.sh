@@ -54,12 +54,12 @@ ferry_servers_down() {
   [ -n "$d" ] && [ -d "$d" ] || return 0
   if [ -f "$d/mysql.pid" ]; then
     local pid; pid=$(cat "$d/mysql.pid")
-    kill "$pid" 2>/dev/null
+    kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null
+    kill -9 "$pid" 2>/dev/null || true
   fi
   if [ -f "$d/pg/postmaster.pid" ]; then
-    ferry_pg_run "$(ferry_pg_bindir)/pg_ctl" -D "$d/pg" -m immediate -w stop >/dev/null 2>&1
+    ferry_pg_run "$(ferry_pg_bindir)/pg_ctl" -D "$d/pg" -m immediate -w stop >/dev/null 2>&1 || true
   fi
   rm -rf "$d"
   FERRY_SERVERS_DIR=
@@ -134,7 +134,7 @@ ferry_servers_up() {
   ferry_install_packages "$@" || return 1
   FERRY_SERVERS_DIR=$(mktemp -d /tmp/ferry-servers.XXXXXX)
   export FERRY_SERVERS_DIR
-  trap 'ferry_servers_down' EXIT
+  trap 'ferry_rc=$?; ferry_servers_down || true; exit $ferry_rc' EXIT
   trap 'exit 130' INT TERM
   # Servers start after every apt step: an upgrade must not replace binaries under a running server.
   ferry_start_postgres || return 1
