@@ -3,6 +3,7 @@
 //! ([`conn`]). Identifiers are always quoted.
 
 pub mod conn;
+pub mod copy_binary;
 pub mod copy_text;
 pub mod ddl;
 pub mod error;
