@@ -43,6 +43,12 @@ impl From<IfExistsArg> for ferry_plan::config::IfExists {
     }
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Auto,
+    Text,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Print the PostgreSQL DDL and the assessment; writes nothing.
@@ -66,8 +72,17 @@ pub enum Command {
         /// What to do with planned tables that already exist in the target.
         #[arg(long, value_enum)]
         if_exists: Option<IfExistsArg>,
-        /// Tables loaded at once.
+        /// Reader/writer lanes working at once (default 4).
         #[arg(long)]
         workers: Option<usize>,
+        /// Continue an interrupted load of the same target schema from its last committed chunk.
+        #[arg(long)]
+        resume: bool,
+        /// Rows per chunk for tables split by key ranges (default 250000).
+        #[arg(long)]
+        chunk_rows: Option<u64>,
+        /// COPY format: auto (binary where every column allows it) or text.
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
     },
 }

@@ -6,7 +6,7 @@ mod args;
 use anyhow::{bail, Context, Result};
 use args::{Cli, Command, Common};
 use clap::Parser;
-use ferry_load::{make_plan, migrate, MigrateOptions};
+use ferry_load::{make_plan, migrate, CopyFormat, MigrateOptions, ProgressMode};
 use ferry_plan::Config;
 use ferry_source_mysql::MySqlSource;
 use ferry_target_postgres::PgTarget;
@@ -106,13 +106,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             source.disconnect().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Migrate { common, json, quiet, if_exists, workers } => {
+        Command::Migrate { common, json, quiet, if_exists, workers, resume, chunk_rows, format } => {
             let mut config = load_config(&common)?;
             if let Some(i) = if_exists {
                 config.migrate.if_exists = i.into();
             }
             if let Some(w) = workers {
                 config.migrate.workers = w;
+            }
+            if let Some(c) = chunk_rows {
+                config.migrate.chunk_rows = c;
+            }
+            if let Some(f) = format {
+                config.migrate.format = match f {
+                    args::FormatArg::Auto => ferry_plan::config::CopyFormatConfig::Auto,
+                    args::FormatArg::Text => ferry_plan::config::CopyFormatConfig::Text,
+                };
             }
             let turl = target_url(&config)
                 .context("no target: give --target postgres://user@host:port/database, FERRY_TARGET_URL, or [target] url in the config")?;
@@ -133,9 +142,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let opts = MigrateOptions {
                 if_exists: config.migrate.if_exists,
                 workers: config.migrate.workers,
-                progress: !quiet && !json,
+                progress: if quiet { ProgressMode::Quiet } else { ProgressMode::Auto },
+                resume,
+                chunk_rows: config.migrate.chunk_rows,
+                format: match config.migrate.format {
+                    ferry_plan::config::CopyFormatConfig::Auto => CopyFormat::Auto,
+                    ferry_plan::config::CopyFormatConfig::Text => CopyFormat::Text,
+                },
             };
-            let report = migrate(source.clone(), &turl, plan.clone(), &opts).await?;
+            let label = ferry_model::redact_url(&source_url(&config)?);
+            let report = migrate(source.clone(), &label, &turl, plan.clone(), &opts).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else if !quiet || !report.ok {

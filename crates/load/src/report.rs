@@ -1,7 +1,8 @@
 //! The migrate report: per table rows, bytes, seconds and errors; text for people, JSON for
 //! machines.
 
-use ferry_plan::{ConversionStats, Plan, TablePlan};
+use ferry_model::SnapshotPosition;
+use ferry_plan::{Plan, TablePlan};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -17,8 +18,11 @@ pub struct TableReport {
     pub target: String,
     pub rows: u64,
     pub bytes: u64,
+    /// Time spent loading this table's chunks (summed over lanes).
     pub seconds: f64,
     pub rows_per_second: f64,
+    /// Chunks loaded by this run.
+    pub chunks: u64,
     pub post_load_seconds: f64,
     pub zero_dates_nulled: u64,
     /// The load error: the table is empty in the target.
@@ -28,33 +32,24 @@ pub struct TableReport {
 }
 
 impl TableReport {
-    pub fn loaded(t: &TablePlan, rows: u64, bytes: u64, seconds: f64, stats: ConversionStats) -> Self {
-        TableReport {
-            source: t.source_name.clone(),
-            target: t.target.name.clone(),
-            rows,
-            bytes,
-            seconds,
-            rows_per_second: if seconds > 0.0 { rows as f64 / seconds } else { 0.0 },
-            post_load_seconds: 0.0,
-            zero_dates_nulled: stats.zero_dates_nulled,
-            error: None,
-            failures: vec![],
-        }
-    }
-    pub fn failed(t: &TablePlan, error: String, seconds: f64) -> Self {
+    pub fn empty(t: &TablePlan) -> Self {
         TableReport {
             source: t.source_name.clone(),
             target: t.target.name.clone(),
             rows: 0,
             bytes: 0,
-            seconds,
+            seconds: 0.0,
             rows_per_second: 0.0,
+            chunks: 0,
             post_load_seconds: 0.0,
             zero_dates_nulled: 0,
-            error: Some(error),
+            error: None,
             failures: vec![],
         }
+    }
+
+    pub fn finish_rates(&mut self) {
+        self.rows_per_second = if self.seconds > 0.0 { self.rows as f64 / self.seconds } else { 0.0 };
     }
 }
 
@@ -67,20 +62,30 @@ pub struct MigrateReport {
     pub tables: Vec<TableReport>,
     pub total_rows: u64,
     pub total_bytes: u64,
+    /// Wall time of the load phase (schema + data).
+    pub load_seconds: f64,
+    /// Wall time of the whole run.
     pub seconds: f64,
+    pub rows_per_second: f64,
+    /// The source snapshot the data was read in, and its position in the change stream.
+    pub snapshot: SnapshotPosition,
 }
 
 impl MigrateReport {
-    pub fn new(plan: &Plan, tables: Vec<TableReport>, seconds: f64) -> Self {
+    pub fn new(plan: &Plan, tables: Vec<TableReport>, snapshot: SnapshotPosition, load_seconds: f64, seconds: f64) -> Self {
         let ok = tables.iter().all(|t| t.error.is_none() && t.failures.is_empty());
+        let total_rows = tables.iter().map(|t| t.rows).sum();
         MigrateReport {
             source_database: plan.source_database.clone(),
             target_schema: plan.target_schema.clone(),
             ok,
-            total_rows: tables.iter().map(|t| t.rows).sum(),
+            total_rows,
             total_bytes: tables.iter().map(|t| t.bytes).sum(),
             tables,
+            load_seconds,
             seconds,
+            rows_per_second: if load_seconds > 0.0 { total_rows as f64 / load_seconds } else { 0.0 },
+            snapshot,
         }
     }
 
@@ -88,15 +93,26 @@ impl MigrateReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "\nmigrate {} → schema \"{}\": {} tables, {} rows, {:.1} MB in {:.2}s — {}",
+            "\nmigrate {} → schema \"{}\": {} tables, {} rows, {:.1} MB in {:.2}s (data {:.2}s, {:.0} rows/s) — {}",
             self.source_database,
             self.target_schema,
             self.tables.len(),
             self.total_rows,
             self.total_bytes as f64 / 1e6,
             self.seconds,
+            self.load_seconds,
+            self.rows_per_second,
             if self.ok { "OK" } else { "WITH ERRORS" }
         );
+        match (&self.snapshot.position, self.snapshot.consistent) {
+            (Some(p), true) => {
+                let _ = writeln!(s, "  source snapshot: consistent at binlog {p}{}", self.snapshot.gtid.as_ref().map(|g| format!(", GTID {g}")).unwrap_or_default());
+            }
+            (_, false) => {
+                let _ = writeln!(s, "  source snapshot: NOT consistent across readers — {}", self.snapshot.note.clone().unwrap_or_default());
+            }
+            _ => {}
+        }
         let _ = writeln!(s, "  {:<32} {:>10} {:>12} {:>8} {:>8}  {}", "table", "rows", "bytes", "load s", "index s", "status");
         for t in &self.tables {
             let status = match (&t.error, t.failures.len()) {

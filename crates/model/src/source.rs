@@ -1,10 +1,11 @@
-//! The trait every source implements, so engines (`load`, later `cdc`, `verify`, `diff`) drive any
-//! source the same way. Rows flow through a bounded channel: a reader that outruns the writer
-//! waits, so memory stays bounded whatever the table size.
+//! The traits every source implements, so engines (`load`, later `cdc`, `verify`, `diff`) drive
+//! any source the same way. Rows flow through a bounded channel: a reader that outruns the
+//! writer waits, so memory stays bounded whatever the table size.
 
 use std::future::Future;
 
 use crate::{error::SourceError, schema::{Schema, Table}, value::Row};
+use serde::{Deserialize, Serialize};
 
 /// A batch of rows read from one table, in read order.
 pub type RowBatch = Vec<Row>;
@@ -23,13 +24,95 @@ pub enum Probe {
     OutsideDay,
 }
 
+/// Which rows of a table one chunk covers. Chunks of one table are disjoint and together cover
+/// every row, so loading each exactly once loads the table exactly once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChunkRange {
+    /// The whole table.
+    All,
+    /// Rows whose integer key `column` satisfies `lo < column <= hi` (an absent bound is open).
+    IntKey { column: String, lo: Option<i128>, hi: Option<i128> },
+}
+
+/// Where a consistent snapshot stands in the source's change stream, for the CDC hand-off.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SnapshotPosition {
+    /// Binlog file and offset (MySQL), LSN (PostgreSQL)…
+    pub position: Option<String>,
+    /// GTID set where the server has one.
+    pub gtid: Option<String>,
+    /// All readers see the same instant. False when the source could not guarantee it (e.g. no
+    /// privilege for the global read lock); the report says so.
+    pub consistent: bool,
+    /// Why not consistent, for the report.
+    pub note: Option<String>,
+}
+
+/// One connection inside a snapshot, reading chunks.
+pub trait SnapshotReader: Send + 'static {
+    /// Reads the rows of `range` (all columns, in table order) and sends them in batches.
+    /// Returns the number of rows sent.
+    fn read(&mut self, table: &Table, range: &ChunkRange, tx: RowSender) -> impl Future<Output = Result<u64, SourceError>> + Send;
+}
+
 /// Futures are `Send` so engines can run tables on several threads.
 pub trait Source: Send + Sync + 'static {
+    type Reader: SnapshotReader;
+
     /// Reads the schema of the selected tables plus views, triggers, routines and events.
     fn introspect(&self, select: TableSelection<'_>) -> impl Future<Output = Result<Schema, SourceError>> + Send;
     /// Counts rows of `table` that fail `probe` on `column`.
     fn probe(&self, table: &str, column: &str, probe: Probe) -> impl Future<Output = Result<u64, SourceError>> + Send;
-    /// Reads every row of `table` (all columns, in table order) and sends them in batches.
-    /// Returns the number of rows sent.
-    fn read_table(&self, table: &Table, tx: RowSender) -> impl Future<Output = Result<u64, SourceError>> + Send;
+    /// Splits a table into chunks of about `rows_per_chunk` rows.
+    fn plan_chunks(&self, table: &Table, rows_per_chunk: u64) -> impl Future<Output = Result<Vec<ChunkRange>, SourceError>> + Send;
+    /// Opens `readers` connections that all see the same consistent snapshot, and the position
+    /// of that snapshot in the change stream.
+    fn open_snapshot(&self, readers: usize) -> impl Future<Output = Result<(Vec<Self::Reader>, SnapshotPosition), SourceError>> + Send;
+}
+
+/// Splits the integer key span `[min, max]` into about `parts` disjoint ranges covering it all
+/// (the first open below, the last open above).
+pub fn split_int_range(column: &str, min: i128, max: i128, parts: u64) -> Vec<ChunkRange> {
+    let parts = parts.max(1) as i128;
+    if parts == 1 || max <= min {
+        return vec![ChunkRange::IntKey { column: column.into(), lo: None, hi: None }];
+    }
+    let span = max - min + 1;
+    let step = (span + parts - 1) / parts;
+    let mut out = Vec::new();
+    let mut lo: Option<i128> = None;
+    let mut bound = min - 1;
+    loop {
+        bound += step;
+        if bound >= max {
+            out.push(ChunkRange::IntKey { column: column.into(), lo, hi: None });
+            break;
+        }
+        out.push(ChunkRange::IntKey { column: column.into(), lo, hi: Some(bound) });
+        lo = Some(bound);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_everything_once() {
+        let r = split_int_range("id", 1, 100, 4);
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[0], ChunkRange::IntKey { column: "id".into(), lo: None, hi: Some(25) });
+        assert_eq!(r[3], ChunkRange::IntKey { column: "id".into(), lo: Some(75), hi: None });
+        // every id in exactly one range
+        for id in -5..120i128 {
+            let n = r.iter().filter(|c| match c {
+                ChunkRange::IntKey { lo, hi, .. } => lo.is_none_or(|l| id > l) && hi.is_none_or(|h| id <= h),
+                ChunkRange::All => true,
+            }).count();
+            assert_eq!(n, 1, "id {id}");
+        }
+        assert_eq!(split_int_range("id", 5, 5, 8).len(), 1);
+    }
 }

@@ -8,6 +8,7 @@ use crate::convert::{ColumnConversion, Conversion, RowConverter};
 use crate::naming::{apply_case, like, target_name, NameAllocator};
 use crate::typemap::{self, ColumnProbes};
 use ferry_model::{Column, DataType, DefaultValue, IndexKind, ObjectKind, Probe, Schema, Table};
+use ferry_target_postgres::copy_binary::BinaryKind;
 use ferry_target_postgres::ddl::*;
 use ferry_target_postgres::ident::{quote_ident, quote_literal, truncate_ident};
 use serde::Serialize;
@@ -50,13 +51,21 @@ pub struct TablePlan {
     pub converter: RowConverter,
     /// The source's next AUTO_INCREMENT value: identity restarts at least here.
     pub auto_increment_floor: Option<u64>,
+    /// Binary COPY encoders, one per target column; `None` when a column's type (a user
+    /// override) has none, and the table is loaded in the text format.
+    pub binary: Option<Vec<BinaryKind>>,
 }
 
 impl TablePlan {
-    /// `COPY "schema"."table" ("a", "b") FROM STDIN`.
-    pub fn copy_sql(&self) -> String {
+    /// `COPY "schema"."table" ("a", "b") FROM STDIN [(FORMAT binary)]`.
+    pub fn copy_sql(&self, binary: bool) -> String {
         let cols: Vec<String> = self.target.columns.iter().map(|c| quote_ident(&c.name)).collect();
-        format!("COPY {} ({}) FROM STDIN", self.target.qualified(), cols.join(", "))
+        format!(
+            "COPY {} ({}) FROM STDIN{}",
+            self.target.qualified(),
+            cols.join(", "),
+            if binary { " (FORMAT binary)" } else { "" }
+        )
     }
 }
 
@@ -410,9 +419,23 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 on_update_now,
                 comment: t.comment.clone(),
             },
-            converter: RowConverter { columns: conversions },
+            converter: RowConverter {
+                columns: conversions,
+                key: t
+                    .row_identity()
+                    .map(|k| {
+                        k.columns
+                            .iter()
+                            .filter_map(|c| t.column_index(c).map(|i| crate::convert::KeyColumn { name: c.clone(), source_index: i }))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
             auto_increment_floor: t.auto_increment,
+            binary: None,
         });
+        let last = tables.last_mut().unwrap();
+        last.binary = last.target.columns.iter().map(|c| BinaryKind::for_type(&c.ty)).collect();
     }
 
     if !ci_columns.is_empty() {
@@ -567,7 +590,7 @@ impl Plan {
         }
         s.push_str("\n-- 2. COPY of every table\n");
         for t in &self.tables {
-            s.push_str(&format!("-- {}\n", t.copy_sql()));
+            s.push_str(&format!("-- {}\n", t.copy_sql(t.binary.is_some())));
         }
         s.push_str("\n-- 3. after the load: keys, indexes, constraints, sequences, triggers, comments\n");
         for t in &self.tables {

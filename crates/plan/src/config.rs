@@ -167,18 +167,41 @@ pub struct ColumnRule {
 pub struct MigrateConfig {
     #[serde(default)]
     pub if_exists: IfExists,
-    /// Tables loaded at once.
+    /// Reader/writer lanes working at once.
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// Rows per chunk when a table is split by key ranges.
+    #[serde(default = "default_chunk_rows")]
+    pub chunk_rows: u64,
+    /// `auto` (binary COPY where possible) or `text`.
+    #[serde(default)]
+    pub format: CopyFormatConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyFormatConfig {
+    #[default]
+    Auto,
+    Text,
 }
 
 fn default_workers() -> usize {
     4
 }
 
+fn default_chunk_rows() -> u64 {
+    250_000
+}
+
 impl Default for MigrateConfig {
     fn default() -> Self {
-        MigrateConfig { if_exists: IfExists::default(), workers: default_workers() }
+        MigrateConfig {
+            if_exists: IfExists::default(),
+            workers: default_workers(),
+            chunk_rows: default_chunk_rows(),
+            format: CopyFormatConfig::default(),
+        }
     }
 }
 

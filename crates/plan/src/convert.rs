@@ -143,29 +143,77 @@ pub struct ColumnConversion {
     pub conversion: Conversion,
 }
 
+/// A column of the row's key, for naming rows in messages.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyColumn {
+    pub name: String,
+    pub source_index: usize,
+}
+
 /// Turns a source row into a target row.
 #[derive(Debug, Clone, Serialize)]
 pub struct RowConverter {
     pub columns: Vec<ColumnConversion>,
+    /// The source key (primary key, else a NOT NULL unique key); empty when the table has none.
+    pub key: Vec<KeyColumn>,
 }
 
-/// A row the converter refused: which target column, and why.
+/// A row the converter refused: which target column, why, and which row.
 #[derive(Debug, Clone)]
 pub struct RowError {
     pub column: usize,
     pub message: String,
+    /// `key (id)=(7)` or `row #12`.
+    pub key: String,
 }
 
 impl RowConverter {
-    pub fn convert(&self, mut row: Row, stats: &mut ConversionStats) -> Result<Row, RowError> {
+    fn describe(&self, vals: &[Value], ordinal: u64) -> String {
+        if self.key.is_empty() {
+            return format!("row #{ordinal} (the table has no key)");
+        }
+        let names: Vec<&str> = self.key.iter().map(|k| k.name.as_str()).collect();
+        let vals: Vec<String> = vals.iter().map(|v| v.to_string()).collect();
+        format!("key ({})=({})", names.join(", "), vals.join(", "))
+    }
+
+    /// Names an already converted (target-order) row by its key, for errors after conversion.
+    pub fn describe_target_row(&self, row: &[Value], ordinal: u64) -> String {
+        let vals: Vec<Value> = self
+            .key
+            .iter()
+            .map(|k| {
+                self.columns
+                    .iter()
+                    .position(|c| c.source_index == k.source_index)
+                    .and_then(|i| row.get(i).cloned())
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        self.describe(&vals, ordinal)
+    }
+
+    /// Converts one row; `ordinal` (1-based position in the read) names key-less rows.
+    pub fn convert(&self, mut row: Row, ordinal: u64, stats: &mut ConversionStats) -> Result<Row, RowError> {
         let mut out = Vec::with_capacity(self.columns.len());
         for (i, c) in self.columns.iter().enumerate() {
             let v = std::mem::replace(&mut row[c.source_index], Value::Null);
+            // Keep a copy of key values only while they may still be needed for a message.
+            let keep = self.key.iter().any(|k| k.source_index == c.source_index).then(|| v.clone());
             match c.conversion.apply(v, stats) {
                 Ok(v) => out.push(v),
                 Err(message) => {
-                    // Put the value back so the caller can still name the row by its key.
-                    return Err(RowError { column: i, message });
+                    if let Some(k) = keep {
+                        row[c.source_index] = k;
+                    }
+                    // Restore already converted key values from their originals where converted.
+                    for (j, done) in self.columns.iter().enumerate().take(i) {
+                        if self.key.iter().any(|k| k.source_index == done.source_index) {
+                            row[done.source_index] = out[j].clone();
+                        }
+                    }
+                    let vals: Vec<Value> = self.key.iter().map(|k| row[k.source_index].clone()).collect();
+                    return Err(RowError { column: i, message, key: self.describe(&vals, ordinal) });
                 }
             }
         }

@@ -10,7 +10,10 @@ mod types;
 pub use dialect::Dialect;
 pub use error::map_error;
 
-use ferry_model::{ErrorKind, Probe, RowSender, Schema, Source, SourceError, Table, TableSelection};
+use ferry_model::{
+    split_int_range, ChunkRange, DataType, ErrorKind, Probe, RowSender, Schema, SnapshotPosition, SnapshotReader, Source,
+    SourceError, Table, TableSelection,
+};
 use mysql_async::prelude::Queryable;
 
 /// A connection pool to one MySQL/MariaDB database.
@@ -92,7 +95,21 @@ impl MySqlSource {
     }
 }
 
+/// One connection inside the consistent snapshot.
+pub struct MySqlReader {
+    conn: mysql_async::Conn,
+    database: String,
+}
+
+impl SnapshotReader for MySqlReader {
+    async fn read(&mut self, table: &Table, range: &ChunkRange, tx: RowSender) -> Result<u64, SourceError> {
+        read::read_range(&mut self.conn, &self.database, table, range, tx).await
+    }
+}
+
 impl Source for MySqlSource {
+    type Reader = MySqlReader;
+
     async fn introspect(&self, select: TableSelection<'_>) -> Result<Schema, SourceError> {
         introspect::introspect(self, select).await
     }
@@ -116,7 +133,81 @@ impl Source for MySqlSource {
         Ok(n.unwrap_or(0))
     }
 
-    async fn read_table(&self, table: &Table, tx: RowSender) -> Result<u64, SourceError> {
-        read::read_table(self, table, tx).await
+    async fn plan_chunks(&self, table: &Table, rows_per_chunk: u64) -> Result<Vec<ChunkRange>, SourceError> {
+        let pk = match &table.primary_key {
+            Some(k) if k.columns.len() == 1 => k.columns[0].clone(),
+            _ => return Ok(vec![ChunkRange::All]),
+        };
+        let is_int = matches!(table.column(&pk).map(|c| &c.data_type), Some(DataType::Int { .. }));
+        if !is_int || table.estimated_rows <= rows_per_chunk {
+            return Ok(vec![ChunkRange::All]);
+        }
+        let mut conn = self.conn().await?;
+        let row: Option<(Option<String>, Option<String>)> = conn
+            .query_first(format!(
+                "SELECT CAST(MIN({c}) AS CHAR), CAST(MAX({c}) AS CHAR) FROM {}.{}",
+                quote_ident(&self.database),
+                quote_ident(&table.name),
+                c = quote_ident(&pk)
+            ))
+            .await
+            .map_err(|e| map_error(e).context(format!("sizing table `{}`", table.name)))?;
+        let (Some(Some(min)), Some(Some(max))) = (row.as_ref().map(|r| r.0.clone()), row.as_ref().map(|r| r.1.clone())) else {
+            return Ok(vec![ChunkRange::All]);
+        };
+        let (min, max): (i128, i128) = match (min.parse(), max.parse()) {
+            (Ok(a), Ok(b)) => (a, b),
+            _ => return Ok(vec![ChunkRange::All]),
+        };
+        let parts = table.estimated_rows.div_ceil(rows_per_chunk.max(1));
+        Ok(split_int_range(&pk, min, max, parts))
+    }
+
+    /// `FLUSH TABLES WITH READ LOCK` stops writes for the instant it takes every reader to
+    /// `START TRANSACTION WITH CONSISTENT SNAPSHOT` and the binlog position to be read; then
+    /// `UNLOCK TABLES`. Every reader therefore sees the database exactly as of that binlog
+    /// position, which is where CDC will start. Without the RELOAD privilege the lock is
+    /// refused: each reader is then consistent on its own only, and the report says so.
+    async fn open_snapshot(&self, readers: usize) -> Result<(Vec<MySqlReader>, SnapshotPosition), SourceError> {
+        let mut lock = self.conn().await?;
+        let mut note = None;
+        let locked = match lock.query_drop("FLUSH TABLES WITH READ LOCK").await {
+            Ok(()) => true,
+            Err(e) => {
+                note = Some(format!(
+                    "no global read lock ({}): each reader is consistent on its own, not with the others; grant RELOAD for one snapshot",
+                    map_error(e)
+                ));
+                false
+            }
+        };
+        let mut out = Vec::with_capacity(readers);
+        let opened: Result<(), SourceError> = async {
+            for _ in 0..readers.max(1) {
+                let mut c = self.conn().await?;
+                c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await.map_err(map_error)?;
+                c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").await.map_err(map_error)?;
+                out.push(MySqlReader { conn: c, database: self.database.clone() });
+            }
+            Ok(())
+        }
+        .await;
+        let status: Result<Option<mysql_async::Row>, _> = lock.query_first("SHOW MASTER STATUS").await;
+        let position = match status {
+            Ok(Some(row)) => {
+                let file: Option<String> = row.get(0);
+                let pos: Option<u64> = row.get(1);
+                file.map(|f| format!("{f}:{}", pos.unwrap_or(4)))
+            }
+            _ => None,
+        };
+        let gtid_sql = if self.dialect.mariadb { "SELECT @@gtid_binlog_pos" } else { "SELECT @@gtid_executed" };
+        let gtid: Option<String> = lock.query_first(gtid_sql).await.ok().flatten().filter(|g: &String| !g.is_empty());
+        if locked {
+            lock.query_drop("UNLOCK TABLES").await.map_err(map_error)?;
+        }
+        opened.map_err(|e| e.context("opening the snapshot"))?;
+        let consistent = locked || readers <= 1;
+        Ok((out, SnapshotPosition { position, gtid, consistent, note: if consistent { None } else { note } }))
     }
 }

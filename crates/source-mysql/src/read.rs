@@ -1,26 +1,50 @@
-//! Snapshot reads: one `SELECT` of all columns per table over the binary protocol, streamed row
+//! Snapshot reads: one `SELECT` of all columns per chunk over the binary protocol, streamed row
 //! by row into bounded batches. The binary protocol keeps floats exact and delivers zero dates
 //! and TIME durations as the server stores them, so the plan (not the reader) decides what to do
 //! with values PostgreSQL cannot hold. Nothing is dropped here: a value the reader cannot even
 //! decode (invalid UTF-8 in a text column) is a definite error naming table, column and key.
 
-use crate::{error::map_error, quote_ident, MySqlSource};
-use ferry_model::{DataType, Date, DateTime, ErrorKind, Row, RowSender, SourceError, Table, Value};
+use crate::{error::map_error, quote_ident};
+use ferry_model::{ChunkRange, DataType, Date, DateTime, ErrorKind, Row, RowSender, SourceError, Table, Value};
 use mysql_async::{prelude::Queryable, Value as MyValue};
 
 const BATCH_ROWS: usize = 2000;
 const BATCH_BYTES: usize = 4 << 20;
 
-pub async fn read_table(src: &MySqlSource, table: &Table, tx: RowSender) -> Result<u64, SourceError> {
+/// The `WHERE` clause of a chunk.
+pub fn range_condition(range: &ChunkRange) -> String {
+    match range {
+        ChunkRange::All => String::new(),
+        ChunkRange::IntKey { column, lo, hi } => {
+            let c = quote_ident(column);
+            let mut parts = Vec::new();
+            if let Some(l) = lo {
+                parts.push(format!("{c} > {l}"));
+            }
+            if let Some(h) = hi {
+                parts.push(format!("{c} <= {h}"));
+            }
+            if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) }
+        }
+    }
+}
+
+pub async fn read_range(
+    conn: &mut mysql_async::Conn,
+    database: &str,
+    table: &Table,
+    range: &ChunkRange,
+    tx: RowSender,
+) -> Result<u64, SourceError> {
     let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
     let sql = format!(
-        "SELECT {} FROM {}.{}",
+        "SELECT {} FROM {}.{}{}",
         cols.join(", "),
-        quote_ident(&src.database),
-        quote_ident(&table.name)
+        quote_ident(database),
+        quote_ident(&table.name),
+        range_condition(range)
     );
     let ctx = |e: SourceError| e.context(format!("reading table `{}`", table.name));
-    let mut conn = src.conn().await.map_err(ctx)?;
     let mut result = conn.exec_iter(sql, ()).await.map_err(|e| ctx(map_error(e)))?;
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH_ROWS);
     let mut bytes = 0usize;

@@ -56,7 +56,7 @@ impl PgTarget {
     /// Runs one statement, naming it in the error.
     pub async fn exec(&self, sql: &str) -> Result<(), TargetError> {
         self.client.batch_execute(sql).await.map_err(|e| {
-            let first = sql.lines().next().unwrap_or_default();
+            let first = sql.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
             TargetError::from(e).context(format!("running `{}`", first.chars().take(160).collect::<String>()))
         })
     }

@@ -8,6 +8,7 @@ pub mod copy_text;
 pub mod ddl;
 pub mod error;
 pub mod ident;
+pub mod state;
 
 pub use conn::PgTarget;
 pub use error::TargetError;

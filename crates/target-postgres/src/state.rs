@@ -1,0 +1,136 @@
+//! ferry's state in the target (schema `ferry`): which load is running for which target schema,
+//! its chunk plan, and every chunk already loaded.
+//!
+//! A chunk's rows and its row in `ferry.load_chunks` are committed in one transaction
+//! ([`PgTarget::copy_chunk`]): after a crash a chunk is either fully loaded and recorded, or
+//! neither. `--resume` reloads exactly the unrecorded chunks, so none is lost or loaded twice.
+//! The chunk plan is stored when the run starts, so a resumed run uses the same boundaries.
+
+use crate::conn::PgTarget;
+use crate::error::TargetError;
+use crate::ident::quote_literal;
+use std::collections::HashSet;
+
+pub const STATE_SCHEMA: &str = "ferry";
+
+const DDL: &str = "
+CREATE SCHEMA IF NOT EXISTS ferry;
+CREATE TABLE IF NOT EXISTS ferry.load_runs (
+    target_schema text PRIMARY KEY,
+    source text NOT NULL,
+    status text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    snapshot jsonb,
+    chunk_plan jsonb NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ferry.load_chunks (
+    target_schema text NOT NULL,
+    table_name text NOT NULL,
+    chunk_id integer NOT NULL,
+    rows bigint NOT NULL,
+    bytes bigint NOT NULL,
+    loaded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (target_schema, table_name, chunk_id)
+);";
+
+pub struct Run {
+    pub status: String,
+    pub chunk_plan: serde_json::Value,
+}
+
+impl PgTarget {
+    pub async fn ensure_state(&self) -> Result<(), TargetError> {
+        // Concurrent first runs may race on CREATE … IF NOT EXISTS; retry once.
+        match self.batch(DDL).await {
+            Ok(()) => Ok(()),
+            Err(_) => self.exec(DDL).await.map_err(|e| e.context("creating ferry's state schema \"ferry\" (nothing was created)")),
+        }
+    }
+
+    /// Starts a fresh run for `schema`: forgets earlier chunks and stores the chunk plan.
+    pub async fn start_run(&self, schema: &str, source: &str, chunk_plan: &serde_json::Value) -> Result<(), TargetError> {
+        let sql = format!(
+            "BEGIN; DELETE FROM ferry.load_chunks WHERE target_schema = {s}; \
+             INSERT INTO ferry.load_runs (target_schema, source, status, chunk_plan) VALUES ({s}, {src}, 'loading', {plan}::jsonb) \
+             ON CONFLICT (target_schema) DO UPDATE SET source = EXCLUDED.source, status = 'loading', started_at = now(), \
+             finished_at = NULL, snapshot = NULL, chunk_plan = EXCLUDED.chunk_plan; COMMIT;",
+            s = quote_literal(schema),
+            src = quote_literal(source),
+            plan = quote_literal(&chunk_plan.to_string())
+        );
+        self.exec(&sql).await
+    }
+
+    pub async fn set_run_snapshot(&self, schema: &str, snapshot: &serde_json::Value) -> Result<(), TargetError> {
+        self.client
+            .execute("UPDATE ferry.load_runs SET snapshot = $2::text::jsonb WHERE target_schema = $1", &[&schema, &snapshot.to_string()])
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_run_status(&self, schema: &str, status: &str) -> Result<(), TargetError> {
+        self.client
+            .execute(
+                "UPDATE ferry.load_runs SET status = $2, finished_at = CASE WHEN $2 = 'done' THEN now() END WHERE target_schema = $1",
+                &[&schema, &status],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn load_run(&self, schema: &str) -> Result<Option<Run>, TargetError> {
+        let row = self
+            .client
+            .query_opt("SELECT status, chunk_plan::text FROM ferry.load_runs WHERE target_schema = $1", &[&schema])
+            .await?;
+        Ok(row.map(|r| Run {
+            status: r.get(0),
+            chunk_plan: serde_json::from_str(r.get::<_, &str>(1)).unwrap_or(serde_json::Value::Null),
+        }))
+    }
+
+    /// (table, chunk id) → (rows, bytes) of every chunk recorded for `schema`.
+    pub async fn done_chunks(&self, schema: &str) -> Result<Vec<(String, i32, i64, i64)>, TargetError> {
+        let rows = self
+            .client
+            .query("SELECT table_name, chunk_id, rows, bytes FROM ferry.load_chunks WHERE target_schema = $1", &[&schema])
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+    }
+
+    /// Runs a COPY for one chunk and records the chunk in the same transaction.
+    pub async fn copy_chunk(
+        &self,
+        copy_sql: &str,
+        rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>,
+        schema: &str,
+        table: &str,
+        chunk_id: i32,
+        bytes: &std::sync::atomic::AtomicU64,
+    ) -> Result<u64, TargetError> {
+        self.batch("BEGIN").await?;
+        let result = async {
+            let rows = self.copy_in(copy_sql, rx).await?;
+            let b = bytes.load(std::sync::atomic::Ordering::Relaxed) as i64;
+            self.client
+                .execute(
+                    "INSERT INTO ferry.load_chunks (target_schema, table_name, chunk_id, rows, bytes) VALUES ($1, $2, $3, $4, $5)",
+                    &[&schema, &table, &chunk_id, &(rows as i64), &b],
+                )
+                .await?;
+            self.batch("COMMIT").await?;
+            Ok::<u64, TargetError>(rows)
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.batch("ROLLBACK").await;
+        }
+        result
+    }
+}
+
+/// The set of (table, chunk id) in `done`.
+pub fn done_set(done: &[(String, i32, i64, i64)]) -> HashSet<(String, i32)> {
+    done.iter().map(|(t, c, _, _)| (t.clone(), *c)).collect()
+}
