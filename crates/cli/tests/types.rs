@@ -4,14 +4,24 @@
 mod common;
 use common::*;
 
-/// Creates a MariaDB database from `setup`, migrates it, returns the target URL.
+/// Creates a MariaDB database from `setup`, migrates it through the binary COPY path and again
+/// through the text path, checks both targets hold identical data, returns the binary one's URL.
 fn roundtrip(name: &str, setup: &str, config: &str) -> String {
     let db = unique(name);
     let src = fresh_mysql(&db);
     mysql(Some(&db), setup);
     let dst = fresh_pg(&db);
     let cfg = write_config(&db, &format!("[target]\nschema = \"t\"\n{config}"));
-    migrate_ok(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst, "--quiet"]);
+    let r = migrate_ok(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst, "--quiet", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let text_dst = fresh_pg(&format!("{db}_text"));
+    migrate_ok(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &text_dst, "--quiet", "--format", "text"]);
+    for t in report["tables"].as_array().unwrap() {
+        let name = t["target"].as_str().unwrap();
+        let q = format!("SET extra_float_digits = 3; SET intervalstyle = 'postgres'; SELECT * FROM t.\"{name}\" ORDER BY 1");
+        assert_eq!(psql(&dst, &q), psql(&text_dst, &q), "binary and text COPY disagree on table {name}");
+        assert_eq!(types_of(&dst, name), types_of(&text_dst, name));
+    }
     dst
 }
 
@@ -20,7 +30,7 @@ fn types_of(dst: &str, table: &str) -> String {
         dst,
         &format!(
             "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_attribute \
-             WHERE attrelid = 't.{table}'::regclass AND attnum > 0 AND NOT attisdropped"
+             WHERE attrelid = 't.\"{table}\"'::regclass AND attnum > 0 AND NOT attisdropped"
         ),
     )
     .trim()
