@@ -140,7 +140,7 @@ pub async fn migrate<S: Source>(
         if run.status == "done" {
             return Err(LoadError::Resume(format!("the load of schema \"{schema}\" already finished; run without --resume to load again")));
         }
-        let stored: HashMap<String, Vec<ChunkRange>> = serde_json::from_value(run.chunk_plan)
+        let stored: HashMap<String, Vec<ChunkRange>> = serde_json::from_str(&run.chunk_plan)
             .map_err(|e| LoadError::Resume(format!("unreadable chunk plan in ferry.load_runs: {e}")))?;
         let mut chunks = Vec::new();
         for t in &plan.tables {
@@ -166,7 +166,7 @@ pub async fn migrate<S: Source>(
         }
         let stored: HashMap<String, Vec<ChunkRange>> =
             plan.tables.iter().zip(&chunks).map(|(t, c)| (t.target.name.clone(), c.clone())).collect();
-        target.start_run(&schema, source_label, &serde_json::to_value(&stored).unwrap()).await?;
+        target.start_run(&schema, source_label, &serde_json::to_string(&stored).expect("chunk plan serialises")).await?;
         (chunks, Default::default())
     };
 

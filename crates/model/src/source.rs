@@ -32,7 +32,30 @@ pub enum ChunkRange {
     /// The whole table.
     All,
     /// Rows whose integer key `column` satisfies `lo < column <= hi` (an absent bound is open).
-    IntKey { column: String, lo: Option<i128>, hi: Option<i128> },
+    /// Bounds are stored as decimal text: they may exceed 64 bits (bigint unsigned).
+    IntKey {
+        column: String,
+        #[serde(with = "bound_text")]
+        lo: Option<i128>,
+        #[serde(with = "bound_text")]
+        hi: Option<i128>,
+    },
+}
+
+mod bound_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<i128>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(x) => s.serialize_some(&x.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i128>, D::Error> {
+        let v: Option<String> = Option::deserialize(d)?;
+        v.map(|s| s.parse().map_err(serde::de::Error::custom)).transpose()
+    }
 }
 
 /// Where a consistent snapshot stands in the source's change stream, for the CDC hand-off.
@@ -114,5 +137,13 @@ mod tests {
             assert_eq!(n, 1, "id {id}");
         }
         assert_eq!(split_int_range("id", 5, 5, 8).len(), 1);
+    }
+
+    #[test]
+    fn chunk_plans_survive_json() {
+        let r = split_int_range("id", 0, u64::MAX as i128, 3);
+        let text = serde_json::to_string(&r).unwrap();
+        let back: Vec<ChunkRange> = serde_json::from_str(&text).unwrap();
+        assert_eq!(r, back);
     }
 }

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS ferry.load_chunks (
 
 pub struct Run {
     pub status: String,
-    pub chunk_plan: serde_json::Value,
+    /// The chunk plan as stored (JSON text; bounds may exceed 64 bits).
+    pub chunk_plan: String,
 }
 
 impl PgTarget {
@@ -49,7 +50,7 @@ impl PgTarget {
     }
 
     /// Starts a fresh run for `schema`: forgets earlier chunks and stores the chunk plan.
-    pub async fn start_run(&self, schema: &str, source: &str, chunk_plan: &serde_json::Value) -> Result<(), TargetError> {
+    pub async fn start_run(&self, schema: &str, source: &str, chunk_plan: &str) -> Result<(), TargetError> {
         let sql = format!(
             "BEGIN; DELETE FROM ferry.load_chunks WHERE target_schema = {s}; \
              INSERT INTO ferry.load_runs (target_schema, source, status, chunk_plan) VALUES ({s}, {src}, 'loading', {plan}::jsonb) \
@@ -57,7 +58,7 @@ impl PgTarget {
              finished_at = NULL, snapshot = NULL, chunk_plan = EXCLUDED.chunk_plan; COMMIT;",
             s = quote_literal(schema),
             src = quote_literal(source),
-            plan = quote_literal(&chunk_plan.to_string())
+            plan = quote_literal(chunk_plan)
         );
         self.exec(&sql).await
     }
@@ -86,7 +87,7 @@ impl PgTarget {
             .await?;
         Ok(row.map(|r| Run {
             status: r.get(0),
-            chunk_plan: serde_json::from_str(r.get::<_, &str>(1)).unwrap_or(serde_json::Value::Null),
+            chunk_plan: r.get(1),
         }))
     }
 
