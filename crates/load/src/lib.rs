@@ -253,41 +253,19 @@ pub async fn migrate<S: Source>(
     }
     let load_seconds = started.elapsed().as_secs_f64();
 
-    // Keys, indexes, checks, identities, triggers, comments: per table, in parallel.
-    let sem = Arc::new(tokio::sync::Semaphore::new(opts.workers.max(1)));
-    let mut set = tokio::task::JoinSet::new();
-    for (i, r) in reports.iter().enumerate() {
-        if r.error.is_some() {
-            continue;
-        }
-        let (plan, url, sem) = (plan.clone(), target_url.to_string(), sem.clone());
-        let resume = opts.resume;
-        set.spawn(async move {
-            let _permit = sem.acquire_owned().await.expect("semaphore open");
-            let t = &plan.tables[i];
-            let started = Instant::now();
-            let mut failures = Vec::new();
-            match PgTarget::connect(&url).await {
-                Ok(conn) => {
-                    let _ = conn.batch("SET maintenance_work_mem = '256MB'").await;
-                    for stmt in plan.post_load(t) {
-                        if let Err(e) = conn.exec(&stmt).await {
-                            // A resumed run may find what the interrupted one already built.
-                            if resume && already_exists(&e) {
-                                continue;
-                            }
-                            failures.push(StepFailure { statement: stmt, error: e.message });
-                        }
-                    }
-                }
-                Err(e) => failures.push(StepFailure { statement: "connect".into(), error: e.message }),
-            }
-            (i, failures, started.elapsed().as_secs_f64())
-        });
+    // Index builds (primary keys included) of every loaded table, `workers` at a time, each on
+    // its own connection; then per table the steps that need them.
+    let ok_tables: Vec<usize> = (0..reports.len()).filter(|&i| reports[i].error.is_none()).collect();
+    let steps: Vec<(usize, String)> = ok_tables.iter().flat_map(|&i| plan.index_builds(&plan.tables[i]).into_iter().map(move |s| (i, s))).collect();
+    let results = run_parallel(target_url, steps, opts.workers, opts.resume).await;
+    for (i, secs, failure) in results {
+        reports[i].post_load_seconds += secs;
+        reports[i].failures.extend(failure);
     }
-    while let Some(res) = set.join_next().await {
-        let (i, failures, secs) = res.expect("post-load task panicked");
-        reports[i].post_load_seconds = secs;
+    let steps: Vec<(usize, Vec<String>)> = ok_tables.iter().map(|&i| (i, plan.after_indexes(&plan.tables[i]))).collect();
+    let results = run_parallel_sequences(target_url, steps, opts.workers, opts.resume).await;
+    for (i, secs, failures) in results {
+        reports[i].post_load_seconds += secs;
         reports[i].failures.extend(failures);
     }
 
@@ -318,13 +296,64 @@ pub async fn migrate<S: Source>(
             }
         }
     }
-    let _ = target.batch(&format!("ANALYZE {}", plan.tables.iter().map(|t| t.target.qualified()).collect::<Vec<_>>().join(", "))).await;
 
     let report = MigrateReport::new(&plan, reports, snapshot, load_seconds, started.elapsed().as_secs_f64());
     if report.tables.iter().all(|t| t.error.is_none()) {
         target.set_run_status(&schema, "done").await?;
     }
     Ok(report)
+}
+
+/// Runs independent statements, `workers` at a time, each on its own connection. Returns
+/// (table, seconds, failure) per statement.
+async fn run_parallel(url: &str, steps: Vec<(usize, String)>, workers: usize, resume: bool) -> Vec<(usize, f64, Option<StepFailure>)> {
+    let seqs = steps.into_iter().map(|(i, s)| (i, vec![s])).collect();
+    run_parallel_sequences(url, seqs, workers, resume)
+        .await
+        .into_iter()
+        .map(|(i, secs, mut f)| (i, secs, f.pop()))
+        .collect()
+}
+
+/// Runs sequences of statements (each sequence in order on one connection), `workers`
+/// sequences at a time. A failed statement is reported and the sequence goes on.
+async fn run_parallel_sequences(
+    url: &str,
+    seqs: Vec<(usize, Vec<String>)>,
+    workers: usize,
+    resume: bool,
+) -> Vec<(usize, f64, Vec<StepFailure>)> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(workers.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, stmts) in seqs {
+        let (sem, url) = (sem.clone(), url.to_string());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore open");
+            let started = Instant::now();
+            let mut failures = Vec::new();
+            match PgTarget::connect(&url).await {
+                Ok(conn) => {
+                    let _ = conn.batch("SET maintenance_work_mem = '256MB'").await;
+                    for stmt in stmts {
+                        if let Err(e) = conn.exec(&stmt).await {
+                            // A resumed run may find what the interrupted one already built.
+                            if resume && already_exists(&e) {
+                                continue;
+                            }
+                            failures.push(StepFailure { statement: stmt, error: e.message });
+                        }
+                    }
+                }
+                Err(e) => failures.push(StepFailure { statement: "connect".into(), error: e.message }),
+            }
+            (i, started.elapsed().as_secs_f64(), failures)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = set.join_next().await {
+        out.push(r.expect("post-load task panicked"));
+    }
+    out
 }
 
 fn already_exists(e: &TargetError) -> bool {

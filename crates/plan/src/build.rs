@@ -160,13 +160,10 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         table_names.entry(n.clone()).or_default().push(t.name.clone());
         tname_of.insert(t.name.clone(), n);
     }
-    for (target, sources) in &table_names {
-        if sources.len() > 1 {
-            problems.push(format!(
-                "tables {} all become \"{target}\" in PostgreSQL; rename all but one with [tables.\"<name>\"] rename = \"…\"",
-                sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
-            ));
-        }
+    for (target, sources) in collisions(&table_names) {
+        problems.push(format!(
+            "tables {sources} all become \"{target}\" in PostgreSQL; rename all but one with [tables.\"<name>\"] rename = \"…\""
+        ));
     }
 
     // pg_class holds tables and indexes, pg_type holds tables' row types and enums: one
@@ -204,15 +201,11 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             col_names.entry(n.clone()).or_default().push(c.name.clone());
             cname_of.insert(c.name.clone(), n);
         }
-        for (target, sources) in &col_names {
-            if sources.len() > 1 {
-                problems.push(format!(
-                    "table `{}`: columns {} all become \"{target}\"; rename with [tables.\"{}\".columns.\"<name>\"] rename = \"…\"",
-                    t.name,
-                    sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
-                    t.name
-                ));
-            }
+        for (target, sources) in collisions(&col_names) {
+            problems.push(format!(
+                "table `{}`: columns {sources} all become \"{target}\"; rename with [tables.\"{}\".columns.\"<name>\"] rename = \"…\"",
+                t.name, t.name
+            ));
         }
         if !renamed.is_empty() {
             a.push(Severity::Info, &t.name, format!("columns renamed: {}", renamed.join(", ")));
@@ -472,6 +465,14 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     Ok(Plan { source_database: schema.name.clone(), target_schema, enums, tables, assessment: a })
 }
 
+/// Target names claimed by more than one source name, with those names listed.
+fn collisions(names: &BTreeMap<String, Vec<String>>) -> impl Iterator<Item = (&String, String)> {
+    names
+        .iter()
+        .filter(|(_, sources)| sources.len() > 1)
+        .map(|(target, sources)| (target, sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")))
+}
+
 /// Replaces backquoted identifiers with the mapped, double-quoted target names.
 fn translate_expression(expr: &str, col: &dyn Fn(&str) -> String) -> String {
     let mut out = String::new();
@@ -608,12 +609,29 @@ impl Plan {
 
     /// Per-table statements after the load, except foreign keys (which need every table's keys).
     pub fn post_load(&self, t: &TablePlan) -> Vec<String> {
+        let mut out = self.index_builds(t);
+        out.extend(self.after_indexes(t));
+        out
+    }
+
+    /// Index builds of a table after its load; they may run concurrently with each other.
+    pub fn index_builds(&self, t: &TablePlan) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some(pk) = t.target.primary_key_sql() {
-            out.push(pk);
+        if let Some((index, _)) = t.target.primary_key_index_sql() {
+            out.push(index);
         }
         for ix in &t.target.indexes {
             out.push(t.target.index_sql(ix));
+        }
+        out
+    }
+
+    /// What follows a table's index builds, in order: the primary key adopting its index,
+    /// checks, identity restarts, triggers, comments, statistics.
+    pub fn after_indexes(&self, t: &TablePlan) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((_, attach)) = t.target.primary_key_index_sql() {
+            out.push(attach);
         }
         for c in &t.target.checks {
             out.push(t.target.check_sql(c));
@@ -622,6 +640,7 @@ impl Plan {
         out.extend(t.target.restart_identity_sql(t.auto_increment_floor));
         out.extend(t.target.on_update_trigger_sql());
         out.extend(t.target.comment_sql());
+        out.push(format!("ANALYZE {}", t.target.qualified()));
         out
     }
 }

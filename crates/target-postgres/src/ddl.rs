@@ -195,6 +195,23 @@ impl PgTable {
         })
     }
 
+    /// The primary key in two steps, so its index can be built alongside the other indexes
+    /// (`ALTER TABLE … ADD PRIMARY KEY` would lock them out): a unique index, then the
+    /// constraint adopting it, which is instant.
+    pub fn primary_key_index_sql(&self) -> Option<(String, String)> {
+        self.primary_key.as_ref().map(|pk| {
+            (
+                format!("CREATE UNIQUE INDEX {} ON {} USING btree ({})", quote_ident(&pk.name), self.qualified(), list(&pk.columns)),
+                format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY USING INDEX {}",
+                    self.qualified(),
+                    quote_ident(&pk.name),
+                    quote_ident(&pk.name)
+                ),
+            )
+        })
+    }
+
     pub fn index_sql(&self, i: &PgIndex) -> String {
         format!(
             "CREATE {}INDEX {} ON {} USING {} ({})",
