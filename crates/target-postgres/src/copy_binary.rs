@@ -319,6 +319,9 @@ pub fn numeric(s: &str, out: &mut Vec<u8>) -> Result<(), BinaryError> {
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
+    if numeric_plain(body, neg, out) {
+        return Ok(());
+    }
     let bad = || BinaryError::BadNumeric(s.to_string());
     // Exponent form (1.5e3) from float sources.
     let (mantissa, exp) = match body.find(['e', 'E']) {
@@ -383,9 +386,99 @@ pub fn numeric(s: &str, out: &mut Vec<u8>) -> Result<(), BinaryError> {
     Ok(())
 }
 
+/// The common case without allocation: plain `digits[.digits]` of moderate length. Returns
+/// false (having written nothing) for anything else, which the general path handles.
+fn numeric_plain(body: &str, neg: bool, out: &mut Vec<u8>) -> bool {
+    let b = body.as_bytes();
+    if b.is_empty() || b.len() > 120 {
+        return false;
+    }
+    let dot = b.iter().position(|&c| c == b'.');
+    let (int, frac) = match dot {
+        Some(d) => (&b[..d], &b[d + 1..]),
+        None => (b, &b[..0]),
+    };
+    if (int.is_empty() && frac.is_empty()) || !int.iter().all(u8::is_ascii_digit) || !frac.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    // Skip leading zeros of the integer part; they change nothing.
+    let int = &int[int.iter().position(|&c| c != b'0').unwrap_or(int.len())..];
+    let mut groups = [0i16; 64];
+    let mut n = 0usize;
+    let lead = (4 - int.len() % 4) % 4;
+    let int_groups = (int.len() + lead) / 4;
+    // Integer groups, the first one padded on the left.
+    let mut acc: i16 = 0;
+    let mut k = lead;
+    for &c in int {
+        acc = acc * 10 + (c - b'0') as i16;
+        k += 1;
+        if k == 4 {
+            groups[n] = acc;
+            n += 1;
+            acc = 0;
+            k = 0;
+        }
+    }
+    // Fraction groups, the last one padded on the right.
+    let mut k = 0;
+    for &c in frac {
+        acc = acc * 10 + (c - b'0') as i16;
+        k += 1;
+        if k == 4 {
+            groups[n] = acc;
+            n += 1;
+            acc = 0;
+            k = 0;
+        }
+    }
+    if k > 0 {
+        for _ in k..4 {
+            acc *= 10;
+        }
+        groups[n] = acc;
+        n += 1;
+    }
+    let mut weight = int_groups as i32 - 1;
+    let mut first = 0;
+    while first < n && groups[first] == 0 {
+        first += 1;
+        weight -= 1;
+    }
+    let mut last = n;
+    while last > first && groups[last - 1] == 0 {
+        last -= 1;
+    }
+    let ndigits = last - first;
+    if ndigits == 0 {
+        weight = 0;
+    }
+    let sign: u16 = if neg && ndigits > 0 { 0x4000 } else { 0 };
+    out.extend_from_slice(&(ndigits as i16).to_be_bytes());
+    out.extend_from_slice(&(weight as i16).to_be_bytes());
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&(frac.len() as i16).to_be_bytes());
+    for g in &groups[first..last] {
+        out.extend_from_slice(&g.to_be_bytes());
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast path and the general path agree.
+    #[test]
+    fn plain_numerics_match_the_general_path() {
+        for s in ["0", "0.00", "1", "12345.678", "10000", "0.0001", "0.00001", "18446744073709551615", "007.50", ".5", "5.", "99999999.99"] {
+            let mut fast = Vec::new();
+            assert!(numeric_plain(s, false, &mut fast), "{s}");
+            let mut general = Vec::new();
+            numeric(&format!("{s}e0"), &mut general).unwrap();
+            assert_eq!(fast, general, "{s}");
+        }
+    }
 
     fn num(s: &str) -> (i16, i16, u16, i16, Vec<i16>) {
         let mut out = Vec::new();
