@@ -13,6 +13,10 @@ use ferry_target_postgres::PgTarget;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+// Rows are many small allocations (one per value); mimalloc handles that pattern well.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

@@ -195,6 +195,27 @@ impl RowConverter {
 
     /// Converts one row; `ordinal` (1-based position in the read) names key-less rows.
     pub fn convert(&self, mut row: Row, ordinal: u64, stats: &mut ConversionStats) -> Result<Row, RowError> {
+        // Target columns in source order (the usual case): convert in place, no new row.
+        if row.len() == self.columns.len() && self.columns.iter().enumerate().all(|(i, c)| c.source_index == i) {
+            for (i, c) in self.columns.iter().enumerate() {
+                if matches!(c.conversion, Conversion::Identity) {
+                    continue;
+                }
+                let v = std::mem::replace(&mut row[i], Value::Null);
+                let keep = self.key.iter().any(|k| k.source_index == i).then(|| v.clone());
+                match c.conversion.apply(v, stats) {
+                    Ok(v) => row[i] = v,
+                    Err(message) => {
+                        if let Some(k) = keep {
+                            row[i] = k;
+                        }
+                        let vals: Vec<Value> = self.key.iter().map(|k| row[k.source_index].clone()).collect();
+                        return Err(RowError { column: i, message, key: self.describe(&vals, ordinal) });
+                    }
+                }
+            }
+            return Ok(row);
+        }
         let mut out = Vec::with_capacity(self.columns.len());
         for (i, c) in self.columns.iter().enumerate() {
             let v = std::mem::replace(&mut row[c.source_index], Value::Null);

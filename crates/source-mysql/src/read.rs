@@ -52,18 +52,14 @@ pub async fn read_range(
     while let Some(row) = result.next().await.map_err(|e| ctx(map_error(e)))? {
         count += 1;
         let raw = row.unwrap();
-        let mut out = Vec::with_capacity(raw.len());
+        let mut vals = Vec::with_capacity(raw.len());
+        let mut failure = None;
         for (i, v) in raw.into_iter().enumerate() {
             bytes += approx_size(&v);
-            out.push(convert(&table.columns[i].data_type, v).map_err(|msg| (i, msg)));
-        }
-        let mut vals = Vec::with_capacity(out.len());
-        let mut failure = None;
-        for v in out {
-            match v {
+            match convert(&table.columns[i].data_type, v) {
                 Ok(v) => vals.push(v),
-                Err(e) => {
-                    failure.get_or_insert(e);
+                Err(msg) => {
+                    failure.get_or_insert((i, msg));
                     vals.push(Value::Null);
                 }
             }

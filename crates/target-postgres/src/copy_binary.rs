@@ -158,8 +158,8 @@ fn encode_body(kind: BinaryKind, v: &Value, out: &mut Vec<u8>) -> Result<(), Bin
         }
         K::Numeric => match v {
             Value::Decimal(s) => numeric(s, out)?,
-            Value::Int(i) => numeric(&i.to_string(), out)?,
-            Value::UInt(u) => numeric(&u.to_string(), out)?,
+            Value::Int(i) => numeric_int(i.unsigned_abs(), *i < 0, out),
+            Value::UInt(u) => numeric_int(*u, false, out),
             Value::Double(d) if d.is_nan() => numeric("NaN", out)?,
             Value::Double(d) => numeric(&format!("{d}"), out)?,
             Value::Float(f) => numeric(&format!("{f}"), out)?,
@@ -386,6 +386,31 @@ pub fn numeric(s: &str, out: &mut Vec<u8>) -> Result<(), BinaryError> {
     Ok(())
 }
 
+/// An integer as binary numeric (scale 0), without going through text.
+fn numeric_int(mut v: u64, neg: bool, out: &mut Vec<u8>) {
+    let mut groups = [0i16; 5];
+    let mut n = 0;
+    while v > 0 {
+        groups[n] = (v % 10_000) as i16;
+        v /= 10_000;
+        n += 1;
+    }
+    // groups are least significant first; drop trailing zero groups (they only set the weight).
+    let weight = n as i16 - 1;
+    let mut low = 0;
+    while low < n && groups[low] == 0 {
+        low += 1;
+    }
+    let ndigits = n - low;
+    out.extend_from_slice(&(ndigits as i16).to_be_bytes());
+    out.extend_from_slice(&(if ndigits == 0 { 0 } else { weight }).to_be_bytes());
+    out.extend_from_slice(&(if neg && ndigits > 0 { 0x4000u16 } else { 0 }).to_be_bytes());
+    out.extend_from_slice(&0i16.to_be_bytes());
+    for g in groups[low..n].iter().rev() {
+        out.extend_from_slice(&g.to_be_bytes());
+    }
+}
+
 /// The common case without allocation: plain `digits[.digits]` of moderate length. Returns
 /// false (having written nothing) for anything else, which the general path handles.
 fn numeric_plain(body: &str, neg: bool, out: &mut Vec<u8>) -> bool {
@@ -467,6 +492,17 @@ fn numeric_plain(body: &str, neg: bool, out: &mut Vec<u8>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_numerics_match_the_text_path() {
+        for (v, neg) in [(0u64, false), (1, false), (10000, false), (123456789, true), (u64::MAX, false), (100000000, false)] {
+            let mut a = Vec::new();
+            numeric_int(v, neg, &mut a);
+            let mut b = Vec::new();
+            numeric(&format!("{}{v}", if neg { "-" } else { "" }), &mut b).unwrap();
+            assert_eq!(a, b, "{v}");
+        }
+    }
 
     /// The fast path and the general path agree.
     #[test]
