@@ -88,11 +88,11 @@ impl<S: Source> Lane<S> {
             };
             let seconds = started.elapsed().as_secs_f64();
             let msg = match outcome {
-                Ok((rows, bytes, stats)) => ChunkDone { table: job.table, rows, bytes, seconds, stats, error: None },
+                Ok((rows, bytes, stats)) => ChunkDone { table: job.table, rows, bytes, started, seconds, stats, error: None },
                 Err((_, message, _)) => {
                     self.failed.lock().unwrap().entry(job.table).or_insert_with(|| message.clone());
                     self.progress.println(&format!("FAILED {}: {message}", t.target.qualified()));
-                    ChunkDone { table: job.table, rows: 0, bytes: 0, seconds, stats: ConversionStats::default(), error: Some(message) }
+                    ChunkDone { table: job.table, rows: 0, bytes: 0, started, seconds, stats: ConversionStats::default(), error: Some(message) }
                 }
             };
             if self.done.send(msg).is_err() {

@@ -111,6 +111,7 @@ pub(crate) struct ChunkDone {
     pub table: usize,
     pub rows: u64,
     pub bytes: u64,
+    pub started: Instant,
     pub seconds: f64,
     pub stats: ConversionStats,
     pub error: Option<String>,
@@ -225,11 +226,17 @@ pub async fn migrate<S: Source>(
         reports[*i].bytes = *bytes;
     }
     let mut remaining = pending_chunks.clone();
+    let mut spans: Vec<Option<(Instant, Instant)>> = vec![None; plan.tables.len()];
     while let Some(d) = done_rx.recv().await {
+        let end = d.started + Duration::from_secs_f64(d.seconds);
+        let span = spans[d.table].get_or_insert((d.started, end));
+        span.0 = span.0.min(d.started);
+        span.1 = span.1.max(end);
         let r = &mut reports[d.table];
+        r.seconds = (span.1 - span.0).as_secs_f64();
         r.rows += d.rows;
         r.bytes += d.bytes;
-        r.seconds += d.seconds;
+        r.lane_seconds += d.seconds;
         r.chunks += 1;
         r.zero_dates_nulled += d.stats.zero_dates_nulled;
         if let Some(e) = d.error {

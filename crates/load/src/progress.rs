@@ -32,8 +32,11 @@ impl Progress {
         let tty = std::io::stderr().is_terminal();
         let bars = if mode == ProgressMode::Auto && tty {
             let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
-            let style = ProgressStyle::with_template("{prefix:>28} [{bar:30}] {human_pos:>10}/{human_len:10} {per_sec:>12} eta {eta}")
+            let style = ProgressStyle::with_template("{prefix:>28} [{bar:30}] {human_pos:>11}/{human_len:11} {rps:>14} eta {eta}")
                 .unwrap()
+                .with_key("rps", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} rows/s", s.per_sec());
+                })
                 .progress_chars("=> ");
             let total: u64 = tables.iter().map(|t| t.1).sum();
             let overall = mp.add(ProgressBar::new(total.max(1)));

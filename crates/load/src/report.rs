@@ -18,8 +18,10 @@ pub struct TableReport {
     pub target: String,
     pub rows: u64,
     pub bytes: u64,
-    /// Time spent loading this table's chunks (summed over lanes).
+    /// Wall time from this table's first chunk starting to its last finishing (this run).
     pub seconds: f64,
+    /// Time spent in this table's chunks, summed over lanes.
+    pub lane_seconds: f64,
     pub rows_per_second: f64,
     /// Chunks loaded by this run.
     pub chunks: u64,
@@ -39,6 +41,7 @@ impl TableReport {
             rows: 0,
             bytes: 0,
             seconds: 0.0,
+            lane_seconds: 0.0,
             rows_per_second: 0.0,
             chunks: 0,
             post_load_seconds: 0.0,
