@@ -51,6 +51,21 @@ pub enum FormatArg {
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Prove the target equals the source: chunked checksums computed in both databases,
+    /// bisection to the differing rows, row-level diff; `--repair` fixes what differs.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Apply the differences (insert / update / delete by key) to the target, then verify again.
+        #[arg(long)]
+        repair: bool,
+        /// Rows per checksum chunk (default: the migrate chunk size).
+        #[arg(long)]
+        chunk_rows: Option<u64>,
+    },
     /// Print the PostgreSQL DDL and the assessment; writes nothing.
     Plan {
         #[command(flatten)]

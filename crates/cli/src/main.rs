@@ -110,6 +110,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             source.disconnect().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Verify { common, json, repair, chunk_rows } => {
+            let config = load_config(&common)?;
+            let turl = target_url(&config)
+                .context("no target: give --target postgres://user@host:port/database, FERRY_TARGET_URL, or [target] url in the config")?;
+            let source = Arc::new(MySqlSource::connect(&source_url(&config)?).await?);
+            let target = PgTarget::connect(&turl).await?;
+            let postgis = target.has_extension("postgis").await?;
+            drop(target);
+            let plan = Arc::new(make_plan(&*source, &config, postgis).await?);
+            let opts = ferry_verify::VerifyOptions {
+                chunk_rows: chunk_rows.unwrap_or(config.migrate.chunk_rows),
+                repair,
+                postgis,
+                zero_dates: config.rules.zero_dates,
+            };
+            let report = ferry_verify::verify(source, &turl, plan, &opts).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(if report.equal { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
         Command::Migrate { common, json, quiet, if_exists, workers, resume, chunk_rows, format } => {
             let mut config = load_config(&common)?;
             if let Some(i) = if_exists {

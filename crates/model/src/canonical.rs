@@ -142,3 +142,58 @@ mod tests {
         assert_eq!(canonical(&Value::Double(-0.0)).unwrap(), "0");
     }
 }
+
+/// How `verify` compares one column: the canonical text both databases compute in SQL, or
+/// `Fetched` for values compared here after fetching them (floats, which engines print
+/// differently, and JSON, which MariaDB cannot normalise in SQL the way jsonb does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Canon {
+    /// Plain decimal integer text.
+    Integer,
+    /// `t`/`f` (a 0/1 integer on one side, a boolean on the other).
+    Bool,
+    /// Decimal text at the column's fixed scale.
+    Decimal,
+    /// Text as stored (CHAR without trailing pad).
+    Text,
+    /// Lower-case hex.
+    Bytes,
+    /// `YYYY-MM-DD`; `zero_null`: zero dates count as NULL (rules.zero_dates = "null").
+    Date { zero_null: bool },
+    /// `YYYY-MM-DD HH:MM:SS.ffffff` (instants in UTC).
+    DateTime { zero_null: bool },
+    /// Signed microseconds.
+    Duration,
+    /// Comma-separated members.
+    Set,
+    /// '0'/'1' string of the column's length.
+    Bits { len: u32 },
+    /// WKB as lower-case hex.
+    Geometry { postgis: bool },
+    /// A float compared as the f64 both sides print.
+    FetchedFloat,
+    /// JSON compared after normalisation.
+    FetchedJson,
+}
+
+impl Canon {
+    pub fn is_fetched(self) -> bool {
+        matches!(self, Canon::FetchedFloat | Canon::FetchedJson)
+    }
+
+    /// Compares two fetched texts (None = NULL) the way this kind requires.
+    pub fn fetched_equal(self, a: Option<&str>, b: Option<&str>) -> bool {
+        match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => match self {
+                Canon::FetchedFloat => match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
+                    (Ok(x), Ok(y)) => x == y || (x.is_nan() && y.is_nan()),
+                    _ => a == b,
+                },
+                Canon::FetchedJson => normalize_json(a) == normalize_json(b),
+                _ => a == b,
+            },
+            _ => false,
+        }
+    }
+}

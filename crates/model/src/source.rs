@@ -147,3 +147,18 @@ mod tests {
         assert_eq!(r, back);
     }
 }
+
+/// What `verify` needs from a source: canonical texts and hashes computed in its own SQL, and
+/// rows by key for repair.
+pub trait VerifySource: Source {
+    /// The canonical text of a (quoted) column, in the source's SQL.
+    fn canonical_expr(&self, column: &str, canon: crate::canonical::Canon) -> String;
+    /// Quotes an identifier for the source's SQL.
+    fn quote(&self, ident: &str) -> String;
+    /// Row count and order-independent hash sum of `range` over the canonical texts `exprs`.
+    fn chunk_hash(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> impl Future<Output = Result<(u64, String), SourceError>> + Send;
+    /// The canonical texts `exprs` of every row of `range`.
+    fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> impl Future<Output = Result<Vec<Vec<Option<String>>>, SourceError>> + Send;
+    /// Reads the full rows whose canonical key texts (`key_exprs`) equal one of `keys`.
+    fn read_keys(&self, table: &Table, key_exprs: &[String], keys: &[Vec<String>], tx: RowSender) -> impl Future<Output = Result<u64, SourceError>> + Send;
+}

@@ -6,6 +6,7 @@ mod error;
 mod introspect;
 mod read;
 mod types;
+pub mod verify;
 
 pub use dialect::Dialect;
 pub use error::map_error;

@@ -36,14 +36,19 @@ pub async fn read_range(
     range: &ChunkRange,
     tx: RowSender,
 ) -> Result<u64, SourceError> {
+    read_where(conn, database, table, &range_condition(range), tx).await
+}
+
+/// Reads all columns of the rows matching `condition` (a ` WHERE …` clause or empty).
+pub async fn read_where(
+    conn: &mut mysql_async::Conn,
+    database: &str,
+    table: &Table,
+    condition: &str,
+    tx: RowSender,
+) -> Result<u64, SourceError> {
     let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let sql = format!(
-        "SELECT {} FROM {}.{}{}",
-        cols.join(", "),
-        quote_ident(database),
-        quote_ident(&table.name),
-        range_condition(range)
-    );
+    let sql = format!("SELECT {} FROM {}.{}{condition}", cols.join(", "), quote_ident(database), quote_ident(&table.name));
     let ctx = |e: SourceError| e.context(format!("reading table `{}`", table.name));
     let mut result = conn.exec_iter(sql, ()).await.map_err(|e| ctx(map_error(e)))?;
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH_ROWS);

@@ -9,6 +9,7 @@ pub mod ddl;
 pub mod error;
 pub mod ident;
 pub mod state;
+pub mod verify;
 
 pub use conn::PgTarget;
 pub use error::TargetError;

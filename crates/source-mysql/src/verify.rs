@@ -1,0 +1,124 @@
+//! The MySQL side of `verify`: canonical text per column computed in SQL, order-independent
+//! chunk hashes (count + sum of each row's MD5 prefix), and canonical rows of small ranges.
+//! The PostgreSQL side (`ferry_target_postgres::verify`) computes the very same texts, so equal
+//! data give equal hashes without any row leaving either database.
+
+use crate::{error::map_error, quote_ident, read::range_condition, MySqlSource};
+use ferry_model::canonical::Canon;
+use ferry_model::{ChunkRange, SourceError, Table};
+use mysql_async::prelude::Queryable;
+
+/// The canonical text of column `c` (already quoted) in MySQL SQL.
+pub fn canonical_expr(c: &str, canon: Canon) -> String {
+    let zero = |expr: String, zero_null: bool| {
+        if zero_null {
+            format!("IF(YEAR({c}) = 0 OR MONTH({c}) = 0 OR DAY({c}) = 0, NULL, {expr})")
+        } else {
+            expr
+        }
+    };
+    match canon {
+        Canon::Integer | Canon::Decimal => format!("CAST({c} AS CHAR)"),
+        Canon::Bool => format!("CASE {c} WHEN 0 THEN 'f' WHEN 1 THEN 't' ELSE CAST({c} AS CHAR) END"),
+        Canon::Text | Canon::Set | Canon::FetchedJson => format!("CONVERT({c} USING utf8mb4)"),
+        Canon::Bytes => format!("LOWER(HEX({c}))"),
+        Canon::Date { zero_null } => zero(format!("DATE_FORMAT({c}, '%Y-%m-%d')"), zero_null),
+        Canon::DateTime { zero_null } => zero(format!("DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f')"), zero_null),
+        Canon::Duration => format!("CAST(ROUND(TIME_TO_SEC({c}) * 1000000) AS SIGNED)"),
+        Canon::Bits { len } => format!("LPAD(BIN({c} + 0), {len}, '0')"),
+        Canon::Geometry { .. } => format!("LOWER(HEX(ST_AsWKB({c})))"),
+        Canon::FetchedFloat => format!("CAST(CAST({c} AS DOUBLE) AS CHAR)"),
+    }
+}
+
+/// `CONCAT_WS` of every column's canonical text, NULL kept distinct from ''.
+pub fn row_text(exprs: &[String]) -> String {
+    if exprs.is_empty() {
+        return "''".into();
+    }
+    let parts: Vec<String> = exprs.iter().map(|e| format!("IFNULL(CONCAT('v', {e}), 'n')")).collect();
+    format!("CONCAT_WS(CHAR(31 USING utf8mb4), {})", parts.join(", "))
+}
+
+impl ferry_model::VerifySource for MySqlSource {
+    fn canonical_expr(&self, column: &str, canon: Canon) -> String {
+        canonical_expr(column, canon)
+    }
+    fn quote(&self, ident: &str) -> String {
+        quote_ident(ident)
+    }
+    async fn chunk_hash(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> Result<(u64, String), SourceError> {
+        MySqlSource::chunk_hash(self, table, exprs, range).await
+    }
+    async fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> Result<Vec<Vec<Option<String>>>, SourceError> {
+        MySqlSource::canonical_rows(self, table, exprs, range).await
+    }
+    async fn read_keys(&self, table: &Table, key_exprs: &[String], keys: &[Vec<String>], tx: ferry_model::RowSender) -> Result<u64, SourceError> {
+        MySqlSource::read_keys(self, table, key_exprs, keys, tx).await
+    }
+}
+
+impl MySqlSource {
+    /// Row count and hash sum of `range`, over the canonical texts `exprs`.
+    pub async fn chunk_hash(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> Result<(u64, String), SourceError> {
+        let sql = format!(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTR(MD5({}), 1, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR) FROM {}.{}{}",
+            row_text(exprs),
+            quote_ident(&self.database),
+            quote_ident(&table.name),
+            range_condition(range)
+        );
+        let mut conn = self.conn().await?;
+        let row: Option<(u64, String)> =
+            conn.query_first(sql).await.map_err(|e| map_error(e).context(format!("verifying `{}`", table.name)))?;
+        Ok(row.unwrap_or((0, "0".into())))
+    }
+
+    /// The canonical texts `exprs` of every row in `range` (text protocol; NULL is None).
+    pub async fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> Result<Vec<Vec<Option<String>>>, SourceError> {
+        let sql = format!(
+            "SELECT {} FROM {}.{}{}",
+            exprs.join(", "),
+            quote_ident(&self.database),
+            quote_ident(&table.name),
+            range_condition(range)
+        );
+        let mut conn = self.conn().await?;
+        let rows: Vec<mysql_async::Row> =
+            conn.query(sql).await.map_err(|e| map_error(e).context(format!("verifying `{}`", table.name)))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                r.unwrap()
+                    .into_iter()
+                    .map(|v| match v {
+                        mysql_async::Value::NULL => None,
+                        mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Reads the full rows whose canonical key texts equal one of `keys`, for repair.
+    pub async fn read_keys(
+        &self,
+        table: &Table,
+        key_exprs: &[String],
+        keys: &[Vec<String>],
+        tx: ferry_model::RowSender,
+    ) -> Result<u64, SourceError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let cols: Vec<String> = key_exprs.to_vec();
+        let tuples: Vec<String> = keys
+            .iter()
+            .map(|k| format!("({})", k.iter().map(|v| crate::quote_str(v)).collect::<Vec<_>>().join(", ")))
+            .collect();
+        let cond = format!(" WHERE ({}) IN ({})", cols.join(", "), tuples.join(", "));
+        let mut conn = self.conn().await?;
+        crate::read::read_where(&mut conn, &self.database, table, &cond, tx).await
+    }
+}

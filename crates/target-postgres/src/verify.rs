@@ -1,0 +1,71 @@
+//! The PostgreSQL side of `verify`: the same canonical texts and hashes as the source side
+//! computes (see `ferry_source_mysql::verify`), so equal data give equal chunk hashes.
+
+use crate::conn::PgTarget;
+use crate::error::TargetError;
+use crate::ident::quote_ident;
+use ferry_model::canonical::Canon;
+use ferry_model::ChunkRange;
+
+pub fn canonical_expr(c: &str, canon: Canon) -> String {
+    match canon {
+        Canon::Integer | Canon::Decimal | Canon::Text | Canon::Bits { .. } | Canon::FetchedJson => format!("{c}::text"),
+        Canon::Bool => format!("CASE WHEN {c} THEN 't' ELSE 'f' END"),
+        Canon::Bytes | Canon::Geometry { postgis: false } => format!("encode({c}, 'hex')"),
+        Canon::Geometry { postgis: true } => format!("encode(ST_AsBinary({c}), 'hex')"),
+        Canon::Date { .. } => format!("to_char({c}, 'YYYY-MM-DD')"),
+        // Sessions run in UTC (PgTarget::connect), so instants render in UTC.
+        Canon::DateTime { .. } => format!("to_char({c}, 'YYYY-MM-DD HH24:MI:SS.US')"),
+        Canon::Duration => format!("round(extract(epoch from {c}) * 1000000)::bigint::text"),
+        Canon::Set => format!("array_to_string({c}, ',')"),
+        Canon::FetchedFloat => format!("{c}::float8::text"),
+    }
+}
+
+pub fn row_text(exprs: &[String]) -> String {
+    if exprs.is_empty() {
+        return "''".into();
+    }
+    let parts: Vec<String> = exprs.iter().map(|e| format!("coalesce('v' || {e}, 'n')")).collect();
+    format!("concat_ws(chr(31), {})", parts.join(", "))
+}
+
+/// ` WHERE` clause of a chunk on the target, with the key's target column name.
+pub fn range_condition(range: &ChunkRange, target_column: &str) -> String {
+    match range {
+        ChunkRange::All => String::new(),
+        ChunkRange::IntKey { lo, hi, .. } => {
+            let c = quote_ident(target_column);
+            let mut parts = Vec::new();
+            if let Some(l) = lo {
+                parts.push(format!("{c} > {l}"));
+            }
+            if let Some(h) = hi {
+                parts.push(format!("{c} <= {h}"));
+            }
+            if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) }
+        }
+    }
+}
+
+impl PgTarget {
+    pub async fn chunk_hash(&self, qualified: &str, exprs: &[String], condition: &str) -> Result<(u64, String), TargetError> {
+        let sql = format!(
+            "SELECT count(*), coalesce(sum(('x' || substr(md5({}), 1, 15))::bit(60)::bigint), 0)::text FROM {qualified}{condition}",
+            row_text(exprs)
+        );
+        let row = self.client.query_one(&sql, &[]).await.map_err(|e| TargetError::from(e).context(format!("verifying {qualified}")))?;
+        Ok((row.get::<_, i64>(0) as u64, row.get(1)))
+    }
+
+    pub async fn canonical_rows(&self, qualified: &str, exprs: &[String], condition: &str) -> Result<Vec<Vec<Option<String>>>, TargetError> {
+        let sql = format!("SELECT {} FROM {qualified}{condition}", exprs.join(", "));
+        let rows = self.client.query(&sql, &[]).await.map_err(|e| TargetError::from(e).context(format!("verifying {qualified}")))?;
+        Ok(rows.iter().map(|r| (0..exprs.len()).map(|i| r.get::<_, Option<String>>(i)).collect()).collect())
+    }
+
+    pub async fn table_exists(&self, qualified: &str) -> Result<bool, TargetError> {
+        let row = self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified]).await?;
+        Ok(row.get(0))
+    }
+}

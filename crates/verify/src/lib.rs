@@ -1,0 +1,458 @@
+//! `ferry verify`: proves the target equals the source, table by table, and finds every
+//! differing row.
+//!
+//! How equality is proven without moving rows: both databases compute, in their own SQL, the
+//! same canonical text of every row (per column: integers and decimals as text at their scale,
+//! text as stored, bytes as hex, dates and times in one fixed format in UTC, durations in
+//! microseconds, sets comma-separated, bits as 0/1, geometry as WKB hex — through the same
+//! renames, type mapping and zero-date rule as `migrate`, so a renamed column or a widened type
+//! compares equal), hash each row (first 60 bits of MD5) and return, per key range, the row count
+//! and the sum of the hashes. The sum does not depend on row order; equal data give equal sums,
+//! and a difference changes the sum except with probability about 2^-60.
+//!
+//! Where a range differs, it is split in two by key and each half compared again (bisection),
+//! down to ranges of at most `LEAF_ROWS` rows; those are fetched as canonical texts from both
+//! sides and diffed by key: missing in the target, extra in the target, or changed (with the
+//! columns that differ). Floats and (MariaDB) JSON are the exception: engines print floats
+//! differently and MariaDB cannot normalise JSON in SQL, so those columns are fetched with the
+//! key and compared here (as the f64 both print, and as normalised JSON).
+//!
+//! `--repair` deletes the differing keys from the target and inserts the source's rows through
+//! the same row converter as `migrate`, in one transaction per table, then verifies the table
+//! again. Tables without a usable key are compared as a whole (count + hash) and reported as
+//! "compared without key".
+
+mod report;
+
+pub use report::{TableStatus, TableVerify, VerifyReport};
+
+use bytes::Bytes;
+use ferry_model::canonical::Canon;
+use ferry_model::{ChunkRange, DataType, ErrorKind, SourceError, VerifySource};
+use ferry_plan::convert::Conversion;
+use ferry_plan::config::ZeroDatePolicy;
+use ferry_plan::{Plan, TablePlan};
+use ferry_target_postgres::ddl::PgType;
+use ferry_target_postgres::verify as pgv;
+use ferry_target_postgres::{copy_text, quote_ident, PgTarget, TargetError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Ranges at most this big are diffed row by row instead of split further.
+pub const LEAF_ROWS: u64 = 2000;
+/// Sample keys kept per kind of difference in the report.
+const SAMPLES: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+}
+
+impl VerifyError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            VerifyError::Source(e) => e.kind,
+            VerifyError::Target(e) => e.kind,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub chunk_rows: u64,
+    pub repair: bool,
+    pub postgis: bool,
+    pub zero_dates: ZeroDatePolicy,
+}
+
+/// How one column is compared.
+fn canon_of(t: &TablePlan, i: usize, postgis: bool) -> Canon {
+    let cc = &t.converter.columns[i];
+    let src = &t.source.columns[cc.source_index];
+    let ty = &t.target.columns[i].ty;
+    let zero_null = matches!(cc.conversion, Conversion::Temporal { policy: ZeroDatePolicy::Null, .. });
+    if let PgType::Custom(_) = ty {
+        return Canon::Text;
+    }
+    match &src.data_type {
+        DataType::Bool => Canon::Bool,
+        DataType::Int { .. } if matches!(ty, PgType::Boolean) => Canon::Bool,
+        DataType::Int { .. } | DataType::Year => Canon::Integer,
+        DataType::Decimal { .. } => Canon::Decimal,
+        DataType::Float { .. } | DataType::Double { .. } => Canon::FetchedFloat,
+        DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } | DataType::Enum { .. } | DataType::Uuid => Canon::Text,
+        DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } => Canon::Bytes,
+        DataType::Date => Canon::Date { zero_null },
+        DataType::DateTime { .. } | DataType::Timestamp { .. } => Canon::DateTime { zero_null },
+        DataType::Time { .. } => Canon::Duration,
+        DataType::Json => Canon::FetchedJson,
+        DataType::Set { .. } => Canon::Set,
+        DataType::Bit { len } => Canon::Bits { len: *len },
+        DataType::Geometry { .. } => Canon::Geometry { postgis },
+        DataType::Unsupported { .. } => Canon::Text,
+    }
+}
+
+/// The SQL both sides run for one table.
+struct TableSql {
+    /// Canonical key texts (source, target) and the key's target column names.
+    key_src: Vec<String>,
+    key_tgt: Vec<String>,
+    /// Hashed in the databases.
+    pushed_src: Vec<String>,
+    pushed_tgt: Vec<String>,
+    pushed_names: Vec<String>,
+    /// Fetched and compared here.
+    fetched_src: Vec<String>,
+    fetched_tgt: Vec<String>,
+    fetched_names: Vec<String>,
+    fetched_canon: Vec<Canon>,
+    /// Target column of the chunking key.
+    chunk_column: Option<String>,
+}
+
+fn table_sql<S: VerifySource>(source: &S, t: &TablePlan, postgis: bool) -> TableSql {
+    let mut s = TableSql {
+        key_src: vec![],
+        key_tgt: vec![],
+        pushed_src: vec![],
+        pushed_tgt: vec![],
+        pushed_names: vec![],
+        fetched_src: vec![],
+        fetched_tgt: vec![],
+        fetched_names: vec![],
+        fetched_canon: vec![],
+        chunk_column: None,
+    };
+    for i in 0..t.target.columns.len() {
+        let canon = canon_of(t, i, postgis);
+        let src_col = source.quote(&t.source.columns[t.converter.columns[i].source_index].name);
+        let tgt_col = quote_ident(&t.target.columns[i].name);
+        let (se, te) = (source.canonical_expr(&src_col, canon), pgv::canonical_expr(&tgt_col, canon));
+        if canon.is_fetched() {
+            s.fetched_src.push(se);
+            s.fetched_tgt.push(te);
+            s.fetched_names.push(t.target.columns[i].name.clone());
+            s.fetched_canon.push(canon);
+        } else {
+            s.pushed_src.push(se);
+            s.pushed_tgt.push(te);
+            s.pushed_names.push(t.target.columns[i].name.clone());
+        }
+    }
+    for k in &t.converter.key {
+        if let Some(i) = t.converter.columns.iter().position(|c| c.source_index == k.source_index) {
+            let canon = canon_of(t, i, postgis);
+            s.key_src.push(source.canonical_expr(&source.quote(&k.name), canon));
+            s.key_tgt.push(pgv::canonical_expr(&quote_ident(&t.target.columns[i].name), canon));
+        }
+    }
+    if let Some(pk) = &t.source.primary_key {
+        if pk.columns.len() == 1 {
+            if let Some(i) = t.converter.columns.iter().position(|c| t.source.columns[c.source_index].name == pk.columns[0]) {
+                s.chunk_column = Some(t.target.columns[i].name.clone());
+            }
+        }
+    }
+    s
+}
+
+/// Differences found in one table.
+#[derive(Default)]
+struct Diffs {
+    missing: Vec<Vec<String>>,
+    extra: Vec<Vec<String>>,
+    changed: Vec<(Vec<String>, Vec<String>)>,
+}
+
+/// Verifies every table of the plan (and repairs when asked).
+pub async fn verify<S: VerifySource>(
+    source: Arc<S>,
+    target_url: &str,
+    plan: Arc<Plan>,
+    opts: &VerifyOptions,
+) -> Result<VerifyReport, VerifyError> {
+    let started = Instant::now();
+    let target = PgTarget::connect(target_url).await?;
+    let mut tables = Vec::new();
+    for t in &plan.tables {
+        let mut r = verify_table(&*source, &target, t, opts).await?;
+        if opts.repair && r.status == TableStatus::Differs {
+            let diffs = std::mem::take(&mut r.diff_keys);
+            let repaired = repair_table(&*source, &target, t, opts, &diffs).await?;
+            let mut again = verify_table(&*source, &target, t, opts).await?;
+            again.repaired = repaired;
+            again.before_repair = Some(Box::new(r));
+            r = again;
+        }
+        tables.push(r);
+    }
+    Ok(VerifyReport::new(&plan, tables, started.elapsed().as_secs_f64()))
+}
+
+async fn verify_table<S: VerifySource>(source: &S, target: &PgTarget, t: &TablePlan, opts: &VerifyOptions) -> Result<TableVerify, VerifyError> {
+    let started = Instant::now();
+    let mut r = TableVerify::new(t);
+    let qualified = t.target.qualified();
+    if !target.table_exists(&qualified).await? {
+        r.status = TableStatus::MissingTable;
+        return Ok(r);
+    }
+    let sql = table_sql(source, t, opts.postgis);
+    if sql.key_src.is_empty() {
+        // No usable key: the whole table, count and hash over every column.
+        let mut all_src = sql.pushed_src.clone();
+        all_src.extend(sql.fetched_src.iter().cloned());
+        let mut all_tgt = sql.pushed_tgt.clone();
+        all_tgt.extend(sql.fetched_tgt.iter().cloned());
+        let (sc, sh) = source.chunk_hash(&t.source, &all_src, &ChunkRange::All).await?;
+        let (tc, th) = target.chunk_hash(&qualified, &all_tgt, "").await?;
+        r.source_rows = sc;
+        r.target_rows = tc;
+        r.status = if sc == tc && sh == th { TableStatus::EqualWithoutKey } else { TableStatus::DiffersWithoutKey };
+        r.seconds = started.elapsed().as_secs_f64();
+        return Ok(r);
+    }
+    let ranges = if sql.chunk_column.is_some() { source.plan_chunks(&t.source, opts.chunk_rows.max(1)).await? } else { vec![ChunkRange::All] };
+    let mut diffs = Diffs::default();
+    let mut stack: Vec<ChunkRange> = ranges.into_iter().rev().collect();
+    while let Some(range) = stack.pop() {
+        let cond = match &sql.chunk_column {
+            Some(c) => pgv::range_condition(&range, c),
+            None => String::new(),
+        };
+        let (sc, sh) = source.chunk_hash(&t.source, &sql.pushed_src, &range).await?;
+        let (tc, th) = target.chunk_hash(&qualified, &sql.pushed_tgt, &cond).await?;
+        r.chunks += 1;
+        if sc == tc && sh == th {
+            r.source_rows += sc;
+            r.target_rows += tc;
+            if !sql.fetched_src.is_empty() {
+                diff_fetched(source, target, t, &sql, &range, &cond, &mut diffs).await?;
+            }
+            continue;
+        }
+        // Split while the range is big and splittable; otherwise diff its rows.
+        if sc.max(tc) > LEAF_ROWS {
+            if let Some((a, b)) = split(&range, source, target, t, &sql).await? {
+                r.bisections += 1;
+                stack.push(b);
+                stack.push(a);
+                continue;
+            }
+        }
+        r.source_rows += sc;
+        r.target_rows += tc;
+        diff_rows(source, target, t, &sql, &range, &cond, &mut diffs).await?;
+    }
+    r.missing = diffs.missing.len() as u64;
+    r.extra = diffs.extra.len() as u64;
+    r.changed = diffs.changed.len() as u64;
+    r.sample_missing = diffs.missing.iter().take(SAMPLES).map(|k| k.join(",")).collect();
+    r.sample_extra = diffs.extra.iter().take(SAMPLES).map(|k| k.join(",")).collect();
+    r.sample_changed = diffs.changed.iter().take(SAMPLES).map(|(k, c)| (k.join(","), c.clone())).collect();
+    let mut cols: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, c) in &diffs.changed {
+        for name in c {
+            *cols.entry(name.clone()).or_default() += 1;
+        }
+    }
+    r.changed_columns = cols;
+    r.status = if r.missing + r.extra + r.changed == 0 { TableStatus::Equal } else { TableStatus::Differs };
+    r.diff_keys = diffs.missing.into_iter().chain(diffs.extra).chain(diffs.changed.into_iter().map(|(k, _)| k)).collect();
+    r.seconds = started.elapsed().as_secs_f64();
+    Ok(r)
+}
+
+/// Splits an integer-key range at the midpoint of the keys present on either side.
+async fn split<S: VerifySource>(
+    range: &ChunkRange,
+    source: &S,
+    target: &PgTarget,
+    t: &TablePlan,
+    sql: &TableSql,
+) -> Result<Option<(ChunkRange, ChunkRange)>, VerifyError> {
+    let ChunkRange::IntKey { column, lo, hi } = range else { return Ok(None) };
+    let tcol = sql.chunk_column.as_deref().unwrap_or_default();
+    // Bounds of the keys actually present, on both sides.
+    let s_rows = source
+        .canonical_rows(&t.source, &[format!("CAST(MIN({c}) AS CHAR)", c = source.quote(column)), format!("CAST(MAX({c}) AS CHAR)", c = source.quote(column))], range)
+        .await?;
+    let q = quote_ident(tcol);
+    let t_rows = target
+        .canonical_rows(&t.target.qualified(), &[format!("min({q})::text"), format!("max({q})::text")], &pgv::range_condition(range, tcol))
+        .await?;
+    let parse = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<i128>().ok());
+    let mins = [s_rows.first().and_then(|r| parse(&r[0])), t_rows.first().and_then(|r| parse(&r[0]))];
+    let maxs = [s_rows.first().and_then(|r| parse(&r[1])), t_rows.first().and_then(|r| parse(&r[1]))];
+    let (Some(min), Some(max)) = (mins.iter().flatten().min().copied(), maxs.iter().flatten().max().copied()) else { return Ok(None) };
+    if max <= min {
+        return Ok(None);
+    }
+    let mid = min + (max - min) / 2;
+    Ok(Some((
+        ChunkRange::IntKey { column: column.clone(), lo: *lo, hi: Some(mid) },
+        ChunkRange::IntKey { column: column.clone(), lo: Some(mid), hi: *hi },
+    )))
+}
+
+fn by_key(rows: Vec<Vec<Option<String>>>, nkey: usize) -> BTreeMap<Vec<String>, Vec<Option<String>>> {
+    rows.into_iter()
+        .map(|mut r| {
+            let rest = r.split_off(nkey);
+            (r.into_iter().map(|k| k.unwrap_or_else(|| "NULL".into())).collect(), rest)
+        })
+        .collect()
+}
+
+async fn diff_rows<S: VerifySource>(
+    source: &S,
+    target: &PgTarget,
+    t: &TablePlan,
+    sql: &TableSql,
+    range: &ChunkRange,
+    cond: &str,
+    diffs: &mut Diffs,
+) -> Result<(), VerifyError> {
+    let nkey = sql.key_src.len();
+    let mut se = sql.key_src.clone();
+    se.extend(sql.pushed_src.iter().cloned());
+    se.extend(sql.fetched_src.iter().cloned());
+    let mut te = sql.key_tgt.clone();
+    te.extend(sql.pushed_tgt.iter().cloned());
+    te.extend(sql.fetched_tgt.iter().cloned());
+    let s = by_key(source.canonical_rows(&t.source, &se, range).await?, nkey);
+    let tg = by_key(target.canonical_rows(&t.target.qualified(), &te, cond).await?, nkey);
+    let names: Vec<&String> = sql.pushed_names.iter().chain(sql.fetched_names.iter()).collect();
+    let np = sql.pushed_names.len();
+    for (k, sv) in &s {
+        match tg.get(k) {
+            None => diffs.missing.push(k.clone()),
+            Some(tv) => {
+                let cols: Vec<String> = (0..names.len())
+                    .filter(|&i| {
+                        if i < np {
+                            sv[i] != tv[i]
+                        } else {
+                            !sql.fetched_canon[i - np].fetched_equal(sv[i].as_deref(), tv[i].as_deref())
+                        }
+                    })
+                    .map(|i| names[i].clone())
+                    .collect();
+                if !cols.is_empty() {
+                    diffs.changed.push((k.clone(), cols));
+                }
+            }
+        }
+    }
+    for k in tg.keys() {
+        if !s.contains_key(k) {
+            diffs.extra.push(k.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Compares the fetched columns (floats, JSON) of a range whose hashed columns matched.
+async fn diff_fetched<S: VerifySource>(
+    source: &S,
+    target: &PgTarget,
+    t: &TablePlan,
+    sql: &TableSql,
+    range: &ChunkRange,
+    cond: &str,
+    diffs: &mut Diffs,
+) -> Result<(), VerifyError> {
+    let nkey = sql.key_src.len();
+    let mut se = sql.key_src.clone();
+    se.extend(sql.fetched_src.iter().cloned());
+    let mut te = sql.key_tgt.clone();
+    te.extend(sql.fetched_tgt.iter().cloned());
+    let s = by_key(source.canonical_rows(&t.source, &se, range).await?, nkey);
+    let tg = by_key(target.canonical_rows(&t.target.qualified(), &te, cond).await?, nkey);
+    for (k, sv) in &s {
+        if let Some(tv) = tg.get(k) {
+            let cols: Vec<String> = (0..sql.fetched_names.len())
+                .filter(|&i| !sql.fetched_canon[i].fetched_equal(sv[i].as_deref(), tv[i].as_deref()))
+                .map(|i| sql.fetched_names[i].clone())
+                .collect();
+            if !cols.is_empty() {
+                diffs.changed.push((k.clone(), cols));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the differing keys from the target and copies the source's rows for them, in one
+/// transaction. Returns the number of keys repaired.
+async fn repair_table<S: VerifySource>(
+    source: &S,
+    target: &PgTarget,
+    t: &TablePlan,
+    opts: &VerifyOptions,
+    keys: &[Vec<String>],
+) -> Result<u64, VerifyError> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let sql = table_sql(source, t, opts.postgis);
+    let mut rows = Vec::new();
+    for batch in keys.chunks(500) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let read = source.read_keys(&t.source, &sql.key_src, batch, tx);
+        let collect = async {
+            let mut out = Vec::new();
+            while let Some(b) = rx.recv().await {
+                out.extend(b);
+            }
+            out
+        };
+        let (res, got) = tokio::join!(read, collect);
+        res?;
+        rows.extend(got);
+    }
+    let mut buf = Vec::new();
+    let mut stats = ferry_plan::ConversionStats::default();
+    for (n, row) in rows.into_iter().enumerate() {
+        let converted = t.converter.convert(row, n as u64 + 1, &mut stats).map_err(|e| {
+            SourceError::new(ErrorKind::BadData, format!("repairing {}: {}: {}", t.target.qualified(), e.key, e.message))
+        })?;
+        copy_text::encode_row(&converted, &mut buf)
+            .map_err(|(_, e)| SourceError::new(ErrorKind::BadData, format!("repairing {}: {e}", t.target.qualified())))?;
+    }
+    let tuples: Vec<String> = keys
+        .iter()
+        .map(|k| format!("({})", k.iter().map(|v| ferry_target_postgres::quote_literal(v)).collect::<Vec<_>>().join(", ")))
+        .collect();
+    let qualified = t.target.qualified();
+    target.batch("BEGIN").await?;
+    let result = async {
+        // ferry's own writes do not fire the target's triggers or FK checks (as in CDC apply).
+        target.batch("SAVEPOINT r").await?;
+        if target.batch("SET LOCAL session_replication_role = replica").await.is_err() {
+            target.batch("ROLLBACK TO SAVEPOINT r").await?;
+        }
+        target.batch("RELEASE SAVEPOINT r").await?;
+        for chunk in tuples.chunks(1000) {
+            target
+                .exec(&format!("DELETE FROM {qualified} WHERE ({}) IN ({})", sql.key_tgt.join(", "), chunk.join(", ")))
+                .await?;
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tx.send(Ok(Bytes::from(buf))).await.ok();
+        drop(tx);
+        target.copy_in(&t.copy_sql(false), rx).await?;
+        target.batch("COMMIT").await
+    }
+    .await;
+    if let Err(e) = result {
+        let _ = target.batch("ROLLBACK").await;
+        return Err(e.into());
+    }
+    Ok(keys.len() as u64)
+}

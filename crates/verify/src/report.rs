@@ -1,0 +1,140 @@
+//! The verify report: per table rows compared, status, differences by kind with sample keys.
+
+use ferry_plan::{Plan, TablePlan};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableStatus {
+    Equal,
+    Differs,
+    MissingTable,
+    /// No usable key: compared as a whole (count + hash).
+    EqualWithoutKey,
+    DiffersWithoutKey,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableVerify {
+    pub source: String,
+    pub target: String,
+    pub status: TableStatus,
+    pub source_rows: u64,
+    pub target_rows: u64,
+    pub chunks: u64,
+    pub bisections: u64,
+    pub missing: u64,
+    pub extra: u64,
+    pub changed: u64,
+    /// Changed rows per column.
+    pub changed_columns: BTreeMap<String, u64>,
+    pub sample_missing: Vec<String>,
+    pub sample_extra: Vec<String>,
+    pub sample_changed: Vec<(String, Vec<String>)>,
+    pub repaired: u64,
+    /// The result before `--repair`, when it repaired this table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_repair: Option<Box<TableVerify>>,
+    pub seconds: f64,
+    #[serde(skip)]
+    pub diff_keys: Vec<Vec<String>>,
+}
+
+impl TableVerify {
+    pub fn new(t: &TablePlan) -> Self {
+        TableVerify {
+            source: t.source_name.clone(),
+            target: t.target.name.clone(),
+            status: TableStatus::Equal,
+            source_rows: 0,
+            target_rows: 0,
+            chunks: 0,
+            bisections: 0,
+            missing: 0,
+            extra: 0,
+            changed: 0,
+            changed_columns: BTreeMap::new(),
+            sample_missing: vec![],
+            sample_extra: vec![],
+            sample_changed: vec![],
+            repaired: 0,
+            before_repair: None,
+            seconds: 0.0,
+            diff_keys: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub source_database: String,
+    pub target_schema: String,
+    /// True when every table is equal (after repair, when repairing).
+    pub equal: bool,
+    pub tables: Vec<TableVerify>,
+    pub rows_compared: u64,
+    pub seconds: f64,
+}
+
+impl VerifyReport {
+    pub fn new(plan: &Plan, tables: Vec<TableVerify>, seconds: f64) -> Self {
+        VerifyReport {
+            source_database: plan.source_database.clone(),
+            target_schema: plan.target_schema.clone(),
+            equal: tables.iter().all(|t| matches!(t.status, TableStatus::Equal | TableStatus::EqualWithoutKey)),
+            rows_compared: tables.iter().map(|t| t.source_rows).sum(),
+            tables,
+            seconds,
+        }
+    }
+
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "verify {} → schema \"{}\": {} tables, {} rows compared in {:.2}s — {}",
+            self.source_database,
+            self.target_schema,
+            self.tables.len(),
+            self.rows_compared,
+            self.seconds,
+            if self.equal { "EQUAL" } else { "DIFFERENCES FOUND" }
+        );
+        let _ = writeln!(s, "  {:<32} {:>10} {:>10} {:>8} {:>8} {:>8}  {}", "table", "source", "target", "missing", "extra", "changed", "status");
+        for t in &self.tables {
+            let status = match t.status {
+                TableStatus::Equal if t.repaired > 0 => format!("equal after repairing {} rows", t.repaired),
+                TableStatus::Equal => "equal".into(),
+                TableStatus::Differs => "DIFFERS".into(),
+                TableStatus::MissingTable => "MISSING in target".into(),
+                TableStatus::EqualWithoutKey => "equal (compared without key)".into(),
+                TableStatus::DiffersWithoutKey => "DIFFERS (compared without key: no row detail)".into(),
+            };
+            let shown = t.before_repair.as_deref().unwrap_or(t);
+            let _ = writeln!(
+                s,
+                "  {:<32} {:>10} {:>10} {:>8} {:>8} {:>8}  {status}",
+                t.target, shown.source_rows, shown.target_rows, shown.missing, shown.extra, shown.changed
+            );
+        }
+        for t in &self.tables {
+            let d = t.before_repair.as_deref().unwrap_or(t);
+            if d.missing + d.extra + d.changed == 0 {
+                continue;
+            }
+            let _ = writeln!(s, "\n{}:", t.target);
+            if !d.sample_missing.is_empty() {
+                let _ = writeln!(s, "  missing in target (key): {}", d.sample_missing.join("; "));
+            }
+            if !d.sample_extra.is_empty() {
+                let _ = writeln!(s, "  extra in target (key): {}", d.sample_extra.join("; "));
+            }
+            for (k, cols) in &d.sample_changed {
+                let _ = writeln!(s, "  changed (key {k}): {}", cols.join(", "));
+            }
+        }
+        s
+    }
+}
