@@ -120,6 +120,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             drop(target);
             let plan = Arc::new(make_plan(&*source, &config, postgis).await?);
             let opts = ferry_verify::VerifyOptions {
+                target_url: turl.clone(),
+                workers: config.migrate.workers,
                 chunk_rows: chunk_rows.unwrap_or(config.migrate.chunk_rows),
                 repair,
                 postgis,

@@ -170,27 +170,29 @@ pub enum Canon {
     Bits { len: u32 },
     /// WKB as lower-case hex.
     Geometry { postgis: bool },
-    /// A float compared as the f64 both sides print.
-    FetchedFloat,
-    /// JSON compared after normalisation.
-    FetchedJson,
+    /// A float: both sides print shortest round-trip digits, but in different notations, so
+    /// the texts may differ for equal values; rows are then compared as f64 here.
+    Float,
+    /// JSON: both sides normalise (sorted keys, numbers in one notation) as far as their SQL
+    /// allows; rows whose texts still differ are compared here after full normalisation.
+    Json,
 }
 
 impl Canon {
-    pub fn is_fetched(self) -> bool {
-        matches!(self, Canon::FetchedFloat | Canon::FetchedJson)
-    }
-
-    /// Compares two fetched texts (None = NULL) the way this kind requires.
-    pub fn fetched_equal(self, a: Option<&str>, b: Option<&str>) -> bool {
+    /// Compares two canonical texts (None = NULL) of one column: exactly, except floats (as
+    /// f64) and JSON (normalised), whose SQL texts can differ for equal values.
+    pub fn texts_equal(self, a: Option<&str>, b: Option<&str>) -> bool {
+        if a == b {
+            return true;
+        }
         match (a, b) {
             (None, None) => true,
             (Some(a), Some(b)) => match self {
-                Canon::FetchedFloat => match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
+                Canon::Float => match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
                     (Ok(x), Ok(y)) => x == y || (x.is_nan() && y.is_nan()),
                     _ => a == b,
                 },
-                Canon::FetchedJson => normalize_json(a) == normalize_json(b),
+                Canon::Json => normalize_json(a) == normalize_json(b),
                 _ => a == b,
             },
             _ => false,

@@ -20,14 +20,16 @@ pub fn canonical_expr(c: &str, canon: Canon) -> String {
     match canon {
         Canon::Integer | Canon::Decimal => format!("CAST({c} AS CHAR)"),
         Canon::Bool => format!("CASE {c} WHEN 0 THEN 'f' WHEN 1 THEN 't' ELSE CAST({c} AS CHAR) END"),
-        Canon::Text | Canon::Set | Canon::FetchedJson => format!("CONVERT({c} USING utf8mb4)"),
+        Canon::Text | Canon::Set => format!("CONVERT({c} USING utf8mb4)"),
+        // MariaDB ≥ 10.7: sorted keys, no spaces, numbers as 1.5E0 (matched by ferry.json_normalize).
+        Canon::Json => format!("CONVERT(JSON_NORMALIZE({c}) USING utf8mb4)"),
         Canon::Bytes => format!("LOWER(HEX({c}))"),
         Canon::Date { zero_null } => zero(format!("DATE_FORMAT({c}, '%Y-%m-%d')"), zero_null),
         Canon::DateTime { zero_null } => zero(format!("DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f')"), zero_null),
         Canon::Duration => format!("CAST(ROUND(TIME_TO_SEC({c}) * 1000000) AS SIGNED)"),
         Canon::Bits { len } => format!("LPAD(BIN({c} + 0), {len}, '0')"),
         Canon::Geometry { .. } => format!("LOWER(HEX(ST_AsWKB({c})))"),
-        Canon::FetchedFloat => format!("CAST(CAST({c} AS DOUBLE) AS CHAR)"),
+        Canon::Float => format!("CAST(CAST({c} AS DOUBLE) AS CHAR)"),
     }
 }
 

@@ -35,6 +35,7 @@ use ferry_plan::{Plan, TablePlan};
 use ferry_target_postgres::ddl::PgType;
 use ferry_target_postgres::verify as pgv;
 use ferry_target_postgres::{copy_text, quote_ident, PgTarget, TargetError};
+use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,6 +64,9 @@ impl VerifyError {
 
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
+    pub target_url: String,
+    /// Chunks compared at once.
+    pub workers: usize,
     pub chunk_rows: u64,
     pub repair: bool,
     pub postgis: bool,
@@ -83,13 +87,13 @@ fn canon_of(t: &TablePlan, i: usize, postgis: bool) -> Canon {
         DataType::Int { .. } if matches!(ty, PgType::Boolean) => Canon::Bool,
         DataType::Int { .. } | DataType::Year => Canon::Integer,
         DataType::Decimal { .. } => Canon::Decimal,
-        DataType::Float { .. } | DataType::Double { .. } => Canon::FetchedFloat,
+        DataType::Float { .. } | DataType::Double { .. } => Canon::Float,
         DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } | DataType::Enum { .. } | DataType::Uuid => Canon::Text,
         DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } => Canon::Bytes,
         DataType::Date => Canon::Date { zero_null },
         DataType::DateTime { .. } | DataType::Timestamp { .. } => Canon::DateTime { zero_null },
         DataType::Time { .. } => Canon::Duration,
-        DataType::Json => Canon::FetchedJson,
+        DataType::Json => Canon::Json,
         DataType::Set { .. } => Canon::Set,
         DataType::Bit { len } => Canon::Bits { len: *len },
         DataType::Geometry { .. } => Canon::Geometry { postgis },
@@ -99,50 +103,28 @@ fn canon_of(t: &TablePlan, i: usize, postgis: bool) -> Canon {
 
 /// The SQL both sides run for one table.
 struct TableSql {
-    /// Canonical key texts (source, target) and the key's target column names.
+    /// Canonical key texts (source, target).
     key_src: Vec<String>,
     key_tgt: Vec<String>,
-    /// Hashed in the databases.
-    pushed_src: Vec<String>,
-    pushed_tgt: Vec<String>,
-    pushed_names: Vec<String>,
-    /// Fetched and compared here.
-    fetched_src: Vec<String>,
-    fetched_tgt: Vec<String>,
-    fetched_names: Vec<String>,
-    fetched_canon: Vec<Canon>,
+    /// Canonical texts of every column (source, target), their names and kinds.
+    src: Vec<String>,
+    tgt: Vec<String>,
+    names: Vec<String>,
+    canons: Vec<Canon>,
     /// Target column of the chunking key.
     chunk_column: Option<String>,
 }
 
 fn table_sql<S: VerifySource>(source: &S, t: &TablePlan, postgis: bool) -> TableSql {
-    let mut s = TableSql {
-        key_src: vec![],
-        key_tgt: vec![],
-        pushed_src: vec![],
-        pushed_tgt: vec![],
-        pushed_names: vec![],
-        fetched_src: vec![],
-        fetched_tgt: vec![],
-        fetched_names: vec![],
-        fetched_canon: vec![],
-        chunk_column: None,
-    };
+    let mut s = TableSql { key_src: vec![], key_tgt: vec![], src: vec![], tgt: vec![], names: vec![], canons: vec![], chunk_column: None };
     for i in 0..t.target.columns.len() {
         let canon = canon_of(t, i, postgis);
         let src_col = source.quote(&t.source.columns[t.converter.columns[i].source_index].name);
         let tgt_col = quote_ident(&t.target.columns[i].name);
-        let (se, te) = (source.canonical_expr(&src_col, canon), pgv::canonical_expr(&tgt_col, canon));
-        if canon.is_fetched() {
-            s.fetched_src.push(se);
-            s.fetched_tgt.push(te);
-            s.fetched_names.push(t.target.columns[i].name.clone());
-            s.fetched_canon.push(canon);
-        } else {
-            s.pushed_src.push(se);
-            s.pushed_tgt.push(te);
-            s.pushed_names.push(t.target.columns[i].name.clone());
-        }
+        s.src.push(source.canonical_expr(&src_col, canon));
+        s.tgt.push(pgv::canonical_expr(&tgt_col, canon));
+        s.names.push(t.target.columns[i].name.clone());
+        s.canons.push(canon);
     }
     for k in &t.converter.key {
         if let Some(i) = t.converter.columns.iter().position(|c| c.source_index == k.source_index) {
@@ -154,7 +136,9 @@ fn table_sql<S: VerifySource>(source: &S, t: &TablePlan, postgis: bool) -> Table
     if let Some(pk) = &t.source.primary_key {
         if pk.columns.len() == 1 {
             if let Some(i) = t.converter.columns.iter().position(|c| t.source.columns[c.source_index].name == pk.columns[0]) {
-                s.chunk_column = Some(t.target.columns[i].name.clone());
+                if matches!(t.source.columns[t.converter.columns[i].source_index].data_type, DataType::Int { .. }) {
+                    s.chunk_column = Some(t.target.columns[i].name.clone());
+                }
             }
         }
     }
@@ -178,6 +162,9 @@ pub async fn verify<S: VerifySource>(
 ) -> Result<VerifyReport, VerifyError> {
     let started = Instant::now();
     let target = PgTarget::connect(target_url).await?;
+    if let Err(e) = target.ensure_verify_functions().await {
+        tracing::warn!("JSON columns will be compared row by row: {e}");
+    }
     let mut tables = Vec::new();
     for t in &plan.tables {
         let mut r = verify_table(&*source, &target, t, opts).await?;
@@ -205,50 +192,41 @@ async fn verify_table<S: VerifySource>(source: &S, target: &PgTarget, t: &TableP
     let sql = table_sql(source, t, opts.postgis);
     if sql.key_src.is_empty() {
         // No usable key: the whole table, count and hash over every column.
-        let mut all_src = sql.pushed_src.clone();
-        all_src.extend(sql.fetched_src.iter().cloned());
-        let mut all_tgt = sql.pushed_tgt.clone();
-        all_tgt.extend(sql.fetched_tgt.iter().cloned());
-        let (sc, sh) = source.chunk_hash(&t.source, &all_src, &ChunkRange::All).await?;
-        let (tc, th) = target.chunk_hash(&qualified, &all_tgt, "").await?;
+        let (a, b) = tokio::join!(source.chunk_hash(&t.source, &sql.src, &ChunkRange::All), target.chunk_hash(&qualified, &sql.tgt, ""));
+        let ((sc, sh), (tc, th)) = (a?, b?);
         r.source_rows = sc;
         r.target_rows = tc;
+        r.chunks = 1;
         r.status = if sc == tc && sh == th { TableStatus::EqualWithoutKey } else { TableStatus::DiffersWithoutKey };
         r.seconds = started.elapsed().as_secs_f64();
         return Ok(r);
     }
     let ranges = if sql.chunk_column.is_some() { source.plan_chunks(&t.source, opts.chunk_rows.max(1)).await? } else { vec![ChunkRange::All] };
+    // Chunks in parallel, each on its own target connection.
+    let results: Vec<Result<RangeResult, VerifyError>> = futures_util::stream::iter(ranges.into_iter().map(|range| {
+        let sql = &sql;
+        async move {
+            let conn = PgTarget::connect(&opts.target_url).await?;
+            verify_range(source, &conn, t, sql, range).await
+        }
+    }))
+    .buffer_unordered(opts.workers.max(1))
+    .collect()
+    .await;
     let mut diffs = Diffs::default();
-    let mut stack: Vec<ChunkRange> = ranges.into_iter().rev().collect();
-    while let Some(range) = stack.pop() {
-        let cond = match &sql.chunk_column {
-            Some(c) => pgv::range_condition(&range, c),
-            None => String::new(),
-        };
-        let (sc, sh) = source.chunk_hash(&t.source, &sql.pushed_src, &range).await?;
-        let (tc, th) = target.chunk_hash(&qualified, &sql.pushed_tgt, &cond).await?;
-        r.chunks += 1;
-        if sc == tc && sh == th {
-            r.source_rows += sc;
-            r.target_rows += tc;
-            if !sql.fetched_src.is_empty() {
-                diff_fetched(source, target, t, &sql, &range, &cond, &mut diffs).await?;
-            }
-            continue;
-        }
-        // Split while the range is big and splittable; otherwise diff its rows.
-        if sc.max(tc) > LEAF_ROWS {
-            if let Some((a, b)) = split(&range, source, target, t, &sql).await? {
-                r.bisections += 1;
-                stack.push(b);
-                stack.push(a);
-                continue;
-            }
-        }
-        r.source_rows += sc;
-        r.target_rows += tc;
-        diff_rows(source, target, t, &sql, &range, &cond, &mut diffs).await?;
+    for res in results {
+        let rr = res?;
+        r.source_rows += rr.source_rows;
+        r.target_rows += rr.target_rows;
+        r.chunks += rr.chunks;
+        r.bisections += rr.bisections;
+        diffs.missing.extend(rr.diffs.missing);
+        diffs.extra.extend(rr.diffs.extra);
+        diffs.changed.extend(rr.diffs.changed);
     }
+    diffs.missing.sort();
+    diffs.extra.sort();
+    diffs.changed.sort();
     r.missing = diffs.missing.len() as u64;
     r.extra = diffs.extra.len() as u64;
     r.changed = diffs.changed.len() as u64;
@@ -266,6 +244,49 @@ async fn verify_table<S: VerifySource>(source: &S, target: &PgTarget, t: &TableP
     r.diff_keys = diffs.missing.into_iter().chain(diffs.extra).chain(diffs.changed.into_iter().map(|(k, _)| k)).collect();
     r.seconds = started.elapsed().as_secs_f64();
     Ok(r)
+}
+
+#[derive(Default)]
+struct RangeResult {
+    source_rows: u64,
+    target_rows: u64,
+    chunks: u64,
+    bisections: u64,
+    diffs: Diffs,
+}
+
+/// Compares one key range: hashes on both sides at once; on a mismatch, halves (bisection) down
+/// to `LEAF_ROWS`, then diffs the rows.
+async fn verify_range<S: VerifySource>(source: &S, target: &PgTarget, t: &TablePlan, sql: &TableSql, range: ChunkRange) -> Result<RangeResult, VerifyError> {
+    let mut out = RangeResult::default();
+    let mut stack = vec![range];
+    let qualified = t.target.qualified();
+    while let Some(range) = stack.pop() {
+        let cond = match &sql.chunk_column {
+            Some(c) => pgv::range_condition(&range, c),
+            None => String::new(),
+        };
+        let (a, b) = tokio::join!(source.chunk_hash(&t.source, &sql.src, &range), target.chunk_hash(&qualified, &sql.tgt, &cond));
+        let ((sc, sh), (tc, th)) = (a?, b?);
+        out.chunks += 1;
+        if sc == tc && sh == th {
+            out.source_rows += sc;
+            out.target_rows += tc;
+            continue;
+        }
+        if sc.max(tc) > LEAF_ROWS {
+            if let Some((lo, hi)) = split(&range, source, target, t, sql).await? {
+                out.bisections += 1;
+                stack.push(hi);
+                stack.push(lo);
+                continue;
+            }
+        }
+        out.source_rows += sc;
+        out.target_rows += tc;
+        diff_rows(source, target, t, sql, &range, &cond, &mut out.diffs).await?;
+    }
+    Ok(out)
 }
 
 /// Splits an integer-key range at the midpoint of the keys present on either side.
@@ -320,28 +341,20 @@ async fn diff_rows<S: VerifySource>(
 ) -> Result<(), VerifyError> {
     let nkey = sql.key_src.len();
     let mut se = sql.key_src.clone();
-    se.extend(sql.pushed_src.iter().cloned());
-    se.extend(sql.fetched_src.iter().cloned());
+    se.extend(sql.src.iter().cloned());
     let mut te = sql.key_tgt.clone();
-    te.extend(sql.pushed_tgt.iter().cloned());
-    te.extend(sql.fetched_tgt.iter().cloned());
-    let s = by_key(source.canonical_rows(&t.source, &se, range).await?, nkey);
-    let tg = by_key(target.canonical_rows(&t.target.qualified(), &te, cond).await?, nkey);
-    let names: Vec<&String> = sql.pushed_names.iter().chain(sql.fetched_names.iter()).collect();
-    let np = sql.pushed_names.len();
+    te.extend(sql.tgt.iter().cloned());
+    let qualified = t.target.qualified();
+    let (a, b) = tokio::join!(source.canonical_rows(&t.source, &se, range), target.canonical_rows(&qualified, &te, cond));
+    let s = by_key(a?, nkey);
+    let tg = by_key(b?, nkey);
     for (k, sv) in &s {
         match tg.get(k) {
             None => diffs.missing.push(k.clone()),
             Some(tv) => {
-                let cols: Vec<String> = (0..names.len())
-                    .filter(|&i| {
-                        if i < np {
-                            sv[i] != tv[i]
-                        } else {
-                            !sql.fetched_canon[i - np].fetched_equal(sv[i].as_deref(), tv[i].as_deref())
-                        }
-                    })
-                    .map(|i| names[i].clone())
+                let cols: Vec<String> = (0..sql.names.len())
+                    .filter(|&i| !sql.canons[i].texts_equal(sv[i].as_deref(), tv[i].as_deref()))
+                    .map(|i| sql.names[i].clone())
                     .collect();
                 if !cols.is_empty() {
                     diffs.changed.push((k.clone(), cols));
@@ -352,37 +365,6 @@ async fn diff_rows<S: VerifySource>(
     for k in tg.keys() {
         if !s.contains_key(k) {
             diffs.extra.push(k.clone());
-        }
-    }
-    Ok(())
-}
-
-/// Compares the fetched columns (floats, JSON) of a range whose hashed columns matched.
-async fn diff_fetched<S: VerifySource>(
-    source: &S,
-    target: &PgTarget,
-    t: &TablePlan,
-    sql: &TableSql,
-    range: &ChunkRange,
-    cond: &str,
-    diffs: &mut Diffs,
-) -> Result<(), VerifyError> {
-    let nkey = sql.key_src.len();
-    let mut se = sql.key_src.clone();
-    se.extend(sql.fetched_src.iter().cloned());
-    let mut te = sql.key_tgt.clone();
-    te.extend(sql.fetched_tgt.iter().cloned());
-    let s = by_key(source.canonical_rows(&t.source, &se, range).await?, nkey);
-    let tg = by_key(target.canonical_rows(&t.target.qualified(), &te, cond).await?, nkey);
-    for (k, sv) in &s {
-        if let Some(tv) = tg.get(k) {
-            let cols: Vec<String> = (0..sql.fetched_names.len())
-                .filter(|&i| !sql.fetched_canon[i].fetched_equal(sv[i].as_deref(), tv[i].as_deref()))
-                .map(|i| sql.fetched_names[i].clone())
-                .collect();
-            if !cols.is_empty() {
-                diffs.changed.push((k.clone(), cols));
-            }
         }
     }
     Ok(())
