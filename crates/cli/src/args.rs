@@ -65,6 +65,12 @@ pub enum Command {
         /// Rows per checksum chunk (default: the migrate chunk size).
         #[arg(long)]
         chunk_rows: Option<u64>,
+        /// Chunks compared at once (default: the migrate workers, 4).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Print nothing but errors and the differences.
+        #[arg(long, short = 'q')]
+        quiet: bool,
     },
     /// Print the PostgreSQL DDL and the assessment; writes nothing.
     Plan {

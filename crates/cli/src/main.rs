@@ -110,7 +110,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             source.disconnect().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { common, json, repair, chunk_rows } => {
+        Command::Verify { common, json, repair, chunk_rows, workers, quiet } => {
             let config = load_config(&common)?;
             let turl = target_url(&config)
                 .context("no target: give --target postgres://user@host:port/database, FERRY_TARGET_URL, or [target] url in the config")?;
@@ -121,16 +121,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let plan = Arc::new(make_plan(&*source, &config, postgis).await?);
             let opts = ferry_verify::VerifyOptions {
                 target_url: turl.clone(),
-                workers: config.migrate.workers,
+                workers: workers.unwrap_or(config.migrate.workers),
                 chunk_rows: chunk_rows.unwrap_or(config.migrate.chunk_rows),
                 repair,
                 postgis,
                 zero_dates: config.rules.zero_dates,
+                progress: if quiet || json { ProgressMode::Quiet } else { ProgressMode::Auto },
             };
             let report = ferry_verify::verify(source, &turl, plan, &opts).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
+            } else if !quiet || !report.equal {
                 print!("{}", report.render_text());
             }
             Ok(if report.equal { ExitCode::SUCCESS } else { ExitCode::from(1) })

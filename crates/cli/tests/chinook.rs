@@ -82,6 +82,9 @@ fn chinook_from_mysql_equals_the_postgres_reference() {
     let dst = fresh_pg(&db);
     let cfg = write_config(&db, "[target]\nschema = \"public\"\n[rules]\nidentifiers = \"snake_case\"\n");
     migrate_ok(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst, "--quiet"]);
+    // Through the same snake_case renames, verify finds every table equal.
+    let report = verify_equal(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst]);
+    assert_eq!(report["tables"].as_array().unwrap().len(), 11);
 
     // Same tables and columns.
     let ours = columns(&dst);

@@ -1,4 +1,5 @@
 //! One test per MySQL type family: exact target types and values after `ferry migrate`.
+//! Each family then verifies equal (`ferry verify`: no false positive).
 //! (The same expectations will run through CDC once `sync` exists.)
 
 mod common;
@@ -22,6 +23,8 @@ fn roundtrip(name: &str, setup: &str, config: &str) -> String {
         assert_eq!(psql(&dst, &q), psql(&text_dst, &q), "binary and text COPY disagree on table {name}");
         assert_eq!(types_of(&dst, name), types_of(&text_dst, name));
     }
+    // And verify finds the migrated data equal: no false positive in any type family.
+    verify_equal(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst]);
     dst
 }
 

@@ -3,7 +3,7 @@
 //! encoder and COPY run concurrently, joined by bounded channels.
 
 use crate::{ChunkDone, Job};
-use crate::progress::Progress;
+use ferry_progress::Progress;
 use bytes::Bytes;
 use ferry_model::{ErrorKind, SnapshotReader, Source};
 use ferry_plan::{ConversionStats, Plan, TablePlan};

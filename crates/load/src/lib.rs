@@ -24,18 +24,17 @@
 mod chunk;
 mod makeplan;
 mod prepare;
-mod progress;
 mod report;
 
 pub use makeplan::{make_plan, PlanningError};
-pub use progress::ProgressMode;
+pub use ferry_progress::ProgressMode;
 pub use report::{MigrateReport, StepFailure, TableReport};
 
 use ferry_model::{ChunkRange, ErrorKind, Source};
 use ferry_plan::config::IfExists;
 use ferry_plan::{ConversionStats, Plan};
 use ferry_target_postgres::{PgTarget, TargetError};
-use progress::Progress;
+use ferry_progress::Progress;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -185,6 +184,7 @@ pub async fn migrate<S: Source>(
     let pending_chunks: Vec<usize> = (0..plan.tables.len()).map(|i| queue.iter().filter(|j| j.table == i).count()).collect();
 
     let progress = Progress::new(
+        "loading",
         opts.progress,
         &plan.tables.iter().map(|t| (t.target.name.clone(), t.source.estimated_rows)).collect::<Vec<_>>(),
     );

@@ -143,16 +143,16 @@ mod tests {
     }
 }
 
-/// How `verify` compares one column: the canonical text both databases compute in SQL, or
-/// `Fetched` for values compared here after fetching them (floats, which engines print
-/// differently, and JSON, which MariaDB cannot normalise in SQL the way jsonb does).
+/// How `verify` compares one column: the canonical text both databases compute in SQL (hashed
+/// there); where the texts of a row differ, [`Canon::texts_equal`] decides whether the values do
+/// (floats and JSON, whose engines may print equal values differently).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Canon {
     /// Plain decimal integer text.
     Integer,
     /// `t`/`f` (a 0/1 integer on one side, a boolean on the other).
     Bool,
-    /// Decimal text at the column's fixed scale.
+    /// Decimal text without trailing fractional zeros.
     Decimal,
     /// Text as stored (CHAR without trailing pad).
     Text,
@@ -193,6 +193,7 @@ impl Canon {
                     _ => a == b,
                 },
                 Canon::Json => normalize_json(a) == normalize_json(b),
+                Canon::Decimal => normalize_decimal(a) == normalize_decimal(b),
                 _ => a == b,
             },
             _ => false,

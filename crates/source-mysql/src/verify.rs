@@ -18,7 +18,12 @@ pub fn canonical_expr(c: &str, canon: Canon) -> String {
         }
     };
     match canon {
-        Canon::Integer | Canon::Decimal => format!("CAST({c} AS CHAR)"),
+        Canon::Integer => format!("CAST({c} AS CHAR)"),
+        // No trailing fractional zeros: 1.10 and 1.1 are one number.
+        Canon::Decimal => {
+            let x = format!("CAST({c} AS CHAR)");
+            format!("IF(INSTR({x}, '.') > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {x})), {x})")
+        }
         Canon::Bool => format!("CASE {c} WHEN 0 THEN 'f' WHEN 1 THEN 't' ELSE CAST({c} AS CHAR) END"),
         Canon::Text | Canon::Set => format!("CONVERT({c} USING utf8mb4)"),
         // MariaDB ≥ 10.7: sorted keys, no spaces, numbers as 1.5E0 (matched by ferry.json_normalize).

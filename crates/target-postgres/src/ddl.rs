@@ -56,6 +56,41 @@ fn frac(f: &mut fmt::Formatter<'_>, base: &str, p: u8, suffix: &str) -> fmt::Res
     }
 }
 
+impl PgType {
+    /// The built-in type a user-written type name denotes (`numeric`, `decimal(12,2)`, `text`,
+    /// `varchar(20)`, `bigint`, `jsonb`, …), when ferry knows it; `None` for anything else.
+    pub fn parse_known(s: &str) -> Option<PgType> {
+        let s = s.trim().to_ascii_lowercase();
+        let (base, args) = match s.split_once('(') {
+            Some((b, rest)) => (b.trim().to_string(), Some(rest.trim_end_matches(')').to_string())),
+            None => (s.clone(), None),
+        };
+        let nums: Option<Vec<u32>> = args.as_ref().map(|a| a.split(',').map(|x| x.trim().parse().ok()).collect::<Option<Vec<u32>>>()).unwrap_or(Some(vec![]));
+        let nums = nums?;
+        Some(match (base.as_str(), nums.as_slice()) {
+            ("boolean" | "bool", []) => PgType::Boolean,
+            ("smallint" | "int2", []) => PgType::SmallInt,
+            ("integer" | "int" | "int4", []) => PgType::Integer,
+            ("bigint" | "int8", []) => PgType::BigInt,
+            ("numeric" | "decimal", []) => PgType::Numeric(None),
+            ("numeric" | "decimal", [p]) => PgType::Numeric(Some((*p, 0))),
+            ("numeric" | "decimal", [p, s]) => PgType::Numeric(Some((*p, *s))),
+            ("real" | "float4", []) => PgType::Real,
+            ("double precision" | "float8", []) => PgType::Double,
+            ("text", []) => PgType::Text,
+            ("varchar" | "character varying", []) => PgType::Varchar(None),
+            ("varchar" | "character varying", [n]) => PgType::Varchar(Some(*n)),
+            ("char" | "character" | "bpchar", [n]) => PgType::Char(*n),
+            ("bytea", []) => PgType::Bytea,
+            ("date", []) => PgType::Date,
+            ("json", []) => PgType::Json,
+            ("jsonb", []) => PgType::Jsonb,
+            ("uuid", []) => PgType::Uuid,
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for PgType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -334,6 +369,15 @@ fn list(cols: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_type_names_parse() {
+        assert_eq!(PgType::parse_known("NUMERIC"), Some(PgType::Numeric(None)));
+        assert_eq!(PgType::parse_known("decimal(12, 2)"), Some(PgType::Numeric(Some((12, 2)))));
+        assert_eq!(PgType::parse_known("varchar(20)"), Some(PgType::Varchar(Some(20))));
+        assert_eq!(PgType::parse_known("citext"), None);
+        assert_eq!(PgType::parse_known("numeric(x)"), None);
+    }
 
     fn table() -> PgTable {
         PgTable {

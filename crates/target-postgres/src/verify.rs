@@ -9,7 +9,9 @@ use ferry_model::ChunkRange;
 
 pub fn canonical_expr(c: &str, canon: Canon) -> String {
     match canon {
-        Canon::Integer | Canon::Decimal | Canon::Text | Canon::Bits { .. } => format!("{c}::text"),
+        Canon::Integer | Canon::Text | Canon::Bits { .. } => format!("{c}::text"),
+        // No trailing fractional zeros: 1.10 and 1.1 are one number (PostgreSQL 13+).
+        Canon::Decimal => format!("trim_scale({c})::text"),
         Canon::Json => format!("ferry.json_normalize({c}::jsonb)"),
         Canon::Bool => format!("CASE WHEN {c} THEN 't' ELSE 'f' END"),
         Canon::Bytes | Canon::Geometry { postgis: false } => format!("encode({c}, 'hex')"),

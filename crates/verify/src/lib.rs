@@ -35,6 +35,7 @@ use ferry_plan::{Plan, TablePlan};
 use ferry_target_postgres::ddl::PgType;
 use ferry_target_postgres::verify as pgv;
 use ferry_target_postgres::{copy_text, quote_ident, PgTarget, TargetError};
+use ferry_progress::{Progress, ProgressMode};
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -71,15 +72,22 @@ pub struct VerifyOptions {
     pub repair: bool,
     pub postgis: bool,
     pub zero_dates: ZeroDatePolicy,
+    pub progress: ProgressMode,
 }
 
 /// How one column is compared.
 fn canon_of(t: &TablePlan, i: usize, postgis: bool) -> Canon {
     let cc = &t.converter.columns[i];
     let src = &t.source.columns[cc.source_index];
-    let ty = &t.target.columns[i].ty;
+    let ty = match &t.target.columns[i].ty {
+        PgType::Custom(s) => PgType::parse_known(s).unwrap_or_else(|| PgType::Custom(s.clone())),
+        ty => ty.clone(),
+    };
     let zero_null = matches!(cc.conversion, Conversion::Temporal { policy: ZeroDatePolicy::Null, .. });
-    if let PgType::Custom(_) = ty {
+    // A type override to text (or one ferry does not know) compares the stored text.
+    if matches!(ty, PgType::Custom(_) | PgType::Text | PgType::Varchar(_) | PgType::Char(_))
+        && !matches!(src.data_type, DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } | DataType::Enum { .. } | DataType::Uuid)
+    {
         return Canon::Text;
     }
     match &src.data_type {
@@ -165,23 +173,53 @@ pub async fn verify<S: VerifySource>(
     if let Err(e) = target.ensure_verify_functions().await {
         tracing::warn!("JSON columns will be compared row by row: {e}");
     }
+    let progress = Progress::new(
+        "verifying",
+        opts.progress,
+        &plan.tables.iter().map(|t| (t.target.name.clone(), t.source.estimated_rows)).collect::<Vec<_>>(),
+    );
+    let ticker = progress.ticker(std::time::Duration::from_secs(5));
+    let result = verify_all(&*source, &target, &plan, opts, &progress).await;
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    progress.finish();
+    Ok(VerifyReport::new(&plan, result?, started.elapsed().as_secs_f64()))
+}
+
+async fn verify_all<S: VerifySource>(
+    source: &S,
+    target: &PgTarget,
+    plan: &Plan,
+    opts: &VerifyOptions,
+    progress: &Progress,
+) -> Result<Vec<TableVerify>, VerifyError> {
     let mut tables = Vec::new();
-    for t in &plan.tables {
-        let mut r = verify_table(&*source, &target, t, opts).await?;
+    for (i, t) in plan.tables.iter().enumerate() {
+        let mut r = verify_table(source, target, t, opts, (progress, i)).await?;
         if opts.repair && r.status == TableStatus::Differs {
             let diffs = std::mem::take(&mut r.diff_keys);
-            let repaired = repair_table(&*source, &target, t, opts, &diffs).await?;
-            let mut again = verify_table(&*source, &target, t, opts).await?;
+            let repaired = repair_table(source, target, t, opts, &diffs).await?;
+            progress.println(&format!("{}: repaired {repaired} rows, verifying again", t.target.qualified()));
+            let mut again = verify_table(source, target, t, opts, (progress, i)).await?;
             again.repaired = repaired;
             again.before_repair = Some(Box::new(r));
             r = again;
         }
+        progress.table_done(i);
         tables.push(r);
     }
-    Ok(VerifyReport::new(&plan, tables, started.elapsed().as_secs_f64()))
+    Ok(tables)
 }
 
-async fn verify_table<S: VerifySource>(source: &S, target: &PgTarget, t: &TablePlan, opts: &VerifyOptions) -> Result<TableVerify, VerifyError> {
+/// `progress`: the display and this table's index in it.
+async fn verify_table<S: VerifySource>(
+    source: &S,
+    target: &PgTarget,
+    t: &TablePlan,
+    opts: &VerifyOptions,
+    progress: (&Progress, usize),
+) -> Result<TableVerify, VerifyError> {
     let started = Instant::now();
     let mut r = TableVerify::new(t);
     let qualified = t.target.qualified();
@@ -197,6 +235,7 @@ async fn verify_table<S: VerifySource>(source: &S, target: &PgTarget, t: &TableP
         r.source_rows = sc;
         r.target_rows = tc;
         r.chunks = 1;
+        progress.0.rows(progress.1, sc);
         r.status = if sc == tc && sh == th { TableStatus::EqualWithoutKey } else { TableStatus::DiffersWithoutKey };
         r.seconds = started.elapsed().as_secs_f64();
         return Ok(r);
@@ -207,7 +246,7 @@ async fn verify_table<S: VerifySource>(source: &S, target: &PgTarget, t: &TableP
         let sql = &sql;
         async move {
             let conn = PgTarget::connect(&opts.target_url).await?;
-            verify_range(source, &conn, t, sql, range).await
+            verify_range(source, &conn, t, sql, range, progress).await
         }
     }))
     .buffer_unordered(opts.workers.max(1))
@@ -224,9 +263,9 @@ async fn verify_table<S: VerifySource>(source: &S, target: &PgTarget, t: &TableP
         diffs.extra.extend(rr.diffs.extra);
         diffs.changed.extend(rr.diffs.changed);
     }
-    diffs.missing.sort();
-    diffs.extra.sort();
-    diffs.changed.sort();
+    diffs.missing.sort_by(|a, b| key_order(a, b));
+    diffs.extra.sort_by(|a, b| key_order(a, b));
+    diffs.changed.sort_by(|a, b| key_order(&a.0, &b.0));
     r.missing = diffs.missing.len() as u64;
     r.extra = diffs.extra.len() as u64;
     r.changed = diffs.changed.len() as u64;
@@ -246,6 +285,20 @@ async fn verify_table<S: VerifySource>(source: &S, target: &PgTarget, t: &TableP
     Ok(r)
 }
 
+/// Orders keys column by column, numerically where both texts are integers (so 2 < 10).
+fn key_order(a: &[String], b: &[String]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let o = match (x.parse::<i128>(), y.parse::<i128>()) {
+            (Ok(p), Ok(q)) => p.cmp(&q),
+            _ => x.cmp(y),
+        };
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 #[derive(Default)]
 struct RangeResult {
     source_rows: u64,
@@ -257,7 +310,14 @@ struct RangeResult {
 
 /// Compares one key range: hashes on both sides at once; on a mismatch, halves (bisection) down
 /// to `LEAF_ROWS`, then diffs the rows.
-async fn verify_range<S: VerifySource>(source: &S, target: &PgTarget, t: &TablePlan, sql: &TableSql, range: ChunkRange) -> Result<RangeResult, VerifyError> {
+async fn verify_range<S: VerifySource>(
+    source: &S,
+    target: &PgTarget,
+    t: &TablePlan,
+    sql: &TableSql,
+    range: ChunkRange,
+    progress: (&Progress, usize),
+) -> Result<RangeResult, VerifyError> {
     let mut out = RangeResult::default();
     let mut stack = vec![range];
     let qualified = t.target.qualified();
@@ -272,6 +332,7 @@ async fn verify_range<S: VerifySource>(source: &S, target: &PgTarget, t: &TableP
         if sc == tc && sh == th {
             out.source_rows += sc;
             out.target_rows += tc;
+            progress.0.rows(progress.1, sc);
             continue;
         }
         if sc.max(tc) > LEAF_ROWS {
@@ -284,6 +345,7 @@ async fn verify_range<S: VerifySource>(source: &S, target: &PgTarget, t: &TableP
         }
         out.source_rows += sc;
         out.target_rows += tc;
+        progress.0.rows(progress.1, sc);
         diff_rows(source, target, t, sql, &range, &cond, &mut out.diffs).await?;
     }
     Ok(out)

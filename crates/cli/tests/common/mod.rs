@@ -168,3 +168,20 @@ pub fn write_config(name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// `ferry verify --json` with `args`; returns the exit status and the parsed report.
+pub fn verify_json(args: &[&str]) -> (i32, serde_json::Value) {
+    let mut full = vec!["verify", "--json"];
+    full.extend_from_slice(args);
+    let r = ferry(&full);
+    let report = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("verify printed no JSON report ({e}):\n{}", r.all()));
+    (r.status, report)
+}
+
+/// `ferry verify` that must report every table equal.
+pub fn verify_equal(args: &[&str]) -> serde_json::Value {
+    let (status, report) = verify_json(args);
+    assert_eq!(status, 0, "verify found differences:\n{}", serde_json::to_string_pretty(&report).unwrap());
+    assert_eq!(report["equal"], true);
+    report
+}

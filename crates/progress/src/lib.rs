@@ -1,6 +1,7 @@
 //! Progress: indicatif bars (one per table plus an overall bar with rows/s and ETA) on a
 //! terminal, a plain line every few seconds otherwise, nothing with `--quiet`. Counts come from
-//! one place (the chunk pipeline calls [`Progress::rows`]) and feed every display alike.
+//! one place (the engine calls [`Progress::rows`]) and feed every display alike. Shared by
+//! `migrate` ("loading") and `verify` ("verifying").
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -24,11 +25,13 @@ pub struct Progress {
     bars: Option<(MultiProgress, Vec<ProgressBar>, ProgressBar)>,
     lines: bool,
     started: Instant,
+    /// What the busy tables are doing, for the plain lines ("loading", "verifying").
+    verb: &'static str,
 }
 
 impl Progress {
     /// `tables`: (name, estimated rows) per table.
-    pub fn new(mode: ProgressMode, tables: &[(String, u64)]) -> Arc<Progress> {
+    pub fn new(verb: &'static str, mode: ProgressMode, tables: &[(String, u64)]) -> Arc<Progress> {
         let tty = std::io::stderr().is_terminal();
         let bars = if mode == ProgressMode::Auto && tty {
             let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
@@ -62,6 +65,7 @@ impl Progress {
             bars,
             lines: mode == ProgressMode::Lines || (mode == ProgressMode::Auto && !tty),
             started: Instant::now(),
+            verb,
         })
     }
 
@@ -113,7 +117,7 @@ impl Progress {
             if total > 0 { (done as f64 / total as f64 * 100.0).min(100.0) } else { 100.0 },
             done as f64 / secs,
             secs,
-            if busy.is_empty() { String::new() } else { format!("; loading {}", busy.join(", ")) }
+            if busy.is_empty() { String::new() } else { format!("; {} {}", self.verb, busy.join(", ")) }
         )
     }
 
