@@ -24,9 +24,18 @@ fn roundtrip(name: &str, setup: &str, config: &str) -> String {
         assert_eq!(types_of(&dst, name), types_of(&text_dst, name));
     }
     // And verify finds the migrated data equal: no false positive in any type family.
-    verify_equal(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst]);
+    let report = verify_equal(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst]);
+    // …on the chunk hashes alone: both databases computed the same canonical texts.
+    if !HASH_TEXTS_MAY_DIFFER.contains(&name) {
+        assert_eq!(hash_mismatches(&report), Vec::<String>::new(), "chunk hashes disagree on equal rows");
+    }
     dst
 }
+
+/// Families whose equal values the two engines may print differently in SQL; the row-level
+/// comparison settles them: floats below 1e-4 (MariaDB `1e-5`, PostgreSQL `1e-05`), and JSON
+/// strings written with `\u` escapes (MariaDB's JSON_NORMALIZE keeps `\u00e9`, jsonb stores `é`).
+const HASH_TEXTS_MAY_DIFFER: &[&str] = &["floats", "json"];
 
 fn types_of(dst: &str, table: &str) -> String {
     psql(

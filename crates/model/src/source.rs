@@ -151,12 +151,12 @@ mod tests {
 /// What `verify` needs from a source: canonical texts and hashes computed in its own SQL, and
 /// rows by key for repair.
 pub trait VerifySource: Source {
-    /// The canonical text of a (quoted) column, in the source's SQL.
-    fn canonical_expr(&self, column: &str, canon: crate::canonical::Canon) -> String;
+    /// The canonical text of `column` of the source table, in the source's SQL.
+    fn canonical_expr(&self, column: &crate::Column, canon: crate::canonical::Canon) -> String;
     /// Quotes an identifier for the source's SQL.
     fn quote(&self, ident: &str) -> String;
     /// Row count and order-independent hash sum of `range` over the canonical texts `exprs`.
-    fn chunk_hash(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> impl Future<Output = Result<(u64, String), SourceError>> + Send;
+    fn chunk_hash(&self, table: &Table, exprs: &[crate::canonical::ColumnText], range: &ChunkRange) -> impl Future<Output = Result<(u64, String), SourceError>> + Send;
     /// The canonical texts `exprs` of every row of `range`.
     fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> impl Future<Output = Result<Vec<Vec<Option<String>>>, SourceError>> + Send;
     /// Reads the full rows whose canonical key texts (`key_exprs`) equal one of `keys`.

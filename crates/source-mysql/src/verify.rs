@@ -1,15 +1,19 @@
 //! The MySQL side of `verify`: canonical text per column computed in SQL, order-independent
-//! chunk hashes (count + sum of each row's MD5 prefix), and canonical rows of small ranges.
+//! chunk hashes (count + sum of each row's SHA-256 prefix), and canonical rows of small ranges.
 //! The PostgreSQL side (`ferry_target_postgres::verify`) computes the very same texts, so equal
 //! data give equal hashes without any row leaving either database.
 
 use crate::{error::map_error, quote_ident, read::range_condition, MySqlSource};
-use ferry_model::canonical::Canon;
-use ferry_model::{ChunkRange, SourceError, Table};
+use ferry_model::canonical::{Canon, ColumnText};
+use ferry_model::{ChunkRange, Column, DataType, SourceError, Table};
 use mysql_async::prelude::Queryable;
 
-/// The canonical text of column `c` (already quoted) in MySQL SQL.
-pub fn canonical_expr(c: &str, canon: Canon) -> String {
+/// The canonical text of `col` in MySQL SQL. Where MySQL's own string form of a value already
+/// is the canonical text (integers, decimals at their scale, dates, date-times at the column's
+/// precision) the bare column is used: `CONCAT_WS` converts it, and each function call saved is
+/// ~0.1 µs a row on the source.
+pub fn canonical_expr(col: &Column, canon: Canon) -> String {
+    let c = &quote_ident(&col.name);
     let zero = |expr: String, zero_null: bool| {
         if zero_null {
             format!("IF(YEAR({c}) = 0 OR MONTH({c}) = 0 OR DAY({c}) = 0, NULL, {expr})")
@@ -18,19 +22,32 @@ pub fn canonical_expr(c: &str, canon: Canon) -> String {
         }
     };
     match canon {
-        Canon::Integer => format!("CAST({c} AS CHAR)"),
+        // YEAR prints as 0000 without the `+ 0`.
+        Canon::Integer if col.data_type == DataType::Year => format!("({c} + 0)"),
+        Canon::Integer | Canon::Decimal { scale: Some(_) } => c.to_string(),
         // No trailing fractional zeros: 1.10 and 1.1 are one number.
-        Canon::Decimal => {
+        Canon::Decimal { scale: None } => {
             let x = format!("CAST({c} AS CHAR)");
             format!("IF(INSTR({x}, '.') > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {x})), {x})")
         }
         Canon::Bool => format!("CASE {c} WHEN 0 THEN 'f' WHEN 1 THEN 't' ELSE CAST({c} AS CHAR) END"),
         Canon::Text | Canon::Set => format!("CONVERT({c} USING utf8mb4)"),
-        // MariaDB ≥ 10.7: sorted keys, no spaces, numbers as 1.5E0 (matched by ferry.json_normalize).
+        // MariaDB ≥ 10.7: sorted keys, no spaces, numbers as 1.5E0 (ferry prints jsonb the same way).
         Canon::Json => format!("CONVERT(JSON_NORMALIZE({c}) USING utf8mb4)"),
         Canon::Bytes => format!("LOWER(HEX({c}))"),
-        Canon::Date { zero_null } => zero(format!("DATE_FORMAT({c}, '%Y-%m-%d')"), zero_null),
-        Canon::DateTime { zero_null } => zero(format!("DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f')"), zero_null),
+        Canon::Date { zero_null } => zero(c.to_string(), zero_null),
+        // A DATETIME(p)/TIMESTAMP(p) prints with exactly p fractional digits (sessions in UTC).
+        Canon::DateTime { zero_null, digits } => {
+            let own = matches!(col.data_type, DataType::DateTime { fsp } | DataType::Timestamp { fsp } if fsp == digits);
+            let text = if own {
+                c.to_string()
+            } else if digits == 0 {
+                format!("DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s')")
+            } else {
+                format!("LEFT(DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f'), {})", 20 + digits as u32)
+            };
+            zero(text, zero_null)
+        }
         Canon::Duration => format!("CAST(ROUND(TIME_TO_SEC({c}) * 1000000) AS SIGNED)"),
         Canon::Bits { len } => format!("LPAD(BIN({c} + 0), {len}, '0')"),
         Canon::Geometry { .. } => format!("LOWER(HEX(ST_AsWKB({c})))"),
@@ -38,23 +55,26 @@ pub fn canonical_expr(c: &str, canon: Canon) -> String {
     }
 }
 
-/// `CONCAT_WS` of every column's canonical text, NULL kept distinct from ''.
-pub fn row_text(exprs: &[String]) -> String {
+/// `CONCAT_WS` of every column's canonical text; nullable columns prefixed `v` (NULL: `n`).
+pub fn row_text(exprs: &[ColumnText]) -> String {
     if exprs.is_empty() {
         return "''".into();
     }
-    let parts: Vec<String> = exprs.iter().map(|e| format!("IFNULL(CONCAT('v', {e}), 'n')")).collect();
+    let parts: Vec<String> = exprs
+        .iter()
+        .map(|e| if e.nullable { format!("IFNULL(CONCAT('v', {}), 'n')", e.sql) } else { e.sql.clone() })
+        .collect();
     format!("CONCAT_WS(CHAR(31 USING utf8mb4), {})", parts.join(", "))
 }
 
 impl ferry_model::VerifySource for MySqlSource {
-    fn canonical_expr(&self, column: &str, canon: Canon) -> String {
+    fn canonical_expr(&self, column: &Column, canon: Canon) -> String {
         canonical_expr(column, canon)
     }
     fn quote(&self, ident: &str) -> String {
         quote_ident(ident)
     }
-    async fn chunk_hash(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> Result<(u64, String), SourceError> {
+    async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {
         MySqlSource::chunk_hash(self, table, exprs, range).await
     }
     async fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> Result<Vec<Vec<Option<String>>>, SourceError> {
@@ -67,9 +87,9 @@ impl ferry_model::VerifySource for MySqlSource {
 
 impl MySqlSource {
     /// Row count and hash sum of `range`, over the canonical texts `exprs`.
-    pub async fn chunk_hash(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> Result<(u64, String), SourceError> {
+    pub async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {
         let sql = format!(
-            "SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTR(MD5({}), 1, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR) FROM {}.{}{}",
+            "SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTR(SHA2({}, 256), 1, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR) FROM {}.{}{}",
             row_text(exprs),
             quote_ident(&self.database),
             quote_ident(&table.name),

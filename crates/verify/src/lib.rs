@@ -6,16 +6,22 @@
 //! text as stored, bytes as hex, dates and times in one fixed format in UTC, durations in
 //! microseconds, sets comma-separated, bits as 0/1, geometry as WKB hex — through the same
 //! renames, type mapping and zero-date rule as `migrate`, so a renamed column or a widened type
-//! compares equal), hash each row (first 60 bits of MD5) and return, per key range, the row count
+//! compares equal), hash each row (first 60 bits of SHA-256) and return, per key range, the row count
 //! and the sum of the hashes. The sum does not depend on row order; equal data give equal sums,
 //! and a difference changes the sum except with probability about 2^-60.
 //!
 //! Where a range differs, it is split in two by key and each half compared again (bisection),
 //! down to ranges of at most `LEAF_ROWS` rows; those are fetched as canonical texts from both
 //! sides and diffed by key: missing in the target, extra in the target, or changed (with the
-//! columns that differ). Floats and (MariaDB) JSON are the exception: engines print floats
-//! differently and MariaDB cannot normalise JSON in SQL, so those columns are fetched with the
-//! key and compared here (as the f64 both print, and as normalised JSON).
+//! columns that differ). Texts that differ are compared once more as values
+//! ([`Canon::texts_equal`]): floats as f64 (engines print the same double differently), decimals
+//! without trailing zeros, JSON re-normalised — so an equal value never reports as changed.
+//!
+//! JSON documents are the one thing PostgreSQL cannot canonicalise cheaply in SQL; for tables
+//! with JSON columns the target streams per row the SQL-canonical text of the other columns and
+//! the `jsonb` text, and ferry hashes them itself with the same function (see
+//! `ferry_target_postgres::verify`). Verify installs nothing and writes nothing in either
+//! database, except with `--repair`.
 //!
 //! `--repair` deletes the differing keys from the target and inserts the source's rows through
 //! the same row converter as `migrate`, in one transaction per table, then verifies the table
@@ -27,13 +33,13 @@ mod report;
 pub use report::{TableStatus, TableVerify, VerifyReport};
 
 use bytes::Bytes;
-use ferry_model::canonical::Canon;
+use ferry_model::canonical::{Canon, ColumnText};
 use ferry_model::{ChunkRange, DataType, ErrorKind, SourceError, VerifySource};
 use ferry_plan::convert::Conversion;
 use ferry_plan::config::ZeroDatePolicy;
 use ferry_plan::{Plan, TablePlan};
 use ferry_target_postgres::ddl::PgType;
-use ferry_target_postgres::verify as pgv;
+use ferry_target_postgres::verify::{self as pgv, TargetExpr};
 use ferry_target_postgres::{copy_text, quote_ident, PgTarget, TargetError};
 use ferry_progress::{Progress, ProgressMode};
 use futures_util::StreamExt;
@@ -94,12 +100,18 @@ fn canon_of(t: &TablePlan, i: usize, postgis: bool) -> Canon {
         DataType::Bool => Canon::Bool,
         DataType::Int { .. } if matches!(ty, PgType::Boolean) => Canon::Bool,
         DataType::Int { .. } | DataType::Year => Canon::Integer,
-        DataType::Decimal { .. } => Canon::Decimal,
+        DataType::Decimal { scale, .. } => Canon::Decimal {
+            scale: match ty {
+                PgType::Numeric(Some((_, s))) if s == *scale => Some(*scale),
+                PgType::SmallInt | PgType::Integer | PgType::BigInt if *scale == 0 => Some(0),
+                _ => None,
+            },
+        },
         DataType::Float { .. } | DataType::Double { .. } => Canon::Float,
         DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } | DataType::Enum { .. } | DataType::Uuid => Canon::Text,
         DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } => Canon::Bytes,
         DataType::Date => Canon::Date { zero_null },
-        DataType::DateTime { .. } | DataType::Timestamp { .. } => Canon::DateTime { zero_null },
+        DataType::DateTime { fsp } | DataType::Timestamp { fsp } => Canon::DateTime { zero_null, digits: *fsp },
         DataType::Time { .. } => Canon::Duration,
         DataType::Json => Canon::Json,
         DataType::Set { .. } => Canon::Set,
@@ -113,10 +125,15 @@ fn canon_of(t: &TablePlan, i: usize, postgis: bool) -> Canon {
 struct TableSql {
     /// Canonical key texts (source, target).
     key_src: Vec<String>,
-    key_tgt: Vec<String>,
+    key_tgt: Vec<TargetExpr>,
+    /// What `--repair` compares key texts with (source, target): the bare column where the
+    /// database compares it with the canonical text as a literal correctly (so the key's index
+    /// serves), else the canonical expression.
+    key_match_src: Vec<String>,
+    key_match_tgt: Vec<String>,
     /// Canonical texts of every column (source, target), their names and kinds.
-    src: Vec<String>,
-    tgt: Vec<String>,
+    src: Vec<ColumnText>,
+    tgt: Vec<TargetExpr>,
     names: Vec<String>,
     canons: Vec<Canon>,
     /// Target column of the chunking key.
@@ -124,21 +141,26 @@ struct TableSql {
 }
 
 fn table_sql<S: VerifySource>(source: &S, t: &TablePlan, postgis: bool) -> TableSql {
-    let mut s = TableSql { key_src: vec![], key_tgt: vec![], src: vec![], tgt: vec![], names: vec![], canons: vec![], chunk_column: None };
+    let mut s = TableSql { key_src: vec![], key_tgt: vec![], key_match_src: vec![], key_match_tgt: vec![], src: vec![], tgt: vec![], names: vec![], canons: vec![], chunk_column: None };
     for i in 0..t.target.columns.len() {
         let canon = canon_of(t, i, postgis);
-        let src_col = source.quote(&t.source.columns[t.converter.columns[i].source_index].name);
+        let src_col = &t.source.columns[t.converter.columns[i].source_index];
         let tgt_col = quote_ident(&t.target.columns[i].name);
-        s.src.push(source.canonical_expr(&src_col, canon));
-        s.tgt.push(pgv::canonical_expr(&tgt_col, canon));
+        s.src.push(ColumnText { sql: source.canonical_expr(src_col, canon), nullable: src_col.nullable });
+        s.tgt.push(pgv::canonical_expr(&tgt_col, canon, src_col.nullable));
         s.names.push(t.target.columns[i].name.clone());
         s.canons.push(canon);
     }
     for k in &t.converter.key {
         if let Some(i) = t.converter.columns.iter().position(|c| c.source_index == k.source_index) {
             let canon = canon_of(t, i, postgis);
-            s.key_src.push(source.canonical_expr(&source.quote(&k.name), canon));
-            s.key_tgt.push(pgv::canonical_expr(&quote_ident(&t.target.columns[i].name), canon));
+            let src_col = &t.source.columns[k.source_index];
+            let (sc, tc) = (source.quote(&k.name), quote_ident(&t.target.columns[i].name));
+            s.key_src.push(source.canonical_expr(src_col, canon));
+            s.key_tgt.push(pgv::canonical_expr(&tc, canon, src_col.nullable));
+            let literal_ok = matches!(canon, Canon::Integer | Canon::Decimal { .. } | Canon::Text | Canon::Date { .. } | Canon::DateTime { .. });
+            s.key_match_src.push(if literal_ok { sc } else { s.key_src.last().unwrap().clone() });
+            s.key_match_tgt.push(if literal_ok || canon == Canon::Bool { tc } else { s.key_tgt.last().unwrap().sql.clone() });
         }
     }
     if let Some(pk) = &t.source.primary_key {
@@ -170,9 +192,6 @@ pub async fn verify<S: VerifySource>(
 ) -> Result<VerifyReport, VerifyError> {
     let started = Instant::now();
     let target = PgTarget::connect(target_url).await?;
-    if let Err(e) = target.ensure_verify_functions().await {
-        tracing::warn!("JSON columns will be compared row by row: {e}");
-    }
     let progress = Progress::new(
         "verifying",
         opts.progress,
@@ -246,6 +265,8 @@ async fn verify_table<S: VerifySource>(
         let sql = &sql;
         async move {
             let conn = PgTarget::connect(&opts.target_url).await?;
+            // Chunks already run in parallel; parallel workers per chunk only add overhead.
+            conn.batch("SET max_parallel_workers_per_gather = 0").await?;
             verify_range(source, &conn, t, sql, range, progress).await
         }
     }))
@@ -259,6 +280,7 @@ async fn verify_table<S: VerifySource>(
         r.target_rows += rr.target_rows;
         r.chunks += rr.chunks;
         r.bisections += rr.bisections;
+        r.rows_diffed += rr.rows_diffed;
         diffs.missing.extend(rr.diffs.missing);
         diffs.extra.extend(rr.diffs.extra);
         diffs.changed.extend(rr.diffs.changed);
@@ -305,6 +327,7 @@ struct RangeResult {
     target_rows: u64,
     chunks: u64,
     bisections: u64,
+    rows_diffed: u64,
     diffs: Diffs,
 }
 
@@ -346,6 +369,7 @@ async fn verify_range<S: VerifySource>(
         out.source_rows += sc;
         out.target_rows += tc;
         progress.0.rows(progress.1, sc);
+        out.rows_diffed += sc.max(tc);
         diff_rows(source, target, t, sql, &range, &cond, &mut out.diffs).await?;
     }
     Ok(out)
@@ -367,7 +391,7 @@ async fn split<S: VerifySource>(
         .await?;
     let q = quote_ident(tcol);
     let t_rows = target
-        .canonical_rows(&t.target.qualified(), &[format!("min({q})::text"), format!("max({q})::text")], &pgv::range_condition(range, tcol))
+        .canonical_rows(&t.target.qualified(), &[TargetExpr::sql(format!("min({q})::text")), TargetExpr::sql(format!("max({q})::text"))], &pgv::range_condition(range, tcol))
         .await?;
     let parse = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<i128>().ok());
     let mins = [s_rows.first().and_then(|r| parse(&r[0])), t_rows.first().and_then(|r| parse(&r[0]))];
@@ -403,7 +427,7 @@ async fn diff_rows<S: VerifySource>(
 ) -> Result<(), VerifyError> {
     let nkey = sql.key_src.len();
     let mut se = sql.key_src.clone();
-    se.extend(sql.src.iter().cloned());
+    se.extend(sql.src.iter().map(|c| c.sql.clone()));
     let mut te = sql.key_tgt.clone();
     te.extend(sql.tgt.iter().cloned());
     let qualified = t.target.qualified();
@@ -448,7 +472,7 @@ async fn repair_table<S: VerifySource>(
     let mut rows = Vec::new();
     for batch in keys.chunks(500) {
         let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-        let read = source.read_keys(&t.source, &sql.key_src, batch, tx);
+        let read = source.read_keys(&t.source, &sql.key_match_src, batch, tx);
         let collect = async {
             let mut out = Vec::new();
             while let Some(b) = rx.recv().await {
@@ -484,7 +508,7 @@ async fn repair_table<S: VerifySource>(
         target.batch("RELEASE SAVEPOINT r").await?;
         for chunk in tuples.chunks(1000) {
             target
-                .exec(&format!("DELETE FROM {qualified} WHERE ({}) IN ({})", sql.key_tgt.join(", "), chunk.join(", ")))
+                .exec(&format!("DELETE FROM {qualified} WHERE ({}) IN ({})", sql.key_match_tgt.join(", "), chunk.join(", ")))
                 .await?;
         }
         let (tx, rx) = tokio::sync::mpsc::channel(1);

@@ -25,6 +25,8 @@ pub struct TableVerify {
     pub target_rows: u64,
     pub chunks: u64,
     pub bisections: u64,
+    /// Rows compared one by one (ranges whose hashes differed, split down to the leaf size).
+    pub rows_diffed: u64,
     pub missing: u64,
     pub extra: u64,
     pub changed: u64,
@@ -52,6 +54,7 @@ impl TableVerify {
             target_rows: 0,
             chunks: 0,
             bisections: 0,
+            rows_diffed: 0,
             missing: 0,
             extra: 0,
             changed: 0,

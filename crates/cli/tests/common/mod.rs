@@ -185,3 +185,15 @@ pub fn verify_equal(args: &[&str]) -> serde_json::Value {
     assert_eq!(report["equal"], true);
     report
 }
+
+/// Tables whose chunk hashes disagreed although their rows are equal (found equal only by the
+/// row-level comparison): the two sides' canonical SQL texts differ for them.
+pub fn hash_mismatches(report: &serde_json::Value) -> Vec<String> {
+    report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["bisections"].as_u64().unwrap_or(0) > 0 || t["rows_diffed"].as_u64().unwrap_or(0) > 0)
+        .map(|t| t["target"].as_str().unwrap().to_string())
+        .collect()
+}
