@@ -83,6 +83,19 @@ fn target_url(config: &Config) -> Option<String> {
     config.target.url.as_ref().map(|u| with_password(u, std::env::var("FERRY_TARGET_PASSWORD").ok().as_deref()))
 }
 
+/// Connects to the source, finds the target (and whether it has PostGIS), and makes the plan:
+/// what `migrate` and `verify` both start from.
+async fn open_plan(config: &Config) -> Result<(Arc<MySqlSource>, String, bool, Arc<ferry_plan::Plan>)> {
+    let turl = target_url(config)
+        .context("no target: give --target postgres://user@host:port/database, FERRY_TARGET_URL, or [target] url in the config")?;
+    let source = Arc::new(MySqlSource::connect(&source_url(config)?).await?);
+    let target = PgTarget::connect(&turl).await?;
+    let postgis = target.has_extension("postgis").await?;
+    drop(target);
+    let plan = Arc::new(make_plan(&*source, config, postgis).await?);
+    Ok((source, turl, postgis, plan))
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Plan { common, json } => {
@@ -112,13 +125,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Verify { common, json, repair, chunk_rows, workers, quiet } => {
             let config = load_config(&common)?;
-            let turl = target_url(&config)
-                .context("no target: give --target postgres://user@host:port/database, FERRY_TARGET_URL, or [target] url in the config")?;
-            let source = Arc::new(MySqlSource::connect(&source_url(&config)?).await?);
-            let target = PgTarget::connect(&turl).await?;
-            let postgis = target.has_extension("postgis").await?;
-            drop(target);
-            let plan = Arc::new(make_plan(&*source, &config, postgis).await?);
+            let (source, turl, postgis, plan) = open_plan(&config).await?;
             let opts = ferry_verify::VerifyOptions {
                 target_url: turl.clone(),
                 workers: workers.unwrap_or(config.migrate.workers),
@@ -153,13 +160,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     args::FormatArg::Text => ferry_plan::config::CopyFormatConfig::Text,
                 };
             }
-            let turl = target_url(&config)
-                .context("no target: give --target postgres://user@host:port/database, FERRY_TARGET_URL, or [target] url in the config")?;
-            let source = Arc::new(MySqlSource::connect(&source_url(&config)?).await?);
-            let target = PgTarget::connect(&turl).await?;
-            let postgis = target.has_extension("postgis").await?;
-            drop(target);
-            let plan = Arc::new(make_plan(&*source, &config, postgis).await?);
+            let (source, turl, _, plan) = open_plan(&config).await?;
             if !quiet && !json {
                 eprintln!(
                     "migrating {} tables from {} to {} schema \"{}\"",

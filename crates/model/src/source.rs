@@ -42,6 +42,26 @@ pub enum ChunkRange {
     },
 }
 
+impl ChunkRange {
+    /// The SQL ` WHERE …` clause selecting this range, with the key column already quoted for the
+    /// database at hand (empty for the whole table). Bounds are integers, so no quoting is needed.
+    pub fn where_clause(&self, quoted_column: &str) -> String {
+        match self {
+            ChunkRange::All => String::new(),
+            ChunkRange::IntKey { lo, hi, .. } => {
+                let mut parts = Vec::new();
+                if let Some(l) = lo {
+                    parts.push(format!("{quoted_column} > {l}"));
+                }
+                if let Some(h) = hi {
+                    parts.push(format!("{quoted_column} <= {h}"));
+                }
+                if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) }
+            }
+        }
+    }
+}
+
 mod bound_text {
     use serde::{Deserialize, Deserializer, Serializer};
 

@@ -15,17 +15,7 @@ const BATCH_BYTES: usize = 4 << 20;
 pub fn range_condition(range: &ChunkRange) -> String {
     match range {
         ChunkRange::All => String::new(),
-        ChunkRange::IntKey { column, lo, hi } => {
-            let c = quote_ident(column);
-            let mut parts = Vec::new();
-            if let Some(l) = lo {
-                parts.push(format!("{c} > {l}"));
-            }
-            if let Some(h) = hi {
-                parts.push(format!("{c} <= {h}"));
-            }
-            if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) }
-        }
+        ChunkRange::IntKey { column, .. } => range.where_clause(&quote_ident(column)),
     }
 }
 

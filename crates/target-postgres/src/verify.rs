@@ -99,20 +99,7 @@ fn hash_query(exprs: &[TargetExpr]) -> (Vec<String>, Vec<Item>) {
 
 /// ` WHERE` clause of a chunk on the target, with the key's target column name.
 pub fn range_condition(range: &ChunkRange, target_column: &str) -> String {
-    match range {
-        ChunkRange::All => String::new(),
-        ChunkRange::IntKey { lo, hi, .. } => {
-            let c = quote_ident(target_column);
-            let mut parts = Vec::new();
-            if let Some(l) = lo {
-                parts.push(format!("{c} > {l}"));
-            }
-            if let Some(h) = hi {
-                parts.push(format!("{c} <= {h}"));
-            }
-            if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) }
-        }
-    }
+    range.where_clause(&quote_ident(target_column))
 }
 
 impl PgTarget {
