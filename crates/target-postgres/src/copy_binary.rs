@@ -432,22 +432,11 @@ fn numeric_plain(body: &str, neg: bool, out: &mut Vec<u8>) -> bool {
     let mut n = 0usize;
     let lead = (4 - int.len() % 4) % 4;
     let int_groups = (int.len() + lead) / 4;
-    // Integer groups, the first one padded on the left.
+    // Integer groups (the first padded on the left, so the integer part ends on a group
+    // boundary), then fraction groups (the last padded on the right, below).
     let mut acc: i16 = 0;
     let mut k = lead;
-    for &c in int {
-        acc = acc * 10 + (c - b'0') as i16;
-        k += 1;
-        if k == 4 {
-            groups[n] = acc;
-            n += 1;
-            acc = 0;
-            k = 0;
-        }
-    }
-    // Fraction groups, the last one padded on the right.
-    let mut k = 0;
-    for &c in frac {
+    for &c in int.iter().chain(frac) {
         acc = acc * 10 + (c - b'0') as i16;
         k += 1;
         if k == 4 {
