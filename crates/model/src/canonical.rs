@@ -144,13 +144,14 @@ pub fn hash_text(text: &[u8]) -> u64 {
     u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]) >> 4
 }
 
-/// The canonical text of a JSON document for `verify`: object members sorted by key (bytewise),
-/// no white space, every number as `d.dddE±n` with its exact digits (`1`, `1.0` and `10e-1` are
-/// all `1.0E0`), strings exactly as written. It is the form MariaDB's `JSON_NORMALIZE` prints,
-/// so the source computes it in SQL and ferry computes it here for PostgreSQL's `jsonb` text.
+/// The canonical text of a JSON document for `verify`: object members sorted by key (bytewise,
+/// the last of duplicate keys kept, as `jsonb` does), no white space, every number as `d.dddE±n`
+/// with its exact digits (`1`, `1.0` and `10e-1` are all `1.0E0`), strings escaped as `jsonb`
+/// prints them (only `"`, `\\` and control characters; `"\u00e9"` and `"é"` are one string).
+/// Both sides' document texts (MySQL's as stored, PostgreSQL's `jsonb` output) go through it.
 /// Text that is not JSON is returned as is.
 pub fn json_canonical(text: &str) -> String {
-    let mut p = JsonScan { s: text.as_bytes(), i: 0 };
+    let mut p = JsonScan { text, s: text.as_bytes(), i: 0 };
     let mut out = String::with_capacity(text.len());
     match p.value(&mut out) {
         Some(()) if p.rest_is_blank() => out,
@@ -159,6 +160,7 @@ pub fn json_canonical(text: &str) -> String {
 }
 
 struct JsonScan<'a> {
+    text: &'a str,
     s: &'a [u8],
     i: usize,
 }
@@ -189,7 +191,7 @@ impl<'a> JsonScan<'a> {
                 b'\\' => self.i += 2,
                 b'"' => {
                     self.i += 1;
-                    return std::str::from_utf8(&self.s[start..self.i]).ok();
+                    return self.text.get(start..self.i);
                 }
                 _ => self.i += 1,
             }
@@ -247,7 +249,7 @@ impl<'a> JsonScan<'a> {
                     if n > 0 {
                         out.push(',');
                     }
-                    out.push_str(k);
+                    push_json_string(out, k)?;
                     out.push(':');
                     out.push_str(&scratch[v.clone()]);
                 }
@@ -276,13 +278,13 @@ impl<'a> JsonScan<'a> {
                 }
                 out.push(']');
             }
-            b'"' => out.push_str(self.string()?),
+            b'"' => push_json_string(out, self.string()?)?,
             b't' | b'f' | b'n' => {
                 let start = self.i;
                 while self.i < self.s.len() && self.s[self.i].is_ascii_alphabetic() {
                     self.i += 1;
                 }
-                let word = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+                let word = self.text.get(start..self.i)?;
                 if !matches!(word, "true" | "false" | "null") {
                     return None;
                 }
@@ -293,15 +295,43 @@ impl<'a> JsonScan<'a> {
                 while self.i < self.s.len() && matches!(self.s[self.i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
                     self.i += 1;
                 }
-                out.push_str(&json_number(std::str::from_utf8(&self.s[start..self.i]).ok()?)?);
+                json_number(out, self.text.get(start..self.i)?)?;
             }
         }
         Some(())
     }
 }
 
-/// A JSON number as `d.dddE±n` with exactly its significant digits (`-0.00120` → `-1.2E-3`).
-fn json_number(tok: &str) -> Option<String> {
+/// A string token (with its quotes) as `jsonb` prints it: escapes decoded, then only `"`, `\\`
+/// and control characters escaped (`\n`-style where JSON has a short form, else `\u00xx`).
+fn push_json_string(out: &mut String, token: &str) -> Option<()> {
+    if !token.contains('\\') {
+        out.push_str(token);
+        return Some(());
+    }
+    let decoded: String = serde_json::from_str(token).ok()?;
+    out.push('"');
+    for ch in decoded.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    Some(())
+}
+
+/// A JSON number as `d.dddE±n` with exactly its significant digits (`-0.00120` → `-1.2E-3`),
+/// appended to `out`.
+fn json_number(out: &mut String, tok: &str) -> Option<()> {
+    use std::fmt::Write;
     let (neg, body) = match tok.strip_prefix('-') {
         Some(b) => (true, b),
         None => (false, tok),
@@ -314,15 +344,26 @@ fn json_number(tok: &str) -> Option<String> {
     if int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let all: String = format!("{int}{frac}");
-    let lead = all.len() - all.trim_start_matches('0').len();
-    let digits = all.trim_start_matches('0').trim_end_matches('0');
-    if digits.is_empty() {
-        return Some("0.0E0".into());
+    // The significant digits run over int then frac; find them without joining the two.
+    let digit = |k: usize| if k < int.len() { int.as_bytes()[k] } else { frac.as_bytes()[k - int.len()] };
+    let n = int.len() + frac.len();
+    let Some(first) = (0..n).find(|&k| digit(k) != b'0') else {
+        out.push_str("0.0E0");
+        return Some(());
+    };
+    let last = (0..n).rev().find(|&k| digit(k) != b'0').unwrap_or(first);
+    if neg {
+        out.push('-');
     }
-    let e = int.len() as i64 - 1 - lead as i64 + exp;
-    let rest = if digits.len() > 1 { &digits[1..] } else { "0" };
-    Some(format!("{}{}.{}E{}", if neg { "-" } else { "" }, &digits[..1], rest, e))
+    out.push(digit(first) as char);
+    out.push('.');
+    if last == first {
+        out.push('0');
+    }
+    for k in first + 1..=last {
+        out.push(digit(k) as char);
+    }
+    write!(out, "E{}", int.len() as i64 - 1 - first as i64 + exp).ok()
 }
 
 #[cfg(test)]
@@ -331,13 +372,33 @@ mod tests {
     use crate::value::{Date, DateTime};
 
     #[test]
-    fn json_canonical_is_mariadb_json_normalize() {
-        // Expected texts as MariaDB 10.11's JSON_NORMALIZE prints them.
+    fn streamed_row_hash_is_row_hash() {
+        let cols = [
+            ColumnText { sql: "a".into(), nullable: false, json: false },
+            ColumnText { sql: "j".into(), nullable: true, json: true },
+            ColumnText::sql("b"),
+        ];
+        let s = StreamedRowHash::new(&cols, |run| run.iter().map(|c| c.sql.clone()).collect::<Vec<_>>().join("+")).unwrap();
+        assert_eq!(s.select, ["a", "j", "b"]);
+        let mut buf = Vec::new();
+        // Runs arrive as the database joined them ("vx": nullable b = 'x').
+        let h = s.hash([Some(&b"1"[..]), Some(&br#"{"b": 1, "a": "\u00e9"}"#[..]), Some(&b"vx"[..])], &mut buf);
+        assert_eq!(h, row_hash([(Some("1"), false), (Some(r#"{"a":"é","b":1.0E0}"#), true), (Some("x"), true)]));
+        let h = s.hash([Some(&b"1"[..]), None, Some(&b"vx"[..])], &mut buf);
+        assert_eq!(h, row_hash([(Some("1"), false), (None, true), (Some("x"), true)]));
+        assert!(StreamedRowHash::new(&cols[..1], |_| String::new()).is_none(), "no JSON: the database hashes");
+    }
+
+    #[test]
+    fn json_canonical_sorts_keys_and_unifies_numbers_and_escapes() {
+        // Keys sorted bytewise, numbers as d.dddE±n (MariaDB's JSON_NORMALIZE form); strings as jsonb prints them.
         assert_eq!(json_canonical(r#"{"sku": "SKU-1", "qty": 2, "gift": false}"#), r#"{"gift":false,"qty":2.0E0,"sku":"SKU-1"}"#);
         assert_eq!(json_canonical(r#"{"b": [1, 1.50, -0.00120, 1e3, 0], "a": {"z": null, "y": "x\"y"}}"#), r#"{"a":{"y":"x\"y","z":null},"b":[1.0E0,1.5E0,-1.2E-3,1.0E3,0.0E0]}"#);
         assert_eq!(json_canonical(r#"{"aa": 1, "b": 2}"#), r#"{"aa":1.0E0,"b":2.0E0}"#, "bytewise, not jsonb's length-first order");
         assert_eq!(json_canonical(r#"{"a": 1, "a": 2}"#), r#"{"a":2.0E0}"#, "a duplicate key keeps its last value");
-        assert_eq!(json_canonical(r#"{"\u0062": 1, "a": 2, "c": 3}"#), r#"{"a":2.0E0,"\u0062":1.0E0,"c":3.0E0}"#, "escaped keys sort decoded");
+        assert_eq!(json_canonical(r#"{"\u0062": 1, "a": 2, "c": 3}"#), r#"{"a":2.0E0,"b":1.0E0,"c":3.0E0}"#, "escaped keys sort and print decoded");
+        assert_eq!(json_canonical(r#"["\u00e9\/\u0001\n", "é/"]"#), r#"["é/\u0001\n","é/"]"#, "escapes as jsonb prints them");
+        assert_eq!(json_canonical(r#"{"k": "\"q\" \\"}"#), r#"{"k":"\"q\" \\"}"#);
         assert_eq!(json_canonical("[]"), "[]");
         assert_eq!(json_canonical("{}"), "{}");
         assert_eq!(json_canonical("123.4500"), "1.2345E2");
@@ -402,8 +463,9 @@ pub enum Canon {
     Bytes,
     /// `YYYY-MM-DD`; `zero_null`: zero dates count as NULL (rules.zero_dates = "null").
     Date { zero_null: bool },
-    /// `YYYY-MM-DD HH:MM:SS` plus `.` and `digits` fractional digits when `digits > 0` (the
-    /// source column's precision; instants in UTC).
+    /// `YYYY-MM-DD HH:MM:SS` plus the fraction without trailing zeros (`.5`, none for a whole
+    /// second), instants in UTC: what PostgreSQL's `timestamp` text output prints, which is ~3×
+    /// cheaper than `to_char`. `digits`: the source column's fractional precision.
     DateTime { zero_null: bool, digits: u8 },
     /// Signed microseconds.
     Duration,
@@ -416,8 +478,8 @@ pub enum Canon {
     /// A float: both sides print shortest round-trip digits, but in different notations, so
     /// the texts may differ for equal values; rows are then compared as f64 here.
     Float,
-    /// JSON: both sides normalise (sorted keys, numbers in one notation) as far as their SQL
-    /// allows; rows whose texts still differ are compared here after full normalisation.
+    /// JSON: each side's SQL gives the document's text and ferry canonicalises it
+    /// ([`json_canonical`]); no engine prints JSON canonically at a price worth paying.
     Json,
 }
 
@@ -428,6 +490,93 @@ pub enum Canon {
 pub struct ColumnText {
     pub sql: String,
     pub nullable: bool,
+    /// The SQL gives a JSON document's text, which ferry canonicalises ([`json_canonical`]).
+    pub json: bool,
+}
+
+impl ColumnText {
+    /// A nullable SQL-canonical column.
+    pub fn sql(sql: impl Into<String>) -> Self {
+        ColumnText { sql: sql.into(), nullable: true, json: false }
+    }
+}
+
+/// One selected item of a row-hashing query that ferry finishes itself (tables with JSON
+/// columns): a run of SQL-canonical columns already joined by the database's row text, or one
+/// JSON document.
+#[derive(Debug, Clone, Copy)]
+enum HashItem {
+    Joined,
+    Json { nullable: bool },
+}
+
+/// Row hashing for a table with JSON columns. Each database selects, per row, the runs of
+/// SQL-canonical columns joined (by its own row-text SQL) and each JSON document's text; ferry
+/// canonicalises the documents and hashes the assembled row text with [`hash_text`], so the hash
+/// is exactly the one [`row_hash`] defines, on both sides.
+#[derive(Debug, Clone)]
+pub struct StreamedRowHash {
+    /// The SQL expressions to select, in order.
+    pub select: Vec<String>,
+    items: Vec<HashItem>,
+}
+
+impl StreamedRowHash {
+    /// `None` when no column is JSON (the database hashes rows itself). `joined` renders one run
+    /// of columns as the database's row text.
+    pub fn new(exprs: &[ColumnText], joined: impl Fn(&[ColumnText]) -> String) -> Option<Self> {
+        if !exprs.iter().any(|e| e.json) {
+            return None;
+        }
+        let (mut select, mut items, mut run) = (Vec::new(), Vec::new(), Vec::new());
+        for e in exprs {
+            if e.json {
+                if !run.is_empty() {
+                    select.push(joined(&run));
+                    items.push(HashItem::Joined);
+                    run.clear();
+                }
+                select.push(e.sql.clone());
+                items.push(HashItem::Json { nullable: e.nullable });
+            } else {
+                run.push(e.clone());
+            }
+        }
+        if !run.is_empty() {
+            select.push(joined(&run));
+            items.push(HashItem::Joined);
+        }
+        Some(StreamedRowHash { select, items })
+    }
+
+    /// The hash of one row, from the values of [`Self::select`] in order (None = NULL; bytes as
+    /// the database sent them). `buf` is scratch space reused between rows.
+    pub fn hash<'a>(&self, values: impl IntoIterator<Item = Option<&'a [u8]>>, buf: &mut Vec<u8>) -> u64 {
+        buf.clear();
+        let mut first = true;
+        for (item, v) in self.items.iter().zip(values) {
+            // As concat_ws: pieces joined by U+001F, a NULL piece (NOT NULL column) left out.
+            let (prefix, body): (&[u8], std::borrow::Cow<[u8]>) = match (item, v) {
+                (HashItem::Joined, Some(t)) => (b"", t.into()),
+                (HashItem::Json { nullable }, Some(doc)) => {
+                    let canonical = match std::str::from_utf8(doc) {
+                        Ok(text) => json_canonical(text).into_bytes().into(),
+                        Err(_) => doc.into(),
+                    };
+                    (if *nullable { b"v" } else { b"" }, canonical)
+                }
+                (HashItem::Json { nullable: true }, None) => (b"n", (&b""[..]).into()),
+                (_, None) => continue,
+            };
+            if !first {
+                buf.push(0x1f);
+            }
+            first = false;
+            buf.extend_from_slice(prefix);
+            buf.extend_from_slice(&body);
+        }
+        hash_text(buf)
+    }
 }
 
 impl Canon {
@@ -444,7 +593,7 @@ impl Canon {
                     (Ok(x), Ok(y)) => x == y || (x.is_nan() && y.is_nan()),
                     _ => a == b,
                 },
-                Canon::Json => normalize_json(a) == normalize_json(b),
+                Canon::Json => json_canonical(a) == json_canonical(b),
                 Canon::Decimal { .. } => normalize_decimal(a) == normalize_decimal(b),
                 _ => a == b,
             },

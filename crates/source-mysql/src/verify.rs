@@ -1,10 +1,12 @@
 //! The MySQL side of `verify`: canonical text per column computed in SQL, order-independent
 //! chunk hashes (count + sum of each row's SHA-256 prefix), and canonical rows of small ranges.
 //! The PostgreSQL side (`ferry_target_postgres::verify`) computes the very same texts, so equal
-//! data give equal hashes without any row leaving either database.
+//! data give equal hashes without any row leaving either database. Tables with JSON columns are
+//! the exception, on both sides alike: the row texts stream to ferry, which canonicalises the
+//! documents and hashes ([`StreamedRowHash`]; see `ferry_target_postgres::verify` for why).
 
 use crate::{error::map_error, quote_ident, read::range_condition, MySqlSource};
-use ferry_model::canonical::{Canon, ColumnText};
+use ferry_model::canonical::{Canon, ColumnText, StreamedRowHash};
 use ferry_model::{ChunkRange, Column, DataType, SourceError, Table};
 use mysql_async::prelude::Queryable;
 
@@ -32,11 +34,12 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
         }
         Canon::Bool => format!("CASE {c} WHEN 0 THEN 'f' WHEN 1 THEN 't' ELSE CAST({c} AS CHAR) END"),
         Canon::Text | Canon::Set => format!("CONVERT({c} USING utf8mb4)"),
-        // MariaDB ≥ 10.7: sorted keys, no spaces, numbers as 1.5E0 (ferry prints jsonb the same way).
-        Canon::Json => format!("CONVERT(JSON_NORMALIZE({c}) USING utf8mb4)"),
+        // The document as stored; ferry canonicalises it (json_canonical), as the target's.
+        Canon::Json => format!("CONVERT({c} USING utf8mb4)"),
         Canon::Bytes => format!("LOWER(HEX({c}))"),
         Canon::Date { zero_null } => zero(c.to_string(), zero_null),
-        // A DATETIME(p)/TIMESTAMP(p) prints with exactly p fractional digits (sessions in UTC).
+        // A DATETIME(p)/TIMESTAMP(p) prints with exactly p fractional digits (sessions in UTC);
+        // the canonical text drops trailing fractional zeros (the '.' stops the trim).
         Canon::DateTime { zero_null, digits } => {
             let own = matches!(col.data_type, DataType::DateTime { fsp } | DataType::Timestamp { fsp } if fsp == digits);
             let text = if own {
@@ -46,6 +49,7 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
             } else {
                 format!("LEFT(DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f'), {})", 20 + digits as u32)
             };
+            let text = if digits == 0 { text } else { format!("TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {text}))") };
             zero(text, zero_null)
         }
         Canon::Duration => format!("CAST(ROUND(TIME_TO_SEC({c}) * 1000000) AS SIGNED)"),
@@ -88,6 +92,32 @@ impl ferry_model::VerifySource for MySqlSource {
 impl MySqlSource {
     /// Row count and hash sum of `range`, over the canonical texts `exprs`.
     pub async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {
+        let ctx = |e: mysql_async::Error| map_error(e).context(format!("verifying `{}`", table.name));
+        if let Some(streamed) = StreamedRowHash::new(exprs, row_text) {
+            let sql = format!(
+                "SELECT {} FROM {}.{}{}",
+                streamed.select.join(", "),
+                quote_ident(&self.database),
+                quote_ident(&table.name),
+                range_condition(range)
+            );
+            let mut conn = self.conn().await?;
+            let mut result = conn.query_iter(sql).await.map_err(ctx)?;
+            let (mut count, mut sum, mut buf) = (0u64, 0u128, Vec::new());
+            let mut stream = result.stream::<mysql_async::Row>().await.map_err(ctx)?.ok_or_else(|| {
+                SourceError::new(ferry_model::ErrorKind::Definite, format!("verifying `{}`: the row query returned no result set", table.name))
+            })?;
+            use futures_util::TryStreamExt;
+            while let Some(row) = stream.try_next().await.map_err(ctx)? {
+                let values = (0..row.len()).map(|i| match row.as_ref(i) {
+                    Some(mysql_async::Value::Bytes(b)) => Some(b.as_slice()),
+                    _ => None,
+                });
+                count += 1;
+                sum += streamed.hash(values, &mut buf) as u128;
+            }
+            return Ok((count, sum.to_string()));
+        }
         let sql = format!(
             "SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTR(SHA2({}, 256), 1, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR) FROM {}.{}{}",
             row_text(exprs),

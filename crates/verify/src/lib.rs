@@ -17,11 +17,11 @@
 //! ([`Canon::texts_equal`]): floats as f64 (engines print the same double differently), decimals
 //! without trailing zeros, JSON re-normalised — so an equal value never reports as changed.
 //!
-//! JSON documents are the one thing PostgreSQL cannot canonicalise cheaply in SQL; for tables
-//! with JSON columns the target streams per row the SQL-canonical text of the other columns and
-//! the `jsonb` text, and ferry hashes them itself with the same function (see
-//! `ferry_target_postgres::verify`). Verify installs nothing and writes nothing in either
-//! database, except with `--repair`.
+//! JSON documents are the one thing no engine canonicalises cheaply in SQL; for tables with JSON
+//! columns both sides stream per row the SQL-canonical text of the other columns and each
+//! document's text, and ferry canonicalises the documents and hashes the rows itself with the
+//! same function ([`ferry_model::canonical::StreamedRowHash`]). Verify installs nothing and
+//! writes nothing in either database, except with `--repair`.
 //!
 //! `--repair` deletes the differing keys from the target and inserts the source's rows through
 //! the same row converter as `migrate`, in one transaction per table, then verifies the table
@@ -39,7 +39,7 @@ use ferry_plan::convert::Conversion;
 use ferry_plan::config::ZeroDatePolicy;
 use ferry_plan::{Plan, TablePlan};
 use ferry_target_postgres::ddl::PgType;
-use ferry_target_postgres::verify::{self as pgv, TargetExpr};
+use ferry_target_postgres::verify as pgv;
 use ferry_target_postgres::{copy_text, quote_ident, PgTarget, TargetError};
 use ferry_progress::{Progress, ProgressMode};
 use futures_util::StreamExt;
@@ -125,7 +125,7 @@ fn canon_of(t: &TablePlan, i: usize, postgis: bool) -> Canon {
 struct TableSql {
     /// Canonical key texts (source, target).
     key_src: Vec<String>,
-    key_tgt: Vec<TargetExpr>,
+    key_tgt: Vec<ColumnText>,
     /// What `--repair` compares key texts with (source, target): the bare column where the
     /// database compares it with the canonical text as a literal correctly (so the key's index
     /// serves), else the canonical expression.
@@ -133,7 +133,7 @@ struct TableSql {
     key_match_tgt: Vec<String>,
     /// Canonical texts of every column (source, target), their names and kinds.
     src: Vec<ColumnText>,
-    tgt: Vec<TargetExpr>,
+    tgt: Vec<ColumnText>,
     names: Vec<String>,
     canons: Vec<Canon>,
     /// Target column of the chunking key.
@@ -146,7 +146,7 @@ fn table_sql<S: VerifySource>(source: &S, t: &TablePlan, postgis: bool) -> Table
         let canon = canon_of(t, i, postgis);
         let src_col = &t.source.columns[t.converter.columns[i].source_index];
         let tgt_col = quote_ident(&t.target.columns[i].name);
-        s.src.push(ColumnText { sql: source.canonical_expr(src_col, canon), nullable: src_col.nullable });
+        s.src.push(ColumnText { sql: source.canonical_expr(src_col, canon), nullable: src_col.nullable, json: canon == Canon::Json });
         s.tgt.push(pgv::canonical_expr(&tgt_col, canon, src_col.nullable));
         s.names.push(t.target.columns[i].name.clone());
         s.canons.push(canon);
@@ -404,7 +404,7 @@ async fn split<S: VerifySource>(
         .await?;
     let q = quote_ident(tcol);
     let t_rows = target
-        .canonical_rows(&t.target.qualified(), &[TargetExpr::sql(format!("min({q})::text")), TargetExpr::sql(format!("max({q})::text"))], &pgv::range_condition(range, tcol))
+        .canonical_rows(&t.target.qualified(), &[ColumnText::sql(format!("min({q})::text")), ColumnText::sql(format!("max({q})::text"))], &pgv::range_condition(range, tcol))
         .await?;
     let parse = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<i128>().ok());
     let mins = [s_rows.first().and_then(|r| parse(&r[0])), t_rows.first().and_then(|r| parse(&r[0]))];
