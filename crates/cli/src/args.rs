@@ -72,6 +72,37 @@ pub enum Command {
         #[arg(long, short = 'q')]
         quiet: bool,
     },
+    /// Full load plus change data capture: migrate (unless a sync of the schema already runs),
+    /// then apply the source's binlog continuously, exactly once.
+    Sync {
+        #[command(flatten)]
+        common: Common,
+        /// Stop once every change up to the end of the source's binlog is applied.
+        #[arg(long)]
+        until_caught_up: bool,
+        /// The replica server_id ferry reads the binlog as (must be unused; default 0x66657279 % 2^31).
+        #[arg(long)]
+        server_id: Option<u32>,
+        /// Row changes per target transaction at most (whole source transactions always).
+        #[arg(long)]
+        batch_rows: Option<usize>,
+        /// Print only errors and the final report.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Run the preflight checks only.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Sync position, lag and per-table counters, read from the target's state schema.
+    Status {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the PostgreSQL DDL and the assessment; writes nothing.
     Plan {
         #[command(flatten)]

@@ -13,6 +13,9 @@ use ferry_target_postgres::PgTarget;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// The replica id ferry registers as unless told otherwise ("fery" in ASCII, below 2^31).
+const DEFAULT_SERVER_ID: u32 = 0x6665_7279 & 0x7fff_ffff;
+
 // Rows are many small allocations (one per value); mimalloc handles that pattern well.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -121,6 +124,126 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}", plan.assessment.render_text());
             }
             source.disconnect().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check } => {
+            let config = load_config(&common)?;
+            let (source, turl, _, plan) = open_plan(&config).await?;
+            let cdc = ferry_source_mysql::binlog::MySqlCdc { source: source.clone(), server_id: server_id.unwrap_or(DEFAULT_SERVER_ID) };
+            use ferry_model::cdc::CdcSource;
+            let checks = cdc.preflight().await?;
+            let failed: Vec<_> = checks.iter().filter(|c| !c.ok && !c.warning_only).collect();
+            if check || !failed.is_empty() {
+                for c in &checks {
+                    let mark = if c.ok { "ok  " } else if c.warning_only { "warn" } else { "FAIL" };
+                    println!("{mark} {:<26} {}", c.name, c.detail);
+                }
+                if !failed.is_empty() {
+                    bail!("{} preflight check(s) failed; sync cannot start", failed.len());
+                }
+                if check {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            let label = ferry_model::redact_url(&source_url(&config)?);
+            let target = PgTarget::connect(&turl).await?;
+            target.ensure_sync_state().await?;
+            if target.sync_position(&plan.target_schema).await?.is_none() {
+                // First run: the full load, then streaming from its snapshot's position.
+                if !quiet && !json {
+                    eprintln!("full load of {} tables into schema \"{}\", then streaming changes", plan.tables.len(), plan.target_schema);
+                }
+                let opts = MigrateOptions {
+                    if_exists: config.migrate.if_exists,
+                    workers: config.migrate.workers,
+                    progress: if quiet || json { ProgressMode::Quiet } else { ProgressMode::Auto },
+                    resume: false,
+                    chunk_rows: config.migrate.chunk_rows,
+                    format: CopyFormat::Auto,
+                };
+                let report = migrate(source.clone(), &label, &turl, plan.clone(), &opts).await?;
+                if !report.ok {
+                    print!("{}", report.render_text());
+                    bail!("the full load failed; sync not started");
+                }
+                if !report.snapshot.consistent {
+                    bail!("the full load's snapshot was not consistent ({}); sync needs one position for every table", report.snapshot.note.clone().unwrap_or_default());
+                }
+                let pos = report
+                    .snapshot
+                    .position
+                    .as_deref()
+                    .and_then(ferry_model::cdc::LogPosition::parse)
+                    .context("the source reported no binlog position for the snapshot (is log_bin on?)")?;
+                let loaded: Vec<(String, i64)> = report.tables.iter().map(|t| (t.target.clone(), t.rows as i64)).collect();
+                target.start_sync(&plan.target_schema, &label, &pos, &loaded).await?;
+            }
+            drop(target);
+            let mut opts = ferry_cdc::SyncOptions { until_caught_up, ..Default::default() };
+            if let Some(b) = batch_rows {
+                opts.batch_rows = b.max(1);
+            }
+            if !quiet && !json && !until_caught_up {
+                eprintln!("streaming changes into schema \"{}\" (Ctrl-C stops; the next run resumes)", plan.target_schema);
+            }
+            let run = ferry_cdc::sync(Arc::new(cdc), &turl, plan.clone(), &opts);
+            let report = tokio::select! {
+                r = run => r?,
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("stopped; the next `ferry sync` resumes from the last committed transaction");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if !quiet {
+                println!("applied {} transactions ({} row changes) in {} batches; position {}", report.transactions, report.rows, report.batches, report.position);
+            }
+            for (t, e) in &report.stopped {
+                eprintln!("table {t} stopped: {e}");
+            }
+            Ok(if report.stopped.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Status { common, json } => {
+            let config = load_config(&common)?;
+            let turl = target_url(&config).context("no target: give --target postgres://…")?;
+            let target = PgTarget::connect(&turl).await?;
+            target.ensure_sync_state().await?;
+            let schemas: Vec<String> = match &config.target.schema {
+                Some(s) => vec![s.clone()],
+                None => target.client.query("SELECT target_schema FROM ferry.sync_state ORDER BY 1", &[]).await?.iter().map(|r| r.get(0)).collect(),
+            };
+            let mut all = Vec::new();
+            for s in schemas {
+                if let Some(st) = target.sync_status(&s).await? {
+                    all.push(st);
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else if all.is_empty() {
+                println!("no sync has started in this target");
+            } else {
+                for st in &all {
+                    println!(
+                        "schema \"{}\" from {}: {} at {}, {} transactions applied, lag {}",
+                        st.target_schema,
+                        st.source,
+                        st.status,
+                        st.position,
+                        st.transactions,
+                        st.lag_seconds.map(|l| format!("{l:.1} s")).unwrap_or_else(|| "-".into())
+                    );
+                    println!("  {:<30} {:>12} {:>10} {:>10} {:>10} {:>5} {:>6}  status", "table", "full load", "inserts", "updates", "deletes", "ddl", "errors");
+                    for t in &st.tables {
+                        println!(
+                            "  {:<30} {:>12} {:>10} {:>10} {:>10} {:>5} {:>6}  {}{}",
+                            t.table, t.full_load_rows, t.inserts, t.updates, t.deletes, t.ddl, t.errors, t.status,
+                            t.last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+                        );
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { common, json, repair, chunk_rows, workers, quiet } => {

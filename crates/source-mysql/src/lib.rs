@@ -1,6 +1,8 @@
 //! MySQL and MariaDB as a ferry source: introspection from `information_schema`, snapshot reads
 //! over the binary protocol (exact floats, zero dates kept as they are) and data probes.
 
+pub mod binlog;
+mod ddl;
 mod dialect;
 mod error;
 mod introspect;
@@ -10,6 +12,7 @@ pub mod verify;
 
 pub use dialect::Dialect;
 pub use error::map_error;
+pub use ddl::table_of;
 
 use ferry_model::{
     split_int_range, ChunkRange, DataType, ErrorKind, Probe, RowSender, Schema, SnapshotPosition, SnapshotReader, Source,

@@ -1,0 +1,399 @@
+//! `ferry sync`: applies the source's change stream to the target, exactly once, in batches of
+//! whole source transactions.
+//!
+//! Guarantees and why:
+//! - **No gap, no repeat.** The stream starts at the position committed in `ferry.sync_state`
+//!   (after the full load: the snapshot's own position, see `ferry_source_mysql::binlog`). Changes
+//!   are buffered until a source transaction's commit event and only then join the batch, so a
+//!   batch always holds whole source transactions. A batch's rows, the position after its last
+//!   transaction, its counters and its `ferry.sync_log` row commit in one target transaction
+//!   ([`PgTarget::apply_batch`]); after any crash the committed position is exactly where the
+//!   applied changes end.
+//! - **Order.** Within a batch, each table's changes are folded in source order into the final
+//!   state of each key (upsert or delete; a key update is a delete of the old key and an upsert
+//!   of the new one), so applying a table's deletes and upserts in any order gives the state the
+//!   source had at the batch's last commit. DDL and TRUNCATE flush the batch first and apply alone.
+//! - **Errors.** Transient errors (either server restarting, network) drop the in-memory batch and
+//!   restart from the committed position with backoff. A definite error in one table (a value the
+//!   target refuses, a DDL ferry cannot translate, an update to a table without key) stops that
+//!   table only — recorded in `ferry.sync_tables` with the error and what to do — and the other
+//!   tables keep flowing.
+//! - **Tables without a key** take inserts; an update or delete there stops the table (there is
+//!   no reliable row identity to apply it by).
+
+use ferry_model::cdc::{CdcSource, ChangeEvent, ChangeStream, LogPosition, RowChange};
+use ferry_model::{ErrorKind, Row, SourceError, Value};
+use ferry_plan::convert::ConversionStats;
+use ferry_plan::{Plan, TablePlan};
+use ferry_target_postgres::apply::{ApplyBatch, TableBatch};
+use ferry_target_postgres::{PgTarget, TargetError};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("sync of schema \"{0}\" never started: run `ferry sync` without --resume-only, or `ferry migrate` first")]
+    NotStarted(String),
+}
+
+impl SyncError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SyncError::Source(e) => e.kind,
+            SyncError::Target(e) => e.kind,
+            SyncError::NotStarted(_) => ErrorKind::Definite,
+        }
+    }
+    fn transient(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Transient | ErrorKind::Unreachable)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Flush a batch once it holds this many row changes…
+    pub batch_rows: usize,
+    /// …or once its oldest transaction waited this long.
+    pub max_delay: Duration,
+    /// Stop when the stream reaches the end of the source's log (tests, cutover).
+    pub until_caught_up: bool,
+    /// Give up after this long of consecutive transient failures.
+    pub retry_for: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions { batch_rows: 20_000, max_delay: Duration::from_millis(200), until_caught_up: false, retry_for: Duration::from_secs(600) }
+    }
+}
+
+/// What one `sync` run did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SyncReport {
+    pub transactions: u64,
+    pub rows: u64,
+    pub batches: u64,
+    pub position: String,
+    pub retries: u64,
+    /// Tables stopped by a definite error, with the error.
+    pub stopped: Vec<(String, String)>,
+}
+
+/// One table's plan as apply needs it.
+struct TableApply {
+    plan: TablePlan,
+    /// Target column indexes of the key.
+    key: Vec<usize>,
+}
+
+/// One table's folded changes since the last flush.
+#[derive(Default)]
+struct Folded {
+    /// Key text → final state (true: upsert, false: delete) and row, in first-seen order.
+    by_key: HashMap<String, (bool, Row)>,
+    order: Vec<String>,
+    /// Inserts of a table without key.
+    appends: Vec<Row>,
+    inserts: i64,
+    updates: i64,
+    deletes: i64,
+}
+
+/// Runs sync until the stream ends (`until_caught_up`) or a definite error; retries transient
+/// errors from the committed position.
+pub async fn sync<S: CdcSource>(
+    source: Arc<S>,
+    target_url: &str,
+    plan: Arc<Plan>,
+    opts: &SyncOptions,
+) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport::default();
+    let mut backoff = Duration::from_millis(200);
+    let mut failing_since: Option<Instant> = None;
+    loop {
+        match run_once(&*source, target_url, &plan, opts, &mut report).await {
+            Ok(()) => return Ok(report),
+            Err(e) if e.transient() => {
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > opts.retry_for {
+                    return Err(e);
+                }
+                report.retries += 1;
+                tracing::warn!("sync: {e}; retrying from the committed position in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn run_once<S: CdcSource>(
+    source: &S,
+    target_url: &str,
+    plan: &Plan,
+    opts: &SyncOptions,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let schema = plan.target_schema.clone();
+    let target = PgTarget::connect(target_url).await?;
+    target.try_replica_role().await;
+    let from = target.sync_position(&schema).await?.ok_or_else(|| SyncError::NotStarted(schema.clone()))?;
+    let mut stopped: HashSet<String> = target.stopped_sync_tables(&schema).await?.into_iter().collect();
+    let tables: HashMap<String, TableApply> = plan
+        .tables
+        .iter()
+        .map(|t| {
+            let key = t
+                .converter
+                .key
+                .iter()
+                .filter_map(|k| t.converter.columns.iter().position(|c| c.source_index == k.source_index))
+                .collect();
+            (t.source.name.clone(), TableApply { plan: t.clone(), key })
+        })
+        .collect();
+    let mut stream = source.stream(&from, plan.tables.iter().map(|t| t.source.clone()).collect(), opts.until_caught_up).await?;
+    let mut batch = Batch::new(from.clone());
+    let mut txn: Vec<(String, RowChange)> = Vec::new();
+    let mut ddl: Option<(Option<String>, String)> = None;
+    let mut stats = ConversionStats::default();
+    loop {
+        let wait = match batch.oldest {
+            Some(t) => opts.max_delay.saturating_sub(t.elapsed()),
+            None => Duration::from_secs(3600),
+        };
+        let event = match tokio::time::timeout(wait, stream.next()).await {
+            Err(_) => {
+                flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
+                continue;
+            }
+            Ok(e) => e?,
+        };
+        match event {
+            None => {
+                flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
+                return Ok(());
+            }
+            Some(ChangeEvent::Row { table, change }) => txn.push((table, change)),
+            Some(ChangeEvent::Ddl { table, statement }) => {
+                flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
+                ddl = Some((table, statement));
+            }
+            Some(ChangeEvent::Commit { position, time }) => {
+                if let Some((table, statement)) = ddl.take() {
+                    apply_ddl(&target, &schema, &tables, table, &statement, &mut batch, &mut stopped).await?;
+                    batch.commit(position, time);
+                    flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
+                    continue;
+                }
+                for (table, change) in txn.drain(..) {
+                    if stopped.contains(&table) {
+                        continue;
+                    }
+                    let Some(t) = tables.get(&table) else { continue };
+                    if let Err(msg) = batch.fold(t, change, &mut stats) {
+                        target.stop_sync_table(&schema, &t.plan.target.name, &msg).await?;
+                        stopped.insert(table.clone());
+                        batch.tables.remove(&table);
+                        report.stopped.push((t.plan.target.name.clone(), msg));
+                    }
+                }
+                batch.commit(position, time);
+                if batch.rows >= opts.batch_rows {
+                    flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
+                }
+            }
+            Some(ChangeEvent::Heartbeat { .. }) => {
+                if batch.transactions == 0 {
+                    target.sync_heartbeat(&schema).await?;
+                }
+            }
+        }
+    }
+}
+
+/// Whole source transactions folded since the last flush.
+struct Batch {
+    from: LogPosition,
+    to: LogPosition,
+    transactions: i32,
+    time: u64,
+    rows: usize,
+    oldest: Option<Instant>,
+    tables: HashMap<String, Folded>,
+    truncate: HashSet<String>,
+}
+
+impl Batch {
+    fn new(from: LogPosition) -> Self {
+        Batch { to: from.clone(), from, transactions: 0, time: 0, rows: 0, oldest: None, tables: HashMap::new(), truncate: HashSet::new() }
+    }
+
+    fn commit(&mut self, position: LogPosition, time: u64) {
+        self.to = position;
+        self.time = time;
+        self.transactions += 1;
+        self.oldest.get_or_insert_with(Instant::now);
+    }
+
+    /// Folds one change into its table's final states. Err: the table must stop (message).
+    fn fold(&mut self, t: &TableApply, change: RowChange, stats: &mut ConversionStats) -> Result<(), String> {
+        let name = t.plan.source.name.clone();
+        let convert = |row: Row, stats: &mut ConversionStats| {
+            t.plan.converter.convert(row, 0, stats).map_err(|e| {
+                format!("table {}, column {}, {}: {}", t.plan.target.name, t.plan.target.columns[e.column].name, e.key, e.message)
+            })
+        };
+        let key_of = |row: &Row| -> String { t.key.iter().map(|&i| key_text(&row[i])).collect::<Vec<_>>().join("\u{1f}") };
+        let f = self.tables.entry(name).or_default();
+        self.rows += 1;
+        if t.key.is_empty() {
+            return match change {
+                RowChange::Insert(row) => {
+                    f.inserts += 1;
+                    f.appends.push(convert(row, stats)?);
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "table {} has no primary key or NOT NULL unique key, so an update or delete cannot be applied: add a key on the source and run `ferry migrate` for it again, or exclude the table",
+                    t.plan.target.name
+                )),
+            };
+        }
+        let set = |f: &mut Folded, key: String, upsert: bool, row: Row| {
+            if !f.by_key.contains_key(&key) {
+                f.order.push(key.clone());
+            }
+            f.by_key.insert(key, (upsert, row));
+        };
+        match change {
+            RowChange::Insert(row) => {
+                f.inserts += 1;
+                let row = convert(row, stats)?;
+                set(f, key_of(&row), true, row);
+            }
+            RowChange::Update { before, after } => {
+                f.updates += 1;
+                let (before, after) = (convert(before, stats)?, convert(after, stats)?);
+                let (kb, ka) = (key_of(&before), key_of(&after));
+                if kb != ka {
+                    set(f, kb, false, before);
+                }
+                set(f, ka, true, after);
+            }
+            RowChange::Delete(row) => {
+                f.deletes += 1;
+                let row = convert(row, stats)?;
+                set(f, key_of(&row), false, row);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key value as map text: variant and value, so 1 (int) and '1' (text) stay apart.
+fn key_text(v: &Value) -> String {
+    format!("{v:?}")
+}
+
+async fn flush(
+    target: &PgTarget,
+    schema: &str,
+    tables: &HashMap<String, TableApply>,
+    batch: &mut Batch,
+    stopped: &mut HashSet<String>,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    if batch.transactions == 0 {
+        return Ok(());
+    }
+    let mut parts = Vec::new();
+    let mut rows = 0u64;
+    let mut names: Vec<String> = batch.tables.keys().chain(batch.truncate.iter()).cloned().collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let Some(t) = tables.get(&name) else { continue };
+        let mut tb = TableBatch {
+            table: t.plan.target.name.clone(),
+            columns: t.plan.target.columns.iter().map(|c| c.name.clone()).collect(),
+            key: t.key.clone(),
+            binary: t.plan.binary.clone(),
+            truncate: batch.truncate.contains(&name),
+            ..Default::default()
+        };
+        if let Some(f) = batch.tables.remove(&name) {
+            tb.inserts = f.inserts;
+            tb.updates = f.updates;
+            tb.deletes_count = f.deletes;
+            rows += (f.inserts + f.updates + f.deletes) as u64;
+            tb.upserts = f.appends;
+            let mut by_key = f.by_key;
+            for k in f.order {
+                if let Some((upsert, row)) = by_key.remove(&k) {
+                    if upsert { tb.upserts.push(row) } else { tb.deletes.push(row) }
+                }
+            }
+        }
+        parts.push(tb);
+    }
+    let b = ApplyBatch {
+        schema: schema.to_string(),
+        from: batch.from.clone(),
+        to: batch.to.clone(),
+        transactions: batch.transactions,
+        source_time: batch.time,
+        tables: parts,
+    };
+    let newly_stopped = target.apply_batch(&b).await?;
+    for (table, msg) in newly_stopped {
+        if let Some(src) = tables.values().find(|t| t.plan.target.name == table) {
+            stopped.insert(src.plan.source.name.clone());
+        }
+        tracing::error!("sync stopped table {table}: {msg}");
+        report.stopped.push((table, msg));
+    }
+    report.transactions += batch.transactions as u64;
+    report.rows += rows;
+    report.batches += 1;
+    report.position = batch.to.to_string();
+    *batch = Batch::new(batch.to.clone());
+    Ok(())
+}
+
+/// A DDL statement on the source: TRUNCATE is applied (with its position, in one transaction);
+/// other DDL on a synced table stops that table with what to do.
+async fn apply_ddl(
+    target: &PgTarget,
+    schema: &str,
+    tables: &HashMap<String, TableApply>,
+    table: Option<String>,
+    statement: &str,
+    batch: &mut Batch,
+    stopped: &mut HashSet<String>,
+) -> Result<(), SyncError> {
+    let Some(name) = table else { return Ok(()) };
+    let Some(t) = tables.get(&name) else { return Ok(()) };
+    if stopped.contains(&name) {
+        return Ok(());
+    }
+    target.count_sync_ddl(schema, &t.plan.target.name).await?;
+    let head = statement.trim_start().split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+    if head == "TRUNCATE" {
+        batch.truncate.insert(name);
+        return Ok(());
+    }
+    let msg = format!(
+        "source ran DDL that ferry does not apply yet: `{}` — bring the table over again with `ferry migrate` (or apply the change to the target by hand) and restart sync",
+        statement.chars().take(200).collect::<String>()
+    );
+    target.stop_sync_table(schema, &t.plan.target.name, &msg).await?;
+    stopped.insert(name);
+    Ok(())
+}

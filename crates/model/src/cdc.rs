@@ -1,0 +1,92 @@
+//! Change data capture, dialect-neutral: what a source's change stream yields and the traits a
+//! CDC-capable source implements. The engine (`ferry-cdc`) applies the events in order and
+//! commits the source position with the rows, so it never needs to know the source dialect.
+//!
+//! Events come in source transaction order. Row events of one source transaction are followed
+//! by exactly one [`ChangeEvent::Commit`] carrying the position *after* that transaction: a
+//! consumer that commits the rows and that position together can restart from the position and
+//! neither lose nor repeat a change.
+
+use crate::{Row, SourceError, Table};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+/// A point in the source's change log: where streaming (re)starts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LogPosition {
+    /// Binlog file (MySQL), or empty for sources with a single ordered log (PostgreSQL LSN).
+    pub file: String,
+    /// Offset in `file` (MySQL), or the LSN.
+    pub pos: u64,
+}
+
+impl std::fmt::Display for LogPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.pos)
+    }
+}
+
+impl LogPosition {
+    /// Parses `file:pos` (the form the snapshot position is stored in).
+    pub fn parse(text: &str) -> Option<Self> {
+        let (file, pos) = text.rsplit_once(':')?;
+        Some(LogPosition { file: file.to_string(), pos: pos.parse().ok()? })
+    }
+}
+
+/// One row change, with full row images in source column order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowChange {
+    Insert(Row),
+    Update { before: Row, after: Row },
+    Delete(Row),
+}
+
+/// What a change stream yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChangeEvent {
+    /// A row change in source table `table`.
+    Row { table: String, change: RowChange },
+    /// A DDL statement the source ran on `table` (None: no table of ours, or not parsed).
+    Ddl { table: Option<String>, statement: String },
+    /// The end of a source transaction: everything since the previous commit is one unit.
+    Commit { position: LogPosition, time: u64 },
+    /// The source is idle at `position` (nothing pending): lag is zero as of now.
+    Heartbeat { position: LogPosition },
+}
+
+/// One preflight check: its name, whether it passed, and what to do when it did not.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreflightCheck {
+    pub name: String,
+    pub ok: bool,
+    /// Passed: what was seen; failed: what is wrong and how to fix it.
+    pub detail: String,
+    /// A failed check that does not stop sync (a warning).
+    pub warning_only: bool,
+}
+
+/// A stream of change events from a position.
+pub trait ChangeStream: Send {
+    /// The next event; `None` when the stream ended (non-blocking mode caught up).
+    fn next(&mut self) -> impl Future<Output = Result<Option<ChangeEvent>, SourceError>> + Send;
+    /// Tells the stream the current shape of a table after a DDL (events decode by it).
+    fn set_table(&mut self, table: Table);
+}
+
+/// A source that can stream its changes.
+pub trait CdcSource: Send + Sync {
+    type Stream: ChangeStream;
+    /// Named checks that CDC can work (log format, privileges, retention…).
+    fn preflight(&self) -> impl Future<Output = Result<Vec<PreflightCheck>, SourceError>> + Send;
+    /// The position the source's log is at now.
+    fn current_position(&self) -> impl Future<Output = Result<LogPosition, SourceError>> + Send;
+    /// Streams changes of `tables` from `from`. `until_caught_up`: end the stream when it reaches
+    /// the log's end instead of waiting for more.
+    fn stream(
+        &self,
+        from: &LogPosition,
+        tables: Vec<Table>,
+        until_caught_up: bool,
+    ) -> impl Future<Output = Result<Self::Stream, SourceError>> + Send;
+}

@@ -1,0 +1,406 @@
+//! The MySQL/MariaDB change stream: the binlog, read as a replica (mysql_async's binlog stream),
+//! decoded into neutral [`ChangeEvent`]s.
+//!
+//! Why no change is lost or applied twice at the snapshot hand-off: the full load reads every
+//! table inside transactions opened under `FLUSH TABLES WITH READ LOCK`, and the binlog position
+//! is read under that same lock (`open_snapshot`). Every transaction committed before that
+//! position is in the snapshot, none after it; the stream starts exactly at that position, so
+//! each later transaction arrives once. After that, a [`ChangeEvent::Commit`] is emitted only at
+//! a transaction's end (XID, or `COMMIT` for non-transactional engines, or a DDL statement),
+//! carrying the position just after it; the consumer commits that position with the rows, and a
+//! restart streams from it: the next event is the next transaction's first.
+//!
+//! Rows are decoded by the table's column list in binlog order (`binlog_row_image=FULL` makes
+//! every image complete). The binlog's own encodings are mapped to the snapshot reader's first
+//! ([`binlog_value`]): ENUM indexes to labels, SET bitmasks to lists, TIMESTAMP seconds since the
+//! epoch to UTC date-times, YEAR 0 — so a value converts identically on both paths.
+
+use crate::{error::map_error, MySqlSource};
+use ferry_model::cdc::{ChangeEvent, ChangeStream, LogPosition, PreflightCheck, RowChange};
+use ferry_model::{DataType, ErrorKind, SourceError, Table};
+use futures_util::StreamExt;
+use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::binlog::value::BinlogValue;
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStreamRequest, Value as MyValue};
+use std::collections::{HashMap, VecDeque};
+
+/// Seconds between heartbeats the source sends while idle.
+const HEARTBEAT_SECS: u64 = 1;
+
+impl MySqlSource {
+    /// The server's variables CDC depends on, as named checks.
+    pub async fn preflight(&self, server_id: u32) -> Result<Vec<PreflightCheck>, SourceError> {
+        let mut conn = self.conn().await?;
+        let vars: Vec<(String, String)> = conn
+            .query(
+                "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image', \
+                 'binlog_row_metadata', 'server_id', 'gtid_mode', 'expire_logs_days', 'binlog_expire_logs_seconds', \
+                 'binlog_row_value_options', 'gtid_binlog_pos')",
+            )
+            .await
+            .map_err(|e| map_error(e).context("reading the source's replication settings"))?;
+        let var = |n: &str| vars.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+        let mut checks = Vec::new();
+        let mut check = |name: &str, ok: bool, detail: String, warning_only: bool| {
+            checks.push(PreflightCheck { name: name.into(), ok, detail, warning_only })
+        };
+        let log_bin = var("log_bin").unwrap_or_default();
+        check(
+            "binlog enabled",
+            log_bin.eq_ignore_ascii_case("ON"),
+            if log_bin.eq_ignore_ascii_case("ON") { "log_bin=ON".into() } else { "log_bin is OFF: start the server with log_bin (and server_id) set".into() },
+            false,
+        );
+        let format = var("binlog_format").unwrap_or_default();
+        check(
+            "binlog_format=ROW",
+            format.eq_ignore_ascii_case("ROW"),
+            if format.eq_ignore_ascii_case("ROW") { "ROW".into() } else { format!("binlog_format={format}: set binlog_format=ROW (SET GLOBAL binlog_format=ROW and in the server config)") },
+            false,
+        );
+        let image = var("binlog_row_image").unwrap_or_else(|| "FULL".into());
+        check(
+            "binlog_row_image=FULL",
+            image.eq_ignore_ascii_case("FULL"),
+            if image.eq_ignore_ascii_case("FULL") { "FULL".into() } else { format!("binlog_row_image={image}: set binlog_row_image=FULL so updates and deletes carry whole rows") },
+            false,
+        );
+        if let Some(meta) = var("binlog_row_metadata") {
+            check(
+                "binlog_row_metadata=FULL",
+                meta.eq_ignore_ascii_case("FULL"),
+                if meta.eq_ignore_ascii_case("FULL") { "FULL".into() } else { format!("binlog_row_metadata={meta}: FULL is recommended (column names and signedness in every table map)") },
+                true,
+            );
+        }
+        if let Some(opts) = var("binlog_row_value_options") {
+            let partial = opts.to_ascii_uppercase().contains("PARTIAL_JSON");
+            check(
+                "no partial JSON updates",
+                !partial,
+                if partial { "binlog_row_value_options=PARTIAL_JSON: set it to '' so JSON updates carry whole documents".into() } else { "whole JSON documents".into() },
+                false,
+            );
+        }
+        let own: u32 = var("server_id").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let replicas: Vec<mysql_async::Row> = conn.query("SHOW SLAVE HOSTS").await.unwrap_or_default();
+        let taken = replicas.iter().any(|r| r.get::<u32, _>(0) == Some(server_id));
+        check(
+            "server_id free",
+            server_id != own && !taken,
+            if server_id == own {
+                format!("ferry's server_id {server_id} is the source's own: set [sync] server_id to another number")
+            } else if taken {
+                format!("another replica is registered with server_id {server_id}: set [sync] server_id to a free number")
+            } else {
+                format!("ferry reads as replica {server_id} (source is {own})")
+            },
+            false,
+        );
+        let retention = match (var("binlog_expire_logs_seconds"), var("expire_logs_days")) {
+            (Some(s), _) if s != "0" => format!("binlogs kept {s} s"),
+            (_, Some(d)) if d != "0" && !d.starts_with("0.0") => format!("binlogs kept {d} days"),
+            _ => "binlogs are never purged automatically".into(),
+        };
+        check("binlog retention", true, retention, true);
+        let gtid = var("gtid_mode").map(|m| format!("gtid_mode={m}")).or_else(|| var("gtid_binlog_pos").map(|p| format!("MariaDB GTID position {p}")));
+        check("GTID", true, gtid.unwrap_or_else(|| "no GTID (file and offset positions are used)".into()), true);
+        // Privileges: a replica needs REPLICATION SLAVE (MariaDB ≥ 10.5: also REPLICATION SLAVE ADMIN
+        // is not needed) and REPLICATION CLIENT / BINLOG MONITOR to read positions.
+        let grants: Vec<String> = conn.query("SHOW GRANTS").await.unwrap_or_default();
+        let all = grants.iter().any(|g| g.contains("ALL PRIVILEGES ON *.*"));
+        let slave = all || grants.iter().any(|g| g.contains("REPLICATION SLAVE"));
+        let client = all || grants.iter().any(|g| g.contains("REPLICATION CLIENT") || g.contains("BINLOG MONITOR"));
+        check(
+            "replication privileges",
+            slave && client,
+            if slave && client {
+                "REPLICATION SLAVE and REPLICATION CLIENT".into()
+            } else {
+                "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO the source user (MariaDB ≥ 10.5: BINLOG MONITOR for the client part)".into()
+            },
+            false,
+        );
+        Ok(checks)
+    }
+
+    /// The binlog's current end (`SHOW MASTER STATUS`).
+    pub async fn current_position(&self) -> Result<LogPosition, SourceError> {
+        let mut conn = self.conn().await?;
+        let row: Option<mysql_async::Row> =
+            conn.query_first("SHOW MASTER STATUS").await.map_err(|e| map_error(e).context("reading the binlog position"))?;
+        let row = row.ok_or_else(|| SourceError::new(ErrorKind::Definite, "the source has no binlog (log_bin is OFF)"))?;
+        Ok(LogPosition { file: row.get(0).unwrap_or_default(), pos: row.get(1).unwrap_or(4) })
+    }
+
+    /// Opens the binlog at `from` as replica `server_id`.
+    pub async fn binlog_stream(
+        &self,
+        from: &LogPosition,
+        tables: Vec<Table>,
+        server_id: u32,
+        until_caught_up: bool,
+    ) -> Result<MySqlChangeStream, SourceError> {
+        let mut conn = self.conn().await?;
+        let ctx = |e: mysql_async::Error| map_error(e).context(format!("opening the binlog at {from}"));
+        conn.query_drop(format!("SET @master_heartbeat_period = {}", HEARTBEAT_SECS * 1_000_000_000)).await.map_err(ctx)?;
+        let mut request = BinlogStreamRequest::new(server_id).with_filename(from.file.as_bytes()).with_pos(from.pos);
+        if until_caught_up {
+            request = request.with_non_blocking();
+        }
+        let stream = conn.get_binlog_stream(request).await.map_err(ctx)?;
+        Ok(MySqlChangeStream {
+            stream,
+            database: self.database.clone(),
+            tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            file: from.file.clone(),
+            committed: from.clone(),
+            in_transaction: false,
+            pending: VecDeque::new(),
+        })
+    }
+}
+
+/// A running binlog stream, yielding neutral events.
+pub struct MySqlChangeStream {
+    stream: mysql_async::BinlogStream,
+    database: String,
+    tables: HashMap<String, Table>,
+    /// The binlog file being read (rotate events move it).
+    file: String,
+    /// The position after the last complete transaction.
+    committed: LogPosition,
+    /// Row events were seen since the last commit.
+    in_transaction: bool,
+    pending: VecDeque<ChangeEvent>,
+}
+
+impl MySqlChangeStream {
+    fn decode_err(&self, what: impl std::fmt::Display) -> SourceError {
+        SourceError::new(ErrorKind::Definite, format!("binlog at {}: {what}", self.committed))
+    }
+
+    /// Reads events until at least one neutral event is pending (or the stream ends).
+    async fn fill(&mut self) -> Result<bool, SourceError> {
+        while self.pending.is_empty() {
+            let Some(event) = self.stream.next().await else { return Ok(false) };
+            let event = event.map_err(|e| map_error(e).context(format!("reading the binlog after {}", self.committed)))?;
+            let header = event.header();
+            let data = event.read_data().map_err(|e| self.decode_err(format!("undecodable event: {e}")))?;
+            let end = LogPosition { file: self.file.clone(), pos: header.log_pos() as u64 };
+            match data {
+                Some(EventData::RotateEvent(r)) => {
+                    self.file = binlog_file_name(&r.name());
+                    if !self.in_transaction {
+                        self.committed = LogPosition { file: self.file.clone(), pos: r.position() };
+                    }
+                }
+                Some(EventData::XidEvent(_)) => self.commit(end, header.timestamp()),
+                Some(EventData::QueryEvent(q)) => {
+                    let sql = q.query().trim().to_string();
+                    if sql.eq_ignore_ascii_case("BEGIN") {
+                        continue;
+                    }
+                    if sql.eq_ignore_ascii_case("COMMIT") {
+                        self.commit(end, header.timestamp());
+                        continue;
+                    }
+                    // DDL (and statements of other databases): its own transaction.
+                    if q.schema() == self.database || sql.contains(&format!("`{}`.", self.database)) {
+                        let table = crate::ddl::table_of(&sql);
+                        self.pending.push_back(ChangeEvent::Ddl { table, statement: sql });
+                    }
+                    self.commit(end, header.timestamp());
+                }
+                Some(EventData::HeartbeatEvent) => {
+                    if !self.in_transaction {
+                        self.pending.push_back(ChangeEvent::Heartbeat { position: self.committed.clone() });
+                    }
+                }
+                Some(EventData::RowsEvent(rows)) => self.rows(&rows)?,
+                _ => {}
+            }
+        }
+        Ok(true)
+    }
+
+    fn commit(&mut self, end: LogPosition, time: u32) {
+        self.in_transaction = false;
+        self.committed = end.clone();
+        self.pending.push_back(ChangeEvent::Commit { position: end, time: time as u64 });
+    }
+
+    fn rows(&mut self, rows: &RowsEventData<'_>) -> Result<(), SourceError> {
+        self.in_transaction = true;
+        let Some(tme) = self.stream.get_tme(rows.table_id()) else {
+            return Err(self.decode_err(format!("rows for unknown table id {}", rows.table_id())));
+        };
+        if tme.database_name() != self.database {
+            return Ok(());
+        }
+        let name = tme.table_name().into_owned();
+        let Some(table) = self.tables.get(&name) else { return Ok(()) };
+        if tme.columns_count() as usize != table.columns.len() {
+            return Err(self.decode_err(format!(
+                "table `{name}` has {} columns in the binlog but {} in ferry's model; the table changed without a DDL ferry saw — run `ferry migrate` for it again",
+                tme.columns_count(),
+                table.columns.len()
+            )));
+        }
+        let mut out = Vec::new();
+        for row in rows.rows(tme) {
+            let (before, after) = row.map_err(|e| SourceError::new(ErrorKind::Definite, format!("binlog row of `{name}`: {e}")))?;
+            let conv = |r: mysql_async::binlog::row::BinlogRow| -> Result<ferry_model::Row, SourceError> {
+                r.unwrap()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let col = &table.columns[i];
+                        binlog_value(&col.data_type, v).map_err(|m| {
+                            SourceError::new(ErrorKind::BadData, format!("table `{name}`, column `{}` (binlog): {m}", col.name))
+                        })
+                    })
+                    .collect()
+            };
+            let change = match (before, after) {
+                (None, Some(a)) => RowChange::Insert(conv(a)?),
+                (Some(b), Some(a)) => RowChange::Update { before: conv(b)?, after: conv(a)? },
+                (Some(b), None) => RowChange::Delete(conv(b)?),
+                (None, None) => continue,
+            };
+            out.push(ChangeEvent::Row { table: name.clone(), change });
+        }
+        self.pending.extend(out);
+        Ok(())
+    }
+}
+
+impl ChangeStream for MySqlChangeStream {
+    async fn next(&mut self) -> Result<Option<ChangeEvent>, SourceError> {
+        if !self.fill().await? {
+            return Ok(None);
+        }
+        Ok(self.pending.pop_front())
+    }
+
+    fn set_table(&mut self, table: Table) {
+        self.tables.insert(table.name.clone(), table);
+    }
+}
+
+/// A rotate event's file name. The fake rotate that opens a stream arrives before the format
+/// description, so its checksum is not stripped and trails the name: binlog names are always
+/// `base.NNNNNN`, so the name ends where the digits after the last dot end.
+fn binlog_file_name(raw: &str) -> String {
+    match raw.rfind('.') {
+        Some(dot) => {
+            let digits = raw[dot + 1..].bytes().take_while(u8::is_ascii_digit).count();
+            raw[..dot + 1 + digits].to_string()
+        }
+        None => raw.to_string(),
+    }
+}
+
+/// Maps a binlog value to what the snapshot reader gets for the same column, then converts it
+/// the same way ([`crate::read::convert`]).
+pub fn binlog_value(dt: &DataType, v: BinlogValue<'static>) -> Result<ferry_model::Value, String> {
+    let v = match v {
+        BinlogValue::Value(v) => v,
+        BinlogValue::Jsonb(_) => MyValue::try_from(v).map_err(|e| format!("JSON document: {e}"))?,
+        BinlogValue::JsonDiff(_) => return Err("partial JSON update: set binlog_row_value_options='' on the source".into()),
+    };
+    let v = match (dt, v) {
+        (_, MyValue::NULL) => MyValue::NULL,
+        (DataType::Enum { values }, MyValue::Int(i)) => {
+            let label = if i == 0 { String::new() } else { values.get(i as usize - 1).cloned().ok_or_else(|| format!("ENUM index {i} out of range"))? };
+            MyValue::Bytes(label.into_bytes())
+        }
+        (DataType::Set { values }, MyValue::Bytes(mask)) => {
+            let bits = mask.iter().rev().fold(0u64, |acc, b| (acc << 8) | *b as u64);
+            let chosen: Vec<&str> = values.iter().enumerate().filter(|(i, _)| bits >> i & 1 == 1).map(|(_, v)| v.as_str()).collect();
+            MyValue::Bytes(chosen.join(",").into_bytes())
+        }
+        // YEAR 0 (0000) arrives as 1900, a value YEAR cannot hold otherwise.
+        (DataType::Year, MyValue::Bytes(b)) if b == b"1900" => MyValue::Int(0),
+        (DataType::Timestamp { .. }, MyValue::Bytes(b)) => epoch_to_datetime(std::str::from_utf8(&b).map_err(|_| "bad TIMESTAMP")?)?,
+        (DataType::Timestamp { .. }, MyValue::Int(secs)) => epoch_to_datetime(&secs.to_string())?,
+        (_, v) => v,
+    };
+    crate::read::convert(dt, v)
+}
+
+/// `seconds[.micros]` since the epoch → a UTC date-time value (0 is MySQL's zero TIMESTAMP).
+fn epoch_to_datetime(text: &str) -> Result<MyValue, String> {
+    let (secs, frac) = text.split_once('.').unwrap_or((text, "0"));
+    let secs: i64 = secs.parse().map_err(|_| format!("bad TIMESTAMP {text:?}"))?;
+    let micros: u32 = format!("{frac:0<6}")[..6].parse().map_err(|_| format!("bad TIMESTAMP {text:?}"))?;
+    if secs == 0 && micros == 0 {
+        return Ok(MyValue::Date(0, 0, 0, 0, 0, 0, 0));
+    }
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    Ok(MyValue::Date(y as u16, m, d, (rem / 3600) as u8, (rem % 3600 / 60) as u8, (rem % 60) as u8, micros))
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotate_names_lose_a_trailing_checksum() {
+        assert_eq!(binlog_file_name("binlog.000001]\u{9}\u{3}x"), "binlog.000001");
+        assert_eq!(binlog_file_name("mysql-bin.000123"), "mysql-bin.000123");
+    }
+
+    #[test]
+    fn epoch_seconds_become_utc_date_times() {
+        assert_eq!(epoch_to_datetime("0").unwrap(), MyValue::Date(0, 0, 0, 0, 0, 0, 0));
+        assert_eq!(epoch_to_datetime("1").unwrap(), MyValue::Date(1970, 1, 1, 0, 0, 1, 0));
+        assert_eq!(epoch_to_datetime("951782400.5").unwrap(), MyValue::Date(2000, 2, 29, 0, 0, 0, 500_000));
+        assert_eq!(epoch_to_datetime("2147483647.000001").unwrap(), MyValue::Date(2038, 1, 19, 3, 14, 7, 1));
+    }
+
+    #[test]
+    fn enum_indexes_and_set_masks_become_labels() {
+        let e = DataType::Enum { values: vec!["a".into(), "b".into()] };
+        assert_eq!(binlog_value(&e, BinlogValue::Value(MyValue::Int(2))).unwrap(), ferry_model::Value::Text("b".into()));
+        assert_eq!(binlog_value(&e, BinlogValue::Value(MyValue::Int(0))).unwrap(), ferry_model::Value::Text("".into()));
+        let s = DataType::Set { values: (0..10).map(|i| format!("v{i}")).collect() };
+        assert_eq!(binlog_value(&s, BinlogValue::Value(MyValue::Bytes(vec![0b101, 0b10]))).unwrap(), ferry_model::Value::Text("v0,v2,v9".into()));
+        assert_eq!(binlog_value(&DataType::Year, BinlogValue::Value(MyValue::Bytes(b"1900".to_vec()))).unwrap(), ferry_model::Value::Int(0));
+    }
+}
+
+/// A MySQL source read as replica `server_id`: ferry's [`CdcSource`] for MySQL/MariaDB.
+pub struct MySqlCdc {
+    pub source: std::sync::Arc<MySqlSource>,
+    pub server_id: u32,
+}
+
+impl ferry_model::cdc::CdcSource for MySqlCdc {
+    type Stream = MySqlChangeStream;
+    async fn preflight(&self) -> Result<Vec<PreflightCheck>, SourceError> {
+        self.source.preflight(self.server_id).await
+    }
+    async fn current_position(&self) -> Result<LogPosition, SourceError> {
+        self.source.current_position().await
+    }
+    async fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> Result<MySqlChangeStream, SourceError> {
+        self.source.binlog_stream(from, tables, self.server_id, until_caught_up).await
+    }
+}

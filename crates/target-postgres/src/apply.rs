@@ -1,0 +1,406 @@
+//! Applying change batches and the sync state (`ferry.sync_state`, `ferry.sync_tables`,
+//! `ferry.sync_log`).
+//!
+//! Exactly once: [`PgTarget::apply_batch`] writes a batch's rows, the source position after its
+//! last source transaction, the per-table counters and one `sync_log` row in **one** target
+//! transaction. After a crash either all of it is committed or none, and sync restarts from the
+//! committed position, so no change is lost or applied twice. `sync_log` rows chain: each one's
+//! `from` position is the previous one's `to`, which a test checks to prove no transaction was
+//! applied twice.
+//!
+//! How rows are written: per table, the batch holds the final state of each key (the engine
+//! folds the changes in source order), so a table's deletes and upserts touch distinct keys and
+//! their order does not matter. Both go through binary (or text) COPY into a temporary table
+//! shaped like the target, then one `DELETE … USING` and one `INSERT … ON CONFLICT (key) DO
+//! UPDATE`; COPY keeps a 50,000-row batch at a few statements. Foreign keys and triggers are not
+//! enforced during apply when the role may set `session_replication_role = replica` (the source
+//! enforced them; the target sees each source transaction whole at commit).
+
+use crate::conn::PgTarget;
+use crate::copy_binary::{self, BinaryKind};
+use crate::error::TargetError;
+use crate::ident::quote_ident;
+use bytes::Bytes;
+use ferry_model::cdc::LogPosition;
+use ferry_model::Row;
+
+const DDL: &str = "
+CREATE TABLE IF NOT EXISTS ferry.sync_state (
+    target_schema text PRIMARY KEY,
+    source text NOT NULL,
+    file text NOT NULL,
+    pos bigint NOT NULL,
+    transactions bigint NOT NULL DEFAULT 0,
+    source_time timestamptz,
+    applied_at timestamptz,
+    heartbeat_at timestamptz,
+    lag_seconds double precision,
+    status text NOT NULL DEFAULT 'streaming',
+    started_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS ferry.sync_tables (
+    target_schema text NOT NULL,
+    table_name text NOT NULL,
+    full_load_rows bigint NOT NULL DEFAULT 0,
+    inserts bigint NOT NULL DEFAULT 0,
+    updates bigint NOT NULL DEFAULT 0,
+    deletes bigint NOT NULL DEFAULT 0,
+    ddl bigint NOT NULL DEFAULT 0,
+    errors bigint NOT NULL DEFAULT 0,
+    status text NOT NULL DEFAULT 'streaming',
+    last_error text,
+    PRIMARY KEY (target_schema, table_name)
+);
+CREATE TABLE IF NOT EXISTS ferry.sync_log (
+    id bigserial PRIMARY KEY,
+    target_schema text NOT NULL,
+    from_file text NOT NULL,
+    from_pos bigint NOT NULL,
+    to_file text NOT NULL,
+    to_pos bigint NOT NULL,
+    transactions integer NOT NULL,
+    rows integer NOT NULL,
+    source_time timestamptz,
+    applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);";
+
+/// One table's part of a batch.
+#[derive(Debug, Default)]
+pub struct TableBatch {
+    /// Target table name (in the batch's schema) and its columns.
+    pub table: String,
+    pub columns: Vec<String>,
+    /// Indexes (into `columns`) of the key; empty: the table has none (inserts only).
+    pub key: Vec<usize>,
+    /// Binary COPY encoders, or None for the text format.
+    pub binary: Option<Vec<BinaryKind>>,
+    /// Final rows of upserted keys, and rows (key values used) of deleted keys.
+    pub upserts: Vec<Row>,
+    pub deletes: Vec<Row>,
+    /// Counters to add (source row events, before folding).
+    pub inserts: i64,
+    pub updates: i64,
+    pub deletes_count: i64,
+    /// TRUNCATE the table first (a source TRUNCATE inside the batch, before its later rows).
+    pub truncate: bool,
+}
+
+/// A batch of whole source transactions.
+#[derive(Debug)]
+pub struct ApplyBatch {
+    pub schema: String,
+    pub from: LogPosition,
+    pub to: LogPosition,
+    pub transactions: i32,
+    /// Commit time of the last source transaction (seconds since the epoch).
+    pub source_time: u64,
+    pub tables: Vec<TableBatch>,
+}
+
+/// The committed sync position and counters for `ferry status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncStatus {
+    pub target_schema: String,
+    pub source: String,
+    pub position: String,
+    pub transactions: i64,
+    pub status: String,
+    pub lag_seconds: Option<f64>,
+    pub source_time: Option<String>,
+    pub applied_at: Option<String>,
+    pub heartbeat_at: Option<String>,
+    pub tables: Vec<SyncTableStatus>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncTableStatus {
+    pub table: String,
+    pub full_load_rows: i64,
+    pub inserts: i64,
+    pub updates: i64,
+    pub deletes: i64,
+    pub ddl: i64,
+    pub errors: i64,
+    pub status: String,
+    pub last_error: Option<String>,
+}
+
+impl PgTarget {
+    pub async fn ensure_sync_state(&self) -> Result<(), TargetError> {
+        self.ensure_state().await?;
+        match self.batch(DDL).await {
+            Ok(()) => Ok(()),
+            Err(_) => self.exec(DDL).await,
+        }
+    }
+
+    /// The committed position of `schema`'s sync, if it ever started.
+    pub async fn sync_position(&self, schema: &str) -> Result<Option<LogPosition>, TargetError> {
+        let row = self.client.query_opt("SELECT file, pos FROM ferry.sync_state WHERE target_schema = $1", &[&schema]).await?;
+        Ok(row.map(|r| LogPosition { file: r.get(0), pos: r.get::<_, i64>(1) as u64 }))
+    }
+
+    /// Starts the sync of `schema` at `from` (the snapshot's position) with the full-load counts.
+    pub async fn start_sync(&self, schema: &str, source: &str, from: &LogPosition, loaded: &[(String, i64)]) -> Result<(), TargetError> {
+        self.batch("BEGIN").await?;
+        let result = self.start_sync_in_tx(schema, source, from, loaded).await;
+        match result {
+            Ok(()) => self.batch("COMMIT").await,
+            Err(e) => {
+                let _ = self.batch("ROLLBACK").await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_sync_in_tx(&self, schema: &str, source: &str, from: &LogPosition, loaded: &[(String, i64)]) -> Result<(), TargetError> {
+        self.client
+            .execute(
+                "INSERT INTO ferry.sync_state (target_schema, source, file, pos) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (target_schema) DO UPDATE SET source = EXCLUDED.source, file = EXCLUDED.file, pos = EXCLUDED.pos, \
+                 transactions = 0, status = 'streaming', started_at = now(), source_time = NULL, applied_at = NULL, lag_seconds = NULL",
+                &[&schema, &source, &from.file, &(from.pos as i64)],
+            )
+            .await?;
+        self.client.execute("DELETE FROM ferry.sync_tables WHERE target_schema = $1", &[&schema]).await?;
+        self.client.execute("DELETE FROM ferry.sync_log WHERE target_schema = $1", &[&schema]).await?;
+        for (t, rows) in loaded {
+            self.client
+                .execute("INSERT INTO ferry.sync_tables (target_schema, table_name, full_load_rows) VALUES ($1, $2, $3)", &[&schema, t, rows])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Lets apply skip FK checks and triggers when the role may (superuser or equivalent).
+    pub async fn try_replica_role(&self) -> bool {
+        self.batch("SET session_replication_role = replica").await.is_ok()
+    }
+
+    /// Applies one batch and records its position, counters and log row in one transaction.
+    /// A table whose changes fail with a definite error (bad value, constraint) is rolled back to
+    /// its savepoint and marked stopped in the same transaction; the other tables' changes
+    /// commit. Returns the tables stopped, with their errors. Transient errors abort the whole
+    /// transaction (the caller retries from the committed position).
+    pub async fn apply_batch(&self, b: &ApplyBatch) -> Result<Vec<(String, String)>, TargetError> {
+        self.batch("BEGIN").await?;
+        let mut stopped = Vec::new();
+        let result = async {
+            for t in &b.tables {
+                self.batch("SAVEPOINT ferry_table").await?;
+                match self.apply_table(&b.schema, t).await {
+                    Ok(()) => self.batch("RELEASE SAVEPOINT ferry_table").await?,
+                    Err(e) if e.kind == ferry_model::ErrorKind::Transient => return Err(e),
+                    Err(e) => {
+                        self.batch("ROLLBACK TO SAVEPOINT ferry_table").await?;
+                        let msg = e.to_string();
+                        self.stop_sync_table(&b.schema, &t.table, &msg).await?;
+                        stopped.push((t.table.clone(), msg));
+                    }
+                }
+            }
+            self.client
+                .execute(
+                    "UPDATE ferry.sync_state SET file = $2, pos = $3, transactions = transactions + $4, \
+                     source_time = to_timestamp($5::float8), applied_at = clock_timestamp(), \
+                     lag_seconds = greatest(0, extract(epoch from clock_timestamp()) - $5::float8) WHERE target_schema = $1",
+                    &[&b.schema, &b.to.file, &(b.to.pos as i64), &(b.transactions as i64), &(b.source_time as f64)],
+                )
+                .await?;
+            let rows: i64 = b.tables.iter().map(|t| t.inserts + t.updates + t.deletes_count).sum();
+            self.client
+                .execute(
+                    "INSERT INTO ferry.sync_log (target_schema, from_file, from_pos, to_file, to_pos, transactions, rows, source_time) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8))",
+                    &[&b.schema, &b.from.file, &(b.from.pos as i64), &b.to.file, &(b.to.pos as i64), &b.transactions, &(rows as i32), &(b.source_time as f64)],
+                )
+                .await?;
+            for t in b.tables.iter().filter(|t| !stopped.iter().any(|(s, _)| s == &t.table)) {
+                self.client
+                    .execute(
+                        "INSERT INTO ferry.sync_tables (target_schema, table_name, inserts, updates, deletes) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (target_schema, table_name) DO UPDATE SET inserts = sync_tables.inserts + EXCLUDED.inserts, \
+                         updates = sync_tables.updates + EXCLUDED.updates, deletes = sync_tables.deletes + EXCLUDED.deletes",
+                        &[&b.schema, &t.table, &t.inserts, &t.updates, &t.deletes_count],
+                    )
+                    .await?;
+            }
+            Ok::<_, TargetError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                self.batch("COMMIT").await?;
+                Ok(stopped)
+            }
+            Err(e) => {
+                let _ = self.batch("ROLLBACK").await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn apply_table(&self, schema: &str, t: &TableBatch) -> Result<(), TargetError> {
+        let target = format!("{}.{}", quote_ident(schema), quote_ident(&t.table));
+        let ctx = |e: TargetError| e.context(format!("applying changes to {target}"));
+        if t.truncate {
+            self.exec(&format!("TRUNCATE {target}")).await.map_err(ctx)?;
+        }
+        let cols: Vec<String> = t.columns.iter().map(|c| quote_ident(c)).collect();
+        let col_list = cols.join(", ");
+        if t.key.is_empty() {
+            // No key: inserts only (the engine refuses updates and deletes for such tables).
+            return self.copy_rows(&format!("COPY {target} ({col_list}) FROM STDIN"), t, &t.upserts).await.map_err(ctx);
+        }
+        let stage = format!("pg_temp.{}", quote_ident(&t.table));
+        self.batch(&format!("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {target})", quote_ident(&t.table))).await.map_err(ctx)?;
+        let on_key: Vec<String> = t.key.iter().map(|&k| format!("t.{c} = s.{c}", c = cols[k])).collect();
+        if !t.deletes.is_empty() {
+            self.copy_rows(&format!("COPY {stage} ({col_list}) FROM STDIN"), t, &t.deletes).await.map_err(ctx)?;
+            self.exec(&format!("DELETE FROM {target} t USING {stage} s WHERE {}; TRUNCATE {stage}", on_key.join(" AND "))).await.map_err(ctx)?;
+        }
+        if !t.upserts.is_empty() {
+            self.copy_rows(&format!("COPY {stage} ({col_list}) FROM STDIN"), t, &t.upserts).await.map_err(ctx)?;
+            let key_cols: Vec<&str> = t.key.iter().map(|&k| cols[k].as_str()).collect();
+            let sets: Vec<String> =
+                cols.iter().enumerate().filter(|(i, _)| !t.key.contains(i)).map(|(_, c)| format!("{c} = EXCLUDED.{c}")).collect();
+            let action = if sets.is_empty() { "NOTHING".to_string() } else { format!("UPDATE SET {}", sets.join(", ")) };
+            self.exec(&format!(
+                "INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {stage} ON CONFLICT ({}) DO {action}; TRUNCATE {stage}",
+                key_cols.join(", ")
+            ))
+            .await
+            .map_err(ctx)?;
+        }
+        Ok(())
+    }
+
+    /// COPYs `rows` with `sql` (binary when the table has encoders for every column).
+    async fn copy_rows(&self, sql: &str, t: &TableBatch, rows: &[Row]) -> Result<(), TargetError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(rows.len() * 64);
+        let sql = match &t.binary {
+            Some(kinds) => {
+                buf.extend_from_slice(copy_binary::HEADER);
+                for (n, row) in rows.iter().enumerate() {
+                    copy_binary::encode_row(kinds, row, &mut buf).map_err(|(i, e)| bad_value(t, i, n, &e.to_string()))?;
+                }
+                buf.extend_from_slice(copy_binary::TRAILER);
+                format!("{sql} (FORMAT binary)")
+            }
+            None => {
+                for (n, row) in rows.iter().enumerate() {
+                    crate::copy_text::encode_row(row, &mut buf).map_err(|(i, e)| bad_value(t, i, n, &e.to_string()))?;
+                }
+                sql.to_string()
+            }
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let _ = tx.send(Ok(Bytes::from(buf))).await;
+        drop(tx);
+        self.copy_in(&sql, rx).await.map(|_| ())
+    }
+
+    /// Marks a table stopped (definite error) without stopping the others.
+    pub async fn stop_sync_table(&self, schema: &str, table: &str, error: &str) -> Result<(), TargetError> {
+        self.client
+            .execute(
+                "INSERT INTO ferry.sync_tables (target_schema, table_name, errors, status, last_error) VALUES ($1, $2, 1, 'stopped', $3) \
+                 ON CONFLICT (target_schema, table_name) DO UPDATE SET errors = sync_tables.errors + 1, status = 'stopped', last_error = EXCLUDED.last_error",
+                &[&schema, &table, &error],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Tables stopped by an earlier run (they stay stopped until migrated again).
+    pub async fn stopped_sync_tables(&self, schema: &str) -> Result<Vec<String>, TargetError> {
+        let rows = self
+            .client
+            .query("SELECT table_name FROM ferry.sync_tables WHERE target_schema = $1 AND status = 'stopped'", &[&schema])
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Counts a DDL statement applied to `table`.
+    pub async fn count_sync_ddl(&self, schema: &str, table: &str) -> Result<(), TargetError> {
+        self.client
+            .execute(
+                "INSERT INTO ferry.sync_tables (target_schema, table_name, ddl) VALUES ($1, $2, 1) \
+                 ON CONFLICT (target_schema, table_name) DO UPDATE SET ddl = sync_tables.ddl + 1",
+                &[&schema, &table],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The source is idle at the committed position: lag is zero now.
+    pub async fn sync_heartbeat(&self, schema: &str) -> Result<(), TargetError> {
+        self.client
+            .execute("UPDATE ferry.sync_state SET heartbeat_at = clock_timestamp(), lag_seconds = 0 WHERE target_schema = $1", &[&schema])
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_sync_status(&self, schema: &str, status: &str) -> Result<(), TargetError> {
+        self.client.execute("UPDATE ferry.sync_state SET status = $2 WHERE target_schema = $1", &[&schema, &status]).await?;
+        Ok(())
+    }
+
+    /// Everything `ferry status` shows for `schema`.
+    pub async fn sync_status(&self, schema: &str) -> Result<Option<SyncStatus>, TargetError> {
+        let Some(r) = self
+            .client
+            .query_opt(
+                "SELECT source, file || ':' || pos, transactions, status, lag_seconds, source_time::text, applied_at::text, heartbeat_at::text \
+                 FROM ferry.sync_state WHERE target_schema = $1",
+                &[&schema],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let tables = self
+            .client
+            .query(
+                "SELECT table_name, full_load_rows, inserts, updates, deletes, ddl, errors, status, last_error FROM ferry.sync_tables \
+                 WHERE target_schema = $1 ORDER BY table_name",
+                &[&schema],
+            )
+            .await?
+            .iter()
+            .map(|t| SyncTableStatus {
+                table: t.get(0),
+                full_load_rows: t.get(1),
+                inserts: t.get(2),
+                updates: t.get(3),
+                deletes: t.get(4),
+                ddl: t.get(5),
+                errors: t.get(6),
+                status: t.get(7),
+                last_error: t.get(8),
+            })
+            .collect();
+        Ok(Some(SyncStatus {
+            target_schema: schema.to_string(),
+            source: r.get(0),
+            position: r.get(1),
+            transactions: r.get(2),
+            status: r.get(3),
+            lag_seconds: r.get(4),
+            source_time: r.get(5),
+            applied_at: r.get(6),
+            heartbeat_at: r.get(7),
+            tables,
+        }))
+    }
+}
+
+fn bad_value(t: &TableBatch, col: usize, row: usize, msg: &str) -> TargetError {
+    TargetError::new(
+        ferry_model::ErrorKind::BadData,
+        format!("table {}, column {}, change #{}: {msg}", t.table, t.columns.get(col).map(String::as_str).unwrap_or("?"), row + 1),
+    )
+}
