@@ -191,7 +191,9 @@ impl MySqlChangeStream {
             let end = LogPosition { file: self.file.clone(), pos: header.log_pos() as u64 };
             match data {
                 Some(EventData::RotateEvent(r)) => {
-                    self.file = binlog_file_name(&r.name());
+                    let name = r.name();
+                    // The opening rotate names the file we asked for (checksum bytes may trail it).
+                    self.file = if name.starts_with(self.file.as_str()) && !self.file.is_empty() { self.file.clone() } else { binlog_file_name(&name) };
                     if !self.in_transaction {
                         self.committed = LogPosition { file: self.file.clone(), pos: r.position() };
                     }
@@ -257,7 +259,7 @@ impl MySqlChangeStream {
                     .enumerate()
                     .map(|(i, v)| {
                         let col = &table.columns[i];
-                        binlog_value(&col.data_type, v).map_err(|m| {
+                        binlog_column_value(col, v).map_err(|m| {
                             SourceError::new(ErrorKind::BadData, format!("table `{name}`, column `{}` (binlog): {m}", col.name))
                         })
                     })
@@ -302,6 +304,40 @@ fn binlog_file_name(raw: &str) -> String {
     }
 }
 
+/// [`binlog_value`] plus the column's character set: the binlog holds text in the column's own
+/// charset, where the snapshot reader gets the server's conversion to utf8mb4.
+pub fn binlog_column_value(col: &ferry_model::Column, v: BinlogValue<'static>) -> Result<ferry_model::Value, String> {
+    let text_type = matches!(col.data_type, DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. });
+    let v = match (v, col.charset.as_deref()) {
+        (BinlogValue::Value(MyValue::Bytes(b)), Some(cs)) if text_type => {
+            let cs = cs.to_ascii_lowercase();
+            if cs.starts_with("utf8") || cs == "ascii" || cs == "binary" {
+                BinlogValue::Value(MyValue::Bytes(b))
+            } else if cs == "latin1" {
+                BinlogValue::Value(MyValue::Bytes(latin1_to_utf8(&b).into_bytes()))
+            } else {
+                return Err(format!("text in character set {cs} cannot be decoded from the binlog yet: convert the column to utf8mb4"));
+            }
+        }
+        (v, _) => v,
+    };
+    binlog_value(&col.data_type, v)
+}
+
+/// MySQL's latin1 is Windows-1252 (0x80–0x9F are printable characters there).
+fn latin1_to_utf8(b: &[u8]) -> String {
+    const CP1252: [u32; 32] = [
+        0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D, 0x017D, 0x8F,
+        0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D, 0x017E, 0x0178,
+    ];
+    b.iter()
+        .map(|&c| match c {
+            0x80..=0x9F => char::from_u32(CP1252[(c - 0x80) as usize]).unwrap_or('\u{fffd}'),
+            c => c as char,
+        })
+        .collect()
+}
+
 /// Maps a binlog value to what the snapshot reader gets for the same column, then converts it
 /// the same way ([`crate::read::convert`]).
 pub fn binlog_value(dt: &DataType, v: BinlogValue<'static>) -> Result<ferry_model::Value, String> {
@@ -321,6 +357,15 @@ pub fn binlog_value(dt: &DataType, v: BinlogValue<'static>) -> Result<ferry_mode
             let chosen: Vec<&str> = values.iter().enumerate().filter(|(i, _)| bits >> i & 1 == 1).map(|(_, v)| v.as_str()).collect();
             MyValue::Bytes(chosen.join(",").into_bytes())
         }
+        // BINARY(n) is logged without its trailing zero bytes; reads return them.
+        (DataType::Binary { len }, MyValue::Bytes(mut b)) => {
+            if b.len() < *len as usize {
+                b.resize(*len as usize, 0);
+            }
+            MyValue::Bytes(b)
+        }
+        // MEDIUMINT arrives zero-extended from 24 bits.
+        (DataType::Int { bytes: 3, unsigned: false, .. }, MyValue::Int(i)) if i > 0x7F_FFFF => MyValue::Int(i - 0x100_0000),
         // YEAR 0 (0000) arrives as 1900, a value YEAR cannot hold otherwise.
         (DataType::Year, MyValue::Bytes(b)) if b == b"1900" => MyValue::Int(0),
         (DataType::Timestamp { .. }, MyValue::Bytes(b)) => epoch_to_datetime(std::str::from_utf8(&b).map_err(|_| "bad TIMESTAMP")?)?,
@@ -360,6 +405,16 @@ fn civil_from_days(z: i64) -> (i64, u8, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binlog_encodings_match_reads() {
+        let mi = DataType::Int { bytes: 3, unsigned: false, display_width: None };
+        assert_eq!(binlog_value(&mi, BinlogValue::Value(MyValue::Int(0x80_0000))).unwrap(), ferry_model::Value::Int(-8_388_608));
+        assert_eq!(binlog_value(&mi, BinlogValue::Value(MyValue::Int(5))).unwrap(), ferry_model::Value::Int(5));
+        let bin = DataType::Binary { len: 4 };
+        assert_eq!(binlog_value(&bin, BinlogValue::Value(MyValue::Bytes(vec![0, 0xff]))).unwrap(), ferry_model::Value::Bytes(vec![0, 0xff, 0, 0]));
+        assert_eq!(latin1_to_utf8(b"caf\xe9 \x80"), "café €");
+    }
 
     #[test]
     fn rotate_names_lose_a_trailing_checksum() {
