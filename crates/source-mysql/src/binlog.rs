@@ -86,17 +86,19 @@ impl MySqlSource {
         let own: u32 = var("server_id").and_then(|v| v.parse().ok()).unwrap_or(0);
         let replicas: Vec<mysql_async::Row> = conn.query("SHOW SLAVE HOSTS").await.unwrap_or_default();
         let taken = replicas.iter().any(|r| r.get::<u32, _>(0) == Some(server_id));
+        // A registered replica with our id may be ferry's own earlier (killed) run, whose dump
+        // thread the server replaces when we register: a warning, not a refusal.
         check(
             "server_id free",
             server_id != own && !taken,
             if server_id == own {
-                format!("ferry's server_id {server_id} is the source's own: set [sync] server_id to another number")
+                format!("ferry's server_id {server_id} is the source's own: pass --server-id with another number")
             } else if taken {
-                format!("another replica is registered with server_id {server_id}: set [sync] server_id to a free number")
+                format!("a replica with server_id {server_id} is registered: ferry's own earlier run, or another replica — if another, pass --server-id with a free number")
             } else {
                 format!("ferry reads as replica {server_id} (source is {own})")
             },
-            false,
+            server_id != own,
         );
         let retention = match (var("binlog_expire_logs_seconds"), var("expire_logs_days")) {
             (Some(s), _) if s != "0" => format!("binlogs kept {s} s"),
