@@ -30,14 +30,19 @@ fn run_and_kill(args: &[&str], after: Duration) -> bool {
     let log = std::env::temp_dir().join(format!("ferry-resume-{}.log", std::process::id()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(args)
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let started = Instant::now();
     while started.elapsed() < after {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "ferry {args:?} failed:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            assert!(
+                status.success(),
+                "ferry {args:?} failed ({status}):\n{}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default(),
+                std::fs::read_to_string(log.with_extension("out")).unwrap_or_default()
+            );
             return true;
         }
         std::thread::sleep(Duration::from_millis(10));
