@@ -37,7 +37,7 @@ pub enum SyncError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Target(#[from] TargetError),
-    #[error("sync of schema \"{0}\" never started: run `ferry sync` without --resume-only, or `ferry migrate` first")]
+    #[error("sync of schema \"{0}\" never started: `ferry sync` starts it (after the full load)")]
     NotStarted(String),
 }
 
@@ -99,6 +99,7 @@ struct Folded {
     order: Vec<String>,
     /// Inserts of a table without key.
     appends: Vec<Row>,
+    stats: ConversionStats,
     inserts: i64,
     updates: i64,
     deletes: i64,
@@ -162,7 +163,6 @@ async fn run_once<S: CdcSource>(
     let mut batch = Batch::new(from.clone());
     let mut txn: Vec<(String, RowChange)> = Vec::new();
     let mut ddl: Option<(Option<String>, String)> = None;
-    let mut stats = ConversionStats::default();
     loop {
         let wait = match batch.oldest {
             Some(t) => opts.max_delay.saturating_sub(t.elapsed()),
@@ -178,7 +178,11 @@ async fn run_once<S: CdcSource>(
         match event {
             None => {
                 flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
-                return Ok(());
+                if opts.until_caught_up {
+                    return Ok(());
+                }
+                // A streaming connection only ends when the server closed it (restart, kill).
+                return Err(SyncError::Source(SourceError::new(ErrorKind::Transient, "the source closed the change stream")));
             }
             Some(ChangeEvent::Row { table, change }) => txn.push((table, change)),
             Some(ChangeEvent::Ddl { table, statement }) => {
@@ -187,7 +191,7 @@ async fn run_once<S: CdcSource>(
             }
             Some(ChangeEvent::Commit { position, time }) => {
                 if let Some((table, statement)) = ddl.take() {
-                    apply_ddl(&target, &schema, &tables, table, &statement, &mut batch, &mut stopped).await?;
+                    apply_ddl(&tables, table, &statement, &mut batch, &mut stopped);
                     batch.commit(position, time);
                     flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
                     continue;
@@ -197,11 +201,11 @@ async fn run_once<S: CdcSource>(
                         continue;
                     }
                     let Some(t) = tables.get(&table) else { continue };
-                    if let Err(msg) = batch.fold(t, change, &mut stats) {
-                        target.stop_sync_table(&schema, &t.plan.target.name, &msg).await?;
+                    if let Err(msg) = batch.fold(t, change) {
+                        // Recorded with the batch (same transaction as its position).
                         stopped.insert(table.clone());
                         batch.tables.remove(&table);
-                        report.stopped.push((t.plan.target.name.clone(), msg));
+                        batch.stops.push((t.plan.target.name.clone(), msg));
                     }
                 }
                 batch.commit(position, time);
@@ -228,11 +232,28 @@ struct Batch {
     oldest: Option<Instant>,
     tables: HashMap<String, Folded>,
     truncate: HashSet<String>,
+    /// Tables to mark stopped, DDL to count (target names) and tables created on the source
+    /// that are not synced (source names), all recorded in the batch's transaction.
+    stops: Vec<(String, String)>,
+    ddl: Vec<String>,
+    not_synced: Vec<(String, String)>,
 }
 
 impl Batch {
     fn new(from: LogPosition) -> Self {
-        Batch { to: from.clone(), from, transactions: 0, time: 0, rows: 0, oldest: None, tables: HashMap::new(), truncate: HashSet::new() }
+        Batch {
+            to: from.clone(),
+            from,
+            transactions: 0,
+            time: 0,
+            rows: 0,
+            oldest: None,
+            tables: HashMap::new(),
+            truncate: HashSet::new(),
+            stops: Vec::new(),
+            ddl: Vec::new(),
+            not_synced: Vec::new(),
+        }
     }
 
     fn commit(&mut self, position: LogPosition, time: u64) {
@@ -243,7 +264,7 @@ impl Batch {
     }
 
     /// Folds one change into its table's final states. Err: the table must stop (message).
-    fn fold(&mut self, t: &TableApply, change: RowChange, stats: &mut ConversionStats) -> Result<(), String> {
+    fn fold(&mut self, t: &TableApply, change: RowChange) -> Result<(), String> {
         let name = t.plan.source.name.clone();
         let convert = |row: Row, stats: &mut ConversionStats| {
             t.plan.converter.convert(row, 0, stats).map_err(|e| {
@@ -253,6 +274,21 @@ impl Batch {
         let key_of = |row: &Row| -> String { t.key.iter().map(|&i| key_text(&row[i])).collect::<Vec<_>>().join("\u{1f}") };
         let f = self.tables.entry(name).or_default();
         self.rows += 1;
+        // Zero dates written as NULL are counted per table (reported in ferry.sync_tables).
+        let mut counted = std::mem::take(&mut f.stats);
+        let result = Self::fold_into(f, t, change, &convert, &key_of, &mut counted);
+        f.stats = counted;
+        result
+    }
+
+    fn fold_into(
+        f: &mut Folded,
+        t: &TableApply,
+        change: RowChange,
+        convert: &dyn Fn(Row, &mut ConversionStats) -> Result<Row, String>,
+        key_of: &dyn Fn(&Row) -> String,
+        stats: &mut ConversionStats,
+    ) -> Result<(), String> {
         if t.key.is_empty() {
             return match change {
                 RowChange::Insert(row) => {
@@ -332,6 +368,7 @@ async fn flush(
             tb.inserts = f.inserts;
             tb.updates = f.updates;
             tb.deletes_count = f.deletes;
+            tb.zero_dates_nulled = f.stats.zero_dates_nulled as i64;
             rows += (f.inserts + f.updates + f.deletes) as u64;
             tb.upserts = f.appends;
             let mut by_key = f.by_key;
@@ -350,7 +387,11 @@ async fn flush(
         transactions: batch.transactions,
         source_time: batch.time,
         tables: parts,
+        stops: std::mem::take(&mut batch.stops),
+        ddl: std::mem::take(&mut batch.ddl),
+        not_synced: std::mem::take(&mut batch.not_synced),
     };
+    report.stopped.extend(b.stops.iter().cloned());
     let newly_stopped = target.apply_batch(&b).await?;
     for (table, msg) in newly_stopped {
         if let Some(src) = tables.values().find(|t| t.plan.target.name == table) {
@@ -367,33 +408,33 @@ async fn flush(
     Ok(())
 }
 
-/// A DDL statement on the source: TRUNCATE is applied (with its position, in one transaction);
-/// other DDL on a synced table stops that table with what to do.
-async fn apply_ddl(
-    target: &PgTarget,
-    schema: &str,
-    tables: &HashMap<String, TableApply>,
-    table: Option<String>,
-    statement: &str,
-    batch: &mut Batch,
-    stopped: &mut HashSet<String>,
-) -> Result<(), SyncError> {
-    let Some(name) = table else { return Ok(()) };
-    let Some(t) = tables.get(&name) else { return Ok(()) };
-    if stopped.contains(&name) {
-        return Ok(());
-    }
-    target.count_sync_ddl(schema, &t.plan.target.name).await?;
+/// A DDL statement on the source, recorded with its position in one transaction: TRUNCATE is
+/// applied; other DDL on a synced table stops that table with what to do; a table created on
+/// the source that is not in the plan is listed as not synced (never silently ignored).
+fn apply_ddl(tables: &HashMap<String, TableApply>, table: Option<String>, statement: &str, batch: &mut Batch, stopped: &mut HashSet<String>) {
+    let Some(name) = table else { return };
     let head = statement.trim_start().split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+    let Some(t) = tables.get(&name) else {
+        if head == "CREATE" || head == "RENAME" {
+            batch.not_synced.push((
+                name,
+                "created on the source after the plan was made: run `ferry migrate` for it (or add it to the rules) and restart sync".into(),
+            ));
+        }
+        return;
+    };
+    if stopped.contains(&name) {
+        return;
+    }
+    batch.ddl.push(t.plan.target.name.clone());
     if head == "TRUNCATE" {
         batch.truncate.insert(name);
-        return Ok(());
+        return;
     }
     let msg = format!(
         "source ran DDL that ferry does not apply yet: `{}` — bring the table over again with `ferry migrate` (or apply the change to the target by hand) and restart sync",
         statement.chars().take(200).collect::<String>()
     );
-    target.stop_sync_table(schema, &t.plan.target.name, &msg).await?;
+    batch.stops.push((t.plan.target.name.clone(), msg));
     stopped.insert(name);
-    Ok(())
 }

@@ -99,6 +99,68 @@ async fn open_plan(config: &Config) -> Result<(Arc<MySqlSource>, String, bool, A
     Ok((source, turl, postgis, plan))
 }
 
+/// Starts the sync of `plan`'s schema at a full load's snapshot position: a finished load's (the
+/// continuous-migration case: `ferry migrate`, then `ferry sync`), else after a full load now.
+/// A load a killed run left half done is redone from scratch, not resumed: a resumed load reads
+/// its remaining chunks in a later snapshot, so no single binlog position fits all its rows.
+async fn start_sync(
+    config: &Config,
+    source: &Arc<MySqlSource>,
+    label: &str,
+    turl: &str,
+    target: &PgTarget,
+    plan: &Arc<ferry_plan::Plan>,
+    quiet: bool,
+) -> Result<()> {
+    let schema = &plan.target_schema;
+    let run = target.load_run(schema).await?;
+    let snapshot: ferry_model::SnapshotPosition = match run.as_ref().filter(|r| r.status == "done").and_then(|r| r.snapshot.clone()) {
+        Some(json) => serde_json::from_str(&json).context("reading the stored snapshot position")?,
+        None => {
+            let interrupted = run.as_ref().is_some_and(|r| r.status != "done");
+            if !quiet {
+                eprintln!(
+                    "full load of {} tables into schema \"{schema}\"{}, then streaming changes",
+                    plan.tables.len(),
+                    if interrupted { " (again from scratch: the earlier load did not finish)" } else { "" }
+                );
+            }
+            let opts = MigrateOptions {
+                // The tables of an unfinished load of this schema are ferry's own: replace them.
+                if_exists: if interrupted { ferry_plan::config::IfExists::Drop } else { config.migrate.if_exists },
+                workers: config.migrate.workers,
+                progress: if quiet { ProgressMode::Quiet } else { ProgressMode::Auto },
+                resume: false,
+                chunk_rows: config.migrate.chunk_rows,
+                format: CopyFormat::Auto,
+            };
+            let report = migrate(source.clone(), label, turl, plan.clone(), &opts).await?;
+            if !report.ok {
+                print!("{}", report.render_text());
+                bail!("the full load failed; sync not started");
+            }
+            report.snapshot
+        }
+    };
+    if !snapshot.consistent {
+        bail!(
+            "the full load's snapshot was not consistent ({}); sync needs one position for every table: grant RELOAD and run `ferry migrate --if-exists drop`",
+            snapshot.note.unwrap_or_default()
+        );
+    }
+    let pos = snapshot
+        .position
+        .as_deref()
+        .and_then(ferry_model::cdc::LogPosition::parse)
+        .context("the source reported no binlog position for the snapshot (is log_bin on?)")?;
+    let mut loaded: std::collections::BTreeMap<String, i64> = plan.tables.iter().map(|t| (t.target.name.clone(), 0)).collect();
+    for (table, _, rows, _) in target.done_chunks(schema).await? {
+        *loaded.entry(table).or_default() += rows;
+    }
+    target.start_sync(schema, label, &pos, &loaded.into_iter().collect::<Vec<_>>()).await?;
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Plan { common, json } => {
@@ -147,36 +209,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             let label = ferry_model::redact_url(&source_url(&config)?);
             let target = PgTarget::connect(&turl).await?;
-            target.ensure_sync_state().await?;
+            target.ensure_state().await?;
             if target.sync_position(&plan.target_schema).await?.is_none() {
-                // First run: the full load, then streaming from its snapshot's position.
-                if !quiet && !json {
-                    eprintln!("full load of {} tables into schema \"{}\", then streaming changes", plan.tables.len(), plan.target_schema);
-                }
-                let opts = MigrateOptions {
-                    if_exists: config.migrate.if_exists,
-                    workers: config.migrate.workers,
-                    progress: if quiet || json { ProgressMode::Quiet } else { ProgressMode::Auto },
-                    resume: false,
-                    chunk_rows: config.migrate.chunk_rows,
-                    format: CopyFormat::Auto,
-                };
-                let report = migrate(source.clone(), &label, &turl, plan.clone(), &opts).await?;
-                if !report.ok {
-                    print!("{}", report.render_text());
-                    bail!("the full load failed; sync not started");
-                }
-                if !report.snapshot.consistent {
-                    bail!("the full load's snapshot was not consistent ({}); sync needs one position for every table", report.snapshot.note.clone().unwrap_or_default());
-                }
-                let pos = report
-                    .snapshot
-                    .position
-                    .as_deref()
-                    .and_then(ferry_model::cdc::LogPosition::parse)
-                    .context("the source reported no binlog position for the snapshot (is log_bin on?)")?;
-                let loaded: Vec<(String, i64)> = report.tables.iter().map(|t| (t.target.clone(), t.rows as i64)).collect();
-                target.start_sync(&plan.target_schema, &label, &pos, &loaded).await?;
+                start_sync(&config, &source, &label, &turl, &target, &plan, quiet || json).await?;
             }
             drop(target);
             let mut opts = ferry_cdc::SyncOptions { until_caught_up, ..Default::default() };
@@ -208,7 +243,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let config = load_config(&common)?;
             let turl = target_url(&config).context("no target: give --target postgres://…")?;
             let target = PgTarget::connect(&turl).await?;
-            target.ensure_sync_state().await?;
+            target.ensure_state().await?;
             let schemas: Vec<String> = match &config.target.schema {
                 Some(s) => vec![s.clone()],
                 None => target.client.query("SELECT target_schema FROM ferry.sync_state ORDER BY 1", &[]).await?.iter().map(|r| r.get(0)).collect(),
@@ -234,11 +269,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                         st.transactions,
                         st.lag_seconds.map(|l| format!("{l:.1} s")).unwrap_or_else(|| "-".into())
                     );
-                    println!("  {:<30} {:>12} {:>10} {:>10} {:>10} {:>5} {:>6}  status", "table", "full load", "inserts", "updates", "deletes", "ddl", "errors");
+                    println!(
+                        "  {:<30} {:>12} {:>10} {:>10} {:>10} {:>5} {:>6} {:>9}  status",
+                        "table", "full load", "inserts", "updates", "deletes", "ddl", "errors", "zero→NULL"
+                    );
                     for t in &st.tables {
                         println!(
-                            "  {:<30} {:>12} {:>10} {:>10} {:>10} {:>5} {:>6}  {}{}",
-                            t.table, t.full_load_rows, t.inserts, t.updates, t.deletes, t.ddl, t.errors, t.status,
+                            "  {:<30} {:>12} {:>10} {:>10} {:>10} {:>5} {:>6} {:>9}  {}{}",
+                            t.table, t.full_load_rows, t.inserts, t.updates, t.deletes, t.ddl, t.errors, t.zero_dates_nulled, t.status,
                             t.last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
                         );
                     }

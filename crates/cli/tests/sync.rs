@@ -77,3 +77,41 @@ fn sigkill_during_sync_loses_and_repeats_nothing() {
     let audit = psql(&dst, &format!("SELECT count(*) FROM \"{db}\".audit"));
     assert_eq!(audit.trim(), "60", "the key-less append-only table got each insert exactly once");
 }
+
+/// Continuous migration: `ferry migrate`, writes on the source, then `ferry sync` starts from
+/// the migrate's snapshot (no second load) and brings exactly the later writes. DDL ferry does not
+/// translate stops only its table, visibly; TRUNCATE is applied.
+#[test]
+fn sync_after_migrate_streams_from_its_snapshot_and_stops_only_a_table_with_ddl() {
+    let db = unique("sync_after");
+    let src = fresh_mysql(&db);
+    mysql(
+        Some(&db),
+        "CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(20)); CREATE TABLE b (id INT PRIMARY KEY, w INT);
+         INSERT INTO a VALUES (1, 'x'), (2, 'y'); INSERT INTO b VALUES (1, 10);",
+    );
+    let dst = fresh_pg(&db);
+    migrate_ok(&["--source", &src, "--target", &dst, "--quiet"]);
+    mysql(Some(&db), "INSERT INTO a VALUES (3, 'after migrate'); UPDATE b SET w = 11 WHERE id = 1; DELETE FROM a WHERE id = 1;");
+    let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert!(!r.stderr.contains("full load"), "sync must start from the migrate's snapshot, not load again:\n{}", r.all());
+    verify_equal(&["--source", &src, "--target", &dst]);
+    let st = |dst: &str| -> serde_json::Value {
+        let s = ferry(&["status", "--target", dst, "--json"]);
+        serde_json::from_str::<serde_json::Value>(&s.stdout).unwrap()[0]["tables"].clone()
+    };
+    let tables = st(&dst);
+    assert_eq!((tables[0]["table"].as_str(), tables[0]["full_load_rows"].as_i64(), tables[0]["inserts"].as_i64(), tables[0]["deletes"].as_i64()), (Some("a"), Some(2), Some(1), Some(1)));
+
+    mysql(Some(&db), "ALTER TABLE a ADD COLUMN z INT; INSERT INTO a VALUES (4, 'new', 1); TRUNCATE b; INSERT INTO b VALUES (7, 70);");
+    let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up"]);
+    assert_eq!(r.status, 1, "a stopped table makes sync exit 1:\n{}", r.all());
+    assert!(r.stderr.contains("table a stopped") && r.stderr.contains("ALTER TABLE"), "{}", r.all());
+    let tables = st(&dst);
+    assert_eq!(tables[0]["status"], "stopped");
+    assert!(tables[0]["last_error"].as_str().unwrap().contains("ferry migrate"), "says what to do: {}", tables[0]);
+    assert_eq!(tables[1]["status"], "streaming");
+    assert_eq!(psql(&dst, &format!("SELECT id, w FROM \"{db}\".b")), "7\t70\n", "TRUNCATE and the later insert arrived");
+    assert_eq!(psql(&dst, &format!("SELECT count(*) FROM \"{db}\".a WHERE id = 4")), "0\n", "nothing applied to the stopped table");
+}

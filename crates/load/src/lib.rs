@@ -195,7 +195,13 @@ pub async fn migrate<S: Source>(
 
     // Lanes: one snapshot reader and one target connection each, pulling chunks off the queue.
     let lanes = opts.workers.max(1).min(queue.len().max(1));
-    let (readers, snapshot) = source.open_snapshot(lanes).await?;
+    let (readers, mut snapshot) = source.open_snapshot(lanes).await?;
+    if opts.resume {
+        // The chunks loaded before the interruption were read in an earlier snapshot: no one
+        // change-stream position fits every row, so `ferry sync` must not start from this load.
+        snapshot.consistent = false;
+        snapshot.note = Some("resumed load: its chunks were read in two or more snapshots".into());
+    }
     target.set_run_snapshot(&schema, &serde_json::to_value(&snapshot).unwrap()).await?;
     if let Some(note) = &snapshot.note {
         progress.println(&format!("warning: {note}"));

@@ -12,6 +12,10 @@ pub fn map_error(e: mysql_async::Error) -> SourceError {
                     "grant the source user SELECT on the database (and SHOW VIEW, TRIGGER for the assessment)",
                 ),
                 1049 => (ErrorKind::NotFound, "check the database name in the source URL"),
+                1236 => (
+                    ErrorKind::Definite,
+                    "the binlog position ferry needs is no longer on the source (purged?): keep binlogs longer, then `ferry migrate --if-exists drop` and `ferry sync` again",
+                ),
                 1146 | 1054 => (ErrorKind::NotFound, "the table changed while ferry ran; run again"),
                 1205 | 1213 | 1040 | 1053 | 1927 | 2006 | 2013 => (ErrorKind::Transient, ""),
                 _ => (ErrorKind::Definite, ""),

@@ -127,7 +127,7 @@ impl MySqlSource {
         );
         let mut conn = self.conn().await?;
         let row: Option<(u64, String)> =
-            conn.query_first(sql).await.map_err(|e| map_error(e).context(format!("verifying `{}`", table.name)))?;
+            conn.query_first(sql).await.map_err(ctx)?;
         Ok(row.unwrap_or((0, "0".into())))
     }
 

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use ferry_model::cdc::LogPosition;
 use ferry_model::Row;
 
-const DDL: &str = "
+pub(crate) const SYNC_DDL: &str = "
 CREATE TABLE IF NOT EXISTS ferry.sync_state (
     target_schema text PRIMARY KEY,
     source text NOT NULL,
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS ferry.sync_tables (
     deletes bigint NOT NULL DEFAULT 0,
     ddl bigint NOT NULL DEFAULT 0,
     errors bigint NOT NULL DEFAULT 0,
+    zero_dates_nulled bigint NOT NULL DEFAULT 0,
     status text NOT NULL DEFAULT 'streaming',
     last_error text,
     PRIMARY KEY (target_schema, table_name)
@@ -62,7 +63,8 @@ CREATE TABLE IF NOT EXISTS ferry.sync_log (
     rows integer NOT NULL,
     source_time timestamptz,
     applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
-);";
+);
+ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS zero_dates_nulled bigint NOT NULL DEFAULT 0;";
 
 /// One table's part of a batch.
 #[derive(Debug, Default)]
@@ -83,6 +85,8 @@ pub struct TableBatch {
     pub deletes_count: i64,
     /// TRUNCATE the table first (a source TRUNCATE inside the batch, before its later rows).
     pub truncate: bool,
+    /// Zero dates written as NULL (rules.zero_dates = "null"), counted.
+    pub zero_dates_nulled: i64,
 }
 
 /// A batch of whole source transactions.
@@ -95,6 +99,12 @@ pub struct ApplyBatch {
     /// Commit time of the last source transaction (seconds since the epoch).
     pub source_time: u64,
     pub tables: Vec<TableBatch>,
+    /// Tables to mark stopped (target name, error), from the source side (conversion, DDL).
+    pub stops: Vec<(String, String)>,
+    /// Target tables that saw a DDL statement.
+    pub ddl: Vec<String>,
+    /// Source tables created after the plan, listed as not synced (name, what to do).
+    pub not_synced: Vec<(String, String)>,
 }
 
 /// The committed sync position and counters for `ferry status`.
@@ -121,19 +131,12 @@ pub struct SyncTableStatus {
     pub deletes: i64,
     pub ddl: i64,
     pub errors: i64,
+    pub zero_dates_nulled: i64,
     pub status: String,
     pub last_error: Option<String>,
 }
 
 impl PgTarget {
-    pub async fn ensure_sync_state(&self) -> Result<(), TargetError> {
-        self.ensure_state().await?;
-        match self.batch(DDL).await {
-            Ok(()) => Ok(()),
-            Err(_) => self.exec(DDL).await,
-        }
-    }
-
     /// The committed position of `schema`'s sync, if it ever started.
     pub async fn sync_position(&self, schema: &str) -> Result<Option<LogPosition>, TargetError> {
         let row = self.client.query_opt("SELECT file, pos FROM ferry.sync_state WHERE target_schema = $1", &[&schema]).await?;
@@ -218,10 +221,26 @@ impl PgTarget {
             for t in b.tables.iter().filter(|t| !stopped.iter().any(|(s, _)| s == &t.table)) {
                 self.client
                     .execute(
-                        "INSERT INTO ferry.sync_tables (target_schema, table_name, inserts, updates, deletes) VALUES ($1, $2, $3, $4, $5) \
+                        "INSERT INTO ferry.sync_tables (target_schema, table_name, inserts, updates, deletes, zero_dates_nulled) VALUES ($1, $2, $3, $4, $5, $6) \
                          ON CONFLICT (target_schema, table_name) DO UPDATE SET inserts = sync_tables.inserts + EXCLUDED.inserts, \
-                         updates = sync_tables.updates + EXCLUDED.updates, deletes = sync_tables.deletes + EXCLUDED.deletes",
-                        &[&b.schema, &t.table, &t.inserts, &t.updates, &t.deletes_count],
+                         updates = sync_tables.updates + EXCLUDED.updates, deletes = sync_tables.deletes + EXCLUDED.deletes, \
+                         zero_dates_nulled = sync_tables.zero_dates_nulled + EXCLUDED.zero_dates_nulled",
+                        &[&b.schema, &t.table, &t.inserts, &t.updates, &t.deletes_count, &t.zero_dates_nulled],
+                    )
+                    .await?;
+            }
+            for t in &b.ddl {
+                self.count_sync_ddl(&b.schema, t).await?;
+            }
+            for (t, msg) in &b.stops {
+                self.stop_sync_table(&b.schema, t, msg).await?;
+            }
+            for (t, msg) in &b.not_synced {
+                self.client
+                    .execute(
+                        "INSERT INTO ferry.sync_tables (target_schema, table_name, status, last_error) VALUES ($1, $2, 'not synced', $3) \
+                         ON CONFLICT (target_schema, table_name) DO UPDATE SET status = 'not synced', last_error = EXCLUDED.last_error",
+                        &[&b.schema, t, msg],
                     )
                     .await?;
             }
@@ -304,7 +323,7 @@ impl PgTarget {
     }
 
     /// Marks a table stopped (definite error) without stopping the others.
-    pub async fn stop_sync_table(&self, schema: &str, table: &str, error: &str) -> Result<(), TargetError> {
+    async fn stop_sync_table(&self, schema: &str, table: &str, error: &str) -> Result<(), TargetError> {
         self.client
             .execute(
                 "INSERT INTO ferry.sync_tables (target_schema, table_name, errors, status, last_error) VALUES ($1, $2, 1, 'stopped', $3) \
@@ -325,7 +344,7 @@ impl PgTarget {
     }
 
     /// Counts a DDL statement applied to `table`.
-    pub async fn count_sync_ddl(&self, schema: &str, table: &str) -> Result<(), TargetError> {
+    async fn count_sync_ddl(&self, schema: &str, table: &str) -> Result<(), TargetError> {
         self.client
             .execute(
                 "INSERT INTO ferry.sync_tables (target_schema, table_name, ddl) VALUES ($1, $2, 1) \
@@ -365,7 +384,7 @@ impl PgTarget {
         let tables = self
             .client
             .query(
-                "SELECT table_name, full_load_rows, inserts, updates, deletes, ddl, errors, status, last_error FROM ferry.sync_tables \
+                "SELECT table_name, full_load_rows, inserts, updates, deletes, ddl, errors, status, last_error, zero_dates_nulled FROM ferry.sync_tables \
                  WHERE target_schema = $1 ORDER BY table_name",
                 &[&schema],
             )
@@ -381,6 +400,7 @@ impl PgTarget {
                 errors: t.get(6),
                 status: t.get(7),
                 last_error: t.get(8),
+                zero_dates_nulled: t.get(9),
             })
             .collect();
         Ok(Some(SyncStatus {

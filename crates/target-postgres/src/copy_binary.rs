@@ -282,23 +282,12 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
-/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// Days between PostgreSQL's epoch (2000-01-01) and `d`.
 fn pg_days(d: &Date) -> Result<i64, BinaryError> {
     if !d.is_valid() {
         return Err(BinaryError::BadDate(d.to_string()));
     }
-    Ok(days_from_civil(d.year as i64, d.month as i64, d.day as i64) - 10_957)
+    Ok(ferry_model::value::days_from_civil(d.year as i64, d.month as i64, d.day as i64) - 10_957)
 }
 
 fn pg_micros(d: &DateTime) -> Result<i64, BinaryError> {

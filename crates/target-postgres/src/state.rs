@@ -1,5 +1,6 @@
 //! ferry's state in the target (schema `ferry`): which load is running for which target schema,
-//! its chunk plan, and every chunk already loaded.
+//! its chunk plan, and every chunk already loaded; and the sync state (`crate::apply`).
+//! A new load of a schema forgets that schema's sync: its position belongs to the old data.
 //!
 //! A chunk's rows and its row in `ferry.load_chunks` are committed in one transaction
 //! ([`PgTarget::copy_chunk`]): after a crash a chunk is either fully loaded and recorded, or
@@ -36,6 +37,8 @@ CREATE TABLE IF NOT EXISTS ferry.load_chunks (
 
 pub struct Run {
     pub status: String,
+    /// The snapshot position stored when the load started reading (JSON text), if any.
+    pub snapshot: Option<String>,
     /// The chunk plan as stored (JSON text; bounds may exceed 64 bits).
     pub chunk_plan: String,
 }
@@ -43,9 +46,10 @@ pub struct Run {
 impl PgTarget {
     pub async fn ensure_state(&self) -> Result<(), TargetError> {
         // Concurrent first runs may race on CREATE … IF NOT EXISTS; retry once.
-        match self.batch(DDL).await {
+        let ddl = format!("{DDL}{}", crate::apply::SYNC_DDL);
+        match self.batch(&ddl).await {
             Ok(()) => Ok(()),
-            Err(_) => self.exec(DDL).await.map_err(|e| e.context("creating ferry's state schema \"ferry\" (nothing was created)")),
+            Err(_) => self.exec(&ddl).await.map_err(|e| e.context("creating ferry's state schema \"ferry\" (nothing was created)")),
         }
     }
 
@@ -53,6 +57,8 @@ impl PgTarget {
     pub async fn start_run(&self, schema: &str, source: &str, chunk_plan: &str) -> Result<(), TargetError> {
         let sql = format!(
             "BEGIN; DELETE FROM ferry.load_chunks WHERE target_schema = {s}; \
+             DELETE FROM ferry.sync_state WHERE target_schema = {s}; DELETE FROM ferry.sync_tables WHERE target_schema = {s}; \
+             DELETE FROM ferry.sync_log WHERE target_schema = {s}; \
              INSERT INTO ferry.load_runs (target_schema, source, status, chunk_plan) VALUES ({s}, {src}, 'loading', {plan}::jsonb) \
              ON CONFLICT (target_schema) DO UPDATE SET source = EXCLUDED.source, status = 'loading', started_at = now(), \
              finished_at = NULL, snapshot = NULL, chunk_plan = EXCLUDED.chunk_plan; COMMIT;",
@@ -83,11 +89,12 @@ impl PgTarget {
     pub async fn load_run(&self, schema: &str) -> Result<Option<Run>, TargetError> {
         let row = self
             .client
-            .query_opt("SELECT status, chunk_plan::text FROM ferry.load_runs WHERE target_schema = $1", &[&schema])
+            .query_opt("SELECT status, chunk_plan::text, snapshot::text FROM ferry.load_runs WHERE target_schema = $1", &[&schema])
             .await?;
         Ok(row.map(|r| Run {
             status: r.get(0),
             chunk_plan: r.get(1),
+            snapshot: r.get(2),
         }))
     }
 
