@@ -7,7 +7,7 @@
 //! consumer that commits the rows and that position together can restart from the position and
 //! neither lose nor repeat a change.
 
-use crate::{Row, SourceError, Table};
+use crate::{AlterOp, Row, SourceError, Table};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 
@@ -47,12 +47,31 @@ pub enum RowChange {
 pub enum ChangeEvent {
     /// A row change in source table `table`.
     Row { table: String, change: RowChange },
-    /// A DDL statement the source ran on `table` (None: no table of ours, or not parsed).
-    Ddl { table: Option<String>, statement: String },
+    /// A DDL statement the source ran on `table` (None: no table of ours, or not parsed), and
+    /// what it does to the neutral model.
+    Ddl { table: Option<String>, statement: String, change: SchemaChange },
     /// The end of a source transaction: everything since the previous commit is one unit.
     Commit { position: LogPosition, time: u64 },
     /// The source is idle at `position` (nothing pending): lag is zero as of now.
     Heartbeat { position: LogPosition },
+}
+
+/// What a source DDL statement does to one table, in neutral terms: the source's dialect
+/// parses, the engine applies (to its model of the source and, through the plan's rules, to the
+/// target).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SchemaChange {
+    Truncate,
+    /// A new table (its full shape).
+    CreateTable(Table),
+    DropTable,
+    RenameTable { to: String },
+    Alter(Vec<AlterOp>),
+    /// Changes nothing ferry copies or creates (table options, constraints ferry does not
+    /// create, ANALYZE…): counted, not applied; the text says what was skipped.
+    NoRowChange(String),
+    /// Cannot be translated: the table stops with this reason.
+    Unsupported(String),
 }
 
 /// One preflight check: its name, whether it passed, and what to do when it did not.

@@ -1,10 +1,10 @@
 //! The neutral schema model: what a source database holds, described without any dialect's
 //! syntax. Sources fill it by introspection; `plan` turns it into a PostgreSQL plan.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One source database (MySQL database, PostgreSQL schema, SQLite file…).
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Schema {
     pub name: String,
     /// Product and version as the server reports it, e.g. `MariaDB 10.11.6`.
@@ -20,7 +20,7 @@ impl Schema {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Table {
     pub name: String,
     pub columns: Vec<Column>,
@@ -71,7 +71,7 @@ impl Table {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     pub data_type: DataType,
@@ -90,7 +90,7 @@ pub struct Column {
 }
 
 /// A column type, neutral: what values it can hold, not how a dialect spells it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DataType {
     Bool,
@@ -136,7 +136,7 @@ impl DataType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum DefaultValue {
     /// An explicit `DEFAULT NULL`.
@@ -149,13 +149,13 @@ pub enum DefaultValue {
     Expression(String),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Key {
     pub name: String,
     pub columns: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IndexKind {
     BTree,
@@ -164,7 +164,7 @@ pub enum IndexKind {
     Spatial,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexColumn {
     pub name: String,
     /// MySQL prefix index length in characters (or bytes for binary columns).
@@ -172,7 +172,7 @@ pub struct IndexColumn {
     pub descending: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Index {
     pub name: String,
     pub columns: Vec<IndexColumn>,
@@ -181,7 +181,7 @@ pub struct Index {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FkAction {
     NoAction,
@@ -213,7 +213,7 @@ impl FkAction {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForeignKey {
     pub name: String,
     pub columns: Vec<String>,
@@ -225,14 +225,14 @@ pub struct ForeignKey {
     pub on_update: FkAction,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
     /// The check expression in the source dialect.
     pub expression: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectKind {
     View,
@@ -255,11 +255,221 @@ impl ObjectKind {
 }
 
 /// A schema object ferry does not migrate but reports with its SQL, for the user to port.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceObject {
     pub kind: ObjectKind,
     pub name: String,
     /// The table it belongs to (triggers).
     pub table: Option<String>,
     pub sql: String,
+}
+
+/// One change an `ALTER TABLE` makes, in neutral terms (the source dialect's parser fills it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AlterOp {
+    AddColumn { column: Column, position: ColumnPosition },
+    DropColumn(String),
+    RenameColumn { from: String, to: String },
+    /// MODIFY / CHANGE: column `name` becomes `column` (whose name may differ: a rename).
+    ModifyColumn { name: String, column: Column, position: ColumnPosition },
+    AddIndex(Index),
+    DropIndex(String),
+}
+
+/// Where an added or modified column goes (MySQL's `FIRST` / `AFTER c`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ColumnPosition {
+    /// Where it was (modify) or last (add).
+    Unchanged,
+    First,
+    After(String),
+}
+
+impl Table {
+    /// The table after `ops`, applied in order as the source applies them: a dropped column
+    /// leaves every key, index and foreign key it was part of (an index left without columns
+    /// goes), a renamed one is renamed in them too. Err names what does not fit (a column that
+    /// does not exist, or one added twice): the source would have refused the statement, so ferry's
+    /// model of the table is not the source's.
+    pub fn altered(&self, ops: &[AlterOp]) -> Result<Table, String> {
+        let mut t = self.clone();
+        for op in ops {
+            match op {
+                AlterOp::AddColumn { column, position } => {
+                    if t.column(&column.name).is_some() {
+                        return Err(format!("column `{}` already exists in ferry's model of `{}`", column.name, t.name));
+                    }
+                    let at = t.position_for(position, t.columns.len())?;
+                    t.columns.insert(at, column.clone());
+                }
+                AlterOp::DropColumn(name) => {
+                    let i = t.existing(name)?;
+                    t.columns.remove(i);
+                    t.forget_column(name);
+                }
+                AlterOp::RenameColumn { from, to } => {
+                    let i = t.existing(from)?;
+                    t.columns[i].name = to.clone();
+                    t.rename_column(from, to);
+                }
+                AlterOp::ModifyColumn { name, column, position } => {
+                    let i = t.existing(name)?;
+                    if column.name != *name && t.column(&column.name).is_some() {
+                        return Err(format!("column `{}` already exists in ferry's model of `{}`", column.name, t.name));
+                    }
+                    let mut c = column.clone();
+                    // MODIFY does not touch AUTO_INCREMENT's key membership; the key columns stay.
+                    if c.comment.is_none() {
+                        c.comment = t.columns[i].comment.clone();
+                    }
+                    t.columns.remove(i);
+                    let at = match position {
+                        ColumnPosition::Unchanged => i,
+                        p => t.position_for(p, i)?,
+                    };
+                    t.columns.insert(at, c);
+                    if column.name != *name {
+                        t.rename_column(name, &column.name);
+                    }
+                }
+                AlterOp::AddIndex(ix) => {
+                    for c in &ix.columns {
+                        t.existing(&c.name)?;
+                    }
+                    if ix.unique && ix.columns.iter().all(|c| c.prefix.is_none()) {
+                        t.unique_keys.push(Key { name: ix.name.clone(), columns: ix.columns.iter().map(|c| c.name.clone()).collect() });
+                    }
+                    t.indexes.push(ix.clone());
+                }
+                AlterOp::DropIndex(name) => {
+                    t.indexes.retain(|i| &i.name != name);
+                    t.unique_keys.retain(|k| &k.name != name);
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    fn existing(&self, name: &str) -> Result<usize, String> {
+        self.column_index(name).ok_or_else(|| format!("column `{name}` is not in ferry's model of `{}`", self.name))
+    }
+
+    fn position_for(&self, p: &ColumnPosition, unchanged: usize) -> Result<usize, String> {
+        Ok(match p {
+            ColumnPosition::Unchanged => unchanged,
+            ColumnPosition::First => 0,
+            ColumnPosition::After(c) => self.existing(c)? + 1,
+        })
+    }
+
+    fn forget_column(&mut self, name: &str) {
+        let keep = |cols: &mut Vec<String>| cols.retain(|c| c != name);
+        if let Some(pk) = &mut self.primary_key {
+            keep(&mut pk.columns);
+            if pk.columns.is_empty() {
+                self.primary_key = None;
+            }
+        }
+        for k in &mut self.unique_keys {
+            keep(&mut k.columns);
+        }
+        self.unique_keys.retain(|k| !k.columns.is_empty());
+        for ix in &mut self.indexes {
+            ix.columns.retain(|c| c.name != name);
+        }
+        self.indexes.retain(|i| !i.columns.is_empty());
+        self.foreign_keys.retain(|f| !f.columns.iter().any(|c| c == name));
+    }
+
+    fn rename_column(&mut self, from: &str, to: &str) {
+        let ren = |c: &mut String| {
+            if c == from {
+                *c = to.to_string();
+            }
+        };
+        if let Some(pk) = &mut self.primary_key {
+            pk.columns.iter_mut().for_each(ren);
+        }
+        for k in &mut self.unique_keys {
+            k.columns.iter_mut().for_each(ren);
+        }
+        for ix in &mut self.indexes {
+            ix.columns.iter_mut().for_each(|c| ren(&mut c.name));
+        }
+        for f in &mut self.foreign_keys {
+            f.columns.iter_mut().for_each(ren);
+        }
+    }
+}
+
+#[cfg(test)]
+mod alter_tests {
+    use super::*;
+
+    fn col(name: &str) -> Column {
+        Column {
+            name: name.into(),
+            data_type: DataType::Int { bytes: 4, unsigned: false, display_width: None },
+            source_type: "int".into(),
+            nullable: true,
+            default: None,
+            auto_increment: false,
+            on_update_current_timestamp: false,
+            generated: None,
+            charset: None,
+            collation: None,
+            comment: None,
+        }
+    }
+
+    fn table() -> Table {
+        Table {
+            name: "t".into(),
+            columns: vec![col("id"), col("a"), col("b")],
+            primary_key: Some(Key { name: "PRIMARY".into(), columns: vec!["id".into()] }),
+            indexes: vec![Index {
+                name: "ab".into(),
+                columns: vec![IndexColumn { name: "a".into(), prefix: None, descending: false }, IndexColumn { name: "b".into(), prefix: None, descending: false }],
+                unique: false,
+                kind: IndexKind::BTree,
+                comment: None,
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn names(t: &Table) -> Vec<&str> {
+        t.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    #[test]
+    fn columns_are_added_dropped_renamed_and_moved_like_mysql_does() {
+        let t = table()
+            .altered(&[
+                AlterOp::AddColumn { column: col("z"), position: ColumnPosition::Unchanged },
+                AlterOp::AddColumn { column: col("f"), position: ColumnPosition::First },
+                AlterOp::AddColumn { column: col("x"), position: ColumnPosition::After("id".into()) },
+            ])
+            .unwrap();
+        assert_eq!(names(&t), ["f", "id", "x", "a", "b", "z"]);
+        let t = t
+            .altered(&[
+                AlterOp::DropColumn("a".into()),
+                AlterOp::RenameColumn { from: "b".into(), to: "bb".into() },
+                AlterOp::ModifyColumn { name: "id".into(), column: col("key"), position: ColumnPosition::Unchanged },
+            ])
+            .unwrap();
+        assert_eq!(names(&t), ["f", "key", "x", "bb", "z"]);
+        assert_eq!(t.primary_key.as_ref().unwrap().columns, ["key"], "renamed in the key");
+        assert_eq!(t.indexes[0].columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["bb"], "dropped from the index, renamed in it");
+        let t = t.altered(&[AlterOp::DropColumn("bb".into())]).unwrap();
+        assert!(t.indexes.is_empty(), "an index without columns goes");
+    }
+
+    #[test]
+    fn ops_that_do_not_fit_the_model_are_refused() {
+        assert!(table().altered(&[AlterOp::DropColumn("nope".into())]).unwrap_err().contains("`nope`"));
+        assert!(table().altered(&[AlterOp::AddColumn { column: col("a"), position: ColumnPosition::Unchanged }]).is_err());
+        assert!(table().altered(&[AlterOp::AddColumn { column: col("c"), position: ColumnPosition::After("zz".into()) }]).is_err());
+    }
 }

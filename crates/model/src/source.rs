@@ -16,7 +16,7 @@ pub type TableSelection<'a> = &'a (dyn Fn(&str) -> bool + Sync);
 
 /// Questions the plan may ask about the data before choosing a type (e.g. "is this tinyint(1)
 /// column really boolean?"). Each answer is a count of rows that break the assumption.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Probe {
     /// Rows whose integer value is neither 0 nor 1 (NULL excluded).
     NotZeroOrOne,

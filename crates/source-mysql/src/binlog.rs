@@ -146,6 +146,10 @@ impl MySqlSource {
     ) -> Result<MySqlChangeStream, SourceError> {
         let mut conn = self.conn().await?;
         let ctx = |e: mysql_async::Error| map_error(e).context(format!("opening the binlog at {from}"));
+        let charset: Option<String> = conn
+            .exec_first("SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (self.database.as_str(),))
+            .await
+            .map_err(ctx)?;
         conn.query_drop(format!("SET @master_heartbeat_period = {}", HEARTBEAT_SECS * 1_000_000_000)).await.map_err(ctx)?;
         let mut request = BinlogStreamRequest::new(server_id).with_filename(from.file.as_bytes()).with_pos(from.pos);
         if until_caught_up {
@@ -155,6 +159,7 @@ impl MySqlSource {
         Ok(MySqlChangeStream {
             stream,
             database: self.database.clone(),
+            charset,
             tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
             file: from.file.clone(),
             committed: from.clone(),
@@ -168,6 +173,8 @@ impl MySqlSource {
 pub struct MySqlChangeStream {
     stream: mysql_async::BinlogStream,
     database: String,
+    /// The database's default character set (for text columns added without one).
+    charset: Option<String>,
     tables: HashMap<String, Table>,
     /// The binlog file being read (rotate events move it).
     file: String,
@@ -212,8 +219,9 @@ impl MySqlChangeStream {
                     }
                     // DDL (and statements of other databases): its own transaction.
                     if q.schema() == self.database || sql.contains(&format!("`{}`.", self.database)) {
-                        let table = crate::ddl::table_of(&sql);
-                        self.pending.push_back(ChangeEvent::Ddl { table, statement: sql });
+                        for (table, change) in crate::ddl::parse(&sql, &self.tables, self.charset.as_deref()) {
+                            self.pending.push_back(ChangeEvent::Ddl { table, statement: sql.clone(), change });
+                        }
                     }
                     self.commit(end, header.timestamp());
                 }
