@@ -76,6 +76,52 @@ pub struct Plan {
     pub enums: Vec<PgEnum>,
     pub tables: Vec<TablePlan>,
     pub assessment: Assessment,
+    /// What the plan was made from, so it can be made again for a changed source schema
+    /// ([`Plan::rebuilt`], used by sync when the source runs DDL).
+    #[serde(skip)]
+    pub inputs: PlanInputs,
+}
+
+/// The inputs of a plan, owned.
+#[derive(Debug, Clone, Default)]
+pub struct PlanInputs {
+    pub schema: Schema,
+    pub config: Config,
+    pub probes: ProbeAnswers,
+    pub postgis: bool,
+}
+
+impl Plan {
+    /// The plan for `schema` (the source after some DDL) under the same rules, probe answers
+    /// (columns without one map as if unprobed) and target.
+    pub fn rebuilt(&self, schema: Schema) -> Result<Plan, PlanError> {
+        build(PlanInput { schema: &schema, config: &self.inputs.config, probes: &self.inputs.probes, postgis: self.inputs.postgis })
+    }
+
+    /// The probe answers as a list (JSON cannot key a map by a tuple).
+    pub fn probe_list(&self) -> Vec<(String, String, ferry_model::Probe, u64)> {
+        let mut v: Vec<_> = self.inputs.probes.iter().map(|((t, c, p), n)| (t.clone(), c.clone(), *p, *n)).collect();
+        v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        v
+    }
+
+    pub fn probes_from_list(list: Vec<(String, String, ferry_model::Probe, u64)>) -> ProbeAnswers {
+        list.into_iter().map(|(t, c, p, n)| ((t, c, p), n)).collect()
+    }
+
+    /// The plan of source table `name`.
+    pub fn table(&self, name: &str) -> Option<&TablePlan> {
+        self.tables.iter().find(|t| t.source.name == name)
+    }
+}
+
+impl TablePlan {
+    /// The target column that source column `name` lands in.
+    pub fn target_column_of(&self, name: &str) -> Option<&str> {
+        let i = self.source.column_index(name)?;
+        let at = self.converter.columns.iter().position(|c| c.source_index == i)?;
+        Some(self.target.columns[at].name.as_str())
+    }
 }
 
 /// The include/exclude rules as a predicate over source table names.
@@ -462,7 +508,14 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     if !problems.is_empty() {
         return Err(PlanError { problems });
     }
-    Ok(Plan { source_database: schema.name.clone(), target_schema, enums, tables, assessment: a })
+    Ok(Plan {
+        source_database: schema.name.clone(),
+        target_schema,
+        enums,
+        tables,
+        assessment: a,
+        inputs: PlanInputs { schema: schema.clone(), config: config.clone(), probes: probes.clone(), postgis },
+    })
 }
 
 /// Target names claimed by more than one source name, with those names listed.

@@ -11,6 +11,6 @@ pub mod naming;
 pub mod typemap;
 
 pub use assessment::{Assessment, Item, Severity};
-pub use build::{build, probes_needed, select_tables, Plan, PlanError, PlanInput, ProbeAnswers, TablePlan};
+pub use build::{build, probes_needed, select_tables, Plan, PlanError, PlanInput, PlanInputs, ProbeAnswers, TablePlan};
 pub use config::Config;
 pub use convert::{ConversionStats, RowConverter};

@@ -351,6 +351,21 @@ impl PgTable {
     }
 }
 
+impl PgTable {
+    /// Removes the `ON UPDATE CURRENT_TIMESTAMP` trigger and its function (of this table's
+    /// name), from table `on` (its current qualified name).
+    pub fn drop_on_update_trigger_sql(&self, on: &str) -> Vec<String> {
+        if self.on_update_now.is_empty() {
+            return vec![];
+        }
+        let func_name = crate::ident::truncate_ident(&format!("{}_on_update", self.name));
+        vec![
+            format!("DROP TRIGGER IF EXISTS {} ON {on}", quote_ident(&func_name)),
+            format!("DROP FUNCTION IF EXISTS {}()", qualified(&self.schema, &func_name)),
+        ]
+    }
+}
+
 impl PgEnum {
     pub fn create_sql(&self) -> String {
         let vals: Vec<String> = self.values.iter().map(|v| quote_literal(v)).collect();

@@ -2,6 +2,7 @@
 //! encoder ([`copy_text`], pure functions over bytes), and the connection that runs DDL and COPY
 //! ([`conn`]). Identifiers are always quoted.
 
+pub mod alter;
 pub mod apply;
 pub mod conn;
 pub mod copy_binary;
