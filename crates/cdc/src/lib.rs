@@ -21,11 +21,12 @@
 //! - **Tables without a key** take inserts; an update or delete there stops the table (there is
 //!   no reliable row identity to apply it by).
 
-use ferry_model::cdc::{CdcSource, ChangeEvent, ChangeStream, LogPosition, RowChange};
+use ferry_model::cdc::{CdcSource, ChangeEvent, ChangeStream, LogPosition, RowChange, SchemaChange};
+use ferry_model::AlterOp;
 use ferry_model::{ErrorKind, Row, SourceError, Value};
 use ferry_plan::convert::ConversionStats;
 use ferry_plan::{Plan, TablePlan};
-use ferry_target_postgres::apply::{ApplyBatch, TableBatch};
+use ferry_target_postgres::apply::{ApplyBatch, SchemaDdl, TableBatch};
 use ferry_target_postgres::{PgTarget, TargetError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -145,24 +146,36 @@ async fn run_once<S: CdcSource>(
     let target = PgTarget::connect(target_url).await?;
     target.try_replica_role().await;
     let from = target.sync_position(&schema).await?.ok_or_else(|| SyncError::NotStarted(schema.clone()))?;
-    let mut stopped: HashSet<String> = target.stopped_sync_tables(&schema).await?.into_iter().collect();
-    let tables: HashMap<String, TableApply> = plan
-        .tables
-        .iter()
-        .map(|t| {
-            let key = t
-                .converter
-                .key
-                .iter()
-                .filter_map(|k| t.converter.columns.iter().position(|c| c.source_index == k.source_index))
-                .collect();
-            (t.source.name.clone(), TableApply { plan: t.clone(), key })
-        })
-        .collect();
-    let mut stream = source.stream(&from, plan.tables.iter().map(|t| t.source.clone()).collect(), opts.until_caught_up).await?;
+    let mut stopped: HashSet<String> = HashSet::new();
+    let stopped_targets: HashSet<String> = target.stopped_sync_tables(&schema).await?.into_iter().collect();
+    // The source as of the committed position: the model the last DDL left (the source itself
+    // may be further on), or, on the first run, the plan's own.
+    let mut current: Plan = match target.sync_model(&schema).await? {
+        Some((model, probes)) => {
+            let model: ferry_model::Schema = serde_json::from_str(&model).map_err(|e| model_error(&schema, e))?;
+            let probes = serde_json::from_str(&probes).map_err(|e| model_error(&schema, e))?;
+            let mut base = plan.clone();
+            base.inputs.probes = Plan::probes_from_list(probes);
+            base.rebuilt(model).map_err(|e| SyncError::Source(SourceError::new(ErrorKind::Definite, e.to_string())))?
+        }
+        None => {
+            let model = serde_json::to_string(&plan.inputs.schema).expect("schema serialises");
+            let probes = serde_json::to_string(&plan.probe_list()).expect("probes serialise");
+            target.set_sync_model(&schema, &model, &probes).await?;
+            plan.clone()
+        }
+    };
+    for t in &current.tables {
+        if stopped_targets.contains(&t.target.name) {
+            stopped.insert(t.source.name.clone());
+        }
+    }
+    let mut tables = table_applies(&current);
+    let streamed: Vec<ferry_model::Table> = current.tables.iter().filter(|t| !stopped.contains(&t.source.name)).map(|t| t.source.clone()).collect();
+    let mut stream = source.stream(&from, streamed, opts.until_caught_up).await?;
     let mut batch = Batch::new(from.clone());
     let mut txn: Vec<(String, RowChange)> = Vec::new();
-    let mut ddl: Option<(Option<String>, String)> = None;
+    let mut ddl: Vec<(Option<String>, String, SchemaChange)> = Vec::new();
     loop {
         let wait = match batch.oldest {
             Some(t) => opts.max_delay.saturating_sub(t.elapsed()),
@@ -185,13 +198,23 @@ async fn run_once<S: CdcSource>(
                 return Err(SyncError::Source(SourceError::new(ErrorKind::Transient, "the source closed the change stream")));
             }
             Some(ChangeEvent::Row { table, change }) => txn.push((table, change)),
-            Some(ChangeEvent::Ddl { table, statement }) => {
+            Some(ChangeEvent::Ddl { table, statement, change }) => {
                 flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
-                ddl = Some((table, statement));
+                ddl.push((table, statement, change));
             }
             Some(ChangeEvent::Commit { position, time }) => {
-                if let Some((table, statement)) = ddl.take() {
-                    apply_ddl(&tables, table, &statement, &mut batch, &mut stopped);
+                if !ddl.is_empty() {
+                    for (table, statement, change) in ddl.drain(..) {
+                        let mut ctx = DdlContext { plan: &mut current, batch: &mut batch, stopped: &mut stopped };
+                        for change in ctx.apply(table, &statement, change) {
+                            match change {
+                                StreamChange::Set(t) => stream.set_table(t),
+                                StreamChange::Forget(n) => stream.forget_table(&n),
+                            }
+                        }
+                    }
+                    tables = table_applies(&current);
+                    batch.source_model = Some(serde_json::to_string(&current.inputs.schema).expect("schema serialises"));
                     batch.commit(position, time);
                     flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
                     continue;
@@ -237,6 +260,8 @@ struct Batch {
     stops: Vec<(String, String)>,
     ddl: Vec<String>,
     not_synced: Vec<(String, String)>,
+    schema_ddl: Vec<SchemaDdl>,
+    source_model: Option<String>,
 }
 
 impl Batch {
@@ -253,6 +278,8 @@ impl Batch {
             stops: Vec::new(),
             ddl: Vec::new(),
             not_synced: Vec::new(),
+            schema_ddl: Vec::new(),
+            source_model: None,
         }
     }
 
@@ -352,6 +379,7 @@ async fn flush(
     let mut parts = Vec::new();
     let mut rows = 0u64;
     let mut names: Vec<String> = batch.tables.keys().chain(batch.truncate.iter()).cloned().collect();
+    // A flush with DDL ran through the DDL's own flush first: only the DDL's truncates remain.
     names.sort();
     names.dedup();
     for name in names {
@@ -390,11 +418,13 @@ async fn flush(
         stops: std::mem::take(&mut batch.stops),
         ddl: std::mem::take(&mut batch.ddl),
         not_synced: std::mem::take(&mut batch.not_synced),
+        schema_ddl: std::mem::take(&mut batch.schema_ddl),
+        source_model: batch.source_model.take(),
     };
     report.stopped.extend(b.stops.iter().cloned());
     let newly_stopped = target.apply_batch(&b).await?;
     for (table, msg) in newly_stopped {
-        if let Some(src) = tables.values().find(|t| t.plan.target.name == table) {
+        if let Some(src) = tables.values().find(|t| t.plan.target.name == table || b.schema_ddl.iter().any(|d| d.table == table && d.rename_to.as_deref() == Some(&t.plan.target.name))) {
             stopped.insert(src.plan.source.name.clone());
         }
         tracing::error!("sync stopped table {table}: {msg}");
@@ -408,33 +438,176 @@ async fn flush(
     Ok(())
 }
 
-/// A DDL statement on the source, recorded with its position in one transaction: TRUNCATE is
-/// applied; other DDL on a synced table stops that table with what to do; a table created on
-/// the source that is not in the plan is listed as not synced (never silently ignored).
-fn apply_ddl(tables: &HashMap<String, TableApply>, table: Option<String>, statement: &str, batch: &mut Batch, stopped: &mut HashSet<String>) {
-    let Some(name) = table else { return };
-    let head = statement.trim_start().split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-    let Some(t) = tables.get(&name) else {
-        if head == "CREATE" || head == "RENAME" {
-            batch.not_synced.push((
-                name,
-                "created on the source after the plan was made: run `ferry migrate` for it (or add it to the rules) and restart sync".into(),
-            ));
+fn model_error(schema: &str, e: serde_json::Error) -> SyncError {
+    SyncError::Source(SourceError::new(
+        ErrorKind::Definite,
+        format!("ferry.sync_state holds a source model for schema \"{schema}\" this ferry cannot read ({e}): run `ferry migrate` and `ferry sync` again"),
+    ))
+}
+
+fn table_applies(plan: &Plan) -> HashMap<String, TableApply> {
+    plan.tables
+        .iter()
+        .map(|t| {
+            let key = t
+                .converter
+                .key
+                .iter()
+                .filter_map(|k| t.converter.columns.iter().position(|c| c.source_index == k.source_index))
+                .collect();
+            (t.source.name.clone(), TableApply { plan: t.clone(), key })
+        })
+        .collect()
+}
+
+/// What the stream must learn after a DDL.
+enum StreamChange {
+    Set(ferry_model::Table),
+    Forget(String),
+}
+
+/// Applies one source DDL statement to ferry's model of the source (the plan, rebuilt under the
+/// same rules) and queues its translation for the target in the batch, which commits it with
+/// the statement's position.
+struct DdlContext<'a> {
+    plan: &'a mut Plan,
+    batch: &'a mut Batch,
+    stopped: &'a mut HashSet<String>,
+}
+
+impl DdlContext<'_> {
+    fn apply(&mut self, table: Option<String>, statement: &str, change: SchemaChange) -> Vec<StreamChange> {
+        let Some(name) = table else { return vec![] };
+        let short: String = statement.chars().take(200).collect();
+        let synced = self.plan.table(&name).cloned();
+        if self.stopped.contains(&name) {
+            return vec![];
         }
-        return;
-    };
-    if stopped.contains(&name) {
-        return;
+        let selected = ferry_plan::select_tables(&self.plan.inputs.config)(&name);
+        match (synced, change) {
+            (None, SchemaChange::CreateTable(t)) if selected => self.create(*t, &short),
+            (None, SchemaChange::RenameTable { .. }) | (None, SchemaChange::CreateTable(_)) | (None, SchemaChange::Unsupported(_)) if selected => {
+                self.batch.not_synced.push((
+                    name,
+                    format!("appeared on the source (`{short}`) in a form ferry cannot create: run `ferry migrate` for it and restart sync"),
+                ));
+                vec![]
+            }
+            (None, _) => vec![],
+            (Some(tp), SchemaChange::Truncate) => {
+                self.batch.truncate.insert(name);
+                self.batch.ddl.push(tp.target.name.clone());
+                vec![]
+            }
+            (Some(tp), SchemaChange::NoRowChange(what)) => {
+                self.batch.schema_ddl.push(SchemaDdl { table: tp.target.name.clone(), note: format!("`{short}`: not applied ({what})"), ..Default::default() });
+                vec![]
+            }
+            (Some(tp), SchemaChange::Unsupported(why)) => self.stop(&tp, format!("source ran DDL ferry cannot translate: `{short}` ({why})")),
+            (Some(tp), SchemaChange::CreateTable(_)) => {
+                self.batch.schema_ddl.push(SchemaDdl { table: tp.target.name.clone(), note: format!("`{short}`: not applied (the table exists)"), ..Default::default() });
+                vec![]
+            }
+            (Some(tp), SchemaChange::DropTable) => {
+                let mut model = self.plan.inputs.schema.clone();
+                model.tables.retain(|t| t.name != name);
+                match self.plan.rebuilt(model) {
+                    Ok(p) => *self.plan = p,
+                    Err(e) => return self.stop(&tp, format!("`{short}`: {e}")),
+                }
+                let mut statements = tp.target.drop_on_update_trigger_sql(&tp.target.qualified());
+                statements.insert(0, format!("DROP TABLE IF EXISTS {}", tp.target.qualified()));
+                self.batch.schema_ddl.push(SchemaDdl { table: tp.target.name.clone(), note: format!("`{short}`: applied"), statements, dropped: true, ..Default::default() });
+                vec![StreamChange::Forget(name)]
+            }
+            (Some(tp), SchemaChange::RenameTable { to }) => {
+                if !ferry_plan::select_tables(&self.plan.inputs.config)(&to) {
+                    return self.stop(&tp, format!("`{short}`: renamed to `{to}`, which the rules do not select; the target table keeps the rows up to the rename"));
+                }
+                let mut t = tp.source.clone();
+                t.name = to.clone();
+                self.replace(&tp, t, vec![], &short, vec![StreamChange::Forget(name)])
+            }
+            (Some(tp), SchemaChange::Alter(ops)) => match tp.source.altered(&ops) {
+                Ok(t) => {
+                    let renames: Vec<(String, String)> = ops
+                        .iter()
+                        .filter_map(|op| match op {
+                            AlterOp::RenameColumn { from, to } => Some((from.clone(), to.clone())),
+                            AlterOp::ModifyColumn { name, column, .. } if &column.name != name => Some((name.clone(), column.name.clone())),
+                            _ => None,
+                        })
+                        .collect();
+                    self.replace(&tp, t, renames, &short, vec![])
+                }
+                Err(e) => self.stop(&tp, format!("`{short}`: {e}")),
+            },
+        }
     }
-    batch.ddl.push(t.plan.target.name.clone());
-    if head == "TRUNCATE" {
-        batch.truncate.insert(name);
-        return;
+
+    fn stop(&mut self, tp: &TablePlan, msg: String) -> Vec<StreamChange> {
+        self.batch.stops.push((
+            tp.target.name.clone(),
+            format!("{msg} — bring the table over again with `ferry migrate` (or change the target by hand) and restart sync"),
+        ));
+        self.stopped.insert(tp.source.name.clone());
+        vec![StreamChange::Forget(tp.source.name.clone())]
     }
-    let msg = format!(
-        "source ran DDL that ferry does not apply yet: `{}` — bring the table over again with `ferry migrate` (or apply the change to the target by hand) and restart sync",
-        statement.chars().take(200).collect::<String>()
-    );
-    batch.stops.push((t.plan.target.name.clone(), msg));
-    stopped.insert(name);
+
+    /// The table `tp` becomes `t` (altered or renamed); `renames`: source column renames.
+    fn replace(&mut self, tp: &TablePlan, t: ferry_model::Table, renames: Vec<(String, String)>, short: &str, mut out: Vec<StreamChange>) -> Vec<StreamChange> {
+        let mut model = self.plan.inputs.schema.clone();
+        let Some(slot) = model.tables.iter_mut().find(|x| x.name == tp.source.name) else { return vec![] };
+        *slot = t.clone();
+        let new_plan = match self.plan.rebuilt(model) {
+            Ok(p) => p,
+            Err(e) => return self.stop(tp, format!("`{short}`: {}", e.problems.join("; "))),
+        };
+        let Some(ntp) = new_plan.table(&t.name) else { return self.stop(tp, format!("`{short}`: the table left the plan")) };
+        let target_renames: Vec<(String, String)> = renames
+            .iter()
+            .filter_map(|(from, to)| Some((tp.target_column_of(from)?.to_string(), ntp.target_column_of(to)?.to_string())))
+            .collect();
+        match ferry_target_postgres::alter::alter_table_sql(&tp.target, &ntp.target, &target_renames, &self.plan.enums, &new_plan.enums) {
+            Ok(statements) => {
+                self.batch.schema_ddl.push(SchemaDdl {
+                    table: tp.target.name.clone(),
+                    note: format!("`{short}`: applied"),
+                    rename_to: (ntp.target.name != tp.target.name).then(|| ntp.target.name.clone()),
+                    statements,
+                    ..Default::default()
+                });
+                *self.plan = new_plan;
+                out.push(StreamChange::Set(t));
+                out
+            }
+            Err(e) => self.stop(tp, format!("`{short}`: {e}")),
+        }
+    }
+
+    fn create(&mut self, t: ferry_model::Table, short: &str) -> Vec<StreamChange> {
+        let mut model = self.plan.inputs.schema.clone();
+        model.tables.push(t.clone());
+        let new_plan = match self.plan.rebuilt(model) {
+            Ok(p) => p,
+            Err(e) => {
+                self.batch.not_synced.push((t.name.clone(), format!("created on the source (`{short}`) but the plan refuses it: {}", e.problems.join("; "))));
+                return vec![];
+            }
+        };
+        let Some(ntp) = new_plan.table(&t.name) else { return vec![] };
+        let mut statements: Vec<String> = Vec::new();
+        for c in &ntp.target.columns {
+            if let ferry_target_postgres::ddl::PgType::Named { name, .. } = &c.ty {
+                if !self.plan.enums.iter().any(|e| &e.name == name) {
+                    statements.extend(new_plan.enums.iter().filter(|e| &e.name == name).map(|e| e.create_sql()));
+                }
+            }
+        }
+        statements.push(ntp.target.create_sql());
+        statements.extend(new_plan.post_load(ntp));
+        self.batch.schema_ddl.push(SchemaDdl { table: ntp.target.name.clone(), note: format!("`{short}`: applied"), statements, created: true, ..Default::default() });
+        *self.plan = new_plan;
+        vec![StreamChange::Set(t)]
+    }
 }

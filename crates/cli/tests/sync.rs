@@ -80,7 +80,7 @@ fn sigkill_during_sync_loses_and_repeats_nothing() {
 
 /// Continuous migration: `ferry migrate`, writes on the source, then `ferry sync` starts from
 /// the migrate's snapshot (no second load) and brings exactly the later writes. DDL ferry does not
-/// translate stops only its table, visibly; TRUNCATE is applied.
+/// translate (a primary key change) stops only its table, visibly; TRUNCATE is applied.
 #[test]
 fn sync_after_migrate_streams_from_its_snapshot_and_stops_only_a_table_with_ddl() {
     let db = unique("sync_after");
@@ -104,7 +104,7 @@ fn sync_after_migrate_streams_from_its_snapshot_and_stops_only_a_table_with_ddl(
     let tables = st(&dst);
     assert_eq!((tables[0]["table"].as_str(), tables[0]["full_load_rows"].as_i64(), tables[0]["inserts"].as_i64(), tables[0]["deletes"].as_i64()), (Some("a"), Some(2), Some(1), Some(1)));
 
-    mysql(Some(&db), "ALTER TABLE a ADD COLUMN z INT; INSERT INTO a VALUES (4, 'new', 1); TRUNCATE b; INSERT INTO b VALUES (7, 70);");
+    mysql(Some(&db), "ALTER TABLE a DROP PRIMARY KEY; INSERT INTO a VALUES (4, 'new'); TRUNCATE b; INSERT INTO b VALUES (7, 70);");
     let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up"]);
     assert_eq!(r.status, 1, "a stopped table makes sync exit 1:\n{}", r.all());
     assert!(r.stderr.contains("table a stopped") && r.stderr.contains("ALTER TABLE"), "{}", r.all());
@@ -114,4 +114,91 @@ fn sync_after_migrate_streams_from_its_snapshot_and_stops_only_a_table_with_ddl(
     assert_eq!(tables[1]["status"], "streaming");
     assert_eq!(psql(&dst, &format!("SELECT id, w FROM \"{db}\".b")), "7\t70\n", "TRUNCATE and the later insert arrived");
     assert_eq!(psql(&dst, &format!("SELECT count(*) FROM \"{db}\".a WHERE id = 4")), "0\n", "nothing applied to the stopped table");
+}
+
+/// Schema changes on the source arrive in the target while writes continue: ADD / DROP /
+/// RENAME / MODIFY COLUMN, an enum gaining a label, CREATE TABLE (then rows in it), RENAME
+/// TABLE, DROP TABLE, TRUNCATE — and the target verifies equal, with no table stopped. A sync
+/// killed and restarted after the DDL decodes the later rows by the changed shapes.
+#[test]
+fn source_ddl_arrives_while_writes_continue() {
+    let db = unique("sync_ddl");
+    let src = fresh_mysql(&db);
+    mysql(
+        Some(&db),
+        "CREATE TABLE item (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(30) NOT NULL, qty INT NOT NULL DEFAULT 0, extra TEXT, KEY i_name (name));
+         CREATE TABLE feed (id BIGINT AUTO_INCREMENT PRIMARY KEY, msg VARCHAR(50));
+         CREATE TABLE old_name (id INT PRIMARY KEY, v INT);
+         CREATE TABLE gone (id INT PRIMARY KEY);
+         INSERT INTO item (name, qty, extra) SELECT CONCAT('item ', seq), seq, 'x' FROM seq_1_to_50;
+         INSERT INTO old_name VALUES (1, 1); INSERT INTO gone VALUES (1);",
+    );
+    let dst = fresh_pg(&db);
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["sync", "--source", &src, "--target", &dst, "--quiet", "--batch-rows", "20"])
+            .env_remove("FERRY_SOURCE_URL")
+            .env_remove("FERRY_TARGET_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ferry sync")
+    };
+    let mut child = spawn();
+    // Writes on columns no DDL touches, all the way through.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (wdb, wstop) = (db.clone(), stop.clone());
+    let writer = std::thread::spawn(move || {
+        let mut i = 0;
+        while !wstop.load(std::sync::atomic::Ordering::Relaxed) {
+            i += 1;
+            mysql(Some(&wdb), &format!("BEGIN; INSERT INTO feed (msg) VALUES ('m{i}'); UPDATE item SET qty = qty + 1 WHERE id = {}; COMMIT;", i % 50 + 1));
+            std::thread::sleep(Duration::from_millis(15));
+        }
+    });
+    let step = |sql: &str| {
+        mysql(Some(&db), sql);
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    step("ALTER TABLE item ADD COLUMN note VARCHAR(20) NOT NULL DEFAULT 'n' AFTER name, ADD COLUMN flag INT NOT NULL");
+    step("UPDATE item SET note = CONCAT('note ', id), flag = id % 3 WHERE id <= 10");
+    step("ALTER TABLE item RENAME COLUMN name TO title");
+    step("ALTER TABLE item DROP COLUMN extra");
+    step("ALTER TABLE item MODIFY qty BIGINT NOT NULL DEFAULT 0");
+    step("CREATE TABLE fresh (id INT PRIMARY KEY, kind ENUM('a','b') NOT NULL, at DATETIME(3) DEFAULT NULL, UNIQUE KEY u_at (at))");
+    step("INSERT INTO fresh VALUES (1, 'a', '2024-01-02 03:04:05.678'), (2, 'b', NULL)");
+    // Restart mid-way: the later rows decode by the stored (changed) shapes.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut child = spawn();
+    step("ALTER TABLE fresh MODIFY kind ENUM('a','b','c') NOT NULL");
+    step("INSERT INTO fresh VALUES (3, 'c', NOW(3)); UPDATE item SET title = CONCAT(title, '!') WHERE id = 2");
+    step("RENAME TABLE old_name TO new_name");
+    step("INSERT INTO new_name VALUES (2, 2)");
+    step("DROP TABLE gone");
+    step("TRUNCATE feed");
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up"]);
+    assert_eq!(r.status, 0, "no table may stop:\n{}", r.all());
+    verify_equal(&["--source", &src, "--target", &dst]);
+    assert_eq!(psql(&dst, &format!("SELECT title, note, flag, qty > 0 FROM \"{db}\".item WHERE id = 2")), "item 2!\tnote 2\t2\tt\n");
+    assert_eq!(psql(&dst, &format!("SELECT count(*) FROM \"{db}\".item WHERE note = 'n' AND flag = 0")), "40\n", "existing rows got the default and MySQL's implicit 0");
+    assert_eq!(psql(&dst, &format!("SELECT string_agg(kind::text, ',' ORDER BY id) FROM \"{db}\".fresh")), "a,b,c\n");
+    assert_eq!(psql(&dst, &format!("SELECT to_regclass('\"{db}\".gone') IS NULL, to_regclass('\"{db}\".old_name') IS NULL")), "t\tt\n");
+    let status = ferry(&["status", "--target", &dst, "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let tables = st[0]["tables"].as_array().unwrap();
+    let t = |n: &str| tables.iter().find(|t| t["table"] == n).unwrap_or_else(|| panic!("{n} in {}", status.stdout)).clone();
+    assert_eq!(t("item")["ddl"], 4, "{}", t("item"));
+    assert!(t("item")["last_ddl"].as_str().unwrap().contains("applied"));
+    assert_eq!(t("fresh")["status"], "streaming");
+    assert_eq!(t("fresh")["inserts"], 3);
+    assert_eq!(t("new_name")["full_load_rows"], 1, "counters follow the rename");
+    assert_eq!(t("gone")["status"], "dropped");
+    assert!(tables.iter().all(|t| t["status"] != "stopped"), "{tables:?}");
 }

@@ -63,7 +63,7 @@ pub enum ChangeEvent {
 pub enum SchemaChange {
     Truncate,
     /// A new table (its full shape).
-    CreateTable(Table),
+    CreateTable(Box<Table>),
     DropTable,
     RenameTable { to: String },
     Alter(Vec<AlterOp>),
@@ -91,6 +91,8 @@ pub trait ChangeStream: Send {
     fn next(&mut self) -> impl Future<Output = Result<Option<ChangeEvent>, SourceError>> + Send;
     /// Tells the stream the current shape of a table after a DDL (events decode by it).
     fn set_table(&mut self, table: Table);
+    /// The stream stops decoding `name` (a table sync stopped or dropped): its rows are skipped.
+    fn forget_table(&mut self, name: &str);
 }
 
 /// A source that can stream its changes.

@@ -299,6 +299,10 @@ impl ChangeStream for MySqlChangeStream {
     fn set_table(&mut self, table: Table) {
         self.tables.insert(table.name.clone(), table);
     }
+
+    fn forget_table(&mut self, name: &str) {
+        self.tables.remove(name);
+    }
 }
 
 /// A rotate event's file name. The fake rotate that opens a stream arrives before the format

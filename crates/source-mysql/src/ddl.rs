@@ -86,7 +86,7 @@ fn statement(st: Statement, tables: &HashMap<String, Table>, default_charset: Op
             if ct.if_not_exists && tables.contains_key(&name) {
                 return vec![(Some(name), SchemaChange::NoRowChange("CREATE TABLE IF NOT EXISTS of a table that exists".into()))];
             }
-            let change = create_table(&name, &ct, tables, default_charset).map(SchemaChange::CreateTable).unwrap_or_else(SchemaChange::Unsupported);
+            let change = create_table(&name, &ct, tables, default_charset).map(|t| SchemaChange::CreateTable(Box::new(t))).unwrap_or_else(SchemaChange::Unsupported);
             vec![(Some(name), change)]
         }
         Statement::AlterTable(at) => {
@@ -532,7 +532,7 @@ mod tests {
 
     fn create_table_sql(sql: &str) -> Table {
         match parse(sql, &HashMap::new(), Some("utf8mb4")).remove(0).1 {
-            SchemaChange::CreateTable(t) => t,
+            SchemaChange::CreateTable(t) => *t,
             other => panic!("{other:?}"),
         }
     }

@@ -64,7 +64,26 @@ CREATE TABLE IF NOT EXISTS ferry.sync_log (
     source_time timestamptz,
     applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
-ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS zero_dates_nulled bigint NOT NULL DEFAULT 0;";
+ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS zero_dates_nulled bigint NOT NULL DEFAULT 0;
+ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS last_ddl text;
+ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS source_model text;
+ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS probes text;";
+
+/// A source DDL statement as it lands on one target table.
+#[derive(Debug, Default)]
+pub struct SchemaDdl {
+    /// Target table (its name before the statement).
+    pub table: String,
+    /// What ferry did, for `ferry status` (`ALTER TABLE … ADD COLUMN z: applied`).
+    pub note: String,
+    pub statements: Vec<String>,
+    /// The table's new target name (a source RENAME).
+    pub rename_to: Option<String>,
+    /// The table is new (CREATE TABLE on the source): its counters start now.
+    pub created: bool,
+    /// The table was dropped on the source (and here).
+    pub dropped: bool,
+}
 
 /// One table's part of a batch.
 #[derive(Debug, Default)]
@@ -105,6 +124,10 @@ pub struct ApplyBatch {
     pub ddl: Vec<String>,
     /// Source tables created after the plan, listed as not synced (name, what to do).
     pub not_synced: Vec<(String, String)>,
+    /// Schema changes, applied before the rows (a batch with DDL holds only the DDL).
+    pub schema_ddl: Vec<SchemaDdl>,
+    /// ferry's model of the source schema after this batch (JSON), when DDL changed it.
+    pub source_model: Option<String>,
 }
 
 /// The committed sync position and counters for `ferry status`.
@@ -134,6 +157,8 @@ pub struct SyncTableStatus {
     pub zero_dates_nulled: i64,
     pub status: String,
     pub last_error: Option<String>,
+    /// The last source DDL on the table and what ferry did with it.
+    pub last_ddl: Option<String>,
 }
 
 impl PgTarget {
@@ -147,6 +172,15 @@ impl PgTarget {
     pub async fn start_sync(&self, schema: &str, source: &str, from: &LogPosition, loaded: &[(String, i64)]) -> Result<(), TargetError> {
         self.batch("BEGIN").await?;
         let result = self.start_sync_in_tx(schema, source, from, loaded).await;
+        let result = match result {
+            Ok(()) => self
+                .client
+                .execute("UPDATE ferry.sync_state SET source_model = NULL, probes = NULL WHERE target_schema = $1", &[&schema])
+                .await
+                .map(|_| ())
+                .map_err(TargetError::from),
+            e => e,
+        };
         match result {
             Ok(()) => self.batch("COMMIT").await,
             Err(e) => {
@@ -175,6 +209,19 @@ impl PgTarget {
         Ok(())
     }
 
+    /// ferry's model of the source schema and the plan's probe answers (JSON), as the last DDL
+    /// left them; None until the first sync run stored them.
+    pub async fn sync_model(&self, schema: &str) -> Result<Option<(String, String)>, TargetError> {
+        let row = self.client.query_opt("SELECT source_model, probes FROM ferry.sync_state WHERE target_schema = $1", &[&schema]).await?;
+        Ok(row.and_then(|r| Some((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?))))
+    }
+
+    /// Stores the model a sync starts from (its first run).
+    pub async fn set_sync_model(&self, schema: &str, model: &str, probes: &str) -> Result<(), TargetError> {
+        self.client.execute("UPDATE ferry.sync_state SET source_model = $2, probes = $3 WHERE target_schema = $1", &[&schema, &model, &probes]).await?;
+        Ok(())
+    }
+
     /// Lets apply skip FK checks and triggers when the role may (superuser or equivalent).
     pub async fn try_replica_role(&self) -> bool {
         self.batch("SET session_replication_role = replica").await.is_ok()
@@ -189,6 +236,22 @@ impl PgTarget {
         self.batch("BEGIN").await?;
         let mut stopped = Vec::new();
         let result = async {
+            for d in &b.schema_ddl {
+                self.batch("SAVEPOINT ferry_table").await?;
+                match self.apply_schema_ddl(&b.schema, d).await {
+                    Ok(()) => self.batch("RELEASE SAVEPOINT ferry_table").await?,
+                    Err(e) if e.kind == ferry_model::ErrorKind::Transient => return Err(e),
+                    Err(e) => {
+                        self.batch("ROLLBACK TO SAVEPOINT ferry_table").await?;
+                        let msg = format!("{}: the target refused it ({e}) — apply the change to the target by hand, or run `ferry migrate` for the table, and restart sync", d.note);
+                        self.stop_sync_table(&b.schema, &d.table, &msg).await?;
+                        stopped.push((d.table.clone(), msg));
+                    }
+                }
+            }
+            if let Some(model) = &b.source_model {
+                self.client.execute("UPDATE ferry.sync_state SET source_model = $2 WHERE target_schema = $1", &[&b.schema, model]).await?;
+            }
             for t in &b.tables {
                 self.batch("SAVEPOINT ferry_table").await?;
                 match self.apply_table(&b.schema, t).await {
@@ -257,6 +320,36 @@ impl PgTarget {
                 Err(e)
             }
         }
+    }
+
+    /// Runs one DDL translation and records it on the table's `ferry.sync_tables` row.
+    async fn apply_schema_ddl(&self, schema: &str, d: &SchemaDdl) -> Result<(), TargetError> {
+        // The staging table is shaped like the target table: it goes with the old shape.
+        self.exec(&format!("DROP TABLE IF EXISTS pg_temp.{}", quote_ident(&d.table))).await?;
+        for sql in &d.statements {
+            self.exec(sql).await?;
+        }
+        let name = d.rename_to.as_deref().unwrap_or(&d.table);
+        if d.created {
+            self.client
+                .execute(
+                    "INSERT INTO ferry.sync_tables (target_schema, table_name) VALUES ($1, $2)                      ON CONFLICT (target_schema, table_name) DO UPDATE SET status = 'streaming', last_error = NULL",
+                    &[&schema, &name],
+                )
+                .await?;
+        } else if d.rename_to.is_some() {
+            self.client.execute("DELETE FROM ferry.sync_tables WHERE target_schema = $1 AND table_name = $2", &[&schema, &name]).await?;
+            self.client
+                .execute("UPDATE ferry.sync_tables SET table_name = $3 WHERE target_schema = $1 AND table_name = $2", &[&schema, &d.table, &name])
+                .await?;
+        }
+        self.client
+            .execute(
+                "INSERT INTO ferry.sync_tables (target_schema, table_name, ddl, last_ddl, status) VALUES ($1, $2, 1, $3, $4)                  ON CONFLICT (target_schema, table_name) DO UPDATE SET ddl = sync_tables.ddl + 1, last_ddl = EXCLUDED.last_ddl,                  status = CASE WHEN $5 THEN 'dropped' ELSE sync_tables.status END",
+                &[&schema, &name, &d.note, &(if d.dropped { "dropped" } else { "streaming" }), &d.dropped],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn apply_table(&self, schema: &str, t: &TableBatch) -> Result<(), TargetError> {
@@ -384,7 +477,7 @@ impl PgTarget {
         let tables = self
             .client
             .query(
-                "SELECT table_name, full_load_rows, inserts, updates, deletes, ddl, errors, status, last_error, zero_dates_nulled FROM ferry.sync_tables \
+                "SELECT table_name, full_load_rows, inserts, updates, deletes, ddl, errors, status, last_error, zero_dates_nulled, last_ddl FROM ferry.sync_tables \
                  WHERE target_schema = $1 ORDER BY table_name",
                 &[&schema],
             )
@@ -401,6 +494,7 @@ impl PgTarget {
                 status: t.get(7),
                 last_error: t.get(8),
                 zero_dates_nulled: t.get(9),
+                last_ddl: t.get(10),
             })
             .collect();
         Ok(Some(SyncStatus {
