@@ -748,7 +748,8 @@ mod tests {
     fn snake_case_plan() {
         let mut config = Config::default();
         config.rules.identifiers = IdentifierCase::SnakeCase;
-        let p = plan_with(&config, &ProbeAnswers::new()).unwrap();
+        let probed = ProbeAnswers::from([(("OrderLine".to_string(), "Active".to_string(), Probe::NotZeroOrOne), 0)]);
+        let p = plan_with(&config, &probed).unwrap();
         assert_eq!(p.target_schema, "shop");
         let t = &p.tables[0].target;
         assert_eq!(t.name, "order_line");
@@ -759,7 +760,9 @@ mod tests {
         assert_eq!(t.columns[1].ty.to_string(), "\"shop\".\"order_line_status\"");
         assert_eq!(t.columns[2].ty.to_string(), "text[]");
         assert_eq!(t.columns[3].default, None, "zero-date default is dropped");
-        assert_eq!(t.columns[4].ty, PgType::Boolean);
+        assert_eq!(t.columns[4].ty, PgType::Boolean, "probed: every value 0/1");
+        let unprobed = plan_with(&config, &ProbeAnswers::new()).unwrap();
+        assert_eq!(unprobed.tables[0].target.columns[4].ty, PgType::SmallInt, "not probed (added during sync): the type that holds any value");
         assert!(p.assessment.items.iter().any(|i| i.severity == Severity::Action && i.sql.is_some()));
         assert!(p.ddl_script().contains("CREATE TYPE \"shop\".\"order_line_status\" AS ENUM ('new', 'done')"));
     }

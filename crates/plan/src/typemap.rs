@@ -37,7 +37,14 @@ pub fn map_column(
             Tinyint1::Boolean => noted(PgType::Boolean, Conversion::IntToBool, "tinyint(1) → boolean (rules.tinyint1 = \"boolean\")".into()),
             Tinyint1::Smallint => m(PgType::SmallInt, Conversion::Identity),
             Tinyint1::Auto => match probes.not_zero_or_one {
-                Some(0) | None => noted(PgType::Boolean, Conversion::IntToBool, "tinyint(1) → boolean: every stored value is 0 or 1".into()),
+                Some(0) => noted(PgType::Boolean, Conversion::IntToBool, "tinyint(1) → boolean: every stored value is 0 or 1".into()),
+                // No answer: the column appeared after the plan (DDL during sync), so nothing
+                // proves its future values are 0/1 — the type that holds them all.
+                None => noted(
+                    PgType::SmallInt,
+                    Conversion::Identity,
+                    "tinyint(1) kept as smallint: its values were not probed (the column appeared during sync); set rules.tinyint1 = \"boolean\" to convert".into(),
+                ),
                 Some(n) => noted(
                     PgType::SmallInt,
                     Conversion::Identity,
@@ -85,7 +92,12 @@ pub fn map_column(
         DataType::DateTime { fsp } => m(PgType::Timestamp(*fsp), temporal(col, rules)),
         DataType::Timestamp { fsp } => m(PgType::TimestampTz(*fsp), temporal(col, rules)),
         DataType::Time { fsp } => match probes.outside_day {
-            Some(0) | None => m(PgType::Time(*fsp), Conversion::Identity),
+            Some(0) => m(PgType::Time(*fsp), Conversion::Identity),
+            None => noted(
+                PgType::Interval(*fsp),
+                Conversion::Identity,
+                "time → interval: its values were not probed (the column appeared during sync) and MySQL TIME spans ±838 hours".into(),
+            ),
             Some(n) => noted(
                 PgType::Interval(*fsp),
                 Conversion::Identity,
