@@ -95,11 +95,22 @@ maintenance_work_mem = 256MB
 max_wal_size = 4GB
 timezone = 'UTC'
 CONF
-  ferry_pg_run "$bindir/pg_ctl" -D "$dir" -l "$FERRY_SERVERS_DIR/pg.log" -w -t 60 start >/dev/null \
-    || { cat "$FERRY_SERVERS_DIR/pg.log" >&2; return 1; }
+  ferry_launch_postgres || return 1
   export FERRY_PG_PORT=$port FERRY_PG_SOCKET_DIR=$dir
   export FERRY_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
   ferry_log "PostgreSQL $("$bindir/postgres" --version | grep -o '[0-9][0-9.]*' | head -n 1) on 127.0.0.1:$port"
+}
+
+# (Re)starts the PostgreSQL of $FERRY_SERVERS_DIR (initialised by ferry_start_postgres).
+ferry_launch_postgres() {
+  ferry_pg_run "$(ferry_pg_bindir)/pg_ctl" -D "$FERRY_SERVERS_DIR/pg" -l "$FERRY_SERVERS_DIR/pg.log" -w -t 60 start >/dev/null \
+    || { cat "$FERRY_SERVERS_DIR/pg.log" >&2; return 1; }
+}
+
+# Restarts PostgreSQL (fast shutdown: sessions are cut, as in a real restart).
+ferry_restart_postgres() {
+  ferry_pg_run "$(ferry_pg_bindir)/pg_ctl" -D "$FERRY_SERVERS_DIR/pg" -m fast -w -t 60 stop >/dev/null || return 1
+  ferry_launch_postgres
 }
 
 ferry_start_mariadb() {
@@ -110,6 +121,23 @@ ferry_start_mariadb() {
   mariadb-install-db --no-defaults --datadir="$dir/data" --user="$(id -un)" \
     --auth-root-authentication-method=normal --skip-test-db >"$FERRY_SERVERS_DIR/mysql-install.log" 2>&1 \
     || { cat "$FERRY_SERVERS_DIR/mysql-install.log" >&2; return 1; }
+  FERRY_MYSQL_PORT=$port ferry_launch_mariadb || return 1
+  export FERRY_MYSQL_PORT=$port FERRY_MYSQL_SOCKET="$dir/mysql.sock"
+  export FERRY_TEST_MYSQL_URL="mysql://root@127.0.0.1:$port/"
+  ferry_log "MariaDB $(mariadb --no-defaults -uroot -h127.0.0.1 -P"$port" -N -e 'select version()') on 127.0.0.1:$port"
+}
+
+# Stops the MariaDB of $FERRY_SERVERS_DIR (normal shutdown) and starts it again on its port.
+ferry_restart_mariadb() {
+  local pid; pid=$(cat "$FERRY_SERVERS_DIR/mysql.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  ferry_launch_mariadb
+}
+
+# (Re)starts the MariaDB of $FERRY_SERVERS_DIR on $FERRY_MYSQL_PORT.
+ferry_launch_mariadb() {
+  local dir="$FERRY_SERVERS_DIR/mysql" port=$FERRY_MYSQL_PORT
   local mysqld; mysqld=$(command -v mariadbd || echo /usr/sbin/mariadbd)
   "$mysqld" --no-defaults --datadir="$dir/data" --user="$(id -un)" \
     --port="$port" --bind-address=127.0.0.1 --socket="$dir/mysql.sock" \
@@ -124,9 +152,6 @@ ferry_start_mariadb() {
     sleep 0.2
   done
   [ -n "$ok" ] || { cat "$FERRY_SERVERS_DIR/mysql.err" >&2; return 1; }
-  export FERRY_MYSQL_PORT=$port FERRY_MYSQL_SOCKET="$dir/mysql.sock"
-  export FERRY_TEST_MYSQL_URL="mysql://root@127.0.0.1:$port/"
-  ferry_log "MariaDB $(mariadb --no-defaults -uroot -h127.0.0.1 -P"$port" -N -e 'select version()') on 127.0.0.1:$port"
 }
 
 # Installs what is missing, then starts both servers; stops them when the calling shell exits.
