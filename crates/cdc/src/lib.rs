@@ -28,6 +28,10 @@ use ferry_plan::convert::ConversionStats;
 use ferry_plan::{Plan, TablePlan};
 use ferry_target_postgres::apply::{ApplyBatch, SchemaDdl, TableBatch};
 use ferry_target_postgres::{PgTarget, TargetError};
+pub mod metrics;
+
+pub use metrics::Metrics;
+use metrics::TableCounts;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,11 +69,19 @@ pub struct SyncOptions {
     pub until_caught_up: bool,
     /// Give up after this long of consecutive transient failures.
     pub retry_for: Duration,
+    /// Where to count what is applied (served by `--metrics-addr`).
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for SyncOptions {
     fn default() -> Self {
-        SyncOptions { batch_rows: 20_000, max_delay: Duration::from_millis(200), until_caught_up: false, retry_for: Duration::from_secs(600) }
+        SyncOptions {
+            batch_rows: 20_000,
+            max_delay: Duration::from_millis(200),
+            until_caught_up: false,
+            retry_for: Duration::from_secs(600),
+            metrics: None,
+        }
     }
 }
 
@@ -126,6 +138,9 @@ pub async fn sync<S: CdcSource>(
                     return Err(e);
                 }
                 report.retries += 1;
+                if let Some(m) = &opts.metrics {
+                    m.retry();
+                }
                 tracing::warn!("sync: {e}; retrying from the committed position in {backoff:?}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -183,14 +198,14 @@ async fn run_once<S: CdcSource>(
         };
         let event = match tokio::time::timeout(wait, stream.next()).await {
             Err(_) => {
-                flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
+                flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 continue;
             }
             Ok(e) => e?,
         };
         match event {
             None => {
-                flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
+                flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 if opts.until_caught_up {
                     return Ok(());
                 }
@@ -199,7 +214,7 @@ async fn run_once<S: CdcSource>(
             }
             Some(ChangeEvent::Row { table, change }) => txn.push((table, change)),
             Some(ChangeEvent::Ddl { table, statement, change }) => {
-                flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
+                flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 ddl.push((table, statement, change));
             }
             Some(ChangeEvent::Commit { position, time }) => {
@@ -216,7 +231,7 @@ async fn run_once<S: CdcSource>(
                     tables = table_applies(&current);
                     batch.source_model = Some(serde_json::to_string(&current.inputs.schema).expect("schema serialises"));
                     batch.commit(position, time);
-                    flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
+                    flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                     continue;
                 }
                 for (table, change) in txn.drain(..) {
@@ -233,12 +248,15 @@ async fn run_once<S: CdcSource>(
                 }
                 batch.commit(position, time);
                 if batch.rows >= opts.batch_rows {
-                    flush(&target, &schema, &tables, &mut batch, &mut stopped, report).await?;
+                    flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 }
             }
             Some(ChangeEvent::Heartbeat { .. }) => {
                 if batch.transactions == 0 {
                     target.sync_heartbeat(&schema).await?;
+                    if let Some(m) = &opts.metrics {
+                        m.idle();
+                    }
                 }
             }
         }
@@ -372,6 +390,7 @@ async fn flush(
     batch: &mut Batch,
     stopped: &mut HashSet<String>,
     report: &mut SyncReport,
+    metrics: Option<&Metrics>,
 ) -> Result<(), SyncError> {
     if batch.transactions == 0 {
         return Ok(());
@@ -422,7 +441,20 @@ async fn flush(
         source_model: batch.source_model.take(),
     };
     report.stopped.extend(b.stops.iter().cloned());
+    let started = Instant::now();
     let newly_stopped = target.apply_batch(&b).await?;
+    if let Some(m) = metrics {
+        let counts: Vec<TableCounts> = b
+            .tables
+            .iter()
+            .map(|t| TableCounts { table: t.table.clone(), inserts: t.inserts as u64, updates: t.updates as u64, deletes: t.deletes_count as u64 })
+            .collect();
+        let ddl: Vec<String> = b.ddl.iter().cloned().chain(b.schema_ddl.iter().map(|d| d.rename_to.clone().unwrap_or_else(|| d.table.clone()))).collect();
+        m.batch(b.transactions as u64, b.to.to_string(), b.source_time, started.elapsed().as_secs_f64(), &counts, &ddl);
+        for (t, _) in b.stops.iter().chain(newly_stopped.iter()) {
+            m.stopped(t);
+        }
+    }
     for (table, msg) in newly_stopped {
         if let Some(src) = tables.values().find(|t| t.plan.target.name == table || b.schema_ddl.iter().any(|d| d.table == table && d.rename_to.as_deref() == Some(&t.plan.target.name))) {
             stopped.insert(src.plan.source.name.clone());

@@ -95,6 +95,9 @@ pub enum Command {
         /// Run the preflight checks only.
         #[arg(long)]
         check: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9187).
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<String>,
     },
     /// Sync position, lag and per-table counters, read from the target's state schema.
     Status {

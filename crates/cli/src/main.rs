@@ -188,7 +188,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             source.disconnect().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check } => {
+        Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, metrics_addr } => {
             let config = load_config(&common)?;
             let (source, turl, _, plan) = open_plan(&config).await?;
             let cdc = ferry_source_mysql::binlog::MySqlCdc { source: source.clone(), server_id: server_id.unwrap_or(DEFAULT_SERVER_ID) };
@@ -217,6 +217,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let mut opts = ferry_cdc::SyncOptions { until_caught_up, ..Default::default() };
             if let Some(b) = batch_rows {
                 opts.batch_rows = b.max(1);
+            }
+            if let Some(addr) = metrics_addr {
+                let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("--metrics-addr {addr}: cannot listen there"))?;
+                let metrics = Arc::new(ferry_cdc::Metrics::default());
+                tokio::spawn(metrics.clone().serve(listener));
+                opts.metrics = Some(metrics);
+                if !quiet && !json {
+                    eprintln!("metrics at http://{addr}/metrics");
+                }
             }
             if !quiet && !json && !until_caught_up {
                 eprintln!("streaming changes into schema \"{}\" (Ctrl-C stops; the next run resumes)", plan.target_schema);

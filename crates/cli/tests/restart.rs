@@ -76,9 +76,11 @@ fn sync_recovers_by_itself_from_source_and_target_restarts() {
     let base = &s.pg_url[..s.pg_url.rfind('/').unwrap()];
     psql(&s.pg_url, &format!("CREATE DATABASE {db}"));
     let dst = format!("{base}/{db}");
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
     let log = std::env::temp_dir().join(format!("ferry-restart-{}.log", std::process::id()));
     let mut sync = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["sync", "--source", &src, "--target", &dst, "--quiet", "--batch-rows", "50"])
+        .args(["sync", "--source", &src, "--target", &dst, "--quiet", "--batch-rows", "50", "--metrics-addr", &metrics_addr])
         .env_remove("FERRY_SOURCE_URL")
         .env_remove("FERRY_TARGET_URL")
         .stdout(Stdio::null())
@@ -135,8 +137,20 @@ fn sync_recovers_by_itself_from_source_and_target_restarts() {
         std::thread::sleep(Duration::from_millis(250));
     }
     assert!(sync.try_wait().unwrap().is_none(), "ferry sync exited instead of recovering:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
-    // Let the last batch's position commit, then stop it and verify.
+    // Let the last batch's position commit, then read the metrics, stop it and verify.
     std::thread::sleep(Duration::from_millis(500));
+    let metrics = scrape(&metrics_addr);
+    let value = |name: &str| -> f64 {
+        metrics.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or_else(|| panic!("{name} in\n{metrics}"))
+    };
+    assert!(value("ferry_sync_retries_total ") >= 2.0, "both restarts were retried:\n{metrics}");
+    // What this process applied, as the state schema counts it (the full load's rows are not changes).
+    let status = ferry(&["status", "--target", &dst, "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let inserts = st[0]["tables"][0]["inserts"].as_f64().unwrap();
+    assert!(inserts > 0.0);
+    assert_eq!(value("ferry_sync_table_changes_total{table=\"t\",op=\"insert\"} "), inserts, "{metrics}");
+    assert!(value("ferry_sync_lag_seconds ") < 30.0, "{metrics}");
     sync.kill().unwrap();
     sync.wait().unwrap();
     let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
@@ -153,4 +167,15 @@ fn psql_try(url: &str, sql: &str) -> Option<u64> {
         return None;
     }
     String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+}
+
+/// GET /metrics over plain HTTP/1.1.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(addr).expect("metrics endpoint");
+    sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: ferry\r\n\r\n").unwrap();
+    let mut text = String::new();
+    sock.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text.split_once("\r\n\r\n").unwrap().1.to_string()
 }
