@@ -102,6 +102,8 @@ struct TableApply {
     plan: TablePlan,
     /// Target column indexes of the key.
     key: Vec<usize>,
+    /// The table has a unique index besides the key: keep changes in order for the fallback.
+    sequenced: bool,
 }
 
 /// One table's folded changes since the last flush.
@@ -112,6 +114,8 @@ struct Folded {
     order: Vec<String>,
     /// Inserts of a table without key.
     appends: Vec<Row>,
+    /// Every change in order (tables with other unique keys only; see `TableBatch::sequence`).
+    sequence: Vec<(bool, Row)>,
     stats: ConversionStats,
     inserts: i64,
     updates: i64,
@@ -348,6 +352,9 @@ impl Batch {
             };
         }
         let set = |f: &mut Folded, key: String, upsert: bool, row: Row| {
+            if t.sequenced {
+                f.sequence.push((upsert, row.clone()));
+            }
             if !f.by_key.contains_key(&key) {
                 f.order.push(key.clone());
             }
@@ -418,6 +425,7 @@ async fn flush(
             tb.zero_dates_nulled = f.stats.zero_dates_nulled as i64;
             rows += (f.inserts + f.updates + f.deletes) as u64;
             tb.upserts = f.appends;
+            tb.sequence = f.sequence;
             let mut by_key = f.by_key;
             for k in f.order {
                 if let Some((upsert, row)) = by_key.remove(&k) {
@@ -487,7 +495,8 @@ fn table_applies(plan: &Plan) -> HashMap<String, TableApply> {
                 .iter()
                 .filter_map(|k| t.converter.columns.iter().position(|c| c.source_index == k.source_index))
                 .collect();
-            (t.source.name.clone(), TableApply { plan: t.clone(), key })
+            let sequenced = t.target.indexes.iter().any(|i| i.unique);
+            (t.source.name.clone(), TableApply { plan: t.clone(), key, sequenced })
         })
         .collect()
 }

@@ -106,6 +106,11 @@ pub struct TableBatch {
     pub truncate: bool,
     /// Zero dates written as NULL (rules.zero_dates = "null"), counted.
     pub zero_dates_nulled: i64,
+    /// Every change in source order (upsert?, row), kept for tables with a unique key besides
+    /// the primary key: when the folded apply hits a unique violation (two rows trading a
+    /// unique value inside the batch), the table's changes are replayed one by one in source
+    /// order, through the same intermediate states the source went through.
+    pub sequence: Vec<(bool, Row)>,
 }
 
 /// A batch of whole source transactions.
@@ -254,7 +259,13 @@ impl PgTarget {
             }
             for t in &b.tables {
                 self.batch("SAVEPOINT ferry_table").await?;
-                match self.apply_table(&b.schema, t).await {
+                let mut result = self.apply_table(&b.schema, t).await;
+                if matches!(&result, Err(e) if e.sqlstate.as_deref() == Some("23505")) && !t.sequence.is_empty() {
+                    self.batch("ROLLBACK TO SAVEPOINT ferry_table").await?;
+                    tracing::info!("table {}: unique conflict inside a batch; replaying its {} changes in source order", t.table, t.sequence.len());
+                    result = self.apply_sequence(&b.schema, t).await;
+                }
+                match result {
                     Ok(()) => self.batch("RELEASE SAVEPOINT ferry_table").await?,
                     Err(e) if e.kind == ferry_model::ErrorKind::Transient => return Err(e),
                     Err(e) => {
@@ -358,21 +369,43 @@ impl PgTarget {
         if t.truncate {
             self.exec(&format!("TRUNCATE {target}")).await.map_err(ctx)?;
         }
-        let cols: Vec<String> = t.columns.iter().map(|c| quote_ident(c)).collect();
-        let col_list = cols.join(", ");
         if t.key.is_empty() {
             // No key: inserts only (the engine refuses updates and deletes for such tables).
+            let col_list = t.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
             return self.copy_rows(&format!("COPY {target} ({col_list}) FROM STDIN"), t, &t.upserts).await.map_err(ctx);
         }
-        let stage = format!("pg_temp.{}", quote_ident(&t.table));
-        self.batch(&format!("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {target})", quote_ident(&t.table))).await.map_err(ctx)?;
-        let on_key: Vec<String> = t.key.iter().map(|&k| format!("t.{c} = s.{c}", c = cols[k])).collect();
-        if !t.deletes.is_empty() {
-            self.copy_rows(&format!("COPY {stage} ({col_list}) FROM STDIN"), t, &t.deletes).await.map_err(ctx)?;
-            self.exec(&format!("DELETE FROM {target} t USING {stage} s WHERE {}; TRUNCATE {stage}", on_key.join(" AND "))).await.map_err(ctx)?;
+        self.merge(&target, t, &t.deletes, &t.upserts).await.map_err(ctx)
+    }
+
+    /// The unique-conflict fallback: every change alone, in source order.
+    async fn apply_sequence(&self, schema: &str, t: &TableBatch) -> Result<(), TargetError> {
+        let target = format!("{}.{}", quote_ident(schema), quote_ident(&t.table));
+        let ctx = |e: TargetError| e.context(format!("applying changes to {target} one by one"));
+        if t.truncate {
+            self.exec(&format!("TRUNCATE {target}")).await.map_err(ctx)?;
         }
-        if !t.upserts.is_empty() {
-            self.copy_rows(&format!("COPY {stage} ({col_list}) FROM STDIN"), t, &t.upserts).await.map_err(ctx)?;
+        for (upsert, row) in &t.sequence {
+            let one = std::slice::from_ref(row);
+            let (deletes, upserts): (&[Row], &[Row]) = if *upsert { (&[], one) } else { (one, &[]) };
+            self.merge(&target, t, deletes, upserts).await.map_err(ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes `deletes` by key, then upserts `upserts`, through a staging table shaped like
+    /// the target (COPY in, then one set-based statement each).
+    async fn merge(&self, target: &str, t: &TableBatch, deletes: &[Row], upserts: &[Row]) -> Result<(), TargetError> {
+        let cols: Vec<String> = t.columns.iter().map(|c| quote_ident(c)).collect();
+        let col_list = cols.join(", ");
+        let stage = format!("pg_temp.{}", quote_ident(&t.table));
+        self.batch(&format!("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {target})", quote_ident(&t.table))).await?;
+        let on_key: Vec<String> = t.key.iter().map(|&k| format!("t.{c} = s.{c}", c = cols[k])).collect();
+        if !deletes.is_empty() {
+            self.copy_rows(&format!("COPY {stage} ({col_list}) FROM STDIN"), t, deletes).await?;
+            self.exec(&format!("DELETE FROM {target} t USING {stage} s WHERE {}; TRUNCATE {stage}", on_key.join(" AND "))).await?;
+        }
+        if !upserts.is_empty() {
+            self.copy_rows(&format!("COPY {stage} ({col_list}) FROM STDIN"), t, upserts).await?;
             let key_cols: Vec<&str> = t.key.iter().map(|&k| cols[k].as_str()).collect();
             let sets: Vec<String> =
                 cols.iter().enumerate().filter(|(i, _)| !t.key.contains(i)).map(|(_, c)| format!("{c} = EXCLUDED.{c}")).collect();
@@ -381,8 +414,7 @@ impl PgTarget {
                 "INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {stage} ON CONFLICT ({}) DO {action}; TRUNCATE {stage}",
                 key_cols.join(", ")
             ))
-            .await
-            .map_err(ctx)?;
+            .await?;
         }
         Ok(())
     }

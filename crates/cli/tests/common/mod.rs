@@ -141,8 +141,14 @@ impl Ferry {
 }
 
 pub fn ferry(args: &[&str]) -> Ferry {
+    ferry_with_env(args, &[])
+}
+
+/// `ferry` with extra environment variables (e.g. FERRY_LOG).
+pub fn ferry_with_env(args: &[&str], env: &[(&str, &str)]) -> Ferry {
     let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("FERRY_SOURCE_URL")
         .env_remove("FERRY_TARGET_URL")
         .output()
