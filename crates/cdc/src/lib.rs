@@ -13,6 +13,16 @@
 //!   state of each key (upsert or delete; a key update is a delete of the old key and an upsert
 //!   of the new one), so applying a table's deletes and upserts in any order gives the state the
 //!   source had at the batch's last commit. DDL and TRUNCATE flush the batch first and apply alone.
+//!   One exception: rows trading values of another unique key inside a batch (a swap) conflict
+//!   when folded; that table's changes are then replayed one by one in source order, through the
+//!   same intermediate states the source accepted (see `TableBatch::sequence`).
+//! - **DDL.** The source's dialect parses each statement into a neutral [`SchemaChange`]; the
+//!   engine applies it to its model of the source, rebuilds the plan under the same rules (type
+//!   map, renames, include/exclude) and turns the old and new target tables into in-place
+//!   statements ([`ferry_target_postgres::alter`]), which commit with the statement's position
+//!   and the new model (`ferry.sync_state.source_model`). A restart therefore decodes the
+//!   binlog after the committed position by the shapes the source had there, not by today's
+//!   (which may be further on). A statement that cannot be translated stops only its table.
 //! - **Errors.** Transient errors (either server restarting, network) drop the in-memory batch and
 //!   restart from the committed position with backoff. A definite error in one table (a value the
 //!   target refuses, a DDL ferry cannot translate, an update to a table without key) stops that
