@@ -231,3 +231,31 @@ fn unique_values_traded_inside_a_batch_apply_in_source_order() {
     assert_eq!(psql(&dst, &format!("SELECT id, email FROM \"{db}\".person ORDER BY id")), "1\tb@x\n2\ta@x\n3\tc@x\n");
     verify_equal(&["--source", &src, "--target", &dst]);
 }
+
+/// `ferry sync --check` tries what sync does, so privileges granted through a role count, and a
+/// user without them gets a FAIL naming the GRANT to run and what the server said.
+#[test]
+fn preflight_checks_replication_privileges_as_the_server_sees_them() {
+    let db = unique("sync_pre");
+    fresh_mysql(&db);
+    mysql(Some(&db), "CREATE TABLE t (id INT PRIMARY KEY)");
+    let (plain, via_role, role) = (format!("{db}_plain"), format!("{db}_role"), format!("{db}_r"));
+    mysql(
+        None,
+        &format!(
+            "CREATE USER '{plain}'@'%'; GRANT SELECT ON `{db}`.* TO '{plain}'@'%';
+             CREATE ROLE '{role}'; GRANT REPLICATION SLAVE, BINLOG MONITOR, RELOAD ON *.* TO '{role}'; GRANT SELECT ON `{db}`.* TO '{role}';
+             CREATE USER '{via_role}'@'%'; GRANT '{role}' TO '{via_role}'@'%'; SET DEFAULT ROLE '{role}' FOR '{via_role}'@'%';"
+        ),
+    );
+    let dst = fresh_pg(&db);
+    let url = |user: &str| format!("mysql://{user}@127.0.0.1:{}/{db}", mysql_port());
+    let r = ferry(&["sync", "--check", "--source", &url(&plain), "--target", &dst]);
+    assert_ne!(r.status, 0, "{}", r.all());
+    let line = r.stdout.lines().find(|l| l.contains("replication privileges")).unwrap_or_else(|| panic!("{}", r.all()));
+    assert!(line.starts_with("FAIL") && line.contains("GRANT REPLICATION SLAVE") && line.contains("the server said"), "{line}");
+    assert!(r.stdout.lines().any(|l| l.starts_with("ok") && l.contains("binlog_format=ROW")), "{}", r.all());
+    let r = ferry(&["sync", "--check", "--source", &url(&via_role), "--target", &dst]);
+    assert_eq!(r.status, 0, "privileges through a default role count:\n{}", r.all());
+    mysql(None, &format!("DROP USER '{plain}'@'%'; DROP USER '{via_role}'@'%'; DROP ROLE '{role}';"));
+}

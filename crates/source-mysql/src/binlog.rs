@@ -108,19 +108,30 @@ impl MySqlSource {
         check("binlog retention", true, retention, true);
         let gtid = var("gtid_mode").map(|m| format!("gtid_mode={m}")).or_else(|| var("gtid_binlog_pos").map(|p| format!("MariaDB GTID position {p}")));
         check("GTID", true, gtid.unwrap_or_else(|| "no GTID (file and offset positions are used)".into()), true);
-        // Privileges: a replica needs REPLICATION SLAVE (MariaDB ≥ 10.5: also REPLICATION SLAVE ADMIN
-        // is not needed) and REPLICATION CLIENT / BINLOG MONITOR to read positions.
-        let grants: Vec<String> = conn.query("SHOW GRANTS").await.unwrap_or_default();
-        let all = grants.iter().any(|g| g.contains("ALL PRIVILEGES ON *.*"));
-        let slave = all || grants.iter().any(|g| g.contains("REPLICATION SLAVE"));
-        let client = all || grants.iter().any(|g| g.contains("REPLICATION CLIENT") || g.contains("BINLOG MONITOR"));
+        // Privileges, by trying what sync does (roles and wildcard grants count as the server
+        // sees them): reading the binlog position needs REPLICATION CLIENT (MariaDB ≥ 10.5:
+        // BINLOG MONITOR), reading events needs REPLICATION SLAVE.
+        let denied = |e: &mysql_async::Error| matches!(e, mysql_async::Error::Server(s) if s.code == 1227 || s.code == 1045 || s.code == 1142);
+        let client = match conn.query_drop("SHOW MASTER STATUS").await {
+            Ok(()) => Ok(()),
+            Err(e) if denied(&e) => Err(e.to_string()),
+            Err(_) => Ok(()),
+        };
+        let slave = match conn.query_drop("SHOW BINLOG EVENTS LIMIT 1").await {
+            Ok(()) => Ok(()),
+            Err(e) if denied(&e) => Err(e.to_string()),
+            // Not a privilege problem (e.g. no binlog): the binlog checks above say so.
+            Err(_) => Ok(()),
+        };
         check(
             "replication privileges",
-            slave && client,
-            if slave && client {
-                "REPLICATION SLAVE and REPLICATION CLIENT".into()
-            } else {
-                "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO the source user (MariaDB ≥ 10.5: BINLOG MONITOR for the client part)".into()
+            client.is_ok() && slave.is_ok(),
+            match (&client, &slave) {
+                (Ok(()), Ok(())) => "REPLICATION SLAVE and REPLICATION CLIENT".into(),
+                _ => format!(
+                    "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO the source user (MariaDB ≥ 10.5: BINLOG MONITOR for the client part){}",
+                    [client.err(), slave.err()].into_iter().flatten().map(|e| format!("; the server said: {e}")).collect::<String>()
+                ),
             },
             false,
         );

@@ -7,9 +7,14 @@ pub fn map_error(e: mysql_async::Error) -> SourceError {
         mysql_async::Error::Server(s) => {
             let (kind, hint) = match s.code {
                 1045 => (ErrorKind::Authentication, "check the user name and password of the source URL"),
-                1044 | 1142 | 1143 | 1227 | 1370 => (
+                1044 | 1142 | 1143 | 1370 => (
                     ErrorKind::Privilege,
                     "grant the source user SELECT on the database (and SHOW VIEW, TRIGGER for the assessment)",
+                ),
+                // "Access denied; you need (at least one of) the X privilege(s)": the server names X.
+                1227 => (
+                    ErrorKind::Privilege,
+                    "grant the source user the privilege the message names (migrate and verify need RELOAD for a consistent snapshot; sync needs REPLICATION SLAVE and REPLICATION CLIENT / BINLOG MONITOR)",
                 ),
                 1049 => (ErrorKind::NotFound, "check the database name in the source URL"),
                 1236 => (
