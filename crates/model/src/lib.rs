@@ -3,6 +3,7 @@
 //! engines, and the [`Source`] trait every source implements. This crate knows no database.
 
 pub mod canonical;
+pub mod catalog;
 pub mod cdc;
 pub mod error;
 pub mod schema;

@@ -5,6 +5,7 @@
 
 pub mod assessment;
 pub mod build;
+pub mod catalog;
 pub mod config;
 pub mod convert;
 pub mod naming;

@@ -4,6 +4,7 @@
 
 pub mod alter;
 pub mod apply;
+pub mod catalog;
 pub mod conn;
 pub mod copy_binary;
 pub mod copy_text;

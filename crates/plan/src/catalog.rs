@@ -1,0 +1,119 @@
+//! The canonical [`Catalog`] of a plan (the MySQL schema as ferry would create it in
+//! PostgreSQL: what `ferry diff mysql://… postgres://…` compares against the live target) and of
+//! a MySQL schema as it is (for MySQL-to-MySQL diffs and ERDs of a source).
+
+use crate::Plan;
+use ferry_model::catalog::*;
+use ferry_model::{DefaultValue, Schema};
+use ferry_target_postgres::catalog::{canonical_check, index_part, unqualify_type};
+
+/// The plan's target tables, enums and (as names only) the source's views.
+pub fn from_plan(plan: &Plan) -> Catalog {
+    let schema = &plan.target_schema;
+    let mut cat = Catalog { engine: "mysql as postgresql".into(), schema: plan.source_database.clone(), ..Default::default() };
+    for tp in &plan.tables {
+        let t = &tp.target;
+        let mut ct = CatalogTable { name: t.name.clone(), comment: t.comment.clone(), ..Default::default() };
+        for c in &t.columns {
+            ct.columns.push(CatalogColumn {
+                name: c.name.clone(),
+                ty: unqualify_type(&c.ty.to_string(), schema),
+                nullable: c.nullable,
+                default: if c.identity { None } else { c.default.as_deref().map(canonical_default) },
+                identity: c.identity,
+            });
+        }
+        ct.primary_key = t.primary_key.as_ref().map(|k| Constraint { name: k.name.clone(), columns: k.columns.clone() });
+        for ix in &t.indexes {
+            let columns: Vec<String> = ix.elements.iter().map(|e| index_part(e.trim_end_matches(" DESC"))).collect();
+            let plain = ix.elements.iter().all(|e| !e.starts_with('('));
+            if ix.unique && plain {
+                ct.uniques.push(Constraint { name: ix.name.clone(), columns });
+            } else {
+                ct.indexes.push(CatalogIndex { name: ix.name.clone(), columns, unique: ix.unique, method: ix.method.clone(), predicate: None });
+            }
+        }
+        for fk in &t.foreign_keys {
+            ct.foreign_keys.push(CatalogForeignKey {
+                name: fk.name.clone(),
+                columns: fk.columns.clone(),
+                ref_table: fk.ref_table.clone(),
+                ref_columns: fk.ref_columns.clone(),
+                on_delete: fk.on_delete.clone(),
+                on_update: fk.on_update.clone(),
+            });
+        }
+        for ch in &t.checks {
+            ct.checks.push(CatalogCheck { name: ch.name.clone(), expression: canonical_check(&ch.expression) });
+        }
+        cat.tables.push(ct);
+    }
+    for e in &plan.enums {
+        cat.enums.push(CatalogEnum { name: e.name.clone(), values: e.values.clone() });
+    }
+    for o in &plan.inputs.schema.objects {
+        if o.kind == ferry_model::ObjectKind::View {
+            // A MySQL view's SQL is not PostgreSQL's: only its presence compares.
+            cat.views.push(CatalogView { name: crate::naming::apply_case(plan.inputs.config.rules.identifiers, &o.name), definition: String::new() });
+        }
+    }
+    cat.tables.sort_by(|a, b| a.name.cmp(&b.name));
+    cat
+}
+
+/// A MySQL schema as it is: MySQL's own type spelling, keys, indexes and views.
+pub fn from_source(s: &Schema) -> Catalog {
+    let mut cat = Catalog { engine: "mysql".into(), schema: s.name.clone(), ..Default::default() };
+    for t in &s.tables {
+        let mut ct = CatalogTable { name: t.name.clone(), comment: t.comment.clone(), ..Default::default() };
+        for c in &t.columns {
+            let default = match &c.default {
+                None | Some(DefaultValue::Null) => None,
+                Some(DefaultValue::Literal(v)) => Some(if v.parse::<f64>().is_ok() { v.clone() } else { format!("'{}'", v.replace('\'', "''")) }),
+                Some(DefaultValue::CurrentTimestamp) => Some("current_timestamp".into()),
+                Some(DefaultValue::Expression(e)) => Some(canonical_default(e)),
+            };
+            ct.columns.push(CatalogColumn {
+                name: c.name.clone(),
+                ty: c.source_type.to_ascii_lowercase(),
+                nullable: c.nullable,
+                default: if c.auto_increment { None } else { default },
+                identity: c.auto_increment,
+            });
+        }
+        ct.primary_key = t.primary_key.as_ref().map(|k| Constraint { name: k.name.clone(), columns: k.columns.clone() });
+        for ix in &t.indexes {
+            let columns: Vec<String> = ix.columns.iter().map(|c| match c.prefix {
+                Some(n) => format!("{}({n})", c.name),
+                None => c.name.clone(),
+            }).collect();
+            let kind = format!("{:?}", ix.kind).to_ascii_lowercase();
+            if ix.unique && ix.columns.iter().all(|c| c.prefix.is_none()) {
+                ct.uniques.push(Constraint { name: ix.name.clone(), columns });
+            } else {
+                ct.indexes.push(CatalogIndex { name: ix.name.clone(), columns, unique: ix.unique, method: kind, predicate: None });
+            }
+        }
+        for fk in &t.foreign_keys {
+            ct.foreign_keys.push(CatalogForeignKey {
+                name: fk.name.clone(),
+                columns: fk.columns.clone(),
+                ref_table: fk.ref_table.clone(),
+                ref_columns: fk.ref_columns.clone(),
+                on_delete: fk.on_delete.sql().into(),
+                on_update: fk.on_update.sql().into(),
+            });
+        }
+        for ch in &t.checks {
+            ct.checks.push(CatalogCheck { name: ch.name.clone(), expression: canonical_check(&ch.expression) });
+        }
+        cat.tables.push(ct);
+    }
+    for o in &s.objects {
+        if o.kind == ferry_model::ObjectKind::View {
+            cat.views.push(CatalogView { name: o.name.clone(), definition: canonical_expression(&o.sql) });
+        }
+    }
+    cat.tables.sort_by(|a, b| a.name.cmp(&b.name));
+    cat
+}
