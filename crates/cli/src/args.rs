@@ -49,6 +49,13 @@ pub enum FormatArg {
     Text,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub enum ErdFormat {
+    Mermaid,
+    Dot,
+    Svg,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Prove the target equals the source: chunked checksums computed in both databases,
@@ -98,6 +105,68 @@ pub enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9187).
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<String>,
+    },
+    /// Compare two schemas: Missing (in A, not B), Unexpected (in B, not A), Changed. A MySQL
+    /// database compared with a PostgreSQL one is taken as ferry would convert it.
+    Diff {
+        /// Reference database URL (mysql://… or postgres://…).
+        a: String,
+        /// Compared database URL.
+        b: String,
+        /// Config with the rules a MySQL side is converted under (identifiers, enums, renames…).
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// PostgreSQL schema of A (default: the config's target schema, else the MySQL database name of the other side, else public).
+        #[arg(long)]
+        a_schema: Option<String>,
+        /// PostgreSQL schema of B (same defaults).
+        #[arg(long)]
+        b_schema: Option<String>,
+        /// Constraint and index names must match too (generated names are ignored by default).
+        #[arg(long)]
+        strict_names: bool,
+        /// Print the differences as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print the SQL that turns B (PostgreSQL) into A instead of the report.
+        #[arg(long)]
+        sql: bool,
+        /// With --sql: also drop what only B has.
+        #[arg(long)]
+        allow_drop: bool,
+    },
+    /// Entity-relationship diagram of chosen tables: Mermaid (default), Graphviz DOT, or SVG.
+    Erd {
+        /// Database URL (mysql://… or postgres://…).
+        url: String,
+        /// PostgreSQL schema (default: public, or the config's target schema).
+        #[arg(long)]
+        schema: Option<String>,
+        /// Tables to draw: SQL LIKE patterns (`%` any run), comma-separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        tables: Vec<String>,
+        /// Also draw neighbours up to N relations away.
+        #[arg(long, default_value_t = 0)]
+        depth: usize,
+        #[arg(long, value_enum, default_value_t = ErdFormat::Mermaid)]
+        format: ErdFormat,
+        /// Do not infer relations from column names.
+        #[arg(long)]
+        no_infer: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+    },
+    /// One self-contained HTML page: the plan's assessment, the last migrate and verify
+    /// summaries, and the ER diagram of the target (inline SVG).
+    Report {
+        #[command(flatten)]
+        common: Common,
+        /// Where to write the page.
+        #[arg(long, value_name = "FILE")]
+        html: PathBuf,
     },
     /// Sync position, lag and per-table counters, read from the target's state schema.
     Status {

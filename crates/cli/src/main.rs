@@ -293,6 +293,76 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Diff { a, b, config, a_schema, b_schema, strict_names, json, sql, allow_drop } => {
+            let config = config_file(&config)?;
+            let (pa, pb) = (is_postgres(&a), is_postgres(&b));
+            // A MySQL side compared with PostgreSQL is converted first; its schema names the other side's default.
+            let (ca, sa) = if pa { (None, None) } else { let (c, s) = catalog_of(&a, None, pb, &config).await?; (Some(c), s) };
+            let (cb, sb) = if pb { (None, None) } else { let (c, s) = catalog_of(&b, None, pa, &config).await?; (Some(c), s) };
+            let ca = match ca {
+                Some(c) => c,
+                None => catalog_of(&a, a_schema.as_deref().or(sb.as_deref()), false, &config).await?.0,
+            };
+            let cb = match cb {
+                Some(c) => c,
+                None => catalog_of(&b, b_schema.as_deref().or(sa.as_deref()), false, &config).await?.0,
+            };
+            let d = ferry_diff::diff(&ca, &cb, &ferry_diff::DiffOptions { strict_names });
+            if sql {
+                print!("{}", d.fixup_sql(&ca, &cb, allow_drop).map_err(|e| anyhow::anyhow!("{e}"))?);
+            } else if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{}", d.render_text());
+            }
+            Ok(if d.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Erd { url, schema, tables, depth, format, no_infer, output, config } => {
+            let config = config_file(&config)?;
+            let (cat, _) = catalog_of(&url, schema.as_deref(), false, &config).await?;
+            let diagram = ferry_erd::select(&cat, &ferry_erd::ErdOptions { tables, depth, infer: !no_infer });
+            if diagram.tables.is_empty() {
+                bail!("no table of {} `{}` matches --tables", cat.engine, cat.schema);
+            }
+            let text = match format {
+                args::ErdFormat::Mermaid => diagram.mermaid(),
+                args::ErdFormat::Dot => diagram.dot(),
+                args::ErdFormat::Svg => ferry_erd::svg(&diagram.dot()).map_err(|e| anyhow::anyhow!(e))?,
+            };
+            match output {
+                Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { common, html } => {
+            let config = load_config(&common)?;
+            let (_source, turl, _, plan) = open_plan(&config).await?;
+            let target = PgTarget::connect(&turl).await?;
+            target.ensure_state().await?;
+            let schema = &plan.target_schema;
+            let migrate = target.last_report(schema, "migrate").await?;
+            let verify = target.last_report(schema, "verify").await?;
+            let mut cat = target.read_catalog(schema).await?;
+            if cat.tables.is_empty() {
+                // Not migrated yet: draw the plan.
+                cat = ferry_plan::catalog::from_plan(&plan);
+            }
+            let diagram = ferry_erd::select(&cat, &ferry_erd::ErdOptions::default());
+            let svg = ferry_erd::svg(&diagram.dot());
+            let page = ferry_erd::report::html(&ferry_erd::report::ReportInput {
+                title: format!("ferry: {} → {}", plan.source_database, schema),
+                assessment: serde_json::to_value(&plan.assessment)?,
+                migrate: migrate.map(|(at, j)| (at, serde_json::from_str(&j).unwrap_or_default())),
+                verify: verify.map(|(at, j)| (at, serde_json::from_str(&j).unwrap_or_default())),
+                svg: svg.as_ref().ok().cloned(),
+                svg_error: svg.err(),
+                mermaid: diagram.mermaid(),
+            });
+            std::fs::write(&html, page).with_context(|| format!("writing {}", html.display()))?;
+            eprintln!("wrote {}", html.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Verify { common, json, repair, chunk_rows, workers, quiet } => {
             let config = load_config(&common)?;
             let (source, turl, postgis, plan) = open_plan(&config).await?;
@@ -305,7 +375,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 zero_dates: config.rules.zero_dates,
                 progress: if quiet || json { ProgressMode::Quiet } else { ProgressMode::Auto },
             };
-            let report = ferry_verify::verify(source, &turl, plan, &opts).await?;
+            let report = ferry_verify::verify(source, &turl, plan.clone(), &opts).await?;
+            save_report(&turl, &plan.target_schema, "verify", &serde_json::to_string(&report)?).await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else if !quiet || !report.equal {
@@ -353,6 +424,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let label = ferry_model::redact_url(&source_url(&config)?);
             let report = migrate(source.clone(), &label, &turl, plan.clone(), &opts).await?;
+            save_report(&turl, &plan.target_schema, "migrate", &serde_json::to_string(&report)?).await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else if !quiet || !report.ok {
@@ -367,6 +439,55 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
+}
+
+/// Keeps a report for `ferry report`; a failure to store it is a warning, not the run's failure.
+async fn save_report(turl: &str, schema: &str, kind: &str, json: &str) {
+    let stored = async {
+        let t = PgTarget::connect(turl).await?;
+        t.ensure_state().await?;
+        t.save_report(schema, kind, json).await
+    };
+    if let Err(e) = stored.await {
+        tracing::warn!("the {kind} report was not stored for `ferry report`: {e}");
+    }
+}
+
+/// A database URL's engine.
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The canonical catalog of `url`: a PostgreSQL schema as it is; a MySQL database as ferry
+/// would convert it when `as_postgres` (the other side is PostgreSQL), else as it is. Also
+/// returns the target schema a converted MySQL side would land in.
+async fn catalog_of(url: &str, schema: Option<&str>, as_postgres: bool, config: &Config) -> Result<(ferry_model::catalog::Catalog, Option<String>)> {
+    if is_postgres(url) {
+        let schema = schema.map(str::to_string).or_else(|| config.target.schema.clone()).unwrap_or_else(|| "public".into());
+        let t = PgTarget::connect(url).await.with_context(|| format!("connecting to {}", ferry_model::redact_url(url)))?;
+        let mut cat = t.read_catalog(&schema).await?;
+        let (inc, exc) = (&config.rules.include, &config.rules.exclude);
+        cat.tables.retain(|t| inc.iter().any(|p| ferry_erd::like(p, &t.name)) && !exc.iter().any(|p| ferry_erd::like(p, &t.name)));
+        return Ok((cat, None));
+    }
+    if !url.starts_with("mysql://") && !url.starts_with("mariadb://") {
+        bail!("{}: give a mysql://… or postgres://… URL", ferry_model::redact_url(url));
+    }
+    let source = MySqlSource::connect(url).await?;
+    use ferry_model::Source;
+    let result = if as_postgres {
+        let plan = make_plan(&source, config, false).await?;
+        (ferry_plan::catalog::from_plan(&plan), Some(plan.target_schema.clone()))
+    } else {
+        let select = ferry_plan::select_tables(config);
+        (ferry_plan::catalog::from_source(&source.introspect(&select).await?), None)
+    };
+    source.disconnect().await;
+    Ok(result)
+}
+
+fn config_file(path: &Option<std::path::PathBuf>) -> Result<Config> {
+    load_config(&Common { config: path.clone(), source: None, target: None, schema: None })
 }
 
 #[cfg(test)]

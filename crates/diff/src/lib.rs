@@ -283,14 +283,17 @@ fn table(d: &mut SchemaDiff, ta: &CatalogTable, tb: &CatalogTable, opts: &DiffOp
         },
         opts,
     );
-    matched(d, &t, "check", &ta.checks, &tb.checks, |x, y| x.expression == y.expression, |x| x.expression.clone(), |x| &x.name, |_, _| vec![], opts);
+    matched(d, &t, "check", &ta.checks, &tb.checks, |x, y| loose_expression(&x.expression) == loose_expression(&y.expression), |x| x.expression.clone(), |x| &x.name, |_, _| vec![], opts);
     matched(
         d,
         &t,
         "index",
         &ta.indexes,
         &tb.indexes,
-        |x, y| x.columns == y.columns && x.unique == y.unique && x.method == y.method && x.predicate == y.predicate,
+        |x, y| {
+            let parts = |i: &CatalogIndex| i.columns.iter().map(|c| loose_expression(c)).collect::<Vec<_>>();
+            parts(x) == parts(y) && x.unique == y.unique && x.method == y.method && x.predicate.as_deref().map(loose_expression) == y.predicate.as_deref().map(loose_expression)
+        },
         index_definition,
         |x| &x.name,
         |_, _| vec![],

@@ -17,6 +17,8 @@ use ferry_model::catalog::{Catalog, CatalogTable};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
+pub mod report;
+
 #[derive(Debug, Clone)]
 pub struct ErdOptions {
     /// LIKE patterns over table names; empty: every table.

@@ -228,8 +228,64 @@ pub fn canonical_default(d: &str) -> String {
     }
 }
 
+/// An expression reduced for matching across writers: type casts (`::text`,
+/// `::character varying`), parentheses and whitespace removed. PostgreSQL prints an expression
+/// it stored with casts and parentheses its author never wrote; two expressions equal in this
+/// form are the same expression for a diff.
+pub fn loose_expression(e: &str) -> String {
+    let c = canonical_expression(e);
+    let b: Vec<char> = c.chars().collect();
+    let mut out = String::with_capacity(b.len());
+    let mut i = 0;
+    let mut in_str = false;
+    while i < b.len() {
+        let ch = b[i];
+        if ch == '\'' {
+            in_str = !in_str;
+            out.push(ch);
+            i += 1;
+            continue;
+        }
+        if in_str {
+            out.push(ch);
+            i += 1;
+            continue;
+        }
+        if ch == ':' && b.get(i + 1) == Some(&':') {
+            i += 2;
+            // The type name: words, a (n[,m]) modifier, [] suffixes.
+            while i < b.len() && (b[i].is_alphanumeric() || b[i] == '_' || b[i] == '"' || (b[i] == ' ' && b.get(i + 1).is_some_and(|n| n.is_alphabetic()))) {
+                i += 1;
+            }
+            if b.get(i) == Some(&'(') && b[i..].iter().position(|&x| x == ')').is_some_and(|p| b[i + 1..i + p].iter().all(|x| x.is_ascii_digit() || *x == ',' || *x == ' ')) {
+                i += b[i..].iter().position(|&x| x == ')').unwrap() + 1;
+            }
+            while b.get(i) == Some(&'[') && b.get(i + 1) == Some(&']') {
+                i += 2;
+            }
+            continue;
+        }
+        if ch == '(' || ch == ')' || ch.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        out.push(ch);
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn loose_expressions_match_what_postgresql_prints_back() {
+        let written = "to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(description, ''))";
+        let printed = "to_tsvector('simple'::regconfig, (coalesce(title, ''::character varying)::text || ' '::text) || coalesce(description, ''::text))";
+        assert_eq!(super::loose_expression(written), super::loose_expression(printed));
+        assert_eq!(super::loose_expression("amount > (0)::numeric(10,2)"), super::loose_expression("amount > 0"));
+        assert_ne!(super::loose_expression("a > 0"), super::loose_expression("a > 1"));
+    }
+
     use super::*;
 
     #[test]

@@ -33,6 +33,13 @@ CREATE TABLE IF NOT EXISTS ferry.load_chunks (
     bytes bigint NOT NULL,
     loaded_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (target_schema, table_name, chunk_id)
+);
+CREATE TABLE IF NOT EXISTS ferry.reports (
+    target_schema text NOT NULL,
+    kind text NOT NULL,
+    at timestamptz NOT NULL DEFAULT now(),
+    body jsonb NOT NULL,
+    PRIMARY KEY (target_schema, kind)
 );";
 
 pub struct Run {
@@ -51,6 +58,29 @@ impl PgTarget {
             Ok(()) => Ok(()),
             Err(_) => self.exec(&ddl).await.map_err(|e| e.context("creating ferry's state schema \"ferry\" (nothing was created)")),
         }
+    }
+
+    /// Keeps the last report of `kind` (`migrate`, `verify`) for `schema` (for `ferry report`).
+    pub async fn save_report(&self, schema: &str, kind: &str, json: &str) -> Result<(), TargetError> {
+        self.client
+            .execute(
+                "INSERT INTO ferry.reports (target_schema, kind, body) VALUES ($1, $2, $3::text::jsonb)                  ON CONFLICT (target_schema, kind) DO UPDATE SET at = now(), body = EXCLUDED.body",
+                &[&schema, &kind, &json],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The last report of `kind` for `schema`: when (text) and the JSON.
+    pub async fn last_report(&self, schema: &str, kind: &str) -> Result<Option<(String, String)>, TargetError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'), body::text FROM ferry.reports WHERE target_schema = $1 AND kind = $2",
+                &[&schema, &kind],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
     /// Starts a fresh run for `schema`: forgets earlier chunks and stores the chunk plan.

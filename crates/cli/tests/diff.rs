@@ -1,0 +1,169 @@
+//! `ferry diff`, `ferry erd` and `ferry report` on Sakila and Chinook, against golden files in
+//! tests/golden/ (regenerate with FERRY_UPDATE_GOLDEN=1 and review the change). Database names
+//! are per test run; outputs show them as `<db>`.
+
+mod common;
+use common::*;
+use std::path::PathBuf;
+
+fn golden(name: &str, actual: &str, db: &str) {
+    let actual = actual.replace(db, "<db>");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("FERRY_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("golden file {} missing: run with FERRY_UPDATE_GOLDEN=1", path.display()));
+    assert_eq!(actual, expected, "output differs from tests/golden/{name} (FERRY_UPDATE_GOLDEN=1 rewrites it)");
+}
+
+fn pg_db_url(name: &str) -> String {
+    format!("{}/{name}", pg_base())
+}
+
+/// Loads the reference PostgreSQL Chinook into a fresh database (schema public).
+fn load_chinook_postgres(db: &str) -> String {
+    let url = fresh_pg(db);
+    let text = std::fs::read_to_string(shared_datasets().join("chinook/Chinook_PostgreSql.sql")).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("DROP DATABASE") && !l.starts_with("CREATE DATABASE") && !l.starts_with("\\c"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = std::env::temp_dir().join(format!("{db}.sql"));
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &url, "-f", path.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_file(path);
+    url
+}
+
+fn apply_sql(url: &str, sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(sql.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success(), "applying the fix-up script failed: {}\n{sql}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn sakila_diff_after_migrate_finds_changes_and_its_script_fixes_them() {
+    let db = unique("diff_sakila");
+    let src = load_sakila(&db);
+    let dst = fresh_pg(&db);
+    migrate_ok(&["--source", &src, "--target", &dst, "--quiet"]);
+    // A fresh migrate is what the plan says; only Sakila's views are missing (ferry lists them
+    // as action items: MySQL view SQL is not ported).
+    let only_views = |args: &[&str]| {
+        let mut a = vec!["diff", &src, &dst, "--json"];
+        a.extend_from_slice(args);
+        let r = ferry(&a);
+        let d: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|_| panic!("{}", r.all()));
+        let missing = d["missing"].as_array().unwrap();
+        assert_eq!(missing.len(), 7, "{d:#}");
+        assert!(missing.iter().all(|m| m["kind"] == "view"), "{d:#}");
+        assert_eq!((d["unexpected"].as_array().unwrap().len(), d["changed"].as_array().unwrap().len()), (0, 0), "{d:#}");
+    };
+    only_views(&[]);
+
+    // Drift on the target: a dropped column and index, a changed type, nullability and default,
+    // a removed foreign key, an extra table, column and index.
+    let s = format!("\"{db}\"");
+    let ix = psql(&dst, &format!("SELECT indexname FROM pg_indexes WHERE schemaname = '{db}' AND tablename = 'actor' AND indexdef LIKE '%(last_name)%'"));
+    let fk = psql(&dst, &format!("SELECT conname FROM pg_constraint WHERE conrelid = '{s}.payment'::regclass AND contype = 'f' AND confrelid = '{s}.rental'::regclass"));
+    psql(
+        &dst,
+        &format!(
+            "ALTER TABLE {s}.actor DROP COLUMN last_update; DROP INDEX {s}.\"{}\"; \
+             ALTER TABLE {s}.film ALTER COLUMN title TYPE text, ALTER COLUMN rental_rate SET DEFAULT 9.99; \
+             ALTER TABLE {s}.customer ALTER COLUMN email SET NOT NULL; \
+             ALTER TABLE {s}.payment DROP CONSTRAINT \"{}\"; \
+             CREATE TABLE {s}.extra (id integer PRIMARY KEY); ALTER TABLE {s}.store ADD COLUMN note text; \
+             CREATE INDEX extra_idx ON {s}.city (city, country_id);",
+            ix.trim(),
+            fk.trim()
+        ),
+    );
+    let text = ferry(&["diff", &src, &dst]);
+    assert_eq!(text.status, 1, "{}", text.all());
+    golden("sakila-diff.txt", &text.stdout, &db);
+    let json = ferry(&["diff", &src, &dst, "--json"]);
+    golden("sakila-diff.json", &json.stdout, &db);
+    let keep = ferry(&["diff", &src, &dst, "--sql"]);
+    golden("sakila-fixup.sql", &keep.stdout, &db);
+    let drop = ferry(&["diff", &src, &dst, "--sql", "--allow-drop"]);
+    golden("sakila-fixup-drop.sql", &drop.stdout, &db);
+    apply_sql(&dst, &drop.stdout);
+    only_views(&[]);
+
+    // --strict-names: the same key under another name is a change, and the script renames it.
+    let pk = psql(&dst, &format!("SELECT conname FROM pg_constraint WHERE conrelid = '{s}.language'::regclass AND contype = 'p'"));
+    psql(&dst, &format!("ALTER TABLE {s}.language RENAME CONSTRAINT \"{}\" TO pk_language", pk.trim()));
+    only_views(&[]);
+    let strict = ferry(&["diff", &src, &dst, "--strict-names"]);
+    assert_eq!(strict.status, 1);
+    assert!(strict.stdout.contains("primary key language.language_pkey name: A language_pkey | B pk_language"), "{}", strict.stdout);
+    apply_sql(&dst, &ferry(&["diff", &src, &dst, "--strict-names", "--sql"]).stdout);
+    only_views(&["--strict-names"]);
+}
+
+#[test]
+fn chinook_mysql_against_the_reference_postgresql_shows_only_real_differences() {
+    let db = unique("diff_chinook");
+    let src = load_chinook_mysql(&db);
+    let reference = load_chinook_postgres(&format!("{db}_ref"));
+    let cfg = write_config(&format!("{db}.toml"), "[rules]\nidentifiers = \"snake_case\"\n");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec!["diff".into(), src.clone(), reference.clone(), "--b-schema".into(), "public".into(), "--config".into(), cfg.to_str().unwrap().into()];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |extra: &[&str]| {
+        let a = args(extra);
+        ferry(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let text = run(&[]);
+    assert_eq!(text.status, 1, "{}", text.all());
+    golden("chinook-diff.txt", &text.stdout, &db);
+    golden("chinook-diff.json", &run(&["--json"]).stdout, &db);
+    let sql = run(&["--sql"]);
+    golden("chinook-fixup.sql", &sql.stdout, &db);
+    apply_sql(&reference, &sql.stdout);
+    assert_eq!(run(&[]).status, 0, "the script converges");
+}
+
+#[test]
+fn erd_of_sakila_and_chinook() {
+    let db = unique("erd");
+    let src = load_sakila(&db);
+    let mermaid = ferry(&["erd", &src, "--tables", "film,actor", "--depth", "1"]);
+    assert_eq!(mermaid.status, 0, "{}", mermaid.all());
+    golden("sakila-erd.mmd", &mermaid.stdout, &db);
+    let dot = ferry(&["erd", &src, "--tables", "film,actor", "--depth", "1", "--format", "dot"]);
+    golden("sakila-erd.dot", &dot.stdout, &db);
+    let svg = ferry(&["erd", &src, "--tables", "payment", "--format", "svg"]);
+    assert_eq!(svg.status, 0, "{}", svg.all());
+    assert!(svg.stdout.contains("<svg") && svg.stdout.contains("payment_id"), "{}", &svg.stdout[..svg.stdout.len().min(300)]);
+
+    let reference = load_chinook_postgres(&format!("{db}_ref"));
+    let ch = ferry(&["erd", &reference, "--schema", "public", "--tables", "invoice%", "--depth", "1"]);
+    assert_eq!(ch.status, 0, "{}", ch.all());
+    golden("chinook-erd.mmd", &ch.stdout, &db);
+    // Without declared keys, relations are inferred from names and drawn dashed.
+    psql(&reference, "ALTER TABLE invoice_line DROP CONSTRAINT invoice_line_track_id_fkey");
+    let inferred = ferry(&["erd", &reference, "--schema", "public", "--tables", "invoice_line", "--depth", "1"]);
+    assert!(inferred.stdout.contains("track ||..o{ invoice_line : \"inferred: track_id\""), "{}", inferred.stdout);
+    let none = ferry(&["erd", &reference, "--schema", "public", "--tables", "nope%"]);
+    assert_eq!(none.status, 2);
+    assert!(none.stderr.contains("no table"), "{}", none.stderr);
+    let _ = pg_db_url;
+}
