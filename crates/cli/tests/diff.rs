@@ -137,6 +137,15 @@ fn chinook_mysql_against_the_reference_postgresql_shows_only_real_differences() 
     golden("chinook-diff.json", &run(&["--json"]).stdout, &db);
     let sql = run(&["--sql"]);
     golden("chinook-fixup.sql", &sql.stdout, &db);
+    // The HTML report before any migrate: the plan's assessment and diagram (the SVG itself is
+    // Graphviz's layout, checked by the Chromium test, not pinned here).
+    let page = std::env::temp_dir().join(format!("{db}.html"));
+    let r = ferry(&["report", "--config", cfg.to_str().unwrap(), "--source", &src, "--target", &fresh_pg(&db), "--html", page.to_str().unwrap()]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    let html = std::fs::read_to_string(&page).unwrap();
+    let (head, rest) = html.split_once("<svg").expect("an inline SVG");
+    let tail = rest.rsplit_once("</svg>").expect("a closed SVG").1;
+    golden("chinook-report.html", &format!("{head}<svg><!-- Graphviz layout --></svg>{tail}"), &db);
     apply_sql(&reference, &sql.stdout);
     assert_eq!(run(&[]).status, 0, "the script converges");
 }
@@ -158,6 +167,8 @@ fn erd_of_sakila_and_chinook() {
     let ch = ferry(&["erd", &reference, "--schema", "public", "--tables", "invoice%", "--depth", "1"]);
     assert_eq!(ch.status, 0, "{}", ch.all());
     golden("chinook-erd.mmd", &ch.stdout, &db);
+    let ch_dot = ferry(&["erd", &reference, "--schema", "public", "--tables", "invoice%", "--depth", "1", "--format", "dot"]);
+    golden("chinook-erd.dot", &ch_dot.stdout, &db);
     // Without declared keys, relations are inferred from names and drawn dashed.
     psql(&reference, "ALTER TABLE invoice_line DROP CONSTRAINT invoice_line_track_id_fkey");
     let inferred = ferry(&["erd", &reference, "--schema", "public", "--tables", "invoice_line", "--depth", "1"]);
@@ -166,4 +177,63 @@ fn erd_of_sakila_and_chinook() {
     assert_eq!(none.status, 2);
     assert!(none.stderr.contains("no table"), "{}", none.stderr);
     let _ = pg_db_url;
+}
+
+/// `ferry report --html`: after migrate and verify, one self-contained page with the assessment,
+/// both summaries and the diagram; headless Chromium renders it without console errors and the
+/// diagram's table headers are visible in a screenshot.
+#[test]
+fn html_report_renders_in_chromium_with_the_diagram_visible() {
+    let db = unique("report");
+    let src = load_sakila(&db);
+    let dst = fresh_pg(&db);
+    migrate_ok(&["--source", &src, "--target", &dst, "--quiet"]);
+    verify_equal(&["--source", &src, "--target", &dst]);
+    let page = std::env::temp_dir().join(format!("{db}.html"));
+    let r = ferry(&["report", "--source", &src, "--target", &dst, "--html", page.to_str().unwrap()]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    let html = std::fs::read_to_string(&page).unwrap();
+    for part in ["id=\"assessment\"", "Last migrate", "complete", "target equals source", "<svg", "film_actor"] {
+        assert!(html.contains(part), "the page lacks {part}");
+    }
+    assert!(!html.contains("<script") && !html.contains("http://") || html.contains("http://www.w3.org"), "self-contained");
+
+    let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
+    let chromium = chromium.expect("chromium is not installed: ./scripts/test installs it (apt-get install chromium)");
+    let profile = std::env::temp_dir().join(format!("{db}-chromium"));
+    let shot = std::env::temp_dir().join(format!("{db}.png"));
+    let url = format!("file://{}", page.display());
+    let base = |extra: &[String]| {
+        let mut args: Vec<String> = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        args.extend_from_slice(extra);
+        args.push(url.clone());
+        std::process::Command::new(chromium).args(&args).output().expect("chromium")
+    };
+    let dom = base(&["--dump-dom".into()]);
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom_text.contains("<svg"), "the rendered DOM has the diagram");
+    let out = base(&[format!("--screenshot={}", shot.display()), "--window-size=1600,9000".into()]);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&dom.stderr);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    // Pixels of the diagram's table headers (#2f6fb3) in the screenshot.
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).expect("screenshot written")));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px = match info.color_type {
+        png::ColorType::Rgba => 4,
+        png::ColorType::Rgb => 3,
+        other => panic!("screenshot colour type {other:?}"),
+    };
+    let header = buf[..info.buffer_size()]
+        .chunks(px)
+        .filter(|p| (p[0] as i32 - 0x2f).abs() < 12 && (p[1] as i32 - 0x6f).abs() < 12 && (p[2] as i32 - 0xb3).abs() < 12)
+        .count();
+    assert!(header > 2000, "the diagram is visible: {header} header pixels in the screenshot");
+    let _ = std::fs::remove_dir_all(profile);
 }
