@@ -342,3 +342,60 @@ fn matched<T>(
 
 mod fixup;
 pub use fixup::FixupError;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(pk_name: &str, fk_name: &str, on_delete: &str) -> CatalogTable {
+        CatalogTable {
+            name: "track".into(),
+            columns: vec![
+                CatalogColumn { name: "id".into(), ty: "integer".into(), nullable: false, default: None, identity: true },
+                CatalogColumn { name: "album_id".into(), ty: "integer".into(), nullable: true, default: None, identity: false },
+            ],
+            primary_key: Some(Constraint { name: pk_name.into(), columns: vec!["id".into()] }),
+            foreign_keys: vec![CatalogForeignKey {
+                name: fk_name.into(),
+                columns: vec!["album_id".into()],
+                ref_table: "album".into(),
+                ref_columns: vec!["id".into()],
+                on_delete: on_delete.into(),
+                on_update: "NO ACTION".into(),
+            }],
+            indexes: vec![CatalogIndex { name: "ix".into(), columns: vec!["lower((name)::text)".into()], unique: false, method: "btree".into(), predicate: None }],
+            ..Default::default()
+        }
+    }
+
+    fn cat(t: CatalogTable, engine: &str) -> Catalog {
+        Catalog { engine: engine.into(), schema: "s".into(), tables: vec![t], ..Default::default() }
+    }
+
+    #[test]
+    fn generated_names_are_no_difference_unless_strict() {
+        let mut other = table("track_pkey", "track_album_id_fkey", "NO ACTION");
+        other.indexes[0].name = "track_lower_idx".into();
+        other.indexes[0].columns = vec!["lower(name)".into()];
+        let (a, b) = (cat(table("PK_Track", "FK_TrackAlbumId", "NO ACTION"), "postgresql"), cat(other, "postgresql"));
+        assert!(diff(&a, &b, &DiffOptions::default()).is_empty());
+        let strict = diff(&a, &b, &DiffOptions { strict_names: true });
+        let props: Vec<(&str, &str)> = strict.changed.iter().map(|c| (c.kind, c.property)).collect();
+        assert_eq!(props, [("primary key", "name"), ("foreign key", "name"), ("index", "name")]);
+        let sql = strict.fixup_sql(&a, &b, false).unwrap();
+        assert!(sql.contains("ALTER TABLE \"s\".\"track\" RENAME CONSTRAINT \"track_pkey\" TO \"PK_Track\""), "{sql}");
+        assert!(sql.contains("ALTER INDEX \"s\".\"track_lower_idx\" RENAME TO \"ix\""), "{sql}");
+    }
+
+    #[test]
+    fn a_changed_foreign_key_action_is_dropped_and_added_again() {
+        let (a, b) = (cat(table("p", "f", "CASCADE"), "postgresql"), cat(table("p", "g", "NO ACTION"), "postgresql"));
+        let d = diff(&a, &b, &DiffOptions::default());
+        assert_eq!(d.changed.len(), 1);
+        assert_eq!((d.changed[0].property, d.changed[0].a.as_str(), d.changed[0].b.as_str()), ("on delete", "CASCADE", "NO ACTION"));
+        let sql = d.fixup_sql(&a, &b, false).unwrap();
+        assert!(sql.contains("DROP CONSTRAINT \"g\";\nALTER TABLE \"s\".\"track\" ADD CONSTRAINT \"f\" FOREIGN KEY (\"album_id\")"), "{sql}");
+        let mysql = cat(table("p", "f", "CASCADE"), "mysql");
+        assert!(d.fixup_sql(&a, &mysql, false).is_err(), "the script is for a PostgreSQL B");
+    }
+}
