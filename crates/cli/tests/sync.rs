@@ -9,6 +9,18 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `ferry sync` in the background (quiet), batches of at most `batch_rows` changes.
+fn spawn_sync(src: &str, dst: &str, batch_rows: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sync", "--source", src, "--target", dst, "--quiet", "--batch-rows", batch_rows])
+        .env_remove("FERRY_SOURCE_URL")
+        .env_remove("FERRY_TARGET_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ferry sync")
+}
+
 #[test]
 fn sigkill_during_sync_loses_and_repeats_nothing() {
     let db = unique("sync_kill");
@@ -21,16 +33,7 @@ fn sigkill_during_sync_loses_and_repeats_nothing() {
          INSERT INTO account SELECT seq, CONCAT('owner ', seq), 1000, NOW(6) FROM seq_1_to_200;",
     );
     let dst = fresh_pg(&db);
-    let start_sync = || {
-        Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["sync", "--source", &src, "--target", &dst, "--quiet", "--batch-rows", "50"])
-            .env_remove("FERRY_SOURCE_URL")
-            .env_remove("FERRY_TARGET_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ferry sync")
-    };
+    let start_sync = || spawn_sync(&src, &dst, "50");
     // The generator: 300 transactions of 1–5 statements each, over all three tables.
     let gen_db = db.clone();
     let generator = std::thread::spawn(move || {
@@ -134,16 +137,7 @@ fn source_ddl_arrives_while_writes_continue() {
          INSERT INTO old_name VALUES (1, 1); INSERT INTO gone VALUES (1);",
     );
     let dst = fresh_pg(&db);
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["sync", "--source", &src, "--target", &dst, "--quiet", "--batch-rows", "20"])
-            .env_remove("FERRY_SOURCE_URL")
-            .env_remove("FERRY_TARGET_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ferry sync")
-    };
+    let spawn = || spawn_sync(&src, &dst, "20");
     let mut child = spawn();
     // Writes on columns no DDL touches, all the way through.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

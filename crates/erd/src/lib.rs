@@ -57,20 +57,7 @@ pub struct Diagram<'a> {
     pub relations: Vec<Relation>,
 }
 
-/// SQL LIKE with `%` and `_`, case-insensitive.
-pub fn like(pattern: &str, s: &str) -> bool {
-    fn go(p: &[char], s: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('%') => (0..=s.len()).any(|i| go(&p[1..], &s[i..])),
-            Some('_') => !s.is_empty() && go(&p[1..], &s[1..]),
-            Some(c) => s.first().is_some_and(|x| x.to_lowercase().eq(c.to_lowercase())) && go(&p[1..], &s[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = s.chars().collect();
-    go(&p, &s)
-}
+pub use ferry_model::like;
 
 /// Every relation of the catalog: declared, then inferred (when `infer`).
 pub fn relations(cat: &Catalog, infer: bool) -> Vec<Relation> {

@@ -89,6 +89,25 @@ pub struct Column {
     pub comment: Option<String>,
 }
 
+impl Column {
+    /// A nullable column without default or any other attribute.
+    pub fn new(name: impl Into<String>, data_type: DataType, source_type: impl Into<String>) -> Column {
+        Column {
+            name: name.into(),
+            data_type,
+            source_type: source_type.into(),
+            nullable: true,
+            default: None,
+            auto_increment: false,
+            on_update_current_timestamp: false,
+            generated: None,
+            charset: None,
+            collation: None,
+            comment: None,
+        }
+    }
+}
+
 /// A column type, neutral: what values it can hold, not how a dialect spells it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -264,6 +283,23 @@ pub struct SourceObject {
     pub sql: String,
 }
 
+/// SQL LIKE: `%` any run, `_` one character, a backslash escapes; ASCII case-insensitive. The one
+/// matcher of table patterns (rules, `ferry erd --tables`, `ferry diff` selections).
+pub fn like(pattern: &str, s: &str) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some('%') => (0..=s.len()).any(|i| go(&p[1..], &s[i..])),
+            Some('_') => !s.is_empty() && go(&p[1..], &s[1..]),
+            Some('\\') if p.len() > 1 => !s.is_empty() && p[1].eq_ignore_ascii_case(&s[0]) && go(&p[2..], &s[1..]),
+            Some(c) => !s.is_empty() && c.eq_ignore_ascii_case(&s[0]) && go(&p[1..], &s[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let s: Vec<char> = s.chars().collect();
+    go(&p, &s)
+}
+
 /// One change an `ALTER TABLE` makes, in neutral terms (the source dialect's parser fills it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AlterOp {
@@ -407,19 +443,7 @@ mod alter_tests {
     use super::*;
 
     fn col(name: &str) -> Column {
-        Column {
-            name: name.into(),
-            data_type: DataType::Int { bytes: 4, unsigned: false, display_width: None },
-            source_type: "int".into(),
-            nullable: true,
-            default: None,
-            auto_increment: false,
-            on_update_current_timestamp: false,
-            generated: None,
-            charset: None,
-            collation: None,
-            comment: None,
-        }
+        Column::new(name, DataType::Int { bytes: 4, unsigned: false, display_width: None }, "int")
     }
 
     fn table() -> Table {

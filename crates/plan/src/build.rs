@@ -704,19 +704,8 @@ mod tests {
     use ferry_model::*;
 
     fn col(name: &str, dt: DataType) -> Column {
-        Column {
-            name: name.into(),
-            source_type: format!("{dt:?}"),
-            data_type: dt,
-            nullable: true,
-            default: None,
-            auto_increment: false,
-            on_update_current_timestamp: false,
-            generated: None,
-            charset: None,
-            collation: None,
-            comment: None,
-        }
+        let st = format!("{dt:?}");
+        Column::new(name, dt, st)
     }
 
     fn schema() -> Schema {

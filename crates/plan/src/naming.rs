@@ -47,23 +47,7 @@ pub fn target_name(case: IdentifierCase, source: &str, rename: Option<&str>) -> 
     })
 }
 
-/// SQL LIKE: `%` any run, `_` one character, `\` escapes; ASCII case-insensitive.
-pub fn like(pattern: &str, s: &str) -> bool {
-    fn go(p: &[char], s: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('%') => (0..=s.len()).any(|i| go(&p[1..], &s[i..])),
-            Some('_') => !s.is_empty() && go(&p[1..], &s[1..]),
-            Some('\\') if p.len() > 1 => {
-                !s.is_empty() && p[1].eq_ignore_ascii_case(&s[0]) && go(&p[2..], &s[1..])
-            }
-            Some(c) => !s.is_empty() && c.eq_ignore_ascii_case(&s[0]) && go(&p[1..], &s[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = s.chars().collect();
-    go(&p, &s)
-}
+pub use ferry_model::like;
 
 /// Makes generated names unique by appending `_2`, `_3`… (cutting to 63 bytes first).
 pub struct NameAllocator {

@@ -307,19 +307,7 @@ fn index_columns(cols: &[sqlparser::ast::IndexColumn]) -> Result<Vec<IndexColumn
 fn column(def: &ColumnDef, table_charset: Option<&str>) -> Result<(Column, Option<bool>), String> {
     let type_text = def.data_type.to_string();
     let dt = type_of(&type_text);
-    let mut c = Column {
-        name: def.name.value.clone(),
-        data_type: dt,
-        source_type: type_text.to_ascii_lowercase(),
-        nullable: true,
-        default: None,
-        auto_increment: false,
-        on_update_current_timestamp: false,
-        generated: None,
-        charset: None,
-        collation: None,
-        comment: None,
-    };
+    let mut c = Column::new(def.name.value.clone(), dt, type_text.to_ascii_lowercase());
     let mut key = None;
     for o in &def.options {
         match &o.option {
