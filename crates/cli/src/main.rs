@@ -75,8 +75,8 @@ fn with_password(url: &str, password: Option<&str>) -> String {
 
 fn source_url(config: &Config) -> Result<String> {
     let url = config.source.url.clone().context("no source: give --source mysql://user@host:port/database, FERRY_SOURCE_URL, or [source] url in the config")?;
-    if !url.starts_with("mysql://") && !url.starts_with("mariadb://") {
-        bail!("source {}: only mysql:// (MySQL and MariaDB) sources are supported so far", ferry_model::redact_url(&url));
+    if !url.starts_with("mysql://") && !url.starts_with("mariadb://") && !is_postgres(&url) {
+        bail!("source {}: give a mysql:// (MySQL, MariaDB) or postgres://…?schema=… (PostgreSQL) URL", ferry_model::redact_url(&url));
     }
     let url = url.replacen("mariadb://", "mysql://", 1);
     Ok(with_password(&url, std::env::var("FERRY_SOURCE_PASSWORD").ok().as_deref()))
@@ -88,15 +88,40 @@ fn target_url(config: &Config) -> Option<String> {
 
 /// Connects to the source, finds the target (and whether it has PostGIS), and makes the plan:
 /// what `migrate` and `verify` both start from.
-async fn open_plan(config: &Config) -> Result<(Arc<MySqlSource>, String, bool, Arc<ferry_plan::Plan>)> {
+async fn open_plan(config: &Config) -> Result<(Src, String, bool, Arc<ferry_plan::Plan>)> {
     let turl = target_url(config)
         .context("no target: give --target postgres://user@host:port/database, FERRY_TARGET_URL, or [target] url in the config")?;
-    let source = Arc::new(MySqlSource::connect(&source_url(config)?).await?);
+    let source = connect_source(&source_url(config)?).await?;
     let target = PgTarget::connect(&turl).await?;
     let postgis = target.has_extension("postgis").await?;
     drop(target);
-    let plan = Arc::new(make_plan(&*source, config, postgis).await?);
+    let plan = Arc::new(on_source!(&source, s => make_plan(&**s, config, postgis).await)?);
     Ok((source, turl, postgis, plan))
+}
+
+/// A source of either engine; the engines are generic over it.
+enum Src {
+    MySql(Arc<MySqlSource>),
+    Postgres(Arc<ferry_source_postgres::PgSource>),
+}
+
+/// Runs `$body` with `$s` bound to the source's `Arc`, whatever its engine.
+macro_rules! on_source {
+    ($src:expr, $s:ident => $body:expr) => {
+        match $src {
+            Src::MySql($s) => $body,
+            Src::Postgres($s) => $body,
+        }
+    };
+}
+use on_source;
+
+async fn connect_source(url: &str) -> Result<Src> {
+    if is_postgres(url) {
+        Ok(Src::Postgres(Arc::new(ferry_source_postgres::PgSource::connect(url).await?)))
+    } else {
+        Ok(Src::MySql(Arc::new(MySqlSource::connect(url).await?)))
+    }
 }
 
 /// Starts the sync of `plan`'s schema at a full load's snapshot position: a finished load's (the
@@ -165,12 +190,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Plan { common, json } => {
             let config = load_config(&common)?;
-            let source = MySqlSource::connect(&source_url(&config)?).await?;
+            let source = connect_source(&source_url(&config)?).await?;
             let postgis = match target_url(&config) {
                 Some(url) => PgTarget::connect(&url).await?.has_extension("postgis").await?,
                 None => false,
             };
-            let plan = make_plan(&source, &config, postgis).await?;
+            let plan = on_source!(&source, s => make_plan(&**s, &config, postgis).await)?;
             if json {
                 let out = serde_json::json!({
                     "source_database": plan.source_database,
@@ -185,12 +210,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}", plan.ddl_script());
                 println!("{}", plan.assessment.render_text());
             }
-            source.disconnect().await;
+            if let Src::MySql(s) = source {
+                if let Ok(s) = Arc::try_unwrap(s) {
+                    s.disconnect().await;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, metrics_addr } => {
             let config = load_config(&common)?;
             let (source, turl, _, plan) = open_plan(&config).await?;
+            let Src::MySql(source) = source else {
+                bail!("sync from a PostgreSQL source (logical replication) is not built yet; `ferry migrate` and `ferry verify` work from PostgreSQL");
+            };
             let cdc = ferry_source_mysql::binlog::MySqlCdc { source: source.clone(), server_id: server_id.unwrap_or(DEFAULT_SERVER_ID) };
             use ferry_model::cdc::CdcSource;
             let checks = cdc.preflight().await?;
@@ -375,7 +407,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 zero_dates: config.rules.zero_dates,
                 progress: if quiet || json { ProgressMode::Quiet } else { ProgressMode::Auto },
             };
-            let report = ferry_verify::verify(source, &turl, plan.clone(), &opts).await?;
+            let report = on_source!(source, s => ferry_verify::verify(s, &turl, plan.clone(), &opts).await)?;
             save_report(&turl, &plan.target_schema, "verify", &serde_json::to_string(&report)?).await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -423,7 +455,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 },
             };
             let label = ferry_model::redact_url(&source_url(&config)?);
-            let report = migrate(source.clone(), &label, &turl, plan.clone(), &opts).await?;
+            let report = on_source!(&source, s => migrate(s.clone(), &label, &turl, plan.clone(), &opts).await)?;
             save_report(&turl, &plan.target_schema, "migrate", &serde_json::to_string(&report)?).await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -113,7 +113,7 @@ fn sync_recovers_by_itself_from_source_and_target_restarts() {
         std::mem::forget(w); // not the owner of the servers
         i
     });
-    let target_count = || psql_try(&dst, "SELECT count(*) FROM restarts.t");
+    let target_count = || count_try(&dst, "SELECT count(*) FROM restarts.t");
     let wait_for_rows = |what: &str| {
         let deadline = Instant::now() + Duration::from_secs(60);
         let before = target_count().unwrap_or(0);
@@ -161,7 +161,7 @@ fn sync_recovers_by_itself_from_source_and_target_restarts() {
     let _ = std::fs::remove_file(&log);
 }
 
-fn psql_try(url: &str, sql: &str) -> Option<u64> {
+fn count_try(url: &str, sql: &str) -> Option<u64> {
     let out = Command::new("psql").args(["-X", "-q", "-t", "-A", url, "-c", sql]).output().ok()?;
     if !out.status.success() {
         return None;

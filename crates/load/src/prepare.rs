@@ -35,6 +35,9 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
                     sql.push_str(&format!("DROP TABLE {} CASCADE;\n", t.target.qualified()));
                 }
             }
+            for d in &plan.domains {
+                sql.push_str(&format!("DROP DOMAIN IF EXISTS {} CASCADE;\n", qualified(&d.schema, &d.name)));
+            }
             for e in &plan.enums {
                 sql.push_str(&format!("DROP TYPE IF EXISTS {} CASCADE;\n", qualified(&e.schema, &e.name)));
             }
@@ -86,6 +89,13 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
             ));
         } else {
             sql.push_str(&format!("{};\n", e.create_sql()));
+        }
+    }
+    for d in &plan.domains {
+        if keep {
+            sql.push_str(&format!("DO $ferry$ BEGIN {}; EXCEPTION WHEN duplicate_object THEN NULL; END $ferry$;\n", d.create_sql()));
+        } else {
+            sql.push_str(&format!("{};\n", d.create_sql()));
         }
     }
     for t in &plan.tables {

@@ -109,7 +109,7 @@ impl MigrateReport {
         );
         match (&self.snapshot.position, self.snapshot.consistent) {
             (Some(p), true) => {
-                let _ = writeln!(s, "  source snapshot: consistent at binlog {p}{}", self.snapshot.gtid.as_ref().map(|g| format!(", GTID {g}")).unwrap_or_default());
+                let _ = writeln!(s, "  source snapshot: consistent at log position {p}{}", self.snapshot.gtid.as_ref().map(|g| format!(", GTID {g}")).unwrap_or_default());
             }
             (_, false) => {
                 let _ = writeln!(s, "  source snapshot: NOT consistent across readers — {}", self.snapshot.note.clone().unwrap_or_default());

@@ -12,6 +12,24 @@ pub struct Schema {
     pub tables: Vec<Table>,
     /// Views, triggers, routines and events: not migrated, listed as action items.
     pub objects: Vec<SourceObject>,
+    /// Enum and domain types of the source schema its columns use (PostgreSQL sources).
+    #[serde(default)]
+    pub types: Vec<UserType>,
+}
+
+/// A type defined in the source schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserType {
+    pub name: String,
+    pub kind: UserTypeKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UserTypeKind {
+    Enum { values: Vec<String> },
+    /// `CREATE DOMAIN name AS base [NOT NULL] [DEFAULT d] [CHECK …]`, PostgreSQL text.
+    Domain { base: String, not_null: bool, default: Option<String>, checks: Vec<String> },
 }
 
 impl Schema {
@@ -34,6 +52,12 @@ pub struct Table {
     pub auto_increment: Option<u64>,
     /// The source's row estimate (statistics, not a count).
     pub estimated_rows: u64,
+    /// A PostgreSQL partitioned table: its `PARTITION BY` clause (pg_get_partkeydef).
+    #[serde(default)]
+    pub partitioned_by: Option<String>,
+    /// Its partitions: name and bound (`FOR VALUES FROM (…) TO (…)`, `DEFAULT`).
+    #[serde(default)]
+    pub partitions: Vec<(String, String)>,
     /// Storage engine or access method where the source has one (InnoDB, MyISAM…).
     pub engine: Option<String>,
 }
@@ -142,6 +166,10 @@ pub enum DataType {
     /// Spatial type (`geometry`, `point`, …) with its SRID when the column has one.
     Geometry { kind: String, srid: Option<u32> },
     Uuid,
+    /// A PostgreSQL source's type, carried over as written (`integer[]`, `inet`, `tstzrange`,
+    /// `numeric(10,2)`): the target has the very same type. `user_type`: an enum or domain of the
+    /// source schema (see [`Schema::types`]), created in the target schema first.
+    Native { name: String, user_type: bool },
     /// A type ferry does not know; carried only with a user override.
     Unsupported { name: String },
 }
@@ -166,6 +194,8 @@ pub enum DefaultValue {
     CurrentTimestamp,
     /// Any other expression, in the source dialect.
     Expression(String),
+    /// An expression already in PostgreSQL (a PostgreSQL source): used as written.
+    Native(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -259,6 +289,12 @@ pub enum ObjectKind {
     Procedure,
     Function,
     Event,
+    /// An index ferry does not create (expression, partial, GIN/GiST…): its SQL to run.
+    Index,
+    /// A constraint ferry does not create (exclusion).
+    Constraint,
+    /// A sequence no column owns.
+    Sequence,
 }
 
 impl ObjectKind {
@@ -269,6 +305,9 @@ impl ObjectKind {
             ObjectKind::Procedure => "procedure",
             ObjectKind::Function => "function",
             ObjectKind::Event => "event",
+            ObjectKind::Index => "index",
+            ObjectKind::Constraint => "constraint",
+            ObjectKind::Sequence => "sequence",
         }
     }
 }

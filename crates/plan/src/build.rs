@@ -7,7 +7,7 @@ use crate::config::{Config, EnumStyle, IdentifierCase, TableRule};
 use crate::convert::{ColumnConversion, Conversion, RowConverter};
 use crate::naming::{apply_case, like, target_name, NameAllocator};
 use crate::typemap::{self, ColumnProbes};
-use ferry_model::{Column, DataType, DefaultValue, IndexKind, ObjectKind, Probe, Schema, Table};
+use ferry_model::{Column, DataType, DefaultValue, IndexKind, ObjectKind, Probe, Schema, Table, UserTypeKind};
 use ferry_target_postgres::copy_binary::BinaryKind;
 use ferry_target_postgres::ddl::*;
 use ferry_target_postgres::ident::{quote_ident, quote_literal, truncate_ident};
@@ -74,6 +74,8 @@ pub struct Plan {
     pub source_database: String,
     pub target_schema: String,
     pub enums: Vec<PgEnum>,
+    /// Domains of a PostgreSQL source, created after the enums.
+    pub domains: Vec<PgDomain>,
     pub tables: Vec<TablePlan>,
     pub assessment: Assessment,
     /// What the plan was made from, so it can be made again for a changed source schema
@@ -223,6 +225,28 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
 
     let mut enums = Vec::new();
     let mut tables = Vec::new();
+    // A PostgreSQL source's enum and domain types, recreated under their own names.
+    let user = UserTypes::new(schema, &target_schema);
+    let mut domains = Vec::new();
+    for ut in &schema.types {
+        match &ut.kind {
+            UserTypeKind::Enum { values } => {
+                typenames.reserve(&ut.name);
+                enums.push(PgEnum { schema: target_schema.clone(), name: ut.name.clone(), values: values.clone() });
+            }
+            UserTypeKind::Domain { base, not_null, default, checks } => {
+                typenames.reserve(&ut.name);
+                domains.push(PgDomain {
+                    schema: target_schema.clone(),
+                    name: ut.name.clone(),
+                    base: user.qualify_type(base),
+                    not_null: *not_null,
+                    default: default.as_deref().map(|d| user.qualify_casts(d)),
+                    checks: checks.iter().map(|c| user.qualify_casts(c)).collect(),
+                });
+            }
+        }
+    }
     let mut ci_columns: BTreeMap<String, usize> = BTreeMap::new();
 
     for t in &schema.tables {
@@ -270,6 +294,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 (PgType::Custom(o), conv)
             } else {
                 let enum_type = match (&c.data_type, rules.enums) {
+                    (DataType::Native { name, user_type: true }, _) => Some(user.pg_type(name)),
                     (DataType::Enum { values }, EnumStyle::Type) => {
                         let name = typenames.allocate(&format!("{tname}_{cname}"));
                         enums.push(PgEnum { schema: target_schema.clone(), name: name.clone(), values: values.clone() });
@@ -302,11 +327,18 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             if let (DataType::Enum { values }, EnumStyle::Check) = (&c.data_type, rules.enums) {
                 let _ = values; // the CHECK is rendered below with the other checks
             }
-            let identity = c.auto_increment && matches!(ty, PgType::SmallInt | PgType::Integer | PgType::BigInt);
+            let identity = c.auto_increment
+                && (matches!(ty, PgType::SmallInt | PgType::Integer | PgType::BigInt)
+                    || matches!(&ty, PgType::Custom(n) if matches!(n.as_str(), "smallint" | "integer" | "bigint")));
             if c.auto_increment && !identity {
                 a.push(Severity::Warning, &obj, format!("AUTO_INCREMENT dropped: {ty} cannot be an identity column"));
             }
             let default = if identity { None } else { pg_default(c, &ty, &obj, &mut a) };
+            // A PostgreSQL source's default may cast to its own types (`'ok'::mood`).
+            let default = match (&c.default, default) {
+                (Some(DefaultValue::Native(_)), Some(d)) => Some(user.qualify_casts(&d)),
+                (_, d) => d,
+            };
             if c.on_update_current_timestamp {
                 on_update_now.push(cname.clone());
                 a.push(Severity::Info, &obj, "ON UPDATE CURRENT_TIMESTAMP → a BEFORE UPDATE trigger (disabled during ferry's own apply)");
@@ -420,7 +452,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         // CHECK constraints: identifiers translated, the rest tried as written.
         let mut checks = Vec::new();
         for ch in &t.checks {
-            checks.push(PgCheck { name: fk_names.allocate(&apply_case(case, &ch.name)), expression: translate_expression(&ch.expression, &col) });
+            checks.push(PgCheck { name: fk_names.allocate(&apply_case(case, &ch.name)), expression: user.qualify_casts(&translate_expression(&ch.expression, &col)) });
             a.push(Severity::Info, format!("{} check {}", t.name, ch.name), "CHECK translated (identifiers only); if PostgreSQL rejects it the migrate report lists it");
         }
         if rules.enums == EnumStyle::Check {
@@ -457,6 +489,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 checks,
                 on_update_now,
                 comment: t.comment.clone(),
+                partition_by: t.partitioned_by.clone(),
+                partitions: t.partitions.iter().map(|(n, b)| (apply_case(case, n), b.clone())).collect(),
             },
             converter: RowConverter {
                 columns: conversions,
@@ -497,6 +531,9 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             ObjectKind::Procedure => "stored procedure not migrated: rewrite in PL/pgSQL",
             ObjectKind::Function => "stored function not migrated: rewrite in PL/pgSQL",
             ObjectKind::Event => "event not migrated: schedule it with pg_cron or an external scheduler",
+            ObjectKind::Index => "index not created (expression, partial or GIN/GiST): run its SQL on the target after the load",
+            ObjectKind::Constraint => "constraint not created (exclusion): add it on the target after the load",
+            ObjectKind::Sequence => "sequence not migrated (no column owns it): create it and set its value on the target",
         };
         let object = match &o.table {
             Some(t) => format!("{} {} (on {t})", o.kind.label(), o.name),
@@ -512,10 +549,74 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         source_database: schema.name.clone(),
         target_schema,
         enums,
+        domains,
         tables,
         assessment: a,
         inputs: PlanInputs { schema: schema.clone(), config: config.clone(), probes: probes.clone(), postgis },
     })
+}
+
+/// The enum and domain types of a PostgreSQL source, and how a type or expression naming them
+/// reads in the target schema.
+struct UserTypes {
+    names: Vec<(String, bool)>,
+    target_schema: String,
+}
+
+impl UserTypes {
+    fn new(schema: &Schema, target_schema: &str) -> Self {
+        UserTypes {
+            names: schema.types.iter().map(|t| (t.name.clone(), matches!(t.kind, UserTypeKind::Enum { .. }))).collect(),
+            target_schema: target_schema.to_string(),
+        }
+    }
+
+    /// `mood` → the enum type (binary COPY sends its label as text); `posint` and arrays →
+    /// the qualified name, loaded in the text format.
+    fn pg_type(&self, name: &str) -> PgType {
+        let base = name.trim_end_matches("[]");
+        match self.names.iter().find(|(n, _)| n == base) {
+            Some((_, true)) if base == name => PgType::Named { schema: self.target_schema.clone(), name: base.to_string() },
+            Some(_) => PgType::Custom(format!("{}{}", quote_ident_q(&self.target_schema, base), &name[base.len()..])),
+            None => PgType::Custom(name.to_string()),
+        }
+    }
+
+    fn qualify_type(&self, ty: &str) -> String {
+        match self.pg_type(ty) {
+            PgType::Custom(s) => s,
+            other => other.to_string(),
+        }
+    }
+
+    /// `'x'::mood` → `'x'::"target"."mood"` for the source's user types.
+    fn qualify_casts(&self, expr: &str) -> String {
+        let mut out = expr.to_string();
+        for (n, _) in &self.names {
+            let pat = format!("::{n}");
+            let mut result = String::new();
+            let mut rest = out.as_str();
+            while let Some(i) = rest.find(&pat) {
+                let after = &rest[i + pat.len()..];
+                let boundary = after.chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+                result.push_str(&rest[..i]);
+                if boundary {
+                    result.push_str("::");
+                    result.push_str(&quote_ident_q(&self.target_schema, n));
+                } else {
+                    result.push_str(&pat);
+                }
+                rest = after;
+            }
+            result.push_str(rest);
+            out = result;
+        }
+        out
+    }
+}
+
+fn quote_ident_q(schema: &str, name: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(name))
 }
 
 /// Target names claimed by more than one source name, with those names listed.
@@ -562,6 +663,7 @@ fn pg_default(c: &Column, ty: &PgType, obj: &str, a: &mut Assessment) -> Option<
             PgType::Date => Some("CURRENT_DATE".into()),
             _ => Some("CURRENT_TIMESTAMP".into()),
         },
+        DefaultValue::Native(e) => Some(e.clone()),
         DefaultValue::Expression(e) => {
             let l = e.to_ascii_lowercase();
             if l == "uuid()" && matches!(ty, PgType::Uuid) {
@@ -639,6 +741,9 @@ impl Plan {
         for e in &self.enums {
             s.push_str(&format!("{};\n", e.create_sql()));
         }
+        for d in &self.domains {
+            s.push_str(&format!("{};\n", d.create_sql()));
+        }
         for t in &self.tables {
             s.push_str(&format!("\n{};\n", t.target.create_sql()));
         }
@@ -685,6 +790,8 @@ impl Plan {
         let mut out = Vec::new();
         if let Some((_, attach)) = t.target.primary_key_index_sql() {
             out.push(attach);
+        } else if t.target.partition_by.is_some() {
+            out.extend(t.target.primary_key_sql());
         }
         for c in &t.target.checks {
             out.push(t.target.check_sql(c));
@@ -725,6 +832,7 @@ mod tests {
                 ..Default::default()
             }],
             objects: vec![SourceObject { kind: ObjectKind::View, name: "v".into(), table: None, sql: "CREATE VIEW v AS SELECT 1".into() }],
+            types: vec![],
         }
     }
 

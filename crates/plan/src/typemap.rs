@@ -128,6 +128,8 @@ pub fn map_column(
             }
         }
         DataType::Uuid => m(PgType::Uuid, Conversion::Identity),
+        // A PostgreSQL source's own type: the same type (a user type as the plan qualified it).
+        DataType::Native { name, .. } => m(enum_type.unwrap_or_else(|| PgType::Custom(name.clone())), Conversion::Identity),
         DataType::Unsupported { name } => Err(format!(
             "type `{name}` has no mapping; add a rule [tables.<table>.columns.<column>] type = \"<postgres type>\""
         )),

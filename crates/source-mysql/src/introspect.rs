@@ -231,6 +231,7 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
         server_version: src.dialect.product(),
         tables: tables.into_values().collect(),
         objects,
+        types: vec![],
     })
 }
 

@@ -187,7 +187,7 @@ pub fn convert(dt: &DataType, v: MyValue) -> Result<Value, String> {
             }
             other => return Err(format!("unexpected {other:?} for TIME")),
         },
-        DataType::Unsupported { .. } => match v {
+        DataType::Unsupported { .. } | DataType::Native { .. } => match v {
             MyValue::Bytes(b) => match String::from_utf8(b) {
                 Ok(s) => Value::Text(s),
                 Err(e) => Value::Bytes(e.into_bytes()),

@@ -239,6 +239,8 @@ mod tests {
             checks: vec![],
             on_update_now: vec![],
             comment: None,
+            partition_by: None,
+            partitions: vec![],
         }
     }
 

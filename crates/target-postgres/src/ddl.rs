@@ -184,6 +184,12 @@ pub struct PgTable {
     /// Columns maintained like MySQL's `ON UPDATE CURRENT_TIMESTAMP` (by a trigger).
     pub on_update_now: Vec<String>,
     pub comment: Option<String>,
+    /// `PARTITION BY …` of a partitioned table (PostgreSQL sources), and its partitions
+    /// (name, `FOR VALUES …` / `DEFAULT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -216,7 +222,14 @@ impl PgTable {
                 s
             })
             .collect();
-        format!("CREATE TABLE {} (\n{}\n)", self.qualified(), cols.join(",\n"))
+        let mut sql = format!("CREATE TABLE {} (\n{}\n)", self.qualified(), cols.join(",\n"));
+        if let Some(p) = &self.partition_by {
+            sql.push_str(&format!(" PARTITION BY {p}"));
+            for (name, bound) in &self.partitions {
+                sql.push_str(&format!(";\nCREATE TABLE {} PARTITION OF {} {bound}", qualified(&self.schema, name), self.qualified()));
+            }
+        }
+        sql
     }
 
     pub fn primary_key_sql(&self) -> Option<String> {
@@ -234,6 +247,10 @@ impl PgTable {
     /// (`ALTER TABLE … ADD PRIMARY KEY` would lock them out): a unique index, then the
     /// constraint adopting it, which is instant.
     pub fn primary_key_index_sql(&self) -> Option<(String, String)> {
+        // A partitioned table cannot adopt an index as its key: no two-step build there.
+        if self.partition_by.is_some() {
+            return None;
+        }
         self.primary_key.as_ref().map(|pk| {
             (
                 format!("CREATE UNIQUE INDEX {} ON {} USING btree ({})", quote_ident(&pk.name), self.qualified(), list(&pk.columns)),
@@ -366,6 +383,35 @@ impl PgTable {
     }
 }
 
+/// A domain of a PostgreSQL source, recreated in the target schema.
+#[derive(Debug, Clone, Serialize)]
+pub struct PgDomain {
+    pub schema: String,
+    pub name: String,
+    /// The base type as PostgreSQL prints it (user types already qualified).
+    pub base: String,
+    pub not_null: bool,
+    pub default: Option<String>,
+    /// CHECK expressions (`VALUE > 0`).
+    pub checks: Vec<String>,
+}
+
+impl PgDomain {
+    pub fn create_sql(&self) -> String {
+        let mut s = format!("CREATE DOMAIN {} AS {}", qualified(&self.schema, &self.name), self.base);
+        if let Some(d) = &self.default {
+            s.push_str(&format!(" DEFAULT {d}"));
+        }
+        if self.not_null {
+            s.push_str(" NOT NULL");
+        }
+        for c in &self.checks {
+            s.push_str(&format!(" CHECK ({c})"));
+        }
+        s
+    }
+}
+
 impl PgEnum {
     pub fn create_sql(&self) -> String {
         let vals: Vec<String> = self.values.iter().map(|v| quote_literal(v)).collect();
@@ -408,6 +454,8 @@ mod tests {
             checks: vec![],
             on_update_now: vec!["at".into()],
             comment: None,
+            partition_by: None,
+            partitions: vec![],
         }
     }
 

@@ -117,7 +117,7 @@ fn canon_of(t: &TablePlan, i: usize, postgis: bool) -> Canon {
         DataType::Set { .. } => Canon::Set,
         DataType::Bit { len } => Canon::Bits { len: *len },
         DataType::Geometry { .. } => Canon::Geometry { postgis },
-        DataType::Unsupported { .. } => Canon::Text,
+        DataType::Unsupported { .. } | DataType::Native { .. } => Canon::Text,
     }
 }
 

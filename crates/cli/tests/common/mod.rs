@@ -69,6 +69,14 @@ pub fn fresh_pg(name: &str) -> String {
 }
 
 pub fn psql(url: &str, sql: &str) -> String {
+    match psql_try(url, sql) {
+        Ok(out) => out,
+        Err(e) => panic!("psql failed: {e}\nSQL: {}", &sql[..sql.len().min(500)]),
+    }
+}
+
+/// `psql` that returns the error text instead of failing the test.
+pub fn psql_try(url: &str, sql: &str) -> Result<String, String> {
     let out = Command::new("psql")
         .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-F", "\t", url])
         .stdin(Stdio::piped())
@@ -80,8 +88,10 @@ pub fn psql(url: &str, sql: &str) -> String {
             c.wait_with_output()
         })
         .expect("psql");
-    assert!(out.status.success(), "psql failed: {}\nSQL: {}", String::from_utf8_lossy(&out.stderr), &sql[..sql.len().min(500)]);
-    String::from_utf8(out.stdout).unwrap()
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8(out.stdout).unwrap())
 }
 
 /// Loads the Sakila sample into a new MariaDB database `db`, with the MySQL-5.7-only GEOMETRY

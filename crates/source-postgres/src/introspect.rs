@@ -1,0 +1,317 @@
+//! A PostgreSQL schema from `pg_catalog` into the neutral model. Column types stay PostgreSQL's
+//! own (`DataType::Native`, printed by `format_type` with the source schema on the search path,
+//! so the schema's enums and domains print unqualified and the plan qualifies them with the
+//! target schema). What the model cannot carry is reported, never dropped silently: composite
+//! columns are unsupported (the plan stops with a rule to write), exclusion constraints,
+//! expression/partial/GIN/GiST indexes, views, materialized views, functions, triggers and
+//! free-standing sequences become action items with their SQL.
+
+use crate::{source_error, PgSource};
+use ferry_model::*;
+use ferry_target_postgres::TargetError;
+use std::collections::BTreeMap;
+
+fn fk_action(code: &str) -> FkAction {
+    match code {
+        "r" => FkAction::Restrict,
+        "c" => FkAction::Cascade,
+        "n" => FkAction::SetNull,
+        "d" => FkAction::SetDefault,
+        _ => FkAction::NoAction,
+    }
+}
+
+pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Schema, SourceError> {
+    let conn = src.conn().await?;
+    let q = |e: tokio_postgres::Error| source_error(TargetError::from(e).context("reading the source catalog"));
+    let version: String = conn.client.query_one("SELECT 'PostgreSQL ' || current_setting('server_version')", &[]).await.map_err(q)?.get(0);
+    let schema = &src.schema;
+    let rows = conn
+        .client
+        .query(
+            "SELECT c.oid, c.relname::text, obj_description(c.oid, 'pg_class'), \
+                    CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid WHERE i.inhparent = c.oid) \
+                         ELSE greatest(c.reltuples, 0) END::bigint, \
+                    CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname",
+            &[schema],
+        )
+        .await
+        .map_err(q)?;
+    let mut tables: BTreeMap<u32, Table> = BTreeMap::new();
+    for r in &rows {
+        let name: String = r.get(1);
+        if !select(&name) {
+            continue;
+        }
+        tables.insert(
+            r.get(0),
+            Table { name, comment: r.get(2), estimated_rows: r.get::<_, i64>(3) as u64, partitioned_by: r.get(4), engine: None, ..Default::default() },
+        );
+    }
+    let oids: Vec<u32> = tables.keys().copied().collect();
+    for r in conn
+        .client
+        .query(
+            "SELECT i.inhparent, c.relname::text, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = ANY($1) AND c.relispartition ORDER BY c.relname",
+            &[&oids],
+        )
+        .await
+        .map_err(q)?
+    {
+        if let Some(t) = tables.get_mut(&r.get::<_, u32>(0)) {
+            t.partitions.push((r.get(1), r.get(2)));
+        }
+    }
+
+    // Columns.
+    for r in conn
+        .client
+        .query(
+            "SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, pg_get_expr(d.adbin, d.adrelid), \
+                    a.attidentity::text, a.attgenerated::text, col_description(a.attrelid, a.attnum), \
+                    coalesce(et.typtype, t.typtype)::text, coalesce(etn.nspname, tn.nspname)::text = $2, \
+                    pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname) \
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace \
+             LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A' LEFT JOIN pg_namespace etn ON etn.oid = et.typnamespace \
+             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attrelid, a.attnum",
+            &[&oids, schema],
+        )
+        .await
+        .map_err(q)?
+    {
+        let Some(t) = tables.get_mut(&r.get::<_, u32>(0)) else { continue };
+        let name: String = r.get(1);
+        let ty: String = r.get(2);
+        let default: Option<String> = r.get(4);
+        let identity = !r.get::<_, String>(5).is_empty();
+        let generated = r.get::<_, String>(6) == "s";
+        let typtype: String = r.get(8);
+        let user_type: bool = r.get(9);
+        let serial_seq: Option<String> = r.get(10);
+        let serial = !identity && serial_seq.is_some() && default.as_deref().is_some_and(|d| d.starts_with("nextval("));
+        let data_type = if typtype == "c" && user_type {
+            DataType::Unsupported { name: format!("{ty} (a composite type)") }
+        } else {
+            DataType::Native { name: ty.clone(), user_type: user_type && matches!(typtype.as_str(), "e" | "d") }
+        };
+        let mut c = Column::new(name, data_type, ty);
+        c.nullable = r.get(3);
+        c.comment = r.get(7);
+        c.auto_increment = identity || serial;
+        if generated {
+            c.generated = default.clone();
+        } else if !c.auto_increment {
+            c.default = default.map(DefaultValue::Native);
+        }
+        if c.auto_increment {
+            if let Some(seq) = serial_seq {
+                // The identity restarts past the source sequence's next value.
+                let next: Option<i64> = conn
+                    .client
+                    .query_one(&format!("SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {seq}"), &[])
+                    .await
+                    .ok()
+                    .map(|r| r.get(0));
+                t.auto_increment = next.map(|n| n.max(1) as u64);
+            }
+        }
+        t.columns.push(c);
+    }
+
+    // Constraints.
+    let mut objects = Vec::new();
+    for r in conn
+        .client
+        .query(
+            "SELECT c.conrelid, c.conname::text, c.contype::text, \
+                    ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o), \
+                    f.relname::text, fn.nspname::text, \
+                    ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o), \
+                    c.confdeltype::text, c.confupdtype::text, pg_get_constraintdef(c.oid) \
+             FROM pg_constraint c LEFT JOIN pg_class f ON f.oid = c.confrelid LEFT JOIN pg_namespace fn ON fn.oid = f.relnamespace \
+             WHERE c.conrelid = ANY($1) ORDER BY c.conrelid, c.conname",
+            &[&oids],
+        )
+        .await
+        .map_err(q)?
+    {
+        let Some(t) = tables.get_mut(&r.get::<_, u32>(0)) else { continue };
+        let name: String = r.get(1);
+        let columns: Vec<String> = r.get(3);
+        let def: String = r.get(9);
+        match r.get::<_, String>(2).as_str() {
+            "p" => t.primary_key = Some(Key { name, columns }),
+            "u" => {
+                t.indexes.push(Index {
+                    name: name.clone(),
+                    columns: columns.iter().map(|c| IndexColumn { name: c.clone(), prefix: None, descending: false }).collect(),
+                    unique: true,
+                    kind: IndexKind::BTree,
+                    comment: None,
+                });
+                t.unique_keys.push(Key { name, columns });
+            }
+            "f" => {
+                let ref_schema: Option<String> = r.get(5);
+                t.foreign_keys.push(ForeignKey {
+                    name,
+                    columns,
+                    ref_schema: ref_schema.filter(|s| s != &src.schema),
+                    ref_table: r.get::<_, Option<String>>(4).unwrap_or_default(),
+                    ref_columns: r.get(6),
+                    on_delete: fk_action(&r.get::<_, String>(7)),
+                    on_update: fk_action(&r.get::<_, String>(8)),
+                });
+            }
+            "c" => {
+                let body = def.trim_end_matches(" NOT VALID");
+                let expr = body.strip_prefix("CHECK ").unwrap_or(body);
+                t.checks.push(Check { name, expression: expr.to_string() });
+            }
+            _ => objects.push(SourceObject {
+                kind: ObjectKind::Constraint,
+                name,
+                table: Some(t.name.clone()),
+                sql: format!("ALTER TABLE {} ADD CONSTRAINT … {def}", t.name),
+            }),
+        }
+    }
+
+    // Indexes that back no constraint.
+    for r in conn
+        .client
+        .query(
+            "SELECT i.indrelid, ic.relname::text, i.indisunique, am.amname::text, i.indpred IS NOT NULL, \
+                    ARRAY(SELECT coalesce(a.attname::text, '') FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(n, o) \
+                          LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o), \
+                    ARRAY(SELECT (opt & 1) = 1 FROM unnest(i.indoption::int2[]) opt), pg_get_indexdef(i.indexrelid) \
+             FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam \
+             WHERE i.indrelid = ANY($1) AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid) \
+             ORDER BY i.indrelid, ic.relname",
+            &[&oids],
+        )
+        .await
+        .map_err(q)?
+    {
+        let Some(t) = tables.get_mut(&r.get::<_, u32>(0)) else { continue };
+        let name: String = r.get(1);
+        let unique: bool = r.get(2);
+        let method: String = r.get(3);
+        let partial: bool = r.get(4);
+        let cols: Vec<String> = r.get(5);
+        let desc: Vec<bool> = r.get(6);
+        let def: String = r.get(7);
+        let kind = match method.as_str() {
+            "btree" => IndexKind::BTree,
+            "hash" => IndexKind::Hash,
+            _ => {
+                objects.push(SourceObject { kind: ObjectKind::Index, name, table: Some(t.name.clone()), sql: def });
+                continue;
+            }
+        };
+        if partial || cols.iter().any(String::is_empty) {
+            // Expression or partial index: recreated by hand (its SQL is in the assessment).
+            objects.push(SourceObject { kind: ObjectKind::Index, name, table: Some(t.name.clone()), sql: def });
+            continue;
+        }
+        let columns: Vec<IndexColumn> =
+            cols.iter().enumerate().map(|(i, c)| IndexColumn { name: c.clone(), prefix: None, descending: desc.get(i).copied().unwrap_or(false) }).collect();
+        if unique {
+            t.unique_keys.push(Key { name: name.clone(), columns: cols.clone() });
+        }
+        t.indexes.push(Index { name, columns, unique, kind, comment: None });
+    }
+
+    // Enum and domain types of the schema.
+    let mut types = Vec::new();
+    for r in conn
+        .client
+        .query(
+            "SELECT t.typname::text, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
+             JOIN pg_enum e ON e.enumtypid = t.oid WHERE n.nspname = $1 GROUP BY t.typname ORDER BY 1",
+            &[schema],
+        )
+        .await
+        .map_err(q)?
+    {
+        types.push(UserType { name: r.get(0), kind: UserTypeKind::Enum { values: r.get(1) } });
+    }
+    for r in conn
+        .client
+        .query(
+            "SELECT t.typname::text, format_type(t.typbasetype, t.typtypmod), t.typnotnull, t.typdefault, \
+                    ARRAY(SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c WHERE c.contypid = t.oid ORDER BY c.conname) \
+             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = $1 AND t.typtype = 'd' ORDER BY 1",
+            &[schema],
+        )
+        .await
+        .map_err(q)?
+    {
+        let checks: Vec<String> = r.get(4);
+        types.push(UserType {
+            name: r.get(0),
+            kind: UserTypeKind::Domain {
+                base: r.get(1),
+                not_null: r.get(2),
+                default: r.get(3),
+                checks: checks.iter().filter_map(|c| c.strip_prefix("CHECK ").map(|x| x.trim_start_matches('(').trim_end_matches(')').to_string())).collect(),
+            },
+        });
+    }
+
+    // What ferry does not create: listed with its SQL.
+    for r in conn
+        .client
+        .query(
+            "SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'matview' ELSE 'sequence' END, c.relname::text, \
+                    CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) ELSE '' END \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND (c.relkind IN ('v', 'm') OR (c.relkind = 'S' AND NOT EXISTS \
+                   (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0))) ORDER BY 2",
+            &[schema],
+        )
+        .await
+        .map_err(q)?
+    {
+        let kind: String = r.get(0);
+        let name: String = r.get(1);
+        let body: String = r.get(2);
+        let (kind, sql) = match kind.as_str() {
+            "view" => (ObjectKind::View, format!("CREATE VIEW {name} AS {body}")),
+            "matview" => (ObjectKind::View, format!("CREATE MATERIALIZED VIEW {name} AS {body}")),
+            _ => (ObjectKind::Sequence, format!("CREATE SEQUENCE {name}")),
+        };
+        objects.push(SourceObject { kind, name, table: None, sql });
+    }
+    for r in conn
+        .client
+        .query(
+            "SELECT p.proname::text, pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = $1 AND p.prokind IN ('f', 'p') ORDER BY 1",
+            &[schema],
+        )
+        .await
+        .map_err(q)?
+    {
+        objects.push(SourceObject { kind: ObjectKind::Function, name: r.get(0), table: None, sql: r.get(1) });
+    }
+    for r in conn
+        .client
+        .query(
+            "SELECT tg.tgname::text, c.relname::text, pg_get_triggerdef(tg.oid) FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid \
+             WHERE c.oid = ANY($1) AND NOT tg.tgisinternal ORDER BY 1",
+            &[&oids],
+        )
+        .await
+        .map_err(q)?
+    {
+        objects.push(SourceObject { kind: ObjectKind::Trigger, name: r.get(0), table: Some(r.get(1)), sql: r.get(2) });
+    }
+
+    Ok(Schema { name: src.schema.clone(), server_version: version, tables: tables.into_values().collect(), objects, types })
+}

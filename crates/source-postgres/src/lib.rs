@@ -1,0 +1,233 @@
+//! PostgreSQL as a source (one schema of one database): introspection from `pg_catalog`,
+//! parallel chunk reads inside one exported snapshot, and the source side of `verify`.
+//!
+//! Guarantees and why:
+//! - **One snapshot.** The leader opens a `REPEATABLE READ` transaction and exports its snapshot
+//!   (`pg_export_snapshot()`); every reader imports it (`SET TRANSACTION SNAPSHOT`) before
+//!   reading, and the leader stays open until all have. All chunks of all tables are therefore
+//!   read as of one instant, whatever the source's writers do meanwhile.
+//! - **Types survive exactly.** A PostgreSQL column keeps its own type on the target
+//!   ([`DataType::Native`]: arrays, ranges, `inet`, enums, domains…), and values travel in
+//!   PostgreSQL's own text form, which its input functions read back to the same value (floats
+//!   print with `extra_float_digits = 3`), so nothing is converted and nothing is rounded.
+//! - Verify computes `col::text` on both sides for every column: same types, same text.
+//!
+//! The URL is `postgres://user@host/db?schema=app` (default schema `public`); the `schema`
+//! parameter is ferry's, removed before connecting.
+
+mod introspect;
+
+use ferry_model::canonical::{Canon, ColumnText};
+use ferry_model::{split_int_range, ChunkRange, Column, DataType, ErrorKind, Probe, Row, RowSender, Schema, SnapshotPosition, SnapshotReader, Source, SourceError, Table, TableSelection, Value, VerifySource};
+use ferry_target_postgres::ident::{quote_ident, quote_literal};
+use ferry_target_postgres::{PgTarget, TargetError};
+use futures_util::TryStreamExt;
+use std::sync::Arc;
+
+const BATCH_ROWS: usize = 2000;
+
+pub struct PgSource {
+    url: String,
+    pub schema: String,
+    pub database: String,
+}
+
+pub(crate) fn source_error(e: TargetError) -> SourceError {
+    SourceError::new(e.kind, e.message)
+}
+
+/// Splits ferry's `schema` parameter off a PostgreSQL URL.
+pub fn split_schema(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else { return (url.to_string(), None) };
+    let mut schema = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|kv| match kv.strip_prefix("schema=") {
+            Some(s) => {
+                schema = Some(s.to_string());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let url = if rest.is_empty() { base.to_string() } else { format!("{base}?{}", rest.join("&")) };
+    (url, schema)
+}
+
+impl PgSource {
+    pub async fn connect(url: &str) -> Result<PgSource, SourceError> {
+        let (url, schema) = split_schema(url);
+        let schema = schema.unwrap_or_else(|| "public".into());
+        let conn = PgTarget::connect(&url).await.map_err(|e| source_error(e.context("PostgreSQL source")))?;
+        let row = conn
+            .client
+            .query_one("SELECT current_database()::text, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema])
+            .await
+            .map_err(|e| source_error(TargetError::from(e)))?;
+        if !row.get::<_, bool>(1) {
+            return Err(SourceError::new(ErrorKind::NotFound, format!("the source database has no schema \"{schema}\" (give ?schema=… in the URL)")));
+        }
+        Ok(PgSource { url, schema, database: row.get(0) })
+    }
+
+    pub(crate) async fn conn(&self) -> Result<PgTarget, SourceError> {
+        let c = PgTarget::connect(&self.url).await.map_err(|e| source_error(e.context("PostgreSQL source")))?;
+        // Types print unqualified when they live in the source schema (the plan qualifies them).
+        c.batch(&format!("SET search_path = {}, pg_catalog", quote_ident(&self.schema))).await.map_err(source_error)?;
+        Ok(c)
+    }
+
+    fn qualified(&self, table: &str) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(table))
+    }
+}
+
+/// The `WHERE` clause of a chunk.
+fn range_condition(range: &ChunkRange) -> String {
+    match range {
+        ChunkRange::All => String::new(),
+        ChunkRange::IntKey { column, .. } => range.where_clause(&quote_ident(column)),
+    }
+}
+
+/// One session inside the exported snapshot. The leader's session (held by every reader) keeps
+/// the snapshot importable until the last reader has imported it.
+pub struct PgReader {
+    conn: PgTarget,
+    schema: String,
+    _leader: Arc<PgTarget>,
+}
+
+impl SnapshotReader for PgReader {
+    async fn read(&mut self, table: &Table, range: &ChunkRange, tx: RowSender) -> Result<u64, SourceError> {
+        let cols: Vec<String> = table.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect();
+        let sql = format!(
+            "SELECT {} FROM {}.{}{}",
+            if cols.is_empty() { "1".to_string() } else { cols.join(", ") },
+            quote_ident(&self.schema),
+            quote_ident(&table.name),
+            range_condition(range)
+        );
+        let ctx = |e: tokio_postgres::Error| source_error(TargetError::from(e).context(format!("reading table \"{}\"", table.name)));
+        let stream = self.conn.client.query_raw(sql.as_str(), std::iter::empty::<&str>()).await.map_err(ctx)?;
+        futures_util::pin_mut!(stream);
+        let mut batch: Vec<Row> = Vec::with_capacity(BATCH_ROWS);
+        let mut n = 0u64;
+        while let Some(row) = stream.try_next().await.map_err(ctx)? {
+            let values: Row = (0..table.columns.len()).map(|i| row.get::<_, Option<String>>(i).map(Value::Text).unwrap_or(Value::Null)).collect();
+            batch.push(values);
+            n += 1;
+            if batch.len() >= BATCH_ROWS {
+                if tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS))).await.is_err() {
+                    return Ok(n);
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.send(batch).await;
+        }
+        Ok(n)
+    }
+}
+
+impl Source for PgSource {
+    type Reader = PgReader;
+
+    async fn introspect(&self, select: TableSelection<'_>) -> Result<Schema, SourceError> {
+        introspect::introspect(self, select).await
+    }
+
+    /// PostgreSQL columns keep their types: no data probe is ever needed.
+    async fn probe(&self, _table: &str, _column: &str, _probe: Probe) -> Result<u64, SourceError> {
+        Ok(0)
+    }
+
+    async fn plan_chunks(&self, table: &Table, rows_per_chunk: u64) -> Result<Vec<ChunkRange>, SourceError> {
+        let pk = match &table.primary_key {
+            Some(k) if k.columns.len() == 1 => k.columns[0].clone(),
+            _ => return Ok(vec![ChunkRange::All]),
+        };
+        let int = matches!(table.column(&pk).map(|c| &c.data_type), Some(DataType::Native { name, .. }) if matches!(name.as_str(), "integer" | "bigint" | "smallint"));
+        if !int || table.estimated_rows <= rows_per_chunk {
+            return Ok(vec![ChunkRange::All]);
+        }
+        let conn = self.conn().await?;
+        let row = conn
+            .client
+            .query_one(&format!("SELECT min({c})::text, max({c})::text FROM {}", self.qualified(&table.name), c = quote_ident(&pk)), &[])
+            .await
+            .map_err(|e| source_error(TargetError::from(e).context(format!("sizing table \"{}\"", table.name))))?;
+        let (Some(min), Some(max)) = (row.get::<_, Option<String>>(0), row.get::<_, Option<String>>(1)) else { return Ok(vec![ChunkRange::All]) };
+        let (Ok(min), Ok(max)) = (min.parse::<i128>(), max.parse::<i128>()) else { return Ok(vec![ChunkRange::All]) };
+        Ok(split_int_range(&pk, min, max, table.estimated_rows.div_ceil(rows_per_chunk.max(1))))
+    }
+
+    async fn open_snapshot(&self, readers: usize) -> Result<(Vec<PgReader>, SnapshotPosition), SourceError> {
+        let leader = self.conn().await?;
+        leader.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(source_error)?;
+        let row = leader
+            .client
+            .query_one("SELECT pg_export_snapshot(), pg_current_wal_lsn()::text", &[])
+            .await
+            .map_err(|e| source_error(TargetError::from(e).context("exporting the snapshot")))?;
+        let snapshot: String = row.get(0);
+        let lsn: String = row.get(1);
+        let leader = Arc::new(leader);
+        let mut out = Vec::new();
+        for _ in 0..readers.max(1) {
+            let c = self.conn().await?;
+            c.batch(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}", quote_literal(&snapshot)))
+                .await
+                .map_err(|e| source_error(e.context("importing the snapshot")))?;
+            out.push(PgReader { conn: c, schema: self.schema.clone(), _leader: leader.clone() });
+        }
+        Ok((out, SnapshotPosition { position: Some(lsn), gtid: None, consistent: true, note: None }))
+    }
+}
+
+impl VerifySource for PgSource {
+    fn canonical_expr(&self, column: &Column, canon: Canon) -> String {
+        ferry_target_postgres::verify::canonical_expr(&quote_ident(&column.name), canon, column.nullable).sql
+    }
+
+    fn quote(&self, ident: &str) -> String {
+        quote_ident(ident)
+    }
+
+    async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {
+        let conn = self.conn().await?;
+        conn.chunk_hash(&self.qualified(&table.name), exprs, &range_condition(range)).await.map_err(source_error)
+    }
+
+    async fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> Result<Vec<Vec<Option<String>>>, SourceError> {
+        let conn = self.conn().await?;
+        let texts: Vec<ColumnText> = exprs.iter().map(|e| ColumnText { sql: e.clone(), nullable: true, json: false }).collect();
+        conn.canonical_rows(&self.qualified(&table.name), &texts, &range_condition(range)).await.map_err(source_error)
+    }
+
+    async fn read_keys(&self, table: &Table, key_exprs: &[String], keys: &[Vec<String>], tx: RowSender) -> Result<u64, SourceError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let conn = self.conn().await?;
+        let key_tuple = format!("({})", key_exprs.join(", "));
+        let lists: Vec<String> = keys.iter().map(|k| format!("({})", k.iter().map(|v| quote_literal(v)).collect::<Vec<_>>().join(", "))).collect();
+        let cols: Vec<String> = table.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect();
+        let sql = format!("SELECT {} FROM {} WHERE {key_tuple} IN ({})", cols.join(", "), self.qualified(&table.name), lists.join(", "));
+        let rows = conn.client.query(&sql, &[]).await.map_err(|e| source_error(TargetError::from(e).context(format!("reading rows of \"{}\"", table.name))))?;
+        let out: Vec<Row> = rows.iter().map(|r| (0..table.columns.len()).map(|i| r.get::<_, Option<String>>(i).map(Value::Text).unwrap_or(Value::Null)).collect()).collect();
+        let n = out.len() as u64;
+        let _ = tx.send(out).await;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn schema_parameter_is_ferrys() {
+        assert_eq!(super::split_schema("postgres://u@h/db?schema=app"), ("postgres://u@h/db".into(), Some("app".into())));
+        assert_eq!(super::split_schema("postgres://u@h/db?sslmode=disable&schema=x"), ("postgres://u@h/db?sslmode=disable".into(), Some("x".into())));
+        assert_eq!(super::split_schema("postgres://u@h/db"), ("postgres://u@h/db".into(), None));
+    }
+}
