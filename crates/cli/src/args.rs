@@ -87,7 +87,7 @@ pub enum Command {
         /// Stop once every change up to the end of the source's binlog is applied.
         #[arg(long)]
         until_caught_up: bool,
-        /// The replica server_id ferry reads the binlog as (must be unused; default 0x66657279 % 2^31).
+        /// The replica server_id ferry reads the binlog as (must be unused; default: derived from the target database and schema).
         #[arg(long)]
         server_id: Option<u32>,
         /// Row changes per target transaction at most (whole source transactions always).

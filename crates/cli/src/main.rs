@@ -13,8 +13,18 @@ use ferry_target_postgres::PgTarget;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// The replica id ferry registers as unless told otherwise ("fery" in ASCII, below 2^31).
-const DEFAULT_SERVER_ID: u32 = 0x6665_7279 & 0x7fff_ffff;
+/// The replica id ferry registers as unless told otherwise: derived from the target database and
+/// schema (FNV-1a), so one sync job keeps its id across restarts and two jobs reading the same
+/// source (into different schemas or targets) do not collide; kept in 2^20..2^31, clear of the
+/// small ids servers are usually given.
+fn default_server_id(target_url: &str, schema: &str) -> u32 {
+    let key = format!("{}|{schema}", ferry_model::redact_url(target_url));
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.bytes() {
+        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+    }
+    (1 << 20) + h % ((1 << 31) - (1 << 20))
+}
 
 // Rows are many small allocations (one per value); mimalloc handles that pattern well.
 #[global_allocator]
@@ -223,7 +233,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let Src::MySql(source) = source else {
                 bail!("sync from a PostgreSQL source (logical replication) is not built yet; `ferry migrate` and `ferry verify` work from PostgreSQL");
             };
-            let cdc = ferry_source_mysql::binlog::MySqlCdc { source: source.clone(), server_id: server_id.unwrap_or(DEFAULT_SERVER_ID) };
+            let cdc = ferry_source_mysql::binlog::MySqlCdc { source: source.clone(), server_id: server_id.unwrap_or_else(|| default_server_id(&turl, &plan.target_schema)) };
             use ferry_model::cdc::CdcSource;
             let checks = cdc.preflight().await?;
             let failed: Vec<_> = checks.iter().filter(|c| !c.ok && !c.warning_only).collect();
@@ -525,6 +535,14 @@ fn config_file(path: &Option<std::path::PathBuf>) -> Result<Config> {
 #[cfg(test)]
 mod tests {
     use super::with_password;
+
+    #[test]
+    fn default_server_ids_differ_per_job_and_stay_per_job() {
+        let a = super::default_server_id("postgres://u:secret@h/db", "s1");
+        assert_eq!(a, super::default_server_id("postgres://u:other@h/db", "s1"), "the password is not part of the job");
+        assert_ne!(a, super::default_server_id("postgres://u@h/db", "s2"));
+        assert!((1 << 20..1 << 31).contains(&a));
+    }
 
     #[test]
     fn password_from_environment_is_url_encoded() {

@@ -82,7 +82,7 @@ fn sigkill_at_random_points_then_resume_loads_every_chunk_once() {
     let mut finished = false;
     let mut kills = 0;
     for _ in 0..4 {
-        let delay = Duration::from_millis(300 + next() % 1500);
+        let delay = Duration::from_millis(100 + next() % 900);
         let mut args: Vec<&str> = base.to_vec();
         if first {
             args.extend(["--if-exists", "drop"]);

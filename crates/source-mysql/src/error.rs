@@ -22,6 +22,9 @@ pub fn map_error(e: mysql_async::Error) -> SourceError {
                     "the binlog position ferry needs is no longer on the source (purged?): keep binlogs longer, then `ferry migrate --if-exists drop` and `ferry sync` again",
                 ),
                 1146 | 1054 => (ErrorKind::NotFound, "the table changed while ferry ran; run again"),
+                // The server still holds a replica connection with our id (a killed run's, until it
+                // notices): retried; if another job uses the id, give this one its own --server-id.
+                4052 => (ErrorKind::Transient, "another replica connection uses ferry's server_id; if it is not ferry's own earlier run, pass --server-id"),
                 1205 | 1213 | 1040 | 1053 | 1927 | 2006 | 2013 => (ErrorKind::Transient, ""),
                 _ => (ErrorKind::Definite, ""),
             };
