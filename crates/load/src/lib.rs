@@ -51,6 +51,8 @@ pub enum LoadError {
     Shape { table: String, problem: String },
     #[error("--resume: {0}")]
     Resume(String),
+    #[error("the Citus plan refuses {} table(s); nothing was written:\n  - {}", .0.len(), .0.join("\n  - "))]
+    Citus(Vec<String>),
 }
 
 impl LoadError {
@@ -126,6 +128,9 @@ pub async fn migrate<S: Source>(
     opts: &MigrateOptions,
 ) -> Result<MigrateReport, LoadError> {
     let started = Instant::now();
+    if let Some(refused) = plan.citus.as_ref().map(|c| c.refusals()).filter(|r| !r.is_empty()) {
+        return Err(LoadError::Citus(refused));
+    }
     let target = PgTarget::connect(target_url).await?;
     target.ensure_state().await?;
     let schema = plan.target_schema.clone();

@@ -112,6 +112,14 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
             plan.target_schema
         ))));
     }
+    // Citus: distribute the empty tables before any row arrives (rows then go to the shards).
+    if let Some(c) = &plan.citus {
+        if !keep {
+            for stmt in &c.statements {
+                target.exec(stmt).await.map_err(|e| LoadError::Target(e.context("distributing tables on Citus")))?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -78,6 +78,9 @@ pub struct Plan {
     pub domains: Vec<PgDomain>,
     pub tables: Vec<TablePlan>,
     pub assessment: Assessment,
+    /// A Citus target's distribution (`[target.citus]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub citus: Option<crate::citus::CitusPlan>,
     /// What the plan was made from, so it can be made again for a changed source schema
     /// ([`Plan::rebuilt`], used by sync when the source runs DDL).
     #[serde(skip)]
@@ -542,18 +545,23 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         a.push_sql(Severity::Action, object, msg, o.sql.clone());
     }
 
-    if !problems.is_empty() {
-        return Err(PlanError { problems });
-    }
-    Ok(Plan {
+    let mut plan = Plan {
         source_database: schema.name.clone(),
         target_schema,
         enums,
         domains,
         tables,
         assessment: a,
+        citus: None,
         inputs: PlanInputs { schema: schema.clone(), config: config.clone(), probes: probes.clone(), postgis },
-    })
+    };
+    if let Some(c) = &config.target.citus {
+        problems.extend(crate::citus::classify(&mut plan, c));
+    }
+    if !problems.is_empty() {
+        return Err(PlanError { problems });
+    }
+    Ok(plan)
 }
 
 /// The enum and domain types of a PostgreSQL source, and how a type or expression naming them
@@ -747,6 +755,12 @@ impl Plan {
         for t in &self.tables {
             s.push_str(&format!("\n{};\n", t.target.create_sql()));
         }
+        if let Some(c) = &self.citus {
+            s.push_str("\n-- Citus: reference and distributed tables, before the load\n");
+            for stmt in &c.statements {
+                s.push_str(&format!("{stmt};\n"));
+            }
+        }
         s.push_str("\n-- 2. COPY of every table\n");
         for t in &self.tables {
             s.push_str(&format!("-- {}\n", t.copy_sql(t.binary.is_some())));
@@ -773,9 +787,15 @@ impl Plan {
     }
 
     /// Index builds of a table after its load; they may run concurrently with each other.
+    /// The table is a Citus reference or distributed table.
+    pub fn is_citus_table(&self, t: &TablePlan) -> bool {
+        self.citus.as_ref().is_some_and(|c| c.tables.iter().any(|x| x.table == t.target.name && x.role != crate::citus::CitusRole::Local))
+    }
+
     pub fn index_builds(&self, t: &TablePlan) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some((index, _)) = t.target.primary_key_index_sql() {
+        // Citus tables take their key in one statement (it propagates to the shards).
+        if let Some((index, _)) = t.target.primary_key_index_sql().filter(|_| !self.is_citus_table(t)) {
             out.push(index);
         }
         for ix in &t.target.indexes {
@@ -788,10 +808,9 @@ impl Plan {
     /// checks, identity restarts, triggers, comments, statistics.
     pub fn after_indexes(&self, t: &TablePlan) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some((_, attach)) = t.target.primary_key_index_sql() {
-            out.push(attach);
-        } else if t.target.partition_by.is_some() {
-            out.extend(t.target.primary_key_sql());
+        match t.target.primary_key_index_sql() {
+            Some((_, attach)) if !self.is_citus_table(t) => out.push(attach),
+            _ => out.extend(t.target.primary_key_sql()),
         }
         for c in &t.target.checks {
             out.push(t.target.check_sql(c));

@@ -53,6 +53,31 @@ pub struct TargetConfig {
     pub url: Option<String>,
     /// Target schema; default: the source database name after the identifier rule.
     pub schema: Option<String>,
+    /// A Citus target: which tables are distributed (and by what) or reference tables.
+    #[serde(default)]
+    pub citus: Option<CitusConfig>,
+}
+
+/// `[target.citus]`: tables by source name. Tables in neither list stay local (on the
+/// coordinator).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CitusConfig {
+    /// Copied to every node (small lookup tables that distributed tables reference).
+    #[serde(default)]
+    pub reference: Vec<String>,
+    /// Sharded by a column: `orders = { column = "customer_id", colocate_with = "customers" }`.
+    #[serde(default)]
+    pub distributed: BTreeMap<String, DistributedTable>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributedTable {
+    /// The distribution column (source name).
+    pub column: String,
+    /// Another distributed table (source name) whose shards this one shares.
+    pub colocate_with: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

@@ -6,6 +6,7 @@
 pub mod assessment;
 pub mod build;
 pub mod catalog;
+pub mod citus;
 pub mod config;
 pub mod convert;
 pub mod naming;

@@ -213,3 +213,23 @@ pub fn hash_mismatches(report: &serde_json::Value) -> Vec<String> {
         .map(|t| t["target"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// Output with the server versions replaced by `<version>` (golden files outlive point releases).
+pub fn without_versions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("MariaDB ").or_else(|| rest.find("PostgreSQL 1")) {
+        let word = if rest[i..].starts_with("MariaDB ") { "MariaDB " } else { "PostgreSQL " };
+        out.push_str(&rest[..i + word.len()]);
+        let after = &rest[i + word.len()..];
+        let n = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '+' || c == '~')).unwrap_or(after.len());
+        if after[..n].starts_with(|c: char| c.is_ascii_digit()) {
+            out.push_str("<version>");
+        } else {
+            out.push_str(&after[..n]);
+        }
+        rest = &after[n..];
+    }
+    out.push_str(rest);
+    out
+}
