@@ -374,6 +374,24 @@ async fn run_parallel_sequences(
     out
 }
 
+/// An error that means "the interrupted run already did this": a relation, object or primary
+/// key that exists, or an index a constraint already adopted (`ADD CONSTRAINT … USING INDEX`
+/// after a kill between that statement and the run's end).
 fn already_exists(e: &TargetError) -> bool {
     matches!(e.sqlstate.as_deref(), Some("42P07") | Some("42710") | Some("42P16"))
+        || (e.sqlstate.as_deref() == Some("55000") && e.message.contains("already associated with a constraint"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_an_interrupted_run_finished_count_as_done() {
+        let err = |code: &str, msg: &str| TargetError { kind: ferry_model::ErrorKind::Definite, message: msg.into(), sqlstate: Some(code.into()) };
+        assert!(already_exists(&err("42P07", "relation \"big_pkey\" already exists")));
+        assert!(already_exists(&err("55000", "PostgreSQL error 55000: index \"big_pkey\" is already associated with a constraint")));
+        assert!(!already_exists(&err("55000", "PostgreSQL error 55000: cannot ALTER TABLE because it is being used")));
+        assert!(!already_exists(&err("23505", "could not create unique index")));
+    }
 }
