@@ -38,6 +38,7 @@ use ferry_plan::convert::ConversionStats;
 use ferry_plan::{Plan, TablePlan};
 use ferry_target_postgres::apply::{ApplyBatch, SchemaDdl, TableBatch};
 use ferry_target_postgres::{PgTarget, TargetError};
+pub mod cutover;
 pub mod metrics;
 
 pub use metrics::Metrics;
@@ -54,6 +55,8 @@ pub enum SyncError {
     Target(#[from] TargetError),
     #[error("sync of schema \"{0}\" never started: `ferry sync` starts it (after the full load)")]
     NotStarted(String),
+    #[error("schema \"{0}\" was cut over at {1}: its sync is finished; `ferry migrate` and `ferry sync` start a new one")]
+    CutOver(String, String),
 }
 
 impl SyncError {
@@ -61,7 +64,7 @@ impl SyncError {
         match self {
             SyncError::Source(e) => e.kind,
             SyncError::Target(e) => e.kind,
-            SyncError::NotStarted(_) => ErrorKind::Definite,
+            SyncError::NotStarted(_) | SyncError::CutOver(..) => ErrorKind::Definite,
         }
     }
     fn transient(&self) -> bool {
@@ -175,6 +178,9 @@ async fn run_once<S: CdcSource>(
     let target = PgTarget::connect(target_url).await?;
     target.try_replica_role().await;
     let from = target.sync_position(&schema).await?.ok_or_else(|| SyncError::NotStarted(schema.clone()))?;
+    if target.sync_state_status(&schema).await?.as_deref() == Some("cut over") {
+        return Err(SyncError::CutOver(schema.clone(), from.to_string()));
+    }
     let mut stopped: HashSet<String> = HashSet::new();
     let stopped_targets: HashSet<String> = target.stopped_sync_tables(&schema).await?.into_iter().collect();
     // The source as of the committed position: the model the last DDL left (the source itself

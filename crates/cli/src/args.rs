@@ -168,6 +168,23 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         html: PathBuf,
     },
+    /// Finish the migration: apply every change up to the source's current end of log, set every
+    /// identity past the source's ids, validate constraints, record the final position, verify.
+    Cutover {
+        #[command(flatten)]
+        common: Common,
+        /// Make the source read-only first (SET GLOBAL read_only = ON; needs SUPER or READ_ONLY ADMIN).
+        #[arg(long)]
+        read_only_source: bool,
+        /// Give up when catching up takes longer than this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        #[arg(long)]
+        server_id: Option<u32>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Sync position, lag and per-table counters, read from the target's state schema.
     Status {
         #[command(flatten)]

@@ -290,6 +290,84 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(if report.stopped.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        Command::Cutover { common, read_only_source, timeout, server_id, json } => {
+            let config = load_config(&common)?;
+            let (source, turl, postgis, plan) = open_plan(&config).await?;
+            let Src::MySql(source) = source else {
+                bail!("cutover from a PostgreSQL source needs its logical-replication sync, which is not built yet");
+            };
+            let schema = plan.target_schema.clone();
+            let target = PgTarget::connect(&turl).await?;
+            target.ensure_state().await?;
+            if target.sync_position(&schema).await?.is_none() {
+                bail!("schema \"{schema}\" has no sync to cut over: run `ferry sync` first");
+            }
+            if target.sync_state_status(&schema).await?.as_deref() == Some("cut over") {
+                bail!("schema \"{schema}\" was already cut over");
+            }
+            drop(target);
+            let say = |m: String| if !json { eprintln!("{m}") };
+            if read_only_source {
+                source.set_read_only().await?;
+                say("source set read-only (SET GLOBAL read_only = ON)".into());
+            }
+            use ferry_model::cdc::CdcSource;
+            let cdc = ferry_source_mysql::binlog::MySqlCdc { source: source.clone(), server_id: server_id.unwrap_or_else(|| default_server_id(&turl, &schema)) };
+            let stop_at = cdc.current_position().await?;
+            say(format!("1/4 applying every change up to {stop_at}"));
+            let opts = ferry_cdc::SyncOptions { until_caught_up: true, retry_for: std::time::Duration::from_secs(timeout), ..Default::default() };
+            let synced = tokio::time::timeout(std::time::Duration::from_secs(timeout), ferry_cdc::sync(Arc::new(cdc), &turl, plan.clone(), &opts))
+                .await
+                .map_err(|_| anyhow::anyhow!("catching up took longer than --timeout {timeout}s; nothing was finalised: run `ferry cutover` again"))??;
+            if !synced.stopped.is_empty() {
+                for (t, e) in &synced.stopped {
+                    eprintln!("table {t} stopped: {e}");
+                }
+                bail!("{} table(s) stopped during sync: fix them (see above) before cutting over", synced.stopped.len());
+            }
+            let target = PgTarget::connect(&turl).await?;
+            let at = target.sync_position(&schema).await?.context("sync position")?;
+            if at < stop_at {
+                bail!("sync reached {at}, not the cutover point {stop_at}; run `ferry cutover` again");
+            }
+            say("2/4 setting identities past the source's ids and validating constraints".into());
+            let fin = ferry_cdc::cutover::finalize(&turl, &plan, &at).await?;
+            say(format!("3/4 final position {at} recorded; verifying"));
+            let vopts = ferry_verify::VerifyOptions {
+                target_url: turl.clone(),
+                workers: config.migrate.workers,
+                chunk_rows: config.migrate.chunk_rows,
+                repair: false,
+                postgis,
+                zero_dates: config.rules.zero_dates,
+                progress: ProgressMode::Quiet,
+            };
+            let report = ferry_verify::verify(source.clone(), &turl, plan.clone(), &vopts).await?;
+            save_report(&turl, &schema, "verify", &serde_json::to_string(&report)?).await;
+            let ok = report.equal && fin.constraint_failures.is_empty();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+                    "schema": schema, "position": at.to_string(), "source_read_only": read_only_source,
+                    "finalize": fin, "verify_equal": report.equal, "ok": ok,
+                }))?);
+            } else {
+                println!("cutover of schema \"{schema}\" at {at}:");
+                println!("  identities set past the source's ids: {}", fin.identities.len());
+                println!("  constraints validated: {}", fin.constraints_validated.len());
+                for (t, c, e) in &fin.constraint_failures {
+                    println!("  constraint {t}.{c} FAILED validation: {e}");
+                }
+                println!("  verify: {}", if report.equal { "target equals source" } else { "DIFFERENCES (below)" });
+                if !report.equal {
+                    print!("{}", report.render_text());
+                }
+                if ok {
+                    println!("\n4/4 next: point the application at the target ({}, schema \"{schema}\"){}; the source is no longer synced.", ferry_model::redact_url(&turl),
+                        if read_only_source { "; the source stays read-only" } else { "; keep the application stopped on the source" });
+                }
+            }
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
         Command::Status { common, json } => {
             let config = load_config(&common)?;
             let turl = target_url(&config).context("no target: give --target postgres://…")?;

@@ -253,3 +253,40 @@ fn preflight_checks_replication_privileges_as_the_server_sees_them() {
     assert_eq!(r.status, 0, "privileges through a default role count:\n{}", r.all());
     mysql(None, &format!("DROP USER '{plain}'@'%'; DROP USER '{via_role}'@'%'; DROP ROLE '{role}';"));
 }
+
+/// `ferry cutover`: applies what is left, sets every identity past every id the source handed
+/// out (also ids of deleted rows), validates the constraints, records the final position, and
+/// verifies; afterwards the application can insert with default ids, and sync refuses to run on.
+#[test]
+fn cutover_finishes_the_sync_and_leaves_identities_and_keys_ready() {
+    let db = unique("cutover");
+    let src = fresh_mysql(&db);
+    mysql(
+        Some(&db),
+        "CREATE TABLE parent (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20) NOT NULL);
+         CREATE TABLE child (id BIGINT AUTO_INCREMENT PRIMARY KEY, parent_id INT NOT NULL, v INT, FOREIGN KEY (parent_id) REFERENCES parent (id));
+         INSERT INTO parent (name) SELECT CONCAT('p', seq) FROM seq_1_to_20;
+         INSERT INTO child (parent_id, v) SELECT 1 + seq % 20, seq FROM seq_1_to_100;",
+    );
+    let dst = fresh_pg(&db);
+    let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    // After the full load: ids the sync applies advance nothing on the target; deleted rows'
+    // ids must not come back.
+    mysql(Some(&db), "INSERT INTO parent (name) SELECT CONCAT('q', seq) FROM seq_1_to_30; DELETE FROM parent WHERE id > 45; INSERT INTO child (parent_id, v) VALUES (45, 1);");
+    let next_parent: i64 = mysql(Some(&db), &format!("SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = 'parent'")).trim().parse().unwrap();
+    let c = ferry(&["cutover", "--source", &src, "--target", &dst]);
+    assert_eq!(c.status, 0, "{}", c.all());
+    assert!(c.stdout.contains("target equals source") && c.stdout.contains("identities set past the source's ids: 2"), "{}", c.stdout);
+    assert!(c.stdout.contains("point the application at the target"), "{}", c.stdout);
+    let s = format!("\"{db}\"");
+    assert_eq!(psql(&dst, &format!("SELECT count(*) FROM pg_constraint WHERE connamespace = '{s}'::regnamespace AND NOT convalidated")), "0\n");
+    let id: i64 = psql(&dst, &format!("INSERT INTO {s}.parent (name) VALUES ('app') RETURNING id")).trim().parse().unwrap();
+    assert!(id >= next_parent, "new id {id} reuses an id the source handed out (next was {next_parent})");
+    psql(&dst, &format!("INSERT INTO {s}.child (parent_id, v) VALUES ({id}, 0)"));
+    let st = ferry(&["status", "--target", &dst, "--json"]);
+    assert!(st.stdout.contains("\"cut over\""), "{}", st.stdout);
+    let again = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up"]);
+    assert_ne!(again.status, 0);
+    assert!(again.stderr.contains("was cut over"), "{}", again.all());
+}

@@ -138,6 +138,12 @@ impl MySqlSource {
         Ok(checks)
     }
 
+    /// Stops writes on the source for cutover (`SET GLOBAL read_only = ON`).
+    pub async fn set_read_only(&self) -> Result<(), SourceError> {
+        let mut conn = self.conn().await?;
+        conn.query_drop("SET GLOBAL read_only = ON").await.map_err(|e| map_error(e).context("making the source read-only (needs SUPER or READ_ONLY ADMIN)"))
+    }
+
     /// The binlog's current end (`SHOW MASTER STATUS`).
     pub async fn current_position(&self) -> Result<LogPosition, SourceError> {
         let mut conn = self.conn().await?;

@@ -488,6 +488,23 @@ impl PgTarget {
         Ok(())
     }
 
+    /// `streaming`, or `cut over` once `ferry cutover` finished the schema's sync.
+    pub async fn sync_state_status(&self, schema: &str) -> Result<Option<String>, TargetError> {
+        let row = self.client.query_opt("SELECT status FROM ferry.sync_state WHERE target_schema = $1", &[&schema]).await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Records the end of the schema's sync at `position` (the last applied source position).
+    pub async fn record_cutover(&self, schema: &str, position: &LogPosition) -> Result<(), TargetError> {
+        self.client
+            .execute(
+                "UPDATE ferry.sync_state SET status = 'cut over', file = $2, pos = $3, lag_seconds = 0, applied_at = clock_timestamp() WHERE target_schema = $1",
+                &[&schema, &position.file, &(position.pos as i64)],
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn set_sync_status(&self, schema: &str, status: &str) -> Result<(), TargetError> {
         self.client.execute("UPDATE ferry.sync_state SET status = $2 WHERE target_schema = $1", &[&schema, &status]).await?;
         Ok(())
