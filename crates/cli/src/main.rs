@@ -408,6 +408,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                             t.table, t.full_load_rows, t.inserts, t.updates, t.deletes, t.ddl, t.errors, t.zero_dates_nulled, t.status,
                             t.last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
                         );
+                        if let Some(d) = &t.last_ddl {
+                            println!("  {:<30} last DDL {d}", "");
+                        }
                     }
                 }
             }
