@@ -243,7 +243,7 @@ async fn run_once<S: CdcSource>(
                         let mut ctx = DdlContext { plan: &mut current, batch: &mut batch, stopped: &mut stopped };
                         for change in ctx.apply(table, &statement, change) {
                             match change {
-                                StreamChange::Set(t) => stream.set_table(t),
+                                StreamChange::Set(t) => stream.set_table(*t),
                                 StreamChange::Forget(n) => stream.forget_table(&n),
                             }
                         }
@@ -519,7 +519,7 @@ fn table_applies(plan: &Plan) -> HashMap<String, TableApply> {
 
 /// What the stream must learn after a DDL.
 enum StreamChange {
-    Set(ferry_model::Table),
+    Set(Box<ferry_model::Table>),
     Forget(String),
 }
 
@@ -635,7 +635,7 @@ impl DdlContext<'_> {
                     ..Default::default()
                 });
                 *self.plan = new_plan;
-                out.push(StreamChange::Set(t));
+                out.push(StreamChange::Set(Box::new(t)));
                 out
             }
             Err(e) => self.stop(tp, format!("`{short}`: {e}")),
@@ -665,6 +665,6 @@ impl DdlContext<'_> {
         statements.extend(new_plan.post_load(ntp));
         self.batch.schema_ddl.push(SchemaDdl { table: ntp.target.name.clone(), note: format!("`{short}`: applied"), statements, created: true, ..Default::default() });
         *self.plan = new_plan;
-        vec![StreamChange::Set(t)]
+        vec![StreamChange::Set(Box::new(t))]
     }
 }

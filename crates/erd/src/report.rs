@@ -116,7 +116,7 @@ pub fn html(r: &ReportInput) -> String {
             let ok = m.get("ok").and_then(Value::as_bool).unwrap_or(false);
             let _ = write!(
                 s,
-                "<p>{}: <span class=\"{}\">{}</span> — {} rows in {} s ({} rows/s).</p>\n",
+                "<p>{}: <span class=\"{}\">{}</span> — {} rows in {} s ({} rows/s).</p>",
                 esc(at),
                 if ok { "ok" } else { "bad" },
                 if ok { "complete" } else { "with failures" },
@@ -141,7 +141,7 @@ pub fn html(r: &ReportInput) -> String {
             let equal = v.get("equal").and_then(Value::as_bool).unwrap_or(false);
             let _ = write!(
                 s,
-                "<p>{}: <span class=\"{}\">{}</span> — {} rows compared in {} s.</p>\n",
+                "<p>{}: <span class=\"{}\">{}</span> — {} rows compared in {} s.</p>",
                 esc(at),
                 if equal { "ok" } else { "bad" },
                 if equal { "target equals source" } else { "differences found" },

@@ -324,18 +324,14 @@ fn column(def: &ColumnDef, table_charset: Option<&str>) -> Result<(Column, Optio
             ColumnOption::Comment(t) => c.comment = Some(t.clone()),
             ColumnOption::OnUpdate(e) => c.on_update_current_timestamp = is_now(&e.to_string()),
             ColumnOption::Generated { generation_expr, .. } => c.generated = Some(generation_expr.as_ref().map(|e| e.to_string()).unwrap_or_default()),
-            ColumnOption::DialectSpecific(tokens) => {
-                if tokens.iter().any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) {
-                    c.auto_increment = true;
-                }
+            ColumnOption::DialectSpecific(tokens) if tokens.iter().any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) => {
+                c.auto_increment = true;
             }
             _ => {}
         }
     }
-    if c.data_type.is_textual() {
-        if c.charset.is_none() {
-            c.charset = c.collation.as_deref().and_then(|co| co.split('_').next()).map(str::to_string).or(table_charset.map(str::to_string));
-        }
+    if c.data_type.is_textual() && c.charset.is_none() {
+        c.charset = c.collation.as_deref().and_then(|co| co.split('_').next()).map(str::to_string).or(table_charset.map(str::to_string));
     }
     if let ferry_model::DataType::Unsupported { name } = &c.data_type {
         return Err(format!("column `{}` has type {name}, which ferry does not know", c.name));

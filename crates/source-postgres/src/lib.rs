@@ -117,10 +117,8 @@ impl SnapshotReader for PgReader {
             let values: Row = (0..table.columns.len()).map(|i| row.get::<_, Option<String>>(i).map(Value::Text).unwrap_or(Value::Null)).collect();
             batch.push(values);
             n += 1;
-            if batch.len() >= BATCH_ROWS {
-                if tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS))).await.is_err() {
-                    return Ok(n);
-                }
+            if batch.len() >= BATCH_ROWS && tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS))).await.is_err() {
+                return Ok(n);
             }
         }
         if !batch.is_empty() {
