@@ -59,7 +59,12 @@ fn postgresql_types_partitions_identity_and_generated_columns_survive() {
           ('bob', '{}', NULL, 'sad', '{}', NULL, 'null', '::1', 'empty', -0.5, '-Infinity', -0.0, NULL, '0001-01-01', 'infinity', DEFAULT),
           ('ünï', NULL, '{{NULL,7},{8,9}}', NULL, NULL, 1, '[]', NULL, '(,)', 99999999.99, 1e-300, 3.4e38, NULL, NULL, '-infinity', NULL);
         INSERT INTO app.measure (at, value) SELECT timestamptz '2024-11-01' + g * interval '7 hours', g / 3.0 FROM generate_series(1, 3000) g;
-        INSERT INTO app.visit SELECT id, timestamptz '2024-01-01' + id * interval '1 day' FROM app.person;"#,
+        INSERT INTO app.visit SELECT id, timestamptz '2024-01-01' + id * interval '1 day' FROM app.person;
+        CREATE TABLE app.log (id bigint PRIMARY KEY, line text);
+        INSERT INTO app.log SELECT g, repeat('x', g % 50) FROM generate_series(1, 5000) g;
+        CREATE TABLE app.keyless (a int, b text);
+        INSERT INTO app.keyless SELECT g % 7, NULL FROM generate_series(1, 100) g;
+        ANALYZE;"#,
     );
     let dst = fresh_pg(&db);
     let source = pg_source(&src_db, "app");
@@ -71,8 +76,12 @@ fn postgresql_types_partitions_identity_and_generated_columns_survive() {
     for action in ["person_lower_name", "adults"] {
         assert!(plan.stdout.contains(action), "the assessment lists {action}:\n{}", plan.stdout);
     }
-    migrate_ok(&["--source", &source, "--target", &dst]);
-    verify_equal(&["--source", &source, "--target", &dst]);
+    migrate_ok(&["--source", &source, "--target", &dst, "--chunk-rows", "1000"]);
+    verify_equal(&["--source", &source, "--target", &dst, "--chunk-rows", "1000"]);
+    assert!(
+        psql(&dst, "SELECT count(*) FROM ferry.load_chunks WHERE target_schema = 'app' AND table_name = 'log'").trim().parse::<u32>().unwrap() >= 4,
+        "the bigint key split the table into chunks read in parallel"
+    );
     // Types kept, partitions routed, values exact.
     let types = psql(&dst, "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'app.person'::regclass AND attnum > 0");
     for t in ["tags text[]", "scores integer[]", "mood app.mood", "moods app.mood[]", "age app.posint", "addr inet", "during tstzrange", "price numeric(10,2)", "note character varying(20)"] {
