@@ -287,9 +287,20 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         let mut columns = Vec::new();
         let mut conversions = Vec::new();
         let mut on_update_now = Vec::new();
+        let mut generated = Vec::new();
         for (i, c) in t.columns.iter().enumerate() {
             let obj = format!("{}.{}", t.name, c.name);
             let cname = cname_of[&c.name].clone();
+            // A PostgreSQL source's generated column stays generated: the target computes it from
+            // the same expression, so it is neither read nor copied.
+            if let (Some(expr), DataType::Native { name, .. }) = (&c.generated, &c.data_type) {
+                let ty = match user.pg_type(name) {
+                    PgType::Custom(s) => s,
+                    other => other.to_string(),
+                };
+                generated.push(PgGenerated { name: cname, ty, expression: user.qualify_casts(expr) });
+                continue;
+            }
             let override_ty = rule.and_then(|r| r.columns.get(&c.name)).and_then(|r| r.type_.clone());
             let (ty, conversion) = if let Some(o) = override_ty {
                 a.push(Severity::Info, &obj, format!("{} → {o} (type override)", c.source_type));
@@ -492,6 +503,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 checks,
                 on_update_now,
                 comment: t.comment.clone(),
+                generated,
                 partition_by: t.partitioned_by.clone(),
                 partitions: t.partitions.iter().map(|(n, b)| (apply_case(case, n), b.clone())).collect(),
             },

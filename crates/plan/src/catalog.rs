@@ -23,6 +23,9 @@ pub fn from_plan(plan: &Plan) -> Catalog {
                 identity: c.identity,
             });
         }
+        for g in &t.generated {
+            ct.columns.push(CatalogColumn { name: g.name.clone(), ty: unqualify_type(&g.ty, schema), nullable: true, default: Some(canonical_default(&g.expression)), identity: false });
+        }
         ct.primary_key = t.primary_key.as_ref().map(|k| Constraint { name: k.name.clone(), columns: k.columns.clone() });
         for ix in &t.indexes {
             let columns: Vec<String> = ix.elements.iter().map(|e| index_part(e.trim_end_matches(" DESC"))).collect();

@@ -239,6 +239,7 @@ mod tests {
             checks: vec![],
             on_update_now: vec![],
             comment: None,
+            generated: vec![],
             partition_by: None,
             partitions: vec![],
         }

@@ -184,6 +184,9 @@ pub struct PgTable {
     /// Columns maintained like MySQL's `ON UPDATE CURRENT_TIMESTAMP` (by a trigger).
     pub on_update_now: Vec<String>,
     pub comment: Option<String>,
+    /// Generated columns of a PostgreSQL source, computed by the target (never copied).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generated: Vec<PgGenerated>,
     /// `PARTITION BY …` of a partitioned table (PostgreSQL sources), and its partitions
     /// (name, `FOR VALUES …` / `DEFAULT`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,6 +224,7 @@ impl PgTable {
                 }
                 s
             })
+            .chain(self.generated.iter().map(|g| format!("    {} {} GENERATED ALWAYS AS ({}) STORED", quote_ident(&g.name), g.ty, g.expression)))
             .collect();
         let mut sql = format!("CREATE TABLE {} (\n{}\n)", self.qualified(), cols.join(",\n"));
         if let Some(p) = &self.partition_by {
@@ -383,6 +387,14 @@ impl PgTable {
     }
 }
 
+/// `name type GENERATED ALWAYS AS (expression) STORED`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PgGenerated {
+    pub name: String,
+    pub ty: String,
+    pub expression: String,
+}
+
 /// A domain of a PostgreSQL source, recreated in the target schema.
 #[derive(Debug, Clone, Serialize)]
 pub struct PgDomain {
@@ -454,6 +466,7 @@ mod tests {
             checks: vec![],
             on_update_now: vec!["at".into()],
             comment: None,
+            generated: vec![],
             partition_by: None,
             partitions: vec![],
         }
