@@ -16,6 +16,8 @@
 //! parameter is ferry's, removed before connecting.
 
 mod introspect;
+pub mod pgoutput;
+pub mod replication;
 
 use ferry_model::canonical::{Canon, ColumnText};
 use ferry_model::{split_int_range, ChunkRange, Column, DataType, ErrorKind, Probe, Row, RowSender, Schema, SnapshotPosition, SnapshotReader, Source, SourceError, Table, TableSelection, Value, VerifySource};
