@@ -211,7 +211,13 @@ async fn run_once<S: CdcSource>(
     let mut batch = Batch::new(from.clone());
     let mut txn: Vec<(String, RowChange)> = Vec::new();
     let mut ddl: Vec<(Option<String>, String, SchemaChange)> = Vec::new();
+    let mut confirmed = from.clone();
     loop {
+        // What the target committed, the source may forget.
+        if batch.from != confirmed {
+            stream.confirm(&batch.from).await?;
+            confirmed = batch.from.clone();
+        }
         let wait = match batch.oldest {
             Some(t) => opts.max_delay.saturating_sub(t.elapsed()),
             None => Duration::from_secs(3600),
@@ -234,6 +240,10 @@ async fn run_once<S: CdcSource>(
             }
             Some(ChangeEvent::Row { table, change }) => txn.push((table, change)),
             Some(ChangeEvent::Ddl { table, statement, change }) => {
+                // A TRUNCATE inside a transaction: the table's earlier rows of it are gone.
+                if let (SchemaChange::Truncate, Some(t)) = (&change, &table) {
+                    txn.retain(|(name, _)| name != t);
+                }
                 flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 ddl.push((table, statement, change));
             }
@@ -250,6 +260,19 @@ async fn run_once<S: CdcSource>(
                     }
                     tables = table_applies(&current);
                     batch.source_model = Some(serde_json::to_string(&current.inputs.schema).expect("schema serialises"));
+                    // Rows the same source transaction wrote after its DDL (PostgreSQL: TRUNCATE
+                    // then inserts) follow it.
+                    for (table, change) in txn.drain(..) {
+                        if stopped.contains(&table) {
+                            continue;
+                        }
+                        let Some(t) = tables.get(&table) else { continue };
+                        if let Err(msg) = batch.fold(t, change) {
+                            stopped.insert(table.clone());
+                            batch.tables.remove(&table);
+                            batch.stops.push((t.plan.target.name.clone(), msg));
+                        }
+                    }
                     batch.commit(position, time);
                     flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                     continue;
@@ -271,9 +294,13 @@ async fn run_once<S: CdcSource>(
                     flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 }
             }
-            Some(ChangeEvent::Heartbeat { .. }) => {
+            Some(ChangeEvent::Heartbeat { position, backlog_bytes }) => {
                 if batch.transactions == 0 {
-                    target.sync_heartbeat(&schema).await?;
+                    target.sync_heartbeat(&schema, backlog_bytes).await?;
+                    // Idle: nothing of ours up to here, the source may release its log.
+                    if position > batch.from {
+                        stream.confirm(&position).await?;
+                    }
                     if let Some(m) = &opts.metrics {
                         m.idle();
                     }

@@ -230,65 +230,37 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, metrics_addr } => {
             let config = load_config(&common)?;
             let (source, turl, _, plan) = open_plan(&config).await?;
-            let Src::MySql(source) = source else {
-                bail!("sync from a PostgreSQL source (logical replication) is not built yet; `ferry migrate` and `ferry verify` work from PostgreSQL");
-            };
-            let cdc = ferry_source_mysql::binlog::MySqlCdc { source: source.clone(), server_id: server_id.unwrap_or_else(|| default_server_id(&turl, &plan.target_schema)) };
-            use ferry_model::cdc::CdcSource;
-            let checks = cdc.preflight().await?;
-            let failed: Vec<_> = checks.iter().filter(|c| !c.ok && !c.warning_only).collect();
-            if check || !failed.is_empty() {
-                for c in &checks {
-                    let mark = if c.ok { "ok  " } else if c.warning_only { "warn" } else { "FAIL" };
-                    println!("{mark} {:<26} {}", c.name, c.detail);
-                }
-                if !failed.is_empty() {
-                    bail!("{} preflight check(s) failed; sync cannot start", failed.len());
-                }
-                if check {
-                    return Ok(ExitCode::SUCCESS);
-                }
-            }
+            let job = default_server_id(&turl, &plan.target_schema);
             let label = ferry_model::redact_url(&source_url(&config)?);
-            let target = PgTarget::connect(&turl).await?;
-            target.ensure_state().await?;
-            if target.sync_position(&plan.target_schema).await?.is_none() {
-                start_sync(&config, &source, &label, &turl, &target, &plan, quiet || json).await?;
-            }
-            drop(target);
-            let mut opts = ferry_cdc::SyncOptions { until_caught_up, ..Default::default() };
-            if let Some(b) = batch_rows {
-                opts.batch_rows = b.max(1);
-            }
-            if let Some(addr) = metrics_addr {
-                let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("--metrics-addr {addr}: cannot listen there"))?;
-                let metrics = Arc::new(ferry_cdc::Metrics::default());
-                tokio::spawn(metrics.clone().serve(listener));
-                opts.metrics = Some(metrics);
-                if !quiet && !json {
-                    eprintln!("metrics at http://{addr}/metrics");
+            let run = SyncRun { turl: turl.clone(), plan: plan.clone(), until_caught_up, batch_rows, quiet, json, metrics_addr };
+            match source {
+                Src::MySql(source) => {
+                    let cdc = ferry_source_mysql::binlog::MySqlCdc { source: source.clone(), server_id: server_id.unwrap_or(job) };
+                    if let Some(code) = preflight_report(&cdc, check).await? {
+                        return Ok(code);
+                    }
+                    let target = PgTarget::connect(&turl).await?;
+                    target.ensure_state().await?;
+                    if target.sync_position(&plan.target_schema).await?.is_none() {
+                        start_sync(&config, &source, &label, &turl, &target, &plan, quiet || json).await?;
+                    }
+                    drop(target);
+                    run.run(Arc::new(cdc)).await
+                }
+                Src::Postgres(source) => {
+                    let cdc = ferry_source_postgres::cdc::PgCdc { source: source.clone(), slot: ferry_source_postgres::cdc::slot_name(job) };
+                    if let Some(code) = preflight_report(&cdc, check).await? {
+                        return Ok(code);
+                    }
+                    let target = PgTarget::connect(&turl).await?;
+                    target.ensure_state().await?;
+                    if target.sync_position(&plan.target_schema).await?.is_none() {
+                        start_sync_postgres(&config, &cdc, &label, &turl, &target, &plan, quiet || json).await?;
+                    }
+                    drop(target);
+                    run.run(Arc::new(cdc)).await
                 }
             }
-            if !quiet && !json && !until_caught_up {
-                eprintln!("streaming changes into schema \"{}\" (Ctrl-C stops; the next run resumes)", plan.target_schema);
-            }
-            let run = ferry_cdc::sync(Arc::new(cdc), &turl, plan.clone(), &opts);
-            let report = tokio::select! {
-                r = run => r?,
-                _ = tokio::signal::ctrl_c() => {
-                    eprintln!("stopped; the next `ferry sync` resumes from the last committed transaction");
-                    return Ok(ExitCode::SUCCESS);
-                }
-            };
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else if !quiet {
-                println!("applied {} transactions ({} row changes) in {} batches; position {}", report.transactions, report.rows, report.batches, report.position);
-            }
-            for (t, e) in &report.stopped {
-                eprintln!("table {t} stopped: {e}");
-            }
-            Ok(if report.stopped.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Cutover { common, read_only_source, timeout, server_id, json } => {
             let config = load_config(&common)?;
@@ -562,6 +534,122 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
+}
+
+/// Prints the preflight checks (always with `--check`, else only when one fails); Some(exit
+/// code) when the command ends here.
+async fn preflight_report<C: ferry_model::cdc::CdcSource>(cdc: &C, check: bool) -> Result<Option<ExitCode>> {
+    let checks = cdc.preflight().await?;
+    let failed = checks.iter().filter(|c| !c.ok && !c.warning_only).count();
+    if check || failed > 0 {
+        for c in &checks {
+            let mark = if c.ok { "ok  " } else if c.warning_only { "warn" } else { "FAIL" };
+            println!("{mark} {:<26} {}", c.name, c.detail);
+        }
+        if failed > 0 {
+            bail!("{failed} preflight check(s) failed; sync cannot start");
+        }
+        if check {
+            return Ok(Some(ExitCode::SUCCESS));
+        }
+    }
+    Ok(None)
+}
+
+/// The streaming part of `ferry sync`, whatever the source.
+struct SyncRun {
+    turl: String,
+    plan: Arc<ferry_plan::Plan>,
+    until_caught_up: bool,
+    batch_rows: Option<usize>,
+    quiet: bool,
+    json: bool,
+    metrics_addr: Option<String>,
+}
+
+impl SyncRun {
+    async fn run<C: ferry_model::cdc::CdcSource + 'static>(self, cdc: Arc<C>) -> Result<ExitCode> {
+        let mut opts = ferry_cdc::SyncOptions { until_caught_up: self.until_caught_up, ..Default::default() };
+        if let Some(b) = self.batch_rows {
+            opts.batch_rows = b.max(1);
+        }
+        if let Some(addr) = &self.metrics_addr {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("--metrics-addr {addr}: cannot listen there"))?;
+            let metrics = Arc::new(ferry_cdc::Metrics::default());
+            tokio::spawn(metrics.clone().serve(listener));
+            opts.metrics = Some(metrics);
+            if !self.quiet && !self.json {
+                eprintln!("metrics at http://{addr}/metrics");
+            }
+        }
+        if !self.quiet && !self.json && !self.until_caught_up {
+            eprintln!("streaming changes into schema \"{}\" (Ctrl-C stops; the next run resumes)", self.plan.target_schema);
+        }
+        let run = ferry_cdc::sync(cdc, &self.turl, self.plan.clone(), &opts);
+        let report = tokio::select! {
+            r = run => r?,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("stopped; the next `ferry sync` resumes from the last committed transaction");
+                return Ok(ExitCode::SUCCESS);
+            }
+        };
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else if !self.quiet {
+            println!("applied {} transactions ({} row changes) in {} batches; position {}", report.transactions, report.rows, report.batches, report.position);
+        }
+        for (t, e) in &report.stopped {
+            eprintln!("table {t} stopped: {e}");
+        }
+        Ok(if report.stopped.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    }
+}
+
+/// Starts the sync of a PostgreSQL source: its publication, then a full load in the snapshot
+/// the new replication slot exports, so streaming starts exactly where the loaded data ends. An
+/// earlier migrate of the schema cannot be reused (no slot was created at its snapshot): the
+/// tables are loaded again.
+async fn start_sync_postgres(
+    config: &Config,
+    cdc: &ferry_source_postgres::cdc::PgCdc,
+    label: &str,
+    turl: &str,
+    target: &PgTarget,
+    plan: &Arc<ferry_plan::Plan>,
+    quiet: bool,
+) -> Result<()> {
+    let schema = &plan.target_schema;
+    let earlier = target.load_run(schema).await?.is_some();
+    if !quiet {
+        eprintln!(
+            "full load of {} tables into schema \"{schema}\" in the snapshot of replication slot {}, then streaming changes",
+            plan.tables.len(),
+            cdc.slot
+        );
+    }
+    let tables: Vec<ferry_model::Table> = plan.tables.iter().map(|t| t.source.clone()).collect();
+    cdc.create_publication(&tables).await?;
+    let source = Arc::new(ferry_source_postgres::PgSource::connect(&source_url(config)?).await?.with_slot(cdc.slot.clone()));
+    let opts = MigrateOptions {
+        if_exists: if earlier { ferry_plan::config::IfExists::Drop } else { config.migrate.if_exists },
+        workers: config.migrate.workers,
+        progress: if quiet { ProgressMode::Quiet } else { ProgressMode::Auto },
+        resume: false,
+        chunk_rows: config.migrate.chunk_rows,
+        format: CopyFormat::Auto,
+    };
+    let report = migrate(source, label, turl, plan.clone(), &opts).await?;
+    if !report.ok {
+        print!("{}", report.render_text());
+        bail!("the full load failed; sync not started");
+    }
+    let pos = report.snapshot.position.as_deref().and_then(ferry_model::cdc::LogPosition::parse).context("the slot reported no position")?;
+    let mut loaded: std::collections::BTreeMap<String, i64> = plan.tables.iter().map(|t| (t.target.name.clone(), 0)).collect();
+    for (table, _, rows, _) in target.done_chunks(schema).await? {
+        *loaded.entry(table).or_default() += rows;
+    }
+    target.start_sync(schema, label, &pos, &loaded.into_iter().collect::<Vec<_>>()).await?;
+    Ok(())
 }
 
 /// Keeps a report for `ferry report`; a failure to store it is a warning, not the run's failure.

@@ -22,13 +22,27 @@ pub struct LogPosition {
 
 impl std::fmt::Display for LogPosition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.file.is_empty() {
+            // A PostgreSQL LSN, as PostgreSQL prints it.
+            return write!(f, "{:X}/{:X}", self.pos >> 32, self.pos & 0xffff_ffff);
+        }
         write!(f, "{}:{}", self.file, self.pos)
     }
 }
 
 impl LogPosition {
-    /// Parses `file:pos` (the form the snapshot position is stored in).
+    /// A PostgreSQL LSN.
+    pub fn lsn(lsn: u64) -> Self {
+        LogPosition { file: String::new(), pos: lsn }
+    }
+
+    /// Parses `file:pos` (a binlog position) or `X/Y` (a PostgreSQL LSN).
     pub fn parse(text: &str) -> Option<Self> {
+        if let Some((hi, lo)) = text.split_once('/') {
+            if !text.contains(':') {
+                return Some(LogPosition::lsn((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?));
+            }
+        }
         let (file, pos) = text.rsplit_once(':')?;
         Some(LogPosition { file: file.to_string(), pos: pos.parse().ok()? })
     }
@@ -53,7 +67,8 @@ pub enum ChangeEvent {
     /// The end of a source transaction: everything since the previous commit is one unit.
     Commit { position: LogPosition, time: u64 },
     /// The source is idle at `position` (nothing pending): lag is zero as of now.
-    Heartbeat { position: LogPosition },
+    /// `backlog_bytes`: source log kept for ferry (a PostgreSQL slot's retained WAL), when known.
+    Heartbeat { position: LogPosition, backlog_bytes: Option<u64> },
 }
 
 /// What a source DDL statement does to one table, in neutral terms: the source's dialect
@@ -93,6 +108,11 @@ pub trait ChangeStream: Send {
     fn set_table(&mut self, table: Table);
     /// The stream stops decoding `name` (a table sync stopped or dropped): its rows are skipped.
     fn forget_table(&mut self, name: &str);
+    /// Everything up to `position` is committed on the target: the source may release its log
+    /// before it (a PostgreSQL slot's confirmed flush position). Default: nothing to tell.
+    fn confirm(&mut self, _position: &LogPosition) -> impl Future<Output = Result<(), SourceError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// A source that can stream its changes.

@@ -244,7 +244,7 @@ impl MySqlChangeStream {
                 }
                 Some(EventData::HeartbeatEvent) => {
                     if !self.in_transaction {
-                        self.pending.push_back(ChangeEvent::Heartbeat { position: self.committed.clone() });
+                        self.pending.push_back(ChangeEvent::Heartbeat { position: self.committed.clone(), backlog_bytes: None });
                     }
                 }
                 Some(EventData::RowsEvent(rows)) => self.rows(&rows)?,

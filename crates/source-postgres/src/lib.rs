@@ -15,6 +15,7 @@
 //! The URL is `postgres://user@host/db?schema=app` (default schema `public`); the `schema`
 //! parameter is ferry's, removed before connecting.
 
+pub mod cdc;
 mod introspect;
 pub mod pgoutput;
 pub mod replication;
@@ -32,6 +33,9 @@ pub struct PgSource {
     url: String,
     pub schema: String,
     pub database: String,
+    /// Set for the full load that starts a sync: the snapshot is the one the replication slot
+    /// exports at its creation, so streaming starts exactly where the load's data ends.
+    pub slot: Option<String>,
 }
 
 pub(crate) fn source_error(e: TargetError) -> SourceError {
@@ -69,7 +73,13 @@ impl PgSource {
         if !row.get::<_, bool>(1) {
             return Err(SourceError::new(ErrorKind::NotFound, format!("the source database has no schema \"{schema}\" (give ?schema=… in the URL)")));
         }
-        Ok(PgSource { url, schema, database: row.get(0) })
+        Ok(PgSource { url, schema, database: row.get(0), slot: None })
+    }
+
+    /// The same source, whose next snapshot creates replication slot `slot` (see [`PgSource::slot`]).
+    pub fn with_slot(mut self, slot: String) -> Self {
+        self.slot = Some(slot);
+        self
     }
 
     pub(crate) async fn conn(&self) -> Result<PgTarget, SourceError> {
@@ -97,7 +107,7 @@ fn range_condition(range: &ChunkRange) -> String {
 pub struct PgReader {
     conn: PgTarget,
     schema: String,
-    _leader: Arc<PgTarget>,
+    _leader: Arc<dyn std::any::Any + Send + Sync>,
 }
 
 impl SnapshotReader for PgReader {
@@ -163,16 +173,32 @@ impl Source for PgSource {
     }
 
     async fn open_snapshot(&self, readers: usize) -> Result<(Vec<PgReader>, SnapshotPosition), SourceError> {
-        let leader = self.conn().await?;
-        leader.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(source_error)?;
-        let row = leader
-            .client
-            .query_one("SELECT pg_export_snapshot(), pg_current_wal_lsn()::text", &[])
-            .await
-            .map_err(|e| source_error(TargetError::from(e).context("exporting the snapshot")))?;
-        let snapshot: String = row.get(0);
-        let lsn: String = row.get(1);
-        let leader = Arc::new(leader);
+        let (snapshot, lsn, leader): (String, String, Arc<dyn std::any::Any + Send + Sync>) = match &self.slot {
+            // Starting a sync: the slot's own snapshot (its connection stays open, idle, until
+            // every reader imported it).
+            Some(slot) => {
+                let c = self.conn().await?;
+                let version: i32 = c
+                    .client
+                    .query_one("SELECT current_setting('server_version_num')::int", &[])
+                    .await
+                    .map_err(|e| source_error(TargetError::from(e)))?
+                    .get(0);
+                let mut repl = replication::ReplConn::connect(&self.url).await?;
+                let (lsn, snapshot) = cdc::create_slot_exporting(&mut repl, slot, version).await?;
+                (snapshot, replication::lsn_text(lsn), Arc::new(repl))
+            }
+            None => {
+                let leader = self.conn().await?;
+                leader.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(source_error)?;
+                let row = leader
+                    .client
+                    .query_one("SELECT pg_export_snapshot(), pg_current_wal_lsn()::text", &[])
+                    .await
+                    .map_err(|e| source_error(TargetError::from(e).context("exporting the snapshot")))?;
+                (row.get(0), row.get(1), Arc::new(leader))
+            }
+        };
         let mut out = Vec::new();
         for _ in 0..readers.max(1) {
             let c = self.conn().await?;

@@ -208,8 +208,9 @@ impl ReplConn {
     }
 
     /// Standby status update: everything up to `flushed` is durably applied on the target, so
-    /// the server may recycle the WAL before it.
-    pub async fn confirm(&mut self, flushed: u64) -> Result<(), SourceError> {
+    /// the server may recycle the WAL before it; `reply`: ask for a keepalive (the server's WAL
+    /// end) right away.
+    pub async fn status(&mut self, flushed: u64, reply: bool) -> Result<(), SourceError> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as i64 - PG_EPOCH_OFFSET_US;
         let mut body = BytesMut::with_capacity(34);
         body.put_u8(b'r');
@@ -217,7 +218,7 @@ impl ReplConn {
         body.put_u64(flushed);
         body.put_u64(flushed);
         body.put_i64(now);
-        body.put_u8(0);
+        body.put_u8(reply as u8);
         let mut out = BytesMut::new();
         out.put_u8(b'd');
         out.put_i32(4 + body.len() as i32);

@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS ferry.sync_log (
 ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS zero_dates_nulled bigint NOT NULL DEFAULT 0;
 ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS last_ddl text;
 ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS source_model text;
-ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS probes text;";
+ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS probes text;
+ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS source_backlog_bytes bigint;";
 
 /// A source DDL statement as it lands on one target table.
 #[derive(Debug, Default)]
@@ -147,6 +148,8 @@ pub struct SyncStatus {
     pub source_time: Option<String>,
     pub applied_at: Option<String>,
     pub heartbeat_at: Option<String>,
+    /// Source log kept for this sync (a PostgreSQL slot's retained WAL), as of the last heartbeat.
+    pub source_backlog_bytes: Option<i64>,
     pub tables: Vec<SyncTableStatus>,
 }
 
@@ -481,9 +484,12 @@ impl PgTarget {
     }
 
     /// The source is idle at the committed position: lag is zero now.
-    pub async fn sync_heartbeat(&self, schema: &str) -> Result<(), TargetError> {
+    pub async fn sync_heartbeat(&self, schema: &str, backlog_bytes: Option<u64>) -> Result<(), TargetError> {
         self.client
-            .execute("UPDATE ferry.sync_state SET heartbeat_at = clock_timestamp(), lag_seconds = 0 WHERE target_schema = $1", &[&schema])
+            .execute(
+                "UPDATE ferry.sync_state SET heartbeat_at = clock_timestamp(), lag_seconds = 0, source_backlog_bytes = coalesce($2, source_backlog_bytes) WHERE target_schema = $1",
+                &[&schema, &backlog_bytes.map(|b| b as i64)],
+            )
             .await?;
         Ok(())
     }
@@ -515,7 +521,7 @@ impl PgTarget {
         let Some(r) = self
             .client
             .query_opt(
-                "SELECT source, file || ':' || pos, transactions, status, lag_seconds, source_time::text, applied_at::text, heartbeat_at::text \
+                "SELECT source, file || ':' || pos, transactions, status, lag_seconds, source_time::text, applied_at::text, heartbeat_at::text, source_backlog_bytes, file, pos \
                  FROM ferry.sync_state WHERE target_schema = $1",
                 &[&schema],
             )
@@ -549,13 +555,14 @@ impl PgTarget {
         Ok(Some(SyncStatus {
             target_schema: schema.to_string(),
             source: r.get(0),
-            position: r.get(1),
+            position: LogPosition { file: r.get(9), pos: r.get::<_, i64>(10) as u64 }.to_string(),
             transactions: r.get(2),
             status: r.get(3),
             lag_seconds: r.get(4),
             source_time: r.get(5),
             applied_at: r.get(6),
             heartbeat_at: r.get(7),
+            source_backlog_bytes: r.get(8),
             tables,
         }))
     }

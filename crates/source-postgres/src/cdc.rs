@@ -1,0 +1,405 @@
+//! PostgreSQL change data capture: a publication of the synced tables, a logical replication
+//! slot (pgoutput), and the stream decoded into neutral [`ChangeEvent`]s.
+//!
+//! Why no change is lost or applied twice at the hand-off: the slot is created with an exported
+//! snapshot (`CREATE_REPLICATION_SLOT … (SNAPSHOT 'export')`) and every full-load reader imports
+//! that snapshot, so the load sees exactly the transactions committed before the slot's
+//! consistent point and the stream starts exactly there. Afterwards a [`ChangeEvent::Commit`]
+//! carries each transaction's end LSN; the engine commits it with the rows, and only then is it
+//! confirmed to the server ([`ChangeStream::confirm`]), so the slot never releases WAL ferry
+//! has not applied. A restart streams from the target's committed LSN (the server resumes at
+//! the slot's confirmed position, which is never later).
+//!
+//! Replica identity: a table without a primary key needs `REPLICA IDENTITY FULL` on the source
+//! (else PostgreSQL refuses the application's own UPDATE/DELETE once the table is published);
+//! preflight says so. Unchanged TOAST values come from the old row when the identity is FULL;
+//! otherwise such an update stops the table with what to do.
+
+use crate::pgoutput::{self, Cell, Message, Tuple};
+use crate::replication::{lsn_text, parse_lsn, quote_ident_repl, CopyMessage, ReplConn};
+use crate::{source_error, PgSource};
+use ferry_model::cdc::{CdcSource, ChangeEvent, ChangeStream, LogPosition, PreflightCheck, RowChange, SchemaChange};
+use ferry_model::{ErrorKind, Row, SourceError, Table, Value};
+use ferry_target_postgres::ident::quote_ident;
+use ferry_target_postgres::TargetError;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A PostgreSQL source's CDC: its slot and publication (one pair per sync job).
+pub struct PgCdc {
+    pub source: Arc<PgSource>,
+    pub slot: String,
+}
+
+impl PgCdc {
+    pub fn publication(&self) -> String {
+        self.slot.clone()
+    }
+
+    /// Drops the slot and the publication (cutover, or a new full load).
+    pub async fn drop_slot(&self) -> Result<(), SourceError> {
+        let c = self.source.conn().await?;
+        let q = |e: tokio_postgres::Error| source_error(TargetError::from(e).context("dropping ferry's replication slot"));
+        c.client
+            .execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", &[&self.slot])
+            .await
+            .map_err(q)?;
+        c.batch(&format!("DROP PUBLICATION IF EXISTS {}", quote_ident(&self.publication()))).await.map_err(source_error)?;
+        Ok(())
+    }
+
+    /// Creates the publication of `tables` (replacing an earlier one of this job).
+    pub async fn create_publication(&self, tables: &[Table]) -> Result<(), SourceError> {
+        let c = self.source.conn().await?;
+        let list: Vec<String> = tables.iter().map(|t| format!("{}.{}", quote_ident(&self.source.schema), quote_ident(&t.name))).collect();
+        let sql = format!(
+            "DROP PUBLICATION IF EXISTS {p}; CREATE PUBLICATION {p} FOR TABLE {} WITH (publish_via_partition_root = true)",
+            list.join(", "),
+            p = quote_ident(&self.publication())
+        );
+        c.batch(&sql).await.map_err(|e| source_error(e.context("creating ferry's publication")))
+    }
+
+    /// Bytes of WAL the slot keeps on the source.
+    async fn retained(&self, c: &ferry_target_postgres::PgTarget) -> Option<u64> {
+        let r = c
+            .client
+            .query_opt("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1", &[&self.slot])
+            .await
+            .ok()??;
+        r.get::<_, Option<i64>>(0).map(|b| b.max(0) as u64)
+    }
+}
+
+/// Creates the slot with an exported snapshot on `conn` (which must stay open, idle, until
+/// every reader imported the snapshot): returns (consistent point, snapshot name).
+pub async fn create_slot_exporting(conn: &mut ReplConn, slot: &str, server_version: i32) -> Result<(u64, String), SourceError> {
+    let _ = conn.simple_query(&format!("DROP_REPLICATION_SLOT {}", quote_ident_repl(slot))).await;
+    let sql = if server_version >= 150000 {
+        format!("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')", quote_ident_repl(slot))
+    } else {
+        format!("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput EXPORT_SNAPSHOT", quote_ident_repl(slot))
+    };
+    let rows = conn.simple_query(&sql).await?;
+    let row = rows.first().ok_or_else(|| SourceError::new(ErrorKind::Definite, "CREATE_REPLICATION_SLOT returned nothing"))?;
+    let lsn = row.get(1).cloned().flatten().and_then(|s| parse_lsn(&s)).ok_or_else(|| SourceError::new(ErrorKind::Definite, "no consistent point"))?;
+    let snapshot = row.get(2).cloned().flatten().ok_or_else(|| SourceError::new(ErrorKind::Definite, "no exported snapshot"))?;
+    Ok((lsn, snapshot))
+}
+
+impl CdcSource for PgCdc {
+    type Stream = PgChangeStream;
+
+    async fn preflight(&self) -> Result<Vec<PreflightCheck>, SourceError> {
+        let c = self.source.conn().await?;
+        let q = |e: tokio_postgres::Error| source_error(TargetError::from(e).context("reading the source's replication settings"));
+        let r = c
+            .client
+            .query_one(
+                "SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int, current_setting('max_wal_senders')::int, \
+                        (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user), \
+                        (SELECT count(*) FROM pg_replication_slots)::int",
+                &[],
+            )
+            .await
+            .map_err(q)?;
+        let mut checks = Vec::new();
+        let mut check = |name: &str, ok: bool, detail: String, warning_only: bool| checks.push(PreflightCheck { name: name.into(), ok, detail, warning_only });
+        let wal: String = r.get(0);
+        check(
+            "wal_level=logical",
+            wal == "logical",
+            if wal == "logical" { "logical".into() } else { format!("wal_level={wal}: set wal_level = logical in postgresql.conf and restart the source") },
+            false,
+        );
+        let (slots, senders, used): (i32, i32, i32) = (r.get(1), r.get(2), r.get(4));
+        check(
+            "replication slots free",
+            slots > used && senders > 0,
+            format!("{used} of max_replication_slots={slots} used, max_wal_senders={senders}{}", if slots > used { "" } else { ": raise max_replication_slots" }),
+            false,
+        );
+        let repl: bool = r.get::<_, Option<bool>>(3).unwrap_or(false);
+        check(
+            "REPLICATION privilege",
+            repl,
+            if repl { "the source user may stream".into() } else { "ALTER ROLE <source user> REPLICATION (and grant SELECT on the tables)".into() },
+            false,
+        );
+        // Key-less tables need REPLICA IDENTITY FULL once published.
+        let rows = c
+            .client
+            .query(
+                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relreplident = 'd' \
+                 AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) ORDER BY 1",
+                &[&self.source.schema],
+            )
+            .await
+            .map_err(q)?;
+        let missing: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        check(
+            "replica identity",
+            missing.is_empty(),
+            if missing.is_empty() {
+                "every table has a key or REPLICA IDENTITY FULL".into()
+            } else {
+                format!(
+                    "tables without a primary key need REPLICA IDENTITY FULL, or the application's UPDATE/DELETE on them fail once they are published: {}",
+                    missing.iter().map(|t| format!("ALTER TABLE {}.{} REPLICA IDENTITY FULL;", quote_ident(&self.source.schema), quote_ident(t))).collect::<Vec<_>>().join(" ")
+                )
+            },
+            false,
+        );
+        Ok(checks)
+    }
+
+    async fn current_position(&self) -> Result<LogPosition, SourceError> {
+        let c = self.source.conn().await?;
+        let r = c.client.query_one("SELECT pg_current_wal_lsn()::text", &[]).await.map_err(|e| source_error(TargetError::from(e)))?;
+        Ok(LogPosition::lsn(parse_lsn(&r.get::<_, String>(0)).unwrap_or(0)))
+    }
+
+    async fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> Result<PgChangeStream, SourceError> {
+        let sql = self.source.conn().await?;
+        let stop_at = if until_caught_up { Some(self.current_position().await?.pos) } else { None };
+        let mut conn = ReplConn::connect(&self.source.url).await?;
+        conn.start_replication(&self.slot, from.pos, &self.publication()).await?;
+        Ok(PgChangeStream {
+            conn,
+            sql,
+            schema: self.source.schema.clone(),
+            tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            relations: HashMap::new(),
+            pending: VecDeque::new(),
+            in_transaction: false,
+            committed: from.pos,
+            flushed: from.pos,
+            stop_at,
+            last_status: Instant::now(),
+            retained_at: Instant::now() - Duration::from_secs(60),
+            slot_for_retained: self.slot.clone(),
+            _source: self.source.clone(),
+        })
+    }
+}
+
+/// One relation as pgoutput described it: its name and, per relation column, our column index.
+struct Relation {
+    table: String,
+    columns: Vec<Option<usize>>,
+    full_identity: bool,
+}
+
+pub struct PgChangeStream {
+    conn: ReplConn,
+    sql: ferry_target_postgres::PgTarget,
+    schema: String,
+    tables: HashMap<String, Table>,
+    relations: HashMap<u32, Relation>,
+    pending: VecDeque<ChangeEvent>,
+    in_transaction: bool,
+    committed: u64,
+    /// The last position confirmed to the server (committed on the target).
+    flushed: u64,
+    /// `until_caught_up`: the WAL end when the stream opened.
+    stop_at: Option<u64>,
+    last_status: Instant,
+    retained_at: Instant,
+    slot_for_retained: String,
+    _source: Arc<PgSource>,
+}
+
+impl PgChangeStream {
+    fn decode_err(&self, what: impl std::fmt::Display) -> SourceError {
+        SourceError::new(ErrorKind::Definite, format!("logical replication at {}: {what}", lsn_text(self.committed)))
+    }
+
+    /// A tuple as a row of our table (columns by name), unchanged TOAST values filled.
+    fn row(&self, rel: &Relation, mut tuple: Tuple, old: Option<&Tuple>) -> Result<Row, SourceError> {
+        if !tuple.fill_unchanged(old) {
+            return Err(SourceError::new(
+                ErrorKind::BadData,
+                format!(
+                    "table {}: an update left a large (TOASTed) value unchanged and the source did not send it: ALTER TABLE {}.{} REPLICA IDENTITY FULL on the source, then `ferry migrate` the table again",
+                    rel.table,
+                    quote_ident(&self.schema),
+                    quote_ident(&rel.table)
+                ),
+            ));
+        }
+        let t = &self.tables[&rel.table];
+        let mut row: Row = vec![Value::Null; t.columns.len()];
+        for (i, cell) in tuple.0.into_iter().enumerate() {
+            if let Some(Some(at)) = rel.columns.get(i) {
+                row[*at] = match cell {
+                    Cell::Text(s) => Value::Text(s),
+                    _ => Value::Null,
+                };
+            }
+        }
+        Ok(row)
+    }
+
+    async fn handle(&mut self, data: bytes::Bytes) -> Result<(), SourceError> {
+        let msg = pgoutput::decode(data).map_err(|e| self.decode_err(e))?;
+        match msg {
+            Message::Begin { .. } => self.in_transaction = true,
+            Message::Commit { end_lsn, time_us } => {
+                self.in_transaction = false;
+                self.committed = end_lsn;
+                let secs = ((time_us + crate::replication::PG_EPOCH_OFFSET_US) / 1_000_000).max(0) as u64;
+                self.pending.push_back(ChangeEvent::Commit { position: LogPosition::lsn(end_lsn), time: secs });
+            }
+            Message::Relation { id, namespace, name, replica_identity, columns } => {
+                if namespace != self.schema {
+                    return Ok(());
+                }
+                let Some(t) = self.tables.get(&name) else {
+                    self.relations.remove(&id);
+                    return Ok(());
+                };
+                let mut map = Vec::new();
+                for c in &columns {
+                    match t.column_index(&c.name) {
+                        Some(i) => map.push(Some(i)),
+                        // A generated column is not sent; any other unknown column is drift.
+                        None => {
+                            return Err(self.decode_err(format!(
+                                "table {name} has a column {} that ferry's model lacks (the table changed on the source): run `ferry migrate` for it again",
+                                c.name
+                            )))
+                        }
+                    }
+                }
+                self.relations.insert(id, Relation { table: name, columns: map, full_identity: replica_identity == b'f' });
+            }
+            Message::Insert { relation, new } => {
+                let Some(rel) = self.relations.get(&relation) else { return Ok(()) };
+                let row = self.row(rel, new, None)?;
+                let table = rel.table.clone();
+                self.pending.push_back(ChangeEvent::Row { table, change: RowChange::Insert(row) });
+            }
+            Message::Update { relation, old, key_only, new } => {
+                let Some(rel) = self.relations.get(&relation) else { return Ok(()) };
+                let full_old = old.as_ref().filter(|_| !key_only);
+                let after = self.row(rel, new.clone(), full_old)?;
+                // Without an old image the key did not change: the new row is also the old key.
+                let before = match (&old, key_only) {
+                    (Some(o), false) => self.row(rel, o.clone(), None)?,
+                    (Some(k), true) => {
+                        let mut b = after.clone();
+                        let key_row = self.row(rel, Tuple(k.0.iter().map(|c| if *c == Cell::Unchanged { Cell::Null } else { c.clone() }).collect()), None)?;
+                        for (i, c) in rel.columns.iter().enumerate() {
+                            if let (Some(at), Some(Cell::Text(_))) = (c, k.0.get(i)) {
+                                b[*at] = key_row[*at].clone();
+                            }
+                        }
+                        b
+                    }
+                    (None, _) => after.clone(),
+                };
+                let _ = rel.full_identity;
+                let table = rel.table.clone();
+                self.pending.push_back(ChangeEvent::Row { table, change: RowChange::Update { before, after } });
+            }
+            Message::Delete { relation, old, key_only } => {
+                let Some(rel) = self.relations.get(&relation) else { return Ok(()) };
+                let _ = key_only;
+                let row = self.row(rel, Tuple(old.0.into_iter().map(|c| if c == Cell::Unchanged { Cell::Null } else { c }).collect()), None)?;
+                let table = rel.table.clone();
+                self.pending.push_back(ChangeEvent::Row { table, change: RowChange::Delete(row) });
+            }
+            Message::Truncate { relations } => {
+                for id in relations {
+                    if let Some(rel) = self.relations.get(&id) {
+                        let table = rel.table.clone();
+                        self.pending.push_back(ChangeEvent::Ddl { table: Some(table.clone()), statement: format!("TRUNCATE {table}"), change: SchemaChange::Truncate });
+                    }
+                }
+            }
+            Message::Other => {}
+        }
+        Ok(())
+    }
+
+    /// Reads until an event is pending; false when the stream ended.
+    async fn fill(&mut self) -> Result<bool, SourceError> {
+        while self.pending.is_empty() {
+            // Ask the server where its WAL ends now and then (keepalive reply), and keep it
+            // informed of what ferry holds.
+            if self.last_status.elapsed() > Duration::from_millis(if self.stop_at.is_some() { 100 } else { 1000 }) {
+                self.send_status(true).await?;
+            }
+            let msg = match tokio::time::timeout(Duration::from_millis(200), self.conn.next_copy()).await {
+                Err(_) => continue,
+                Ok(m) => m?,
+            };
+            match msg {
+                None => return Ok(false),
+                Some(CopyMessage::XLogData { data, .. }) => self.handle(data).await?,
+                Some(CopyMessage::KeepAlive { end, reply }) => {
+                    if reply {
+                        self.send_status(false).await?;
+                    }
+                    if !self.in_transaction {
+                        if self.stop_at.is_some_and(|s| end >= s) {
+                            return Ok(false);
+                        }
+                        let backlog = if self.retained_at.elapsed() > Duration::from_secs(5) {
+                            self.retained_at = Instant::now();
+                            let cdc = PgCdc { source: self._source.clone(), slot: self.slot_for_retained.clone() };
+                            cdc.retained(&self.sql).await
+                        } else {
+                            None
+                        };
+                        self.pending.push_back(ChangeEvent::Heartbeat { position: LogPosition::lsn(end.max(self.committed)), backlog_bytes: backlog });
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    async fn send_status(&mut self, ask_reply: bool) -> Result<(), SourceError> {
+        self.last_status = Instant::now();
+        self.conn.status(self.confirmed_flush(), ask_reply).await
+    }
+
+    fn confirmed_flush(&self) -> u64 {
+        self.flushed
+    }
+}
+
+impl ChangeStream for PgChangeStream {
+    async fn next(&mut self) -> Result<Option<ChangeEvent>, SourceError> {
+        if !self.fill().await? {
+            return Ok(None);
+        }
+        Ok(self.pending.pop_front())
+    }
+
+    fn set_table(&mut self, table: Table) {
+        self.tables.insert(table.name.clone(), table);
+    }
+
+    fn forget_table(&mut self, name: &str) {
+        self.tables.remove(name);
+        self.relations.retain(|_, r| r.table != name);
+    }
+
+    async fn confirm(&mut self, position: &LogPosition) -> Result<(), SourceError> {
+        if position.pos > self.flushed {
+            self.flushed = position.pos;
+            self.send_status(false).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The slot name of a sync job (derived like the MySQL server_id: one per target schema).
+pub fn slot_name(key: u32) -> String {
+    format!("ferry_{key:08x}")
+}
+
