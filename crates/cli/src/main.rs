@@ -265,9 +265,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Cutover { common, read_only_source, timeout, server_id, json } => {
             let config = load_config(&common)?;
             let (source, turl, postgis, plan) = open_plan(&config).await?;
-            let Src::MySql(source) = source else {
-                bail!("cutover from a PostgreSQL source needs its logical-replication sync, which is not built yet");
-            };
             let schema = plan.target_schema.clone();
             let target = PgTarget::connect(&turl).await?;
             target.ensure_state().await?;
@@ -279,31 +276,31 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             drop(target);
             let say = |m: String| if !json { eprintln!("{m}") };
-            if read_only_source {
-                source.set_read_only().await?;
-                say("source set read-only (SET GLOBAL read_only = ON)".into());
-            }
-            use ferry_model::cdc::CdcSource;
-            let cdc = ferry_source_mysql::binlog::MySqlCdc { source: source.clone(), server_id: server_id.unwrap_or_else(|| default_server_id(&turl, &schema)) };
-            let stop_at = cdc.current_position().await?;
-            say(format!("1/4 applying every change up to {stop_at}"));
-            let opts = ferry_cdc::SyncOptions { until_caught_up: true, retry_for: std::time::Duration::from_secs(timeout), ..Default::default() };
-            let synced = tokio::time::timeout(std::time::Duration::from_secs(timeout), ferry_cdc::sync(Arc::new(cdc), &turl, plan.clone(), &opts))
-                .await
-                .map_err(|_| anyhow::anyhow!("catching up took longer than --timeout {timeout}s; nothing was finalised: run `ferry cutover` again"))??;
-            if !synced.stopped.is_empty() {
-                for (t, e) in &synced.stopped {
-                    eprintln!("table {t} stopped: {e}");
+            let job = default_server_id(&turl, &schema);
+            let (at, slot_dropped) = match &source {
+                Src::MySql(s) => {
+                    if read_only_source {
+                        s.set_read_only().await?;
+                        say("source set read-only (SET GLOBAL read_only = ON)".into());
+                    }
+                    let cdc = ferry_source_mysql::binlog::MySqlCdc { source: s.clone(), server_id: server_id.unwrap_or(job) };
+                    (catch_up(Arc::new(cdc), &turl, &plan, timeout, true, &say).await?, None)
                 }
-                bail!("{} table(s) stopped during sync: fix them (see above) before cutting over", synced.stopped.len());
-            }
-            let target = PgTarget::connect(&turl).await?;
-            let at = target.sync_position(&schema).await?.context("sync position")?;
-            if at < stop_at {
-                bail!("sync reached {at}, not the cutover point {stop_at}; run `ferry cutover` again");
-            }
+                Src::Postgres(s) => {
+                    if read_only_source {
+                        bail!("--read-only-source is for MySQL sources; stop the application's writes to PostgreSQL before cutover");
+                    }
+                    let cdc = Arc::new(ferry_source_postgres::cdc::PgCdc { source: s.clone(), slot: ferry_source_postgres::cdc::slot_name(job) });
+                    let at = catch_up(cdc.clone(), &turl, &plan, timeout, false, &say).await?;
+                    (at, Some(cdc))
+                }
+            };
             say("2/4 setting identities past the source's ids and validating constraints".into());
             let fin = ferry_cdc::cutover::finalize(&turl, &plan, &at).await?;
+            if let Some(cdc) = &slot_dropped {
+                cdc.drop_slot().await?;
+                say(format!("replication slot and publication {} dropped on the source", cdc.slot));
+            }
             say(format!("3/4 final position {at} recorded; verifying"));
             let vopts = ferry_verify::VerifyOptions {
                 target_url: turl.clone(),
@@ -314,12 +311,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 zero_dates: config.rules.zero_dates,
                 progress: ProgressMode::Quiet,
             };
-            let report = ferry_verify::verify(source.clone(), &turl, plan.clone(), &vopts).await?;
+            let report = on_source!(source, s => ferry_verify::verify(s, &turl, plan.clone(), &vopts).await)?;
             save_report(&turl, &schema, "verify", &serde_json::to_string(&report)?).await;
             let ok = report.equal && fin.constraint_failures.is_empty();
             if json {
                 println!("{}", serde_json::to_string_pretty(&serde_json::json!({
                     "schema": schema, "position": at.to_string(), "source_read_only": read_only_source,
+                    "slot_dropped": slot_dropped.as_ref().map(|c| c.slot.clone()),
                     "finalize": fin, "verify_equal": report.equal, "ok": ok,
                 }))?);
             } else {
@@ -328,6 +326,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 println!("  constraints validated: {}", fin.constraints_validated.len());
                 for (t, c, e) in &fin.constraint_failures {
                     println!("  constraint {t}.{c} FAILED validation: {e}");
+                }
+                if let Some(cdc) = &slot_dropped {
+                    println!("  replication slot {} and its publication dropped", cdc.slot);
                 }
                 println!("  verify: {}", if report.equal { "target equals source" } else { "DIFFERENCES (below)" });
                 if !report.equal {
@@ -536,6 +537,31 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Cutover step 1: applies every change up to the source's end of log as of now.
+/// `exact`: the committed position must reach the stop point (MySQL: every binlog event ends in
+/// a commit ferry sees); a PostgreSQL slot skips WAL of other tables, so there the stream's own
+/// end at the stop point is the proof.
+async fn catch_up<C: ferry_model::cdc::CdcSource + 'static>(cdc: Arc<C>, turl: &str, plan: &Arc<ferry_plan::Plan>, timeout: u64, exact: bool, say: &dyn Fn(String)) -> Result<ferry_model::cdc::LogPosition> {
+    let stop_at = cdc.current_position().await?;
+    say(format!("1/4 applying every change up to {stop_at}"));
+    let opts = ferry_cdc::SyncOptions { until_caught_up: true, retry_for: std::time::Duration::from_secs(timeout), ..Default::default() };
+    let synced = tokio::time::timeout(std::time::Duration::from_secs(timeout), ferry_cdc::sync(cdc, turl, plan.clone(), &opts))
+        .await
+        .map_err(|_| anyhow::anyhow!("catching up took longer than --timeout {timeout}s; nothing was finalised: run `ferry cutover` again"))??;
+    if !synced.stopped.is_empty() {
+        for (t, e) in &synced.stopped {
+            eprintln!("table {t} stopped: {e}");
+        }
+        bail!("{} table(s) stopped during sync: fix them (see above) before cutting over", synced.stopped.len());
+    }
+    let target = PgTarget::connect(turl).await?;
+    let at = target.sync_position(&plan.target_schema).await?.context("sync position")?;
+    if exact && at < stop_at {
+        bail!("sync reached {at}, not the cutover point {stop_at}; run `ferry cutover` again");
+    }
+    Ok(at)
+}
+
 /// Prints the preflight checks (always with `--check`, else only when one fails); Some(exit
 /// code) when the command ends here.
 async fn preflight_report<C: ferry_model::cdc::CdcSource>(cdc: &C, check: bool) -> Result<Option<ExitCode>> {
@@ -601,7 +627,18 @@ impl SyncRun {
         for (t, e) in &report.stopped {
             eprintln!("table {t} stopped: {e}");
         }
-        Ok(if report.stopped.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        // Tables an earlier run stopped stay stopped: say so every time.
+        let earlier: Vec<String> = PgTarget::connect(&self.turl)
+            .await?
+            .stopped_sync_tables(&self.plan.target_schema)
+            .await?
+            .into_iter()
+            .filter(|t| !report.stopped.iter().any(|(s, _)| s == t))
+            .collect();
+        if !earlier.is_empty() {
+            eprintln!("tables stopped earlier (see `ferry status`): {}", earlier.join(", "));
+        }
+        Ok(if report.stopped.is_empty() && earlier.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
 }
 

@@ -8,7 +8,9 @@
 //! carries each transaction's end LSN; the engine commits it with the rows, and only then is it
 //! confirmed to the server ([`ChangeStream::confirm`]), so the slot never releases WAL ferry
 //! has not applied. A restart streams from the target's committed LSN (the server resumes at
-//! the slot's confirmed position, which is never later).
+//! the slot's confirmed position, which is never later). Keepalive positions are never
+//! confirmed: they may lie past transactions the server has not decoded and sent yet, and a
+//! restart would skip those (the SIGKILL test caught exactly that).
 //!
 //! Replica identity: a table without a primary key needs `REPLICA IDENTITY FULL` on the source
 //! (else PostgreSQL refuses the application's own UPDATE/DELETE once the table is published);

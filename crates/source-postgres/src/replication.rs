@@ -243,7 +243,8 @@ fn server_error(body: backend::ErrorResponseBody, what: &str) -> SourceError {
             _ => {}
         }
     }
-    let kind = ferry_target_postgres::error::kind_of_sqlstate(&code);
+    // 55006: the slot is still held by a connection the server has not seen die (a killed run).
+    let kind = if code == "55006" { ErrorKind::Transient } else { ferry_target_postgres::error::kind_of_sqlstate(&code) };
     let hint = match code.as_str() {
         "42501" => " — the source user needs the REPLICATION attribute (ALTER ROLE … REPLICATION)",
         "55000" => " — the source needs wal_level = logical (and a restart)",

@@ -401,10 +401,21 @@ impl PgTarget {
         let cols: Vec<String> = t.columns.iter().map(|c| quote_ident(c)).collect();
         let col_list = cols.join(", ");
         let stage = format!("pg_temp.{}", quote_ident(&t.table));
-        self.batch(&format!("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {target})", quote_ident(&t.table))).await?;
+        // Shaped like the target but without its NOT NULL constraints: a delete carries only
+        // its key when the source sends no more (PostgreSQL's default replica identity).
+        self.batch(&format!("CREATE TEMP TABLE IF NOT EXISTS {} AS TABLE {target} WITH NO DATA", quote_ident(&t.table))).await?;
         let on_key: Vec<String> = t.key.iter().map(|&k| format!("t.{c} = s.{c}", c = cols[k])).collect();
         if !deletes.is_empty() {
-            self.copy_rows(&format!("COPY {stage} ({col_list}) FROM STDIN"), t, deletes).await?;
+            // Only the key columns travel for a delete.
+            let key_cols: Vec<String> = t.key.iter().map(|&k| cols[k].clone()).collect();
+            let key_rows: Vec<Row> = deletes.iter().map(|r| t.key.iter().map(|&k| r[k].clone()).collect()).collect();
+            let keys_only = TableBatch {
+                table: t.table.clone(),
+                columns: t.key.iter().map(|&k| t.columns[k].clone()).collect(),
+                binary: t.binary.as_ref().map(|kinds| t.key.iter().map(|&k| kinds[k]).collect()),
+                ..Default::default()
+            };
+            self.copy_rows(&format!("COPY {stage} ({}) FROM STDIN", key_cols.join(", ")), &keys_only, &key_rows).await?;
             self.exec(&format!("DELETE FROM {target} t USING {stage} s WHERE {}; TRUNCATE {stage}", on_key.join(" AND "))).await?;
         }
         if !upserts.is_empty() {
