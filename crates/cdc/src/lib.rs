@@ -84,6 +84,9 @@ pub struct SyncOptions {
     pub retry_for: Duration,
     /// Where to count what is applied (served by `--metrics-addr`).
     pub metrics: Option<Arc<Metrics>>,
+    /// Warn when the source keeps more log than this for ferry (a PostgreSQL slot's WAL can grow
+    /// without bound while sync stalls).
+    pub warn_backlog_bytes: u64,
 }
 
 impl Default for SyncOptions {
@@ -94,6 +97,7 @@ impl Default for SyncOptions {
             until_caught_up: false,
             retry_for: Duration::from_secs(600),
             metrics: None,
+            warn_backlog_bytes: 1 << 30,
         }
     }
 }
@@ -297,6 +301,13 @@ async fn run_once<S: CdcSource>(
             Some(ChangeEvent::Heartbeat { position, backlog_bytes }) => {
                 if batch.transactions == 0 {
                     target.sync_heartbeat(&schema, backlog_bytes).await?;
+                    if let Some(b) = backlog_bytes.filter(|b| *b > opts.warn_backlog_bytes) {
+                        tracing::warn!(
+                            "the source keeps {} MB of log for this sync (above {} MB): a stalled or slow sync makes it grow; `ferry cutover` or dropping the sync releases it",
+                            b >> 20,
+                            opts.warn_backlog_bytes >> 20
+                        );
+                    }
                     // Only applied commits are ever confirmed to the source: a keepalive's
                     // position may lie past changes the source has not sent yet.
                     let _ = position;

@@ -105,6 +105,9 @@ pub enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9187).
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<String>,
+        /// Warn when the source keeps more than this many MB of log for the sync (PostgreSQL slot WAL).
+        #[arg(long, default_value_t = 1024)]
+        warn_backlog_mb: u64,
     },
     /// Compare two schemas: Missing (in A, not B), Unexpected (in B, not A), Changed. A MySQL
     /// database compared with a PostgreSQL one is taken as ferry would convert it.

@@ -190,3 +190,45 @@ fn postgresql_sync_survives_sigkill_and_cuts_over() {
     // Every identity continues past the source's ids.
     psql(&dst, "INSERT INTO app.account (owner, balance) VALUES ('app', 1); INSERT INTO app.entry (account_id) VALUES (1); INSERT INTO app.reading (at) VALUES (now())");
 }
+
+/// An idle sync keeps its slot advancing: with no change to the published tables while the
+/// source writes elsewhere, ferry's heartbeat messages commit and are confirmed, so the slot
+/// does not hold WAL forever; and the retained WAL above the threshold is warned about.
+#[test]
+fn idle_postgresql_slot_advances_and_backlog_is_warned() {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+    let db = unique("pgsrc_idle");
+    let src_db = format!("{db}_src");
+    let src = fresh_pg(&src_db);
+    psql(&src, "CREATE SCHEMA app; CREATE TABLE app.t (id int PRIMARY KEY); INSERT INTO app.t VALUES (1); CREATE TABLE public.noise (v text);");
+    let dst = fresh_pg(&db);
+    let source = format!("{}/{src_db}?schema=app", pg_base());
+    let log = std::env::temp_dir().join(format!("{db}.log"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sync", "--source", &source, "--target", &dst, "--quiet", "--warn-backlog-mb", "0"])
+        .env_remove("FERRY_SOURCE_URL")
+        .env_remove("FERRY_TARGET_URL")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let slot_lsn = |src: &str| psql(src, "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE database = current_database()").trim().to_string();
+    let before = slot_lsn(&src);
+    for _ in 0..14 {
+        psql(&src, "INSERT INTO public.noise SELECT repeat('x', 1000) FROM generate_series(1, 200)");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let after = slot_lsn(&src);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lsn = |s: &str| {
+        let (a, b) = s.split_once('/').unwrap();
+        (u64::from_str_radix(a, 16).unwrap() << 32) | u64::from_str_radix(b, 16).unwrap()
+    };
+    assert!(lsn(&after) > lsn(&before), "the idle slot advanced: {before} → {after}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("MB of log for this sync"), "{text}");
+    let _ = ferry(&["cutover", "--source", &source, "--target", &dst]);
+}

@@ -165,9 +165,15 @@ impl CdcSource for PgCdc {
 
     async fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> Result<PgChangeStream, SourceError> {
         let sql = self.source.conn().await?;
+        let version: i32 = sql
+            .client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(|e| source_error(TargetError::from(e)))?
+            .get(0);
         let stop_at = if until_caught_up { Some(self.current_position().await?.pos) } else { None };
         let mut conn = ReplConn::connect(&self.source.url).await?;
-        conn.start_replication(&self.slot, from.pos, &self.publication()).await?;
+        conn.start_replication(&self.slot, from.pos, &self.publication(), version >= 140000).await?;
         Ok(PgChangeStream {
             conn,
             sql,
@@ -182,6 +188,8 @@ impl CdcSource for PgCdc {
             last_status: Instant::now(),
             retained_at: Instant::now() - Duration::from_secs(60),
             slot_for_retained: self.slot.clone(),
+            heartbeat_at: Instant::now(),
+            heartbeats: version >= 140000,
             _source: self.source.clone(),
         })
     }
@@ -210,6 +218,10 @@ pub struct PgChangeStream {
     last_status: Instant,
     retained_at: Instant,
     slot_for_retained: String,
+    /// When ferry last wrote a heartbeat message into the source's WAL.
+    heartbeat_at: Instant,
+    /// The server streams logical messages (14+) and may write them (cleared when refused).
+    heartbeats: bool,
     _source: Arc<PgSource>,
 }
 
@@ -357,11 +369,28 @@ impl PgChangeStream {
                             None
                         };
                         self.pending.push_back(ChangeEvent::Heartbeat { position: LogPosition::lsn(end.max(self.committed)), backlog_bytes: backlog });
+                        self.heartbeat().await;
                     }
                 }
             }
         }
         Ok(true)
+    }
+
+    /// Keeps an idle slot advancing: while the published tables are quiet, other activity of the
+    /// source still fills the WAL the slot retains, and only a commit ferry receives and applies
+    /// may be confirmed (never a keepalive position). So every 10 s of quiet ferry writes a
+    /// transactional logical message (`pg_logical_emit_message`, no table needed); it arrives as
+    /// an empty transaction, commits with its position and is confirmed like any other.
+    async fn heartbeat(&mut self) {
+        if !self.heartbeats || self.stop_at.is_some() || self.heartbeat_at.elapsed() < Duration::from_secs(10) {
+            return;
+        }
+        self.heartbeat_at = Instant::now();
+        if let Err(e) = self.sql.client.execute("SELECT pg_logical_emit_message(true, 'ferry_heartbeat', '')", &[]).await {
+            tracing::warn!("heartbeat message refused ({e}); the slot advances only with changes to the published tables");
+            self.heartbeats = false;
+        }
     }
 
     async fn send_status(&mut self, ask_reply: bool) -> Result<(), SourceError> {

@@ -157,12 +157,15 @@ impl ReplConn {
     }
 
     /// `START_REPLICATION SLOT … LOGICAL from (pgoutput options)`; the connection then streams.
-    pub async fn start_replication(&mut self, slot: &str, from: u64, publication: &str) -> Result<(), SourceError> {
+    /// `messages`: also stream logical decoding messages (PostgreSQL 14+), which is how ferry's
+    /// heartbeat transactions reach it.
+    pub async fn start_replication(&mut self, slot: &str, from: u64, publication: &str, messages: bool) -> Result<(), SourceError> {
         let sql = format!(
-            "START_REPLICATION SLOT {} LOGICAL {} (proto_version '1', publication_names '{}')",
+            "START_REPLICATION SLOT {} LOGICAL {} (proto_version '1', publication_names '{}'{})",
             quote_ident_repl(slot),
             lsn_text(from),
-            publication.replace('\'', "''")
+            publication.replace('\'', "''"),
+            if messages { ", messages 'true'" } else { "" }
         );
         let mut out = BytesMut::new();
         frontend::query(&sql, &mut out).map_err(io)?;
