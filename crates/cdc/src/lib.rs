@@ -266,33 +266,12 @@ async fn run_once<S: CdcSource>(
                     batch.source_model = Some(serde_json::to_string(&current.inputs.schema).expect("schema serialises"));
                     // Rows the same source transaction wrote after its DDL (PostgreSQL: TRUNCATE
                     // then inserts) follow it.
-                    for (table, change) in txn.drain(..) {
-                        if stopped.contains(&table) {
-                            continue;
-                        }
-                        let Some(t) = tables.get(&table) else { continue };
-                        if let Err(msg) = batch.fold(t, change) {
-                            stopped.insert(table.clone());
-                            batch.tables.remove(&table);
-                            batch.stops.push((t.plan.target.name.clone(), msg));
-                        }
-                    }
+                    batch.fold_transaction(&tables, txn.drain(..), &mut stopped);
                     batch.commit(position, time);
                     flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                     continue;
                 }
-                for (table, change) in txn.drain(..) {
-                    if stopped.contains(&table) {
-                        continue;
-                    }
-                    let Some(t) = tables.get(&table) else { continue };
-                    if let Err(msg) = batch.fold(t, change) {
-                        // Recorded with the batch (same transaction as its position).
-                        stopped.insert(table.clone());
-                        batch.tables.remove(&table);
-                        batch.stops.push((t.plan.target.name.clone(), msg));
-                    }
-                }
+                batch.fold_transaction(&tables, txn.drain(..), &mut stopped);
                 batch.commit(position, time);
                 if batch.rows >= opts.batch_rows {
                     flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
@@ -363,6 +342,22 @@ impl Batch {
         self.time = time;
         self.transactions += 1;
         self.oldest.get_or_insert_with(Instant::now);
+    }
+
+    /// Folds one source transaction's changes; a change a table cannot take stops that table,
+    /// recorded with the batch (same target transaction as its position).
+    fn fold_transaction(&mut self, tables: &HashMap<String, TableApply>, changes: impl Iterator<Item = (String, RowChange)>, stopped: &mut HashSet<String>) {
+        for (table, change) in changes {
+            if stopped.contains(&table) {
+                continue;
+            }
+            let Some(t) = tables.get(&table) else { continue };
+            if let Err(msg) = self.fold(t, change) {
+                stopped.insert(table.clone());
+                self.tables.remove(&table);
+                self.stops.push((t.plan.target.name.clone(), msg));
+            }
+        }
     }
 
     /// Folds one change into its table's final states. Err: the table must stop (message).

@@ -134,7 +134,7 @@ fn postgresql_types_partitions_identity_and_generated_columns_survive() {
 #[test]
 fn postgresql_sync_survives_sigkill_and_cuts_over() {
     use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let db = unique("pgsrc_sync");
     let src_db = format!("{db}_src");
     let src = fresh_pg(&src_db);
@@ -180,17 +180,7 @@ fn postgresql_sync_survives_sigkill_and_cuts_over() {
             std::thread::sleep(Duration::from_millis(10));
         }
     });
-    let mut seed = std::process::id() as u64;
-    let mut kills = 0;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !generator.is_finished() && Instant::now() < deadline {
-        let mut child = spawn();
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        std::thread::sleep(Duration::from_millis(400 + (seed >> 33) % 1200));
-        child.kill().expect("SIGKILL ferry");
-        child.wait().unwrap();
-        kills += 1;
-    }
+    let kills = sigkill_while(&generator, spawn, 400, 1200);
     generator.join().unwrap();
     assert!(kills >= 2, "ferry was killed {kills} times");
     let r = ferry(&["sync", "--source", &source, "--target", &dst, "--until-caught-up", "--quiet"]);

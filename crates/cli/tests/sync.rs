@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `ferry sync` in the background (quiet), batches of at most `batch_rows` changes.
 fn spawn_sync(src: &str, dst: &str, batch_rows: &str) -> std::process::Child {
@@ -52,17 +52,7 @@ fn sigkill_during_sync_loses_and_repeats_nothing() {
         }
     });
     // Kill and restart ferry at pseudo-random moments while the generator runs.
-    let mut seed = std::process::id() as u64;
-    let mut kills = 0;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !generator.is_finished() && Instant::now() < deadline {
-        let mut child = start_sync();
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        std::thread::sleep(Duration::from_millis(300 + (seed >> 33) % 1200));
-        child.kill().expect("SIGKILL ferry");
-        child.wait().unwrap();
-        kills += 1;
-    }
+    let kills = sigkill_while(&generator, start_sync, 300, 1200);
     generator.join().unwrap();
     assert!(kills >= 2, "ferry was killed {kills} times");
     // Catch up, then prove equality and the unbroken chain of applied batches.

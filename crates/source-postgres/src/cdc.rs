@@ -174,6 +174,20 @@ impl CdcSource for PgCdc {
         let stop_at = if until_caught_up { Some(self.current_position().await?.pos) } else { None };
         let mut conn = ReplConn::connect(&self.source.url).await?;
         conn.start_replication(&self.slot, from.pos, &self.publication(), version >= 140000).await?;
+        // Caught up means: past a marker written now. The server's keepalive positions cannot
+        // say it (they may run ahead of what it has decoded and sent).
+        let stop_token = if until_caught_up && version >= 140000 {
+            let token = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+            match sql.client.execute("SELECT pg_logical_emit_message(true, 'ferry_caught_up', $1::text)", &[&token]).await {
+                Ok(_) => Some(token),
+                Err(e) => {
+                    tracing::warn!("cannot write the caught-up marker ({e}); judging by the server's WAL position instead");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(PgChangeStream {
             conn,
             sql,
@@ -190,6 +204,9 @@ impl CdcSource for PgCdc {
             slot_for_retained: self.slot.clone(),
             heartbeat_at: Instant::now(),
             heartbeats: version >= 140000,
+            stop_token,
+            marker_seen: false,
+            reached: false,
             _source: self.source.clone(),
         })
     }
@@ -222,6 +239,11 @@ pub struct PgChangeStream {
     heartbeat_at: Instant,
     /// The server streams logical messages (14+) and may write them (cleared when refused).
     heartbeats: bool,
+    /// `until_caught_up` on 14+: the marker ferry wrote when the stream opened; the stream ends
+    /// after the transaction carrying it.
+    stop_token: Option<String>,
+    marker_seen: bool,
+    reached: bool,
     _source: Arc<PgSource>,
 }
 
@@ -263,6 +285,9 @@ impl PgChangeStream {
             Message::Commit { end_lsn, time_us } => {
                 self.in_transaction = false;
                 self.committed = end_lsn;
+                if self.marker_seen {
+                    self.reached = true;
+                }
                 let secs = ((time_us + crate::replication::PG_EPOCH_OFFSET_US) / 1_000_000).max(0) as u64;
                 self.pending.push_back(ChangeEvent::Commit { position: LogPosition::lsn(end_lsn), time: secs });
             }
@@ -333,6 +358,11 @@ impl PgChangeStream {
                     }
                 }
             }
+            Message::Logical { prefix, content } => {
+                if prefix == "ferry_caught_up" && self.stop_token.as_deref().map(str::as_bytes) == Some(content.as_slice()) {
+                    self.marker_seen = true;
+                }
+            }
             Message::Other => {}
         }
         Ok(())
@@ -341,6 +371,9 @@ impl PgChangeStream {
     /// Reads until an event is pending; false when the stream ended.
     async fn fill(&mut self) -> Result<bool, SourceError> {
         while self.pending.is_empty() {
+            if self.reached {
+                return Ok(false);
+            }
             // Ask the server where its WAL ends now and then (keepalive reply), and keep it
             // informed of what ferry holds.
             if self.last_status.elapsed() > Duration::from_millis(if self.stop_at.is_some() { 100 } else { 1000 }) {
@@ -358,7 +391,8 @@ impl PgChangeStream {
                         self.send_status(false).await?;
                     }
                     if !self.in_transaction {
-                        if self.stop_at.is_some_and(|s| end >= s) {
+                        // Without a marker (PostgreSQL 13), the server's WAL end is the best sign.
+                        if self.stop_token.is_none() && self.stop_at.is_some_and(|s| end >= s) {
                             return Ok(false);
                         }
                         let backlog = if self.retained_at.elapsed() > Duration::from_secs(5) {

@@ -51,7 +51,9 @@ pub enum Message {
     Update { relation: u32, old: Option<Tuple>, key_only: bool, new: Tuple },
     Delete { relation: u32, old: Tuple, key_only: bool },
     Truncate { relations: Vec<u32> },
-    /// Type, origin and logical messages: nothing to apply.
+    /// A logical decoding message (`pg_logical_emit_message`): ferry's markers.
+    Logical { prefix: String, content: Vec<u8> },
+    /// Type and origin messages: nothing to apply.
     Other,
 }
 
@@ -167,6 +169,16 @@ pub fn decode(mut b: Bytes) -> Result<Message, String> {
             need(&b, 4 * n, "truncate")?;
             Message::Truncate { relations: (0..n).map(|_| b.get_u32()).collect() }
         }
+        b'M' => {
+            need(&b, 9, "message")?;
+            let _flags = b.get_u8();
+            let _lsn = b.get_u64();
+            let prefix = cstring(&mut b)?;
+            need(&b, 4, "message")?;
+            let len = b.get_u32() as usize;
+            need(&b, len, "message")?;
+            Message::Logical { prefix, content: b.split_to(len).to_vec() }
+        }
         _ => Message::Other,
     })
 }
@@ -254,5 +266,13 @@ mod tests {
         t.put_u32(43);
         assert_eq!(decode(t.freeze()).unwrap(), Message::Truncate { relations: vec![42, 43] });
         assert!(decode(Bytes::from_static(b"I\0\0")).is_err(), "a short message is an error, never a guess");
+        let mut m = BytesMut::new();
+        m.put_u8(b'M');
+        m.put_u8(1);
+        m.put_u64(7);
+        m.put_slice(b"ferry_caught_up\0");
+        m.put_u32(3);
+        m.put_slice(b"abc");
+        assert_eq!(decode(m.freeze()).unwrap(), Message::Logical { prefix: "ferry_caught_up".into(), content: b"abc".to_vec() });
     }
 }

@@ -233,3 +233,21 @@ pub fn without_versions(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// SIGKILLs processes from `spawn` at pseudo-random moments (seeded by the process id) until
+/// `work` finishes or a minute passes; returns how many were killed.
+pub fn sigkill_while<T>(work: &std::thread::JoinHandle<T>, spawn: impl Fn() -> std::process::Child, min_ms: u64, spread_ms: u64) -> u32 {
+    use std::time::{Duration, Instant};
+    let mut seed = std::process::id() as u64;
+    let mut kills = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !work.is_finished() && Instant::now() < deadline {
+        let mut child = spawn();
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis(min_ms + (seed >> 33) % spread_ms));
+        child.kill().expect("SIGKILL ferry");
+        child.wait().unwrap();
+        kills += 1;
+    }
+    kills
+}
