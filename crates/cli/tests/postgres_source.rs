@@ -83,7 +83,7 @@ fn postgresql_types_partitions_identity_and_generated_columns_survive() {
         CREATE TABLE app.log (id bigint PRIMARY KEY, line text);
         INSERT INTO app.log SELECT g, repeat('x', g % 50) FROM generate_series(1, 5000) g;
         CREATE TABLE app.keyless (a int, b text);
-        INSERT INTO app.keyless SELECT g % 7, NULL FROM generate_series(1, 100) g;
+        INSERT INTO app.keyless SELECT g % 7, repeat('k', g % 40) FROM generate_series(1, 6000) g;
         ANALYZE;"#,
     );
     let dst = fresh_pg(&db);
@@ -102,6 +102,11 @@ fn postgresql_types_partitions_identity_and_generated_columns_survive() {
         psql(&dst, "SELECT count(*) FROM ferry.load_chunks WHERE target_schema = 'app' AND table_name = 'log'").trim().parse::<u32>().unwrap() >= 4,
         "the bigint key split the table into chunks read in parallel"
     );
+    assert!(
+        psql(&dst, "SELECT count(*) FROM ferry.load_chunks WHERE target_schema = 'app' AND table_name = 'keyless'").trim().parse::<u32>().unwrap() >= 4,
+        "a table without a key is split by heap pages (ctid ranges)"
+    );
+    assert_eq!(psql(&dst, "SELECT count(*), sum(a) FROM app.keyless"), psql(&src, "SELECT count(*), sum(a) FROM app.keyless"), "every row once");
     // Types kept, partitions routed, values exact.
     let types = psql(&dst, "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'app.person'::regclass AND attnum > 0");
     for t in ["tags text[]", "scores integer[]", "mood app.mood", "moods app.mood[]", "age app.posint", "addr inet", "during tstzrange", "price numeric(10,2)", "note character varying(20)"] {

@@ -40,6 +40,9 @@ pub enum ChunkRange {
         #[serde(with = "bound_text")]
         hi: Option<i128>,
     },
+    /// Heap pages `lo..hi` of a PostgreSQL table without a usable key (by `ctid`; the last
+    /// range is open so pages added since the statistics are read too).
+    Pages { lo: u64, hi: Option<u64> },
 }
 
 impl ChunkRange {
@@ -48,6 +51,10 @@ impl ChunkRange {
     pub fn where_clause(&self, quoted_column: &str) -> String {
         match self {
             ChunkRange::All => String::new(),
+            ChunkRange::Pages { lo, hi } => match hi {
+                Some(h) => format!(" WHERE ctid >= '({lo},0)'::tid AND ctid < '({h},0)'::tid"),
+                None => format!(" WHERE ctid >= '({lo},0)'::tid"),
+            },
             ChunkRange::IntKey { lo, hi, .. } => {
                 let mut parts = Vec::new();
                 if let Some(l) = lo {
@@ -152,7 +159,7 @@ mod tests {
         for id in -5..120i128 {
             let n = r.iter().filter(|c| match c {
                 ChunkRange::IntKey { lo, hi, .. } => lo.is_none_or(|l| id > l) && hi.is_none_or(|h| id <= h),
-                ChunkRange::All => true,
+                ChunkRange::All | ChunkRange::Pages { .. } => true,
             }).count();
             assert_eq!(n, 1, "id {id}");
         }
@@ -181,4 +188,17 @@ pub trait VerifySource: Source {
     fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> impl Future<Output = Result<Vec<Vec<Option<String>>>, SourceError>> + Send;
     /// Reads the full rows whose canonical key texts (`key_exprs`) equal one of `keys`.
     fn read_keys(&self, table: &Table, key_exprs: &[String], keys: &[Vec<String>], tx: RowSender) -> impl Future<Output = Result<u64, SourceError>> + Send;
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::ChunkRange;
+
+    #[test]
+    fn page_ranges_select_by_ctid_and_survive_json() {
+        assert_eq!(ChunkRange::Pages { lo: 0, hi: Some(10) }.where_clause("ignored"), " WHERE ctid >= '(0,0)'::tid AND ctid < '(10,0)'::tid");
+        assert_eq!(ChunkRange::Pages { lo: 10, hi: None }.where_clause(""), " WHERE ctid >= '(10,0)'::tid");
+        let r = vec![ChunkRange::Pages { lo: 0, hi: Some(3) }, ChunkRange::Pages { lo: 3, hi: None }];
+        assert_eq!(serde_json::from_str::<Vec<ChunkRange>>(&serde_json::to_string(&r).unwrap()).unwrap(), r);
+    }
 }

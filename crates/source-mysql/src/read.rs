@@ -16,6 +16,7 @@ pub fn range_condition(range: &ChunkRange) -> String {
     match range {
         ChunkRange::All => String::new(),
         ChunkRange::IntKey { column, .. } => range.where_clause(&quote_ident(column)),
+        ChunkRange::Pages { .. } => range.where_clause(""),
     }
 }
 

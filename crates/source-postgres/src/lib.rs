@@ -99,6 +99,7 @@ fn range_condition(range: &ChunkRange) -> String {
     match range {
         ChunkRange::All => String::new(),
         ChunkRange::IntKey { column, .. } => range.where_clause(&quote_ident(column)),
+        ChunkRange::Pages { .. } => range.where_clause(""),
     }
 }
 
@@ -155,6 +156,26 @@ impl Source for PgSource {
     async fn plan_chunks(&self, table: &Table, rows_per_chunk: u64) -> Result<Vec<ChunkRange>, SourceError> {
         let pk = match &table.primary_key {
             Some(k) if k.columns.len() == 1 => k.columns[0].clone(),
+            // No single-column key: ranges of heap pages (a partitioned parent has none).
+            _ if table.partitioned_by.is_none() && table.estimated_rows > rows_per_chunk => {
+                let conn = self.conn().await?;
+                let pages: i64 = conn
+                    .client
+                    .query_one("SELECT relpages::bigint FROM pg_class WHERE oid = $1::text::regclass", &[&self.qualified(&table.name)])
+                    .await
+                    .map_err(|e| source_error(TargetError::from(e).context(format!("sizing table \"{}\"", table.name))))?
+                    .get(0);
+                let parts = table.estimated_rows.div_ceil(rows_per_chunk.max(1)).max(1);
+                let per = (pages.max(1) as u64).div_ceil(parts).max(1);
+                let mut out = Vec::new();
+                let mut lo = 0;
+                while lo + per < pages.max(1) as u64 {
+                    out.push(ChunkRange::Pages { lo, hi: Some(lo + per) });
+                    lo += per;
+                }
+                out.push(ChunkRange::Pages { lo, hi: None });
+                return Ok(out);
+            }
             _ => return Ok(vec![ChunkRange::All]),
         };
         let int = matches!(table.column(&pk).map(|c| &c.data_type), Some(DataType::Native { name, .. }) if matches!(name.as_str(), "integer" | "bigint" | "smallint"));
