@@ -363,13 +363,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 for st in &all {
                     println!(
-                        "schema \"{}\" from {}: {} at {}, {} transactions applied, lag {}",
+                        "schema \"{}\" from {}: {} at {}, {} transactions applied, lag {}{}",
                         st.target_schema,
                         st.source,
                         st.status,
                         st.position,
                         st.transactions,
-                        st.lag_seconds.map(|l| format!("{l:.1} s")).unwrap_or_else(|| "-".into())
+                        st.lag_seconds.map(|l| format!("{l:.1} s")).unwrap_or_else(|| "-".into()),
+                        st.source_backlog_bytes.map(|b| format!(", source keeps {:.1} MB of WAL for it", b as f64 / 1048576.0)).unwrap_or_default()
                     );
                     println!(
                         "  {:<30} {:>12} {:>10} {:>10} {:>10} {:>5} {:>6} {:>9}  status",
