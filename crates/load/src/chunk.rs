@@ -123,6 +123,34 @@ async fn load_chunk<R: SnapshotReader>(
     progress: &Progress,
     table_index: usize,
 ) -> Result<(u64, u64, ConversionStats), (ErrorKind, String, bool)> {
+    // PostgreSQL into PostgreSQL with unchanged types: the source's binary COPY data as is.
+    if binary && reader.supports_raw() && t.raw_copy_eligible() {
+        let columns: Vec<usize> = t.converter.columns.iter().map(|c| c.source_index).collect();
+        let (byte_tx, byte_rx) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(4);
+        let bytes_sent = AtomicU64::new(0);
+        let copy_sql = t.copy_sql(true);
+        let copy = target.copy_chunk(&copy_sql, byte_rx, schema, &t.target.name, job.chunk_id, &bytes_sent);
+        let bytes_ref = &bytes_sent;
+        let read = async move {
+            let r = reader.read_raw(&t.source, &columns, &job.range, byte_tx.clone(), bytes_ref).await;
+            if let Err(e) = &r {
+                let _ = byte_tx.send(Err(e.message.clone())).await;
+            }
+            drop(byte_tx);
+            r
+        };
+        let (read_res, copy_res) = tokio::join!(read, copy);
+        if let Err(e) = read_res {
+            return Err((e.kind, e.message, true));
+        }
+        return match copy_res {
+            Ok(rows) => {
+                progress.rows(table_index, rows);
+                Ok((rows, bytes_sent.load(Ordering::Relaxed), ConversionStats::default()))
+            }
+            Err(e) => Err((e.kind, e.message, false)),
+        };
+    }
     let encoder = match (&t.binary, binary) {
         (Some(kinds), true) => Encoder::Binary(kinds),
         _ => Encoder::Text,

@@ -100,10 +100,32 @@ pub struct SnapshotPosition {
 }
 
 /// One connection inside a snapshot, reading chunks.
+/// Raw COPY data on its way to the target (Err aborts the COPY with that message).
+pub type ByteSender = tokio::sync::mpsc::Sender<Result<bytes::Bytes, String>>;
+
 pub trait SnapshotReader: Send + 'static {
     /// Reads the rows of `range` (all columns, in table order) and sends them in batches.
     /// Returns the number of rows sent.
     fn read(&mut self, table: &Table, range: &ChunkRange, tx: RowSender) -> impl Future<Output = Result<u64, SourceError>> + Send;
+
+    /// The source can hand over a chunk as PostgreSQL binary COPY data as is (a PostgreSQL
+    /// source whose columns keep their types): no row is decoded or encoded on the way.
+    fn supports_raw(&self) -> bool {
+        false
+    }
+
+    /// Sends `range` of the source `columns` (indexes, in target column order) as binary COPY
+    /// data; adds the bytes sent to `bytes`.
+    fn read_raw(
+        &mut self,
+        _table: &Table,
+        _columns: &[usize],
+        _range: &ChunkRange,
+        _tx: ByteSender,
+        _bytes: &std::sync::atomic::AtomicU64,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send {
+        async { Err(SourceError::new(crate::ErrorKind::Definite, "this source has no raw COPY")) }
+    }
 }
 
 /// Futures are `Send` so engines can run tables on several threads.

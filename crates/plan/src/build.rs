@@ -121,6 +121,16 @@ impl Plan {
 }
 
 impl TablePlan {
+    /// Rows can travel as the source's own binary COPY data: every copied column keeps its
+    /// PostgreSQL type unconverted, and none is an array of a type of the source schema (binary
+    /// arrays carry their element type's OID, which differs between databases).
+    pub fn raw_copy_eligible(&self) -> bool {
+        self.converter.columns.iter().all(|c| {
+            matches!(c.conversion, crate::convert::Conversion::Identity)
+                && matches!(&self.source.columns[c.source_index].data_type, DataType::Native { name, user_type } if !(*user_type && name.ends_with("[]")))
+        })
+    }
+
     /// The target column that source column `name` lands in.
     pub fn target_column_of(&self, name: &str) -> Option<&str> {
         let i = self.source.column_index(name)?;

@@ -112,6 +112,32 @@ pub struct PgReader {
 }
 
 impl SnapshotReader for PgReader {
+    fn supports_raw(&self) -> bool {
+        true
+    }
+
+    /// `COPY (SELECT …) TO STDOUT (FORMAT binary)`, streamed untouched into the target's COPY.
+    async fn read_raw(&mut self, table: &Table, columns: &[usize], range: &ChunkRange, tx: ferry_model::ByteSender, bytes: &std::sync::atomic::AtomicU64) -> Result<(), SourceError> {
+        let cols: Vec<String> = columns.iter().map(|&i| quote_ident(&table.columns[i].name)).collect();
+        let sql = format!(
+            "COPY (SELECT {} FROM {}.{}{}) TO STDOUT (FORMAT binary)",
+            cols.join(", "),
+            quote_ident(&self.schema),
+            quote_ident(&table.name),
+            range_condition(range)
+        );
+        let ctx = |e: tokio_postgres::Error| source_error(TargetError::from(e).context(format!("reading table \"{}\"", table.name)));
+        let stream = self.conn.client.copy_out(sql.as_str()).await.map_err(ctx)?;
+        futures_util::pin_mut!(stream);
+        while let Some(chunk) = stream.try_next().await.map_err(ctx)? {
+            bytes.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            if tx.send(Ok(chunk)).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     async fn read(&mut self, table: &Table, range: &ChunkRange, tx: RowSender) -> Result<u64, SourceError> {
         let cols: Vec<String> = table.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect();
         let sql = format!(
