@@ -40,10 +40,12 @@ ferry_install_packages() {
   fi
 }
 
+# A free port below Linux's ephemeral range (32768+), so no client connection takes it between
+# this check and the server's bind (nor while a test restarts the server on it).
 ferry_free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 30000 ))
+    p=$(( 20000 + RANDOM % 12000 ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
   done
   return 1
@@ -121,7 +123,12 @@ ferry_start_mariadb() {
   mariadb-install-db --no-defaults --datadir="$dir/data" --user="$(id -un)" \
     --auth-root-authentication-method=normal --skip-test-db >"$FERRY_SERVERS_DIR/mysql-install.log" 2>&1 \
     || { cat "$FERRY_SERVERS_DIR/mysql-install.log" >&2; return 1; }
-  FERRY_MYSQL_PORT=$port ferry_launch_mariadb || return 1
+  local tries=0
+  until FERRY_MYSQL_PORT=$port ferry_launch_mariadb; do
+    # The port was taken between the check and the bind: another one.
+    tries=$((tries + 1)); [ "$tries" -lt 3 ] || return 1
+    port=$(ferry_free_port)
+  done
   export FERRY_MYSQL_PORT=$port FERRY_MYSQL_SOCKET="$dir/mysql.sock"
   export FERRY_TEST_MYSQL_URL="mysql://root@127.0.0.1:$port/"
   ferry_log "MariaDB $(mariadb --no-defaults -uroot -h127.0.0.1 -P"$port" -N -e 'select version()') on 127.0.0.1:$port"
@@ -146,9 +153,10 @@ ferry_launch_mariadb() {
     --binlog-row-metadata=FULL --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 \
     --innodb-buffer-pool-size=512M --max-connections=300 --character-set-server=utf8mb4 \
     --collation-server=utf8mb4_general_ci --default-time-zone=+00:00 >/dev/null 2>&1 &
-  local ok=
+  local pid=$! ok=
   for _ in $(seq 1 300); do
     if mariadb --no-defaults -uroot -h127.0.0.1 -P"$port" -e 'select 1' >/dev/null 2>&1; then ok=1; break; fi
+    kill -0 "$pid" 2>/dev/null || break   # it gave up (e.g. the port is taken)
     sleep 0.2
   done
   [ -n "$ok" ] || { cat "$FERRY_SERVERS_DIR/mysql.err" >&2; return 1; }
