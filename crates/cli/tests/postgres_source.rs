@@ -82,6 +82,8 @@ fn postgresql_types_partitions_identity_and_generated_columns_survive() {
         INSERT INTO app.visit SELECT id, timestamptz '2024-01-01' + id * interval '1 day' FROM app.person;
         CREATE TABLE app.log (id bigint PRIMARY KEY, line text);
         INSERT INTO app.log SELECT g, repeat('x', g % 50) FROM generate_series(1, 5000) g;
+        CREATE TABLE app."MixedCase" ("Id" int PRIMARY KEY, "Value" text);
+        INSERT INTO app."MixedCase" VALUES (1, 'kept');
         CREATE TABLE app.keyless (a int, b text);
         INSERT INTO app.keyless SELECT g % 7, repeat('k', g % 40) FROM generate_series(1, 6000) g;
         ANALYZE;"#,
@@ -115,6 +117,8 @@ fn postgresql_types_partitions_identity_and_generated_columns_survive() {
     assert_eq!(psql(&dst, "SELECT count(*) FROM ONLY app.measure_2025"), psql(&src, "SELECT count(*) FROM ONLY app.measure_2025"));
     let q = "SELECT name, tags, scores, moods, ratio, score, during, seen, full_name FROM app.person ORDER BY id";
     assert_eq!(psql(&dst, q), psql(&src, q));
+    // PostgreSQL names are kept as they are (no identifier rule applies unless configured).
+    assert_eq!(psql(&dst, r#"SELECT "Value" FROM app."MixedCase" WHERE "Id" = 1"#), "kept\n");
     // The generated column is generated on the target too (computed there, never copied).
     assert_eq!(psql(&dst, "SELECT attgenerated FROM pg_attribute WHERE attrelid = 'app.person'::regclass AND attname = 'full_name'"), "s\n");
     // Identity and serial columns continue past the source's values.

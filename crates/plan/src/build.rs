@@ -139,6 +139,12 @@ impl TablePlan {
     }
 }
 
+/// The identifier rule in force: the config's, else `preserve` for a PostgreSQL source and
+/// `lower` for the others.
+pub fn identifier_case(config: &Config, schema: &Schema) -> IdentifierCase {
+    config.rules.identifiers.unwrap_or(if schema.server_version.starts_with("PostgreSQL") { IdentifierCase::Preserve } else { IdentifierCase::Lower })
+}
+
 /// The include/exclude rules as a predicate over source table names.
 pub fn select_tables(config: &Config) -> impl Fn(&str) -> bool + Sync + '_ {
     move |name: &str| {
@@ -176,7 +182,7 @@ fn find_rule<'c>(config: &'c Config, table: &str) -> Option<&'c TableRule> {
 pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     let PlanInput { schema, config, probes, postgis } = input;
     let rules = &config.rules;
-    let case = rules.identifiers;
+    let case = identifier_case(config, schema);
     let mut problems: Vec<String> = Vec::new();
     let mut a = Assessment {
         source: schema.name.clone(),
@@ -885,7 +891,7 @@ mod tests {
     #[test]
     fn snake_case_plan() {
         let mut config = Config::default();
-        config.rules.identifiers = IdentifierCase::SnakeCase;
+        config.rules.identifiers = Some(IdentifierCase::SnakeCase);
         let probed = ProbeAnswers::from([(("OrderLine".to_string(), "Active".to_string(), Probe::NotZeroOrOne), 0)]);
         let p = plan_with(&config, &probed).unwrap();
         assert_eq!(p.target_schema, "shop");

@@ -57,7 +57,7 @@ pub fn from_plan(plan: &Plan) -> Catalog {
     for o in &plan.inputs.schema.objects {
         if o.kind == ferry_model::ObjectKind::View {
             // A MySQL view's SQL is not PostgreSQL's: only its presence compares.
-            cat.views.push(CatalogView { name: crate::naming::apply_case(plan.inputs.config.rules.identifiers, &o.name), definition: String::new() });
+            cat.views.push(CatalogView { name: crate::naming::apply_case(crate::build::identifier_case(&plan.inputs.config, &plan.inputs.schema), &o.name), definition: String::new() });
         }
     }
     cat.tables.sort_by(|a, b| a.name.cmp(&b.name));

@@ -11,7 +11,7 @@
 //! [rules]
 //! include = ["%"]                   # LIKE patterns: % any run, _ one character
 //! exclude = ["tmp\\_%"]
-//! identifiers = "snake_case"        # lower (default) | snake_case | preserve
+//! identifiers = "snake_case"        # lower (default for MySQL) | snake_case | preserve (default for PostgreSQL)
 //! zero_dates = "null"               # error (default) | null
 //! enums = "type"                    # type (default) | check
 //! tinyint1 = "auto"                 # auto (default) | boolean | smallint
@@ -147,8 +147,10 @@ pub struct Rules {
     pub include: Vec<String>,
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Unset: `lower` for MySQL sources, `preserve` for PostgreSQL sources (their names are
+    /// already PostgreSQL names; a mixed-case one was quoted on purpose).
     #[serde(default)]
-    pub identifiers: IdentifierCase,
+    pub identifiers: Option<IdentifierCase>,
     #[serde(default)]
     pub zero_dates: ZeroDatePolicy,
     #[serde(default)]
@@ -162,7 +164,7 @@ impl Default for Rules {
         Rules {
             include: default_include(),
             exclude: vec![],
-            identifiers: IdentifierCase::default(),
+            identifiers: None,
             zero_dates: ZeroDatePolicy::default(),
             enums: EnumStyle::default(),
             tinyint1: Tinyint1::default(),
@@ -262,7 +264,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.rules.include, vec!["%"]);
-        assert_eq!(c.rules.identifiers, IdentifierCase::SnakeCase);
+        assert_eq!(c.rules.identifiers, Some(IdentifierCase::SnakeCase));
         assert_eq!(c.tables["Customer"].columns["Email"].type_.as_deref(), Some("text"));
         assert_eq!(c.migrate.if_exists, IfExists::Drop);
     }
