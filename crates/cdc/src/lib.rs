@@ -277,7 +277,9 @@ async fn run_once<S: CdcSource>(
                     flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 }
             }
-            Some(ChangeEvent::Heartbeat { position, backlog_bytes }) => {
+            // Only applied commits are ever confirmed to the source: a heartbeat's position may lie
+            // past changes the source has not sent yet, so it is not confirmed.
+            Some(ChangeEvent::Heartbeat { backlog_bytes, .. }) => {
                 if batch.transactions == 0 {
                     target.sync_heartbeat(&schema, backlog_bytes).await?;
                     if let Some(b) = backlog_bytes.filter(|b| *b > opts.warn_backlog_bytes) {
@@ -287,9 +289,6 @@ async fn run_once<S: CdcSource>(
                             opts.warn_backlog_bytes >> 20
                         );
                     }
-                    // Only applied commits are ever confirmed to the source: a keepalive's
-                    // position may lie past changes the source has not sent yet.
-                    let _ = position;
                     if let Some(m) = &opts.metrics {
                         m.idle();
                     }
@@ -566,8 +565,14 @@ struct DdlContext<'a> {
 
 impl DdlContext<'_> {
     fn apply(&mut self, table: Option<String>, statement: &str, change: SchemaChange) -> Vec<StreamChange> {
-        let Some(name) = table else { return vec![] };
         let short: String = statement.chars().take(200).collect();
+        let Some(name) = table else {
+            // A statement on the source database naming no table ferry could find: said, not dropped.
+            if let SchemaChange::Unsupported(why) = &change {
+                tracing::warn!("source DDL not understood and not tied to a table (no table stopped): `{short}` ({why})");
+            }
+            return vec![];
+        };
         let synced = self.plan.table(&name).cloned();
         if self.stopped.contains(&name) {
             return vec![];

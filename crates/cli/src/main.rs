@@ -236,28 +236,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             match source {
                 Src::MySql(source) => {
                     let cdc = ferry_source_mysql::binlog::MySqlCdc { source: source.clone(), server_id: server_id.unwrap_or(job) };
-                    if let Some(code) = preflight_report(&cdc, check).await? {
-                        return Ok(code);
+                    match run.prepare(&cdc, check).await? {
+                        Prepared::Ended(code) => return Ok(code),
+                        Prepared::Start(target) => start_sync(&config, &source, &label, &turl, &target, &plan, quiet || json).await?,
+                        Prepared::Running => {}
                     }
-                    let target = PgTarget::connect(&turl).await?;
-                    target.ensure_state().await?;
-                    if target.sync_position(&plan.target_schema).await?.is_none() {
-                        start_sync(&config, &source, &label, &turl, &target, &plan, quiet || json).await?;
-                    }
-                    drop(target);
                     run.run(Arc::new(cdc)).await
                 }
                 Src::Postgres(source) => {
                     let cdc = ferry_source_postgres::cdc::PgCdc { source: source.clone(), slot: ferry_source_postgres::cdc::slot_name(job) };
-                    if let Some(code) = preflight_report(&cdc, check).await? {
-                        return Ok(code);
+                    match run.prepare(&cdc, check).await? {
+                        Prepared::Ended(code) => return Ok(code),
+                        Prepared::Start(target) => start_sync_postgres(&config, &cdc, &label, &turl, &target, &plan, quiet || json).await?,
+                        Prepared::Running => {}
                     }
-                    let target = PgTarget::connect(&turl).await?;
-                    target.ensure_state().await?;
-                    if target.sync_position(&plan.target_schema).await?.is_none() {
-                        start_sync_postgres(&config, &cdc, &label, &turl, &target, &plan, quiet || json).await?;
-                    }
-                    drop(target);
                     run.run(Arc::new(cdc)).await
                 }
             }
@@ -595,7 +587,27 @@ struct SyncRun {
     warn_backlog_bytes: u64,
 }
 
+/// What `ferry sync` does after its preflight.
+enum Prepared {
+    /// `--check`: the checks were printed.
+    Ended(ExitCode),
+    /// The schema has no sync yet: the full load starts it (on this target connection).
+    Start(PgTarget),
+    /// A sync of the schema exists: streaming resumes.
+    Running,
+}
+
 impl SyncRun {
+    /// Preflight, then the target's state schema.
+    async fn prepare<C: ferry_model::cdc::CdcSource>(&self, cdc: &C, check: bool) -> Result<Prepared> {
+        if let Some(code) = preflight_report(cdc, check).await? {
+            return Ok(Prepared::Ended(code));
+        }
+        let target = PgTarget::connect(&self.turl).await?;
+        target.ensure_state().await?;
+        Ok(if target.sync_position(&self.plan.target_schema).await?.is_none() { Prepared::Start(target) } else { Prepared::Running })
+    }
+
     async fn run<C: ferry_model::cdc::CdcSource + 'static>(self, cdc: Arc<C>) -> Result<ExitCode> {
         let mut opts = ferry_cdc::SyncOptions { until_caught_up: self.until_caught_up, warn_backlog_bytes: self.warn_backlog_bytes, ..Default::default() };
         if let Some(b) = self.batch_rows {

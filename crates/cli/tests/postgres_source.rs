@@ -142,7 +142,6 @@ fn postgresql_types_partitions_identity_and_generated_columns_survive() {
 /// and `cutover` drops the slot and leaves every identity ready for the application.
 #[test]
 fn postgresql_sync_survives_sigkill_and_cuts_over() {
-    use std::process::{Command, Stdio};
     use std::time::Duration;
     let db = unique("pgsrc_sync");
     let src_db = format!("{db}_src");
@@ -163,16 +162,7 @@ fn postgresql_sync_survives_sigkill_and_cuts_over() {
     );
     let dst = fresh_pg(&db);
     let source = format!("{}/{src_db}?schema=app", pg_base());
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["sync", "--source", &source, "--target", &dst, "--quiet", "--batch-rows", "50"])
-            .env_remove("FERRY_SOURCE_URL")
-            .env_remove("FERRY_TARGET_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ferry sync")
-    };
+    let spawn = || spawn_sync(&source, &dst, "50");
     let gen_src = src.clone();
     let generator = std::thread::spawn(move || {
         for i in 0..250u32 {

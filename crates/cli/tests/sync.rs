@@ -6,20 +6,7 @@
 
 mod common;
 use common::*;
-use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// `ferry sync` in the background (quiet), batches of at most `batch_rows` changes.
-fn spawn_sync(src: &str, dst: &str, batch_rows: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["sync", "--source", src, "--target", dst, "--quiet", "--batch-rows", batch_rows])
-        .env_remove("FERRY_SOURCE_URL")
-        .env_remove("FERRY_TARGET_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ferry sync")
-}
 
 #[test]
 fn sigkill_during_sync_loses_and_repeats_nothing() {

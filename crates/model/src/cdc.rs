@@ -131,3 +131,16 @@ pub trait CdcSource: Send + Sync {
         until_caught_up: bool,
     ) -> impl Future<Output = Result<Self::Stream, SourceError>> + Send;
 }
+
+#[cfg(test)]
+mod lsn_tests {
+    use super::LogPosition;
+
+    #[test]
+    fn lsns_print_and_parse_like_postgresql() {
+        assert_eq!(LogPosition::lsn(0x1_6B37_4D48).to_string(), "1/6B374D48");
+        assert_eq!(LogPosition::parse("1/6B374D48"), Some(LogPosition::lsn(0x1_6B37_4D48)));
+        assert_eq!(LogPosition::parse("binlog.000002:120"), Some(LogPosition { file: "binlog.000002".into(), pos: 120 }));
+        assert_eq!(LogPosition::parse("zz"), None);
+    }
+}

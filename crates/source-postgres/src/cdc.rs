@@ -18,7 +18,7 @@
 //! otherwise such an update stops the table with what to do.
 
 use crate::pgoutput::{self, Cell, Message, Tuple};
-use crate::replication::{lsn_text, parse_lsn, quote_ident_repl, CopyMessage, ReplConn};
+use crate::replication::{CopyMessage, ReplConn};
 use crate::{source_error, PgSource};
 use ferry_model::cdc::{CdcSource, ChangeEvent, ChangeStream, LogPosition, PreflightCheck, RowChange, SchemaChange};
 use ferry_model::{ErrorKind, Row, SourceError, Table, Value};
@@ -62,30 +62,30 @@ impl PgCdc {
         );
         c.batch(&sql).await.map_err(|e| source_error(e.context("creating ferry's publication")))
     }
+}
 
-    /// Bytes of WAL the slot keeps on the source.
-    async fn retained(&self, c: &ferry_target_postgres::PgTarget) -> Option<u64> {
-        let r = c
-            .client
-            .query_opt("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1", &[&self.slot])
-            .await
-            .ok()??;
-        r.get::<_, Option<i64>>(0).map(|b| b.max(0) as u64)
-    }
+/// Bytes of WAL slot `slot` keeps on the source (None when unknown).
+async fn retained(c: &ferry_target_postgres::PgTarget, slot: &str) -> Option<u64> {
+    let r = c
+        .client
+        .query_opt("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
+        .await
+        .ok()??;
+    r.get::<_, Option<i64>>(0).map(|b| b.max(0) as u64)
 }
 
 /// Creates the slot with an exported snapshot on `conn` (which must stay open, idle, until
 /// every reader imported the snapshot): returns (consistent point, snapshot name).
 pub async fn create_slot_exporting(conn: &mut ReplConn, slot: &str, server_version: i32) -> Result<(u64, String), SourceError> {
-    let _ = conn.simple_query(&format!("DROP_REPLICATION_SLOT {}", quote_ident_repl(slot))).await;
+    let _ = conn.simple_query(&format!("DROP_REPLICATION_SLOT {}", quote_ident(slot))).await;
     let sql = if server_version >= 150000 {
-        format!("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')", quote_ident_repl(slot))
+        format!("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')", quote_ident(slot))
     } else {
-        format!("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput EXPORT_SNAPSHOT", quote_ident_repl(slot))
+        format!("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput EXPORT_SNAPSHOT", quote_ident(slot))
     };
     let rows = conn.simple_query(&sql).await?;
     let row = rows.first().ok_or_else(|| SourceError::new(ErrorKind::Definite, "CREATE_REPLICATION_SLOT returned nothing"))?;
-    let lsn = row.get(1).cloned().flatten().and_then(|s| parse_lsn(&s)).ok_or_else(|| SourceError::new(ErrorKind::Definite, "no consistent point"))?;
+    let lsn = row.get(1).cloned().flatten().and_then(|s| LogPosition::parse(&s)).map(|p| p.pos).ok_or_else(|| SourceError::new(ErrorKind::Definite, "no consistent point"))?;
     let snapshot = row.get(2).cloned().flatten().ok_or_else(|| SourceError::new(ErrorKind::Definite, "no exported snapshot"))?;
     Ok((lsn, snapshot))
 }
@@ -160,7 +160,7 @@ impl CdcSource for PgCdc {
     async fn current_position(&self) -> Result<LogPosition, SourceError> {
         let c = self.source.conn().await?;
         let r = c.client.query_one("SELECT pg_current_wal_lsn()::text", &[]).await.map_err(|e| source_error(TargetError::from(e)))?;
-        Ok(LogPosition::lsn(parse_lsn(&r.get::<_, String>(0)).unwrap_or(0)))
+        Ok(LogPosition::parse(&r.get::<_, String>(0)).unwrap_or(LogPosition::lsn(0)))
     }
 
     async fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> Result<PgChangeStream, SourceError> {
@@ -201,13 +201,12 @@ impl CdcSource for PgCdc {
             stop_at,
             last_status: Instant::now(),
             retained_at: Instant::now() - Duration::from_secs(60),
-            slot_for_retained: self.slot.clone(),
+            slot: self.slot.clone(),
             heartbeat_at: Instant::now(),
             heartbeats: version >= 140000,
             stop_token,
             marker_seen: false,
             reached: false,
-            _source: self.source.clone(),
         })
     }
 }
@@ -216,7 +215,6 @@ impl CdcSource for PgCdc {
 struct Relation {
     table: String,
     columns: Vec<Option<usize>>,
-    full_identity: bool,
 }
 
 pub struct PgChangeStream {
@@ -234,7 +232,7 @@ pub struct PgChangeStream {
     stop_at: Option<u64>,
     last_status: Instant,
     retained_at: Instant,
-    slot_for_retained: String,
+    slot: String,
     /// When ferry last wrote a heartbeat message into the source's WAL.
     heartbeat_at: Instant,
     /// The server streams logical messages (14+) and may write them (cleared when refused).
@@ -244,12 +242,11 @@ pub struct PgChangeStream {
     stop_token: Option<String>,
     marker_seen: bool,
     reached: bool,
-    _source: Arc<PgSource>,
 }
 
 impl PgChangeStream {
     fn decode_err(&self, what: impl std::fmt::Display) -> SourceError {
-        SourceError::new(ErrorKind::Definite, format!("logical replication at {}: {what}", lsn_text(self.committed)))
+        SourceError::new(ErrorKind::Definite, format!("logical replication at {}: {what}", LogPosition::lsn(self.committed)))
     }
 
     /// A tuple as a row of our table (columns by name), unchanged TOAST values filled.
@@ -291,7 +288,7 @@ impl PgChangeStream {
                 let secs = ((time_us + crate::replication::PG_EPOCH_OFFSET_US) / 1_000_000).max(0) as u64;
                 self.pending.push_back(ChangeEvent::Commit { position: LogPosition::lsn(end_lsn), time: secs });
             }
-            Message::Relation { id, namespace, name, replica_identity, columns } => {
+            Message::Relation { id, namespace, name, columns, .. } => {
                 if namespace != self.schema {
                     return Ok(());
                 }
@@ -312,7 +309,7 @@ impl PgChangeStream {
                         }
                     }
                 }
-                self.relations.insert(id, Relation { table: name, columns: map, full_identity: replica_identity == b'f' });
+                self.relations.insert(id, Relation { table: name, columns: map });
             }
             Message::Insert { relation, new } => {
                 let Some(rel) = self.relations.get(&relation) else { return Ok(()) };
@@ -323,7 +320,7 @@ impl PgChangeStream {
             Message::Update { relation, old, key_only, new } => {
                 let Some(rel) = self.relations.get(&relation) else { return Ok(()) };
                 let full_old = old.as_ref().filter(|_| !key_only);
-                let after = self.row(rel, new.clone(), full_old)?;
+                let after = self.row(rel, new, full_old)?;
                 // Without an old image the key did not change: the new row is also the old key.
                 let before = match (&old, key_only) {
                     (Some(o), false) => self.row(rel, o.clone(), None)?,
@@ -339,13 +336,11 @@ impl PgChangeStream {
                     }
                     (None, _) => after.clone(),
                 };
-                let _ = rel.full_identity;
                 let table = rel.table.clone();
                 self.pending.push_back(ChangeEvent::Row { table, change: RowChange::Update { before, after } });
             }
-            Message::Delete { relation, old, key_only } => {
+            Message::Delete { relation, old, .. } => {
                 let Some(rel) = self.relations.get(&relation) else { return Ok(()) };
-                let _ = key_only;
                 let row = self.row(rel, Tuple(old.0.into_iter().map(|c| if c == Cell::Unchanged { Cell::Null } else { c }).collect()), None)?;
                 let table = rel.table.clone();
                 self.pending.push_back(ChangeEvent::Row { table, change: RowChange::Delete(row) });
@@ -397,8 +392,7 @@ impl PgChangeStream {
                         }
                         let backlog = if self.retained_at.elapsed() > Duration::from_secs(5) {
                             self.retained_at = Instant::now();
-                            let cdc = PgCdc { source: self._source.clone(), slot: self.slot_for_retained.clone() };
-                            cdc.retained(&self.sql).await
+                            retained(&self.sql, &self.slot).await
                         } else {
                             None
                         };

@@ -233,7 +233,7 @@ impl Source for PgSource {
                     .get(0);
                 let mut repl = replication::ReplConn::connect(&self.url).await?;
                 let (lsn, snapshot) = cdc::create_slot_exporting(&mut repl, slot, version).await?;
-                (snapshot, replication::lsn_text(lsn), Arc::new(repl))
+                (snapshot, ferry_model::cdc::LogPosition::lsn(lsn).to_string(), Arc::new(repl))
             }
             None => {
                 let leader = self.conn().await?;

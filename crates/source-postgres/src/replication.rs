@@ -5,7 +5,9 @@
 //! this module only sequences them.
 
 use bytes::{Buf, BufMut, BytesMut};
+use ferry_model::cdc::LogPosition;
 use ferry_model::{ErrorKind, SourceError};
+use ferry_target_postgres::ident::quote_ident;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
 use postgres_protocol::message::{backend, frontend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -162,8 +164,8 @@ impl ReplConn {
     pub async fn start_replication(&mut self, slot: &str, from: u64, publication: &str, messages: bool) -> Result<(), SourceError> {
         let sql = format!(
             "START_REPLICATION SLOT {} LOGICAL {} (proto_version '1', publication_names '{}'{})",
-            quote_ident_repl(slot),
-            lsn_text(from),
+            quote_ident(slot),
+            LogPosition::lsn(from),
             publication.replace('\'', "''"),
             if messages { ", messages 'true'" } else { "" }
         );
@@ -255,30 +257,4 @@ fn server_error(body: backend::ErrorResponseBody, what: &str) -> SourceError {
         _ => "",
     };
     SourceError::new(kind, format!("PostgreSQL error {code} ({what}): {message}{hint}"))
-}
-
-pub fn quote_ident_repl(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-/// `X/Y` text of an LSN.
-pub fn lsn_text(lsn: u64) -> String {
-    format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff)
-}
-
-/// Parses `X/Y`.
-pub fn parse_lsn(s: &str) -> Option<u64> {
-    let (hi, lo) = s.split_once('/')?;
-    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn lsn_text_round_trips() {
-        assert_eq!(super::lsn_text(0x1_6B37_4D48), "1/6B374D48");
-        assert_eq!(super::parse_lsn("1/6B374D48"), Some(0x1_6B37_4D48));
-        assert_eq!(super::parse_lsn("0/0"), Some(0));
-        assert_eq!(super::parse_lsn("zz"), None);
-    }
 }

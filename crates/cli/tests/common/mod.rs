@@ -251,3 +251,15 @@ pub fn sigkill_while<T>(work: &std::thread::JoinHandle<T>, spawn: impl Fn() -> s
     }
     kills
 }
+
+/// `ferry sync` in the background (quiet), batches of at most `batch_rows` changes.
+pub fn spawn_sync(src: &str, dst: &str, batch_rows: &str) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sync", "--source", src, "--target", dst, "--quiet", "--batch-rows", batch_rows])
+        .env_remove("FERRY_SOURCE_URL")
+        .env_remove("FERRY_TARGET_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ferry sync")
+}
