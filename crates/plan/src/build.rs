@@ -520,6 +520,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 on_update_now,
                 comment: t.comment.clone(),
                 generated,
+                key_in_one_step: t.partitioned_by.is_some(),
                 partition_by: t.partitioned_by.clone(),
                 partitions: t.partitions.iter().map(|(n, b)| (apply_case(case, n), b.clone())).collect(),
             },
@@ -815,15 +816,9 @@ impl Plan {
     }
 
     /// Index builds of a table after its load; they may run concurrently with each other.
-    /// The table is a Citus reference or distributed table.
-    pub fn is_citus_table(&self, t: &TablePlan) -> bool {
-        self.citus.as_ref().is_some_and(|c| c.tables.iter().any(|x| x.table == t.target.name && x.role != crate::citus::CitusRole::Local))
-    }
-
     pub fn index_builds(&self, t: &TablePlan) -> Vec<String> {
         let mut out = Vec::new();
-        // Citus tables take their key in one statement (it propagates to the shards).
-        if let Some((index, _)) = t.target.primary_key_index_sql().filter(|_| !self.is_citus_table(t)) {
+        if let Some((index, _)) = t.target.primary_key_index_sql() {
             out.push(index);
         }
         for ix in &t.target.indexes {
@@ -837,8 +832,8 @@ impl Plan {
     pub fn after_indexes(&self, t: &TablePlan) -> Vec<String> {
         let mut out = Vec::new();
         match t.target.primary_key_index_sql() {
-            Some((_, attach)) if !self.is_citus_table(t) => out.push(attach),
-            _ => out.extend(t.target.primary_key_sql()),
+            Some((_, attach)) => out.push(attach),
+            None => out.extend(t.target.primary_key_sql()),
         }
         for c in &t.target.checks {
             out.push(t.target.check_sql(c));

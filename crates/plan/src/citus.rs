@@ -205,6 +205,11 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
         };
         plan.assessment.push(sev, &ct.table, msg);
     }
+    for t in plan.tables.iter_mut() {
+        if out.tables.iter().any(|c| c.table == t.target.name && c.role != CitusRole::Local) {
+            t.target.key_in_one_step = true;
+        }
+    }
     plan.citus = Some(out);
     problems
 }

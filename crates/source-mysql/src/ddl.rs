@@ -29,9 +29,13 @@ pub fn parse(sql: &str, tables: &HashMap<String, Table>, default_charset: Option
         Ok(s) => s,
         Err(e) => {
             let table = table_of(sql);
-            let change = match head(sql).as_str() {
+            let change = match (head(sql).as_str(), &table) {
                 // Statements that never change a table's rows or shape.
-                "ANALYZE" | "OPTIMIZE" | "REPAIR" | "CHECK" | "GRANT" | "REVOKE" | "FLUSH" => SchemaChange::NoRowChange(format!("`{}` changes no rows", head(sql))),
+                ("ANALYZE" | "OPTIMIZE" | "REPAIR" | "CHECK" | "GRANT" | "REVOKE" | "FLUSH", _) => {
+                    SchemaChange::NoRowChange(format!("`{}` changes no rows", head(sql)))
+                }
+                // Routines, triggers, views, events: no table of ferry's changes shape.
+                (_, None) => SchemaChange::NoRowChange(format!("`{}` names no table", sql.split_whitespace().take(3).collect::<Vec<_>>().join(" "))),
                 _ => SchemaChange::Unsupported(format!("ferry cannot parse this DDL ({e})")),
             };
             return vec![(table, change)];
@@ -598,6 +602,10 @@ mod tests {
             assert!(matches!(one(sql).1, SchemaChange::Unsupported(_)), "{sql}: {:?}", one(sql));
         }
         assert!(matches!(one("ALTER TABLE a ADD CONSTRAINT f FOREIGN KEY (n) REFERENCES b (id)").1, SchemaChange::NoRowChange(_)));
+        // An unparsable statement on a table stops it; one on no table (a routine) changes nothing.
+        assert!(matches!(one("ALTER TABLE a ADD COLUMN q INT, ALGORITHM=INSTANT, LOCK=NONE WHATEVER").1, SchemaChange::Unsupported(_)));
+        let routine = one("CREATE DEFINER=`root`@`localhost` PROCEDURE p(n INT)\nBEGIN\n SELECT 1;\nEND");
+        assert!(routine.0.is_none() && matches!(routine.1, SchemaChange::NoRowChange(_)), "{routine:?}");
     }
 
     #[test]

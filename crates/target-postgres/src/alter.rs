@@ -242,6 +242,7 @@ mod tests {
             generated: vec![],
             partition_by: None,
             partitions: vec![],
+            key_in_one_step: false,
         }
     }
 

@@ -193,6 +193,11 @@ pub struct PgTable {
     pub partition_by: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partitions: Vec<(String, String)>,
+    /// The key takes one `ADD PRIMARY KEY` instead of a unique index the constraint adopts:
+    /// partitioned tables cannot adopt one, Citus tables take it in one statement (it
+    /// propagates to the shards).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub key_in_one_step: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -251,8 +256,7 @@ impl PgTable {
     /// (`ALTER TABLE … ADD PRIMARY KEY` would lock them out): a unique index, then the
     /// constraint adopting it, which is instant.
     pub fn primary_key_index_sql(&self) -> Option<(String, String)> {
-        // A partitioned table cannot adopt an index as its key: no two-step build there.
-        if self.partition_by.is_some() {
+        if self.key_in_one_step {
             return None;
         }
         self.primary_key.as_ref().map(|pk| {
@@ -469,6 +473,7 @@ mod tests {
             generated: vec![],
             partition_by: None,
             partitions: vec![],
+            key_in_one_step: false,
         }
     }
 
