@@ -130,6 +130,7 @@ pub fn html(r: &ReportInput) -> String {
                 ("bytes", "bytes"),
                 ("seconds", "seconds"),
                 ("zero dates → NULL", "zero_dates_nulled"),
+                ("zero dates → -infinity", "zero_dates_infinity"),
                 ("error", "error"),
             ]);
         }

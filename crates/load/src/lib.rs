@@ -250,6 +250,7 @@ pub async fn migrate<S: Source>(
         r.lane_seconds += d.seconds;
         r.chunks += 1;
         r.zero_dates_nulled += d.stats.zero_dates_nulled;
+        r.zero_dates_infinity += d.stats.zero_dates_infinity;
         if let Some(e) = d.error {
             r.error.get_or_insert(e);
         }

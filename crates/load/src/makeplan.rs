@@ -22,9 +22,15 @@ pub async fn make_plan<S: Source>(
     let select = ferry_plan::select_tables(config);
     let schema = source.introspect(&select).await?;
     let mut answers = ferry_plan::ProbeAnswers::new();
+    let mut by_table: std::collections::BTreeMap<String, Vec<(String, ferry_model::Probe)>> = Default::default();
     for (table, column, probe) in ferry_plan::probes_needed(&schema, config) {
-        let n = source.probe(&table, &column, probe).await?;
-        answers.insert((table, column, probe), n);
+        by_table.entry(table).or_default().push((column, probe));
+    }
+    for (table, probes) in by_table {
+        let counts = source.probe_table(&table, &probes).await?;
+        for ((column, probe), n) in probes.into_iter().zip(counts) {
+            answers.insert((table.clone(), column, probe), n);
+        }
     }
     Ok(ferry_plan::build(ferry_plan::PlanInput { schema: &schema, config, probes: &answers, postgis })?)
 }

@@ -27,6 +27,8 @@ pub struct TableReport {
     pub chunks: u64,
     pub post_load_seconds: f64,
     pub zero_dates_nulled: u64,
+    /// Zero dates written as `-infinity` (zero_dates = "-infinity").
+    pub zero_dates_infinity: u64,
     /// The load error: the table is empty in the target.
     pub error: Option<String>,
     /// Keys, indexes, constraints… that could not be created.
@@ -46,6 +48,7 @@ impl TableReport {
             chunks: 0,
             post_load_seconds: 0.0,
             zero_dates_nulled: 0,
+            zero_dates_infinity: 0,
             error: None,
             failures: vec![],
         }
@@ -119,8 +122,18 @@ impl MigrateReport {
         let _ = writeln!(s, "  {:<32} {:>10} {:>12} {:>8} {:>8}  {}", "table", "rows", "bytes", "load s", "index s", "status");
         for t in &self.tables {
             let status = match (&t.error, t.failures.len()) {
+                (Some(_), _) if t.rows > 0 => format!("FAILED ({} rows of committed chunks loaded, the rest missing: fix, then --resume)", t.rows),
                 (Some(_), _) => "FAILED (table is empty)".to_string(),
-                (None, 0) if t.zero_dates_nulled > 0 => format!("ok, {} zero dates → NULL", t.zero_dates_nulled),
+                (None, 0) if t.zero_dates_nulled + t.zero_dates_infinity > 0 => {
+                    let mut parts = Vec::new();
+                    if t.zero_dates_nulled > 0 {
+                        parts.push(format!("{} zero dates → NULL", t.zero_dates_nulled));
+                    }
+                    if t.zero_dates_infinity > 0 {
+                        parts.push(format!("{} zero dates → -infinity", t.zero_dates_infinity));
+                    }
+                    format!("ok, {}", parts.join(", "))
+                }
                 (None, 0) => "ok".to_string(),
                 (None, n) => format!("loaded, {n} step(s) failed"),
             };

@@ -461,12 +461,12 @@ pub enum Canon {
     Text,
     /// Lower-case hex.
     Bytes,
-    /// `YYYY-MM-DD`; `zero_null`: zero dates count as NULL (rules.zero_dates = "null").
-    Date { zero_null: bool },
+    /// `YYYY-MM-DD`; `zero`: what a zero date on the source counts as (the zero-date rule).
+    Date { zero: ZeroAs },
     /// `YYYY-MM-DD HH:MM:SS` plus the fraction without trailing zeros (`.5`, none for a whole
     /// second), instants in UTC: what PostgreSQL's `timestamp` text output prints, which is ~3×
     /// cheaper than `to_char`. `digits`: the source column's fractional precision.
-    DateTime { zero_null: bool, digits: u8 },
+    DateTime { zero: ZeroAs, digits: u8 },
     /// Signed microseconds.
     Duration,
     /// Comma-separated members.
@@ -481,6 +481,18 @@ pub enum Canon {
     /// JSON: each side's SQL gives the document's text and ferry canonicalises it
     /// ([`json_canonical`]); no engine prints JSON canonically at a price worth paying.
     Json,
+}
+
+/// What a source's zero or partial date (`0000-00-00`) is compared as: the value the zero-date
+/// rule writes for it on the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZeroAs {
+    /// As read (the load refuses it, so a target never holds one).
+    Kept,
+    /// `zero_dates = "null"`.
+    Null,
+    /// `zero_dates = "-infinity"`.
+    NegInfinity,
 }
 
 /// One column's canonical text in a database's SQL, and whether it can be NULL. Row texts

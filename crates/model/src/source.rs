@@ -22,6 +22,10 @@ pub enum Probe {
     NotZeroOrOne,
     /// Rows whose duration is negative or at least 24 hours.
     OutsideDay,
+    /// Rows whose unsigned 64-bit value exceeds 2^63-1 (does not fit a signed bigint).
+    AboveBigint,
+    /// Rows holding a zero or partial date (`0000-00-00`, `2020-00-10`).
+    ZeroDates,
 }
 
 /// Which rows of a table one chunk covers. Chunks of one table are disjoint and together cover
@@ -136,6 +140,17 @@ pub trait Source: Send + Sync + 'static {
     fn introspect(&self, select: TableSelection<'_>) -> impl Future<Output = Result<Schema, SourceError>> + Send;
     /// Counts rows of `table` that fail `probe` on `column`.
     fn probe(&self, table: &str, column: &str, probe: Probe) -> impl Future<Output = Result<u64, SourceError>> + Send;
+    /// Answers several probes of one table; the default asks them one by one, a source may read
+    /// the table once for all of them.
+    fn probe_table(&self, table: &str, probes: &[(String, Probe)]) -> impl Future<Output = Result<Vec<u64>, SourceError>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(probes.len());
+            for (column, probe) in probes {
+                out.push(self.probe(table, column, *probe).await?);
+            }
+            Ok(out)
+        }
+    }
     /// Splits a table into chunks of about `rows_per_chunk` rows.
     fn plan_chunks(&self, table: &Table, rows_per_chunk: u64) -> impl Future<Output = Result<Vec<ChunkRange>, SourceError>> + Send;
     /// Opens `readers` connections that all see the same consistent snapshot, and the position

@@ -3,10 +3,10 @@
 //! reported together, before anything is written, so one run of `ferry plan` shows them all.
 
 use crate::assessment::{Assessment, Severity, TableSummary};
-use crate::config::{Config, EnumStyle, IdentifierCase, TableRule};
+use crate::config::{ColumnRule, Config, DefaultRule, EnumStyle, IdentifierCase, TableRule, ZeroDatePolicy};
 use crate::convert::{ColumnConversion, Conversion, RowConverter};
 use crate::naming::{apply_case, like, target_name, NameAllocator};
-use crate::typemap::{self, ColumnProbes};
+use crate::typemap::{self, ColumnProbes, ZeroDates};
 use ferry_model::{Column, DataType, DefaultValue, IndexKind, ObjectKind, Probe, Schema, Table, UserTypeKind};
 use ferry_target_postgres::copy_binary::BinaryKind;
 use ferry_target_postgres::ddl::*;
@@ -152,16 +152,44 @@ pub fn select_tables(config: &Config) -> impl Fn(&str) -> bool + Sync + '_ {
     }
 }
 
-/// The data probes the type map needs (tinyint(1) columns under `auto`, TIME columns).
+/// The zero-date policy in force for a column: its own rule, else `rules.zero_dates`.
+pub fn zero_date_policy(config: &Config, table: &str, column: &str) -> ZeroDatePolicy {
+    column_rule(config, table, column).and_then(|r| r.zero_dates).unwrap_or(config.rules.zero_dates)
+}
+
+fn column_rule<'c>(config: &'c Config, table: &str, column: &str) -> Option<&'c ColumnRule> {
+    find_rule(config, table).and_then(|r| r.columns.get(column))
+}
+
+/// A MySQL zero or partial date literal (`0000-00-00`, `2020-00-10 00:00:00`).
+fn is_zero_date_literal(v: &str) -> bool {
+    let date = v.trim().split([' ', 'T']).next().unwrap_or("");
+    let parts: Vec<&str> = date.split('-').collect();
+    parts.len() == 3 && parts.iter().any(|p| p.chars().all(|c| c == '0'))
+}
+
+/// The data probes the type map needs: tinyint(1) columns under `auto`, TIME columns,
+/// `bigint unsigned` columns (do their values fit a bigint?), and temporal columns whose zero
+/// dates would fail the load (policy `error`) or a NOT NULL (policy `null`).
 pub fn probes_needed(schema: &Schema, config: &Config) -> Vec<(String, String, Probe)> {
     let mut out = Vec::new();
     for t in &schema.tables {
-        let rule = find_rule(config, &t.name);
         for c in &t.columns {
-            if rule.and_then(|r| r.columns.get(&c.name)).and_then(|c| c.type_.as_ref()).is_some() {
+            let crule = column_rule(config, &t.name, &c.name);
+            if crule.and_then(|c| c.type_.as_ref()).is_some() || c.generated.is_some() {
                 continue;
             }
+            if c.data_type.is_temporal() {
+                match zero_date_policy(config, &t.name, &c.name) {
+                    ZeroDatePolicy::Error => out.push((t.name.clone(), c.name.clone(), Probe::ZeroDates)),
+                    ZeroDatePolicy::Null if !c.nullable => out.push((t.name.clone(), c.name.clone(), Probe::ZeroDates)),
+                    _ => {}
+                }
+            }
             match c.data_type {
+                DataType::Int { bytes: 8, unsigned: true, .. } if !c.auto_increment => {
+                    out.push((t.name.clone(), c.name.clone(), Probe::AboveBigint))
+                }
                 DataType::Int { bytes: 1, unsigned: false, display_width: Some(1) }
                     if config.rules.tinyint1 == crate::config::Tinyint1::Auto =>
                 {
@@ -283,6 +311,12 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         let mut renamed = Vec::new();
         for c in &t.columns {
             let crule = rule.and_then(|r| r.columns.get(&c.name));
+            if crule.and_then(|r| r.default.as_ref()) == Some(&DefaultRule::Keep(true)) {
+                problems.push(format!(
+                    "rule [tables.\"{}\".columns.\"{}\"] default = true: give a PostgreSQL expression (default = \"…\") or default = false for none",
+                    t.name, c.name
+                ));
+            }
             let n = target_name(case, &c.name, crule.and_then(|r| r.rename.as_deref()));
             if n != c.name && n != c.name.to_lowercase() {
                 renamed.push(format!("{}→{}", c.name, n));
@@ -317,10 +351,31 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 generated.push(PgGenerated { name: cname, ty, expression: user.qualify_casts(expr) });
                 continue;
             }
-            let override_ty = rule.and_then(|r| r.columns.get(&c.name)).and_then(|r| r.type_.clone());
+            let crule = rule.and_then(|r| r.columns.get(&c.name));
+            let override_ty = crule.and_then(|r| r.type_.clone());
+            // Zero dates: the column's policy, and whether its target column must accept NULL.
+            let zpolicy = zero_date_policy(config, &t.name, &c.name);
+            let zero_rows = probes.get(&(t.name.clone(), c.name.clone(), Probe::ZeroDates)).copied().unwrap_or(0);
+            let zero_default = c.data_type.is_temporal() && matches!(&c.default, Some(DefaultValue::Literal(v)) if is_zero_date_literal(v));
+            let text_override = override_ty.as_deref().is_some_and(typemap::is_text_type);
+            let mut nullable = c.nullable;
+            if c.data_type.is_temporal() && !text_override {
+                if zpolicy == ZeroDatePolicy::Null && !c.nullable && (zero_rows > 0 || zero_default) {
+                    nullable = true;
+                    let why = if zero_rows > 0 { format!("{zero_rows} rows hold zero dates") } else { "its default is a zero date".to_string() };
+                    a.push(Severity::Warning, &obj, format!("NOT NULL dropped: {why}, written as NULL (zero_dates = \"null\"); zero_dates = \"-infinity\" keeps NOT NULL"));
+                }
+                if zpolicy == ZeroDatePolicy::Error && zero_rows > 0 {
+                    a.push(Severity::Action, &obj, format!(
+                        "{zero_rows} rows hold zero or partial dates, which PostgreSQL has no value for: the table fails to load under zero_dates = \"error\"; set [tables.\"{}\".columns.\"{}\"] zero_dates (or rules.zero_dates) to \"-infinity\" (keeps NOT NULL) or \"null\", or override the type to text",
+                        t.name, c.name
+                    ));
+                }
+            }
+            let zero = ZeroDates { policy: zpolicy, nullable };
             let (ty, conversion) = if let Some(o) = override_ty {
                 a.push(Severity::Info, &obj, format!("{} → {o} (type override)", c.source_type));
-                let conv = typemap::override_conversion(c, rules, &o);
+                let conv = typemap::override_conversion(c, &o, zero);
                 (PgType::Custom(o), conv)
             } else {
                 let enum_type = match (&c.data_type, rules.enums) {
@@ -335,8 +390,9 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 let p = ColumnProbes {
                     not_zero_or_one: probes.get(&(t.name.clone(), c.name.clone(), Probe::NotZeroOrOne)).copied(),
                     outside_day: probes.get(&(t.name.clone(), c.name.clone(), Probe::OutsideDay)).copied(),
+                    above_bigint: probes.get(&(t.name.clone(), c.name.clone(), Probe::AboveBigint)).copied(),
                 };
-                match typemap::map_column(c, rules, p, enum_type, postgis) {
+                match typemap::map_column(c, rules, p, enum_type, postgis, zero) {
                     Ok(m) => {
                         if let Some(note) = m.note {
                             let sev = if matches!(c.data_type, DataType::Geometry { .. }) && !postgis {
@@ -363,11 +419,22 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             if c.auto_increment && !identity {
                 a.push(Severity::Warning, &obj, format!("AUTO_INCREMENT dropped: {ty} cannot be an identity column"));
             }
-            let default = if identity { None } else { pg_default(c, &ty, &obj, &mut a) };
-            // A PostgreSQL source's default may cast to its own types (`'ok'::mood`).
-            let default = match (&c.default, default) {
-                (Some(DefaultValue::Native(_)), Some(d)) => Some(user.qualify_casts(&d)),
-                (_, d) => d,
+            let default = match crule.and_then(|r| r.default.as_ref()) {
+                Some(DefaultRule::Expression(e)) => {
+                    a.push(Severity::Info, &obj, format!("default {e} (column rule)"));
+                    Some(e.clone())
+                }
+                Some(DefaultRule::Keep(_)) => None,
+                None if identity => None,
+                None => {
+                    let zp = if text_override { ZeroDatePolicy::Error } else { zpolicy };
+                    let d = pg_default(c, &ty, zp, nullable, &obj, &mut a);
+                    // A PostgreSQL source's default may cast to its own types (`'ok'::mood`).
+                    match (&c.default, d) {
+                        (Some(DefaultValue::Native(_)), Some(d)) => Some(user.qualify_casts(&d)),
+                        (_, d) => d,
+                    }
+                }
             };
             if c.on_update_current_timestamp {
                 on_update_now.push(cname.clone());
@@ -379,7 +446,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             if c.data_type.is_textual() && c.collation.as_deref().map(|x| x.ends_with("_ci")).unwrap_or(false) {
                 *ci_columns.entry(c.collation.clone().unwrap()).or_default() += 1;
             }
-            columns.push(PgColumn { name: cname, ty, nullable: c.nullable, default, identity, comment: c.comment.clone() });
+            columns.push(PgColumn { name: cname, ty, nullable, default, identity, comment: c.comment.clone() });
             conversions.push(ColumnConversion { source_index: i, conversion });
         }
 
@@ -424,29 +491,42 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                     }
                 }
                 IndexKind::BTree | IndexKind::Hash => {
+                    // A prefix part becomes an expression on the prefix (`left(col, n)`, bytes by
+                    // `substring`): an index on the whole value could exceed btree's row size.
                     let mut elements = Vec::new();
                     for c in &ix.columns {
                         let q = quote_ident(&col(&c.name));
                         let mut e = match c.prefix {
-                            Some(n) if ix.unique => {
+                            Some(n) => {
                                 let binary = t.column(&c.name).map(|c| matches!(c.data_type, DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. })).unwrap_or(false);
                                 if binary { format!("(substring({q} from 1 for {n}))") } else { format!("(left({q}, {n}))") }
                             }
-                            _ => q,
+                            None => q,
                         };
                         if c.descending {
                             e.push_str(" DESC");
                         }
                         elements.push(e);
                     }
-                    if ix.columns.iter().any(|c| c.prefix.is_some()) {
-                        let msg = if ix.unique { "unique prefix index → unique index on left(column, n): uniqueness of the prefix is kept" } else { "prefix index → index on the whole column" };
-                        a.push(Severity::Info, &obj, msg);
-                    }
                     if ix.kind == IndexKind::Hash {
                         a.push(Severity::Info, &obj, "HASH index → btree");
                     }
-                    indexes.push(PgIndex { name, unique: ix.unique, method: "btree".into(), elements });
+                    let pg = PgIndex { name, unique: ix.unique, method: "btree".into(), elements };
+                    if ix.columns.iter().any(|c| c.prefix.is_some()) {
+                        if ix.unique {
+                            // Unique on a prefix is a different rule than unique on the value,
+                            // and no ON CONFLICT can name it: a person decides.
+                            a.push_sql(
+                                Severity::Action,
+                                &obj,
+                                "UNIQUE prefix index not created: MySQL enforces uniqueness of the first n characters only; run this if that is the rule the application needs",
+                                pg_index_sql(&target_schema, &tname, &pg),
+                            );
+                            continue;
+                        }
+                        a.push(Severity::Info, &obj, "prefix index → index on the prefix expression (left(column, n)); queries use it through the same expression");
+                    }
+                    indexes.push(pg);
                 }
             }
         }
@@ -543,6 +623,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         last.binary = last.target.columns.iter().map(|c| BinaryKind::for_type(&c.ty)).collect();
     }
 
+    unify_foreign_key_types(&mut tables, config, &mut a);
+
     if !ci_columns.is_empty() {
         let total: usize = ci_columns.values().sum();
         let names: Vec<&String> = ci_columns.keys().collect();
@@ -591,6 +673,53 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         return Err(PlanError { problems });
     }
     Ok(plan)
+}
+
+/// A referencing column takes the target type of the key it references, where the two mapped
+/// apart: a `bigint unsigned` foreign key to a `bigint unsigned AUTO_INCREMENT` key (bigint
+/// identity) becomes `bigint` too — PostgreSQL refuses a foreign key between `numeric` and
+/// `bigint` — and one whose key stayed `numeric(20,0)` follows it. Values outside the new type
+/// are refused with their key (they could not match the referenced key anyway). Columns with a
+/// type rule keep the user's type.
+fn unify_foreign_key_types(tables: &mut [TablePlan], config: &Config, a: &mut Assessment) {
+    let mut changes: Vec<(usize, usize, PgType, Conversion, String)> = Vec::new();
+    for (ti, t) in tables.iter().enumerate() {
+        for fk in &t.source.foreign_keys {
+            let Some(rt) = tables.iter().find(|r| r.source.name == fk.ref_table && fk.ref_schema.is_none()) else { continue };
+            for (c, rc) in fk.columns.iter().zip(&fk.ref_columns) {
+                if column_rule(config, &t.source.name, c).and_then(|r| r.type_.as_ref()).is_some() {
+                    continue;
+                }
+                let (Some(si), Some(rsi)) = (t.source.column_index(c), rt.source.column_index(rc)) else { continue };
+                let (Some(ci), Some(rci)) = (
+                    t.converter.columns.iter().position(|x| x.source_index == si),
+                    rt.converter.columns.iter().position(|x| x.source_index == rsi),
+                ) else {
+                    continue;
+                };
+                let (mine, theirs) = (&t.target.columns[ci].ty, &rt.target.columns[rci].ty);
+                let unsigned64 = matches!(t.source.columns[si].data_type, DataType::Int { bytes: 8, unsigned: true, .. });
+                let conv = match (mine, theirs) {
+                    (PgType::Numeric(Some((20, 0))), PgType::BigInt) if unsigned64 => Conversion::UnsignedToBigint,
+                    (PgType::BigInt, PgType::Numeric(Some((20, 0)))) if unsigned64 => Conversion::Identity,
+                    _ => continue,
+                };
+                let note = format!(
+                    "{} → {theirs}: takes the type of the key it references (`{}`.`{rc}`), so the foreign key {} can be created",
+                    t.source.columns[si].source_type, fk.ref_table, fk.name
+                );
+                changes.push((ti, ci, theirs.clone(), conv, note));
+            }
+        }
+    }
+    for (ti, ci, ty, conv, note) in changes {
+        let t = &mut tables[ti];
+        a.items.retain(|i| !(i.object == format!("{}.{}", t.source.name, t.source.columns[t.converter.columns[ci].source_index].name) && i.message.contains("unsigned")));
+        a.push(Severity::Info, format!("{}.{}", t.source.name, t.source.columns[t.converter.columns[ci].source_index].name), note);
+        t.target.columns[ci].ty = ty;
+        t.converter.columns[ci].conversion = conv;
+        t.binary = t.target.columns.iter().map(|c| BinaryKind::for_type(&c.ty)).collect();
+    }
 }
 
 /// The enum and domain types of a PostgreSQL source, and how a type or expression naming them
@@ -686,13 +815,25 @@ fn translate_expression(expr: &str, col: &dyn Fn(&str) -> String) -> String {
     out
 }
 
+/// `'\x00ff'::bytea`.
+fn bytea_literal(b: &[u8]) -> String {
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("'\\x{hex}'::bytea")
+}
+
 fn is_number(s: &str) -> bool {
     let s = s.trim();
     !s.is_empty() && s.parse::<f64>().is_ok() && !s.eq_ignore_ascii_case("nan") && !s.to_ascii_lowercase().contains("inf")
 }
 
-/// Translates a column default into a PostgreSQL expression for the target type.
-fn pg_default(c: &Column, ty: &PgType, obj: &str, a: &mut Assessment) -> Option<String> {
+fn pg_index_sql(schema: &str, table: &str, ix: &PgIndex) -> String {
+    let t = PgTable { schema: schema.to_string(), name: table.to_string(), ..Default::default() };
+    t.index_sql(ix)
+}
+
+/// Translates a column default into a PostgreSQL expression for the target type; a zero-date
+/// literal follows the column's zero-date policy as its values do.
+fn pg_default(c: &Column, ty: &PgType, zero: ZeroDatePolicy, nullable: bool, obj: &str, a: &mut Assessment) -> Option<String> {
     let d = c.default.as_ref()?;
     match d {
         DefaultValue::Null => None,
@@ -733,8 +874,22 @@ fn pg_default(c: &Column, ty: &PgType, obj: &str, a: &mut Assessment) -> Option<
                 }
             }
             PgType::Date | PgType::Timestamp(_) | PgType::TimestampTz(_) => {
-                if v.starts_with("0000-00-00") || v.contains("-00") {
-                    a.push(Severity::Warning, obj, format!("zero-date default '{v}' dropped: PostgreSQL has no zero date"));
+                if is_zero_date_literal(v) {
+                    match zero {
+                        ZeroDatePolicy::NegInfinity => {
+                            a.push(Severity::Info, obj, format!("zero-date default '{v}' → '-infinity' (zero_dates = \"-infinity\")"));
+                            return Some(format!("'-infinity'::{}", if matches!(ty, PgType::Date) { "date" } else if matches!(ty, PgType::TimestampTz(_)) { "timestamptz" } else { "timestamp" }));
+                        }
+                        ZeroDatePolicy::Null => {
+                            a.push(Severity::Info, obj, format!("zero-date default '{v}' → NULL (zero_dates = \"null\")"));
+                        }
+                        ZeroDatePolicy::Error if nullable => {
+                            a.push(Severity::Warning, obj, format!("zero-date default '{v}' dropped: PostgreSQL has no zero date (zero_dates = \"-infinity\" makes it '-infinity')"));
+                        }
+                        ZeroDatePolicy::Error => a.push(Severity::Action, obj, format!(
+                            "zero-date default '{v}' dropped on a NOT NULL column: inserts that omit the column will fail; set zero_dates = \"-infinity\" (default '-infinity'), or a default rule"
+                        )),
+                    }
                     None
                 } else if matches!(ty, PgType::TimestampTz(_)) {
                     // MySQL TIMESTAMP literals are in the session time zone: ferry reads in UTC.
@@ -763,7 +918,9 @@ fn pg_default(c: &Column, ty: &PgType, obj: &str, a: &mut Assessment) -> Option<
                 let items: Vec<String> = if v.is_empty() { vec![] } else { v.split(',').map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))).collect() };
                 Some(quote_literal(&format!("{{{}}}", items.join(","))))
             }
-            PgType::Bytea => Some(format!("convert_to({}, 'UTF8')", quote_literal(v))),
+            // Bytes as a hex literal: the value may hold NULs (a BINARY(n) default is padded
+            // with them), which no text literal can carry.
+            PgType::Bytea => Some(bytea_literal(v.as_bytes())),
             _ => Some(quote_literal(v)),
         },
     }

@@ -12,7 +12,7 @@
 //! include = ["%"]                   # LIKE patterns: % any run, _ one character
 //! exclude = ["tmp\\_%"]
 //! identifiers = "snake_case"        # lower (default for MySQL) | snake_case | preserve (default for PostgreSQL)
-//! zero_dates = "null"               # error (default) | null
+//! zero_dates = "null"               # error (default) | null | -infinity
 //! enums = "type"                    # type (default) | check
 //! tinyint1 = "auto"                 # auto (default) | boolean | smallint
 //! [tables.Customer]
@@ -99,9 +99,25 @@ pub enum ZeroDatePolicy {
     /// table, column and key.
     #[default]
     Error,
-    /// Such a date becomes NULL when the column is nullable (counted in the report); in a NOT NULL
-    /// column it is still an error.
+    /// Such a date becomes NULL (counted in the report). A NOT NULL column the plan's probe
+    /// found zero dates in loses its NOT NULL (said in the assessment); a zero-date default
+    /// becomes no default.
     Null,
+    /// Such a date becomes `-infinity` (counted), which PostgreSQL dates and timestamps hold: NOT
+    /// NULL columns stay NOT NULL, a zero-date default becomes `DEFAULT '-infinity'`, and every
+    /// zero date stays distinguishable from real dates and from NULL.
+    #[serde(rename = "-infinity")]
+    NegInfinity,
+}
+
+impl ZeroDatePolicy {
+    pub fn label(self) -> &'static str {
+        match self {
+            ZeroDatePolicy::Error => "error",
+            ZeroDatePolicy::Null => "null",
+            ZeroDatePolicy::NegInfinity => "-infinity",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -187,6 +203,22 @@ pub struct ColumnRule {
     /// A PostgreSQL type to use instead of the mapped one, e.g. `text`, `inet`, `numeric(30,4)`.
     #[serde(rename = "type")]
     pub type_: Option<String>,
+    /// The column's default on the target: a PostgreSQL expression (`"''"`, `"now()"`,
+    /// `"'\\x00'::bytea"`), or `false` for none. Unset: the source's default, translated.
+    #[serde(default)]
+    pub default: Option<DefaultRule>,
+    /// This column's zero dates, overriding `rules.zero_dates`.
+    #[serde(default)]
+    pub zero_dates: Option<ZeroDatePolicy>,
+}
+
+/// `default = "expr"` or `default = false`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum DefaultRule {
+    Expression(String),
+    /// `false`: no default (`true` is refused when the plan is built).
+    Keep(bool),
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

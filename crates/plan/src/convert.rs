@@ -27,6 +27,9 @@ pub enum Conversion {
     GeometryEwkb,
     /// Unsigned 64-bit into a signed bigint (AUTO_INCREMENT keys): above 2^63-1 is an error.
     UnsignedToBigint,
+    /// A date or date-time written as the source prints it (a text type override): zero dates
+    /// pass as `0000-00-00 00:00:00`; `fsp` fractional digits, as MySQL prints them.
+    TemporalText { fsp: u8 },
 }
 
 /// What conversions did to a table's rows: reported per table.
@@ -34,6 +37,8 @@ pub enum Conversion {
 pub struct ConversionStats {
     /// Zero or partial dates written as NULL under `zero_dates = "null"`.
     pub zero_dates_nulled: u64,
+    /// Zero or partial dates written as `-infinity` under `zero_dates = "-infinity"`.
+    pub zero_dates_infinity: u64,
 }
 
 impl Conversion {
@@ -66,11 +71,15 @@ impl Conversion {
                         stats.zero_dates_nulled += 1;
                         Ok(Value::Null)
                     }
+                    (ZeroDatePolicy::NegInfinity, _) => {
+                        stats.zero_dates_infinity += 1;
+                        Ok(Value::Text("-infinity".into()))
+                    }
                     (ZeroDatePolicy::Null, false) => Err(format!(
-                        "{what} {v} in a NOT NULL column; zero_dates = \"null\" needs a nullable column: override the column or fix the data"
+                        "{what} {v} in a NOT NULL column the plan found no zero dates in (it arrived later); set zero_dates = \"-infinity\" for the column (keeps NOT NULL), or make the target column nullable and reload the table"
                     )),
                     (ZeroDatePolicy::Error, _) => Err(format!(
-                        "{what} {v} has no PostgreSQL equivalent; set rules.zero_dates = \"null\" to write NULL instead (counted), or fix the data"
+                        "{what} {v} has no PostgreSQL equivalent; set rules.zero_dates (or the column's zero_dates) to \"-infinity\" (keeps NOT NULL) or \"null\" (counted either way), override the column type to text, or fix the data"
                     )),
                 }
             }
@@ -93,6 +102,19 @@ impl Conversion {
                 Value::Bytes(b) => Ok(Value::Text(mysql_geometry_to_ewkb_hex(&b)?)),
                 other => Err(format!("unexpected {} value for a geometry", other.kind())),
             },
+            Conversion::TemporalText { fsp } => Ok(match &v {
+                Value::Date(d) => Value::Text(d.to_string()),
+                Value::DateTime(d) | Value::Timestamp(d) => {
+                    let mut s = format!("{} {:02}:{:02}:{:02}", d.date, d.hour, d.minute, d.second);
+                    if *fsp > 0 {
+                        let digits = format!("{:06}", d.micros);
+                        s.push('.');
+                        s.push_str(&digits[..(*fsp as usize).min(6)]);
+                    }
+                    Value::Text(s)
+                }
+                _ => v,
+            }),
             Conversion::UnsignedToBigint => match v {
                 Value::UInt(u) if u > i64::MAX as u64 => Err(format!(
                     "value {u} exceeds bigint; override the column type to numeric(20,0)"
@@ -256,7 +278,12 @@ mod tests {
         let ok = Conversion::Temporal { policy: ZeroDatePolicy::Null, nullable: true }.apply(zero.clone(), &mut st).unwrap();
         assert_eq!(ok, Value::Null);
         assert_eq!(st.zero_dates_nulled, 1);
-        assert!(Conversion::Temporal { policy: ZeroDatePolicy::Null, nullable: false }.apply(zero, &mut st).is_err());
+        assert!(Conversion::Temporal { policy: ZeroDatePolicy::Null, nullable: false }.apply(zero.clone(), &mut st).is_err());
+        let inf = Conversion::Temporal { policy: ZeroDatePolicy::NegInfinity, nullable: false }.apply(zero.clone(), &mut st).unwrap();
+        assert_eq!(inf, Value::Text("-infinity".into()));
+        assert_eq!(st.zero_dates_infinity, 1);
+        assert_eq!(Conversion::TemporalText { fsp: 0 }.apply(zero.clone(), &mut st).unwrap(), Value::Text("0000-00-00 00:00:00".into()));
+        assert_eq!(Conversion::TemporalText { fsp: 3 }.apply(zero, &mut st).unwrap(), Value::Text("0000-00-00 00:00:00.000".into()));
         let feb30 = Value::Date(Date { year: 2021, month: 2, day: 30 });
         assert!(Conversion::Temporal { policy: ZeroDatePolicy::Error, nullable: true }.apply(feb30, &mut st).is_err());
     }

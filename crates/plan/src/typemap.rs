@@ -1,7 +1,7 @@
 //! The type map: one neutral source type → one PostgreSQL type and the value conversion it
 //! needs. `docs/type-mapping.md` documents this table; a column rule `type = "…"` overrides it.
 
-use crate::config::{Rules, Tinyint1};
+use crate::config::{Rules, Tinyint1, ZeroDatePolicy};
 use crate::convert::Conversion;
 use ferry_model::{Column, DataType};
 use ferry_target_postgres::ddl::PgType;
@@ -11,6 +11,16 @@ use ferry_target_postgres::ddl::PgType;
 pub struct ColumnProbes {
     pub not_zero_or_one: Option<u64>,
     pub outside_day: Option<u64>,
+    /// `bigint unsigned` values above 2^63-1.
+    pub above_bigint: Option<u64>,
+}
+
+/// How a temporal column's zero dates are written: the policy in force for it and whether its
+/// target column accepts NULL.
+#[derive(Debug, Clone, Copy)]
+pub struct ZeroDates {
+    pub policy: ZeroDatePolicy,
+    pub nullable: bool,
 }
 
 pub struct Mapped {
@@ -28,6 +38,7 @@ pub fn map_column(
     probes: ColumnProbes,
     enum_type: Option<PgType>,
     postgis: bool,
+    zero: ZeroDates,
 ) -> Result<Mapped, String> {
     let m = |ty, conversion| Ok(Mapped { ty, conversion, note: None });
     let noted = |ty, conversion, note: String| Ok(Mapped { ty, conversion, note: Some(note) });
@@ -66,7 +77,16 @@ pub fn map_column(
                         "bigint unsigned AUTO_INCREMENT → bigint identity (values above 2^63-1 are refused)".into(),
                     )
                 }
-                (8, true) => (PgType::Numeric(Some((20, 0))), true),
+                (8, true) => match probes.above_bigint {
+                    Some(0) => {
+                        return noted(
+                            PgType::BigInt,
+                            Conversion::UnsignedToBigint,
+                            format!("{} → bigint: every stored value fits (probed); a later value above 2^63-1 is refused with its key — override the type to numeric(20,0) if the column may hold one", col.source_type),
+                        )
+                    }
+                    _ => (PgType::Numeric(Some((20, 0))), true),
+                },
                 _ => (PgType::BigInt, false),
             };
             if widened {
@@ -88,9 +108,9 @@ pub fn map_column(
         DataType::Varchar { len } => m(PgType::Varchar(Some((*len).max(1))), Conversion::Identity),
         DataType::Text { .. } => m(PgType::Text, Conversion::Identity),
         DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } => m(PgType::Bytea, Conversion::Identity),
-        DataType::Date => m(PgType::Date, temporal(col, rules)),
-        DataType::DateTime { fsp } => m(PgType::Timestamp(*fsp), temporal(col, rules)),
-        DataType::Timestamp { fsp } => m(PgType::TimestampTz(*fsp), temporal(col, rules)),
+        DataType::Date => m(PgType::Date, temporal(zero)),
+        DataType::DateTime { fsp } => m(PgType::Timestamp(*fsp), temporal(zero)),
+        DataType::Timestamp { fsp } => m(PgType::TimestampTz(*fsp), temporal(zero)),
         DataType::Time { fsp } => match probes.outside_day {
             Some(0) => m(PgType::Time(*fsp), Conversion::Identity),
             None => noted(
@@ -136,16 +156,25 @@ pub fn map_column(
     }
 }
 
-fn temporal(col: &Column, rules: &Rules) -> Conversion {
-    Conversion::Temporal { policy: rules.zero_dates, nullable: col.nullable }
+fn temporal(zero: ZeroDates) -> Conversion {
+    Conversion::Temporal { policy: zero.policy, nullable: zero.nullable }
+}
+
+/// The override type is a character type: values travel as the source prints them.
+pub fn is_text_type(pg_type: &str) -> bool {
+    let l = pg_type.trim().to_ascii_lowercase();
+    l == "text" || l == "citext" || l.starts_with("varchar") || l.starts_with("character varying") || l.starts_with("char") || l.starts_with("character")
 }
 
 /// Conversion to use when the user overrides the type: the value is written in its PostgreSQL
-/// text form and PostgreSQL casts it; temporal values still obey the zero-date policy, and SETs
-/// still become arrays when the override is an array type.
-pub fn override_conversion(col: &Column, rules: &Rules, pg_type: &str) -> Conversion {
+/// text form and PostgreSQL casts it; temporal values still obey the zero-date policy (or, to a
+/// text type, travel as the source prints them, zero dates included), and SETs still become
+/// arrays when the override is an array type.
+pub fn override_conversion(col: &Column, pg_type: &str, zero: ZeroDates) -> Conversion {
     match &col.data_type {
-        DataType::Date | DataType::DateTime { .. } | DataType::Timestamp { .. } => temporal(col, rules),
+        DataType::Date if is_text_type(pg_type) => Conversion::TemporalText { fsp: 0 },
+        DataType::DateTime { fsp } | DataType::Timestamp { fsp } if is_text_type(pg_type) => Conversion::TemporalText { fsp: *fsp },
+        DataType::Date | DataType::DateTime { .. } | DataType::Timestamp { .. } => temporal(zero),
         DataType::Set { .. } if pg_type.trim_end().ends_with("[]") => Conversion::SetToArray,
         DataType::Geometry { .. } if pg_type.to_ascii_lowercase().starts_with("geometry") => Conversion::GeometryEwkb,
         DataType::Geometry { .. } => Conversion::GeometryWkb,

@@ -119,22 +119,33 @@ impl Source for MySqlSource {
     }
 
     async fn probe(&self, table: &str, column: &str, probe: Probe) -> Result<u64, SourceError> {
-        let col = quote_ident(column);
-        let cond = match probe {
-            Probe::NotZeroOrOne => format!("{col} NOT IN (0, 1)"),
-            Probe::OutsideDay => format!("({col} < '00:00:00' OR {col} >= '24:00:00')"),
-        };
-        let sql = format!(
-            "SELECT COUNT(*) FROM {}.{} WHERE {cond}",
-            quote_ident(&self.database),
-            quote_ident(table)
-        );
+        Ok(self.probe_table(table, &[(column.to_string(), probe)]).await?[0])
+    }
+
+    /// One scan of the table answers all its probes: `SUM(condition)` per probe.
+    async fn probe_table(&self, table: &str, probes: &[(String, Probe)]) -> Result<Vec<u64>, SourceError> {
+        if probes.is_empty() {
+            return Ok(vec![]);
+        }
+        let sums: Vec<String> = probes
+            .iter()
+            .map(|(column, probe)| {
+                let col = quote_ident(column);
+                let cond = match probe {
+                    Probe::NotZeroOrOne => format!("{col} NOT IN (0, 1)"),
+                    Probe::OutsideDay => format!("({col} < '00:00:00' OR {col} >= '24:00:00')"),
+                    Probe::AboveBigint => format!("{col} > 9223372036854775807"),
+                    Probe::ZeroDates => format!("(YEAR({col}) = 0 OR MONTH({col}) = 0 OR DAYOFMONTH({col}) = 0)"),
+                };
+                format!("CAST(COALESCE(SUM({cond}), 0) AS UNSIGNED)")
+            })
+            .collect();
+        let sql = format!("SELECT {} FROM {}.{}", sums.join(", "), quote_ident(&self.database), quote_ident(table));
         let mut conn = self.conn().await?;
-        let n: Option<u64> = conn
-            .query_first(sql)
-            .await
-            .map_err(|e| map_error(e).context(format!("probing `{table}`.`{column}`")))?;
-        Ok(n.unwrap_or(0))
+        let row: Option<mysql_async::Row> =
+            conn.query_first(sql).await.map_err(|e| map_error(e).context(format!("probing the values of `{table}`")))?;
+        let row = row.ok_or_else(|| SourceError::new(ErrorKind::Definite, format!("probing `{table}` returned no row")))?;
+        Ok((0..probes.len()).map(|i| row.get::<Option<u64>, _>(i).flatten().unwrap_or(0)).collect())
     }
 
     async fn plan_chunks(&self, table: &Table, rows_per_chunk: u64) -> Result<Vec<ChunkRange>, SourceError> {

@@ -6,7 +6,7 @@
 //! documents and hashes ([`StreamedRowHash`]; see `ferry_target_postgres::verify` for why).
 
 use crate::{error::map_error, quote_ident, read::range_condition, MySqlSource};
-use ferry_model::canonical::{Canon, ColumnText, StreamedRowHash};
+use ferry_model::canonical::{Canon, ColumnText, StreamedRowHash, ZeroAs};
 use ferry_model::{ChunkRange, Column, DataType, SourceError, Table};
 use mysql_async::prelude::Queryable;
 
@@ -16,12 +16,10 @@ use mysql_async::prelude::Queryable;
 /// ~0.1 µs a row on the source.
 pub fn canonical_expr(col: &Column, canon: Canon) -> String {
     let c = &quote_ident(&col.name);
-    let zero = |expr: String, zero_null: bool| {
-        if zero_null {
-            format!("IF(YEAR({c}) = 0 OR MONTH({c}) = 0 OR DAY({c}) = 0, NULL, {expr})")
-        } else {
-            expr
-        }
+    let zero = |expr: String, zero: ZeroAs| match zero {
+        ZeroAs::Kept => expr,
+        ZeroAs::Null => format!("IF(YEAR({c}) = 0 OR MONTH({c}) = 0 OR DAY({c}) = 0, NULL, {expr})"),
+        ZeroAs::NegInfinity => format!("IF(YEAR({c}) = 0 OR MONTH({c}) = 0 OR DAY({c}) = 0, '-infinity', {expr})"),
     };
     match canon {
         // YEAR prints as 0000 without the `+ 0`.
@@ -37,10 +35,10 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
         // The document as stored; ferry canonicalises it (json_canonical), as the target's.
         Canon::Json => format!("CONVERT({c} USING utf8mb4)"),
         Canon::Bytes => format!("LOWER(HEX({c}))"),
-        Canon::Date { zero_null } => zero(c.to_string(), zero_null),
+        Canon::Date { zero: z } => zero(c.to_string(), z),
         // A DATETIME(p)/TIMESTAMP(p) prints with exactly p fractional digits (sessions in UTC);
         // the canonical text drops trailing fractional zeros (the '.' stops the trim).
-        Canon::DateTime { zero_null, digits } => {
+        Canon::DateTime { zero: z, digits } => {
             let own = matches!(col.data_type, DataType::DateTime { fsp } | DataType::Timestamp { fsp } if fsp == digits);
             let text = if own {
                 c.to_string()
@@ -50,7 +48,7 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
                 format!("LEFT(DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f'), {})", 20 + digits as u32)
             };
             let text = if digits == 0 { text } else { format!("TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {text}))") };
-            zero(text, zero_null)
+            zero(text, z)
         }
         Canon::Duration => format!("CAST(ROUND(TIME_TO_SEC({c}) * 1000000) AS SIGNED)"),
         Canon::Bits { len } => format!("LPAD(BIN({c} + 0), {len}, '0')"),

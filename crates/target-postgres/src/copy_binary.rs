@@ -200,6 +200,8 @@ fn encode_body(kind: BinaryKind, v: &Value, out: &mut Vec<u8>) -> Result<(), Bin
         },
         K::Date => match v {
             Value::Date(d) => out.extend_from_slice(&(pg_days(d)? as i32).to_be_bytes()),
+            // zero_dates = "-infinity": PostgreSQL's DATEVAL_NOBEGIN.
+            Value::Text(s) if s == "-infinity" => out.extend_from_slice(&i32::MIN.to_be_bytes()),
             other => return Err(BinaryError::Mismatch { value: other.kind(), kind }),
         },
         K::Time => match v {
@@ -210,6 +212,8 @@ fn encode_body(kind: BinaryKind, v: &Value, out: &mut Vec<u8>) -> Result<(), Bin
         K::Timestamp | K::TimestampTz => match v {
             Value::DateTime(d) | Value::Timestamp(d) => out.extend_from_slice(&pg_micros(d)?.to_be_bytes()),
             Value::Date(d) => out.extend_from_slice(&(pg_days(d)? * 86_400_000_000).to_be_bytes()),
+            // zero_dates = "-infinity": PostgreSQL's DT_NOBEGIN.
+            Value::Text(s) if s == "-infinity" => out.extend_from_slice(&i64::MIN.to_be_bytes()),
             other => return Err(BinaryError::Mismatch { value: other.kind(), kind }),
         },
         K::Interval => match v {

@@ -172,7 +172,7 @@ pub struct PgCheck {
     pub expression: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct PgTable {
     pub schema: String,
     pub name: String,

@@ -33,7 +33,7 @@ mod report;
 pub use report::{TableStatus, TableVerify, VerifyReport};
 
 use bytes::Bytes;
-use ferry_model::canonical::{Canon, ColumnText};
+use ferry_model::canonical::{Canon, ColumnText, ZeroAs};
 use ferry_model::{ChunkRange, DataType, ErrorKind, SourceError, VerifySource};
 use ferry_plan::convert::Conversion;
 use ferry_plan::config::ZeroDatePolicy;
@@ -89,7 +89,11 @@ fn canon_of(t: &TablePlan, i: usize, postgis: bool) -> Canon {
         PgType::Custom(s) => PgType::parse_known(s).unwrap_or_else(|| PgType::Custom(s.clone())),
         ty => ty.clone(),
     };
-    let zero_null = matches!(cc.conversion, Conversion::Temporal { policy: ZeroDatePolicy::Null, .. });
+    let zero = match cc.conversion {
+        Conversion::Temporal { policy: ZeroDatePolicy::Null, .. } => ZeroAs::Null,
+        Conversion::Temporal { policy: ZeroDatePolicy::NegInfinity, .. } => ZeroAs::NegInfinity,
+        _ => ZeroAs::Kept,
+    };
     // A type override to text (or one ferry does not know) compares the stored text.
     if matches!(ty, PgType::Custom(_) | PgType::Text | PgType::Varchar(_) | PgType::Char(_))
         && !matches!(src.data_type, DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } | DataType::Enum { .. } | DataType::Uuid)
@@ -110,8 +114,8 @@ fn canon_of(t: &TablePlan, i: usize, postgis: bool) -> Canon {
         DataType::Float { .. } | DataType::Double { .. } => Canon::Float,
         DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } | DataType::Enum { .. } | DataType::Uuid => Canon::Text,
         DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } => Canon::Bytes,
-        DataType::Date => Canon::Date { zero_null },
-        DataType::DateTime { fsp } | DataType::Timestamp { fsp } => Canon::DateTime { zero_null, digits: *fsp },
+        DataType::Date => Canon::Date { zero },
+        DataType::DateTime { fsp } | DataType::Timestamp { fsp } => Canon::DateTime { zero, digits: *fsp },
         DataType::Time { .. } => Canon::Duration,
         DataType::Json => Canon::Json,
         DataType::Set { .. } => Canon::Set,

@@ -1,0 +1,166 @@
+//! Schemas in the style of popular open-source applications, migrated as their users would: the
+//! first run must work, and every change of meaning must be said. Each test is named after the
+//! pattern it pins (issue 15, section 0).
+
+mod common;
+use common::*;
+
+/// `ferry plan --json` for `args`: the assessment items.
+fn plan_items(args: &[&str]) -> Vec<serde_json::Value> {
+    let mut full = vec!["plan", "--json"];
+    full.extend_from_slice(args);
+    let r = ferry(&full);
+    assert_eq!(r.status, 0, "ferry plan failed:\n{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    v["assessment"]["items"].as_array().unwrap().clone()
+}
+
+fn actions(items: &[serde_json::Value]) -> Vec<String> {
+    items.iter().filter(|i| i["severity"] == "action").map(|i| format!("{}: {}", i["object"], i["message"])).collect()
+}
+
+/// A Laravel/WordPress-style schema: `bigint unsigned` keys and foreign keys, zero-date defaults
+/// and values in NOT NULL columns, a BINARY default, prefix indexes on BLOB/TEXT columns.
+const APP_SCHEMA: &str = "SET SESSION sql_mode = '';
+CREATE TABLE users (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  name VARCHAR(255) NOT NULL,
+  email VARCHAR(191) NOT NULL,
+  created_at TIMESTAMP NULL DEFAULT NULL,
+  UNIQUE KEY users_email_unique (email)
+) ENGINE=InnoDB;
+CREATE TABLE posts (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  user_id BIGINT UNSIGNED NOT NULL,
+  parent_id BIGINT UNSIGNED NULL,
+  views BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  post_date DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00',
+  post_day DATE NOT NULL DEFAULT '0000-00-00',
+  content LONGTEXT NOT NULL,
+  token BINARY(4) NOT NULL DEFAULT '',
+  slug BLOB,
+  KEY posts_slug (slug(60)),
+  KEY posts_content (content(100)),
+  CONSTRAINT posts_user_id_foreign FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
+  CONSTRAINT posts_parent_foreign FOREIGN KEY (parent_id) REFERENCES posts (id)
+) ENGINE=InnoDB;
+INSERT INTO users (name, email, created_at) VALUES ('ann', 'ann@example.org', '2024-01-02 03:04:05'), ('bob', 'bob@example.org', NULL);
+INSERT INTO posts (user_id, views, post_date, post_day, content, token, slug) VALUES
+  (1, 18446744073709551, '2024-05-06 07:08:09', '2024-05-06', REPEAT('long text ', 1000), 'abcd', 'hello'),
+  (2, 0, DEFAULT, DEFAULT, 'draft', DEFAULT, CONCAT(RANDOM_BYTES(1024), RANDOM_BYTES(1024), RANDOM_BYTES(1024), RANDOM_BYTES(1024)));
+UPDATE posts SET parent_id = 1 WHERE id = 2;";
+
+#[test]
+fn application_schema_migrates_on_the_first_try_with_zero_dates_as_minus_infinity() {
+    let db = unique("appschema");
+    let src = fresh_mysql(&db);
+    mysql(Some(&db), APP_SCHEMA);
+    let dst = fresh_pg(&db);
+
+    // The default rule (zero_dates = "error") predicts the failure in the plan, with the remedy.
+    let items = plan_items(&["--source", &src]);
+    let acts = actions(&items);
+    assert!(acts.iter().any(|a| a.contains("posts.post_date") && a.contains("1 rows hold zero or partial dates") && a.contains("-infinity")), "{acts:#?}");
+    assert!(acts.iter().any(|a| a.contains("posts.post_day") && a.contains("zero-date default")), "{acts:#?}");
+
+    let cfg = write_config(&db, "[target]\nschema = \"app\"\n[rules]\nzero_dates = \"-infinity\"\n");
+    let cfg = cfg.to_str().unwrap();
+    let items = plan_items(&["--config", cfg, "--source", &src]);
+    assert_eq!(actions(&items), Vec::<String>::new(), "no action item the plan could have avoided");
+    let r = migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst]);
+    assert!(!r.all().contains("FAILED"), "{}", r.all());
+
+    // bigint unsigned: keys and the columns referencing them are bigint, the FK exists.
+    assert_eq!(
+        psql(&dst, "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = 'app' AND table_name = 'posts' AND column_name IN ('id', 'user_id', 'parent_id', 'views')").trim(),
+        "id bigint, user_id bigint, parent_id bigint, views bigint"
+    );
+    assert_eq!(
+        psql(&dst, "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE conrelid = 'app.posts'::regclass AND contype = 'f' AND convalidated").trim(),
+        "posts_parent_foreign,posts_user_id_foreign"
+    );
+    // Zero dates: values and defaults are -infinity, NOT NULL kept, inserts omitting them work.
+    assert_eq!(psql(&dst, "SELECT post_date, post_day FROM app.posts WHERE id = 2"), "-infinity\t-infinity\n");
+    assert_eq!(
+        psql(&dst, "SELECT string_agg(column_name || ' ' || is_nullable || ' ' || coalesce(column_default, '-'), '; ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = 'app' AND table_name = 'posts' AND column_name IN ('post_date', 'post_day', 'token')").trim(),
+        "post_date NO '-infinity'::timestamp without time zone; post_day NO '-infinity'::date; token NO '\\x00000000'::bytea"
+    );
+    psql(&dst, "INSERT INTO app.posts (user_id, content) VALUES (1, 'inserted by the ported application')");
+    assert_eq!(psql(&dst, "SELECT post_date, encode(token, 'hex') FROM app.posts WHERE content LIKE 'inserted%'"), "-infinity\t00000000\n");
+    psql(&dst, "DELETE FROM app.posts WHERE content LIKE 'inserted%'");
+    // Prefix indexes index the prefix: a 4 kB random BLOB fits.
+    let defs = psql(&dst, "SELECT indexdef FROM pg_indexes WHERE schemaname = 'app' AND tablename = 'posts' AND indexname LIKE 'posts_posts%' ORDER BY indexname");
+    assert!(defs.contains("\"substring\"(slug, 1, 60)") || defs.contains("SUBSTRING(slug FROM 1 FOR 60)"), "{defs}");
+    assert!(defs.contains("\"left\"(content, 100)") || defs.contains("left(content, 100)"), "{defs}");
+
+    let report = verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
+    assert_eq!(hash_mismatches(&report), Vec::<String>::new());
+}
+
+#[test]
+fn zero_dates_null_rule_drops_not_null_where_the_data_or_default_needs_it() {
+    let db = unique("appnull");
+    let src = fresh_mysql(&db);
+    mysql(Some(&db), APP_SCHEMA);
+    let dst = fresh_pg(&db);
+    let cfg = write_config(&db, "[target]\nschema = \"app\"\n[rules]\nzero_dates = \"null\"\n[tables.posts.columns.token]\ndefault = false\n");
+    let cfg = cfg.to_str().unwrap();
+    let items = plan_items(&["--config", cfg, "--source", &src]);
+    let warned: Vec<String> = items.iter().filter(|i| i["message"].as_str().unwrap().starts_with("NOT NULL dropped")).map(|i| i["object"].to_string()).collect();
+    assert_eq!(warned, ["\"posts.post_date\"", "\"posts.post_day\""], "{items:#?}");
+    let r = migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let posts = report["tables"].as_array().unwrap().iter().find(|t| t["target"] == "posts").unwrap();
+    assert_eq!(posts["zero_dates_nulled"], 2, "counted");
+    assert_eq!(psql(&dst, "SELECT post_date IS NULL, post_day IS NULL FROM app.posts WHERE id = 2"), "t\tt\n");
+    assert_eq!(
+        psql(&dst, "SELECT coalesce(column_default, '-') FROM information_schema.columns WHERE table_schema = 'app' AND table_name = 'posts' AND column_name = 'token'").trim(),
+        "-",
+        "default = false drops the default"
+    );
+    verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
+}
+
+#[test]
+fn zero_dates_in_a_text_override_pass_as_written() {
+    let db = unique("apptext");
+    let src = fresh_mysql(&db);
+    mysql(
+        Some(&db),
+        "SET SESSION sql_mode = '';
+         CREATE TABLE ev (id INT PRIMARY KEY, at DATETIME(3) NOT NULL, d DATE NOT NULL);
+         INSERT INTO ev VALUES (1, '0000-00-00 00:00:00', '0000-00-00'), (2, '2024-01-02 03:04:05.678', '2024-01-02');",
+    );
+    let dst = fresh_pg(&db);
+    let cfg = write_config(&db, "[target]\nschema = \"s\"\n[tables.ev.columns.at]\ntype = \"text\"\n[tables.ev.columns.d]\ntype = \"varchar(10)\"\n");
+    let cfg = cfg.to_str().unwrap();
+    migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst, "--quiet"]);
+    assert_eq!(psql(&dst, "SELECT at, d FROM s.ev ORDER BY id"), "0000-00-00 00:00:00.000\t0000-00-00\n2024-01-02 03:04:05.678\t2024-01-02\n");
+    verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
+}
+
+#[test]
+fn bigint_unsigned_above_bigint_stays_numeric_and_says_so() {
+    let db = unique("appbig");
+    let src = fresh_mysql(&db);
+    mysql(Some(&db), "CREATE TABLE c (id INT PRIMARY KEY, n BIGINT UNSIGNED, small BIGINT UNSIGNED); INSERT INTO c VALUES (1, 18446744073709551615, 5);");
+    let items = plan_items(&["--source", &src]);
+    let msg = |o: &str| items.iter().find(|i| i["object"] == o).map(|i| i["message"].as_str().unwrap().to_string()).unwrap_or_default();
+    assert!(msg("c.n").contains("numeric(20,0)"), "{items:#?}");
+    assert!(msg("c.small").contains("→ bigint: every stored value fits"), "{items:#?}");
+    let dst = fresh_pg(&db);
+    migrate_ok(&["--source", &src, "--target", &dst, "--schema", "s", "--quiet"]);
+    assert_eq!(psql(&dst, "SELECT n, small, pg_typeof(small) FROM s.c"), "18446744073709551615\t5\tbigint\n");
+    verify_equal(&["--source", &src, "--target", &dst, "--schema", "s"]);
+}
+
+#[test]
+fn unique_prefix_index_is_an_action_item_with_its_sql() {
+    let db = unique("appuprefix");
+    let src = fresh_mysql(&db);
+    mysql(Some(&db), "CREATE TABLE w (id INT PRIMARY KEY, title VARBINARY(255), UNIQUE KEY w_title (title(20)));");
+    let items = plan_items(&["--source", &src]);
+    let item = items.iter().find(|i| i["severity"] == "action" && i["object"].as_str().unwrap().contains("w_title")).unwrap_or_else(|| panic!("{items:#?}"));
+    assert!(item["sql"].as_str().unwrap().contains("CREATE UNIQUE INDEX"), "{item}");
+    assert!(item["sql"].as_str().unwrap().contains("substring(\"title\" from 1 for 20)"), "{item}");
+}
