@@ -291,22 +291,19 @@ pub async fn migrate<S: Source>(
     // Foreign keys need every referenced key in place.
     let failed_tables: Vec<String> = reports.iter().filter(|r| r.error.is_some()).map(|r| r.target.clone()).collect();
     for (i, t) in plan.tables.iter().enumerate() {
-        for fk in &t.target.foreign_keys {
+        for fk in t.target.foreign_key_steps() {
             if failed_tables.contains(&t.target.name) || failed_tables.contains(&fk.ref_table) {
-                reports[i].failures.push(StepFailure {
-                    statement: t.target.foreign_key_sql(fk),
-                    error: "skipped: a table it joins failed to load".into(),
-                });
+                reports[i].failures.push(StepFailure { statement: fk.add, error: "skipped: a table it joins failed to load".into() });
                 continue;
             }
-            let add = t.target.foreign_key_sql(fk);
+            let add = fk.add;
             if let Err(e) = target.exec(&add).await {
                 if !(opts.resume && already_exists(&e)) {
                     reports[i].failures.push(StepFailure { statement: add, error: e.message });
                     continue;
                 }
             }
-            let validate = t.target.validate_sql(&fk.name);
+            let validate = fk.validate;
             if let Err(e) = target.exec(&validate).await {
                 reports[i].failures.push(StepFailure {
                     statement: validate,

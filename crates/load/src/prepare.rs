@@ -22,8 +22,10 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
         .map_err(TargetError::from)?;
     let existing: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
 
-    let mut sql = String::from("BEGIN;\n");
-    sql.push_str(&format!("{};\n", create_schema_sql(&plan.target_schema)));
+    // (what it creates or changes, statement): run one by one in one transaction, so an error
+    // names its object and shows its statement, and either all of it is in place or none.
+    let mut stmts: Vec<(String, String)> = vec![(format!("schema \"{}\"", plan.target_schema), create_schema_sql(&plan.target_schema))];
+    let mut push = |what: String, sql: String| stmts.push((what, sql));
     match if_exists {
         IfExists::Fail if !existing.is_empty() => {
             return Err(LoadError::Exists { schema: plan.target_schema.clone(), tables: existing });
@@ -32,14 +34,17 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
         IfExists::Drop => {
             for t in &plan.tables {
                 if existing.contains(&t.target.name) {
-                    sql.push_str(&format!("DROP TABLE {} CASCADE;\n", t.target.qualified()));
+                    push(format!("table {}", t.target.qualified()), format!("DROP TABLE {} CASCADE", t.target.qualified()));
                 }
             }
             for d in &plan.domains {
-                sql.push_str(&format!("DROP DOMAIN IF EXISTS {} CASCADE;\n", qualified(&d.schema, &d.name)));
+                push(format!("domain {}", qualified(&d.schema, &d.name)), format!("DROP DOMAIN IF EXISTS {} CASCADE", qualified(&d.schema, &d.name)));
             }
             for e in &plan.enums {
-                sql.push_str(&format!("DROP TYPE IF EXISTS {} CASCADE;\n", qualified(&e.schema, &e.name)));
+                push(format!("type {}", qualified(&e.schema, &e.name)), format!("DROP TYPE IF EXISTS {} CASCADE", qualified(&e.schema, &e.name)));
+            }
+            for q in &plan.sequences {
+                push(format!("sequence {}", q.qualified()), format!("DROP SEQUENCE IF EXISTS {} CASCADE", q.qualified()));
             }
         }
         IfExists::Truncate => {
@@ -52,7 +57,10 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
                 to_truncate.push(t.target.qualified());
                 // ferry rebuilds its own keys and indexes after the load.
                 for fk in &t.target.foreign_keys {
-                    sql.push_str(&format!("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {};\n", t.target.qualified(), ferry_target_postgres::quote_ident(&fk.name)));
+                    push(
+                        format!("foreign key {} of {}", fk.name, t.target.qualified()),
+                        format!("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}", t.target.qualified(), ferry_target_postgres::quote_ident(&fk.name)),
+                    );
                 }
             }
             for t in &plan.tables {
@@ -61,56 +69,57 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
                 }
                 let q = t.target.qualified();
                 for c in &t.target.checks {
-                    sql.push_str(&format!("ALTER TABLE {q} DROP CONSTRAINT IF EXISTS {};\n", ferry_target_postgres::quote_ident(&c.name)));
+                    push(format!("check {} of {q}", c.name), format!("ALTER TABLE {q} DROP CONSTRAINT IF EXISTS {}", ferry_target_postgres::quote_ident(&c.name)));
                 }
                 if let Some(pk) = &t.target.primary_key {
-                    sql.push_str(&format!("ALTER TABLE {q} DROP CONSTRAINT IF EXISTS {} CASCADE;\n", ferry_target_postgres::quote_ident(&pk.name)));
+                    push(format!("primary key of {q}"), format!("ALTER TABLE {q} DROP CONSTRAINT IF EXISTS {} CASCADE", ferry_target_postgres::quote_ident(&pk.name)));
                 }
-                for ix in &t.target.indexes {
-                    sql.push_str(&format!("DROP INDEX IF EXISTS {};\n", qualified(&t.target.schema, &ix.name)));
+                for ix in t.target.indexes.iter().chain(t.target.partition_indexes.iter().map(|(_, ix)| ix)) {
+                    push(format!("index {}", qualified(&t.target.schema, &ix.name)), format!("DROP INDEX IF EXISTS {}", qualified(&t.target.schema, &ix.name)));
                 }
-                for stmt in t.target.on_update_trigger_sql().iter().skip(1) {
-                    let _ = stmt;
+                if !t.target.on_update_now.is_empty() {
                     let func = ferry_target_postgres::ident::truncate_ident(&format!("{}_on_update", t.target.name));
-                    sql.push_str(&format!("DROP TRIGGER IF EXISTS {} ON {q};\n", ferry_target_postgres::quote_ident(&func)));
+                    push(format!("trigger {func} of {q}"), format!("DROP TRIGGER IF EXISTS {} ON {q}", ferry_target_postgres::quote_ident(&func)));
                 }
             }
             if !to_truncate.is_empty() {
-                sql.push_str(&format!("TRUNCATE {};\n", to_truncate.join(", ")));
+                push(format!("tables {}", to_truncate.join(", ")), format!("TRUNCATE {}", to_truncate.join(", ")));
             }
         }
     }
     let keep = if_exists == IfExists::Truncate;
+    // Under truncate, a type that exists stays (its tables use it).
+    let maybe = |sql: String| if keep { format!("DO $ferry$ BEGIN {sql}; EXCEPTION WHEN duplicate_object OR duplicate_table THEN NULL; END $ferry$") } else { sql };
     for e in &plan.enums {
-        if keep {
-            sql.push_str(&format!(
-                "DO $ferry$ BEGIN {}; EXCEPTION WHEN duplicate_object THEN NULL; END $ferry$;\n",
-                e.create_sql()
-            ));
-        } else {
-            sql.push_str(&format!("{};\n", e.create_sql()));
-        }
+        push(format!("enum type {}", qualified(&e.schema, &e.name)), maybe(e.create_sql()));
     }
     for d in &plan.domains {
-        if keep {
-            sql.push_str(&format!("DO $ferry$ BEGIN {}; EXCEPTION WHEN duplicate_object THEN NULL; END $ferry$;\n", d.create_sql()));
-        } else {
-            sql.push_str(&format!("{};\n", d.create_sql()));
+        push(format!("domain {}", qualified(&d.schema, &d.name)), maybe(d.create_sql()));
+    }
+    for q in &plan.sequences {
+        push(format!("sequence {}", q.qualified()), maybe(q.create_sql()));
+        if let Some(v) = q.setval_sql() {
+            push(format!("sequence {}", q.qualified()), v);
         }
     }
     for t in &plan.tables {
         if keep && existing.contains(&t.target.name) {
             continue;
         }
-        sql.push_str(&format!("{};\n", t.target.create_sql()));
+        push(format!("table {} (source `{}`)", t.target.qualified(), t.source_name), t.target.create_sql());
     }
-    sql.push_str("COMMIT;\n");
-    if let Err(e) = target.batch(&sql).await {
-        let _ = target.batch("ROLLBACK").await;
-        return Err(LoadError::Target(e.context(format!(
-            "creating schema \"{}\" and its tables (nothing was created)",
-            plan.target_schema
-        ))));
+    target.batch("BEGIN").await.map_err(|e| LoadError::Target(e.context("starting the schema transaction")))?;
+    for (what, sql) in &stmts {
+        if let Err(e) = target.batch(sql).await {
+            let _ = target.batch("ROLLBACK").await;
+            return Err(LoadError::Target(e.context(format!(
+                "creating {what} in schema \"{}\" (nothing was created); the statement was:\n{sql}\n",
+                plan.target_schema
+            ))));
+        }
+    }
+    if let Err(e) = target.batch("COMMIT").await {
+        return Err(LoadError::Target(e.context(format!("committing schema \"{}\" and its tables (nothing was created)", plan.target_schema))));
     }
     // Citus: distribute the empty tables before any row arrives (rows then go to the shards).
     if let Some(c) = &plan.citus {

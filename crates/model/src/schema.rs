@@ -15,6 +15,33 @@ pub struct Schema {
     /// Enum and domain types of the source schema its columns use (PostgreSQL sources).
     #[serde(default)]
     pub types: Vec<UserType>,
+    /// Sequences no column owns (defaults may call them: `nextval('t_id_seq')`).
+    #[serde(default)]
+    pub sequences: Vec<Sequence>,
+}
+
+/// A free-standing sequence, as the source defines it and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequence {
+    pub name: String,
+    /// `smallint`, `integer` or `bigint`.
+    pub data_type: String,
+    pub start: i64,
+    pub increment: i64,
+    pub min: i64,
+    pub max: i64,
+    pub cache: i64,
+    pub cycle: bool,
+    /// The last value handed out, `None` when never called.
+    pub last_value: Option<i64>,
+}
+
+/// Indexes and foreign keys defined on one partition only (not inherited from its parent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PartitionObjects {
+    pub partition: String,
+    pub indexes: Vec<Index>,
+    pub foreign_keys: Vec<ForeignKey>,
 }
 
 /// A type defined in the source schema.
@@ -60,6 +87,9 @@ pub struct Table {
     pub partitions: Vec<(String, String)>,
     /// Storage engine or access method where the source has one (InnoDB, MyISAM…).
     pub engine: Option<String>,
+    /// Indexes and foreign keys of single partitions.
+    #[serde(default)]
+    pub partition_objects: Vec<PartitionObjects>,
 }
 
 impl Table {
@@ -295,6 +325,10 @@ pub enum ObjectKind {
     Constraint,
     /// A sequence no column owns.
     Sequence,
+    /// Table inheritance (`INHERITS`), not carried: the child is created as a table of its own.
+    Inheritance,
+    /// A rewrite rule (`CREATE RULE`).
+    Rule,
 }
 
 impl ObjectKind {
@@ -308,6 +342,8 @@ impl ObjectKind {
             ObjectKind::Index => "index",
             ObjectKind::Constraint => "constraint",
             ObjectKind::Sequence => "sequence",
+            ObjectKind::Inheritance => "inheritance",
+            ObjectKind::Rule => "rule",
         }
     }
 }

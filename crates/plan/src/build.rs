@@ -76,6 +76,8 @@ pub struct Plan {
     pub enums: Vec<PgEnum>,
     /// Domains of a PostgreSQL source, created after the enums.
     pub domains: Vec<PgDomain>,
+    /// Free sequences of a PostgreSQL source, created before the tables (defaults call them).
+    pub sequences: Vec<PgSequence>,
     pub tables: Vec<TablePlan>,
     pub assessment: Assessment,
     /// A Citus target's distribution (`[target.citus]`).
@@ -294,6 +296,29 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             }
         }
     }
+    // Free sequences: created under their own names before the tables that call them.
+    let sequences: Vec<PgSequence> = schema
+        .sequences
+        .iter()
+        .map(|q| {
+            relnames.reserve(&q.name);
+            PgSequence {
+                schema: target_schema.clone(),
+                name: q.name.clone(),
+                data_type: q.data_type.clone(),
+                start: q.start,
+                increment: q.increment,
+                min: q.min,
+                max: q.max,
+                cache: q.cache,
+                cycle: q.cycle,
+                last_value: q.last_value,
+            }
+        })
+        .collect();
+    for d in &mut domains {
+        d.default = d.default.take().map(|e| qualify_sequences(&e, &sequences));
+    }
     let mut ci_columns: BTreeMap<String, usize> = BTreeMap::new();
 
     for t in &schema.tables {
@@ -431,7 +456,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                     let d = pg_default(c, &ty, zp, nullable, &obj, &mut a);
                     // A PostgreSQL source's default may cast to its own types (`'ok'::mood`).
                     match (&c.default, d) {
-                        (Some(DefaultValue::Native(_)), Some(d)) => Some(user.qualify_casts(&d)),
+                        (Some(DefaultValue::Native(_)), Some(d)) => Some(qualify_sequences(&user.qualify_casts(&d), &sequences)),
                         (_, d) => d,
                     }
                 }
@@ -559,6 +584,39 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             });
         }
 
+        // Indexes and foreign keys of single partitions, on the target's partitions.
+        let mut partition_indexes = Vec::new();
+        let mut partition_foreign_keys = Vec::new();
+        for po in &t.partition_objects {
+            let pname = apply_case(case, &po.partition);
+            for ix in &po.indexes {
+                let elements = ix.columns.iter().map(|c| format!("{}{}", quote_ident(&col(&c.name)), if c.descending { " DESC" } else { "" })).collect();
+                partition_indexes.push((pname.clone(), PgIndex { name: relnames.allocate(&apply_case(case, &ix.name)), unique: ix.unique, method: "btree".into(), elements }));
+                a.push(Severity::Info, format!("{} partition {} index {}", t.name, po.partition, ix.name), "index of one partition: created on that partition");
+            }
+            let mut names = NameAllocator::new();
+            for fk in &po.foreign_keys {
+                let obj = format!("{} partition {} foreign key {}", t.name, po.partition, fk.name);
+                if fk.ref_schema.is_some() || !tname_of.contains_key(&fk.ref_table) {
+                    a.push(Severity::Warning, &obj, format!("not created: it references `{}`, which is not migrated", fk.ref_table));
+                    continue;
+                }
+                let rrule = find_rule(config, &fk.ref_table);
+                partition_foreign_keys.push((
+                    pname.clone(),
+                    PgForeignKey {
+                        name: names.allocate(&apply_case(case, &fk.name)),
+                        columns: fk.columns.iter().map(|c| col(c)).collect(),
+                        ref_schema: target_schema.clone(),
+                        ref_table: tname_of[&fk.ref_table].clone(),
+                        ref_columns: fk.ref_columns.iter().map(|c| target_name(case, c, rrule.and_then(|r| r.columns.get(c)).and_then(|r| r.rename.as_deref()))).collect(),
+                        on_delete: fk.on_delete.sql().into(),
+                        on_update: fk.on_update.sql().into(),
+                    },
+                ));
+            }
+        }
+
         // CHECK constraints: identifiers translated, the rest tried as written.
         let mut checks = Vec::new();
         for ch in &t.checks {
@@ -603,6 +661,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 key_in_one_step: t.partitioned_by.is_some(),
                 partition_by: t.partitioned_by.clone(),
                 partitions: t.partitions.iter().map(|(n, b)| (apply_case(case, n), b.clone())).collect(),
+                partition_indexes,
+                partition_foreign_keys,
             },
             converter: RowConverter {
                 columns: conversions,
@@ -648,6 +708,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             ObjectKind::Index => "index not created (expression, partial or GIN/GiST): run its SQL on the target after the load",
             ObjectKind::Constraint => "constraint not created (exclusion): add it on the target after the load",
             ObjectKind::Sequence => "sequence not migrated (no column owns it): create it and set its value on the target",
+            ObjectKind::Inheritance => "table inheritance not carried: the child is a table of its own on the target (its rows only); run this to restore it",
+            ObjectKind::Rule => "rule not migrated: recreate it on the target (or rewrite it as a trigger)",
         };
         let object = match &o.table {
             Some(t) => format!("{} {} (on {t})", o.kind.label(), o.name),
@@ -661,6 +723,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         target_schema,
         enums,
         domains,
+        sequences,
         tables,
         assessment: a,
         citus: None,
@@ -779,6 +842,20 @@ impl UserTypes {
         }
         out
     }
+}
+
+/// `nextval('t_id_seq'::regclass)` → `nextval('"app"."t_id_seq"'::regclass)`: a PostgreSQL
+/// source's defaults name its free sequences as seen from the source schema; on the target the
+/// name must carry the target schema (a regclass literal is resolved when the table is created).
+fn qualify_sequences(expr: &str, sequences: &[PgSequence]) -> String {
+    let mut out = expr.to_string();
+    for q in sequences {
+        let target = format!("{}::regclass", quote_literal(&q.qualified()));
+        for seen in [format!("'{}'::regclass", q.name.replace('\'', "''")), format!("'\"{}\"'::regclass", q.name.replace('"', "\"\"").replace('\'', "''"))] {
+            out = out.replace(&seen, &target);
+        }
+    }
+    out
 }
 
 fn quote_ident_q(schema: &str, name: &str) -> String {
@@ -938,6 +1015,12 @@ impl Plan {
         for d in &self.domains {
             s.push_str(&format!("{};\n", d.create_sql()));
         }
+        for q in &self.sequences {
+            s.push_str(&format!("{};\n", q.create_sql()));
+            if let Some(v) = q.setval_sql() {
+                s.push_str(&format!("{v};\n"));
+            }
+        }
         for t in &self.tables {
             s.push_str(&format!("\n{};\n", t.target.create_sql()));
         }
@@ -958,8 +1041,8 @@ impl Plan {
             }
         }
         for t in &self.tables {
-            for fk in &t.target.foreign_keys {
-                s.push_str(&format!("{};\n{};\n", t.target.foreign_key_sql(fk), t.target.validate_sql(&fk.name)));
+            for fk in t.target.foreign_key_steps() {
+                s.push_str(&format!("{};\n{};\n", fk.add, fk.validate));
             }
         }
         s
@@ -981,6 +1064,7 @@ impl Plan {
         for ix in &t.target.indexes {
             out.push(t.target.index_sql(ix));
         }
+        out.extend(t.target.partition_index_sql());
         out
     }
 
@@ -1032,6 +1116,7 @@ mod tests {
             }],
             objects: vec![SourceObject { kind: ObjectKind::View, name: "v".into(), table: None, sql: "CREATE VIEW v AS SELECT 1".into() }],
             types: vec![],
+            sequences: vec![],
         }
     }
 

@@ -232,6 +232,7 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
         tables: tables.into_values().collect(),
         objects,
         types: vec![],
+        sequences: vec![],
     })
 }
 

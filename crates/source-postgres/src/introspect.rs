@@ -51,10 +51,12 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         );
     }
     let oids: Vec<u32> = tables.keys().copied().collect();
+    // Partition oid → (parent oid, partition name).
+    let mut partitions: BTreeMap<u32, (u32, String)> = BTreeMap::new();
     for r in conn
         .client
         .query(
-            "SELECT i.inhparent, c.relname::text, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+            "SELECT i.inhparent, c.relname::text, pg_get_expr(c.relpartbound, c.oid), c.oid FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
              WHERE i.inhparent = ANY($1) AND c.relispartition ORDER BY c.relname",
             &[&oids],
         )
@@ -63,6 +65,7 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
     {
         if let Some(t) = tables.get_mut(&r.get::<_, u32>(0)) {
             t.partitions.push((r.get(1), r.get(2)));
+            partitions.insert(r.get(3), (r.get(0), r.get(1)));
         }
     }
 
@@ -227,6 +230,76 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         t.indexes.push(Index { name, columns, unique, kind, comment: None });
     }
 
+    // Indexes and foreign keys defined on a partition itself (not inherited from the parent):
+    // created on the target's partition after the load, or listed.
+    let part_oids: Vec<u32> = partitions.keys().copied().collect();
+    let mut part_objects: BTreeMap<u32, PartitionObjects> = BTreeMap::new();
+    for r in conn
+        .client
+        .query(
+            "SELECT i.indrelid, ic.relname::text, i.indisunique, am.amname::text, i.indpred IS NOT NULL, \
+                    ARRAY(SELECT coalesce(a.attname::text, '') FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(n, o) \
+                          LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o), \
+                    ARRAY(SELECT (opt & 1) = 1 FROM unnest(i.indoption::int2[]) opt), pg_get_indexdef(i.indexrelid) \
+             FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam \
+             WHERE i.indrelid = ANY($1) AND NOT EXISTS (SELECT 1 FROM pg_inherits ii WHERE ii.inhrelid = i.indexrelid) \
+             ORDER BY i.indrelid, ic.relname",
+            &[&part_oids],
+        )
+        .await
+        .map_err(q)?
+    {
+        let oid: u32 = r.get(0);
+        let Some((parent, pname)) = partitions.get(&oid) else { continue };
+        let Some(t) = tables.get(parent) else { continue };
+        let (name, unique, method, partial, cols, desc, def): (String, bool, String, bool, Vec<String>, Vec<bool>, String) =
+            (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7));
+        let kind = match method.as_str() {
+            "btree" => IndexKind::BTree,
+            "hash" => IndexKind::Hash,
+            _ => IndexKind::FullText,
+        };
+        if kind == IndexKind::FullText || partial || cols.iter().any(String::is_empty) {
+            objects.push(SourceObject { kind: ObjectKind::Index, name, table: Some(format!("{} partition {pname}", t.name)), sql: def });
+            continue;
+        }
+        let columns = cols.iter().enumerate().map(|(i, c)| IndexColumn { name: c.clone(), prefix: None, descending: desc.get(i).copied().unwrap_or(false) }).collect();
+        part_objects.entry(oid).or_insert_with(|| PartitionObjects { partition: pname.clone(), ..Default::default() }).indexes.push(Index { name, columns, unique, kind, comment: None });
+    }
+    for r in conn
+        .client
+        .query(
+            "SELECT c.conrelid, c.conname::text, \
+                    ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o), \
+                    f.relname::text, fn.nspname::text, \
+                    ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o), \
+                    c.confdeltype::text, c.confupdtype::text \
+             FROM pg_constraint c JOIN pg_class f ON f.oid = c.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace \
+             WHERE c.conrelid = ANY($1) AND c.contype = 'f' AND c.conparentid = 0 ORDER BY c.conrelid, c.conname",
+            &[&part_oids],
+        )
+        .await
+        .map_err(q)?
+    {
+        let oid: u32 = r.get(0);
+        let Some((_, pname)) = partitions.get(&oid) else { continue };
+        let ref_schema: String = r.get(4);
+        part_objects.entry(oid).or_insert_with(|| PartitionObjects { partition: pname.clone(), ..Default::default() }).foreign_keys.push(ForeignKey {
+            name: r.get(1),
+            columns: r.get(2),
+            ref_schema: Some(ref_schema).filter(|s| s != &src.schema),
+            ref_table: r.get(3),
+            ref_columns: r.get(5),
+            on_delete: fk_action(&r.get::<_, String>(6)),
+            on_update: fk_action(&r.get::<_, String>(7)),
+        });
+    }
+    for (oid, po) in part_objects {
+        if let Some(t) = partitions.get(&oid).and_then(|(parent, _)| tables.get_mut(parent)) {
+            t.partition_objects.push(po);
+        }
+    }
+
     // Enum and domain types of the schema.
     let mut types = Vec::new();
     for r in conn
@@ -259,7 +332,9 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
                 base: r.get(1),
                 not_null: r.get(2),
                 default: r.get(3),
-                checks: checks.iter().filter_map(|c| c.strip_prefix("CHECK ").map(|x| x.trim_start_matches('(').trim_end_matches(')').to_string())).collect(),
+                // `CHECK ((VALUE >= 1901) AND (VALUE <= 2155))`: the expression is everything after
+                // CHECK, parentheses and all (stripping them blindly broke `a AND b` and `IN (…)`).
+                checks: checks.iter().filter_map(|c| c.strip_prefix("CHECK ").map(|x| x.trim_end_matches(" NOT VALID").to_string())).collect(),
             },
         });
     }
@@ -284,9 +359,71 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         let (kind, sql) = match kind.as_str() {
             "view" => (ObjectKind::View, format!("CREATE VIEW {name} AS {body}")),
             "matview" => (ObjectKind::View, format!("CREATE MATERIALIZED VIEW {name} AS {body}")),
-            _ => (ObjectKind::Sequence, format!("CREATE SEQUENCE {name}")),
+            _ => continue,
         };
         objects.push(SourceObject { kind, name, table: None, sql });
+    }
+    // Free sequences (no column owns them; defaults may call them): created on the target.
+    let mut sequences = Vec::new();
+    for r in conn
+        .client
+        .query(
+            "SELECT s.sequencename::text, format_type(q.seqtypid, NULL), s.start_value, s.increment_by, s.min_value, s.max_value, s.cache_size, s.cycle, s.last_value \
+             FROM pg_sequences s JOIN pg_class c ON c.relname = s.sequencename JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname \
+             JOIN pg_sequence q ON q.seqrelid = c.oid \
+             WHERE s.schemaname = $1 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0) \
+             ORDER BY 1",
+            &[schema],
+        )
+        .await
+        .map_err(q)?
+    {
+        sequences.push(Sequence {
+            name: r.get(0),
+            data_type: r.get(1),
+            start: r.get(2),
+            increment: r.get(3),
+            min: r.get(4),
+            max: r.get(5),
+            cache: r.get(6),
+            cycle: r.get(7),
+            last_value: r.get(8),
+        });
+    }
+    // Inheritance (not partitions) and rules: listed, with their SQL.
+    for r in conn
+        .client
+        .query(
+            "SELECT c.relname::text, p.relname::text, pn.nspname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent \
+             JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = ANY($1) AND NOT c.relispartition ORDER BY 1, 2",
+            &[&oids],
+        )
+        .await
+        .map_err(q)?
+    {
+        let (child, parent, pschema): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+        objects.push(SourceObject {
+            kind: ObjectKind::Inheritance,
+            name: format!("{child} INHERITS {parent}"),
+            table: Some(child.clone()),
+            sql: format!(
+                "ALTER TABLE {} INHERIT {}",
+                ferry_target_postgres::quote_ident(&child),
+                if pschema == *schema { ferry_target_postgres::quote_ident(&parent) } else { format!("{}.{}", ferry_target_postgres::quote_ident(&pschema), ferry_target_postgres::quote_ident(&parent)) }
+            ),
+        });
+    }
+    for r in conn
+        .client
+        .query(
+            "SELECT r.rulename::text, c.relname::text, pg_get_ruledef(r.oid, true) FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND r.rulename <> '_RETURN' ORDER BY 2, 1",
+            &[schema],
+        )
+        .await
+        .map_err(q)?
+    {
+        objects.push(SourceObject { kind: ObjectKind::Rule, name: r.get(0), table: Some(r.get(1)), sql: r.get(2) });
     }
     for r in conn
         .client
@@ -313,5 +450,5 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         objects.push(SourceObject { kind: ObjectKind::Trigger, name: r.get(0), table: Some(r.get(1)), sql: r.get(2) });
     }
 
-    Ok(Schema { name: src.schema.clone(), server_version: version, tables: tables.into_values().collect(), objects, types })
+    Ok(Schema { name: src.schema.clone(), server_version: version, tables: tables.into_values().collect(), objects, types, sequences })
 }

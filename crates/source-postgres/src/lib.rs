@@ -92,6 +92,24 @@ impl PgSource {
     fn qualified(&self, table: &str) -> String {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(table))
     }
+
+    /// What a read of `table` selects from: see [`relation`].
+    fn relation(&self, table: &Table) -> String {
+        relation(&self.schema, table)
+    }
+}
+
+/// `ONLY "schema"."table"`: a table's own rows, never those of tables that inherit from it
+/// (they are tables of their own in the plan, read by themselves — without ONLY an inheritance
+/// child's rows would land twice, and verify, reading the same way, would call it equal). A
+/// partitioned table is the exception: its rows live in its partitions, read through it.
+pub(crate) fn relation(schema: &str, table: &Table) -> String {
+    let q = format!("{}.{}", quote_ident(schema), quote_ident(&table.name));
+    if table.partitioned_by.is_some() {
+        q
+    } else {
+        format!("ONLY {q}")
+    }
 }
 
 /// The `WHERE` clause of a chunk.
@@ -120,10 +138,9 @@ impl SnapshotReader for PgReader {
     async fn read_raw(&mut self, table: &Table, columns: &[usize], range: &ChunkRange, tx: ferry_model::ByteSender, bytes: &std::sync::atomic::AtomicU64) -> Result<(), SourceError> {
         let cols: Vec<String> = columns.iter().map(|&i| quote_ident(&table.columns[i].name)).collect();
         let sql = format!(
-            "COPY (SELECT {} FROM {}.{}{}) TO STDOUT (FORMAT binary)",
+            "COPY (SELECT {} FROM {}{}) TO STDOUT (FORMAT binary)",
             cols.join(", "),
-            quote_ident(&self.schema),
-            quote_ident(&table.name),
+            relation(&self.schema, table),
             range_condition(range)
         );
         let ctx = |e: tokio_postgres::Error| source_error(TargetError::from(e).context(format!("reading table \"{}\"", table.name)));
@@ -141,10 +158,9 @@ impl SnapshotReader for PgReader {
     async fn read(&mut self, table: &Table, range: &ChunkRange, tx: RowSender) -> Result<u64, SourceError> {
         let cols: Vec<String> = table.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect();
         let sql = format!(
-            "SELECT {} FROM {}.{}{}",
+            "SELECT {} FROM {}{}",
             if cols.is_empty() { "1".to_string() } else { cols.join(", ") },
-            quote_ident(&self.schema),
-            quote_ident(&table.name),
+            relation(&self.schema, table),
             range_condition(range)
         );
         let ctx = |e: tokio_postgres::Error| source_error(TargetError::from(e).context(format!("reading table \"{}\"", table.name)));
@@ -211,7 +227,7 @@ impl Source for PgSource {
         let conn = self.conn().await?;
         let row = conn
             .client
-            .query_one(&format!("SELECT min({c})::text, max({c})::text FROM {}", self.qualified(&table.name), c = quote_ident(&pk)), &[])
+            .query_one(&format!("SELECT min({c})::text, max({c})::text FROM {}", self.relation(table), c = quote_ident(&pk)), &[])
             .await
             .map_err(|e| source_error(TargetError::from(e).context(format!("sizing table \"{}\"", table.name))))?;
         let (Some(min), Some(max)) = (row.get::<_, Option<String>>(0), row.get::<_, Option<String>>(1)) else { return Ok(vec![ChunkRange::All]) };
@@ -269,13 +285,13 @@ impl VerifySource for PgSource {
 
     async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {
         let conn = self.conn().await?;
-        conn.chunk_hash(&self.qualified(&table.name), exprs, &range_condition(range)).await.map_err(source_error)
+        conn.chunk_hash(&self.relation(table), exprs, &range_condition(range)).await.map_err(source_error)
     }
 
     async fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> Result<Vec<Vec<Option<String>>>, SourceError> {
         let conn = self.conn().await?;
         let texts: Vec<ColumnText> = exprs.iter().map(|e| ColumnText { sql: e.clone(), nullable: true, json: false }).collect();
-        conn.canonical_rows(&self.qualified(&table.name), &texts, &range_condition(range)).await.map_err(source_error)
+        conn.canonical_rows(&self.relation(table), &texts, &range_condition(range)).await.map_err(source_error)
     }
 
     async fn read_keys(&self, table: &Table, key_exprs: &[String], keys: &[Vec<String>], tx: RowSender) -> Result<u64, SourceError> {
@@ -286,7 +302,7 @@ impl VerifySource for PgSource {
         let key_tuple = format!("({})", key_exprs.join(", "));
         let lists: Vec<String> = keys.iter().map(|k| format!("({})", k.iter().map(|v| quote_literal(v)).collect::<Vec<_>>().join(", "))).collect();
         let cols: Vec<String> = table.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect();
-        let sql = format!("SELECT {} FROM {} WHERE {key_tuple} IN ({})", cols.join(", "), self.qualified(&table.name), lists.join(", "));
+        let sql = format!("SELECT {} FROM {} WHERE {key_tuple} IN ({})", cols.join(", "), self.relation(table), lists.join(", "));
         let rows = conn.client.query(&sql, &[]).await.map_err(|e| source_error(TargetError::from(e).context(format!("reading rows of \"{}\"", table.name))))?;
         let out: Vec<Row> = rows.iter().map(|r| (0..table.columns.len()).map(|i| r.get::<_, Option<String>>(i).map(Value::Text).unwrap_or(Value::Null)).collect()).collect();
         let n = out.len() as u64;

@@ -243,6 +243,7 @@ mod tests {
             partition_by: None,
             partitions: vec![],
             key_in_one_step: false,
+            ..Default::default()
         }
     }
 

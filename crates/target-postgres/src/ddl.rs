@@ -198,6 +198,59 @@ pub struct PgTable {
     /// propagates to the shards).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub key_in_one_step: bool,
+    /// Indexes and foreign keys of single partitions: (partition name, definition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partition_indexes: Vec<(String, PgIndex)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partition_foreign_keys: Vec<(String, PgForeignKey)>,
+}
+
+/// One foreign key to add after the load: the `ADD … NOT VALID`, its `VALIDATE`, and the table
+/// it references (the step is skipped when that table failed to load).
+#[derive(Debug, Clone)]
+pub struct FkStep {
+    pub add: String,
+    pub validate: String,
+    pub ref_table: String,
+}
+
+/// A free-standing sequence, created before the tables whose defaults call it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PgSequence {
+    pub schema: String,
+    pub name: String,
+    pub data_type: String,
+    pub start: i64,
+    pub increment: i64,
+    pub min: i64,
+    pub max: i64,
+    pub cache: i64,
+    pub cycle: bool,
+    /// The source's last value: the target continues after it.
+    pub last_value: Option<i64>,
+}
+
+impl PgSequence {
+    pub fn qualified(&self) -> String {
+        qualified(&self.schema, &self.name)
+    }
+    pub fn create_sql(&self) -> String {
+        format!(
+            "CREATE SEQUENCE {} AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {}{}",
+            self.qualified(),
+            self.data_type,
+            self.increment,
+            self.min,
+            self.max,
+            self.start,
+            self.cache,
+            if self.cycle { " CYCLE" } else { " NO CYCLE" }
+        )
+    }
+    /// `SELECT setval(…)` to where the source stands, when it was ever called.
+    pub fn setval_sql(&self) -> Option<String> {
+        self.last_value.map(|v| format!("SELECT setval({}, {v}, true)", quote_literal(&self.qualified())))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -281,6 +334,24 @@ impl PgTable {
             i.method,
             i.elements.join(", ")
         )
+    }
+
+    /// The same table's partition `name` (same schema), for statements on one partition.
+    pub fn partition(&self, name: &str) -> PgTable {
+        PgTable { schema: self.schema.clone(), name: name.to_string(), ..Default::default() }
+    }
+
+    /// `CREATE INDEX` of every index of single partitions.
+    pub fn partition_index_sql(&self) -> Vec<String> {
+        self.partition_indexes.iter().map(|(p, ix)| self.partition(p).index_sql(ix)).collect()
+    }
+
+    /// Every foreign key of the table and of its single partitions, in order.
+    pub fn foreign_key_steps(&self) -> Vec<FkStep> {
+        let step = |t: &PgTable, fk: &PgForeignKey| FkStep { add: t.foreign_key_sql(fk), validate: t.validate_sql(&fk.name), ref_table: fk.ref_table.clone() };
+        let mut out: Vec<FkStep> = self.foreign_keys.iter().map(|fk| step(self, fk)).collect();
+        out.extend(self.partition_foreign_keys.iter().map(|(p, fk)| step(&self.partition(p), fk)));
+        out
     }
 
     pub fn foreign_key_sql(&self, fk: &PgForeignKey) -> String {
@@ -474,6 +545,7 @@ mod tests {
             partition_by: None,
             partitions: vec![],
             key_in_one_step: false,
+            ..Default::default()
         }
     }
 

@@ -1,0 +1,119 @@
+//! PostgreSQL-source schemas that failed or changed silently on the first try (issue 15):
+//! inheritance read twice, domain CHECKs broken, sequences no column owns, indexes and foreign
+//! keys defined on one partition. Each test is named after what it pins.
+
+mod common;
+use common::*;
+
+fn pg_source(db: &str, schema: &str) -> String {
+    format!("{}/{db}?schema={schema}", pg_base())
+}
+
+fn plan_actions(source: &str) -> Vec<serde_json::Value> {
+    let r = ferry(&["plan", "--json", "--source", source]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    v["assessment"]["items"].as_array().unwrap().iter().filter(|i| i["severity"] == "action").cloned().collect()
+}
+
+#[test]
+fn inheritance_children_are_read_once_and_the_inheritance_is_listed() {
+    let db = unique("pgtrust_inh");
+    let src_db = format!("{db}_src");
+    let src = fresh_pg(&src_db);
+    psql(
+        &src,
+        "CREATE SCHEMA app;
+         CREATE TABLE app.p (id int PRIMARY KEY, v int);
+         CREATE TABLE app.c1 () INHERITS (app.p);
+         INSERT INTO app.c1 VALUES (1, 1);
+         INSERT INTO app.p VALUES (2, 2);
+         CREATE RULE p_no_delete AS ON DELETE TO app.p DO INSTEAD NOTHING;",
+    );
+    let source = pg_source(&src_db, "app");
+    let acts = plan_actions(&source);
+    assert!(acts.iter().any(|a| a["object"].as_str().unwrap().contains("c1 INHERITS p") && a["sql"].as_str().unwrap().contains("INHERIT")), "{acts:#?}");
+    assert!(acts.iter().any(|a| a["object"].as_str().unwrap().contains("p_no_delete")), "{acts:#?}");
+    let dst = fresh_pg(&db);
+    migrate_ok(&["--source", &source, "--target", &dst, "--schema", "app", "--quiet"]);
+    assert_eq!(psql(&dst, "SELECT (SELECT string_agg(id::text, ',') FROM app.p), (SELECT string_agg(id::text, ',') FROM app.c1)"), "2\t1\n", "each row once, in its own table");
+    verify_equal(&["--source", &source, "--target", &dst, "--schema", "app"]);
+    // Verify reads ONLY on the source too: a child row copied into the target parent is extra.
+    psql(&dst, "INSERT INTO app.p VALUES (1, 1)");
+    let (status, report) = verify_json(&["--source", &source, "--target", &dst, "--schema", "app"]);
+    assert_eq!(status, 1, "{report:#}");
+}
+
+#[test]
+fn domain_checks_with_and_and_in_survive() {
+    let db = unique("pgtrust_dom");
+    let src_db = format!("{db}_src");
+    let src = fresh_pg(&src_db);
+    psql(
+        &src,
+        "CREATE SCHEMA app;
+         CREATE DOMAIN app.year AS integer CHECK (VALUE >= 1901 AND VALUE <= 2155);
+         CREATE DOMAIN app.rating AS text DEFAULT 'G' CHECK (VALUE IN ('G', 'PG', 'R'));
+         CREATE TABLE app.film (id int PRIMARY KEY, released app.year, rating app.rating);
+         INSERT INTO app.film VALUES (1, 2006, 'PG'), (2, NULL, DEFAULT);",
+    );
+    let source = pg_source(&src_db, "app");
+    let dst = fresh_pg(&db);
+    migrate_ok(&["--source", &source, "--target", &dst, "--schema", "app", "--quiet"]);
+    assert!(psql_try(&dst, "INSERT INTO app.film VALUES (3, 1800, 'G')").unwrap_err().contains("year_check"));
+    assert!(psql_try(&dst, "INSERT INTO app.film VALUES (3, 2000, 'X')").unwrap_err().contains("rating_check"));
+    verify_equal(&["--source", &source, "--target", &dst, "--schema", "app"]);
+}
+
+#[test]
+fn sequences_no_column_owns_are_created_before_their_tables_and_continue() {
+    let db = unique("pgtrust_seq");
+    let src_db = format!("{db}_src");
+    let src = fresh_pg(&src_db);
+    psql(
+        &src,
+        "CREATE SCHEMA app;
+         CREATE SEQUENCE app.t_id_seq START 100 INCREMENT 5;
+         CREATE TABLE app.t (id bigint PRIMARY KEY DEFAULT nextval('app.t_id_seq'), v text);
+         INSERT INTO app.t (v) VALUES ('a'), ('b');",
+    );
+    let source = pg_source(&src_db, "app");
+    let acts = plan_actions(&source);
+    assert!(!acts.iter().any(|a| a["object"].as_str().unwrap().contains("t_id_seq")), "the sequence is created, not listed: {acts:#?}");
+    let dst = fresh_pg(&db);
+    migrate_ok(&["--source", &source, "--target", &dst, "--schema", "copy", "--quiet"]);
+    psql(&dst, "INSERT INTO copy.t (v) VALUES ('c')");
+    assert_eq!(psql(&dst, "SELECT id FROM copy.t WHERE v = 'c'").trim(), "110", "continues after the source's last value");
+    assert_eq!(
+        psql(&dst, "SELECT column_default FROM information_schema.columns WHERE table_schema = 'copy' AND table_name = 't' AND column_name = 'id'").trim(),
+        "nextval('copy.t_id_seq'::regclass)"
+    );
+}
+
+#[test]
+fn partition_level_indexes_and_foreign_keys_are_created_on_the_partition() {
+    let db = unique("pgtrust_part");
+    let src_db = format!("{db}_src");
+    let src = fresh_pg(&src_db);
+    psql(
+        &src,
+        "CREATE SCHEMA app;
+         CREATE TABLE app.customer (id int PRIMARY KEY);
+         CREATE TABLE app.payment (id int, customer_id int, d date NOT NULL) PARTITION BY RANGE (d);
+         CREATE TABLE app.payment_p1 PARTITION OF app.payment FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+         CREATE TABLE app.payment_p2 PARTITION OF app.payment FOR VALUES FROM ('2021-01-01') TO ('2022-01-01');
+         ALTER TABLE app.payment_p1 ADD FOREIGN KEY (customer_id) REFERENCES app.customer (id);
+         CREATE INDEX payment_p1_customer ON app.payment_p1 (customer_id);
+         CREATE INDEX payment_p2_lower ON app.payment_p2 ((id + 1));
+         INSERT INTO app.customer VALUES (1), (2);
+         INSERT INTO app.payment VALUES (1, 1, '2020-05-05'), (2, 2, '2021-05-05');",
+    );
+    let source = pg_source(&src_db, "app");
+    let acts = plan_actions(&source);
+    assert!(acts.iter().any(|a| a["object"].as_str().unwrap().contains("payment_p2_lower")), "an expression index of a partition is listed: {acts:#?}");
+    let dst = fresh_pg(&db);
+    migrate_ok(&["--source", &source, "--target", &dst, "--schema", "app", "--quiet"]);
+    assert_eq!(psql(&dst, "SELECT indexname FROM pg_indexes WHERE schemaname = 'app' AND tablename = 'payment_p1' AND indexdef LIKE '%(customer_id)%'").trim(), "payment_p1_customer");
+    assert_eq!(psql(&dst, "SELECT count(*) FROM pg_constraint WHERE conrelid = 'app.payment_p1'::regclass AND contype = 'f' AND convalidated").trim(), "1");
+    verify_equal(&["--source", &source, "--target", &dst, "--schema", "app"]);
+}
