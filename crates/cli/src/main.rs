@@ -232,7 +232,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let (source, turl, _, plan) = open_plan(&config).await?;
             let job = default_server_id(&turl, &plan.target_schema);
             let label = ferry_model::redact_url(&source_url(&config)?);
-            let run = SyncRun { turl: turl.clone(), plan: plan.clone(), until_caught_up, batch_rows, quiet, json, metrics_addr, warn_backlog_bytes: warn_backlog_mb << 20 };
+            let run = SyncRun { turl: turl.clone(), plan: plan.clone(), until_caught_up, batch_rows, quiet, json, metrics_addr, warn_backlog_bytes: warn_backlog_mb << 20, lock: Default::default() };
             match source {
                 Src::MySql(source) => {
                     let cdc = ferry_source_mysql::binlog::MySqlCdc { source: source.clone(), server_id: server_id.unwrap_or(job) };
@@ -585,6 +585,8 @@ struct SyncRun {
     json: bool,
     metrics_addr: Option<String>,
     warn_backlog_bytes: u64,
+    /// The session holding the schema's sync lock (`PgTarget::lock_sync`) while this run lasts.
+    lock: std::sync::Mutex<Option<PgTarget>>,
 }
 
 /// What `ferry sync` does after its preflight.
@@ -605,6 +607,10 @@ impl SyncRun {
         }
         let target = PgTarget::connect(&self.turl).await?;
         target.ensure_state().await?;
+        // Held on its own session until this process ends.
+        let lock = PgTarget::connect(&self.turl).await?;
+        lock.lock_sync(&self.plan.target_schema).await?;
+        *self.lock.lock().unwrap() = Some(lock);
         Ok(if target.sync_position(&self.plan.target_schema).await?.is_none() { Prepared::Start(target) } else { Prepared::Running })
     }
 

@@ -64,7 +64,7 @@ impl PgSource {
     pub async fn connect(url: &str) -> Result<PgSource, SourceError> {
         let (url, schema) = split_schema(url);
         let schema = schema.unwrap_or_else(|| "public".into());
-        let conn = PgTarget::connect(&url).await.map_err(|e| source_error(e.context("PostgreSQL source")))?;
+        let conn = PgTarget::connect_as(&url, "source").await.map_err(source_error)?;
         let row = conn
             .client
             .query_one("SELECT current_database()::text, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema])
@@ -83,7 +83,7 @@ impl PgSource {
     }
 
     pub(crate) async fn conn(&self) -> Result<PgTarget, SourceError> {
-        let c = PgTarget::connect(&self.url).await.map_err(|e| source_error(e.context("PostgreSQL source")))?;
+        let c = PgTarget::connect_as(&self.url, "source").await.map_err(source_error)?;
         // Types print unqualified when they live in the source schema (the plan qualifies them).
         c.batch(&format!("SET search_path = {}, pg_catalog", quote_ident(&self.schema))).await.map_err(source_error)?;
         Ok(c)

@@ -20,6 +20,11 @@ impl Drop for PgTarget {
 impl PgTarget {
     /// Connects to `url`; the error names host, port and database, never the password.
     pub async fn connect(url: &str) -> Result<PgTarget, TargetError> {
+        Self::connect_as(url, "target").await
+    }
+
+    /// Connects to `url` as `role` (`source` or `target`, said in errors).
+    pub async fn connect_as(url: &str, role: &str) -> Result<PgTarget, TargetError> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| TargetError::new(ferry_model::ErrorKind::Definite, format!("bad PostgreSQL URL: {e}")))?;
@@ -37,7 +42,7 @@ impl PgTarget {
         let (client, connection) = config
             .connect(NoTls)
             .await
-            .map_err(|e| TargetError::from(e).context(format!("PostgreSQL target {host}:{port} database \"{db}\"")))?;
+            .map_err(|e| TargetError::from(e).context(format!("PostgreSQL {role} {host}:{port} database \"{db}\"")))?;
         let task = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("target connection ended: {e}");

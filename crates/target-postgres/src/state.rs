@@ -172,3 +172,47 @@ impl PgTarget {
 pub fn done_set(done: &[(String, i32, i64, i64)]) -> HashSet<(String, i32)> {
     done.iter().map(|(t, c, _, _)| (t.clone(), *c)).collect()
 }
+
+/// The advisory lock class of ferry's sync jobs (`'fery'`); the object id is the target schema.
+const SYNC_LOCK_CLASS: i32 = 0x6665_7279;
+
+impl PgTarget {
+    /// Takes the session-level advisory lock that one sync of `schema` holds for its lifetime, so
+    /// a second `ferry sync` of the same schema refuses at once (naming the first) instead of
+    /// fighting it for the source's replica id. A holder that just died is waited for briefly
+    /// (the server notices a killed client's connection within moments).
+    pub async fn lock_sync(&self, schema: &str) -> Result<(), TargetError> {
+        self.batch("SET application_name = 'ferry sync'").await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let got: bool = self
+                .client
+                .query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&SYNC_LOCK_CLASS, &schema])
+                .await
+                .map_err(TargetError::from)?
+                .get(0);
+            if got {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                let holder = self
+                    .client
+                    .query_opt(
+                        "SELECT a.pid, coalesce(host(a.client_addr), 'local socket'), a.backend_start::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                         WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = ($1::int4)::bigint AND l.objsubid = 2 \
+                         AND l.objid::bigint = (hashtext($2)::bigint & 4294967295)",
+                        &[&SYNC_LOCK_CLASS, &schema],
+                    )
+                    .await
+                    .map_err(TargetError::from)?
+                    .map(|r| format!(" (target backend pid {}, client {}, connected since {})", r.get::<_, i32>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
+                    .unwrap_or_default();
+                return Err(TargetError::new(
+                    ferry_model::ErrorKind::Definite,
+                    format!("another `ferry sync` of schema \"{schema}\" is running{holder}; stop it first (two syncs of one schema would fight over the source's replica id and position)"),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
