@@ -9,8 +9,10 @@
 //!   AUTO_INCREMENT value (ids of deleted rows are not reused).
 //! - **Every foreign key is validated.** Keys created `NOT VALID` (so the load did not wait for
 //!   them) are validated now; one that fails names its table and constraint.
-//! - The stop position is recorded in `ferry.sync_state` (status `cut over`): a later `ferry
-//!   sync` of the schema refuses to run from an old position by mistake.
+//! - The stop position is recorded in `ferry.sync_state` (status `cut over`) by [`record`], only
+//!   after the final verify found the target equal and every constraint valid: a later `ferry
+//!   sync` of the schema refuses to run from an old position by mistake, and a migration is
+//!   never marked finished without its proof.
 
 use crate::SyncError;
 use ferry_model::cdc::LogPosition;
@@ -29,7 +31,8 @@ pub struct FinalizeReport {
     pub constraint_failures: Vec<(String, String, String)>,
 }
 
-/// Sets identities, validates foreign keys and records the final position.
+/// Sets identities and validates foreign keys (the position is recorded by [`record`], once the
+/// final verify holds).
 pub async fn finalize(target_url: &str, plan: &Plan, position: &LogPosition) -> Result<FinalizeReport, SyncError> {
     let target = PgTarget::connect(target_url).await?;
     let mut report = FinalizeReport::default();
@@ -59,6 +62,15 @@ pub async fn finalize(target_url: &str, plan: &Plan, position: &LogPosition) -> 
             Err(e) => report.constraint_failures.push((table, name, e.to_string())),
         }
     }
-    target.record_cutover(&plan.target_schema, position).await?;
+    let _ = position;
     Ok(report)
+}
+
+/// Records the cutover (`ferry status` shows `cut over`; sync refuses to run on). Called only
+/// after every step held — identities, constraints and the final verify — so a migration is
+/// never marked finished without its proof; until then `ferry cutover` can simply run again.
+pub async fn record(target_url: &str, schema: &str, position: &LogPosition) -> Result<(), SyncError> {
+    let target = PgTarget::connect(target_url).await?;
+    target.record_cutover(schema, position).await?;
+    Ok(())
 }

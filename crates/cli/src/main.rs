@@ -289,11 +289,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             };
             say("2/4 setting identities past the source's ids and validating constraints".into());
             let fin = ferry_cdc::cutover::finalize(&turl, &plan, &at).await?;
-            if let Some(cdc) = &slot_dropped {
-                cdc.drop_slot().await?;
-                say(format!("replication slot and publication {} dropped on the source", cdc.slot));
-            }
-            say(format!("3/4 final position {at} recorded; verifying"));
+            say(format!("3/4 caught up to {at}; verifying"));
             let vopts = ferry_verify::VerifyOptions {
                 target_url: turl.clone(),
                 workers: config.migrate.workers,
@@ -306,6 +302,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let report = on_source!(source, s => ferry_verify::verify(s, &turl, plan.clone(), &vopts).await)?;
             save_report(&turl, &schema, "verify", &serde_json::to_string(&report)?).await;
             let ok = report.equal && fin.constraint_failures.is_empty();
+            // Only a cutover that holds is recorded (and a PostgreSQL source's slot dropped):
+            // otherwise sync can go on and cutover can run again.
+            if ok {
+                ferry_cdc::cutover::record(&turl, &schema, &at).await?;
+                if let Some(cdc) = &slot_dropped {
+                    cdc.drop_slot().await?;
+                    say(format!("replication slot and publication {} dropped on the source", cdc.slot));
+                }
+            }
+            let slot_dropped = slot_dropped.filter(|_| ok);
             if json {
                 println!("{}", serde_json::to_string_pretty(&serde_json::json!({
                     "schema": schema, "position": at.to_string(), "source_read_only": read_only_source,
@@ -325,6 +331,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 println!("  verify: {}", if report.equal { "target equals source" } else { "DIFFERENCES (below)" });
                 if !report.equal {
                     print!("{}", report.render_text());
+                }
+                if !ok {
+                    println!("\nnot cut over: fix what is listed above, then run `ferry cutover` again (sync can continue meanwhile)");
                 }
                 if ok {
                     println!("\n4/4 next: point the application at the target ({}, schema \"{schema}\"){}; the source is no longer synced.", ferry_model::redact_url(&turl),

@@ -164,3 +164,45 @@ fn unique_prefix_index_is_an_action_item_with_its_sql() {
     assert!(item["sql"].as_str().unwrap().contains("CREATE UNIQUE INDEX"), "{item}");
     assert!(item["sql"].as_str().unwrap().contains("substring(\"title\" from 1 for 20)"), "{item}");
 }
+
+#[test]
+fn tables_with_more_than_100_columns_verify_repair_and_cut_over() {
+    let db = unique("appwide");
+    let src = fresh_mysql(&db);
+    let cols: Vec<String> = (0..130).map(|i| format!("c{i} INT{}", if i % 2 == 0 { " NOT NULL DEFAULT 0" } else { "" })).collect();
+    mysql(Some(&db), &format!("CREATE TABLE wide (id INT PRIMARY KEY, {}); INSERT INTO wide (id, c1, c129) VALUES (1, 5, 7), (2, NULL, 8);", cols.join(", ")));
+    let dst = fresh_pg(&db);
+    let sync = ferry(&["sync", "--source", &src, "--target", &dst, "--schema", "s", "--until-caught-up", "--quiet"]);
+    assert_eq!(sync.status, 0, "{}", sync.all());
+    verify_equal(&["--source", &src, "--target", &dst, "--schema", "s"]);
+    psql(&dst, "UPDATE s.wide SET c129 = 99 WHERE id = 2");
+    let (status, _) = verify_json(&["--source", &src, "--target", &dst, "--schema", "s"]);
+    assert_eq!(status, 1, "a change in the 130th column is seen");
+    let r = ferry(&["verify", "--source", &src, "--target", &dst, "--schema", "s", "--repair"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    let c = ferry(&["cutover", "--source", &src, "--target", &dst, "--schema", "s"]);
+    assert_eq!(c.status, 0, "{}", c.all());
+}
+
+#[test]
+fn cutover_is_recorded_only_when_its_final_verify_holds() {
+    let db = unique("appcut");
+    let src = fresh_mysql(&db);
+    mysql(Some(&db), "CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 1), (2, 2);");
+    let dst = fresh_pg(&db);
+    let sync = ferry(&["sync", "--source", &src, "--target", &dst, "--schema", "s", "--until-caught-up", "--quiet"]);
+    assert_eq!(sync.status, 0, "{}", sync.all());
+    // A difference the stream will not fix (written on the target only).
+    psql(&dst, "UPDATE s.t SET v = 42 WHERE id = 2");
+    let c = ferry(&["cutover", "--source", &src, "--target", &dst, "--schema", "s"]);
+    assert_eq!(c.status, 1, "{}", c.all());
+    assert!(c.all().contains("not cut over"), "{}", c.all());
+    let s = ferry(&["status", "--source", &src, "--target", &dst, "--schema", "s", "--json"]);
+    assert!(!s.stdout.contains("cut over"), "not recorded:\n{}", s.stdout);
+    // Fixed, cutover runs again and is recorded.
+    psql(&dst, "UPDATE s.t SET v = 2 WHERE id = 2");
+    let c = ferry(&["cutover", "--source", &src, "--target", &dst, "--schema", "s"]);
+    assert_eq!(c.status, 0, "{}", c.all());
+    let s = ferry(&["status", "--source", &src, "--target", &dst, "--schema", "s", "--json"]);
+    assert!(s.stdout.contains("cut over"), "{}", s.stdout);
+}

@@ -48,7 +48,34 @@ pub fn row_text(exprs: &[ColumnText]) -> String {
     if parts.is_empty() {
         return "''".into();
     }
-    format!("concat_ws(chr(31), {})", parts.join(", "))
+    concat_ws_nested(&parts)
+}
+
+/// `concat_ws(chr(31), …)` over any number of parts: a function takes at most 100 arguments,
+/// so wide rows join groups of 90 that are joined again. No part is NULL (nullable ones are
+/// wrapped), so no group is NULL and the nesting gives the very same text.
+fn concat_ws_nested(parts: &[String]) -> String {
+    const MAX: usize = 90;
+    if parts.len() <= MAX {
+        return format!("concat_ws(chr(31), {})", parts.join(", "));
+    }
+    let groups: Vec<String> = parts.chunks(MAX).map(|g| format!("concat_ws(chr(31), {})", g.join(", "))).collect();
+    concat_ws_nested(&groups)
+}
+
+#[cfg(test)]
+mod wide_tests {
+    #[test]
+    fn wide_rows_nest_concat_ws_under_the_argument_limit() {
+        let parts: Vec<String> = (0..250).map(|i| format!("c{i}")).collect();
+        let sql = super::concat_ws_nested(&parts);
+        assert_eq!(sql.matches("concat_ws(").count(), 4, "three groups joined once more");
+        assert!(sql.starts_with("concat_ws(chr(31), concat_ws(chr(31), c0, "));
+        // Every group call has at most 90 parts plus the separator.
+        for call in sql.split("concat_ws(chr(31), ").skip(2) {
+            assert!(call.split(", ").count() <= 91, "{call}");
+        }
+    }
 }
 
 /// ` WHERE` clause of a chunk on the target, with the key's target column name.
