@@ -206,3 +206,28 @@ fn cutover_is_recorded_only_when_its_final_verify_holds() {
     let s = ferry(&["status", "--source", &src, "--target", &dst, "--schema", "s", "--json"]);
     assert!(s.stdout.contains("cut over"), "{}", s.stdout);
 }
+
+#[test]
+fn verify_is_equal_only_when_the_planned_structure_is_there_too() {
+    let db = unique("appstruct");
+    let src = fresh_mysql(&db);
+    mysql(Some(&db), APP_SCHEMA);
+    let dst = fresh_pg(&db);
+    let cfg = write_config(&db, "[target]\nschema = \"app\"\n[rules]\nzero_dates = \"-infinity\"\n");
+    let cfg = cfg.to_str().unwrap();
+    let r = migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["structure"], serde_json::json!([]), "migrate checked the structure");
+    let d = ferry(&["diff", &src, &dst, "--config", cfg, "--b-schema", "app"]);
+    assert_eq!(d.status, 0, "diff right after migrate finds nothing:\n{}", d.all());
+    // The data stays equal, but a foreign key, an index and a default go missing.
+    psql(&dst, "ALTER TABLE app.posts DROP CONSTRAINT posts_user_id_foreign; DROP INDEX app.posts_posts_slug; ALTER TABLE app.posts ALTER COLUMN token DROP DEFAULT");
+    let (status, report) = verify_json(&["--config", cfg, "--source", &src, "--target", &dst]);
+    assert_eq!(status, 1, "{report:#}");
+    assert_eq!(report["equal"], false);
+    let structure: Vec<String> = report["structure"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+    assert!(structure.iter().any(|s| s.starts_with("missing foreign key posts.posts_user_id_foreign")), "{structure:#?}");
+    assert!(structure.iter().any(|s| s.starts_with("missing index posts.")), "{structure:#?}");
+    assert!(structure.iter().any(|s| s.contains("column posts.token default")), "{structure:#?}");
+    assert!(report["tables"].as_array().unwrap().iter().all(|t| t["status"] == "equal"), "the rows are equal: {report:#}");
+}

@@ -313,7 +313,12 @@ pub async fn migrate<S: Source>(
         }
     }
 
-    let report = MigrateReport::new(&plan, reports, snapshot, load_seconds, started.elapsed().as_secs_f64());
+    // OK means every planned object exists as planned, not only that no statement failed.
+    let structure = match ferry_verify::structure::unmet_structure(&target, &plan).await {
+        Ok(s) => s,
+        Err(e) => vec![format!("the target's catalog could not be read to check the structure: {e}")],
+    };
+    let report = MigrateReport::new(&plan, reports, structure, snapshot, load_seconds, started.elapsed().as_secs_f64());
     if report.tables.iter().all(|t| t.error.is_none()) {
         target.set_run_status(&schema, "done").await?;
     }

@@ -63,9 +63,12 @@ impl TableReport {
 pub struct MigrateReport {
     pub source_database: String,
     pub target_schema: String,
-    /// True when every table loaded and every key, index and constraint was created.
+    /// True when every table loaded and every key, index and constraint was created, and the
+    /// target holds every object of the plan as planned (`structure` is empty).
     pub ok: bool,
     pub tables: Vec<TableReport>,
+    /// Planned objects the target lacks or holds differently after the run.
+    pub structure: Vec<String>,
     pub total_rows: u64,
     pub total_bytes: u64,
     /// Wall time of the load phase (schema + data).
@@ -78,13 +81,14 @@ pub struct MigrateReport {
 }
 
 impl MigrateReport {
-    pub fn new(plan: &Plan, tables: Vec<TableReport>, snapshot: SnapshotPosition, load_seconds: f64, seconds: f64) -> Self {
-        let ok = tables.iter().all(|t| t.error.is_none() && t.failures.is_empty());
+    pub fn new(plan: &Plan, tables: Vec<TableReport>, structure: Vec<String>, snapshot: SnapshotPosition, load_seconds: f64, seconds: f64) -> Self {
+        let ok = structure.is_empty() && tables.iter().all(|t| t.error.is_none() && t.failures.is_empty());
         let total_rows = tables.iter().map(|t| t.rows).sum();
         MigrateReport {
             source_database: plan.source_database.clone(),
             target_schema: plan.target_schema.clone(),
             ok,
+            structure,
             total_rows,
             total_bytes: tables.iter().map(|t| t.bytes).sum(),
             tables,
@@ -149,6 +153,12 @@ impl MigrateReport {
             }
             for f in &t.failures {
                 let _ = writeln!(s, "\nerror in table {}: {}\n  statement: {}", t.target, f.error, f.statement.lines().next().unwrap_or_default());
+            }
+        }
+        if !self.structure.is_empty() {
+            let _ = writeln!(s, "\nstructure: {} planned object(s) missing or different on the target:", self.structure.len());
+            for p in &self.structure {
+                let _ = writeln!(s, "  {p}");
             }
         }
         if !self.ok {

@@ -984,7 +984,9 @@ fn pg_default(c: &Column, ty: &PgType, zero: ZeroDatePolicy, nullable: bool, obj
                     None => raw.parse::<u64>().ok(),
                 };
                 match value {
-                    Some(x) => Some(format!("({})::bigint::bit({n})", x as i64)),
+                    // Spelled as PostgreSQL prints it back, so `diff` and verify's structure
+                    // check see the default they planned.
+                    Some(x) => Some(format!("(({})::bigint)::bit({n})", x as i64)),
                     None => {
                         a.push(Severity::Warning, obj, format!("default {raw} dropped: not a bit value"));
                         None

@@ -54,6 +54,8 @@ pub fn from_plan(plan: &Plan) -> Catalog {
     for e in &plan.enums {
         cat.enums.push(CatalogEnum { name: e.name.clone(), values: e.values.clone() });
     }
+    cat.sequences = plan.sequences.iter().map(|q| q.name.clone()).collect();
+    cat.sequences.sort();
     for o in &plan.inputs.schema.objects {
         if o.kind == ferry_model::ObjectKind::View {
             // A MySQL view's SQL is not PostgreSQL's: only its presence compares.

@@ -269,3 +269,40 @@ mod tests {
         assert_eq!(canonical_check("(a > 0) AND (b > 0)"), "(a > 0) and (b > 0)");
     }
 }
+
+impl PgTarget {
+    /// The indexes and foreign keys of single partitions that `t` plans and the target lacks
+    /// (the catalog compares parents only).
+    pub async fn missing_partition_objects(&self, t: &crate::ddl::PgTable) -> Result<Vec<String>, TargetError> {
+        let mut out = Vec::new();
+        for (p, ix) in &t.partition_indexes {
+            let n: i64 = self
+                .client
+                .query_one(
+                    "SELECT count(*) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid \
+                     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND ic.relname = $3",
+                    &[&t.schema, p, &ix.name],
+                )
+                .await?
+                .get(0);
+            if n == 0 {
+                out.push(format!("missing index {}.{p}.{} ({})", t.name, ix.name, ix.elements.join(", ")));
+            }
+        }
+        for (p, fk) in &t.partition_foreign_keys {
+            let n: i64 = self
+                .client
+                .query_one(
+                    "SELECT count(*) FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = $1 AND c.relname = $2 AND k.conname = $3 AND k.contype = 'f'",
+                    &[&t.schema, p, &fk.name],
+                )
+                .await?
+                .get(0);
+            if n == 0 {
+                out.push(format!("missing foreign key {}.{p}.{} ({}) → {}", t.name, fk.name, fk.columns.join(", "), fk.ref_table));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -29,6 +29,7 @@
 //! "compared without key".
 
 mod report;
+pub mod structure;
 
 pub use report::{TableStatus, TableVerify, VerifyReport};
 
@@ -207,7 +208,9 @@ pub async fn verify<S: VerifySource>(
         t.abort();
     }
     progress.finish();
-    Ok(VerifyReport::new(&plan, result?, started.elapsed().as_secs_f64()))
+    let tables = result?;
+    let structure = structure::unmet_structure(&target, &plan).await?;
+    Ok(VerifyReport::new(&plan, tables, structure, started.elapsed().as_secs_f64()))
 }
 
 async fn verify_all<S: VerifySource>(

@@ -74,19 +74,23 @@ impl TableVerify {
 pub struct VerifyReport {
     pub source_database: String,
     pub target_schema: String,
-    /// True when every table is equal (after repair, when repairing).
+    /// True when every table is equal (after repair, when repairing) and the target holds every
+    /// object the plan promised ([`VerifyReport::structure`] is empty).
     pub equal: bool,
     pub tables: Vec<TableVerify>,
+    /// Objects the plan promised that the target lacks or holds differently.
+    pub structure: Vec<String>,
     pub rows_compared: u64,
     pub seconds: f64,
 }
 
 impl VerifyReport {
-    pub fn new(plan: &Plan, tables: Vec<TableVerify>, seconds: f64) -> Self {
+    pub fn new(plan: &Plan, tables: Vec<TableVerify>, structure: Vec<String>, seconds: f64) -> Self {
         VerifyReport {
             source_database: plan.source_database.clone(),
             target_schema: plan.target_schema.clone(),
-            equal: tables.iter().all(|t| matches!(t.status, TableStatus::Equal | TableStatus::EqualWithoutKey)),
+            equal: structure.is_empty() && tables.iter().all(|t| matches!(t.status, TableStatus::Equal | TableStatus::EqualWithoutKey)),
+            structure,
             rows_compared: tables.iter().map(|t| t.source_rows).sum(),
             tables,
             seconds,
@@ -121,6 +125,12 @@ impl VerifyReport {
                 "  {:<32} {:>10} {:>10} {:>8} {:>8} {:>8}  {status}",
                 t.target, shown.source_rows, shown.target_rows, shown.missing, shown.extra, shown.changed
             );
+        }
+        if !self.structure.is_empty() {
+            let _ = writeln!(s, "\nstructure: {} planned object(s) missing or different on the target:", self.structure.len());
+            for p in &self.structure {
+                let _ = writeln!(s, "  {p}");
+            }
         }
         for t in &self.tables {
             let d = t.before_repair.as_deref().unwrap_or(t);
