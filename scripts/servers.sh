@@ -6,8 +6,12 @@
 # images and metadata) in a fresh temporary directory on free ports, exports their URLs and stops
 # both on exit, also when the caller fails. It never touches a server somebody else started.
 #
+# Both servers speak TLS with a certificate for `localhost` signed by a throwaway CA (openssl),
+# so the tests can check every sslmode / ssl-mode, including a host name that does not match.
+#
 # Exports: FERRY_TEST_PG_URL, FERRY_TEST_MYSQL_URL, FERRY_PG_PORT, FERRY_MYSQL_PORT,
-#          FERRY_MYSQL_SOCKET, FERRY_PG_SOCKET_DIR, FERRY_SERVERS_DIR
+#          FERRY_MYSQL_SOCKET, FERRY_PG_SOCKET_DIR, FERRY_SERVERS_DIR,
+#          FERRY_TEST_TLS_DIR (ca.pem, client.pem, client.key, other-ca.pem)
 
 ferry_log() { printf '[ferry] %s\n' "$*" >&2; }
 
@@ -29,6 +33,7 @@ ferry_install_packages() {
   command -v psql >/dev/null || need+=(postgresql-client)
   command -v mariadb-install-db >/dev/null || need+=(mariadb-server)
   command -v mariadb >/dev/null || need+=(mariadb-client)
+  command -v openssl >/dev/null || need+=(openssl)
   local p
   for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
   if [ ${#need[@]} -gt 0 ]; then
@@ -72,6 +77,26 @@ ferry_pg_run() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# A CA, a server certificate for DNS name `localhost` (not 127.0.0.1: a verify-full test
+# connects by address and must fail), a client certificate, and an unrelated CA.
+ferry_make_certs() {
+  local d="$FERRY_SERVERS_DIR/tls"
+  mkdir -p "$d"
+  (
+    cd "$d" || exit 1
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=ferry test CA" -keyout ca.key -out ca.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=postgres" -keyout client.key -out client.csr
+    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile client.ext -out client.pem
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=other CA" -keyout other-ca.key -out other-ca.pem
+    chmod 600 ./*.key
+  ) >"$FERRY_SERVERS_DIR/openssl.log" 2>&1 || { cat "$FERRY_SERVERS_DIR/openssl.log" >&2; return 1; }
+  export FERRY_TEST_TLS_DIR=$d
+}
+
 ferry_start_postgres() {
   local bindir port dir
   bindir=$(ferry_pg_bindir) || { ferry_log "PostgreSQL server binaries not found"; return 1; }
@@ -81,6 +106,9 @@ ferry_start_postgres() {
   [ "$(id -u)" = 0 ] && chown -R postgres: "$FERRY_SERVERS_DIR" && chmod 755 "$FERRY_SERVERS_DIR"
   ferry_pg_run "$bindir/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$FERRY_SERVERS_DIR/initdb.log" 2>&1 \
     || { cat "$FERRY_SERVERS_DIR/initdb.log" >&2; return 1; }
+  cp "$FERRY_TEST_TLS_DIR/server.pem" "$FERRY_TEST_TLS_DIR/server.key" "$FERRY_TEST_TLS_DIR/ca.pem" "$dir/"
+  [ "$(id -u)" = 0 ] && chown postgres: "$dir/server.pem" "$dir/server.key" "$dir/ca.pem"
+  chmod 600 "$dir/server.key"
   cat >>"$dir/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $port
@@ -96,6 +124,10 @@ shared_buffers = 256MB
 maintenance_work_mem = 256MB
 max_wal_size = 4GB
 timezone = 'UTC'
+ssl = on
+ssl_cert_file = 'server.pem'
+ssl_key_file = 'server.key'
+ssl_ca_file = 'ca.pem'
 CONF
   ferry_launch_postgres || return 1
   export FERRY_PG_PORT=$port FERRY_PG_SOCKET_DIR=$dir
@@ -152,7 +184,8 @@ ferry_launch_mariadb() {
     --server-id=1 --log-bin="$dir/binlog" --binlog-format=ROW --binlog-row-image=FULL \
     --binlog-row-metadata=FULL --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 \
     --innodb-buffer-pool-size=512M --max-connections=300 --character-set-server=utf8mb4 \
-    --collation-server=utf8mb4_general_ci --default-time-zone=+00:00 >/dev/null 2>&1 &
+    --collation-server=utf8mb4_general_ci --default-time-zone=+00:00 \
+    --ssl-cert="$FERRY_TEST_TLS_DIR/server.pem" --ssl-key="$FERRY_TEST_TLS_DIR/server.key" --ssl-ca="$FERRY_TEST_TLS_DIR/ca.pem" >/dev/null 2>&1 &
   local pid=$! ok=
   for _ in $(seq 1 300); do
     if mariadb --no-defaults -uroot -h127.0.0.1 -P"$port" -e 'select 1' >/dev/null 2>&1; then ok=1; break; fi
@@ -170,6 +203,7 @@ ferry_servers_up() {
   trap 'ferry_rc=$?; ferry_servers_down || true; exit $ferry_rc' EXIT
   trap 'exit 130' INT TERM
   # Servers start after every apt step: an upgrade must not replace binaries under a running server.
+  ferry_make_certs || return 1
   ferry_start_postgres || return 1
   ferry_start_mariadb || return 1
 }

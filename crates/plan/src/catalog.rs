@@ -17,7 +17,11 @@ pub fn from_plan(plan: &Plan) -> Catalog {
         for c in &t.columns {
             ct.columns.push(CatalogColumn {
                 name: c.name.clone(),
-                ty: unqualify_type(&c.ty.to_string(), schema),
+                // A type rule's spelling (`varchar(10)`) as PostgreSQL prints it back.
+                ty: unqualify_type(&match &c.ty {
+                    ferry_target_postgres::ddl::PgType::Custom(s) => ferry_target_postgres::ddl::PgType::parse_known(s).map(|t| t.to_string()).unwrap_or_else(|| s.clone()),
+                    t => t.to_string(),
+                }, schema),
                 nullable: c.nullable,
                 default: if c.identity { None } else { c.default.as_deref().map(canonical_default) },
                 identity: c.identity,

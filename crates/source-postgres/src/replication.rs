@@ -16,8 +16,12 @@ use tokio::net::TcpStream;
 /// Microseconds between 1970-01-01 and 2000-01-01 (PostgreSQL's epoch).
 pub const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
 
+/// The connection's byte stream: plain TCP or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + Sync {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + Sync> Io for T {}
+
 pub struct ReplConn {
-    sock: TcpStream,
+    sock: Box<dyn Io>,
     buf: BytesMut,
 }
 
@@ -38,9 +42,31 @@ fn io(e: std::io::Error) -> SourceError {
     SourceError::new(kind, format!("PostgreSQL replication connection: {e}"))
 }
 
+/// SSLRequest, then the TLS handshake when the server agrees (the same `sslmode` rules as every
+/// other PostgreSQL connection, `ferry_target_postgres::tls`).
+async fn negotiate_tls(mut tcp: TcpStream, host: &str, tls: &ferry_target_postgres::tls::PgTls) -> Result<Box<dyn Io>, SourceError> {
+    let definite = |m: String| SourceError::new(ErrorKind::Definite, format!("PostgreSQL replication connection: {m}"));
+    let Some(config) = tls.client_config().map_err(|e| definite(e.to_string()))? else { return Ok(Box::new(tcp)) };
+    let mut out = BytesMut::new();
+    frontend::ssl_request(&mut out);
+    tcp.write_all(&out).await.map_err(io)?;
+    let mut answer = [0u8; 1];
+    tcp.read_exact(&mut answer).await.map_err(io)?;
+    if answer[0] != b'S' {
+        if tls.mode.required() {
+            return Err(definite("the server does not offer TLS, and sslmode requires it".into()));
+        }
+        return Ok(Box::new(tcp));
+    }
+    let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| definite(format!("host {host}: {e}")))?;
+    let stream = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| SourceError::new(ErrorKind::Definite, format!("PostgreSQL replication connection: TLS: {e}")))?;
+    Ok(Box::new(stream))
+}
+
 impl ReplConn {
     /// Connects to `url` (postgres://user[:password]@host[:port]/db) in replication mode.
     pub async fn connect(url: &str) -> Result<ReplConn, SourceError> {
+        let (url, tls) = ferry_target_postgres::tls::PgTls::split(url).map_err(|e| SourceError::new(ErrorKind::Definite, e.to_string()))?;
         let config: tokio_postgres::Config = url.parse().map_err(|e| SourceError::new(ErrorKind::Definite, format!("bad PostgreSQL URL: {e}")))?;
         let host = match config.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
@@ -50,7 +76,8 @@ impl ReplConn {
         let user = config.get_user().unwrap_or("postgres").to_string();
         let db = config.get_dbname().unwrap_or(&user).to_string();
         let password = config.get_password().map(|p| p.to_vec());
-        let sock = TcpStream::connect((host.as_str(), port)).await.map_err(io)?;
+        let tcp = TcpStream::connect((host.as_str(), port)).await.map_err(io)?;
+        let sock = negotiate_tls(tcp, &host, &tls).await?;
         let mut c = ReplConn { sock, buf: BytesMut::with_capacity(64 * 1024) };
         let mut out = BytesMut::new();
         frontend::startup_message(
@@ -103,7 +130,9 @@ impl ReplConn {
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), SourceError> {
-        self.sock.write_all(bytes).await.map_err(io)
+        self.sock.write_all(bytes).await.map_err(io)?;
+        // TLS buffers what it writes: flush, or the server never sees the message.
+        self.sock.flush().await.map_err(io)
     }
 
     /// Reads one backend message (CopyBothResponse, which postgres-protocol does not parse, is

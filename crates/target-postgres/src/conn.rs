@@ -25,9 +25,11 @@ impl PgTarget {
 
     /// Connects to `url` as `role` (`source` or `target`, said in errors).
     pub async fn connect_as(url: &str, role: &str) -> Result<PgTarget, TargetError> {
-        let config: tokio_postgres::Config = url
+        let (url, tls) = crate::tls::PgTls::split(url).map_err(|e| e.context(format!("PostgreSQL {role} URL")))?;
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| TargetError::new(ferry_model::ErrorKind::Definite, format!("bad PostgreSQL URL: {e}")))?;
+        config.ssl_mode(tls.tokio_mode());
         let host = config
             .get_hosts()
             .first()
@@ -39,15 +41,26 @@ impl PgTarget {
             .unwrap_or_else(|| "localhost".into());
         let port = config.get_ports().first().copied().unwrap_or(5432);
         let db = config.get_dbname().or(config.get_user()).unwrap_or("postgres").to_string();
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| TargetError::from(e).context(format!("PostgreSQL {role} {host}:{port} database \"{db}\"")))?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("target connection ended: {e}");
+        let ctx = |e: tokio_postgres::Error| TargetError::from(e).context(format!("PostgreSQL {role} {host}:{port} database \"{db}\""));
+        let (client, task) = match tls.client_config()? {
+            None => {
+                let (client, connection) = config.connect(NoTls).await.map_err(ctx)?;
+                (client, tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                }))
             }
-        });
+            Some(rustls_config) => {
+                let connector = tokio_postgres_rustls::MakeRustlsConnect::new((*rustls_config).clone());
+                let (client, connection) = config.connect(connector).await.map_err(ctx)?;
+                (client, tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                }))
+            }
+        };
         let t = PgTarget { client, task };
         t.batch("SET client_min_messages = warning; SET timezone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3").await?;
         Ok(t)
