@@ -97,8 +97,15 @@ ferry_make_certs() {
   export FERRY_TEST_TLS_DIR=$d
 }
 
+# The certificates, unless this run (or the one that started us) made them already.
+ferry_ensure_certs() {
+  [ -n "${FERRY_TEST_TLS_DIR:-}" ] && [ -f "$FERRY_TEST_TLS_DIR/server.pem" ] && return 0
+  ferry_make_certs
+}
+
 ferry_start_postgres() {
   local bindir port dir
+  ferry_ensure_certs || return 1
   bindir=$(ferry_pg_bindir) || { ferry_log "PostgreSQL server binaries not found"; return 1; }
   dir="$FERRY_SERVERS_DIR/pg"
   port=$(ferry_free_port)
@@ -149,6 +156,7 @@ ferry_restart_postgres() {
 
 ferry_start_mariadb() {
   local port dir
+  ferry_ensure_certs || return 1
   dir="$FERRY_SERVERS_DIR/mysql"
   port=$(ferry_free_port)
   mkdir -p "$dir/data"
@@ -203,7 +211,6 @@ ferry_servers_up() {
   trap 'ferry_rc=$?; ferry_servers_down || true; exit $ferry_rc' EXIT
   trap 'exit 130' INT TERM
   # Servers start after every apt step: an upgrade must not replace binaries under a running server.
-  ferry_make_certs || return 1
   ferry_start_postgres || return 1
   ferry_start_mariadb || return 1
 }

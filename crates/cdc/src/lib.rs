@@ -57,6 +57,8 @@ pub enum SyncError {
     NotStarted(String),
     #[error("schema \"{0}\" was cut over at {1}: its sync is finished; `ferry migrate` and `ferry sync` start a new one")]
     CutOver(String, String),
+    #[error("gave up after retrying for {seconds} s ({retries} attempts); the last error: {last}\nnothing is lost: fix the server or the network, then run `ferry sync` again — it resumes from the last committed transaction")]
+    GaveUp { seconds: u64, retries: u64, last: Box<SyncError> },
 }
 
 impl SyncError {
@@ -64,7 +66,7 @@ impl SyncError {
         match self {
             SyncError::Source(e) => e.kind,
             SyncError::Target(e) => e.kind,
-            SyncError::NotStarted(_) | SyncError::CutOver(..) => ErrorKind::Definite,
+            SyncError::NotStarted(_) | SyncError::CutOver(..) | SyncError::GaveUp { .. } => ErrorKind::Definite,
         }
     }
     fn transient(&self) -> bool {
@@ -156,7 +158,7 @@ pub async fn sync<S: CdcSource>(
             Err(e) if e.transient() => {
                 let since = *failing_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > opts.retry_for {
-                    return Err(e);
+                    return Err(SyncError::GaveUp { seconds: since.elapsed().as_secs(), retries: report.retries, last: Box::new(e) });
                 }
                 report.retries += 1;
                 if let Some(m) = &opts.metrics {

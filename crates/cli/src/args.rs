@@ -108,6 +108,10 @@ pub enum Command {
         /// Warn when the source keeps more than this many MB of log for the sync (PostgreSQL slot WAL).
         #[arg(long, default_value_t = 1024)]
         warn_backlog_mb: u64,
+        /// Keep retrying a server that stays unreachable for this many seconds, then give up
+        /// (saying so; the next run resumes).
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        retry_for: u64,
     },
     /// Compare two schemas: Missing (in A, not B), Unexpected (in B, not A), Changed. A MySQL
     /// database compared with a PostgreSQL one is taken as ferry would convert it.

@@ -227,12 +227,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, metrics_addr, warn_backlog_mb } => {
+        Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, metrics_addr, warn_backlog_mb, retry_for } => {
             let config = load_config(&common)?;
             let (source, turl, _, plan) = open_plan(&config).await?;
             let job = default_server_id(&turl, &plan.target_schema);
             let label = ferry_model::redact_url(&source_url(&config)?);
-            let run = SyncRun { turl: turl.clone(), plan: plan.clone(), until_caught_up, batch_rows, quiet, json, metrics_addr, warn_backlog_bytes: warn_backlog_mb << 20, lock: Default::default() };
+            let run = SyncRun { turl: turl.clone(), plan: plan.clone(), until_caught_up, batch_rows, quiet, json, metrics_addr, warn_backlog_bytes: warn_backlog_mb << 20, retry_for, lock: Default::default() };
             match source {
                 Src::MySql(source) => {
                     let cdc = ferry_source_mysql::binlog::MySqlCdc { source: source.clone(), server_id: server_id.unwrap_or(job) };
@@ -594,6 +594,7 @@ struct SyncRun {
     json: bool,
     metrics_addr: Option<String>,
     warn_backlog_bytes: u64,
+    retry_for: u64,
     /// The session holding the schema's sync lock (`PgTarget::lock_sync`) while this run lasts.
     lock: std::sync::Mutex<Option<PgTarget>>,
 }
@@ -624,7 +625,12 @@ impl SyncRun {
     }
 
     async fn run<C: ferry_model::cdc::CdcSource + 'static>(self, cdc: Arc<C>) -> Result<ExitCode> {
-        let mut opts = ferry_cdc::SyncOptions { until_caught_up: self.until_caught_up, warn_backlog_bytes: self.warn_backlog_bytes, ..Default::default() };
+        let mut opts = ferry_cdc::SyncOptions {
+            until_caught_up: self.until_caught_up,
+            warn_backlog_bytes: self.warn_backlog_bytes,
+            retry_for: std::time::Duration::from_secs(self.retry_for),
+            ..Default::default()
+        };
         if let Some(b) = self.batch_rows {
             opts.batch_rows = b.max(1);
         }

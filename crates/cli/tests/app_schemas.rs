@@ -231,3 +231,24 @@ fn verify_is_equal_only_when_the_planned_structure_is_there_too() {
     assert!(structure.iter().any(|s| s.contains("column posts.token default")), "{structure:#?}");
     assert!(report["tables"].as_array().unwrap().iter().all(|t| t["status"] == "equal"), "the rows are equal: {report:#}");
 }
+
+#[test]
+fn plan_lists_every_bad_enum_column_and_every_non_transactional_table_at_once() {
+    let db = unique("appenum");
+    let src = fresh_mysql(&db);
+    mysql(
+        Some(&db),
+        "SET SESSION sql_mode = '';
+         CREATE TABLE a (id INT PRIMARY KEY, e ENUM('x','y'), f ENUM('p','q')) ENGINE=InnoDB;
+         INSERT INTO a VALUES (1, 'zzz', 'p'), (2, 'x', 'nope');
+         CREATE TABLE legacy (id INT PRIMARY KEY) ENGINE=MyISAM;",
+    );
+    let items = plan_items(&["--source", &src]);
+    let acts = actions(&items);
+    assert!(acts.iter().any(|a| a.contains("a.e") && a.contains("1 rows hold MySQL's invalid ENUM value")), "{acts:#?}");
+    assert!(acts.iter().any(|a| a.contains("a.f") && a.contains("invalid ENUM value")), "both columns in one run: {acts:#?}");
+    assert!(items.iter().any(|i| i["object"] == "legacy" && i["message"].as_str().unwrap().contains("not transactional")), "{items:#?}");
+    let dst = fresh_pg(&db);
+    let check = ferry(&["sync", "--source", &src, "--target", &dst, "--check"]);
+    assert!(check.all().contains("not transactional") && check.all().contains("legacy (MyISAM)"), "{}", check.all());
+}

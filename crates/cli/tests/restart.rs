@@ -179,3 +179,34 @@ fn scrape(addr: &str) -> String {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     text.split_once("\r\n\r\n").unwrap().1.to_string()
 }
+
+#[test]
+fn sync_that_gives_up_on_a_server_that_stays_down_says_so_and_how_to_resume() {
+    let s = Servers::start();
+    let db = "givesup";
+    s.mysql("mysql", &format!("CREATE DATABASE {db}")).unwrap();
+    s.mysql(db, "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)").unwrap();
+    let src = format!("mysql://root@127.0.0.1:{}/{db}", s.mysql_port);
+    let base = &s.pg_url[..s.pg_url.rfind('/').unwrap()];
+    psql(&s.pg_url, &format!("CREATE DATABASE {db}"));
+    let dst = format!("{base}/{db}");
+    let sync = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sync", "--source", &src, "--target", &dst, "--quiet", "--retry-for", "3"])
+        .env_remove("FERRY_SOURCE_URL")
+        .env_remove("FERRY_TARGET_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ferry sync");
+    // Progress, not time: the full load is in and the sync streams.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ferry(&["status", "--target", &dst, "--json"]).stdout.contains("\"streaming\"") {
+        assert!(Instant::now() < deadline, "sync never started streaming");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    s.run("kill $(cat \"$FERRY_SERVERS_DIR/mysql.pid\")");
+    let out = sync.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("gave up after retrying for") && err.contains("resumes from the last committed transaction"), "{err}");
+}

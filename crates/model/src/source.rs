@@ -26,6 +26,8 @@ pub enum Probe {
     AboveBigint,
     /// Rows holding a zero or partial date (`0000-00-00`, `2020-00-10`).
     ZeroDates,
+    /// Rows holding MySQL's invalid ENUM value (index 0, read as `''`).
+    InvalidEnum,
 }
 
 /// Which rows of a table one chunk covers. Chunks of one table are disjoint and together cover

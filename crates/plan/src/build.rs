@@ -154,6 +154,10 @@ pub fn select_tables(config: &Config) -> impl Fn(&str) -> bool + Sync + '_ {
     }
 }
 
+/// Storage engines whose tables are in a consistent snapshot (MySQL/MariaDB); a PostgreSQL
+/// source reports none.
+const TRANSACTIONAL_ENGINES: [&str; 4] = ["InnoDB", "XtraDB", "ROCKSDB", "TokuDB"];
+
 /// The zero-date policy in force for a column: its own rule, else `rules.zero_dates`.
 pub fn zero_date_policy(config: &Config, table: &str, column: &str) -> ZeroDatePolicy {
     column_rule(config, table, column).and_then(|r| r.zero_dates).unwrap_or(config.rules.zero_dates)
@@ -189,6 +193,7 @@ pub fn probes_needed(schema: &Schema, config: &Config) -> Vec<(String, String, P
                 }
             }
             match c.data_type {
+                DataType::Enum { .. } => out.push((t.name.clone(), c.name.clone(), Probe::InvalidEnum)),
                 DataType::Int { bytes: 8, unsigned: true, .. } if !c.auto_increment => {
                     out.push((t.name.clone(), c.name.clone(), Probe::AboveBigint))
                 }
@@ -330,6 +335,14 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             a.push(Severity::Info, &t.name, format!("renamed to \"{tname}\""));
         }
 
+        if let Some(engine) = t.engine.as_deref().filter(|e| !TRANSACTIONAL_ENGINES.iter().any(|x| x.eq_ignore_ascii_case(e))) {
+            a.push(
+                Severity::Warning,
+                &t.name,
+                format!("{engine} table: not transactional, so the load's consistent snapshot does not cover it — rows written while it is read may be missing or also arrive by sync; load it while nothing writes to it, or ALTER TABLE … ENGINE=InnoDB first"),
+            );
+        }
+
         // Columns.
         let mut col_names: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut cname_of: HashMap<String, String> = HashMap::new();
@@ -398,6 +411,12 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 }
             }
             let zero = ZeroDates { policy: zpolicy, nullable };
+            if let Some(n) = probes.get(&(t.name.clone(), c.name.clone(), Probe::InvalidEnum)).copied().filter(|n| *n > 0) {
+                a.push(Severity::Action, &obj, format!(
+                    "{n} rows hold MySQL's invalid ENUM value '' (what MySQL stores for a value not in the list): the table fails to load; override [tables.\"{}\".columns.\"{}\"] type = \"text\" to keep them, or fix the data",
+                    t.name, c.name
+                ));
+            }
             let (ty, conversion) = if let Some(o) = override_ty {
                 a.push(Severity::Info, &obj, format!("{} → {o} (type override)", c.source_type));
                 let conv = typemap::override_conversion(c, &o, zero);

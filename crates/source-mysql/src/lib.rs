@@ -162,6 +162,7 @@ impl Source for MySqlSource {
                     Probe::OutsideDay => format!("({col} < '00:00:00' OR {col} >= '24:00:00')"),
                     Probe::AboveBigint => format!("{col} > 9223372036854775807"),
                     Probe::ZeroDates => format!("(YEAR({col}) = 0 OR MONTH({col}) = 0 OR DAYOFMONTH({col}) = 0)"),
+                    Probe::InvalidEnum => format!("({col} + 0) = 0"),
                 };
                 format!("CAST(COALESCE(SUM({cond}), 0) AS UNSIGNED)")
             })

@@ -334,7 +334,7 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
                 default: r.get(3),
                 // `CHECK ((VALUE >= 1901) AND (VALUE <= 2155))`: the expression is everything after
                 // CHECK, parentheses and all (stripping them blindly broke `a AND b` and `IN (…)`).
-                checks: checks.iter().filter_map(|c| c.strip_prefix("CHECK ").map(|x| x.trim_end_matches(" NOT VALID").to_string())).collect(),
+                checks: checks.iter().filter_map(|c| c.strip_prefix("CHECK ").map(|x| strip_outer_parens(x.trim_end_matches(" NOT VALID")).to_string())).collect(),
             },
         });
     }
@@ -451,4 +451,40 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
     }
 
     Ok(Schema { name: src.schema.clone(), server_version: version, tables: tables.into_values().collect(), objects, types, sequences })
+}
+
+/// `((a > 0))` → `a > 0`; `(a > 0) AND (b < 1)` stays whole: a pair is stripped only when the
+/// first parenthesis closes at the very end.
+fn strip_outer_parens(mut e: &str) -> &str {
+    loop {
+        let t = e.trim();
+        if !(t.starts_with('(') && t.ends_with(')')) {
+            return t;
+        }
+        let (mut depth, mut quoted) = (0i32, false);
+        for (i, ch) in t.char_indices() {
+            match ch {
+                '\'' => quoted = !quoted,
+                '(' if !quoted => depth += 1,
+                ')' if !quoted => {
+                    depth -= 1;
+                    if depth == 0 && i != t.len() - 1 {
+                        return t;
+                    }
+                }
+                _ => {}
+            }
+        }
+        e = &t[1..t.len() - 1];
+    }
+}
+
+#[cfg(test)]
+mod paren_tests {
+    #[test]
+    fn only_enclosing_parentheses_go() {
+        assert_eq!(super::strip_outer_parens("((VALUE > 0))"), "VALUE > 0");
+        assert_eq!(super::strip_outer_parens("((VALUE >= 1901) AND (VALUE <= 2155))"), "(VALUE >= 1901) AND (VALUE <= 2155)");
+        assert_eq!(super::strip_outer_parens("(VALUE = ANY (ARRAY['G'::text, ')'::text]))"), "VALUE = ANY (ARRAY['G'::text, ')'::text])");
+    }
 }

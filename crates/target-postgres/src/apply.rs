@@ -443,14 +443,14 @@ impl PgTarget {
             Some(kinds) => {
                 buf.extend_from_slice(copy_binary::HEADER);
                 for (n, row) in rows.iter().enumerate() {
-                    copy_binary::encode_row(kinds, row, &mut buf).map_err(|(i, e)| bad_value(t, i, n, &e.to_string()))?;
+                    copy_binary::encode_row(kinds, row, &mut buf).map_err(|(i, e)| bad_value(t, i, n, row, &e.to_string()))?;
                 }
                 buf.extend_from_slice(copy_binary::TRAILER);
                 format!("{sql} (FORMAT binary)")
             }
             None => {
                 for (n, row) in rows.iter().enumerate() {
-                    crate::copy_text::encode_row(row, &mut buf).map_err(|(i, e)| bad_value(t, i, n, &e.to_string()))?;
+                    crate::copy_text::encode_row(row, &mut buf).map_err(|(i, e)| bad_value(t, i, n, row, &e.to_string()))?;
                 }
                 sql.to_string()
             }
@@ -579,9 +579,16 @@ impl PgTarget {
     }
 }
 
-fn bad_value(t: &TableBatch, col: usize, row: usize, msg: &str) -> TargetError {
+fn bad_value(t: &TableBatch, col: usize, n: usize, row: &Row, msg: &str) -> TargetError {
+    let which = if t.key.is_empty() {
+        format!("change #{} (the table has no key)", n + 1)
+    } else {
+        let names: Vec<&str> = t.key.iter().map(|&k| t.columns.get(k).map(String::as_str).unwrap_or("?")).collect();
+        let vals: Vec<String> = t.key.iter().map(|&k| row.get(k).map(|v| v.to_string()).unwrap_or_default()).collect();
+        format!("key ({})=({})", names.join(", "), vals.join(", "))
+    };
     TargetError::new(
         ferry_model::ErrorKind::BadData,
-        format!("table {}, column {}, change #{}: {msg}", t.table, t.columns.get(col).map(String::as_str).unwrap_or("?"), row + 1),
+        format!("table {}, column {}, {which}: {msg}", t.table, t.columns.get(col).map(String::as_str).unwrap_or("?")),
     )
 }

@@ -170,6 +170,10 @@ pub fn unqualify_type(ty: &str, schema: &str) -> String {
 
 /// An identifier without its double quotes (`"AlbumId"` → `AlbumId`); other text unchanged.
 pub fn unquote(s: &str) -> String {
+    // `"mood"[]`: the array suffix stays, the element's quotes go.
+    if let Some(base) = s.strip_suffix("[]") {
+        return format!("{}[]", unquote(base));
+    }
     if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') && !s[1..s.len() - 1].contains('"') {
         return s[1..s.len() - 1].to_string();
     }

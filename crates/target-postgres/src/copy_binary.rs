@@ -72,7 +72,7 @@ impl BinaryKind {
 pub enum BinaryError {
     #[error("contains a NUL character (0x00), which PostgreSQL text cannot store; override the column type to bytea or clean the data")]
     Nul,
-    #[error("value {value} does not fit {kind:?}")]
+    #[error("value {value} does not fit {kind:?}{}", remedy(*kind))]
     OutOfRange { value: String, kind: BinaryKind },
     #[error("a {value} value cannot be written to a {kind:?} column")]
     Mismatch { value: &'static str, kind: BinaryKind },
@@ -108,6 +108,17 @@ pub fn encode_field(kind: BinaryKind, v: &Value, out: &mut Vec<u8>) -> Result<()
     let len = (out.len() - len_at - 4) as i32;
     out[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
     Ok(())
+}
+
+/// What to do about a value its column cannot hold, where there is something to say.
+fn remedy(kind: BinaryKind) -> &'static str {
+    match kind {
+        BinaryKind::Time => {
+            " (PostgreSQL's time holds 00:00:00 to 24:00:00; the plan chose it because no stored value was outside the day): set the column's type = \"interval\" in the config, then reload the table (`ferry migrate --if-exists drop`)"
+        }
+        BinaryKind::Int8 => " (above 2^63-1): set the column's type = \"numeric(20,0)\", then reload the table",
+        _ => "",
+    }
 }
 
 fn range(v: &Value, kind: BinaryKind) -> BinaryError {
