@@ -252,3 +252,29 @@ fn plan_lists_every_bad_enum_column_and_every_non_transactional_table_at_once() 
     let check = ferry(&["sync", "--source", &src, "--target", &dst, "--check"]);
     assert!(check.all().contains("not transactional") && check.all().contains("legacy (MyISAM)"), "{}", check.all());
 }
+
+#[test]
+fn json_with_duplicate_keys_or_nul_is_refused_with_its_key_or_kept_by_rule() {
+    let db = unique("appjson");
+    let src = fresh_mysql(&db);
+    mysql(
+        Some(&db),
+        r#"CREATE TABLE j (id INT PRIMARY KEY, doc JSON);
+           INSERT INTO j VALUES (1, '{"a": 1}'), (2, '{"a": 1, "a": 2}');
+           CREATE TABLE n (id INT PRIMARY KEY, doc JSON);
+           INSERT INTO n VALUES (7, '{"s": "x\\u0000y"}');"#,
+    );
+    let dst = fresh_pg(&db);
+    let r = ferry(&["migrate", "--source", &src, "--target", &dst, "--schema", "s"]);
+    assert_eq!(r.status, 1, "{}", r.all());
+    assert!(r.all().contains("table `j`, column `doc`, key (id)=(2)") && r.all().contains("\"a\" twice"), "{}", r.all());
+    assert!(r.all().contains("table `n`, column `doc`, key (id)=(7)") && r.all().contains("NUL"), "{}", r.all());
+    let cfg = write_config(&db, "[target]\nschema = \"s2\"\n[rules]\njson_duplicate_keys = \"last\"\n[tables.n.columns.doc]\ntype = \"json\"\n");
+    let cfg = cfg.to_str().unwrap();
+    let r = migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let j = report["tables"].as_array().unwrap().iter().find(|t| t["target"] == "j").unwrap();
+    assert_eq!(j["json_duplicate_keys"], 1, "counted");
+    assert_eq!(psql(&dst, "SELECT doc->>'a' FROM s2.j WHERE id = 2").trim(), "2");
+    assert!(psql(&dst, "SELECT doc::text FROM s2.n").contains("\\u0000"), "json keeps the text");
+}

@@ -251,6 +251,7 @@ pub async fn migrate<S: Source>(
         r.chunks += 1;
         r.zero_dates_nulled += d.stats.zero_dates_nulled;
         r.zero_dates_infinity += d.stats.zero_dates_infinity;
+        r.json_duplicate_keys += d.stats.json_duplicate_keys;
         if let Some(e) = d.error {
             r.error.get_or_insert(e);
         }

@@ -29,6 +29,8 @@ pub struct TableReport {
     pub zero_dates_nulled: u64,
     /// Zero dates written as `-infinity` (zero_dates = "-infinity").
     pub zero_dates_infinity: u64,
+    /// JSON documents with a duplicate key loaded with the last value (json_duplicate_keys = "last").
+    pub json_duplicate_keys: u64,
     /// The load error: the table is empty in the target.
     pub error: Option<String>,
     /// Keys, indexes, constraints… that could not be created.
@@ -49,6 +51,7 @@ impl TableReport {
             post_load_seconds: 0.0,
             zero_dates_nulled: 0,
             zero_dates_infinity: 0,
+            json_duplicate_keys: 0,
             error: None,
             failures: vec![],
         }
@@ -128,13 +131,16 @@ impl MigrateReport {
             let status = match (&t.error, t.failures.len()) {
                 (Some(_), _) if t.rows > 0 => format!("FAILED ({} rows of committed chunks loaded, the rest missing: fix, then --resume)", t.rows),
                 (Some(_), _) => "FAILED (table is empty)".to_string(),
-                (None, 0) if t.zero_dates_nulled + t.zero_dates_infinity > 0 => {
+                (None, 0) if t.zero_dates_nulled + t.zero_dates_infinity + t.json_duplicate_keys > 0 => {
                     let mut parts = Vec::new();
                     if t.zero_dates_nulled > 0 {
                         parts.push(format!("{} zero dates → NULL", t.zero_dates_nulled));
                     }
                     if t.zero_dates_infinity > 0 {
                         parts.push(format!("{} zero dates → -infinity", t.zero_dates_infinity));
+                    }
+                    if t.json_duplicate_keys > 0 {
+                        parts.push(format!("{} JSON documents with a duplicate key (last kept)", t.json_duplicate_keys));
                     }
                     format!("ok, {}", parts.join(", "))
                 }

@@ -173,6 +173,19 @@ pub struct Rules {
     pub enums: EnumStyle,
     #[serde(default)]
     pub tinyint1: Tinyint1,
+    /// JSON objects with a key twice (`{"a":1,"a":2}`: MySQL reads the first, jsonb keeps the
+    /// last): `error` (default; the table stops naming the key) or `last` (jsonb's meaning,
+    /// counted). A column overridden to `json` or `text` keeps the document as written.
+    #[serde(default)]
+    pub json_duplicate_keys: JsonDuplicates,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JsonDuplicates {
+    #[default]
+    Error,
+    Last,
 }
 
 impl Default for Rules {
@@ -184,6 +197,7 @@ impl Default for Rules {
             zero_dates: ZeroDatePolicy::default(),
             enums: EnumStyle::default(),
             tinyint1: Tinyint1::default(),
+            json_duplicate_keys: JsonDuplicates::default(),
         }
     }
 }

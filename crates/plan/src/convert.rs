@@ -21,12 +21,16 @@ pub enum Conversion {
     SetToArray,
     /// ENUM value checked against the declared list (MySQL's '' error value is refused).
     Enum { values: Vec<String> },
-    /// MySQL internal geometry (SRID + WKB) to plain WKB (bytea fallback).
+    /// MySQL internal geometry (SRID + WKB) to bytes for a bytea column (no PostGIS): EWKB, so
+    /// the SRID is kept (plain WKB when the SRID is 0) — PostGIS reads it as is later.
     GeometryWkb,
     /// MySQL internal geometry to EWKB hex for PostGIS.
     GeometryEwkb,
     /// Unsigned 64-bit into a signed bigint (AUTO_INCREMENT keys): above 2^63-1 is an error.
     UnsignedToBigint,
+    /// A JSON document into jsonb: a NUL (`\u0000`, which jsonb cannot hold) is refused naming
+    /// the column type that can; a key given twice in one object follows the rule.
+    Jsonb { duplicates: crate::config::JsonDuplicates },
     /// A date or date-time written as the source prints it (a text type override): zero dates
     /// pass as `0000-00-00 00:00:00`; `fsp` fractional digits, as MySQL prints them.
     TemporalText { fsp: u8 },
@@ -39,6 +43,8 @@ pub struct ConversionStats {
     pub zero_dates_nulled: u64,
     /// Zero or partial dates written as `-infinity` under `zero_dates = "-infinity"`.
     pub zero_dates_infinity: u64,
+    /// JSON documents with a duplicate key, kept with the last value (`json_duplicate_keys = "last"`).
+    pub json_duplicate_keys: u64,
 }
 
 impl Conversion {
@@ -95,13 +101,34 @@ impl Conversion {
                 )),
             },
             Conversion::GeometryWkb => match v {
-                Value::Bytes(b) if b.len() >= 4 => Ok(Value::Bytes(b[4..].to_vec())),
+                Value::Bytes(b) if b.len() >= 9 => Ok(Value::Bytes(mysql_geometry_to_ewkb(&b)?)),
                 other => Err(format!("geometry value {other} is shorter than its SRID header")),
             },
             Conversion::GeometryEwkb => match v {
                 Value::Bytes(b) => Ok(Value::Text(mysql_geometry_to_ewkb_hex(&b)?)),
                 other => Err(format!("unexpected {} value for a geometry", other.kind())),
             },
+            Conversion::Jsonb { duplicates } => {
+                let text = match &v {
+                    Value::Json(t) | Value::Text(t) => t.as_str(),
+                    _ => return Ok(v),
+                };
+                let found = json_oddities(text);
+                if found.nul {
+                    return Err("the JSON document holds a NUL character (\\u0000), which jsonb cannot store; override the column type to json (keeps the text as written) or text".into());
+                }
+                if let Some(key) = found.duplicate {
+                    match duplicates {
+                        crate::config::JsonDuplicates::Error => {
+                            return Err(format!(
+                                "the JSON document has the key {key:?} twice in one object: MySQL reads the first value, jsonb keeps the last; set rules.json_duplicate_keys = \"last\" (counted) or override the column type to json (keeps the text as written)"
+                            ))
+                        }
+                        crate::config::JsonDuplicates::Last => stats.json_duplicate_keys += 1,
+                    }
+                }
+                Ok(v)
+            }
             Conversion::TemporalText { fsp } => Ok(match &v {
                 Value::Date(d) => Value::Text(d.to_string()),
                 Value::DateTime(d) | Value::Timestamp(d) => {
@@ -126,9 +153,79 @@ impl Conversion {
     }
 }
 
+/// What jsonb would change in a document: a NUL anywhere in a string, or the first key given
+/// twice in one object.
+#[derive(Debug, Default)]
+pub struct JsonOddities {
+    pub nul: bool,
+    pub duplicate: Option<String>,
+}
+
+/// Scans `text` with serde_json (a document that does not parse is left to PostgreSQL, which
+/// names it).
+pub fn json_oddities(text: &str) -> JsonOddities {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    struct Scan<'a>(&'a mut JsonOddities);
+    impl<'de> DeserializeSeed<'de> for Scan<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Scan<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut keys = std::collections::HashSet::new();
+            while let Some(k) = map.next_key::<String>()? {
+                self.0.nul |= k.contains('\0');
+                if !keys.insert(k.clone()) && self.0.duplicate.is_none() {
+                    self.0.duplicate = Some(k);
+                }
+                map.next_value_seed(Scan(&mut *self.0))?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Scan(&mut *self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_str<E>(self, s: &str) -> Result<(), E> {
+            self.0.nul |= s.contains('\0');
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    let mut found = JsonOddities::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let _ = Scan(&mut found).deserialize(&mut de);
+    found
+}
+
 /// MySQL stores geometry as a 4-byte little-endian SRID followed by WKB. PostGIS reads EWKB:
 /// WKB with the SRID flag (0x20000000) in the type word and the SRID after it.
 pub fn mysql_geometry_to_ewkb_hex(b: &[u8]) -> Result<String, String> {
+    Ok(mysql_geometry_to_ewkb(b)?.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// [`mysql_geometry_to_ewkb_hex`] as bytes.
+pub fn mysql_geometry_to_ewkb(b: &[u8]) -> Result<Vec<u8>, String> {
     if b.len() < 9 {
         return Err("geometry value too short".into());
     }
@@ -155,7 +252,7 @@ pub fn mysql_geometry_to_ewkb_hex(b: &[u8]) -> Result<String, String> {
         }
         out.extend_from_slice(&wkb[5..]);
     }
-    Ok(out.iter().map(|x| format!("{x:02x}")).collect())
+    Ok(out)
 }
 
 /// One target column's recipe: which source column feeds it and how.
@@ -289,6 +386,19 @@ mod tests {
     }
 
     #[test]
+    fn json_nul_and_duplicate_keys_are_found() {
+        assert_eq!(json_oddities(r#"{"a":1,"b":{"a":2}}"#).duplicate, None);
+        assert_eq!(json_oddities(r#"{"a":1,"b":[{"c":1,"c":2}]}"#).duplicate.as_deref(), Some("c"));
+        assert!(json_oddities(r#"["x\u0000y"]"#).nul);
+        assert!(!json_oddities(r#"["x\\u0000y"]"#).nul, "an escaped backslash is no NUL");
+        let mut st = ConversionStats::default();
+        let dup = Value::Json(r#"{"a":1,"a":2}"#.into());
+        assert!(Conversion::Jsonb { duplicates: crate::config::JsonDuplicates::Error }.apply(dup.clone(), &mut st).unwrap_err().contains("\"a\" twice"));
+        assert!(Conversion::Jsonb { duplicates: crate::config::JsonDuplicates::Last }.apply(dup, &mut st).is_ok());
+        assert_eq!(st.json_duplicate_keys, 1);
+    }
+
+    #[test]
     fn sets_and_bools() {
         let mut st = ConversionStats::default();
         assert_eq!(
@@ -310,6 +420,11 @@ mod tests {
         b.extend_from_slice(&2f64.to_le_bytes());
         let hex = mysql_geometry_to_ewkb_hex(&b).unwrap();
         assert!(hex.starts_with("0101000020e6100000"), "{hex}");
+        // bytea fallback: the same EWKB, SRID kept.
+        let Value::Bytes(e) = Conversion::GeometryWkb.apply(Value::Bytes(b.clone()), &mut ConversionStats::default()).unwrap() else { panic!() };
+        assert_eq!(e.iter().map(|x| format!("{x:02x}")).collect::<String>(), hex);
+        // SRID 0: plain WKB.
+        b[..4].copy_from_slice(&0u32.to_le_bytes());
         assert_eq!(Conversion::GeometryWkb.apply(Value::Bytes(b), &mut ConversionStats::default()).unwrap(), Value::Bytes({
             let mut w = vec![1];
             w.extend_from_slice(&1u32.to_le_bytes());

@@ -125,7 +125,7 @@ pub fn map_column(
             ),
         },
         DataType::Year => m(PgType::SmallInt, Conversion::Identity),
-        DataType::Json => m(PgType::Jsonb, Conversion::Identity),
+        DataType::Json => m(PgType::Jsonb, Conversion::Jsonb { duplicates: rules.json_duplicate_keys }),
         DataType::Enum { values } => match enum_type {
             Some(t) => m(t, Conversion::Enum { values: values.clone() }),
             None => m(PgType::Text, Conversion::Enum { values: values.clone() }),
@@ -143,7 +143,7 @@ pub fn map_column(
                 noted(
                     PgType::Bytea,
                     Conversion::GeometryWkb,
-                    "geometry → bytea holding WKB: the target has no PostGIS (CREATE EXTENSION postgis, then migrate again for a geometry column)".into(),
+                    "geometry → bytea holding EWKB (WKB with the SRID when it is not 0, as PostGIS reads it): the target has no PostGIS (CREATE EXTENSION postgis, then migrate again for a geometry column, or ALTER COLUMN … TYPE geometry USING ST_GeomFromEWKB(col))".into(),
                 )
             }
         }

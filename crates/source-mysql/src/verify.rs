@@ -52,7 +52,16 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
         }
         Canon::Duration => format!("CAST(ROUND(TIME_TO_SEC({c}) * 1000000) AS SIGNED)"),
         Canon::Bits { len } => format!("LPAD(BIN({c} + 0), {len}, '0')"),
-        Canon::Geometry { .. } => format!("LOWER(HEX(ST_AsWKB({c})))"),
+        // What the load writes (no PostGIS): EWKB built from the stored SRID + WKB — plain WKB
+        // for SRID 0, else the type word flagged 0x20000000 and the SRID after it (MySQL's WKB
+        // is little-endian). From the stored bytes, not ST_AsWKB (which may swap axes).
+        Canon::Geometry { postgis: false } => {
+            let h = format!("HEX({c})");
+            format!(
+                "LOWER(IF(LEFT({h}, 8) = '00000000', SUBSTR({h}, 9), CONCAT(SUBSTR({h}, 9, 8), LPAD(HEX(CONV(SUBSTR({h}, 17, 2), 16, 10) | 32), 2, '0'), LEFT({h}, 8), SUBSTR({h}, 19))))"
+            )
+        }
+        Canon::Geometry { postgis: true } => format!("LOWER(HEX(ST_AsWKB({c})))"),
         Canon::Float => format!("CAST(CAST({c} AS DOUBLE) AS CHAR)"),
     }
 }
