@@ -278,3 +278,41 @@ fn json_with_duplicate_keys_or_nul_is_refused_with_its_key_or_kept_by_rule() {
     assert_eq!(psql(&dst, "SELECT doc->>'a' FROM s2.j WHERE id = 2").trim(), "2");
     assert!(psql(&dst, "SELECT doc::text FROM s2.n").contains("\\u0000"), "json keeps the text");
 }
+
+#[test]
+fn legacy_charset_text_is_decoded_from_its_stored_bytes_in_load_verify_and_sync() {
+    let db = unique("appgbk");
+    let src = fresh_mysql(&db);
+    // 0xC4E3 0xBAC3 = 你好 in gbk; 0xA380 is a gbk code MariaDB's table has no Unicode for.
+    mysql(
+        Some(&db),
+        "CREATE TABLE g (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET gbk);
+         INSERT INTO g VALUES (1, X'C4E3BAC3'), (2, 'plain');",
+    );
+    let dst = fresh_pg(&db);
+    let r = ferry(&["sync", "--source", &src, "--target", &dst, "--schema", "s", "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert_eq!(psql(&dst, "SELECT v FROM s.g ORDER BY id"), "你好\nplain\n");
+    verify_equal(&["--source", &src, "--target", &dst, "--schema", "s"]);
+    // Through the binlog, decoded the same way.
+    mysql(Some(&db), "INSERT INTO g VALUES (3, X'C4E3'); UPDATE g SET v = X'BAC3' WHERE id = 2;");
+    let r = ferry(&["sync", "--source", &src, "--target", &dst, "--schema", "s", "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert_eq!(psql(&dst, "SELECT v FROM s.g ORDER BY id"), "你好\n好\n你\n");
+    verify_equal(&["--source", &src, "--target", &dst, "--schema", "s"]);
+    // A target value that went through a lossy conversion is seen: verify compares the stored bytes.
+    psql(&dst, "UPDATE s.g SET v = '?' WHERE id = 3");
+    let (status, _) = verify_json(&["--source", &src, "--target", &dst, "--schema", "s"]);
+    assert_eq!(status, 1);
+    // 0xA380: MariaDB's gbk table has no character for it (its own conversion gives '?'); ferry
+    // decodes the stored bytes (GB18030's U+E5C5), and verify, which cannot confirm that value
+    // through the server, reports it rather than calling it equal.
+    mysql(Some(&db), "CREATE TABLE pua (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET gbk); INSERT INTO pua VALUES (9, X'41A380');");
+    assert_eq!(mysql(Some(&db), "SELECT HEX(CONVERT(v USING utf8mb4)) FROM pua").trim(), "413F", "the server's conversion is lossy");
+    let dst2 = fresh_pg(&format!("{db}_b"));
+    let cfg = write_config(&format!("{db}_b"), "[target]\nschema = \"s\"\n[rules]\ninclude = [\"pua\"]\n");
+    migrate_ok(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst2, "--quiet"]);
+    assert_eq!(psql(&dst2, "SELECT v FROM s.pua").trim(), "A\u{e5c5}");
+    let (status, report) = verify_json(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst2]);
+    assert_eq!(status, 1, "a value the server cannot convert is never EQUAL through its conversion: {report:#}");
+}

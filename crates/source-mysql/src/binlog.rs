@@ -363,34 +363,18 @@ fn binlog_file_name(raw: &str) -> String {
 pub fn binlog_column_value(col: &ferry_model::Column, v: BinlogValue<'static>) -> Result<ferry_model::Value, String> {
     let text_type = matches!(col.data_type, DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. });
     let v = match (v, col.charset.as_deref()) {
-        (BinlogValue::Value(MyValue::Bytes(b)), Some(cs)) if text_type => {
-            let cs = cs.to_ascii_lowercase();
-            if cs.starts_with("utf8") || cs == "ascii" || cs == "binary" {
-                BinlogValue::Value(MyValue::Bytes(b))
-            } else if cs == "latin1" {
-                BinlogValue::Value(MyValue::Bytes(latin1_to_utf8(&b).into_bytes()))
-            } else {
-                return Err(format!("text in character set {cs} cannot be decoded from the binlog yet: convert the column to utf8mb4"));
+        (BinlogValue::Value(MyValue::Bytes(b)), Some(cs)) if text_type => match crate::charset::decoder(cs) {
+            crate::charset::Decoder::Utf8 => BinlogValue::Value(MyValue::Bytes(b)),
+            crate::charset::Decoder::Legacy(enc) => BinlogValue::Value(MyValue::Bytes(crate::charset::decode(enc, &b)?.into_bytes())),
+            crate::charset::Decoder::Server => {
+                return Err(format!("text in character set {cs} cannot be decoded from the binlog (ferry has no table for it): convert the column to utf8mb4"))
             }
-        }
+        },
         (v, _) => v,
     };
     binlog_value(&col.data_type, v)
 }
 
-/// MySQL's latin1 is Windows-1252 (0x80–0x9F are printable characters there).
-fn latin1_to_utf8(b: &[u8]) -> String {
-    const CP1252: [u32; 32] = [
-        0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D, 0x017D, 0x8F,
-        0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D, 0x017E, 0x0178,
-    ];
-    b.iter()
-        .map(|&c| match c {
-            0x80..=0x9F => char::from_u32(CP1252[(c - 0x80) as usize]).unwrap_or('\u{fffd}'),
-            c => c as char,
-        })
-        .collect()
-}
 
 /// Maps a binlog value to what the snapshot reader gets for the same column, then converts it
 /// the same way ([`crate::read::convert`]).
@@ -453,7 +437,9 @@ mod tests {
         assert_eq!(binlog_value(&mi, BinlogValue::Value(MyValue::Int(5))).unwrap(), ferry_model::Value::Int(5));
         let bin = DataType::Binary { len: 4 };
         assert_eq!(binlog_value(&bin, BinlogValue::Value(MyValue::Bytes(vec![0, 0xff]))).unwrap(), ferry_model::Value::Bytes(vec![0, 0xff, 0, 0]));
-        assert_eq!(latin1_to_utf8(b"caf\xe9 \x80"), "café €");
+        let mut latin1 = ferry_model::Column::new("c", DataType::Varchar { len: 9 }, "varchar(9)");
+        latin1.charset = Some("latin1".into());
+        assert_eq!(binlog_column_value(&latin1, BinlogValue::Value(MyValue::Bytes(b"caf\xe9 \x80".to_vec()))).unwrap(), ferry_model::Value::Text("café €".into()));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! over the binary protocol (exact floats, zero dates kept as they are) and data probes.
 
 pub mod binlog;
+pub mod charset;
 mod ddl;
 mod dialect;
 mod error;

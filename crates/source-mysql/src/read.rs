@@ -38,7 +38,11 @@ pub async fn read_where(
     condition: &str,
     tx: RowSender,
 ) -> Result<u64, SourceError> {
-    let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let cols: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| if c.data_type.is_textual() { crate::charset::select_expr(&quote_ident(&c.name), c.charset.as_deref()) } else { quote_ident(&c.name) })
+        .collect();
     let sql = format!("SELECT {} FROM {}.{}{condition}", cols.join(", "), quote_ident(database), quote_ident(&table.name));
     let ctx = |e: SourceError| e.context(format!("reading table `{}`", table.name));
     let mut result = conn.exec_iter(sql, ()).await.map_err(|e| ctx(map_error(e)))?;
@@ -52,7 +56,7 @@ pub async fn read_where(
         let mut failure = None;
         for (i, v) in raw.into_iter().enumerate() {
             bytes += approx_size(&v);
-            match convert(&table.columns[i].data_type, v) {
+            match convert_column(&table.columns[i], v) {
                 Ok(v) => vals.push(v),
                 Err(msg) => {
                     failure.get_or_insert((i, msg));
@@ -106,6 +110,17 @@ fn bytes_text(v: &MyValue) -> Option<&[u8]> {
         MyValue::Bytes(b) => Some(b),
         _ => None,
     }
+}
+
+/// [`convert`] for a column: text of a legacy charset arrives as its stored bytes
+/// (`charset::select_expr`) and is decoded here, strictly.
+pub fn convert_column(col: &ferry_model::Column, v: MyValue) -> Result<Value, String> {
+    if col.data_type.is_textual() {
+        if let (Some(enc), MyValue::Bytes(b)) = (crate::charset::read_raw(col.charset.as_deref()), &v) {
+            return Ok(Value::Text(crate::charset::decode(enc, b)?));
+        }
+    }
+    convert(&col.data_type, v)
 }
 
 /// Converts one binary-protocol value into a neutral value for a column of type `dt`.

@@ -31,6 +31,7 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
             format!("IF(INSTR({x}, '.') > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {x})), {x})")
         }
         Canon::Bool => format!("CASE {c} WHEN 0 THEN 'f' WHEN 1 THEN 't' ELSE CAST({c} AS CHAR) END"),
+        Canon::Text if col.data_type.is_textual() => crate::charset::verify_text_expr(c, col.charset.as_deref()),
         Canon::Text | Canon::Set => format!("CONVERT({c} USING utf8mb4)"),
         // The document as stored; ferry canonicalises it (json_canonical), as the target's.
         Canon::Json => format!("CONVERT({c} USING utf8mb4)"),
