@@ -178,10 +178,13 @@ async fn start_sync(
         }
     };
     if !snapshot.consistent {
-        bail!(
-            "the full load's snapshot was not consistent ({}); sync needs one position for every table: grant RELOAD and run `ferry migrate --if-exists drop`",
-            snapshot.note.unwrap_or_default()
-        );
+        let note = snapshot.note.unwrap_or_default();
+        if note.starts_with("resumed load") {
+            bail!(
+                "the full load was resumed ({note}), so no single source position fits all its rows; sync needs a load in one snapshot: run `ferry migrate --if-exists drop` (without --resume), then `ferry sync`"
+            );
+        }
+        bail!("the full load's snapshot was not consistent ({note}); sync needs one position for every table: grant RELOAD and run `ferry migrate --if-exists drop`");
     }
     let pos = snapshot
         .position

@@ -24,9 +24,15 @@ fn checksum_pg(url: &str) -> String {
         .to_string()
 }
 
-/// Starts `ferry migrate` and SIGKILLs it after `after`; returns true when it finished first
-/// (and then it must have succeeded).
-fn run_and_kill(args: &[&str], after: Duration) -> bool {
+/// Chunks of schema `s` committed so far (0 before the state tables exist).
+fn committed_chunks(dst: &str) -> u64 {
+    psql_try(dst, "SELECT count(*) FROM ferry.load_chunks WHERE target_schema = 's'").ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Starts `ferry migrate` and SIGKILLs it once `kill_at` chunks are committed (progress, not
+/// time: a loaded machine only slows both sides); returns true when it finished first (and then
+/// it must have succeeded).
+fn run_and_kill(args: &[&str], dst: &str, kill_at: u64) -> bool {
     let log = std::env::temp_dir().join(format!("ferry-resume-{}.log", std::process::id()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(args)
@@ -34,8 +40,8 @@ fn run_and_kill(args: &[&str], after: Duration) -> bool {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while started.elapsed() < after {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
         if let Some(status) = child.try_wait().unwrap() {
             assert!(
                 status.success(),
@@ -45,7 +51,10 @@ fn run_and_kill(args: &[&str], after: Duration) -> bool {
             );
             return true;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        if committed_chunks(dst) >= kill_at || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
@@ -81,15 +90,18 @@ fn sigkill_at_random_points_then_resume_loads_every_chunk_once() {
     let mut first = true;
     let mut finished = false;
     let mut kills = 0;
+    let mut resumed_last = false;
     for _ in 0..4 {
-        let delay = Duration::from_millis(100 + next() % 900);
+        // Kill points by committed chunks (about 20 in all): a few more each run.
+        let kill_at = committed_chunks(&dst) * (!first as u64) + 1 + next() % 3;
         let mut args: Vec<&str> = base.to_vec();
         if first {
             args.extend(["--if-exists", "drop"]);
         } else {
             args.push("--resume");
         }
-        finished = run_and_kill(&args, delay);
+        resumed_last = !first;
+        finished = run_and_kill(&args, &dst, kill_at);
         if !finished {
             kills += 1;
         }
@@ -110,6 +122,7 @@ fn sigkill_at_random_points_then_resume_loads_every_chunk_once() {
         }
         let r = ferry(&args);
         assert_eq!(r.status, 0, "final resume failed:\n{}", r.all());
+        resumed_last = !first;
     }
 
     assert_eq!(checksum_pg(&dst), want, "target differs from source");
@@ -121,4 +134,10 @@ fn sigkill_at_random_points_then_resume_loads_every_chunk_once() {
     // Keys built after the resumed load: no duplicate slipped in.
     assert_eq!(psql(&dst, "SELECT count(*) FROM pg_constraint WHERE conrelid = 's.big'::regclass AND contype = 'p'").trim(), "1");
     assert_eq!(psql(&dst, "SELECT convalidated FROM pg_constraint WHERE conrelid = 's.small'::regclass AND contype = 'f'").trim(), "t");
+    // A resumed load cannot start a sync (its chunks span snapshots): the message says why.
+    if resumed_last {
+        let r = ferry(&["sync", "--source", &src, "--target", &dst, "--schema", "s", "--until-caught-up"]);
+        assert_ne!(r.status, 0, "{}", r.all());
+        assert!(r.all().contains("the full load was resumed") && !r.all().contains("grant RELOAD"), "{}", r.all());
+    }
 }
