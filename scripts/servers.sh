@@ -186,7 +186,11 @@ ferry_restart_mariadb() {
 ferry_launch_mariadb() {
   local dir="$FERRY_SERVERS_DIR/mysql" port=$FERRY_MYSQL_PORT
   local mysqld; mysqld=$(command -v mariadbd || echo /usr/sbin/mariadbd)
-  "$mysqld" --no-defaults --datadir="$dir/data" --user="$(id -un)" \
+  # Its own tmpdir: a MariaDB starting up clears leftover temporary tables in its tmpdir, which
+  # in a shared /tmp would be another server's live ones (seen as "Error on delete of
+  # '/tmp/#sql-temptable-…'" in a parallel test).
+  mkdir -p "$dir/tmp"
+  "$mysqld" --no-defaults --datadir="$dir/data" --user="$(id -un)" --tmpdir="$dir/tmp" \
     --port="$port" --bind-address=127.0.0.1 --socket="$dir/mysql.sock" \
     --pid-file="$FERRY_SERVERS_DIR/mysql.pid" --log-error="$FERRY_SERVERS_DIR/mysql.err" \
     --server-id=1 --log-bin="$dir/binlog" --binlog-format=ROW --binlog-row-image=FULL \

@@ -31,6 +31,13 @@ fn default_server_id(target_url: &str, schema: &str) -> u32 {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // `ferry status --json | head`: a closed pipe ends the process quietly, as for any Unix
+    // filter, instead of a panic in println! (Rust ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| "warn".into()))
@@ -170,6 +177,8 @@ async fn start_sync(
                 format: CopyFormat::Auto,
             };
             let report = migrate(source.clone(), label, turl, plan.clone(), &opts).await?;
+            // `ferry report` shows the sync's full load as the migrate it is.
+            save_report(turl, schema, "migrate", &serde_json::to_string(&report)?).await;
             if !report.ok {
                 print!("{}", report.render_text());
                 bail!("the full load failed; sync not started");
@@ -714,6 +723,7 @@ async fn start_sync_postgres(
         format: CopyFormat::Auto,
     };
     let report = migrate(source, label, turl, plan.clone(), &opts).await?;
+    save_report(turl, &plan.target_schema, "migrate", &serde_json::to_string(&report)?).await;
     if !report.ok {
         print!("{}", report.render_text());
         bail!("the full load failed; sync not started");

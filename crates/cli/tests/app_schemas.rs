@@ -316,3 +316,33 @@ fn legacy_charset_text_is_decoded_from_its_stored_bytes_in_load_verify_and_sync(
     let (status, report) = verify_json(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst2]);
     assert_eq!(status, 1, "a value the server cannot convert is never EQUAL through its conversion: {report:#}");
 }
+
+#[test]
+fn small_words_report_status_pipe_mermaid_collations_are_right() {
+    let db = unique("appwords");
+    let src = fresh_mysql(&db);
+    mysql(Some(&db), "CREATE TABLE t (id INT PRIMARY KEY, amount DECIMAL(18,0), name VARCHAR(20) COLLATE utf8mb4_general_ci); INSERT INTO t VALUES (1, 5, 'a');");
+    // The collation warning names its columns.
+    let items = plan_items(&["--source", &src]);
+    let coll = items.iter().find(|i| i["object"] == "collations").unwrap_or_else(|| panic!("{items:#?}"));
+    assert!(coll["message"].as_str().unwrap().contains("utf8mb4_general_ci: t.name"), "{coll}");
+    let dst = fresh_pg(&db);
+    let r = ferry(&["sync", "--source", &src, "--target", &dst, "--schema", "s", "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    // The report shows the sync's full load as the last migrate.
+    let html = std::env::temp_dir().join(format!("{db}.html"));
+    let r = ferry(&["report", "--source", &src, "--target", &dst, "--schema", "s", "--html", html.to_str().unwrap()]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(!page.contains("No <code>ferry migrate</code> has run"), "the sync's full load is a migrate");
+    // A closed pipe ends `ferry status` quietly.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{}' status --target '{dst}' --json | head -c 1 >/dev/null; echo \"${{PIPESTATUS:-}}\"", env!("CARGO_BIN_EXE_ferry")))
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+    // Mermaid keeps the type whole (in the comment where its alphabet has no room).
+    let m = ferry(&["erd", &dst, "--schema", "s"]);
+    assert!(m.stdout.contains("numeric amount \"numeric(18,0)\""), "{}", m.stdout);
+}

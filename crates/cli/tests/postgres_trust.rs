@@ -117,3 +117,15 @@ fn partition_level_indexes_and_foreign_keys_are_created_on_the_partition() {
     assert_eq!(psql(&dst, "SELECT count(*) FROM pg_constraint WHERE conrelid = 'app.payment_p1'::regclass AND contype = 'f' AND convalidated").trim(), "1");
     verify_equal(&["--source", &source, "--target", &dst, "--schema", "app"]);
 }
+
+#[test]
+fn postgresql_index_names_stay_as_they_were() {
+    let db = unique("pgtrust_ix");
+    let src_db = format!("{db}_src");
+    let src = fresh_pg(&src_db);
+    psql(&src, "CREATE SCHEMA app; CREATE TABLE app.t (id int PRIMARY KEY, v int); CREATE INDEX idx_t_v ON app.t (v);");
+    let source = pg_source(&src_db, "app");
+    let dst = fresh_pg(&db);
+    migrate_ok(&["--source", &source, "--target", &dst, "--schema", "app", "--quiet"]);
+    assert_eq!(psql(&dst, "SELECT indexname FROM pg_indexes WHERE schemaname = 'app' AND indexdef LIKE '%(v)%'").trim(), "idx_t_v");
+}

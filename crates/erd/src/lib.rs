@@ -154,7 +154,19 @@ fn mermaid_type(ty: &str) -> String {
         Some((a, _)) => format!("{a})"),
         None => short,
     };
-    short.chars().map(|c| if c.is_ascii_alphanumeric() || "_-()[]".contains(c) { c } else { '_' }).collect()
+    short
+}
+
+/// The type slot and, when the type does not fit Mermaid's alphabet (`numeric(18,2)`, a schema-
+/// qualified name), the exact type for the comment: never a mangled type name.
+fn mermaid_type_parts(ty: &str) -> (String, Option<String>) {
+    let short = mermaid_type(ty);
+    let fits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-()[]".contains(c));
+    if fits(&short) {
+        return (short, None);
+    }
+    let base: String = short.split('(').next().unwrap_or_default().chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    (if base.is_empty() { "type".into() } else { base }, Some(short))
 }
 
 impl Diagram<'_> {
@@ -179,12 +191,14 @@ impl Diagram<'_> {
             let _ = writeln!(s, "    {} {{", entity(&t.name));
             for c in &t.columns {
                 let marks = Self::key_marks(t, &c.name);
-                let _ = write!(s, "        {} {}", mermaid_type(&c.ty), entity(&c.name));
+                let (ty, exact) = mermaid_type_parts(&c.ty);
+                let _ = write!(s, "        {ty} {}", entity(&c.name));
                 if !marks.is_empty() {
                     let _ = write!(s, " {}", marks.join(","));
                 }
-                if !c.nullable {
-                    s.push_str(" \"NOT NULL\"");
+                let comment: Vec<String> = exact.into_iter().chain((!c.nullable).then(|| "NOT NULL".to_string())).collect();
+                if !comment.is_empty() {
+                    let _ = write!(s, " \"{}\"", comment.join(", ").replace('"', "'"));
                 }
                 s.push('\n');
             }
@@ -314,5 +328,12 @@ mod tests {
         let only = select(&c, &ErdOptions { tables: vec!["ord%".into()], depth: 0, infer: true });
         assert_eq!(only.tables.len(), 1);
         assert!(only.relations.is_empty());
+    }
+
+    #[test]
+    fn mermaid_keeps_type_names_whole() {
+        assert_eq!(mermaid_type_parts("numeric(18,0)"), ("numeric".to_string(), Some("numeric(18,0)".to_string())));
+        assert_eq!(mermaid_type_parts("character varying(40)"), ("varchar(40)".to_string(), None));
+        assert_eq!(mermaid_type_parts("\"app\".\"mood\""), ("_app___mood_".to_string(), Some("\"app\".\"mood\"".to_string())));
     }
 }

@@ -324,7 +324,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     for d in &mut domains {
         d.default = d.default.take().map(|e| qualify_sequences(&e, &sequences));
     }
-    let mut ci_columns: BTreeMap<String, usize> = BTreeMap::new();
+    let mut ci_columns: BTreeMap<String, Vec<String>> = BTreeMap::new();
 
     for t in &schema.tables {
         let rule = find_rule(config, &t.name);
@@ -488,7 +488,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 a.push(Severity::Warning, &obj, format!("generated column copied as a plain column; its expression is not kept: {g}"));
             }
             if c.data_type.is_textual() && c.collation.as_deref().map(|x| x.ends_with("_ci")).unwrap_or(false) {
-                *ci_columns.entry(c.collation.clone().unwrap()).or_default() += 1;
+                ci_columns.entry(c.collation.clone().unwrap()).or_default().push(format!("{}.{}", t.name, c.name));
             }
             columns.push(PgColumn { name: cname, ty, nullable, default, identity, comment: c.comment.clone() });
             conversions.push(ColumnConversion { source_index: i, conversion });
@@ -514,7 +514,9 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 a.push(Severity::Action, &obj, "functional index not converted: recreate it with a PostgreSQL expression");
                 continue;
             }
-            let name = relnames.allocate(&format!("{tname}_{}", apply_case(case, &ix.name)));
+            // MySQL index names are per table (prefixed with it here); a PostgreSQL source's are
+            // already unique in the schema and stay as they are.
+            let name = if schema.server_version.starts_with("PostgreSQL") { relnames.allocate(&ix.name) } else { relnames.allocate(&format!("{tname}_{}", apply_case(case, &ix.name))) };
             match ix.kind {
                 IndexKind::FullText => {
                     let parts: Vec<String> = ix.columns.iter().map(|c| format!("coalesce({}, '')", quote_ident(&col(&c.name)))).collect();
@@ -705,14 +707,14 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     unify_foreign_key_types(&mut tables, config, &mut a);
 
     if !ci_columns.is_empty() {
-        let total: usize = ci_columns.values().sum();
-        let names: Vec<&String> = ci_columns.keys().collect();
+        let total: usize = ci_columns.values().map(Vec::len).sum();
+        let listed: Vec<String> = ci_columns.iter().map(|(coll, cols)| format!("{coll}: {}", cols.join(", "))).collect();
         a.push(
             Severity::Warning,
             "collations",
             format!(
                 "{total} text columns use case-insensitive collations ({}): PostgreSQL compares case-sensitively, so equality, unique keys and ORDER BY can behave differently; consider citext or a nondeterministic ICU collation where it matters",
-                names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                listed.join("; ")
             ),
         );
     }
