@@ -346,3 +346,26 @@ fn small_words_report_status_pipe_mermaid_collations_are_right() {
     let m = ferry(&["erd", &dst, "--schema", "s"]);
     assert!(m.stdout.contains("numeric amount \"numeric(18,0)\""), "{}", m.stdout);
 }
+
+#[test]
+fn varbinary_holding_utf8_text_is_hinted_and_becomes_text_by_rule() {
+    let db = unique("appvarbin");
+    let src = fresh_mysql(&db);
+    mysql(
+        Some(&db),
+        "CREATE TABLE page (id INT PRIMARY KEY, title VARBINARY(255) NOT NULL, blob_data BLOB);
+         INSERT INTO page VALUES (1, 'Main_Page', X'00FF'), (2, 'Café_Ünïcode', NULL);
+         ANALYZE TABLE page;",
+    );
+    let items = plan_items(&["--source", &src]);
+    let msg = |o: &str| items.iter().find(|i| i["object"] == o).map(|i| i["message"].as_str().unwrap().to_string()).unwrap_or_default();
+    assert!(msg("page.title").contains("every stored value is UTF-8 text"), "{items:#?}");
+    assert!(msg("page.blob_data").is_empty(), "real bytes get no hint: {items:#?}");
+    let dst = fresh_pg(&db);
+    let cfg = write_config(&db, "[target]\nschema = \"w\"\n[rules]\nutf8_binary = \"text\"\n");
+    let cfg = cfg.to_str().unwrap();
+    migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst, "--quiet"]);
+    assert_eq!(psql(&dst, "SELECT pg_typeof(title), pg_typeof(blob_data) FROM w.page LIMIT 1").trim(), "text\tbytea");
+    assert_eq!(psql(&dst, "SELECT title FROM w.page ORDER BY id"), "Main_Page\nCafé_Ünïcode\n");
+    verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
+}

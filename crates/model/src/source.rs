@@ -28,6 +28,8 @@ pub enum Probe {
     ZeroDates,
     /// Rows holding MySQL's invalid ENUM value (index 0, read as `''`).
     InvalidEnum,
+    /// Rows of a binary column whose bytes are not UTF-8 text (invalid sequences or a NUL).
+    NotUtf8Text,
 }
 
 /// Which rows of a table one chunk covers. Chunks of one table are disjoint and together cover

@@ -194,6 +194,9 @@ pub fn probes_needed(schema: &Schema, config: &Config) -> Vec<(String, String, P
             }
             match c.data_type {
                 DataType::Enum { .. } => out.push((t.name.clone(), c.name.clone(), Probe::InvalidEnum)),
+                DataType::Varbinary { .. } | DataType::Blob { .. } if t.estimated_rows > 0 => {
+                    out.push((t.name.clone(), c.name.clone(), Probe::NotUtf8Text))
+                }
                 DataType::Int { bytes: 8, unsigned: true, .. } if !c.auto_increment => {
                     out.push((t.name.clone(), c.name.clone(), Probe::AboveBigint))
                 }
@@ -435,6 +438,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                     not_zero_or_one: probes.get(&(t.name.clone(), c.name.clone(), Probe::NotZeroOrOne)).copied(),
                     outside_day: probes.get(&(t.name.clone(), c.name.clone(), Probe::OutsideDay)).copied(),
                     above_bigint: probes.get(&(t.name.clone(), c.name.clone(), Probe::AboveBigint)).copied(),
+                    not_utf8_text: probes.get(&(t.name.clone(), c.name.clone(), Probe::NotUtf8Text)).copied(),
                 };
                 match typemap::map_column(c, rules, p, enum_type, postgis, zero) {
                     Ok(m) => {

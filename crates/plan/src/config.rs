@@ -178,6 +178,19 @@ pub struct Rules {
     /// counted). A column overridden to `json` or `text` keeps the document as written.
     #[serde(default)]
     pub json_duplicate_keys: JsonDuplicates,
+    /// VARBINARY/BLOB columns whose every stored value is UTF-8 text (probed): `bytea`
+    /// (default; the plan says which columns could be text) or `text` (they become text, each
+    /// value checked on the way).
+    #[serde(default)]
+    pub utf8_binary: Utf8Binary,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Utf8Binary {
+    #[default]
+    Bytea,
+    Text,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -198,6 +211,7 @@ impl Default for Rules {
             enums: EnumStyle::default(),
             tinyint1: Tinyint1::default(),
             json_duplicate_keys: JsonDuplicates::default(),
+            utf8_binary: Utf8Binary::default(),
         }
     }
 }

@@ -31,6 +31,9 @@ pub enum Conversion {
     /// A JSON document into jsonb: a NUL (`\u0000`, which jsonb cannot hold) is refused naming
     /// the column type that can; a key given twice in one object follows the rule.
     Jsonb { duplicates: crate::config::JsonDuplicates },
+    /// Bytes of a binary column into text (`rules.utf8_binary = "text"`): UTF-8 without NUL, or an
+    /// error naming the key.
+    BytesToText,
     /// A date or date-time written as the source prints it (a text type override): zero dates
     /// pass as `0000-00-00 00:00:00`; `fsp` fractional digits, as MySQL prints them.
     TemporalText { fsp: u8 },
@@ -129,6 +132,17 @@ impl Conversion {
                 }
                 Ok(v)
             }
+            Conversion::BytesToText => match v {
+                Value::Bytes(b) => match String::from_utf8(b) {
+                    Ok(s) if !s.contains('\0') => Ok(Value::Text(s)),
+                    Ok(_) => Err("the bytes hold a NUL, which text cannot: this column cannot be text (rules.utf8_binary = \"bytea\" or a type override to bytea)".into()),
+                    Err(e) => Err(format!(
+                        "the bytes are not UTF-8 (at byte {}): this column cannot be text (rules.utf8_binary = \"bytea\" or a type override to bytea)",
+                        e.utf8_error().valid_up_to()
+                    )),
+                },
+                other => Ok(other),
+            },
             Conversion::TemporalText { fsp } => Ok(match &v {
                 Value::Date(d) => Value::Text(d.to_string()),
                 Value::DateTime(d) | Value::Timestamp(d) => {

@@ -13,6 +13,8 @@ pub struct ColumnProbes {
     pub outside_day: Option<u64>,
     /// `bigint unsigned` values above 2^63-1.
     pub above_bigint: Option<u64>,
+    /// Binary values that are not UTF-8 text.
+    pub not_utf8_text: Option<u64>,
 }
 
 /// How a temporal column's zero dates are written: the policy in force for it and whether its
@@ -107,6 +109,18 @@ pub fn map_column(
         DataType::Char { len } => m(PgType::Char((*len).max(1)), Conversion::Identity),
         DataType::Varchar { len } => m(PgType::Varchar(Some((*len).max(1))), Conversion::Identity),
         DataType::Text { .. } => m(PgType::Text, Conversion::Identity),
+        DataType::Varbinary { .. } | DataType::Blob { .. } if probes.not_utf8_text == Some(0) => match rules.utf8_binary {
+            crate::config::Utf8Binary::Text => noted(
+                PgType::Text,
+                Conversion::BytesToText,
+                format!("{} → text: every stored value is UTF-8 text (probed; rules.utf8_binary = \"text\"); a later non-UTF-8 value is refused with its key", col.source_type),
+            ),
+            crate::config::Utf8Binary::Bytea => noted(
+                PgType::Bytea,
+                Conversion::Identity,
+                format!("{} → bytea; every stored value is UTF-8 text (probed): rules.utf8_binary = \"text\" (or a type override) makes it text", col.source_type),
+            ),
+        },
         DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } => m(PgType::Bytea, Conversion::Identity),
         DataType::Date => m(PgType::Date, temporal(zero)),
         DataType::DateTime { fsp } => m(PgType::Timestamp(*fsp), temporal(zero)),

@@ -164,6 +164,7 @@ impl Source for MySqlSource {
                     Probe::AboveBigint => format!("{col} > 9223372036854775807"),
                     Probe::ZeroDates => format!("(YEAR({col}) = 0 OR MONTH({col}) = 0 OR DAYOFMONTH({col}) = 0)"),
                     Probe::InvalidEnum => format!("({col} + 0) = 0"),
+                    Probe::NotUtf8Text => format!("(NOT ({col} <=> CAST(CONVERT({col} USING utf8mb4) AS BINARY)) OR INSTR({col}, X'00') > 0)"),
                 };
                 format!("CAST(COALESCE(SUM({cond}), 0) AS UNSIGNED)")
             })
