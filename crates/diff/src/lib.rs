@@ -343,6 +343,33 @@ fn matched<T>(
 mod fixup;
 pub use fixup::FixupError;
 
+/// What `expected` (a plan's catalog) promised that `actual` (the live target) lacks or holds
+/// differently: missing tables, columns, keys, foreign keys, checks, indexes, enum types and
+/// sequences, and changed types, nullability, defaults, key columns and definitions — one line
+/// each, for `migrate` (its OK needs none) and `verify` (EQUAL needs none). Names are compared
+/// as `diff` does (generated names ignored), views are not (ferry does not create them), and
+/// what the target has beyond the plan is not a broken promise.
+pub fn unmet(expected: &Catalog, actual: &Catalog) -> Vec<String> {
+    let d = diff(expected, actual, &DiffOptions::default());
+    let obj = |kind: &str, table: &Option<String>, name: &str| match table {
+        Some(t) => format!("{kind} {t}.{name}"),
+        None => format!("{kind} {name}"),
+    };
+    let mut out: Vec<String> = d
+        .missing
+        .iter()
+        .filter(|m| m.kind != "view")
+        .map(|m| format!("missing {}{}", obj(m.kind, &m.table, &m.name), if m.definition.is_empty() { String::new() } else { format!(" ({})", m.definition) }))
+        .collect();
+    out.extend(
+        d.changed
+            .iter()
+            .filter(|c| c.kind != "view" && c.property != "name")
+            .map(|c| format!("{} {}: planned {} | found {}", obj(c.kind, &c.table, &c.name), c.property, c.a, c.b)),
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,31 +425,4 @@ mod tests {
         let mysql = cat(table("p", "f", "CASCADE"), "mysql");
         assert!(d.fixup_sql(&a, &mysql, false).is_err(), "the script is for a PostgreSQL B");
     }
-}
-
-/// What `expected` (a plan's catalog) promised that `actual` (the live target) lacks or holds
-/// differently: missing tables, columns, keys, foreign keys, checks, indexes, enum types and
-/// sequences, and changed types, nullability, defaults, key columns and definitions — one line
-/// each, for `migrate` (its OK needs none) and `verify` (EQUAL needs none). Names are compared
-/// as `diff` does (generated names ignored), views are not (ferry does not create them), and
-/// what the target has beyond the plan is not a broken promise.
-pub fn unmet(expected: &Catalog, actual: &Catalog) -> Vec<String> {
-    let d = diff(expected, actual, &DiffOptions::default());
-    let obj = |kind: &str, table: &Option<String>, name: &str| match table {
-        Some(t) => format!("{kind} {t}.{name}"),
-        None => format!("{kind} {name}"),
-    };
-    let mut out: Vec<String> = d
-        .missing
-        .iter()
-        .filter(|m| m.kind != "view")
-        .map(|m| format!("missing {}{}", obj(m.kind, &m.table, &m.name), if m.definition.is_empty() { String::new() } else { format!(" ({})", m.definition) }))
-        .collect();
-    out.extend(
-        d.changed
-            .iter()
-            .filter(|c| c.kind != "view" && c.property != "name")
-            .map(|c| format!("{} {}: planned {} | found {}", obj(c.kind, &c.table, &c.name), c.property, c.a, c.b)),
-    );
-    out
 }

@@ -126,7 +126,7 @@ impl MigrateReport {
             }
             _ => {}
         }
-        let _ = writeln!(s, "  {:<32} {:>10} {:>12} {:>8} {:>8}  {}", "table", "rows", "bytes", "load s", "index s", "status");
+        let _ = writeln!(s, "  {:<32} {:>10} {:>12} {:>8} {:>8}  status", "table", "rows", "bytes", "load s", "index s");
         for t in &self.tables {
             let status = match (&t.error, t.failures.len()) {
                 (Some(_), _) if t.rows > 0 => format!("FAILED ({} rows of committed chunks loaded, the rest missing: fix, then --resume)", t.rows),

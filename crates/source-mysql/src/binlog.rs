@@ -265,11 +265,10 @@ impl MySqlChangeStream {
                     }
                     self.commit(end, header.timestamp());
                 }
-                Some(EventData::HeartbeatEvent) => {
-                    if !self.in_transaction {
+                Some(EventData::HeartbeatEvent)
+                    if !self.in_transaction => {
                         self.pending.push_back(ChangeEvent::Heartbeat { position: self.committed.clone(), backlog_bytes: None });
                     }
-                }
                 Some(EventData::RowsEvent(rows)) => self.rows(&rows)?,
                 _ => {}
             }
@@ -426,6 +425,25 @@ fn epoch_to_datetime(text: &str) -> Result<MyValue, String> {
     Ok(MyValue::Date(y as u16, m, d, (rem / 3600) as u8, (rem % 3600 / 60) as u8, (rem % 60) as u8, micros))
 }
 
+/// A MySQL source read as replica `server_id`: ferry's [`CdcSource`] for MySQL/MariaDB.
+pub struct MySqlCdc {
+    pub source: std::sync::Arc<MySqlSource>,
+    pub server_id: u32,
+}
+
+impl ferry_model::cdc::CdcSource for MySqlCdc {
+    type Stream = MySqlChangeStream;
+    async fn preflight(&self) -> Result<Vec<PreflightCheck>, SourceError> {
+        self.source.preflight(self.server_id).await
+    }
+    async fn current_position(&self) -> Result<LogPosition, SourceError> {
+        self.source.current_position().await
+    }
+    async fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> Result<MySqlChangeStream, SourceError> {
+        self.source.binlog_stream(from, tables, self.server_id, until_caught_up).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,24 +482,5 @@ mod tests {
         let s = DataType::Set { values: (0..10).map(|i| format!("v{i}")).collect() };
         assert_eq!(binlog_value(&s, BinlogValue::Value(MyValue::Bytes(vec![0b101, 0b10]))).unwrap(), ferry_model::Value::Text("v0,v2,v9".into()));
         assert_eq!(binlog_value(&DataType::Year, BinlogValue::Value(MyValue::Bytes(b"1900".to_vec()))).unwrap(), ferry_model::Value::Int(0));
-    }
-}
-
-/// A MySQL source read as replica `server_id`: ferry's [`CdcSource`] for MySQL/MariaDB.
-pub struct MySqlCdc {
-    pub source: std::sync::Arc<MySqlSource>,
-    pub server_id: u32,
-}
-
-impl ferry_model::cdc::CdcSource for MySqlCdc {
-    type Stream = MySqlChangeStream;
-    async fn preflight(&self) -> Result<Vec<PreflightCheck>, SourceError> {
-        self.source.preflight(self.server_id).await
-    }
-    async fn current_position(&self) -> Result<LogPosition, SourceError> {
-        self.source.current_position().await
-    }
-    async fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> Result<MySqlChangeStream, SourceError> {
-        self.source.binlog_stream(from, tables, self.server_id, until_caught_up).await
     }
 }

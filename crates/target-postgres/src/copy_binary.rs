@@ -291,7 +291,7 @@ fn encode_body(kind: BinaryKind, v: &Value, out: &mut Vec<u8>) -> Result<(), Bin
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
@@ -359,7 +359,7 @@ pub fn numeric(s: &str, out: &mut Vec<u8>) -> Result<(), BinaryError> {
     let lead = ((4 - point % 4) % 4) as usize;
     digits.splice(0..0, std::iter::repeat_n(0, lead));
     let int_groups = (point as usize + lead) / 4;
-    while digits.len() % 4 != 0 {
+    while !digits.len().is_multiple_of(4) {
         digits.push(0);
     }
     let mut groups: Vec<i16> = digits.chunks(4).map(|c| c.iter().fold(0i16, |a, d| a * 10 + *d as i16)).collect();

@@ -63,21 +63,6 @@ fn concat_ws_nested(parts: &[String]) -> String {
     concat_ws_nested(&groups)
 }
 
-#[cfg(test)]
-mod wide_tests {
-    #[test]
-    fn wide_rows_nest_concat_ws_under_the_argument_limit() {
-        let parts: Vec<String> = (0..250).map(|i| format!("c{i}")).collect();
-        let sql = super::concat_ws_nested(&parts);
-        assert_eq!(sql.matches("concat_ws(").count(), 4, "three groups joined once more");
-        assert!(sql.starts_with("concat_ws(chr(31), concat_ws(chr(31), c0, "));
-        // Every group call has at most 90 parts plus the separator.
-        for call in sql.split("concat_ws(chr(31), ").skip(2) {
-            assert!(call.split(", ").count() <= 91, "{call}");
-        }
-    }
-}
-
 /// ` WHERE` clause of a chunk on the target, with the key's target column name.
 pub fn range_condition(range: &ChunkRange, target_column: &str) -> String {
     range.where_clause(&quote_ident(target_column))
@@ -118,5 +103,20 @@ impl PgTarget {
     pub async fn table_exists(&self, qualified: &str) -> Result<bool, TargetError> {
         let row = self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified]).await?;
         Ok(row.get(0))
+    }
+}
+
+#[cfg(test)]
+mod wide_tests {
+    #[test]
+    fn wide_rows_nest_concat_ws_under_the_argument_limit() {
+        let parts: Vec<String> = (0..250).map(|i| format!("c{i}")).collect();
+        let sql = super::concat_ws_nested(&parts);
+        assert_eq!(sql.matches("concat_ws(").count(), 4, "three groups joined once more");
+        assert!(sql.starts_with("concat_ws(chr(31), concat_ws(chr(31), c0, "));
+        // Every group call has at most 90 parts plus the separator.
+        for call in sql.split("concat_ws(chr(31), ").skip(2) {
+            assert!(call.split(", ").count() <= 91, "{call}");
+        }
     }
 }

@@ -109,7 +109,7 @@ impl VerifyReport {
             self.seconds,
             if self.equal { "EQUAL" } else { "DIFFERENCES FOUND" }
         );
-        let _ = writeln!(s, "  {:<32} {:>10} {:>10} {:>8} {:>8} {:>8}  {}", "table", "source", "target", "missing", "extra", "changed", "status");
+        let _ = writeln!(s, "  {:<32} {:>10} {:>10} {:>8} {:>8} {:>8}  status", "table", "source", "target", "missing", "extra", "changed");
         for t in &self.tables {
             let status = match t.status {
                 TableStatus::Equal if t.repaired > 0 => format!("equal after repairing {} rows", t.repaired),
