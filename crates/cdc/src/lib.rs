@@ -143,12 +143,7 @@ struct Folded {
 
 /// Runs sync until the stream ends (`until_caught_up`) or a definite error; retries transient
 /// errors from the committed position.
-pub async fn sync<S: CdcSource>(
-    source: Arc<S>,
-    target_url: &str,
-    plan: Arc<Plan>,
-    opts: &SyncOptions,
-) -> Result<SyncReport, SyncError> {
+pub async fn sync<S: CdcSource>(source: Arc<S>, target_url: &str, plan: Arc<Plan>, opts: &SyncOptions) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
     let mut backoff = Duration::from_millis(200);
     let mut failing_since: Option<Instant> = None;
@@ -173,13 +168,7 @@ pub async fn sync<S: CdcSource>(
     }
 }
 
-async fn run_once<S: CdcSource>(
-    source: &S,
-    target_url: &str,
-    plan: &Plan,
-    opts: &SyncOptions,
-    report: &mut SyncReport,
-) -> Result<(), SyncError> {
+async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts: &SyncOptions, report: &mut SyncReport) -> Result<(), SyncError> {
     let schema = plan.target_schema.clone();
     let target = PgTarget::connect(target_url).await?;
     target.try_replica_role().await;
@@ -365,9 +354,10 @@ impl Batch {
     fn fold(&mut self, t: &TableApply, change: RowChange) -> Result<(), String> {
         let name = t.plan.source.name.clone();
         let convert = |row: Row, stats: &mut ConversionStats| {
-            t.plan.converter.convert(row, 0, stats).map_err(|e| {
-                format!("table {}, column {}, {}: {}", t.plan.target.name, t.plan.target.columns[e.column].name, e.key, e.message)
-            })
+            t.plan
+                .converter
+                .convert(row, 0, stats)
+                .map_err(|e| format!("table {}, column {}, {}: {}", t.plan.target.name, t.plan.target.columns[e.column].name, e.key, e.message))
         };
         let key_of = |row: &Row| -> String { t.key.iter().map(|&i| key_text(&row[i])).collect::<Vec<_>>().join("\u{1f}") };
         let f = self.tables.entry(name).or_default();
@@ -478,7 +468,11 @@ async fn flush(
             let mut by_key = f.by_key;
             for k in f.order {
                 if let Some((upsert, row)) = by_key.remove(&k) {
-                    if upsert { tb.upserts.push(row) } else { tb.deletes.push(row) }
+                    if upsert {
+                        tb.upserts.push(row)
+                    } else {
+                        tb.deletes.push(row)
+                    }
                 }
             }
         }
@@ -513,7 +507,10 @@ async fn flush(
         }
     }
     for (table, msg) in newly_stopped {
-        if let Some(src) = tables.values().find(|t| t.plan.target.name == table || b.schema_ddl.iter().any(|d| d.table == table && d.rename_to.as_deref() == Some(&t.plan.target.name))) {
+        if let Some(src) = tables
+            .values()
+            .find(|t| t.plan.target.name == table || b.schema_ddl.iter().any(|d| d.table == table && d.rename_to.as_deref() == Some(&t.plan.target.name)))
+        {
             stopped.insert(src.plan.source.name.clone());
         }
         tracing::error!("sync stopped table {table}: {msg}");
@@ -538,12 +535,7 @@ fn table_applies(plan: &Plan) -> HashMap<String, TableApply> {
     plan.tables
         .iter()
         .map(|t| {
-            let key = t
-                .converter
-                .key
-                .iter()
-                .filter_map(|k| t.converter.columns.iter().position(|c| c.source_index == k.source_index))
-                .collect();
+            let key = t.converter.key.iter().filter_map(|k| t.converter.columns.iter().position(|c| c.source_index == k.source_index)).collect();
             let sequenced = t.target.indexes.iter().any(|i| i.unique);
             (t.source.name.clone(), TableApply { plan: t.clone(), key, sequenced })
         })
@@ -583,10 +575,9 @@ impl DdlContext<'_> {
         match (synced, change) {
             (None, SchemaChange::CreateTable(t)) if selected => self.create(*t, &short),
             (None, SchemaChange::RenameTable { .. }) | (None, SchemaChange::CreateTable(_)) | (None, SchemaChange::Unsupported(_)) if selected => {
-                self.batch.not_synced.push((
-                    name,
-                    format!("appeared on the source (`{short}`) in a form ferry cannot create: run `ferry migrate` for it and restart sync"),
-                ));
+                self.batch
+                    .not_synced
+                    .push((name, format!("appeared on the source (`{short}`) in a form ferry cannot create: run `ferry migrate` for it and restart sync")));
                 vec![]
             }
             (None, _) => vec![],
@@ -601,7 +592,11 @@ impl DdlContext<'_> {
             }
             (Some(tp), SchemaChange::Unsupported(why)) => self.stop(&tp, format!("source ran DDL ferry cannot translate: `{short}` ({why})")),
             (Some(tp), SchemaChange::CreateTable(_)) => {
-                self.batch.schema_ddl.push(SchemaDdl { table: tp.target.name.clone(), note: format!("`{short}`: not applied (the table exists)"), ..Default::default() });
+                self.batch.schema_ddl.push(SchemaDdl {
+                    table: tp.target.name.clone(),
+                    note: format!("`{short}`: not applied (the table exists)"),
+                    ..Default::default()
+                });
                 vec![]
             }
             (Some(tp), SchemaChange::DropTable) => {
@@ -613,12 +608,19 @@ impl DdlContext<'_> {
                 }
                 let mut statements = tp.target.drop_on_update_trigger_sql(&tp.target.qualified());
                 statements.insert(0, format!("DROP TABLE IF EXISTS {}", tp.target.qualified()));
-                self.batch.schema_ddl.push(SchemaDdl { table: tp.target.name.clone(), note: format!("`{short}`: applied"), statements, dropped: true, ..Default::default() });
+                self.batch.schema_ddl.push(SchemaDdl {
+                    table: tp.target.name.clone(),
+                    note: format!("`{short}`: applied"),
+                    statements,
+                    dropped: true,
+                    ..Default::default()
+                });
                 vec![StreamChange::Forget(name)]
             }
             (Some(tp), SchemaChange::RenameTable { to }) => {
                 if !ferry_plan::select_tables(&self.plan.inputs.config)(&to) {
-                    return self.stop(&tp, format!("`{short}`: renamed to `{to}`, which the rules do not select; the target table keeps the rows up to the rename"));
+                    return self
+                        .stop(&tp, format!("`{short}`: renamed to `{to}`, which the rules do not select; the target table keeps the rows up to the rename"));
                 }
                 let mut t = tp.source.clone();
                 t.name = to.clone();
@@ -642,10 +644,9 @@ impl DdlContext<'_> {
     }
 
     fn stop(&mut self, tp: &TablePlan, msg: String) -> Vec<StreamChange> {
-        self.batch.stops.push((
-            tp.target.name.clone(),
-            format!("{msg} — bring the table over again with `ferry migrate` (or change the target by hand) and restart sync"),
-        ));
+        self.batch
+            .stops
+            .push((tp.target.name.clone(), format!("{msg} — bring the table over again with `ferry migrate` (or change the target by hand) and restart sync")));
         self.stopped.insert(tp.source.name.clone());
         vec![StreamChange::Forget(tp.source.name.clone())]
     }
@@ -660,10 +661,8 @@ impl DdlContext<'_> {
             Err(e) => return self.stop(tp, format!("`{short}`: {}", e.problems.join("; "))),
         };
         let Some(ntp) = new_plan.table(&t.name) else { return self.stop(tp, format!("`{short}`: the table left the plan")) };
-        let target_renames: Vec<(String, String)> = renames
-            .iter()
-            .filter_map(|(from, to)| Some((tp.target_column_of(from)?.to_string(), ntp.target_column_of(to)?.to_string())))
-            .collect();
+        let target_renames: Vec<(String, String)> =
+            renames.iter().filter_map(|(from, to)| Some((tp.target_column_of(from)?.to_string(), ntp.target_column_of(to)?.to_string()))).collect();
         match ferry_target_postgres::alter::alter_table_sql(&tp.target, &ntp.target, &target_renames, &self.plan.enums, &new_plan.enums) {
             Ok(statements) => {
                 self.batch.schema_ddl.push(SchemaDdl {
@@ -702,7 +701,13 @@ impl DdlContext<'_> {
         }
         statements.push(ntp.target.create_sql());
         statements.extend(new_plan.post_load(ntp));
-        self.batch.schema_ddl.push(SchemaDdl { table: ntp.target.name.clone(), note: format!("`{short}`: applied"), statements, created: true, ..Default::default() });
+        self.batch.schema_ddl.push(SchemaDdl {
+            table: ntp.target.name.clone(),
+            note: format!("`{short}`: applied"),
+            statements,
+            created: true,
+            ..Default::default()
+        });
         *self.plan = new_plan;
         vec![StreamChange::Set(Box::new(t))]
     }

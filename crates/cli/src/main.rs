@@ -83,10 +83,8 @@ fn with_password(url: &str, password: Option<&str>) -> String {
     if rest[..at].contains(':') {
         return url.to_string();
     }
-    let enc: String = pw
-        .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
+    let enc: String =
+        pw.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
     format!("{}{}:{enc}{}", &url[..scheme_end + 3], &rest[..at], &rest[at..])
 }
 
@@ -106,8 +104,7 @@ fn target_url(config: &Config) -> Option<String> {
 /// Connects to the source, finds the target (and whether it has PostGIS), and makes the plan:
 /// what `migrate` and `verify` both start from.
 async fn open_plan(config: &Config) -> Result<(Src, String, bool, Arc<ferry_plan::Plan>)> {
-    let turl = target_url(config)
-        .context("no target: give --target postgres://user@host:port/database, FERRY_TARGET_URL, or [target] url in the config")?;
+    let turl = target_url(config).context("no target: give --target postgres://user@host:port/database, FERRY_TARGET_URL, or [target] url in the config")?;
     let source = connect_source(&source_url(config)?).await?;
     let target = PgTarget::connect(&turl).await?;
     let postgis = target.has_extension("postgis").await?;
@@ -244,7 +241,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let (source, turl, _, plan) = open_plan(&config).await?;
             let job = default_server_id(&turl, &plan.target_schema);
             let label = ferry_model::redact_url(&source_url(&config)?);
-            let run = SyncRun { turl: turl.clone(), plan: plan.clone(), until_caught_up, batch_rows, quiet, json, metrics_addr, warn_backlog_bytes: warn_backlog_mb << 20, retry_for, lock: Default::default() };
+            let run = SyncRun {
+                turl: turl.clone(),
+                plan: plan.clone(),
+                until_caught_up,
+                batch_rows,
+                quiet,
+                json,
+                metrics_addr,
+                warn_backlog_bytes: warn_backlog_mb << 20,
+                retry_for,
+                lock: Default::default(),
+            };
             match source {
                 Src::MySql(source) => {
                     let cdc = ferry_source_mysql::binlog::MySqlCdc { source: source.clone(), server_id: server_id.unwrap_or(job) };
@@ -279,7 +287,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("schema \"{schema}\" was already cut over");
             }
             drop(target);
-            let say = |m: String| if !json { eprintln!("{m}") };
+            let say = |m: String| {
+                if !json {
+                    eprintln!("{m}")
+                }
+            };
             let job = default_server_id(&turl, &schema);
             let (at, slot_dropped) = match &source {
                 Src::MySql(s) => {
@@ -325,11 +337,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             let slot_dropped = slot_dropped.filter(|_| ok);
             if json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-                    "schema": schema, "position": at.to_string(), "source_read_only": read_only_source,
-                    "slot_dropped": slot_dropped.as_ref().map(|c| c.slot.clone()),
-                    "finalize": fin, "verify_equal": report.equal, "ok": ok,
-                }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "schema": schema, "position": at.to_string(), "source_read_only": read_only_source,
+                        "slot_dropped": slot_dropped.as_ref().map(|c| c.slot.clone()),
+                        "finalize": fin, "verify_equal": report.equal, "ok": ok,
+                    }))?
+                );
             } else {
                 println!("cutover of schema \"{schema}\" at {at}:");
                 println!("  identities set past the source's ids: {}", fin.identities.len());
@@ -348,8 +363,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     println!("\nnot cut over: fix what is listed above, then run `ferry cutover` again (sync can continue meanwhile)");
                 }
                 if ok {
-                    println!("\n4/4 next: point the application at the target ({}, schema \"{schema}\"){}; the source is no longer synced.", ferry_model::redact_url(&turl),
-                        if read_only_source { "; the source stays read-only" } else { "; keep the application stopped on the source" });
+                    println!(
+                        "\n4/4 next: point the application at the target ({}, schema \"{schema}\"){}; the source is no longer synced.",
+                        ferry_model::redact_url(&turl),
+                        if read_only_source { "; the source stays read-only" } else { "; keep the application stopped on the source" }
+                    );
                 }
             }
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -392,7 +410,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     for t in &st.tables {
                         println!(
                             "  {:<30} {:>12} {:>10} {:>10} {:>10} {:>5} {:>6} {:>9}  {}{}",
-                            t.table, t.full_load_rows, t.inserts, t.updates, t.deletes, t.ddl, t.errors, t.zero_dates_nulled, t.status,
+                            t.table,
+                            t.full_load_rows,
+                            t.inserts,
+                            t.updates,
+                            t.deletes,
+                            t.ddl,
+                            t.errors,
+                            t.zero_dates_nulled,
+                            t.status,
                             t.last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
                         );
                         if let Some(d) = &t.last_ddl {
@@ -407,8 +433,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let config = config_file(&config)?;
             let (pa, pb) = (is_postgres(&a), is_postgres(&b));
             // A MySQL side compared with PostgreSQL is converted first; its schema names the other side's default.
-            let (ca, sa) = if pa { (None, None) } else { let (c, s) = catalog_of(&a, None, pb, &config).await?; (Some(c), s) };
-            let (cb, sb) = if pb { (None, None) } else { let (c, s) = catalog_of(&b, None, pa, &config).await?; (Some(c), s) };
+            let (ca, sa) = if pa {
+                (None, None)
+            } else {
+                let (c, s) = catalog_of(&a, None, pb, &config).await?;
+                (Some(c), s)
+            };
+            let (cb, sb) = if pb {
+                (None, None)
+            } else {
+                let (c, s) = catalog_of(&b, None, pa, &config).await?;
+                (Some(c), s)
+            };
             let ca = match ca {
                 Some(c) => c,
                 None => catalog_of(&a, a_schema.as_deref().or(sb.as_deref()), false, &config).await?.0,
@@ -555,7 +591,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 /// `exact`: the committed position must reach the stop point (MySQL: every binlog event ends in
 /// a commit ferry sees); a PostgreSQL slot skips WAL of other tables, so there the stream's own
 /// end at the stop point is the proof.
-async fn catch_up<C: ferry_model::cdc::CdcSource + 'static>(cdc: Arc<C>, turl: &str, plan: &Arc<ferry_plan::Plan>, timeout: u64, exact: bool, say: &dyn Fn(String)) -> Result<ferry_model::cdc::LogPosition> {
+async fn catch_up<C: ferry_model::cdc::CdcSource + 'static>(
+    cdc: Arc<C>,
+    turl: &str,
+    plan: &Arc<ferry_plan::Plan>,
+    timeout: u64,
+    exact: bool,
+    say: &dyn Fn(String),
+) -> Result<ferry_model::cdc::LogPosition> {
     let stop_at = cdc.current_position().await?;
     say(format!("1/4 applying every change up to {stop_at}"));
     let opts = ferry_cdc::SyncOptions { until_caught_up: true, retry_for: std::time::Duration::from_secs(timeout), ..Default::default() };
@@ -583,7 +626,13 @@ async fn preflight_report<C: ferry_model::cdc::CdcSource>(cdc: &C, check: bool) 
     let failed = checks.iter().filter(|c| !c.ok && !c.warning_only).count();
     if check || failed > 0 {
         for c in &checks {
-            let mark = if c.ok { "ok  " } else if c.warning_only { "warn" } else { "FAIL" };
+            let mark = if c.ok {
+                "ok  "
+            } else if c.warning_only {
+                "warn"
+            } else {
+                "FAIL"
+            };
             println!("{mark} {:<26} {}", c.name, c.detail);
         }
         if failed > 0 {

@@ -76,7 +76,11 @@ fn application_schema_migrates_on_the_first_try_with_zero_dates_as_minus_infinit
         "id bigint, user_id bigint, parent_id bigint, views bigint"
     );
     assert_eq!(
-        psql(&dst, "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE conrelid = 'app.posts'::regclass AND contype = 'f' AND convalidated").trim(),
+        psql(
+            &dst,
+            "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE conrelid = 'app.posts'::regclass AND contype = 'f' AND convalidated"
+        )
+        .trim(),
         "posts_parent_foreign,posts_user_id_foreign"
     );
     // Zero dates: values and defaults are -infinity, NOT NULL kept, inserts omitting them work.
@@ -89,7 +93,8 @@ fn application_schema_migrates_on_the_first_try_with_zero_dates_as_minus_infinit
     assert_eq!(psql(&dst, "SELECT post_date, encode(token, 'hex') FROM app.posts WHERE content LIKE 'inserted%'"), "-infinity\t00000000\n");
     psql(&dst, "DELETE FROM app.posts WHERE content LIKE 'inserted%'");
     // Prefix indexes index the prefix: a 4 kB random BLOB fits.
-    let defs = psql(&dst, "SELECT indexdef FROM pg_indexes WHERE schemaname = 'app' AND tablename = 'posts' AND indexname LIKE 'posts_posts%' ORDER BY indexname");
+    let defs =
+        psql(&dst, "SELECT indexdef FROM pg_indexes WHERE schemaname = 'app' AND tablename = 'posts' AND indexname LIKE 'posts_posts%' ORDER BY indexname");
     assert!(defs.contains("\"substring\"(slug, 1, 60)") || defs.contains("SUBSTRING(slug FROM 1 FOR 60)"), "{defs}");
     assert!(defs.contains("\"left\"(content, 100)") || defs.contains("left(content, 100)"), "{defs}");
 
@@ -106,7 +111,8 @@ fn zero_dates_null_rule_drops_not_null_where_the_data_or_default_needs_it() {
     let cfg = write_config(&db, "[target]\nschema = \"app\"\n[rules]\nzero_dates = \"null\"\n[tables.posts.columns.token]\ndefault = false\n");
     let cfg = cfg.to_str().unwrap();
     let items = plan_items(&["--config", cfg, "--source", &src]);
-    let warned: Vec<String> = items.iter().filter(|i| i["message"].as_str().unwrap().starts_with("NOT NULL dropped")).map(|i| i["object"].to_string()).collect();
+    let warned: Vec<String> =
+        items.iter().filter(|i| i["message"].as_str().unwrap().starts_with("NOT NULL dropped")).map(|i| i["object"].to_string()).collect();
     assert_eq!(warned, ["\"posts.post_date\"", "\"posts.post_day\""], "{items:#?}");
     let r = migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst, "--json"]);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
@@ -221,7 +227,10 @@ fn verify_is_equal_only_when_the_planned_structure_is_there_too() {
     let d = ferry(&["diff", &src, &dst, "--config", cfg, "--b-schema", "app"]);
     assert_eq!(d.status, 0, "diff right after migrate finds nothing:\n{}", d.all());
     // The data stays equal, but a foreign key, an index and a default go missing.
-    psql(&dst, "ALTER TABLE app.posts DROP CONSTRAINT posts_user_id_foreign; DROP INDEX app.posts_posts_slug; ALTER TABLE app.posts ALTER COLUMN token DROP DEFAULT");
+    psql(
+        &dst,
+        "ALTER TABLE app.posts DROP CONSTRAINT posts_user_id_foreign; DROP INDEX app.posts_posts_slug; ALTER TABLE app.posts ALTER COLUMN token DROP DEFAULT",
+    );
     let (status, report) = verify_json(&["--config", cfg, "--source", &src, "--target", &dst]);
     assert_eq!(status, 1, "{report:#}");
     assert_eq!(report["equal"], false);
@@ -321,7 +330,10 @@ fn legacy_charset_text_is_decoded_from_its_stored_bytes_in_load_verify_and_sync(
 fn small_words_report_status_pipe_mermaid_collations_are_right() {
     let db = unique("appwords");
     let src = fresh_mysql(&db);
-    mysql(Some(&db), "CREATE TABLE t (id INT PRIMARY KEY, amount DECIMAL(18,0), name VARCHAR(20) COLLATE utf8mb4_general_ci); INSERT INTO t VALUES (1, 5, 'a');");
+    mysql(
+        Some(&db),
+        "CREATE TABLE t (id INT PRIMARY KEY, amount DECIMAL(18,0), name VARCHAR(20) COLLATE utf8mb4_general_ci); INSERT INTO t VALUES (1, 5, 'a');",
+    );
     // The collation warning names its columns.
     let items = plan_items(&["--source", &src]);
     let coll = items.iter().find(|i| i["object"] == "collations").unwrap_or_else(|| panic!("{items:#?}"));

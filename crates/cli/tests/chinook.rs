@@ -41,11 +41,7 @@ fn pk_columns(url: &str, table: &str) -> Vec<String> {
 fn rows(url: &str, table: &str, cols: &[String], key: &[String]) -> BTreeMap<String, Vec<Option<String>>> {
     let sel: Vec<String> = cols.iter().map(|c| format!("CASE WHEN \"{c}\" IS NULL THEN 'N' ELSE 'V' || \"{c}\"::text END")).collect();
     let k: Vec<String> = key.iter().map(|c| format!("\"{c}\"::text")).collect();
-    let sql = format!(
-        "SELECT json_build_array({}, json_build_array({}))::text FROM public.\"{table}\"",
-        k.join(" || ',' || "),
-        sel.join(", ")
-    );
+    let sql = format!("SELECT json_build_array({}, json_build_array({}))::text FROM public.\"{table}\"", k.join(" || ',' || "), sel.join(", "));
     psql(url, &sql)
         .lines()
         .map(|l| {
@@ -57,7 +53,11 @@ fn rows(url: &str, table: &str, cols: &[String], key: &[String]) -> BTreeMap<Str
                 .iter()
                 .map(|x| {
                     let s = x.as_str().unwrap();
-                    if s == "N" { None } else { Some(s[1..].to_string()) }
+                    if s == "N" {
+                        None
+                    } else {
+                        Some(s[1..].to_string())
+                    }
                 })
                 .collect();
             (key, vals)
@@ -73,10 +73,7 @@ fn chinook_from_mysql_equals_the_postgres_reference() {
     // The reference, loaded into its own database.
     let reference = fresh_pg(&format!("{db}_ref"));
     let script = std::fs::read_to_string(shared_datasets().join("chinook/Chinook_PostgreSql.sql")).unwrap();
-    let script = script
-        .replace("DROP DATABASE IF EXISTS chinook;", "")
-        .replace("CREATE DATABASE chinook;", "")
-        .replace("\\c chinook;", "");
+    let script = script.replace("DROP DATABASE IF EXISTS chinook;", "").replace("CREATE DATABASE chinook;", "").replace("\\c chinook;", "");
     psql(&reference, &script);
 
     let dst = fresh_pg(&db);

@@ -43,9 +43,12 @@ fn citus_plan_orders_distribution_and_refuses_a_key_without_the_column() {
     let plan = ferry(&["plan", "--config", cfg.to_str().unwrap(), "--source", &src]);
     assert_eq!(plan.status, 0, "{}", plan.all());
     golden("citus-chinook-plan.txt", &plan.stdout.replace(&db, "<db>"));
-    assert!(plan.stdout.contains(
-        "invoice_line: citus: needs the column added — its primary key (invoice_line_id) does not contain the distribution column invoice_id"
-    ), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("invoice_line: citus: needs the column added — its primary key (invoice_line_id) does not contain the distribution column invoice_id"),
+        "{}",
+        plan.stdout
+    );
     // The order Citus needs: referenced reference tables first, colocated tables after theirs.
     let pos = |s: &str| plan.stdout.find(s).unwrap_or_else(|| panic!("{s} missing"));
     assert!(pos("create_reference_table('\"chinook\".\"employee\"')") < pos("create_reference_table('\"chinook\".\"customer\"')"));
@@ -69,7 +72,12 @@ fn citus_end_to_end_when_a_coordinator_is_given() {
     };
     let db = unique("citus_e2e");
     let src = load_chinook_mysql(&db);
-    let cfg = write_config(&db, &CONFIG.replace("\"Customer\"]", "\"Customer\", \"InvoiceLine\"]").replace("InvoiceLine = { column = \"InvoiceId\", colocate_with = \"Invoice\" }\n", ""));
+    let cfg = write_config(
+        &db,
+        &CONFIG
+            .replace("\"Customer\"]", "\"Customer\", \"InvoiceLine\"]")
+            .replace("InvoiceLine = { column = \"InvoiceId\", colocate_with = \"Invoice\" }\n", ""),
+    );
     migrate_ok(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &citus, "--if-exists", "drop"]);
     verify_equal(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &citus]);
     assert_eq!(psql(&citus, "SELECT count(*) FROM citus_tables WHERE table_name::text LIKE 'chinook.%' AND citus_table_type = 'distributed'"), "3\n");

@@ -26,11 +26,8 @@ fn pg_db_url(name: &str) -> String {
 fn load_chinook_postgres(db: &str) -> String {
     let url = fresh_pg(db);
     let text = std::fs::read_to_string(shared_datasets().join("chinook/Chinook_PostgreSql.sql")).unwrap();
-    let text: String = text
-        .lines()
-        .filter(|l| !l.starts_with("DROP DATABASE") && !l.starts_with("CREATE DATABASE") && !l.starts_with("\\c"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text: String =
+        text.lines().filter(|l| !l.starts_with("DROP DATABASE") && !l.starts_with("CREATE DATABASE") && !l.starts_with("\\c")).collect::<Vec<_>>().join("\n");
     let path = std::env::temp_dir().join(format!("{db}.sql"));
     std::fs::write(&path, text).unwrap();
     let out = std::process::Command::new("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &url, "-f", path.to_str().unwrap()]).output().unwrap();
@@ -79,7 +76,10 @@ fn sakila_diff_after_migrate_finds_changes_and_its_script_fixes_them() {
     // a removed foreign key, an extra table, column and index.
     let s = format!("\"{db}\"");
     let ix = psql(&dst, &format!("SELECT indexname FROM pg_indexes WHERE schemaname = '{db}' AND tablename = 'actor' AND indexdef LIKE '%(last_name)%'"));
-    let fk = psql(&dst, &format!("SELECT conname FROM pg_constraint WHERE conrelid = '{s}.payment'::regclass AND contype = 'f' AND confrelid = '{s}.rental'::regclass"));
+    let fk = psql(
+        &dst,
+        &format!("SELECT conname FROM pg_constraint WHERE conrelid = '{s}.payment'::regclass AND contype = 'f' AND confrelid = '{s}.rental'::regclass"),
+    );
     psql(
         &dst,
         &format!(
@@ -123,7 +123,8 @@ fn chinook_mysql_against_the_reference_postgresql_shows_only_real_differences() 
     let reference = load_chinook_postgres(&format!("{db}_ref"));
     let cfg = write_config(&format!("{db}.toml"), "[rules]\nidentifiers = \"snake_case\"\n");
     let args = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = vec!["diff".into(), src.clone(), reference.clone(), "--b-schema".into(), "public".into(), "--config".into(), cfg.to_str().unwrap().into()];
+        let mut v: Vec<String> =
+            vec!["diff".into(), src.clone(), reference.clone(), "--b-schema".into(), "public".into(), "--config".into(), cfg.to_str().unwrap().into()];
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
@@ -203,16 +204,15 @@ fn html_report_renders_in_chromium_with_the_diagram_visible() {
         assert!(!html.contains(fetch), "the page fetches something ({fetch})");
     }
 
-    let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
+    let chromium =
+        ["chromium", "chromium-browser"].into_iter().find(|c| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
     let chromium = chromium.expect("chromium is not installed: ./scripts/test installs it (apt-get install chromium)");
     let profile = std::env::temp_dir().join(format!("{db}-chromium"));
     let shot = std::env::temp_dir().join(format!("{db}.png"));
     let url = format!("file://{}", page.display());
     let base = |extra: &[String]| {
-        let mut args: Vec<String> = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> =
+            ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"].iter().map(|s| s.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.display()));
         args.extend_from_slice(extra);
         args.push(url.clone());

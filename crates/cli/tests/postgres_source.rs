@@ -16,7 +16,8 @@ fn chinook_from_postgresql_migrates_verifies_and_diffs_equal() {
     let src_db = format!("{db}_src");
     let src = fresh_pg(&src_db);
     let text = std::fs::read_to_string(shared_datasets().join("chinook/Chinook_PostgreSql.sql")).unwrap();
-    let text: String = text.lines().filter(|l| !l.starts_with("DROP DATABASE") && !l.starts_with("CREATE DATABASE") && !l.starts_with("\\c")).collect::<Vec<_>>().join("\n");
+    let text: String =
+        text.lines().filter(|l| !l.starts_with("DROP DATABASE") && !l.starts_with("CREATE DATABASE") && !l.starts_with("\\c")).collect::<Vec<_>>().join("\n");
     psql(&src, &text);
     let dst = fresh_pg(&db);
     let source = pg_source(&src_db, "public");
@@ -92,7 +93,12 @@ fn postgresql_types_partitions_identity_and_generated_columns_survive() {
     let source = pg_source(&src_db, "app");
     let plan = ferry(&["plan", "--source", &source, "--target", &dst]);
     assert_eq!(plan.status, 0, "{}", plan.all());
-    for expected in ["CREATE TYPE \"app\".\"mood\" AS ENUM ('sad', 'ok', 'happy')", "CREATE DOMAIN \"app\".\"posint\" AS integer CHECK (VALUE > 0)", "PARTITION BY RANGE (at)", "PARTITION OF \"app\".\"measure\" DEFAULT"] {
+    for expected in [
+        "CREATE TYPE \"app\".\"mood\" AS ENUM ('sad', 'ok', 'happy')",
+        "CREATE DOMAIN \"app\".\"posint\" AS integer CHECK (VALUE > 0)",
+        "PARTITION BY RANGE (at)",
+        "PARTITION OF \"app\".\"measure\" DEFAULT",
+    ] {
         assert!(plan.stdout.contains(expected), "plan lacks {expected}:\n{}", plan.stdout);
     }
     for action in ["person_lower_name", "adults"] {
@@ -111,7 +117,17 @@ fn postgresql_types_partitions_identity_and_generated_columns_survive() {
     assert_eq!(psql(&dst, "SELECT count(*), sum(a) FROM app.keyless"), psql(&src, "SELECT count(*), sum(a) FROM app.keyless"), "every row once");
     // Types kept, partitions routed, values exact.
     let types = psql(&dst, "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'app.person'::regclass AND attnum > 0");
-    for t in ["tags text[]", "scores integer[]", "mood app.mood", "moods app.mood[]", "age app.posint", "addr inet", "during tstzrange", "price numeric(10,2)", "note character varying(20)"] {
+    for t in [
+        "tags text[]",
+        "scores integer[]",
+        "mood app.mood",
+        "moods app.mood[]",
+        "age app.posint",
+        "addr inet",
+        "during tstzrange",
+        "price numeric(10,2)",
+        "note character varying(20)",
+    ] {
         assert!(types.contains(t), "{t} in {types}");
     }
     assert_eq!(psql(&dst, "SELECT count(*) FROM ONLY app.measure_2025"), psql(&src, "SELECT count(*) FROM ONLY app.measure_2025"));
@@ -128,7 +144,8 @@ fn postgresql_types_partitions_identity_and_generated_columns_survive() {
     // The schemas compare equal but for what ferry lists as action items.
     let d = ferry(&["diff", &src, &dst, "--a-schema", "app", "--b-schema", "app", "--json"]);
     let d: serde_json::Value = serde_json::from_str(&d.stdout).unwrap_or_else(|_| panic!("{}", d.all()));
-    let missing: Vec<String> = d["missing"].as_array().unwrap().iter().map(|m| format!("{} {}", m["kind"].as_str().unwrap(), m["name"].as_str().unwrap())).collect();
+    let missing: Vec<String> =
+        d["missing"].as_array().unwrap().iter().map(|m| format!("{} {}", m["kind"].as_str().unwrap(), m["name"].as_str().unwrap())).collect();
     assert_eq!(missing, ["index person_lower_name", "view adults"], "{d:#}");
     assert_eq!((d["unexpected"].as_array().unwrap().len(), d["changed"].as_array().unwrap().len()), (0, 0), "{d:#}");
     // The domain's CHECK holds on the target.
@@ -198,7 +215,11 @@ fn postgresql_sync_survives_sigkill_and_cuts_over() {
     let c = ferry(&["cutover", "--source", &source, "--target", &dst]);
     assert_eq!(c.status, 0, "{}", c.all());
     assert!(c.stdout.contains("target equals source") && c.stdout.contains("replication slot"), "{}", c.stdout);
-    assert_eq!(psql(&src, "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'ferry_%' AND database = current_database()"), "0\n", "the slot is gone");
+    assert_eq!(
+        psql(&src, "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'ferry_%' AND database = current_database()"),
+        "0\n",
+        "the slot is gone"
+    );
     // Every identity continues past the source's ids.
     psql(&dst, "INSERT INTO app.account (owner, balance) VALUES ('app', 1); INSERT INTO app.entry (account_id) VALUES (1); INSERT INTO app.reading (at) VALUES (now())");
 }

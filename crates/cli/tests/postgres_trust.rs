@@ -36,7 +36,11 @@ fn inheritance_children_are_read_once_and_the_inheritance_is_listed() {
     assert!(acts.iter().any(|a| a["object"].as_str().unwrap().contains("p_no_delete")), "{acts:#?}");
     let dst = fresh_pg(&db);
     migrate_ok(&["--source", &source, "--target", &dst, "--schema", "app", "--quiet"]);
-    assert_eq!(psql(&dst, "SELECT (SELECT string_agg(id::text, ',') FROM app.p), (SELECT string_agg(id::text, ',') FROM app.c1)"), "2\t1\n", "each row once, in its own table");
+    assert_eq!(
+        psql(&dst, "SELECT (SELECT string_agg(id::text, ',') FROM app.p), (SELECT string_agg(id::text, ',') FROM app.c1)"),
+        "2\t1\n",
+        "each row once, in its own table"
+    );
     verify_equal(&["--source", &source, "--target", &dst, "--schema", "app"]);
     // Verify reads ONLY on the source too: a child row copied into the target parent is extra.
     psql(&dst, "INSERT INTO app.p VALUES (1, 1)");
@@ -113,7 +117,10 @@ fn partition_level_indexes_and_foreign_keys_are_created_on_the_partition() {
     assert!(acts.iter().any(|a| a["object"].as_str().unwrap().contains("payment_p2_lower")), "an expression index of a partition is listed: {acts:#?}");
     let dst = fresh_pg(&db);
     migrate_ok(&["--source", &source, "--target", &dst, "--schema", "app", "--quiet"]);
-    assert_eq!(psql(&dst, "SELECT indexname FROM pg_indexes WHERE schemaname = 'app' AND tablename = 'payment_p1' AND indexdef LIKE '%(customer_id)%'").trim(), "payment_p1_customer");
+    assert_eq!(
+        psql(&dst, "SELECT indexname FROM pg_indexes WHERE schemaname = 'app' AND tablename = 'payment_p1' AND indexdef LIKE '%(customer_id)%'").trim(),
+        "payment_p1_customer"
+    );
     assert_eq!(psql(&dst, "SELECT count(*) FROM pg_constraint WHERE conrelid = 'app.payment_p1'::regclass AND contype = 'f' AND convalidated").trim(), "1");
     verify_equal(&["--source", &source, "--target", &dst, "--schema", "app"]);
 }

@@ -96,11 +96,8 @@ fn sync_recovers_by_itself_from_source_and_target_restarts() {
         let mut i = 0u32;
         while !wstop.load(std::sync::atomic::Ordering::Relaxed) {
             i += 1;
-            let sql = format!(
-                "BEGIN; UPDATE t SET n = n + 1, at = NOW(6) WHERE id = {}; INSERT INTO t VALUES ({}, {i}, NOW(6)); COMMIT;",
-                i % 100 + 1,
-                1000 + i
-            );
+            let sql =
+                format!("BEGIN; UPDATE t SET n = n + 1, at = NOW(6) WHERE id = {}; INSERT INTO t VALUES ({}, {i}, NOW(6)); COMMIT;", i % 100 + 1, 1000 + i);
             // A commit whose answer was lost in the restart is not written twice.
             while w.mysql("restarts", &sql).is_err() {
                 std::thread::sleep(Duration::from_millis(200));

@@ -10,18 +10,13 @@ const ROWS: u64 = 300_000;
 
 fn checksum_mysql(db: &str) -> String {
     // Order-independent: the sum of each row's md5 (first 60 bits) over its text form.
-    mysql(
-        Some(db),
-        "SELECT COUNT(*), SUM(CAST(CONV(SUBSTR(MD5(CONCAT_WS('|', id, v, IFNULL(n, ''))), 1, 15), 16, 10) AS UNSIGNED)) FROM big;",
-    )
-    .trim()
-    .to_string()
+    mysql(Some(db), "SELECT COUNT(*), SUM(CAST(CONV(SUBSTR(MD5(CONCAT_WS('|', id, v, IFNULL(n, ''))), 1, 15), 16, 10) AS UNSIGNED)) FROM big;")
+        .trim()
+        .to_string()
 }
 
 fn checksum_pg(url: &str) -> String {
-    psql(url, "SELECT count(*), sum(('x' || substr(md5(concat_ws('|', id, v, coalesce(n::text, ''))), 1, 15))::bit(60)::bigint) FROM s.big")
-        .trim()
-        .to_string()
+    psql(url, "SELECT count(*), sum(('x' || substr(md5(concat_ws('|', id, v, coalesce(n::text, ''))), 1, 15))::bit(60)::bigint) FROM s.big").trim().to_string()
 }
 
 /// Chunks of schema `s` committed so far (0 before the state tables exist).

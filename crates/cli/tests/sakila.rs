@@ -4,8 +4,22 @@ mod common;
 use common::*;
 
 const TABLES: [&str; 16] = [
-    "actor", "address", "category", "city", "country", "customer", "film", "film_actor", "film_category",
-    "film_text", "inventory", "language", "payment", "rental", "staff", "store",
+    "actor",
+    "address",
+    "category",
+    "city",
+    "country",
+    "customer",
+    "film",
+    "film_actor",
+    "film_category",
+    "film_text",
+    "inventory",
+    "language",
+    "payment",
+    "rental",
+    "staff",
+    "store",
 ];
 
 fn count_mysql(db: &str, t: &str) -> u64 {
@@ -62,8 +76,14 @@ fn sakila_migrates_with_equal_counts_and_geometry_fallback() {
     assert_eq!(pg_wkb, my_wkb);
 
     // Types, keys, FKs, enum and set.
-    assert_eq!(psql(&dst, "SELECT rating::text, array_to_string(special_features, '|') FROM sakila.film WHERE film_id = 1").trim(), "PG\tDeleted Scenes|Behind the Scenes");
-    let fks = psql(&dst, "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'sakila' AND contype = 'f' AND convalidated");
+    assert_eq!(
+        psql(&dst, "SELECT rating::text, array_to_string(special_features, '|') FROM sakila.film WHERE film_id = 1").trim(),
+        "PG\tDeleted Scenes|Behind the Scenes"
+    );
+    let fks = psql(
+        &dst,
+        "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'sakila' AND contype = 'f' AND convalidated",
+    );
     let my_fks = mysql(Some(&db), &format!("SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = '{db}'"));
     assert_eq!(fks.trim(), my_fks.trim(), "every FK created and validated");
     assert_eq!(psql(&dst, "SELECT confdeltype, confupdtype FROM pg_constraint WHERE conname = 'fk_payment_rental'").trim(), "n\tc");
@@ -119,6 +139,10 @@ fn sakila_migrates_with_equal_counts_and_geometry_fallback() {
         for t in TABLES {
             assert_eq!(count_pg(&dst, "sakila", t), count_mysql(&db, t), "{mode}: row count of {t}");
         }
-        assert_eq!(psql(&dst, "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'sakila' AND contype = 'f'").trim(), my_fks.trim());
+        assert_eq!(
+            psql(&dst, "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'sakila' AND contype = 'f'")
+                .trim(),
+            my_fks.trim()
+        );
     }
 }

@@ -82,7 +82,10 @@ fn sync_after_migrate_streams_from_its_snapshot_and_stops_only_a_table_with_ddl(
         serde_json::from_str::<serde_json::Value>(&s.stdout).unwrap()[0]["tables"].clone()
     };
     let tables = st(&dst);
-    assert_eq!((tables[0]["table"].as_str(), tables[0]["full_load_rows"].as_i64(), tables[0]["inserts"].as_i64(), tables[0]["deletes"].as_i64()), (Some("a"), Some(2), Some(1), Some(1)));
+    assert_eq!(
+        (tables[0]["table"].as_str(), tables[0]["full_load_rows"].as_i64(), tables[0]["inserts"].as_i64(), tables[0]["deletes"].as_i64()),
+        (Some("a"), Some(2), Some(1), Some(1))
+    );
 
     mysql(Some(&db), "ALTER TABLE a DROP PRIMARY KEY; INSERT INTO a VALUES (4, 'new'); TRUNCATE b; INSERT INTO b VALUES (7, 70);");
     let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up"]);
@@ -158,7 +161,11 @@ fn source_ddl_arrives_while_writes_continue() {
     assert_eq!(r.status, 0, "no table may stop:\n{}", r.all());
     verify_equal(&["--source", &src, "--target", &dst]);
     assert_eq!(psql(&dst, &format!("SELECT title, note, flag, qty > 0 FROM \"{db}\".item WHERE id = 2")), "item 2!\tnote 2\t2\tt\n");
-    assert_eq!(psql(&dst, &format!("SELECT count(*) FROM \"{db}\".item WHERE note = 'n' AND flag = 0")), "40\n", "existing rows got the default and MySQL's implicit 0");
+    assert_eq!(
+        psql(&dst, &format!("SELECT count(*) FROM \"{db}\".item WHERE note = 'n' AND flag = 0")),
+        "40\n",
+        "existing rows got the default and MySQL's implicit 0"
+    );
     assert_eq!(psql(&dst, &format!("SELECT string_agg(kind::text, ',' ORDER BY id) FROM \"{db}\".fresh")), "a,b,c\n");
     assert_eq!(psql(&dst, &format!("SELECT to_regclass('\"{db}\".gone') IS NULL, to_regclass('\"{db}\".old_name') IS NULL")), "t\tt\n");
     let status = ferry(&["status", "--target", &dst, "--json"]);
@@ -251,7 +258,11 @@ fn cutover_finishes_the_sync_and_leaves_identities_and_keys_ready() {
     // After the full load: ids the sync applies advance nothing on the target; deleted rows'
     // ids must not come back.
     mysql(Some(&db), "INSERT INTO parent (name) SELECT CONCAT('q', seq) FROM seq_1_to_30; DELETE FROM parent WHERE id > 45; INSERT INTO child (parent_id, v) VALUES (45, 1);");
-    let next_parent: i64 = mysql(Some(&db), &format!("SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = 'parent'")).trim().parse().unwrap();
+    let next_parent: i64 =
+        mysql(Some(&db), &format!("SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = 'parent'"))
+            .trim()
+            .parse()
+            .unwrap();
     let c = ferry(&["cutover", "--source", &src, "--target", &dst]);
     assert_eq!(c.status, 0, "{}", c.all());
     assert!(c.stdout.contains("target equals source") && c.stdout.contains("identities set past the source's ids: 2"), "{}", c.stdout);

@@ -27,7 +27,8 @@ fn postgresql_sslmodes_encrypt_and_verify_as_libpq_does() {
     let dst = fresh_pg(&db);
     let ca = tls_file("ca.pem");
     // verify-full by the certificate's name, with a client certificate: loads and verifies.
-    let full = with_query(&by_name(&dst), &format!("sslmode=verify-full&sslrootcert={ca}&sslcert={}&sslkey={}", tls_file("client.pem"), tls_file("client.key")));
+    let full =
+        with_query(&by_name(&dst), &format!("sslmode=verify-full&sslrootcert={ca}&sslcert={}&sslkey={}", tls_file("client.pem"), tls_file("client.key")));
     migrate_ok(&["--source", &src, "--target", &full, "--schema", "s", "--quiet"]);
     verify_equal(&["--source", &src, "--target", &full, "--schema", "s"]);
     // require: the handshake must happen (tokio-postgres refuses a server without TLS).

@@ -254,19 +254,13 @@ fn strings_keep_every_character() {
                               (4, '𝄞𝄞', 'trailing  ', '\\'quote\\' \"dq\"', 'ÿ', '\\\\N');",
         "",
     );
-    assert_eq!(
-        types_of(&dst, "s"),
-        "id integer, c character(5), v character varying(10), t text, l character varying(10), lt text"
-    );
+    assert_eq!(types_of(&dst, "s"), "id integer, c character(5), v character varying(10), t text, l character varying(10), lt text");
     assert_eq!(
         psql(&dst, "SELECT id, rtrim(c), v, t, l, length(lt), lt = repeat('x', 100000) FROM t.s WHERE id = 1"),
         "1\tab\t😀 emoji ✓\ttab\there\nnew line \\ back\tcafé\t100000\tt\n"
     );
     assert_eq!(psql(&dst, "SELECT id, c IS NULL, v = '', t = '', l = '' FROM t.s WHERE id IN (2, 3) ORDER BY id"), "2\tf\tt\tt\tt\n3\tt\t\t\t\n");
-    assert_eq!(
-        psql(&dst, "SELECT rtrim(c), v, t, l, lt FROM t.s WHERE id = 4"),
-        "𝄞𝄞\ttrailing  \t'quote' \"dq\"\tÿ\t\\N\n"
-    );
+    assert_eq!(psql(&dst, "SELECT rtrim(c), v, t, l, lt FROM t.s WHERE id = 4"), "𝄞𝄞\ttrailing  \t'quote' \"dq\"\tÿ\t\\N\n");
     assert_eq!(psql(&dst, "SELECT octet_length(v), length(v) FROM t.s WHERE id = 1").trim(), "14\t9");
 }
 
@@ -317,10 +311,7 @@ fn json_documents() {
         "",
     );
     assert_eq!(types_of(&dst, "j"), "id integer, doc jsonb");
-    assert_eq!(
-        psql(&dst, "SELECT id, doc FROM t.j ORDER BY id"),
-        "1\t{\"a\": [1, 2.5, \"x\", null, true], \"b\": 1}\n2\tnull\n3\t\n4\t\"😀é\"\n"
-    );
+    assert_eq!(psql(&dst, "SELECT id, doc FROM t.j ORDER BY id"), "1\t{\"a\": [1, 2.5, \"x\", null, true], \"b\": 1}\n2\tnull\n3\t\n4\t\"😀é\"\n");
 }
 
 #[test]
@@ -333,10 +324,7 @@ fn bits() {
         "",
     );
     assert_eq!(types_of(&dst, "bt"), "id integer, one bit(1), ten bit(10), full_ bit(64)");
-    assert_eq!(
-        psql(&dst, "SELECT * FROM t.bt ORDER BY id"),
-        format!("1\t1\t1000000001\t{}\n2\t0\t0000000000\t{}\n3\t\t\t\n", "1".repeat(64), "0".repeat(64))
-    );
+    assert_eq!(psql(&dst, "SELECT * FROM t.bt ORDER BY id"), format!("1\t1\t1000000001\t{}\n2\t0\t0000000000\t{}\n3\t\t\t\n", "1".repeat(64), "0".repeat(64)));
     assert_eq!(psql(&dst, "INSERT INTO t.bt (id) VALUES (4) RETURNING full_::bigint").trim(), "5", "bit default kept");
 }
 

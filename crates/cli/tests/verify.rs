@@ -74,25 +74,23 @@ fn injected_differences_are_found_and_repaired_and_equal_values_stay_quiet() {
     ];
     // Non-differences: the same values written another way.
     let quiet_target = [
-        "UPDATE t.fam SET d = 31.1 WHERE id = 31",              // numeric(10,2): 31.1 is 31.10
-        "UPDATE t.fam SET n = 32.1 WHERE id = 32",              // unscaled numeric: 32.1 = 32.100
-        "UPDATE t.fam SET c = 'c33  ' WHERE id = 33",           // CHAR padding
+        "UPDATE t.fam SET d = 31.1 WHERE id = 31",    // numeric(10,2): 31.1 is 31.10
+        "UPDATE t.fam SET n = 32.1 WHERE id = 32",    // unscaled numeric: 32.1 = 32.100
+        "UPDATE t.fam SET c = 'c33  ' WHERE id = 33", // CHAR padding
         "UPDATE t.fam SET j = '{\"ok\": true, \"arr\": [1.0, \"two\", 3.50], \"k\": 34}' WHERE id = 34", // key order, 1 = 1.0
         "UPDATE t.fam SET ts = ts WHERE id = 35",
     ];
     // And in the source: a JSON document rewritten with other key order and spacing.
     mysql(Some(&db), "UPDATE fam SET j = '{ \"ok\" : true, \"k\": 36, \"arr\": [1, \"two\", 3.5] }' WHERE id = 36");
     let mut sql = String::new();
-    let types: BTreeMap<String, String> = psql(
-        &dst,
-        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 't.fam'::regclass AND attnum > 0",
-    )
-    .lines()
-    .map(|l| {
-        let (a, b) = l.split_once('\t').unwrap();
-        (a.to_string(), b.to_string())
-    })
-    .collect();
+    let types: BTreeMap<String, String> =
+        psql(&dst, "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 't.fam'::regclass AND attnum > 0")
+            .lines()
+            .map(|l| {
+                let (a, b) = l.split_once('\t').unwrap();
+                (a.to_string(), b.to_string())
+            })
+            .collect();
     for (id, col, set) in &real {
         // flag is boolean only when the probe chose it; the e/s/y columns have their own types.
         let set = match (*col, types[*col].as_str()) {

@@ -201,7 +201,12 @@ impl SchemaDiff {
         }
         for i in missing("primary key") {
             let pa = table_a(&i.table).and_then(|t| t.primary_key.as_ref()).unwrap();
-            s.push(format!("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})", s.q(i.table.as_deref().unwrap()), quote_ident(&pa.name), Script::list(&pa.columns)));
+            s.push(format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})",
+                s.q(i.table.as_deref().unwrap()),
+                quote_ident(&pa.name),
+                Script::list(&pa.columns)
+            ));
         }
         for i in missing("unique") {
             let u = table_a(&i.table).and_then(|t| t.uniques.iter().find(|u| u.name == i.name)).unwrap();

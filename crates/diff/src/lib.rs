@@ -97,7 +97,15 @@ impl SchemaDiff {
         for n in &self.notes {
             let _ = writeln!(s, "\nnote: {n}");
         }
-        let _ = writeln!(s, "\n{}", if self.is_empty() { "No differences.".to_string() } else { format!("{} difference(s).", self.missing.len() + self.unexpected.len() + self.changed.len()) });
+        let _ = writeln!(
+            s,
+            "\n{}",
+            if self.is_empty() {
+                "No differences.".to_string()
+            } else {
+                format!("{} difference(s).", self.missing.len() + self.unexpected.len() + self.changed.len())
+            }
+        );
         s
     }
 }
@@ -163,9 +171,14 @@ pub fn diff(a: &Catalog, b: &Catalog, opts: &DiffOptions) -> SchemaDiff {
     for va in &a.views {
         match b.views.iter().find(|v| v.name == va.name) {
             None => d.missing.push(Item { kind: "view", table: None, name: va.name.clone(), definition: String::new() }),
-            Some(vb) if !cross_engine && va.definition != vb.definition => {
-                d.changed.push(Change { kind: "view", table: None, name: va.name.clone(), property: "definition", a: va.definition.clone(), b: vb.definition.clone() })
-            }
+            Some(vb) if !cross_engine && va.definition != vb.definition => d.changed.push(Change {
+                kind: "view",
+                table: None,
+                name: va.name.clone(),
+                property: "definition",
+                a: va.definition.clone(),
+                b: vb.definition.clone(),
+            }),
             Some(_) => {}
         }
     }
@@ -190,9 +203,14 @@ pub fn diff(a: &Catalog, b: &Catalog, opts: &DiffOptions) -> SchemaDiff {
     for ea in &a.enums {
         match b.enums.iter().find(|e| e.name == ea.name) {
             None => d.missing.push(Item { kind: "enum", table: None, name: ea.name.clone(), definition: ea.values.join(", ") }),
-            Some(eb) if eb.values != ea.values => {
-                d.changed.push(Change { kind: "enum", table: None, name: ea.name.clone(), property: "values", a: ea.values.join(", "), b: eb.values.join(", ") })
-            }
+            Some(eb) if eb.values != ea.values => d.changed.push(Change {
+                kind: "enum",
+                table: None,
+                name: ea.name.clone(),
+                property: "values",
+                a: ea.values.join(", "),
+                b: eb.values.join(", "),
+            }),
             Some(_) => {}
         }
     }
@@ -210,9 +228,8 @@ fn table(d: &mut SchemaDiff, ta: &CatalogTable, tb: &CatalogTable, opts: &DiffOp
         match tb.column(&ca.name) {
             None => d.missing.push(Item { kind: "column", table: t.clone(), name: ca.name.clone(), definition: column_definition(ca) }),
             Some(cb) => {
-                let mut change = |property, a: String, b: String| {
-                    d.changed.push(Change { kind: "column", table: t.clone(), name: ca.name.clone(), property, a, b })
-                };
+                let mut change =
+                    |property, a: String, b: String| d.changed.push(Change { kind: "column", table: t.clone(), name: ca.name.clone(), property, a, b });
                 if ca.ty != cb.ty {
                     change("type", ca.ty.clone(), cb.ty.clone());
                 }
@@ -241,27 +258,30 @@ fn table(d: &mut SchemaDiff, ta: &CatalogTable, tb: &CatalogTable, opts: &DiffOp
         (None, Some(pb)) => d.unexpected.push(Item { kind: "primary key", table: t.clone(), name: pb.name.clone(), definition: cols(&pb.columns) }),
         (Some(pa), Some(pb)) => {
             if pa.columns != pb.columns {
-                d.changed.push(Change { kind: "primary key", table: t.clone(), name: pa.name.clone(), property: "columns", a: cols(&pa.columns), b: cols(&pb.columns) });
+                d.changed.push(Change {
+                    kind: "primary key",
+                    table: t.clone(),
+                    name: pa.name.clone(),
+                    property: "columns",
+                    a: cols(&pa.columns),
+                    b: cols(&pb.columns),
+                });
             }
             if opts.strict_names && pa.name != pb.name {
-                d.changed.push(Change { kind: "primary key", table: t.clone(), name: pa.name.clone(), property: "name", a: pa.name.clone(), b: pb.name.clone() });
+                d.changed.push(Change {
+                    kind: "primary key",
+                    table: t.clone(),
+                    name: pa.name.clone(),
+                    property: "name",
+                    a: pa.name.clone(),
+                    b: pb.name.clone(),
+                });
             }
         }
         (None, None) => {}
     }
     // Unique constraints: by column set.
-    matched(
-        d,
-        &t,
-        "unique",
-        &ta.uniques,
-        &tb.uniques,
-        |x, y| sorted(&x.columns) == sorted(&y.columns),
-        |x| cols(&x.columns),
-        |x| &x.name,
-        |_, _| vec![],
-        opts,
-    );
+    matched(d, &t, "unique", &ta.uniques, &tb.uniques, |x, y| sorted(&x.columns) == sorted(&y.columns), |x| cols(&x.columns), |x| &x.name, |_, _| vec![], opts);
     matched(
         d,
         &t,
@@ -283,7 +303,18 @@ fn table(d: &mut SchemaDiff, ta: &CatalogTable, tb: &CatalogTable, opts: &DiffOp
         },
         opts,
     );
-    matched(d, &t, "check", &ta.checks, &tb.checks, |x, y| loose_expression(&x.expression) == loose_expression(&y.expression), |x| x.expression.clone(), |x| &x.name, |_, _| vec![], opts);
+    matched(
+        d,
+        &t,
+        "check",
+        &ta.checks,
+        &tb.checks,
+        |x, y| loose_expression(&x.expression) == loose_expression(&y.expression),
+        |x| x.expression.clone(),
+        |x| &x.name,
+        |_, _| vec![],
+        opts,
+    );
     matched(
         d,
         &t,
@@ -292,7 +323,10 @@ fn table(d: &mut SchemaDiff, ta: &CatalogTable, tb: &CatalogTable, opts: &DiffOp
         &tb.indexes,
         |x, y| {
             let parts = |i: &CatalogIndex| i.columns.iter().map(|c| loose_expression(c)).collect::<Vec<_>>();
-            parts(x) == parts(y) && x.unique == y.unique && x.method == y.method && x.predicate.as_deref().map(loose_expression) == y.predicate.as_deref().map(loose_expression)
+            parts(x) == parts(y)
+                && x.unique == y.unique
+                && x.method == y.method
+                && x.predicate.as_deref().map(loose_expression) == y.predicate.as_deref().map(loose_expression)
         },
         index_definition,
         |x| &x.name,
@@ -390,7 +424,13 @@ mod tests {
                 on_delete: on_delete.into(),
                 on_update: "NO ACTION".into(),
             }],
-            indexes: vec![CatalogIndex { name: "ix".into(), columns: vec!["lower((name)::text)".into()], unique: false, method: "btree".into(), predicate: None }],
+            indexes: vec![CatalogIndex {
+                name: "ix".into(),
+                columns: vec!["lower((name)::text)".into()],
+                unique: false,
+                method: "btree".into(),
+                predicate: None,
+            }],
             ..Default::default()
         }
     }

@@ -91,15 +91,19 @@ pub fn html(r: &ReportInput) -> String {
         count("warning"),
         count("info")
     );
-    table(&mut s, a.get("tables").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]), &[
-        ("source table", "source"),
-        ("target table", "target"),
-        ("columns", "columns"),
-        ("rows (estimate)", "estimated_rows"),
-        ("primary key", "primary_key"),
-        ("indexes", "indexes"),
-        ("foreign keys", "foreign_keys"),
-    ]);
+    table(
+        &mut s,
+        a.get("tables").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]),
+        &[
+            ("source table", "source"),
+            ("target table", "target"),
+            ("columns", "columns"),
+            ("rows (estimate)", "estimated_rows"),
+            ("primary key", "primary_key"),
+            ("indexes", "indexes"),
+            ("foreign keys", "foreign_keys"),
+        ],
+    );
     let mut ordered = items.clone();
     ordered.sort_by_key(|i| match i.get("severity").and_then(Value::as_str) {
         Some("action") => 0,
@@ -124,15 +128,19 @@ pub fn html(r: &ReportInput) -> String {
                 esc(&text(m.get("seconds").unwrap_or(&Value::Null))),
                 esc(&text(m.get("rows_per_second").unwrap_or(&Value::Null)))
             );
-            table(&mut s, m.get("tables").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]), &[
-                ("table", "target"),
-                ("rows", "rows"),
-                ("bytes", "bytes"),
-                ("seconds", "seconds"),
-                ("zero dates → NULL", "zero_dates_nulled"),
-                ("zero dates → -infinity", "zero_dates_infinity"),
-                ("error", "error"),
-            ]);
+            table(
+                &mut s,
+                m.get("tables").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]),
+                &[
+                    ("table", "target"),
+                    ("rows", "rows"),
+                    ("bytes", "bytes"),
+                    ("seconds", "seconds"),
+                    ("zero dates → NULL", "zero_dates_nulled"),
+                    ("zero dates → -infinity", "zero_dates_infinity"),
+                    ("error", "error"),
+                ],
+            );
         }
     }
     s.push_str("</section>\n<section id=\"verify\"><h2>Last verify</h2>\n");
@@ -149,15 +157,19 @@ pub fn html(r: &ReportInput) -> String {
                 esc(&text(v.get("rows_compared").unwrap_or(&Value::Null))),
                 esc(&text(v.get("seconds").unwrap_or(&Value::Null)))
             );
-            table(&mut s, v.get("tables").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]), &[
-                ("table", "target"),
-                ("status", "status"),
-                ("source rows", "source_rows"),
-                ("target rows", "target_rows"),
-                ("missing", "missing"),
-                ("extra", "extra"),
-                ("changed", "changed"),
-            ]);
+            table(
+                &mut s,
+                v.get("tables").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]),
+                &[
+                    ("table", "target"),
+                    ("status", "status"),
+                    ("source rows", "source_rows"),
+                    ("target rows", "target_rows"),
+                    ("missing", "missing"),
+                    ("extra", "extra"),
+                    ("changed", "changed"),
+                ],
+            );
         }
     }
     s.push_str("</section>\n<section id=\"erd\" class=\"erd\"><h2>Entity-relationship diagram</h2>\n");
@@ -167,12 +179,7 @@ pub fn html(r: &ReportInput) -> String {
             s.push('\n');
         }
         None => {
-            let _ = write!(
-                s,
-                "<p class=\"bad\">{}</p>\n<pre>{}</pre>\n",
-                esc(r.svg_error.as_deref().unwrap_or("no diagram")),
-                esc(&r.mermaid)
-            );
+            let _ = write!(s, "<p class=\"bad\">{}</p>\n<pre>{}</pre>\n", esc(r.svg_error.as_deref().unwrap_or("no diagram")), esc(&r.mermaid));
         }
     }
     s.push_str("</section>\n</body>\n</html>\n");

@@ -3,10 +3,10 @@
 //! encoder and COPY run concurrently, joined by bounded channels.
 
 use crate::{ChunkDone, Job};
-use ferry_progress::Progress;
 use bytes::Bytes;
 use ferry_model::{ErrorKind, SnapshotReader, Source};
 use ferry_plan::{ConversionStats, Plan, TablePlan};
+use ferry_progress::Progress;
 use ferry_target_postgres::copy_binary::{self, BinaryKind};
 use ferry_target_postgres::copy_text;
 use ferry_target_postgres::PgTarget;

@@ -26,15 +26,15 @@ mod makeplan;
 mod prepare;
 mod report;
 
-pub use makeplan::{make_plan, PlanningError};
 pub use ferry_progress::ProgressMode;
+pub use makeplan::{make_plan, PlanningError};
 pub use report::{MigrateReport, StepFailure, TableReport};
 
 use ferry_model::{ChunkRange, ErrorKind, Source};
 use ferry_plan::config::IfExists;
 use ferry_plan::{ConversionStats, Plan};
-use ferry_target_postgres::{PgTarget, TargetError};
 use ferry_progress::Progress;
+use ferry_target_postgres::{PgTarget, TargetError};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -88,14 +88,7 @@ pub struct MigrateOptions {
 
 impl Default for MigrateOptions {
     fn default() -> Self {
-        MigrateOptions {
-            if_exists: IfExists::Fail,
-            workers: 4,
-            progress: ProgressMode::Quiet,
-            resume: false,
-            chunk_rows: 250_000,
-            format: CopyFormat::Auto,
-        }
+        MigrateOptions { if_exists: IfExists::Fail, workers: 4, progress: ProgressMode::Quiet, resume: false, chunk_rows: 250_000, format: CopyFormat::Auto }
     }
 }
 
@@ -138,19 +131,20 @@ pub async fn migrate<S: Source>(
     // The chunk plan: new, or the stored one when resuming.
     let mut previous: HashMap<usize, (u64, u64)> = HashMap::new();
     let (chunks, done) = if opts.resume {
-        let run = target
-            .load_run(&schema)
-            .await?
-            .ok_or_else(|| LoadError::Resume(format!("no load of schema \"{schema}\" to resume; run without --resume")))?;
+        let run =
+            target.load_run(&schema).await?.ok_or_else(|| LoadError::Resume(format!("no load of schema \"{schema}\" to resume; run without --resume")))?;
         if run.status == "done" {
             return Err(LoadError::Resume(format!("the load of schema \"{schema}\" already finished; run without --resume to load again")));
         }
-        let stored: HashMap<String, Vec<ChunkRange>> = serde_json::from_str(&run.chunk_plan)
-            .map_err(|e| LoadError::Resume(format!("unreadable chunk plan in ferry.load_runs: {e}")))?;
+        let stored: HashMap<String, Vec<ChunkRange>> =
+            serde_json::from_str(&run.chunk_plan).map_err(|e| LoadError::Resume(format!("unreadable chunk plan in ferry.load_runs: {e}")))?;
         let mut chunks = Vec::new();
         for t in &plan.tables {
             let c = stored.get(&t.target.name).cloned().ok_or_else(|| {
-                LoadError::Resume(format!("table {} is not in the interrupted run; the config changed, so start over with --if-exists drop", t.target.qualified()))
+                LoadError::Resume(format!(
+                    "table {} is not in the interrupted run; the config changed, so start over with --if-exists drop",
+                    t.target.qualified()
+                ))
             })?;
             chunks.push(c);
         }
@@ -169,8 +163,7 @@ pub async fn migrate<S: Source>(
         for t in &plan.tables {
             chunks.push(source.plan_chunks(&t.source, opts.chunk_rows.max(1)).await?);
         }
-        let stored: HashMap<String, Vec<ChunkRange>> =
-            plan.tables.iter().zip(&chunks).map(|(t, c)| (t.target.name.clone(), c.clone())).collect();
+        let stored: HashMap<String, Vec<ChunkRange>> = plan.tables.iter().zip(&chunks).map(|(t, c)| (t.target.name.clone(), c.clone())).collect();
         target.start_run(&schema, source_label, &serde_json::to_string(&stored).expect("chunk plan serialises")).await?;
         (chunks, Default::default())
     };
@@ -188,11 +181,7 @@ pub async fn migrate<S: Source>(
     }
     let pending_chunks: Vec<usize> = (0..plan.tables.len()).map(|i| queue.iter().filter(|j| j.table == i).count()).collect();
 
-    let progress = Progress::new(
-        "loading",
-        opts.progress,
-        &plan.tables.iter().map(|t| (t.target.name.clone(), t.source.estimated_rows)).collect::<Vec<_>>(),
-    );
+    let progress = Progress::new("loading", opts.progress, &plan.tables.iter().map(|t| (t.target.name.clone(), t.source.estimated_rows)).collect::<Vec<_>>());
     for (i, (rows, _)) in &previous {
         progress.rows(*i, *rows);
     }
@@ -330,21 +319,12 @@ pub async fn migrate<S: Source>(
 /// (table, seconds, failure) per statement.
 async fn run_parallel(url: &str, steps: Vec<(usize, String)>, workers: usize, resume: bool) -> Vec<(usize, f64, Option<StepFailure>)> {
     let seqs = steps.into_iter().map(|(i, s)| (i, vec![s])).collect();
-    run_parallel_sequences(url, seqs, workers, resume)
-        .await
-        .into_iter()
-        .map(|(i, secs, mut f)| (i, secs, f.pop()))
-        .collect()
+    run_parallel_sequences(url, seqs, workers, resume).await.into_iter().map(|(i, secs, mut f)| (i, secs, f.pop())).collect()
 }
 
 /// Runs sequences of statements (each sequence in order on one connection), `workers`
 /// sequences at a time. A failed statement is reported and the sequence goes on.
-async fn run_parallel_sequences(
-    url: &str,
-    seqs: Vec<(usize, Vec<String>)>,
-    workers: usize,
-    resume: bool,
-) -> Vec<(usize, f64, Vec<StepFailure>)> {
+async fn run_parallel_sequences(url: &str, seqs: Vec<(usize, Vec<String>)>, workers: usize, resume: bool) -> Vec<(usize, f64, Vec<StepFailure>)> {
     let sem = Arc::new(tokio::sync::Semaphore::new(workers.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (i, stmts) in seqs {

@@ -14,11 +14,7 @@ pub enum PlanningError {
 
 /// Introspects the selected tables, runs the data probes the type map needs, and builds the
 /// plan. Reads the source only.
-pub async fn make_plan<S: Source>(
-    source: &S,
-    config: &ferry_plan::Config,
-    postgis: bool,
-) -> Result<Plan, PlanningError> {
+pub async fn make_plan<S: Source>(source: &S, config: &ferry_plan::Config, postgis: bool) -> Result<Plan, PlanningError> {
     let select = ferry_plan::select_tables(config);
     let schema = source.introspect(&select).await?;
     let mut answers = ferry_plan::ProbeAnswers::new();

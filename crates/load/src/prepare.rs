@@ -69,10 +69,16 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
                 }
                 let q = t.target.qualified();
                 for c in &t.target.checks {
-                    push(format!("check {} of {q}", c.name), format!("ALTER TABLE {q} DROP CONSTRAINT IF EXISTS {}", ferry_target_postgres::quote_ident(&c.name)));
+                    push(
+                        format!("check {} of {q}", c.name),
+                        format!("ALTER TABLE {q} DROP CONSTRAINT IF EXISTS {}", ferry_target_postgres::quote_ident(&c.name)),
+                    );
                 }
                 if let Some(pk) = &t.target.primary_key {
-                    push(format!("primary key of {q}"), format!("ALTER TABLE {q} DROP CONSTRAINT IF EXISTS {} CASCADE", ferry_target_postgres::quote_ident(&pk.name)));
+                    push(
+                        format!("primary key of {q}"),
+                        format!("ALTER TABLE {q} DROP CONSTRAINT IF EXISTS {} CASCADE", ferry_target_postgres::quote_ident(&pk.name)),
+                    );
                 }
                 for ix in t.target.indexes.iter().chain(t.target.partition_indexes.iter().map(|(_, ix)| ix)) {
                     push(format!("index {}", qualified(&t.target.schema, &ix.name)), format!("DROP INDEX IF EXISTS {}", qualified(&t.target.schema, &ix.name)));
@@ -89,7 +95,8 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
     }
     let keep = if_exists == IfExists::Truncate;
     // Under truncate, a type that exists stays (its tables use it).
-    let maybe = |sql: String| if keep { format!("DO $ferry$ BEGIN {sql}; EXCEPTION WHEN duplicate_object OR duplicate_table THEN NULL; END $ferry$") } else { sql };
+    let maybe =
+        |sql: String| if keep { format!("DO $ferry$ BEGIN {sql}; EXCEPTION WHEN duplicate_object OR duplicate_table THEN NULL; END $ferry$") } else { sql };
     for e in &plan.enums {
         push(format!("enum type {}", qualified(&e.schema, &e.name)), maybe(e.create_sql()));
     }
@@ -112,10 +119,9 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
     for (what, sql) in &stmts {
         if let Err(e) = target.batch(sql).await {
             let _ = target.batch("ROLLBACK").await;
-            return Err(LoadError::Target(e.context(format!(
-                "creating {what} in schema \"{}\" (nothing was created); the statement was:\n{sql}\n",
-                plan.target_schema
-            ))));
+            return Err(LoadError::Target(
+                e.context(format!("creating {what} in schema \"{}\" (nothing was created); the statement was:\n{sql}\n", plan.target_schema)),
+            ));
         }
     }
     if let Err(e) = target.batch("COMMIT").await {
@@ -136,10 +142,7 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
 async fn check_shape(target: &PgTarget, t: &TablePlan) -> Result<(), LoadError> {
     let rows = target
         .client
-        .query(
-            "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped",
-            &[&t.target.qualified()],
-        )
+        .query("SELECT a.attname FROM pg_attribute a WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped", &[&t.target.qualified()])
         .await
         .map_err(TargetError::from)?;
     let have: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
@@ -150,4 +153,3 @@ async fn check_shape(target: &PgTarget, t: &TablePlan) -> Result<(), LoadError> 
     }
     Ok(())
 }
-

@@ -119,7 +119,11 @@ impl MigrateReport {
         );
         match (&self.snapshot.position, self.snapshot.consistent) {
             (Some(p), true) => {
-                let _ = writeln!(s, "  source snapshot: consistent at log position {p}{}", self.snapshot.gtid.as_ref().map(|g| format!(", GTID {g}")).unwrap_or_default());
+                let _ = writeln!(
+                    s,
+                    "  source snapshot: consistent at log position {p}{}",
+                    self.snapshot.gtid.as_ref().map(|g| format!(", GTID {g}")).unwrap_or_default()
+                );
             }
             (_, false) => {
                 let _ = writeln!(s, "  source snapshot: NOT consistent across readers — {}", self.snapshot.note.clone().unwrap_or_default());
@@ -147,11 +151,7 @@ impl MigrateReport {
                 (None, 0) => "ok".to_string(),
                 (None, n) => format!("loaded, {n} step(s) failed"),
             };
-            let _ = writeln!(
-                s,
-                "  {:<32} {:>10} {:>12} {:>8.2} {:>8.2}  {status}",
-                t.target, t.rows, t.bytes, t.seconds, t.post_load_seconds
-            );
+            let _ = writeln!(s, "  {:<32} {:>10} {:>12} {:>8.2} {:>8.2}  {status}", t.target, t.rows, t.bytes, t.seconds, t.post_load_seconds);
         }
         for t in &self.tables {
             if let Some(e) = &t.error {
@@ -168,10 +168,7 @@ impl MigrateReport {
             }
         }
         if !self.ok {
-            let _ = writeln!(
-                s,
-                "\nThe target is incomplete where marked above. Fix the cause, then run `ferry migrate` again with --if-exists drop."
-            );
+            let _ = writeln!(s, "\nThe target is incomplete where marked above. Fix the cause, then run `ferry migrate` again with --if-exists drop.");
         }
         s
     }

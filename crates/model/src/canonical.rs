@@ -38,7 +38,11 @@ fn trim_fraction(s: String) -> String {
     match s.split_once('.') {
         Some((a, b)) => {
             let b = b.trim_end_matches('0');
-            if b.is_empty() { a.to_string() } else { format!("{a}.{b}") }
+            if b.is_empty() {
+                a.to_string()
+            } else {
+                format!("{a}.{b}")
+            }
         }
         None => s,
     }
@@ -78,18 +82,14 @@ pub fn canonical(v: &Value) -> Option<String> {
         Value::Json(s) => normalize_json(s),
         Value::Bits(s) => s.clone(),
         Value::Array(items) => {
-            let inner: Vec<String> =
-                items.iter().map(|i| canonical(i).unwrap_or_else(|| "NULL".into())).collect();
+            let inner: Vec<String> = items.iter().map(|i| canonical(i).unwrap_or_else(|| "NULL".into())).collect();
             format!("{{{}}}", inner.join(","))
         }
     })
 }
 
 fn format_full(d: &crate::value::DateTime) -> String {
-    format!(
-        "{} {:02}:{:02}:{:02}.{:06}",
-        d.date, d.hour, d.minute, d.second, d.micros
-    )
+    format!("{} {:02}:{:02}:{:02}.{:06}", d.date, d.hour, d.minute, d.second, d.micros)
 }
 
 fn canonical_float(x: f64, single: Option<f32>) -> String {
@@ -373,11 +373,8 @@ mod tests {
 
     #[test]
     fn streamed_row_hash_is_row_hash() {
-        let cols = [
-            ColumnText { sql: "a".into(), nullable: false, json: false },
-            ColumnText { sql: "j".into(), nullable: true, json: true },
-            ColumnText::sql("b"),
-        ];
+        let cols =
+            [ColumnText { sql: "a".into(), nullable: false, json: false }, ColumnText { sql: "j".into(), nullable: true, json: true }, ColumnText::sql("b")];
         let s = StreamedRowHash::new(&cols, |run| run.iter().map(|c| c.sql.clone()).collect::<Vec<_>>().join("+")).unwrap();
         assert_eq!(s.select, ["a", "j", "b"]);
         let mut buf = Vec::new();
@@ -393,7 +390,10 @@ mod tests {
     fn json_canonical_sorts_keys_and_unifies_numbers_and_escapes() {
         // Keys sorted bytewise, numbers as d.dddE±n (MariaDB's JSON_NORMALIZE form); strings as jsonb prints them.
         assert_eq!(json_canonical(r#"{"sku": "SKU-1", "qty": 2, "gift": false}"#), r#"{"gift":false,"qty":2.0E0,"sku":"SKU-1"}"#);
-        assert_eq!(json_canonical(r#"{"b": [1, 1.50, -0.00120, 1e3, 0], "a": {"z": null, "y": "x\"y"}}"#), r#"{"a":{"y":"x\"y","z":null},"b":[1.0E0,1.5E0,-1.2E-3,1.0E3,0.0E0]}"#);
+        assert_eq!(
+            json_canonical(r#"{"b": [1, 1.50, -0.00120, 1e3, 0], "a": {"z": null, "y": "x\"y"}}"#),
+            r#"{"a":{"y":"x\"y","z":null},"b":[1.0E0,1.5E0,-1.2E-3,1.0E3,0.0E0]}"#
+        );
         assert_eq!(json_canonical(r#"{"aa": 1, "b": 2}"#), r#"{"aa":1.0E0,"b":2.0E0}"#, "bytewise, not jsonb's length-first order");
         assert_eq!(json_canonical(r#"{"a": 1, "a": 2}"#), r#"{"a":2.0E0}"#, "a duplicate key keeps its last value");
         assert_eq!(json_canonical(r#"{"\u0062": 1, "a": 2, "c": 3}"#), r#"{"a":2.0E0,"b":1.0E0,"c":3.0E0}"#, "escaped keys sort and print decoded");

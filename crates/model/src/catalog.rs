@@ -257,7 +257,9 @@ pub fn loose_expression(e: &str) -> String {
             while i < b.len() && (b[i].is_alphanumeric() || b[i] == '_' || b[i] == '"' || (b[i] == ' ' && b.get(i + 1).is_some_and(|n| n.is_alphabetic()))) {
                 i += 1;
             }
-            if b.get(i) == Some(&'(') && b[i..].iter().position(|&x| x == ')').is_some_and(|p| b[i + 1..i + p].iter().all(|x| x.is_ascii_digit() || *x == ',' || *x == ' ')) {
+            if b.get(i) == Some(&'(')
+                && b[i..].iter().position(|&x| x == ')').is_some_and(|p| b[i + 1..i + p].iter().all(|x| x.is_ascii_digit() || *x == ',' || *x == ' '))
+            {
                 i += b[i..].iter().position(|&x| x == ')').unwrap() + 1;
             }
             while b.get(i) == Some(&'[') && b.get(i + 1) == Some(&']') {

@@ -80,7 +80,9 @@ pub enum SchemaChange {
     /// A new table (its full shape).
     CreateTable(Box<Table>),
     DropTable,
-    RenameTable { to: String },
+    RenameTable {
+        to: String,
+    },
     Alter(Vec<AlterOp>),
     /// Changes nothing ferry copies or creates (table options, constraints ferry does not
     /// create, ANALYZE…): counted, not applied; the text says what was skipped.
@@ -124,12 +126,7 @@ pub trait CdcSource: Send + Sync {
     fn current_position(&self) -> impl Future<Output = Result<LogPosition, SourceError>> + Send;
     /// Streams changes of `tables` from `from`. `until_caught_up`: end the stream when it reaches
     /// the log's end instead of waiting for more.
-    fn stream(
-        &self,
-        from: &LogPosition,
-        tables: Vec<Table>,
-        until_caught_up: bool,
-    ) -> impl Future<Output = Result<Self::Stream, SourceError>> + Send;
+    fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> impl Future<Output = Result<Self::Stream, SourceError>> + Send;
 }
 
 #[cfg(test)]

@@ -82,7 +82,10 @@ mod tests {
     fn passwords_are_redacted() {
         assert_eq!(super::redact_url("mysql://root:s3cr@t@h:1/db"), "mysql://root:***@h:1/db");
         assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(super::redact_url("postgres://u@h/db?schema=app&password=p%40ss&sslmode=require"), "postgres://u@h/db?schema=app&password=***&sslmode=require");
+        assert_eq!(
+            super::redact_url("postgres://u@h/db?schema=app&password=p%40ss&sslmode=require"),
+            "postgres://u@h/db?schema=app&password=***&sslmode=require"
+        );
         assert_eq!(super::redact_url("postgres://u:x@h/db?PASSWORD=y"), "postgres://u:***@h/db?PASSWORD=***");
         assert_eq!(super::redact_url("host=h user=u password=secret dbname=d"), "host=h user=u password=*** dbname=d");
         assert_eq!(super::redact_url("host=h password = 'a \\' b' dbname=d"), "host=h password = *** dbname=d");

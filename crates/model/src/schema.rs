@@ -54,9 +54,16 @@ pub struct UserType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum UserTypeKind {
-    Enum { values: Vec<String> },
+    Enum {
+        values: Vec<String>,
+    },
     /// `CREATE DOMAIN name AS base [NOT NULL] [DEFAULT d] [CHECK …]`, PostgreSQL text.
-    Domain { base: String, not_null: bool, default: Option<String>, checks: Vec<String> },
+    Domain {
+        base: String,
+        not_null: bool,
+        default: Option<String>,
+        checks: Vec<String>,
+    },
 }
 
 impl Schema {
@@ -103,11 +110,8 @@ impl Table {
     pub fn describe_row(&self, row: &[crate::Value], ordinal: u64) -> String {
         match self.row_identity() {
             Some(key) => {
-                let vals: Vec<String> = key
-                    .columns
-                    .iter()
-                    .map(|c| self.column_index(c).and_then(|i| row.get(i)).map(|v| v.to_string()).unwrap_or_default())
-                    .collect();
+                let vals: Vec<String> =
+                    key.columns.iter().map(|c| self.column_index(c).and_then(|i| row.get(i)).map(|v| v.to_string()).unwrap_or_default()).collect();
                 format!("key ({})=({})", key.columns.join(", "), vals.join(", "))
             }
             None => format!("row #{ordinal} (the table has no key)"),
@@ -117,11 +121,7 @@ impl Table {
     /// The columns that identify a row: the primary key, else the first unique key whose columns
     /// are all NOT NULL. `None` for a table without a usable key.
     pub fn row_identity(&self) -> Option<&Key> {
-        self.primary_key.as_ref().or_else(|| {
-            self.unique_keys.iter().find(|k| {
-                k.columns.iter().all(|c| self.column(c).map(|c| !c.nullable).unwrap_or(false))
-            })
-        })
+        self.primary_key.as_ref().or_else(|| self.unique_keys.iter().find(|k| k.columns.iter().all(|c| self.column(c).map(|c| !c.nullable).unwrap_or(false))))
     }
 }
 
@@ -169,39 +169,83 @@ pub enum DataType {
     Bool,
     /// Integer of `bytes` storage bytes (1, 2, 3, 4, 8). `display_width` keeps MySQL's
     /// `tinyint(1)` hint.
-    Int { bytes: u8, unsigned: bool, display_width: Option<u32> },
-    Decimal { precision: u32, scale: u32, unsigned: bool },
-    Float { unsigned: bool },
-    Double { unsigned: bool },
+    Int {
+        bytes: u8,
+        unsigned: bool,
+        display_width: Option<u32>,
+    },
+    Decimal {
+        precision: u32,
+        scale: u32,
+        unsigned: bool,
+    },
+    Float {
+        unsigned: bool,
+    },
+    Double {
+        unsigned: bool,
+    },
     /// Fixed-length character string of `len` characters.
-    Char { len: u32 },
-    Varchar { len: u32 },
+    Char {
+        len: u32,
+    },
+    Varchar {
+        len: u32,
+    },
     /// Character large object of at most `max_bytes` bytes.
-    Text { max_bytes: u64 },
-    Binary { len: u32 },
-    Varbinary { len: u32 },
-    Blob { max_bytes: u64 },
+    Text {
+        max_bytes: u64,
+    },
+    Binary {
+        len: u32,
+    },
+    Varbinary {
+        len: u32,
+    },
+    Blob {
+        max_bytes: u64,
+    },
     Date,
     /// Time of day or duration (MySQL TIME spans -838:59:59 to 838:59:59).
-    Time { fsp: u8 },
+    Time {
+        fsp: u8,
+    },
     /// Date and time without time zone.
-    DateTime { fsp: u8 },
+    DateTime {
+        fsp: u8,
+    },
     /// An instant: date and time stored as UTC.
-    Timestamp { fsp: u8 },
+    Timestamp {
+        fsp: u8,
+    },
     Year,
     Json,
-    Enum { values: Vec<String> },
-    Set { values: Vec<String> },
-    Bit { len: u32 },
+    Enum {
+        values: Vec<String>,
+    },
+    Set {
+        values: Vec<String>,
+    },
+    Bit {
+        len: u32,
+    },
     /// Spatial type (`geometry`, `point`, …) with its SRID when the column has one.
-    Geometry { kind: String, srid: Option<u32> },
+    Geometry {
+        kind: String,
+        srid: Option<u32>,
+    },
     Uuid,
     /// A PostgreSQL source's type, carried over as written (`integer[]`, `inet`, `tstzrange`,
     /// `numeric(10,2)`): the target has the very same type. `user_type`: an enum or domain of the
     /// source schema (see [`Schema::types`]), created in the target schema first.
-    Native { name: String, user_type: bool },
+    Native {
+        name: String,
+        user_type: bool,
+    },
     /// A type ferry does not know; carried only with a user override.
-    Unsupported { name: String },
+    Unsupported {
+        name: String,
+    },
 }
 
 impl DataType {
@@ -378,11 +422,21 @@ pub fn like(pattern: &str, s: &str) -> bool {
 /// One change an `ALTER TABLE` makes, in neutral terms (the source dialect's parser fills it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AlterOp {
-    AddColumn { column: Column, position: ColumnPosition },
+    AddColumn {
+        column: Column,
+        position: ColumnPosition,
+    },
     DropColumn(String),
-    RenameColumn { from: String, to: String },
+    RenameColumn {
+        from: String,
+        to: String,
+    },
     /// MODIFY / CHANGE: column `name` becomes `column` (whose name may differ: a rename).
-    ModifyColumn { name: String, column: Column, position: ColumnPosition },
+    ModifyColumn {
+        name: String,
+        column: Column,
+        position: ColumnPosition,
+    },
     AddIndex(Index),
     DropIndex(String),
 }
@@ -528,7 +582,10 @@ mod alter_tests {
             primary_key: Some(Key { name: "PRIMARY".into(), columns: vec!["id".into()] }),
             indexes: vec![Index {
                 name: "ab".into(),
-                columns: vec![IndexColumn { name: "a".into(), prefix: None, descending: false }, IndexColumn { name: "b".into(), prefix: None, descending: false }],
+                columns: vec![
+                    IndexColumn { name: "a".into(), prefix: None, descending: false },
+                    IndexColumn { name: "b".into(), prefix: None, descending: false },
+                ],
                 unique: false,
                 kind: IndexKind::BTree,
                 comment: None,

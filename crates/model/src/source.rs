@@ -4,7 +4,11 @@
 
 use std::future::Future;
 
-use crate::{error::SourceError, schema::{Schema, Table}, value::Row};
+use crate::{
+    error::SourceError,
+    schema::{Schema, Table},
+    value::Row,
+};
 use serde::{Deserialize, Serialize};
 
 /// A batch of rows read from one table, in read order.
@@ -71,7 +75,11 @@ impl ChunkRange {
                 if let Some(h) = hi {
                     parts.push(format!("{quoted_column} <= {h}"));
                 }
-                if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) }
+                if parts.is_empty() {
+                    String::new()
+                } else {
+                    format!(" WHERE {}", parts.join(" AND "))
+                }
             }
         }
     }
@@ -198,10 +206,13 @@ mod tests {
         assert_eq!(r[3], ChunkRange::IntKey { column: "id".into(), lo: Some(75), hi: None });
         // every id in exactly one range
         for id in -5..120i128 {
-            let n = r.iter().filter(|c| match c {
-                ChunkRange::IntKey { lo, hi, .. } => lo.is_none_or(|l| id > l) && hi.is_none_or(|h| id <= h),
-                ChunkRange::All | ChunkRange::Pages { .. } => true,
-            }).count();
+            let n = r
+                .iter()
+                .filter(|c| match c {
+                    ChunkRange::IntKey { lo, hi, .. } => lo.is_none_or(|l| id > l) && hi.is_none_or(|h| id <= h),
+                    ChunkRange::All | ChunkRange::Pages { .. } => true,
+                })
+                .count();
             assert_eq!(n, 1, "id {id}");
         }
         assert_eq!(split_int_range("id", 5, 5, 8).len(), 1);
@@ -224,9 +235,15 @@ pub trait VerifySource: Source {
     /// Quotes an identifier for the source's SQL.
     fn quote(&self, ident: &str) -> String;
     /// Row count and order-independent hash sum of `range` over the canonical texts `exprs`.
-    fn chunk_hash(&self, table: &Table, exprs: &[crate::canonical::ColumnText], range: &ChunkRange) -> impl Future<Output = Result<(u64, String), SourceError>> + Send;
+    fn chunk_hash(
+        &self,
+        table: &Table,
+        exprs: &[crate::canonical::ColumnText],
+        range: &ChunkRange,
+    ) -> impl Future<Output = Result<(u64, String), SourceError>> + Send;
     /// The canonical texts `exprs` of every row of `range`.
-    fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> impl Future<Output = Result<Vec<Vec<Option<String>>>, SourceError>> + Send;
+    fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange)
+        -> impl Future<Output = Result<Vec<Vec<Option<String>>>, SourceError>> + Send;
     /// Reads the full rows whose canonical key texts (`key_exprs`) equal one of `keys`.
     fn read_keys(&self, table: &Table, key_exprs: &[String], keys: &[Vec<String>], tx: RowSender) -> impl Future<Output = Result<u64, SourceError>> + Send;
 }

@@ -113,13 +113,7 @@ pub fn format_duration(micros: i64) -> String {
     let neg = micros < 0;
     let m = micros.unsigned_abs();
     let (secs, frac) = (m / 1_000_000, m % 1_000_000);
-    let mut s = format!(
-        "{}{:02}:{:02}:{:02}",
-        if neg { "-" } else { "" },
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    );
+    let mut s = format!("{}{:02}:{:02}:{:02}", if neg { "-" } else { "" }, secs / 3600, (secs / 60) % 60, secs % 60);
     if frac != 0 {
         s.push_str(&format!(".{frac:06}"));
     }

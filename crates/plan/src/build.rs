@@ -60,12 +60,7 @@ impl TablePlan {
     /// `COPY "schema"."table" ("a", "b") FROM STDIN [(FORMAT binary)]`.
     pub fn copy_sql(&self, binary: bool) -> String {
         let cols: Vec<String> = self.target.columns.iter().map(|c| quote_ident(&c.name)).collect();
-        format!(
-            "COPY {} ({}) FROM STDIN{}",
-            self.target.qualified(),
-            cols.join(", "),
-            if binary { " (FORMAT binary)" } else { "" }
-        )
+        format!("COPY {} ({}) FROM STDIN{}", self.target.qualified(), cols.join(", "), if binary { " (FORMAT binary)" } else { "" })
     }
 }
 
@@ -149,9 +144,7 @@ pub fn identifier_case(config: &Config, schema: &Schema) -> IdentifierCase {
 
 /// The include/exclude rules as a predicate over source table names.
 pub fn select_tables(config: &Config) -> impl Fn(&str) -> bool + Sync + '_ {
-    move |name: &str| {
-        config.rules.include.iter().any(|p| like(p, name)) && !config.rules.exclude.iter().any(|p| like(p, name))
-    }
+    move |name: &str| config.rules.include.iter().any(|p| like(p, name)) && !config.rules.exclude.iter().any(|p| like(p, name))
 }
 
 /// Storage engines whose tables are in a consistent snapshot (MySQL/MariaDB); a PostgreSQL
@@ -194,15 +187,9 @@ pub fn probes_needed(schema: &Schema, config: &Config) -> Vec<(String, String, P
             }
             match c.data_type {
                 DataType::Enum { .. } => out.push((t.name.clone(), c.name.clone(), Probe::InvalidEnum)),
-                DataType::Varbinary { .. } | DataType::Blob { .. } if t.estimated_rows > 0 => {
-                    out.push((t.name.clone(), c.name.clone(), Probe::NotUtf8Text))
-                }
-                DataType::Int { bytes: 8, unsigned: true, .. } if !c.auto_increment => {
-                    out.push((t.name.clone(), c.name.clone(), Probe::AboveBigint))
-                }
-                DataType::Int { bytes: 1, unsigned: false, display_width: Some(1) }
-                    if config.rules.tinyint1 == crate::config::Tinyint1::Auto =>
-                {
+                DataType::Varbinary { .. } | DataType::Blob { .. } if t.estimated_rows > 0 => out.push((t.name.clone(), c.name.clone(), Probe::NotUtf8Text)),
+                DataType::Int { bytes: 8, unsigned: true, .. } if !c.auto_increment => out.push((t.name.clone(), c.name.clone(), Probe::AboveBigint)),
+                DataType::Int { bytes: 1, unsigned: false, display_width: Some(1) } if config.rules.tinyint1 == crate::config::Tinyint1::Auto => {
                     out.push((t.name.clone(), c.name.clone(), Probe::NotZeroOrOne))
                 }
                 DataType::Time { .. } => out.push((t.name.clone(), c.name.clone(), Probe::OutsideDay)),
@@ -222,11 +209,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     let rules = &config.rules;
     let case = identifier_case(config, schema);
     let mut problems: Vec<String> = Vec::new();
-    let mut a = Assessment {
-        source: schema.name.clone(),
-        source_server: schema.server_version.clone(),
-        ..Default::default()
-    };
+    let mut a = Assessment { source: schema.name.clone(), source_server: schema.server_version.clone(), ..Default::default() };
 
     // Rules must name tables and columns that exist among the selected tables.
     for (tname, rule) in &config.tables {
@@ -266,9 +249,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         tname_of.insert(t.name.clone(), n);
     }
     for (target, sources) in collisions(&table_names) {
-        problems.push(format!(
-            "tables {sources} all become \"{target}\" in PostgreSQL; rename all but one with [tables.\"<name>\"] rename = \"…\""
-        ));
+        problems.push(format!("tables {sources} all become \"{target}\" in PostgreSQL; rename all but one with [tables.\"<name>\"] rename = \"…\""));
     }
 
     // pg_class holds tables and indexes, pg_type holds tables' row types and enums: one
@@ -404,7 +385,11 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 if zpolicy == ZeroDatePolicy::Null && !c.nullable && (zero_rows > 0 || zero_default) {
                     nullable = true;
                     let why = if zero_rows > 0 { format!("{zero_rows} rows hold zero dates") } else { "its default is a zero date".to_string() };
-                    a.push(Severity::Warning, &obj, format!("NOT NULL dropped: {why}, written as NULL (zero_dates = \"null\"); zero_dates = \"-infinity\" keeps NOT NULL"));
+                    a.push(
+                        Severity::Warning,
+                        &obj,
+                        format!("NOT NULL dropped: {why}, written as NULL (zero_dates = \"null\"); zero_dates = \"-infinity\" keeps NOT NULL"),
+                    );
                 }
                 if zpolicy == ZeroDatePolicy::Error && zero_rows > 0 {
                     a.push(Severity::Action, &obj, format!(
@@ -443,11 +428,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 match typemap::map_column(c, rules, p, enum_type, postgis, zero) {
                     Ok(m) => {
                         if let Some(note) = m.note {
-                            let sev = if matches!(c.data_type, DataType::Geometry { .. }) && !postgis {
-                                Severity::Warning
-                            } else {
-                                Severity::Info
-                            };
+                            let sev = if matches!(c.data_type, DataType::Geometry { .. }) && !postgis { Severity::Warning } else { Severity::Info };
                             a.push(sev, &obj, note);
                         }
                         (m.ty, m.conversion)
@@ -501,12 +482,14 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         let col = |n: &str| cname_of.get(n).cloned().unwrap_or_else(|| n.to_string());
 
         // Primary key.
-        let primary_key = t.primary_key.as_ref().map(|pk| PgKey {
-            name: relnames.allocate(&format!("{tname}_pkey")),
-            columns: pk.columns.iter().map(|c| col(c)).collect(),
-        });
+        let primary_key =
+            t.primary_key.as_ref().map(|pk| PgKey { name: relnames.allocate(&format!("{tname}_pkey")), columns: pk.columns.iter().map(|c| col(c)).collect() });
         if primary_key.is_none() {
-            let how = if t.row_identity().is_some() { "a NOT NULL unique key will identify rows" } else { "rows cannot be identified by a key (verify compares whole tables, sync needs full-row matching)" };
+            let how = if t.row_identity().is_some() {
+                "a NOT NULL unique key will identify rows"
+            } else {
+                "rows cannot be identified by a key (verify compares whole tables, sync needs full-row matching)"
+            };
             a.push(Severity::Warning, &t.name, format!("no primary key: {how}"));
         }
 
@@ -520,7 +503,11 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             }
             // MySQL index names are per table (prefixed with it here); a PostgreSQL source's are
             // already unique in the schema and stay as they are.
-            let name = if schema.server_version.starts_with("PostgreSQL") { relnames.allocate(&ix.name) } else { relnames.allocate(&format!("{tname}_{}", apply_case(case, &ix.name))) };
+            let name = if schema.server_version.starts_with("PostgreSQL") {
+                relnames.allocate(&ix.name)
+            } else {
+                relnames.allocate(&format!("{tname}_{}", apply_case(case, &ix.name)))
+            };
             match ix.kind {
                 IndexKind::FullText => {
                     let parts: Vec<String> = ix.columns.iter().map(|c| format!("coalesce({}, '')", quote_ident(&col(&c.name)))).collect();
@@ -530,11 +517,20 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                         method: "gin".into(),
                         elements: vec![format!("(to_tsvector('simple'::regconfig, {}))", parts.join(" || ' ' || "))],
                     });
-                    a.push(Severity::Warning, &obj, "FULLTEXT → GIN index on to_tsvector('simple', …): rewrite MATCH … AGAINST as to_tsvector(…) @@ websearch_to_tsquery(…)");
+                    a.push(
+                        Severity::Warning,
+                        &obj,
+                        "FULLTEXT → GIN index on to_tsvector('simple', …): rewrite MATCH … AGAINST as to_tsvector(…) @@ websearch_to_tsquery(…)",
+                    );
                 }
                 IndexKind::Spatial => {
                     if postgis {
-                        indexes.push(PgIndex { name, unique: false, method: "gist".into(), elements: ix.columns.iter().map(|c| quote_ident(&col(&c.name))).collect() });
+                        indexes.push(PgIndex {
+                            name,
+                            unique: false,
+                            method: "gist".into(),
+                            elements: ix.columns.iter().map(|c| quote_ident(&col(&c.name))).collect(),
+                        });
                         a.push(Severity::Info, &obj, "SPATIAL → GiST index");
                     } else {
                         a.push(Severity::Action, &obj, "SPATIAL index not created: the target has no PostGIS (the column is WKB bytea)");
@@ -548,8 +544,15 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                         let q = quote_ident(&col(&c.name));
                         let mut e = match c.prefix {
                             Some(n) => {
-                                let binary = t.column(&c.name).map(|c| matches!(c.data_type, DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. })).unwrap_or(false);
-                                if binary { format!("(substring({q} from 1 for {n}))") } else { format!("(left({q}, {n}))") }
+                                let binary = t
+                                    .column(&c.name)
+                                    .map(|c| matches!(c.data_type, DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. }))
+                                    .unwrap_or(false);
+                                if binary {
+                                    format!("(substring({q} from 1 for {n}))")
+                                } else {
+                                    format!("(left({q}, {n}))")
+                                }
                             }
                             None => q,
                         };
@@ -574,7 +577,11 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                             );
                             continue;
                         }
-                        a.push(Severity::Info, &obj, "prefix index → index on the prefix expression (left(column, n)); queries use it through the same expression");
+                        a.push(
+                            Severity::Info,
+                            &obj,
+                            "prefix index → index on the prefix expression (left(column, n)); queries use it through the same expression",
+                        );
                     }
                     indexes.push(pg);
                 }
@@ -592,11 +599,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             }
             let ref_table = schema.table(&fk.ref_table).unwrap();
             let rrule = find_rule(config, &fk.ref_table);
-            let ref_columns = fk
-                .ref_columns
-                .iter()
-                .map(|c| target_name(case, c, rrule.and_then(|r| r.columns.get(c)).and_then(|r| r.rename.as_deref())))
-                .collect();
+            let ref_columns =
+                fk.ref_columns.iter().map(|c| target_name(case, c, rrule.and_then(|r| r.columns.get(c)).and_then(|r| r.rename.as_deref()))).collect();
             let _ = ref_table;
             foreign_keys.push(PgForeignKey {
                 name: fk_names.allocate(&apply_case(case, &fk.name)),
@@ -616,7 +620,10 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             let pname = apply_case(case, &po.partition);
             for ix in &po.indexes {
                 let elements = ix.columns.iter().map(|c| format!("{}{}", quote_ident(&col(&c.name)), if c.descending { " DESC" } else { "" })).collect();
-                partition_indexes.push((pname.clone(), PgIndex { name: relnames.allocate(&apply_case(case, &ix.name)), unique: ix.unique, method: "btree".into(), elements }));
+                partition_indexes.push((
+                    pname.clone(),
+                    PgIndex { name: relnames.allocate(&apply_case(case, &ix.name)), unique: ix.unique, method: "btree".into(), elements },
+                ));
                 a.push(Severity::Info, format!("{} partition {} index {}", t.name, po.partition, ix.name), "index of one partition: created on that partition");
             }
             let mut names = NameAllocator::new();
@@ -634,7 +641,11 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                         columns: fk.columns.iter().map(|c| col(c)).collect(),
                         ref_schema: target_schema.clone(),
                         ref_table: tname_of[&fk.ref_table].clone(),
-                        ref_columns: fk.ref_columns.iter().map(|c| target_name(case, c, rrule.and_then(|r| r.columns.get(c)).and_then(|r| r.rename.as_deref()))).collect(),
+                        ref_columns: fk
+                            .ref_columns
+                            .iter()
+                            .map(|c| target_name(case, c, rrule.and_then(|r| r.columns.get(c)).and_then(|r| r.rename.as_deref())))
+                            .collect(),
                         on_delete: fk.on_delete.sql().into(),
                         on_update: fk.on_update.sql().into(),
                     },
@@ -645,8 +656,15 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         // CHECK constraints: identifiers translated, the rest tried as written.
         let mut checks = Vec::new();
         for ch in &t.checks {
-            checks.push(PgCheck { name: fk_names.allocate(&apply_case(case, &ch.name)), expression: user.qualify_casts(&translate_expression(&ch.expression, &col)) });
-            a.push(Severity::Info, format!("{} check {}", t.name, ch.name), "CHECK translated (identifiers only); if PostgreSQL rejects it the migrate report lists it");
+            checks.push(PgCheck {
+                name: fk_names.allocate(&apply_case(case, &ch.name)),
+                expression: user.qualify_casts(&translate_expression(&ch.expression, &col)),
+            });
+            a.push(
+                Severity::Info,
+                format!("{} check {}", t.name, ch.name),
+                "CHECK translated (identifiers only); if PostgreSQL rejects it the migrate report lists it",
+            );
         }
         if rules.enums == EnumStyle::Check {
             for c in &t.columns {
@@ -694,10 +712,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 key: t
                     .row_identity()
                     .map(|k| {
-                        k.columns
-                            .iter()
-                            .filter_map(|c| t.column_index(c).map(|i| crate::convert::KeyColumn { name: c.clone(), source_index: i }))
-                            .collect()
+                        k.columns.iter().filter_map(|c| t.column_index(c).map(|i| crate::convert::KeyColumn { name: c.clone(), source_index: i })).collect()
                     })
                     .unwrap_or_default(),
             },
@@ -779,10 +794,9 @@ fn unify_foreign_key_types(tables: &mut [TablePlan], config: &Config, a: &mut As
                     continue;
                 }
                 let (Some(si), Some(rsi)) = (t.source.column_index(c), rt.source.column_index(rc)) else { continue };
-                let (Some(ci), Some(rci)) = (
-                    t.converter.columns.iter().position(|x| x.source_index == si),
-                    rt.converter.columns.iter().position(|x| x.source_index == rsi),
-                ) else {
+                let (Some(ci), Some(rci)) =
+                    (t.converter.columns.iter().position(|x| x.source_index == si), rt.converter.columns.iter().position(|x| x.source_index == rsi))
+                else {
                     continue;
                 };
                 let (mine, theirs) = (&t.target.columns[ci].ty, &rt.target.columns[rci].ty);
@@ -802,7 +816,9 @@ fn unify_foreign_key_types(tables: &mut [TablePlan], config: &Config, a: &mut As
     }
     for (ti, ci, ty, conv, note) in changes {
         let t = &mut tables[ti];
-        a.items.retain(|i| !(i.object == format!("{}.{}", t.source.name, t.source.columns[t.converter.columns[ci].source_index].name) && i.message.contains("unsigned")));
+        a.items.retain(|i| {
+            !(i.object == format!("{}.{}", t.source.name, t.source.columns[t.converter.columns[ci].source_index].name) && i.message.contains("unsigned"))
+        });
         a.push(Severity::Info, format!("{}.{}", t.source.name, t.source.columns[t.converter.columns[ci].source_index].name), note);
         t.target.columns[ci].ty = ty;
         t.converter.columns[ci].conversion = conv;
@@ -1019,7 +1035,8 @@ fn pg_default(c: &Column, ty: &PgType, zero: ZeroDatePolicy, nullable: bool, obj
                 }
             }
             PgType::Array(_) => {
-                let items: Vec<String> = if v.is_empty() { vec![] } else { v.split(',').map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))).collect() };
+                let items: Vec<String> =
+                    if v.is_empty() { vec![] } else { v.split(',').map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))).collect() };
                 Some(quote_literal(&format!("{{{}}}", items.join(","))))
             }
             // Bytes as a hex literal: the value may hold NULs (a BINARY(n) default is padded

@@ -18,17 +18,28 @@ pub fn from_plan(plan: &Plan) -> Catalog {
             ct.columns.push(CatalogColumn {
                 name: c.name.clone(),
                 // A type rule's spelling (`varchar(10)`) as PostgreSQL prints it back.
-                ty: unqualify_type(&match &c.ty {
-                    ferry_target_postgres::ddl::PgType::Custom(s) => ferry_target_postgres::ddl::PgType::parse_known(s).map(|t| t.to_string()).unwrap_or_else(|| s.clone()),
-                    t => t.to_string(),
-                }, schema),
+                ty: unqualify_type(
+                    &match &c.ty {
+                        ferry_target_postgres::ddl::PgType::Custom(s) => {
+                            ferry_target_postgres::ddl::PgType::parse_known(s).map(|t| t.to_string()).unwrap_or_else(|| s.clone())
+                        }
+                        t => t.to_string(),
+                    },
+                    schema,
+                ),
                 nullable: c.nullable,
                 default: if c.identity { None } else { c.default.as_deref().map(canonical_default) },
                 identity: c.identity,
             });
         }
         for g in &t.generated {
-            ct.columns.push(CatalogColumn { name: g.name.clone(), ty: unqualify_type(&g.ty, schema), nullable: true, default: Some(canonical_default(&g.expression)), identity: false });
+            ct.columns.push(CatalogColumn {
+                name: g.name.clone(),
+                ty: unqualify_type(&g.ty, schema),
+                nullable: true,
+                default: Some(canonical_default(&g.expression)),
+                identity: false,
+            });
         }
         ct.primary_key = t.primary_key.as_ref().map(|k| Constraint { name: k.name.clone(), columns: k.columns.clone() });
         for ix in &t.indexes {
@@ -63,7 +74,10 @@ pub fn from_plan(plan: &Plan) -> Catalog {
     for o in &plan.inputs.schema.objects {
         if o.kind == ferry_model::ObjectKind::View {
             // A MySQL view's SQL is not PostgreSQL's: only its presence compares.
-            cat.views.push(CatalogView { name: crate::naming::apply_case(crate::build::identifier_case(&plan.inputs.config, &plan.inputs.schema), &o.name), definition: String::new() });
+            cat.views.push(CatalogView {
+                name: crate::naming::apply_case(crate::build::identifier_case(&plan.inputs.config, &plan.inputs.schema), &o.name),
+                definition: String::new(),
+            });
         }
     }
     cat.tables.sort_by(|a, b| a.name.cmp(&b.name));
@@ -92,10 +106,14 @@ pub fn from_source(s: &Schema) -> Catalog {
         }
         ct.primary_key = t.primary_key.as_ref().map(|k| Constraint { name: k.name.clone(), columns: k.columns.clone() });
         for ix in &t.indexes {
-            let columns: Vec<String> = ix.columns.iter().map(|c| match c.prefix {
-                Some(n) => format!("{}({n})", c.name),
-                None => c.name.clone(),
-            }).collect();
+            let columns: Vec<String> = ix
+                .columns
+                .iter()
+                .map(|c| match c.prefix {
+                    Some(n) => format!("{}({n})", c.name),
+                    None => c.name.clone(),
+                })
+                .collect();
             let kind = format!("{:?}", ix.kind).to_ascii_lowercase();
             if ix.unique && ix.columns.iter().all(|c| c.prefix.is_none()) {
                 ct.uniques.push(Constraint { name: ix.name.clone(), columns });

@@ -72,7 +72,10 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
         match cfg.distributed.get(&t.source.name) {
             Some(d) => CitusRole::Distributed {
                 column: t.target_column_of(&d.column).map(str::to_string).unwrap_or_else(|| d.column.clone()),
-                colocate_with: d.colocate_with.as_ref().map(|c| plan.tables.iter().find(|x| &x.source.name == c).map(|x| x.target.name.clone()).unwrap_or_else(|| c.clone())),
+                colocate_with: d
+                    .colocate_with
+                    .as_ref()
+                    .map(|c| plan.tables.iter().find(|x| &x.source.name == c).map(|x| x.target.name.clone()).unwrap_or_else(|| c.clone())),
             },
             None => CitusRole::Local,
         }
@@ -156,7 +159,11 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
             if done.contains(&t.target.name) {
                 continue;
             }
-            let waits = t.target.foreign_keys.iter().any(|f| f.ref_table != t.target.name && refs.iter().any(|r| r.target.name == f.ref_table) && !done.contains(&f.ref_table));
+            let waits = t
+                .target
+                .foreign_keys
+                .iter()
+                .any(|f| f.ref_table != t.target.name && refs.iter().any(|r| r.target.name == f.ref_table) && !done.contains(&f.ref_table));
             if !waits {
                 out.statements.push(format!("SELECT create_reference_table({})", quote_literal(&t.target.qualified())));
                 done.push(t.target.name.clone());
@@ -186,7 +193,10 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
                 continue;
             }
             let colo = match colocate {
-                Some(c) => format!(", colocate_with => {}", quote_literal(&format!("{}.{}", ferry_target_postgres::ident::quote_ident(&t.target.schema), ferry_target_postgres::ident::quote_ident(c)))),
+                Some(c) => format!(
+                    ", colocate_with => {}",
+                    quote_literal(&format!("{}.{}", ferry_target_postgres::ident::quote_ident(&t.target.schema), ferry_target_postgres::ident::quote_ident(c)))
+                ),
                 None => String::new(),
             };
             out.statements.push(format!("SELECT create_distributed_table({}, {}{colo})", quote_literal(&t.target.qualified()), quote_literal(column)));

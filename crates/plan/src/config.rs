@@ -283,12 +283,7 @@ fn default_chunk_rows() -> u64 {
 
 impl Default for MigrateConfig {
     fn default() -> Self {
-        MigrateConfig {
-            if_exists: IfExists::default(),
-            workers: default_workers(),
-            chunk_rows: default_chunk_rows(),
-            format: CopyFormatConfig::default(),
-        }
+        MigrateConfig { if_exists: IfExists::default(), workers: default_workers(), chunk_rows: default_chunk_rows(), format: CopyFormatConfig::default() }
     }
 }
 

@@ -61,9 +61,9 @@ impl Conversion {
                 Value::Int(0) | Value::UInt(0) => Ok(Value::Bool(false)),
                 Value::Int(1) | Value::UInt(1) => Ok(Value::Bool(true)),
                 Value::Bool(b) => Ok(Value::Bool(b)),
-                other => Err(format!(
-                    "value {other} is not 0 or 1, so it cannot become boolean; set rules.tinyint1 = \"smallint\" or override the column type"
-                )),
+                other => {
+                    Err(format!("value {other} is not 0 or 1, so it cannot become boolean; set rules.tinyint1 = \"smallint\" or override the column type"))
+                }
             },
             Conversion::Temporal { policy, nullable } => {
                 let date = match &v {
@@ -135,7 +135,10 @@ impl Conversion {
             Conversion::BytesToText => match v {
                 Value::Bytes(b) => match String::from_utf8(b) {
                     Ok(s) if !s.contains('\0') => Ok(Value::Text(s)),
-                    Ok(_) => Err("the bytes hold a NUL, which text cannot: this column cannot be text (rules.utf8_binary = \"bytea\" or a type override to bytea)".into()),
+                    Ok(_) => {
+                        Err("the bytes hold a NUL, which text cannot: this column cannot be text (rules.utf8_binary = \"bytea\" or a type override to bytea)"
+                            .into())
+                    }
                     Err(e) => Err(format!(
                         "the bytes are not UTF-8 (at byte {}): this column cannot be text (rules.utf8_binary = \"bytea\" or a type override to bytea)",
                         e.utf8_error().valid_up_to()
@@ -157,9 +160,7 @@ impl Conversion {
                 _ => v,
             }),
             Conversion::UnsignedToBigint => match v {
-                Value::UInt(u) if u > i64::MAX as u64 => Err(format!(
-                    "value {u} exceeds bigint; override the column type to numeric(20,0)"
-                )),
+                Value::UInt(u) if u > i64::MAX as u64 => Err(format!("value {u} exceeds bigint; override the column type to numeric(20,0)")),
                 Value::UInt(u) => Ok(Value::Int(u as i64)),
                 other => Ok(other),
             },
@@ -246,11 +247,7 @@ pub fn mysql_geometry_to_ewkb(b: &[u8]) -> Result<Vec<u8>, String> {
     let srid = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     let wkb = &b[4..];
     let little = wkb[0] == 1;
-    let ty = if little {
-        u32::from_le_bytes([wkb[1], wkb[2], wkb[3], wkb[4]])
-    } else {
-        u32::from_be_bytes([wkb[1], wkb[2], wkb[3], wkb[4]])
-    };
+    let ty = if little { u32::from_le_bytes([wkb[1], wkb[2], wkb[3], wkb[4]]) } else { u32::from_be_bytes([wkb[1], wkb[2], wkb[3], wkb[4]]) };
     let mut out = Vec::with_capacity(wkb.len() + 4);
     out.push(wkb[0]);
     if srid == 0 {
@@ -315,13 +312,7 @@ impl RowConverter {
         let vals: Vec<Value> = self
             .key
             .iter()
-            .map(|k| {
-                self.columns
-                    .iter()
-                    .position(|c| c.source_index == k.source_index)
-                    .and_then(|i| row.get(i).cloned())
-                    .unwrap_or(Value::Null)
-            })
+            .map(|k| self.columns.iter().position(|c| c.source_index == k.source_index).and_then(|i| row.get(i).cloned()).unwrap_or(Value::Null))
             .collect();
         self.describe(&vals, ordinal)
     }
@@ -439,12 +430,15 @@ mod tests {
         assert_eq!(e.iter().map(|x| format!("{x:02x}")).collect::<String>(), hex);
         // SRID 0: plain WKB.
         b[..4].copy_from_slice(&0u32.to_le_bytes());
-        assert_eq!(Conversion::GeometryWkb.apply(Value::Bytes(b), &mut ConversionStats::default()).unwrap(), Value::Bytes({
-            let mut w = vec![1];
-            w.extend_from_slice(&1u32.to_le_bytes());
-            w.extend_from_slice(&1f64.to_le_bytes());
-            w.extend_from_slice(&2f64.to_le_bytes());
-            w
-        }));
+        assert_eq!(
+            Conversion::GeometryWkb.apply(Value::Bytes(b), &mut ConversionStats::default()).unwrap(),
+            Value::Bytes({
+                let mut w = vec![1];
+                w.extend_from_slice(&1u32.to_le_bytes());
+                w.extend_from_slice(&1f64.to_le_bytes());
+                w.extend_from_slice(&2f64.to_le_bytes());
+                w
+            })
+        );
     }
 }

@@ -34,14 +34,7 @@ pub struct Mapped {
 
 /// Maps a column. `enum_type` is the target enum type to use for ENUM columns (None with
 /// `enums = "check"`); `postgis` says whether the target has PostGIS.
-pub fn map_column(
-    col: &Column,
-    rules: &Rules,
-    probes: ColumnProbes,
-    enum_type: Option<PgType>,
-    postgis: bool,
-    zero: ZeroDates,
-) -> Result<Mapped, String> {
+pub fn map_column(col: &Column, rules: &Rules, probes: ColumnProbes, enum_type: Option<PgType>, postgis: bool, zero: ZeroDates) -> Result<Mapped, String> {
     let m = |ty, conversion| Ok(Mapped { ty, conversion, note: None });
     let noted = |ty, conversion, note: String| Ok(Mapped { ty, conversion, note: Some(note) });
     match &col.data_type {
@@ -56,13 +49,12 @@ pub fn map_column(
                 None => noted(
                     PgType::SmallInt,
                     Conversion::Identity,
-                    "tinyint(1) kept as smallint: its values were not probed (the column appeared during sync); set rules.tinyint1 = \"boolean\" to convert".into(),
+                    "tinyint(1) kept as smallint: its values were not probed (the column appeared during sync); set rules.tinyint1 = \"boolean\" to convert"
+                        .into(),
                 ),
-                Some(n) => noted(
-                    PgType::SmallInt,
-                    Conversion::Identity,
-                    format!("tinyint(1) kept as smallint, not boolean: {n} rows hold values other than 0/1"),
-                ),
+                Some(n) => {
+                    noted(PgType::SmallInt, Conversion::Identity, format!("tinyint(1) kept as smallint, not boolean: {n} rows hold values other than 0/1"))
+                }
             },
         },
         DataType::Int { bytes, unsigned, .. } => {
@@ -113,12 +105,18 @@ pub fn map_column(
             crate::config::Utf8Binary::Text => noted(
                 PgType::Text,
                 Conversion::BytesToText,
-                format!("{} → text: every stored value is UTF-8 text (probed; rules.utf8_binary = \"text\"); a later non-UTF-8 value is refused with its key", col.source_type),
+                format!(
+                    "{} → text: every stored value is UTF-8 text (probed; rules.utf8_binary = \"text\"); a later non-UTF-8 value is refused with its key",
+                    col.source_type
+                ),
             ),
             crate::config::Utf8Binary::Bytea => noted(
                 PgType::Bytea,
                 Conversion::Identity,
-                format!("{} → bytea; every stored value is UTF-8 text (probed): rules.utf8_binary = \"text\" (or a type override) makes it text", col.source_type),
+                format!(
+                    "{} → bytea; every stored value is UTF-8 text (probed): rules.utf8_binary = \"text\" (or a type override) makes it text",
+                    col.source_type
+                ),
             ),
         },
         DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } => m(PgType::Bytea, Conversion::Identity),
@@ -132,11 +130,9 @@ pub fn map_column(
                 Conversion::Identity,
                 "time → interval: its values were not probed (the column appeared during sync) and MySQL TIME spans ±838 hours".into(),
             ),
-            Some(n) => noted(
-                PgType::Interval(*fsp),
-                Conversion::Identity,
-                format!("time → interval: {n} rows are negative or ≥ 24:00:00, outside PostgreSQL's time"),
-            ),
+            Some(n) => {
+                noted(PgType::Interval(*fsp), Conversion::Identity, format!("time → interval: {n} rows are negative or ≥ 24:00:00, outside PostgreSQL's time"))
+            }
         },
         DataType::Year => m(PgType::SmallInt, Conversion::Identity),
         DataType::Json => m(PgType::Jsonb, Conversion::Jsonb { duplicates: rules.json_duplicate_keys }),
@@ -144,11 +140,9 @@ pub fn map_column(
             Some(t) => m(t, Conversion::Enum { values: values.clone() }),
             None => m(PgType::Text, Conversion::Enum { values: values.clone() }),
         },
-        DataType::Set { .. } => noted(
-            PgType::Array(Box::new(PgType::Text)),
-            Conversion::SetToArray,
-            "SET → text[] (queries using FIND_IN_SET must become = ANY(...))".into(),
-        ),
+        DataType::Set { .. } => {
+            noted(PgType::Array(Box::new(PgType::Text)), Conversion::SetToArray, "SET → text[] (queries using FIND_IN_SET must become = ANY(...))".into())
+        }
         DataType::Bit { len } => m(PgType::Bit((*len).max(1)), Conversion::Identity),
         DataType::Geometry { .. } => {
             if postgis {
@@ -164,9 +158,7 @@ pub fn map_column(
         DataType::Uuid => m(PgType::Uuid, Conversion::Identity),
         // A PostgreSQL source's own type: the same type (a user type as the plan qualified it).
         DataType::Native { name, .. } => m(enum_type.unwrap_or_else(|| PgType::Custom(name.clone())), Conversion::Identity),
-        DataType::Unsupported { name } => Err(format!(
-            "type `{name}` has no mapping; add a rule [tables.<table>.columns.<column>] type = \"<postgres type>\""
-        )),
+        DataType::Unsupported { name } => Err(format!("type `{name}` has no mapping; add a rule [tables.<table>.columns.<column>] type = \"<postgres type>\"")),
     }
 }
 

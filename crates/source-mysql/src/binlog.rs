@@ -42,9 +42,7 @@ impl MySqlSource {
             .map_err(|e| map_error(e).context("reading the source's replication settings"))?;
         let var = |n: &str| vars.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
         let mut checks = Vec::new();
-        let mut check = |name: &str, ok: bool, detail: String, warning_only: bool| {
-            checks.push(PreflightCheck { name: name.into(), ok, detail, warning_only })
-        };
+        let mut check = |name: &str, ok: bool, detail: String, warning_only: bool| checks.push(PreflightCheck { name: name.into(), ok, detail, warning_only });
         let log_bin = var("log_bin").unwrap_or_default();
         check(
             "binlog enabled",
@@ -56,21 +54,33 @@ impl MySqlSource {
         check(
             "binlog_format=ROW",
             format.eq_ignore_ascii_case("ROW"),
-            if format.eq_ignore_ascii_case("ROW") { "ROW".into() } else { format!("binlog_format={format}: set binlog_format=ROW (SET GLOBAL binlog_format=ROW and in the server config)") },
+            if format.eq_ignore_ascii_case("ROW") {
+                "ROW".into()
+            } else {
+                format!("binlog_format={format}: set binlog_format=ROW (SET GLOBAL binlog_format=ROW and in the server config)")
+            },
             false,
         );
         let image = var("binlog_row_image").unwrap_or_else(|| "FULL".into());
         check(
             "binlog_row_image=FULL",
             image.eq_ignore_ascii_case("FULL"),
-            if image.eq_ignore_ascii_case("FULL") { "FULL".into() } else { format!("binlog_row_image={image}: set binlog_row_image=FULL so updates and deletes carry whole rows") },
+            if image.eq_ignore_ascii_case("FULL") {
+                "FULL".into()
+            } else {
+                format!("binlog_row_image={image}: set binlog_row_image=FULL so updates and deletes carry whole rows")
+            },
             false,
         );
         if let Some(meta) = var("binlog_row_metadata") {
             check(
                 "binlog_row_metadata=FULL",
                 meta.eq_ignore_ascii_case("FULL"),
-                if meta.eq_ignore_ascii_case("FULL") { "FULL".into() } else { format!("binlog_row_metadata={meta}: FULL is recommended (column names and signedness in every table map)") },
+                if meta.eq_ignore_ascii_case("FULL") {
+                    "FULL".into()
+                } else {
+                    format!("binlog_row_metadata={meta}: FULL is recommended (column names and signedness in every table map)")
+                },
                 true,
             );
         }
@@ -79,7 +89,11 @@ impl MySqlSource {
             check(
                 "no partial JSON updates",
                 !partial,
-                if partial { "binlog_row_value_options=PARTIAL_JSON: set it to '' so JSON updates carry whole documents".into() } else { "whole JSON documents".into() },
+                if partial {
+                    "binlog_row_value_options=PARTIAL_JSON: set it to '' so JSON updates carry whole documents".into()
+                } else {
+                    "whole JSON documents".into()
+                },
                 false,
             );
         }
@@ -170,20 +184,13 @@ impl MySqlSource {
     /// The binlog's current end (`SHOW MASTER STATUS`).
     pub async fn current_position(&self) -> Result<LogPosition, SourceError> {
         let mut conn = self.conn().await?;
-        let row: Option<mysql_async::Row> =
-            conn.query_first("SHOW MASTER STATUS").await.map_err(|e| map_error(e).context("reading the binlog position"))?;
+        let row: Option<mysql_async::Row> = conn.query_first("SHOW MASTER STATUS").await.map_err(|e| map_error(e).context("reading the binlog position"))?;
         let row = row.ok_or_else(|| SourceError::new(ErrorKind::Definite, "the source has no binlog (log_bin is OFF)"))?;
         Ok(LogPosition { file: row.get(0).unwrap_or_default(), pos: row.get(1).unwrap_or(4) })
     }
 
     /// Opens the binlog at `from` as replica `server_id`.
-    pub async fn binlog_stream(
-        &self,
-        from: &LogPosition,
-        tables: Vec<Table>,
-        server_id: u32,
-        until_caught_up: bool,
-    ) -> Result<MySqlChangeStream, SourceError> {
+    pub async fn binlog_stream(&self, from: &LogPosition, tables: Vec<Table>, server_id: u32, until_caught_up: bool) -> Result<MySqlChangeStream, SourceError> {
         let mut conn = self.conn().await?;
         let ctx = |e: mysql_async::Error| map_error(e).context(format!("opening the binlog at {from}"));
         let charset: Option<String> = conn
@@ -265,10 +272,9 @@ impl MySqlChangeStream {
                     }
                     self.commit(end, header.timestamp());
                 }
-                Some(EventData::HeartbeatEvent)
-                    if !self.in_transaction => {
-                        self.pending.push_back(ChangeEvent::Heartbeat { position: self.committed.clone(), backlog_bytes: None });
-                    }
+                Some(EventData::HeartbeatEvent) if !self.in_transaction => {
+                    self.pending.push_back(ChangeEvent::Heartbeat { position: self.committed.clone(), backlog_bytes: None });
+                }
                 Some(EventData::RowsEvent(rows)) => self.rows(&rows)?,
                 _ => {}
             }
@@ -308,9 +314,8 @@ impl MySqlChangeStream {
                     .enumerate()
                     .map(|(i, v)| {
                         let col = &table.columns[i];
-                        binlog_column_value(col, v).map_err(|m| {
-                            SourceError::new(ErrorKind::BadData, format!("table `{name}`, column `{}` (binlog): {m}", col.name))
-                        })
+                        binlog_column_value(col, v)
+                            .map_err(|m| SourceError::new(ErrorKind::BadData, format!("table `{name}`, column `{}` (binlog): {m}", col.name)))
                     })
                     .collect()
             };
@@ -373,7 +378,6 @@ pub fn binlog_column_value(col: &ferry_model::Column, v: BinlogValue<'static>) -
     };
     binlog_value(&col.data_type, v)
 }
-
 
 /// Maps a binlog value to what the snapshot reader gets for the same column, then converts it
 /// the same way ([`crate::read::convert`]).
@@ -457,7 +461,10 @@ mod tests {
         assert_eq!(binlog_value(&bin, BinlogValue::Value(MyValue::Bytes(vec![0, 0xff]))).unwrap(), ferry_model::Value::Bytes(vec![0, 0xff, 0, 0]));
         let mut latin1 = ferry_model::Column::new("c", DataType::Varchar { len: 9 }, "varchar(9)");
         latin1.charset = Some("latin1".into());
-        assert_eq!(binlog_column_value(&latin1, BinlogValue::Value(MyValue::Bytes(b"caf\xe9 \x80".to_vec()))).unwrap(), ferry_model::Value::Text("café €".into()));
+        assert_eq!(
+            binlog_column_value(&latin1, BinlogValue::Value(MyValue::Bytes(b"caf\xe9 \x80".to_vec()))).unwrap(),
+            ferry_model::Value::Text("café €".into())
+        );
     }
 
     #[test]

@@ -30,8 +30,8 @@ pub enum Decoder {
 /// The decoder for MySQL character set `cs` (as `information_schema` names it).
 pub fn decoder(cs: &str) -> Decoder {
     use encoding_rs::{
-        BIG5, EUC_JP, EUC_KR, GB18030, GBK, IBM866, ISO_8859_13, ISO_8859_2, ISO_8859_7, ISO_8859_8, KOI8_R, KOI8_U, MACINTOSH, SHIFT_JIS, UTF_16BE,
-        UTF_16LE, WINDOWS_1250, WINDOWS_1251, WINDOWS_1252, WINDOWS_1254, WINDOWS_1256, WINDOWS_1257, WINDOWS_874,
+        BIG5, EUC_JP, EUC_KR, GB18030, GBK, IBM866, ISO_8859_13, ISO_8859_2, ISO_8859_7, ISO_8859_8, KOI8_R, KOI8_U, MACINTOSH, SHIFT_JIS, UTF_16BE, UTF_16LE,
+        WINDOWS_1250, WINDOWS_1251, WINDOWS_1252, WINDOWS_1254, WINDOWS_1256, WINDOWS_1257, WINDOWS_874,
     };
     let enc: &'static Encoding = match cs.to_ascii_lowercase().as_str() {
         c if c.starts_with("utf8") || c == "ascii" || c == "binary" => return Decoder::Utf8,

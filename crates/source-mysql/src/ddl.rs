@@ -14,8 +14,8 @@ use crate::types::ColumnTypeInfo;
 use ferry_model::cdc::SchemaChange;
 use ferry_model::{AlterOp, Column, ColumnPosition, DefaultValue, Index, IndexColumn, IndexKind, Key, Table};
 use sqlparser::ast::{
-    AlterColumnOperation, AlterTableOperation, ColumnDef, ColumnOption, CreateTable, CreateTableLikeKind, Expr, MySQLColumnPosition,
-    ObjectName, ObjectType, OrderBySort, RenameTableNameKind, Statement, TableConstraint, Value as SqlValue,
+    AlterColumnOperation, AlterTableOperation, ColumnDef, ColumnOption, CreateTable, CreateTableLikeKind, Expr, MySQLColumnPosition, ObjectName, ObjectType,
+    OrderBySort, RenameTableNameKind, Statement, TableConstraint, Value as SqlValue,
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
@@ -69,10 +69,9 @@ fn statement(st: Statement, tables: &HashMap<String, Table>, default_charset: Op
             let ops = names.iter().map(|n| AlterOp::DropIndex(last_name(n))).collect();
             vec![(Some(last_name(&table)), SchemaChange::Alter(ops))]
         }
-        Statement::RenameTable(renames) => renames
-            .iter()
-            .map(|r| (Some(last_name(&r.old_name)), SchemaChange::RenameTable { to: last_name(&r.new_name) }))
-            .collect(),
+        Statement::RenameTable(renames) => {
+            renames.iter().map(|r| (Some(last_name(&r.old_name)), SchemaChange::RenameTable { to: last_name(&r.new_name) })).collect()
+        }
         Statement::CreateIndex(ci) => {
             let table = last_name(&ci.table_name);
             let name = ci.name.as_ref().map(last_name).unwrap_or_default();
@@ -90,7 +89,8 @@ fn statement(st: Statement, tables: &HashMap<String, Table>, default_charset: Op
             if ct.if_not_exists && tables.contains_key(&name) {
                 return vec![(Some(name), SchemaChange::NoRowChange("CREATE TABLE IF NOT EXISTS of a table that exists".into()))];
             }
-            let change = create_table(&name, &ct, tables, default_charset).map(|t| SchemaChange::CreateTable(Box::new(t))).unwrap_or_else(SchemaChange::Unsupported);
+            let change =
+                create_table(&name, &ct, tables, default_charset).map(|t| SchemaChange::CreateTable(Box::new(t))).unwrap_or_else(SchemaChange::Unsupported);
             vec![(Some(name), change)]
         }
         Statement::AlterTable(at) => {
@@ -372,9 +372,7 @@ fn type_of(text: &str) -> ferry_model::DataType {
     let lower = text.trim().to_ascii_lowercase();
     let word: String = lower.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     let args: Vec<u64> = match (lower.find('('), lower.find(')')) {
-        (Some(o), Some(c)) if o < c && !matches!(word.as_str(), "enum" | "set") => {
-            lower[o + 1..c].split(',').filter_map(|a| a.trim().parse().ok()).collect()
-        }
+        (Some(o), Some(c)) if o < c && !matches!(word.as_str(), "enum" | "set") => lower[o + 1..c].split(',').filter_map(|a| a.trim().parse().ok()).collect(),
         _ => vec![],
     };
     let arg = |i: usize| args.get(i).copied();
@@ -568,15 +566,21 @@ mod tests {
     #[test]
     fn alter_table_column_changes() {
         let o = ops("ALTER TABLE `a` ADD COLUMN `z` INT NOT NULL DEFAULT -1 AFTER id, DROP COLUMN n");
-        assert!(matches!(&o[0], AlterOp::AddColumn { column, position: ColumnPosition::After(p) } if column.name == "z" && p == "id" && column.default == Some(DefaultValue::Literal("-1".into())) && !column.nullable));
+        assert!(
+            matches!(&o[0], AlterOp::AddColumn { column, position: ColumnPosition::After(p) } if column.name == "z" && p == "id" && column.default == Some(DefaultValue::Literal("-1".into())) && !column.nullable)
+        );
         assert_eq!(o[1], AlterOp::DropColumn("n".into()));
         assert_eq!(ops("ALTER TABLE a RENAME COLUMN v TO w"), [AlterOp::RenameColumn { from: "v".into(), to: "w".into() }]);
         let o = ops("ALTER TABLE a CHANGE v w VARCHAR(50) NOT NULL");
-        assert!(matches!(&o[0], AlterOp::ModifyColumn { name, column, .. } if name == "v" && column.name == "w" && column.data_type == DataType::Varchar { len: 50 } && column.charset.as_deref() == Some("latin1")));
+        assert!(
+            matches!(&o[0], AlterOp::ModifyColumn { name, column, .. } if name == "v" && column.name == "w" && column.data_type == DataType::Varchar { len: 50 } && column.charset.as_deref() == Some("latin1"))
+        );
         let o = ops("ALTER TABLE a MODIFY COLUMN n BIGINT FIRST");
         assert!(matches!(&o[0], AlterOp::ModifyColumn { name, position: ColumnPosition::First, .. } if name == "n"));
         let o = ops("ALTER TABLE a ALTER COLUMN n SET DEFAULT 5");
-        assert!(matches!(&o[0], AlterOp::ModifyColumn { column, .. } if column.default == Some(DefaultValue::Literal("5".into())) && column.data_type == DataType::Int { bytes: 4, unsigned: false, display_width: None }));
+        assert!(
+            matches!(&o[0], AlterOp::ModifyColumn { column, .. } if column.default == Some(DefaultValue::Literal("5".into())) && column.data_type == DataType::Int { bytes: 4, unsigned: false, display_width: None })
+        );
         let o = ops("ALTER TABLE a ADD UNIQUE KEY uv (v), ADD INDEX (n)");
         assert!(matches!(&o[0], AlterOp::AddIndex(ix) if ix.unique && ix.name == "uv"));
         assert!(matches!(&o[1], AlterOp::AddIndex(ix) if !ix.unique && ix.name == "n"));
@@ -598,7 +602,9 @@ mod tests {
 
     #[test]
     fn what_cannot_be_translated_says_why() {
-        for sql in ["ALTER TABLE a DROP PRIMARY KEY", "ALTER TABLE a ADD PRIMARY KEY (v)", "CREATE TABLE c AS SELECT * FROM a", "ALTER TABLE a ADD COLUMN g INET6"] {
+        for sql in
+            ["ALTER TABLE a DROP PRIMARY KEY", "ALTER TABLE a ADD PRIMARY KEY (v)", "CREATE TABLE c AS SELECT * FROM a", "ALTER TABLE a ADD COLUMN g INET6"]
+        {
             assert!(matches!(one(sql).1, SchemaChange::Unsupported(_)), "{sql}: {:?}", one(sql));
         }
         assert!(matches!(one("ALTER TABLE a ADD CONSTRAINT f FOREIGN KEY (n) REFERENCES b (id)").1, SchemaChange::NoRowChange(_)));

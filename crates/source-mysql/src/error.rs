@@ -36,11 +36,8 @@ pub fn map_error(e: mysql_async::Error) -> SourceError {
         }
         mysql_async::Error::Io(io) => {
             let text = io.to_string();
-            let kind = if text.contains("refused") || text.contains("lookup") || text.contains("resolve") {
-                ErrorKind::Unreachable
-            } else {
-                ErrorKind::Transient
-            };
+            let kind =
+                if text.contains("refused") || text.contains("lookup") || text.contains("resolve") { ErrorKind::Unreachable } else { ErrorKind::Transient };
             SourceError::new(kind, format!("cannot reach the MySQL server: {text}"))
         }
         mysql_async::Error::Url(u) => SourceError::new(ErrorKind::Definite, format!("bad MySQL URL: {u}")),

@@ -113,11 +113,7 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
         let extra = text(&r, 13).unwrap_or_default();
         let extra_l = extra.to_ascii_lowercase();
         let generated = text(&r, 15).filter(|g| !g.is_empty() && g != "NULL");
-        let default = if generated.is_some() {
-            None
-        } else {
-            types::default_value(dialect, text(&r, 2).as_deref(), &extra, &data_type)
-        };
+        let default = if generated.is_some() { None } else { types::default_value(dialect, text(&r, 2).as_deref(), &extra, &data_type) };
         t.columns.push(Column {
             name,
             source_type: column_type,
@@ -237,27 +233,13 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
 }
 
 /// Views, triggers, routines and events, each with the SQL a user needs to port it.
-async fn objects(
-    src: &MySqlSource,
-    conn: &mut mysql_async::Conn,
-    select: TableSelection<'_>,
-) -> Result<Vec<SourceObject>, SourceError> {
+async fn objects(src: &MySqlSource, conn: &mut mysql_async::Conn, select: TableSelection<'_>) -> Result<Vec<SourceObject>, SourceError> {
     let db = quote_str(&src.database);
     let mut out = Vec::new();
-    for r in rows(
-        conn,
-        format!("SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = {db} ORDER BY TABLE_NAME"),
-    )
-    .await?
-    {
+    for r in rows(conn, format!("SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = {db} ORDER BY TABLE_NAME")).await? {
         let name = text(&r, 0).unwrap_or_default();
         let body = text(&r, 1).unwrap_or_default();
-        out.push(SourceObject {
-            kind: ObjectKind::View,
-            sql: format!("CREATE VIEW {} AS {body}", quote_ident(&name)),
-            name,
-            table: None,
-        });
+        out.push(SourceObject { kind: ObjectKind::View, sql: format!("CREATE VIEW {} AS {body}", quote_ident(&name)), name, table: None });
     }
     for r in rows(
         conn,
@@ -300,8 +282,7 @@ async fn objects(
         let rtype = text(&r, 1).unwrap_or_default();
         let kind = if rtype.eq_ignore_ascii_case("FUNCTION") { ObjectKind::Function } else { ObjectKind::Procedure };
         // SHOW CREATE gives the parameter list; it needs more privilege, so fall back to the body.
-        let show: Result<Option<Row>, _> =
-            conn.query_first(format!("SHOW CREATE {rtype} {}.{}", quote_ident(&src.database), quote_ident(&name))).await;
+        let show: Result<Option<Row>, _> = conn.query_first(format!("SHOW CREATE {rtype} {}.{}", quote_ident(&src.database), quote_ident(&name))).await;
         let sql = match show {
             Ok(Some(row)) => text(&row, 2),
             _ => None,
@@ -309,19 +290,9 @@ async fn objects(
         .unwrap_or_else(|| format!("-- {rtype} {name} (definition only)\n{}", text(&r, 2).unwrap_or_default()));
         out.push(SourceObject { kind, name, table: None, sql });
     }
-    for r in rows(
-        conn,
-        format!("SELECT EVENT_NAME, EVENT_DEFINITION FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {db} ORDER BY EVENT_NAME"),
-    )
-    .await?
-    {
+    for r in rows(conn, format!("SELECT EVENT_NAME, EVENT_DEFINITION FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {db} ORDER BY EVENT_NAME")).await? {
         let name = text(&r, 0).unwrap_or_default();
-        out.push(SourceObject {
-            kind: ObjectKind::Event,
-            sql: format!("-- EVENT {name}\n{}", text(&r, 1).unwrap_or_default()),
-            name,
-            table: None,
-        });
+        out.push(SourceObject { kind: ObjectKind::Event, sql: format!("-- EVENT {name}\n{}", text(&r, 1).unwrap_or_default()), name, table: None });
     }
     Ok(out)
 }

@@ -8,17 +8,16 @@ mod dialect;
 mod error;
 mod introspect;
 mod read;
-mod types;
 pub mod tls;
+mod types;
 pub mod verify;
 
+pub use ddl::table_of;
 pub use dialect::Dialect;
 pub use error::map_error;
-pub use ddl::table_of;
 
 use ferry_model::{
-    split_int_range, ChunkRange, DataType, ErrorKind, Probe, RowSender, Schema, SnapshotPosition, SnapshotReader, Source,
-    SourceError, Table, TableSelection,
+    split_int_range, ChunkRange, DataType, ErrorKind, Probe, RowSender, Schema, SnapshotPosition, SnapshotReader, Source, SourceError, Table, TableSelection,
 };
 use mysql_async::prelude::Queryable;
 
@@ -63,13 +62,9 @@ impl MySqlSource {
     }
 
     async fn connect_with(url: &str, ssl: Option<mysql_async::SslOpts>, mode: tls::SslMode) -> Result<Self, SourceError> {
-        let opts = mysql_async::Opts::from_url(url)
-            .map_err(|e| SourceError::new(ErrorKind::Definite, format!("bad MySQL URL: {e}")))?;
+        let opts = mysql_async::Opts::from_url(url).map_err(|e| SourceError::new(ErrorKind::Definite, format!("bad MySQL URL: {e}")))?;
         let database = opts.db_name().map(str::to_string).filter(|d| !d.is_empty()).ok_or_else(|| {
-            SourceError::new(
-                ErrorKind::Definite,
-                "the MySQL source URL names no database: add it as the path, e.g. mysql://user@host:3306/sakila",
-            )
+            SourceError::new(ErrorKind::Definite, "the MySQL source URL names no database: add it as the path, e.g. mysql://user@host:3306/sakila")
         })?;
         let where_ = format!("MySQL source {}:{} database `{}`", opts.ip_or_hostname(), opts.tcp_port(), database);
         let prefer_socket = opts.prefer_socket();
@@ -85,26 +80,17 @@ impl MySqlSource {
                 "SET SESSION net_write_timeout = 3600",
                 "SET SESSION net_read_timeout = 3600",
             ])
-            .pool_opts(mysql_async::PoolOpts::default().with_constraints(
-                mysql_async::PoolConstraints::new(0, 32).expect("valid pool constraints"),
-            ));
+            .pool_opts(mysql_async::PoolOpts::default().with_constraints(mysql_async::PoolConstraints::new(0, 32).expect("valid pool constraints")));
         let pool = mysql_async::Pool::new(opts);
         let mut conn = pool.get_conn().await.map_err(|e| map_error(e).context(&where_))?;
-        let version: Option<String> =
-            conn.query_first("SELECT VERSION()").await.map_err(|e| map_error(e).context(&where_))?;
+        let version: Option<String> = conn.query_first("SELECT VERSION()").await.map_err(|e| map_error(e).context(&where_))?;
         let dialect = Dialect::from_version(&version.unwrap_or_default());
         let exists: Option<String> = conn
-            .query_first(format!(
-                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
-                quote_str(&database)
-            ))
+            .query_first(format!("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}", quote_str(&database)))
             .await
             .map_err(|e| map_error(e).context(&where_))?;
         if exists.is_none() {
-            return Err(SourceError::new(
-                ErrorKind::NotFound,
-                format!("{where_}: the database does not exist or this user has no privilege on it"),
-            ));
+            return Err(SourceError::new(ErrorKind::NotFound, format!("{where_}: the database does not exist or this user has no privilege on it")));
         }
         Ok(MySqlSource { pool, database, dialect })
     }
@@ -171,8 +157,7 @@ impl Source for MySqlSource {
             .collect();
         let sql = format!("SELECT {} FROM {}.{}", sums.join(", "), quote_ident(&self.database), quote_ident(table));
         let mut conn = self.conn().await?;
-        let row: Option<mysql_async::Row> =
-            conn.query_first(sql).await.map_err(|e| map_error(e).context(format!("probing the values of `{table}`")))?;
+        let row: Option<mysql_async::Row> = conn.query_first(sql).await.map_err(|e| map_error(e).context(format!("probing the values of `{table}`")))?;
         let row = row.ok_or_else(|| SourceError::new(ErrorKind::Definite, format!("probing `{table}` returned no row")))?;
         Ok((0..probes.len()).map(|i| row.get::<Option<u64>, _>(i).flatten().unwrap_or(0)).collect())
     }

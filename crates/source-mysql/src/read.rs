@@ -20,24 +20,12 @@ pub fn range_condition(range: &ChunkRange) -> String {
     }
 }
 
-pub async fn read_range(
-    conn: &mut mysql_async::Conn,
-    database: &str,
-    table: &Table,
-    range: &ChunkRange,
-    tx: RowSender,
-) -> Result<u64, SourceError> {
+pub async fn read_range(conn: &mut mysql_async::Conn, database: &str, table: &Table, range: &ChunkRange, tx: RowSender) -> Result<u64, SourceError> {
     read_where(conn, database, table, &range_condition(range), tx).await
 }
 
 /// Reads all columns of the rows matching `condition` (a ` WHERE …` clause or empty).
-pub async fn read_where(
-    conn: &mut mysql_async::Conn,
-    database: &str,
-    table: &Table,
-    condition: &str,
-    tx: RowSender,
-) -> Result<u64, SourceError> {
+pub async fn read_where(conn: &mut mysql_async::Conn, database: &str, table: &Table, condition: &str, tx: RowSender) -> Result<u64, SourceError> {
     let cols: Vec<String> = table
         .columns
         .iter()
@@ -67,12 +55,7 @@ pub async fn read_where(
         if let Some((i, msg)) = failure {
             return Err(SourceError::new(
                 ErrorKind::BadData,
-                format!(
-                    "table `{}`, column `{}`, {}: {msg}",
-                    table.name,
-                    table.columns[i].name,
-                    table.describe_row(&vals, count)
-                ),
+                format!("table `{}`, column `{}`, {}: {msg}", table.name, table.columns[i].name, table.describe_row(&vals, count)),
             ));
         }
         batch.push(vals);
@@ -159,12 +142,7 @@ pub fn convert(dt: &DataType, v: MyValue) -> Result<Value, String> {
             MyValue::Float(f) => Value::Double(f as f64),
             ref b => Value::Double(parse_text(b)?),
         },
-        DataType::Char { .. }
-        | DataType::Varchar { .. }
-        | DataType::Text { .. }
-        | DataType::Enum { .. }
-        | DataType::Set { .. }
-        | DataType::Uuid => match v {
+        DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } | DataType::Enum { .. } | DataType::Set { .. } | DataType::Uuid => match v {
             MyValue::Bytes(b) => Value::Text(utf8(b)?),
             other => Value::Text(other.as_sql(true).trim_matches('\'').to_string()),
         },
@@ -172,12 +150,10 @@ pub fn convert(dt: &DataType, v: MyValue) -> Result<Value, String> {
             MyValue::Bytes(b) => Value::Json(utf8(b)?),
             other => return Err(format!("unexpected {other:?} for JSON")),
         },
-        DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } | DataType::Geometry { .. } => {
-            match v {
-                MyValue::Bytes(b) => Value::Bytes(b),
-                other => return Err(format!("unexpected {other:?} for binary data")),
-            }
-        }
+        DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } | DataType::Geometry { .. } => match v {
+            MyValue::Bytes(b) => Value::Bytes(b),
+            other => return Err(format!("unexpected {other:?} for binary data")),
+        },
         DataType::Bit { len } => match v {
             MyValue::Bytes(b) => Value::Bits(bits(&b, *len)),
             MyValue::UInt(u) => Value::Bits(bits(&u.to_be_bytes(), *len)),

@@ -80,9 +80,7 @@ impl MyTls {
             return None;
         }
         let verify_chain = matches!(self.mode, SslMode::VerifyCa | SslMode::VerifyIdentity);
-        let mut o = SslOpts::default()
-            .with_danger_accept_invalid_certs(!verify_chain)
-            .with_danger_skip_domain_validation(self.mode != SslMode::VerifyIdentity);
+        let mut o = SslOpts::default().with_danger_accept_invalid_certs(!verify_chain).with_danger_skip_domain_validation(self.mode != SslMode::VerifyIdentity);
         if let Some(ca) = &self.ca {
             o = o.with_root_certs(vec![PathBuf::from(ca).into()]).with_disable_built_in_roots(true);
         }
@@ -132,6 +130,10 @@ mod tests {
         assert_eq!(MyTls::split("mysql://u@h/db").unwrap().1.mode, SslMode::Preferred);
         assert!(MyTls::split("mysql://u@h/db?ssl-mode=VERIFY_CA").is_err());
         assert!(MyTls::ssl_opts(&MyTls { mode: SslMode::Disabled, ..Default::default() }).is_none());
-        assert_eq!(certificate_name("invalid peer certificate: certificate not valid for name \"127.0.0.1\"; certificate is only valid for DnsName(\"localhost\")").as_deref(), Some("localhost"));
+        assert_eq!(
+            certificate_name("invalid peer certificate: certificate not valid for name \"127.0.0.1\"; certificate is only valid for DnsName(\"localhost\")")
+                .as_deref(),
+            Some("localhost")
+        );
     }
 }

@@ -66,23 +66,17 @@ pub fn data_type(info: &ColumnTypeInfo<'_>) -> DataType {
         "int" | "integer" => int(4),
         "bigint" => int(8),
         "bool" | "boolean" => DataType::Bool,
-        "decimal" | "numeric" | "fixed" => DataType::Decimal {
-            precision: info.precision.unwrap_or(10) as u32,
-            scale: info.scale.unwrap_or(0) as u32,
-            unsigned,
-        },
+        "decimal" | "numeric" | "fixed" => {
+            DataType::Decimal { precision: info.precision.unwrap_or(10) as u32, scale: info.scale.unwrap_or(0) as u32, unsigned }
+        }
         "float" => DataType::Float { unsigned },
         "double" | "real" | "double precision" => DataType::Double { unsigned },
         "char" => DataType::Char { len },
         "varchar" => DataType::Varchar { len },
-        "tinytext" | "text" | "mediumtext" | "longtext" => {
-            DataType::Text { max_bytes: info.octet_len.unwrap_or(u32::MAX as u64) }
-        }
+        "tinytext" | "text" | "mediumtext" | "longtext" => DataType::Text { max_bytes: info.octet_len.unwrap_or(u32::MAX as u64) },
         "binary" => DataType::Binary { len },
         "varbinary" => DataType::Varbinary { len },
-        "tinyblob" | "blob" | "mediumblob" | "longblob" => {
-            DataType::Blob { max_bytes: info.octet_len.or(info.char_max_len).unwrap_or(u32::MAX as u64) }
-        }
+        "tinyblob" | "blob" | "mediumblob" | "longblob" => DataType::Blob { max_bytes: info.octet_len.or(info.char_max_len).unwrap_or(u32::MAX as u64) },
         "date" => DataType::Date,
         "time" => DataType::Time { fsp },
         "datetime" => DataType::DateTime { fsp },
@@ -92,8 +86,7 @@ pub fn data_type(info: &ColumnTypeInfo<'_>) -> DataType {
         "enum" => DataType::Enum { values: parse_value_list(info.column_type) },
         "set" => DataType::Set { values: parse_value_list(info.column_type) },
         "bit" => DataType::Bit { len: info.precision.unwrap_or(1) as u32 },
-        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
-        | "multipolygon" | "geometrycollection" | "geomcollection" => {
+        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring" | "multipolygon" | "geometrycollection" | "geomcollection" => {
             DataType::Geometry { kind: dt.clone(), srid: None }
         }
         "uuid" => DataType::Uuid,
@@ -185,7 +178,10 @@ mod tests {
         let t = DataType::Varchar { len: 5 };
         assert_eq!(default_value(&d, Some("'it''s'"), "", &t), Some(DefaultValue::Literal("it's".into())));
         assert_eq!(default_value(&d, Some("NULL"), "", &t), Some(DefaultValue::Null));
-        assert_eq!(default_value(&d, Some("current_timestamp()"), "on update current_timestamp()", &DataType::Timestamp { fsp: 0 }), Some(DefaultValue::CurrentTimestamp));
+        assert_eq!(
+            default_value(&d, Some("current_timestamp()"), "on update current_timestamp()", &DataType::Timestamp { fsp: 0 }),
+            Some(DefaultValue::CurrentTimestamp)
+        );
         assert_eq!(default_value(&d, Some("0"), "", &t), Some(DefaultValue::Literal("0".into())));
         assert_eq!(default_value(&d, Some("uuid()"), "", &t), Some(DefaultValue::Expression("uuid()".into())));
         assert_eq!(default_value(&d, None, "", &t), None);

@@ -72,10 +72,7 @@ pub fn row_text(exprs: &[ColumnText]) -> String {
     if exprs.is_empty() {
         return "''".into();
     }
-    let parts: Vec<String> = exprs
-        .iter()
-        .map(|e| if e.nullable { format!("IFNULL(CONCAT('v', {}), 'n')", e.sql) } else { e.sql.clone() })
-        .collect();
+    let parts: Vec<String> = exprs.iter().map(|e| if e.nullable { format!("IFNULL(CONCAT('v', {}), 'n')", e.sql) } else { e.sql.clone() }).collect();
     format!("CONCAT_WS(CHAR(31 USING utf8mb4), {})", parts.join(", "))
 }
 
@@ -102,13 +99,8 @@ impl MySqlSource {
     pub async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {
         let ctx = |e: mysql_async::Error| map_error(e).context(format!("verifying `{}`", table.name));
         if let Some(streamed) = StreamedRowHash::new(exprs, row_text) {
-            let sql = format!(
-                "SELECT {} FROM {}.{}{}",
-                streamed.select.join(", "),
-                quote_ident(&self.database),
-                quote_ident(&table.name),
-                range_condition(range)
-            );
+            let sql =
+                format!("SELECT {} FROM {}.{}{}", streamed.select.join(", "), quote_ident(&self.database), quote_ident(&table.name), range_condition(range));
             let mut conn = self.conn().await?;
             let mut result = conn.query_iter(sql).await.map_err(ctx)?;
             let (mut count, mut sum, mut buf) = (0u64, 0u128, Vec::new());
@@ -134,23 +126,15 @@ impl MySqlSource {
             range_condition(range)
         );
         let mut conn = self.conn().await?;
-        let row: Option<(u64, String)> =
-            conn.query_first(sql).await.map_err(ctx)?;
+        let row: Option<(u64, String)> = conn.query_first(sql).await.map_err(ctx)?;
         Ok(row.unwrap_or((0, "0".into())))
     }
 
     /// The canonical texts `exprs` of every row in `range` (text protocol; NULL is None).
     pub async fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> Result<Vec<Vec<Option<String>>>, SourceError> {
-        let sql = format!(
-            "SELECT {} FROM {}.{}{}",
-            exprs.join(", "),
-            quote_ident(&self.database),
-            quote_ident(&table.name),
-            range_condition(range)
-        );
+        let sql = format!("SELECT {} FROM {}.{}{}", exprs.join(", "), quote_ident(&self.database), quote_ident(&table.name), range_condition(range));
         let mut conn = self.conn().await?;
-        let rows: Vec<mysql_async::Row> =
-            conn.query(sql).await.map_err(|e| map_error(e).context(format!("verifying `{}`", table.name)))?;
+        let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| map_error(e).context(format!("verifying `{}`", table.name)))?;
         Ok(rows
             .into_iter()
             .map(|r| {
@@ -167,21 +151,12 @@ impl MySqlSource {
     }
 
     /// Reads the full rows whose canonical key texts equal one of `keys`, for repair.
-    pub async fn read_keys(
-        &self,
-        table: &Table,
-        key_exprs: &[String],
-        keys: &[Vec<String>],
-        tx: ferry_model::RowSender,
-    ) -> Result<u64, SourceError> {
+    pub async fn read_keys(&self, table: &Table, key_exprs: &[String], keys: &[Vec<String>], tx: ferry_model::RowSender) -> Result<u64, SourceError> {
         if keys.is_empty() {
             return Ok(0);
         }
         let cols: Vec<String> = key_exprs.to_vec();
-        let tuples: Vec<String> = keys
-            .iter()
-            .map(|k| format!("({})", k.iter().map(|v| crate::quote_str(v)).collect::<Vec<_>>().join(", ")))
-            .collect();
+        let tuples: Vec<String> = keys.iter().map(|k| format!("({})", k.iter().map(|v| crate::quote_str(v)).collect::<Vec<_>>().join(", "))).collect();
         let cond = format!(" WHERE ({}) IN ({})", cols.join(", "), tuples.join(", "));
         let mut conn = self.conn().await?;
         crate::read::read_where(&mut conn, &self.database, table, &cond, tx).await

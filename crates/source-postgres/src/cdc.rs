@@ -43,10 +43,7 @@ impl PgCdc {
     pub async fn drop_slot(&self) -> Result<(), SourceError> {
         let c = self.source.conn().await?;
         let q = |e: tokio_postgres::Error| source_error(TargetError::from(e).context("dropping ferry's replication slot"));
-        c.client
-            .execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", &[&self.slot])
-            .await
-            .map_err(q)?;
+        c.client.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", &[&self.slot]).await.map_err(q)?;
         c.batch(&format!("DROP PUBLICATION IF EXISTS {}", quote_ident(&self.publication()))).await.map_err(source_error)?;
         Ok(())
     }
@@ -85,7 +82,13 @@ pub async fn create_slot_exporting(conn: &mut ReplConn, slot: &str, server_versi
     };
     let rows = conn.simple_query(&sql).await?;
     let row = rows.first().ok_or_else(|| SourceError::new(ErrorKind::Definite, "CREATE_REPLICATION_SLOT returned nothing"))?;
-    let lsn = row.get(1).cloned().flatten().and_then(|s| LogPosition::parse(&s)).map(|p| p.pos).ok_or_else(|| SourceError::new(ErrorKind::Definite, "no consistent point"))?;
+    let lsn = row
+        .get(1)
+        .cloned()
+        .flatten()
+        .and_then(|s| LogPosition::parse(&s))
+        .map(|p| p.pos)
+        .ok_or_else(|| SourceError::new(ErrorKind::Definite, "no consistent point"))?;
     let snapshot = row.get(2).cloned().flatten().ok_or_else(|| SourceError::new(ErrorKind::Definite, "no exported snapshot"))?;
     Ok((lsn, snapshot))
 }
@@ -119,7 +122,10 @@ impl CdcSource for PgCdc {
         check(
             "replication slots free",
             slots > used && senders > 0,
-            format!("{used} of max_replication_slots={slots} used, max_wal_senders={senders}{}", if slots > used { "" } else { ": raise max_replication_slots" }),
+            format!(
+                "{used} of max_replication_slots={slots} used, max_wal_senders={senders}{}",
+                if slots > used { "" } else { ": raise max_replication_slots" }
+            ),
             false,
         );
         let repl: bool = r.get::<_, Option<bool>>(3).unwrap_or(false);
@@ -149,7 +155,11 @@ impl CdcSource for PgCdc {
             } else {
                 format!(
                     "tables without a primary key need REPLICA IDENTITY FULL, or the application's UPDATE/DELETE on them fail once they are published: {}",
-                    missing.iter().map(|t| format!("ALTER TABLE {}.{} REPLICA IDENTITY FULL;", quote_ident(&self.source.schema), quote_ident(t))).collect::<Vec<_>>().join(" ")
+                    missing
+                        .iter()
+                        .map(|t| format!("ALTER TABLE {}.{} REPLICA IDENTITY FULL;", quote_ident(&self.source.schema), quote_ident(t)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 )
             },
             false,
@@ -165,12 +175,8 @@ impl CdcSource for PgCdc {
 
     async fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> Result<PgChangeStream, SourceError> {
         let sql = self.source.conn().await?;
-        let version: i32 = sql
-            .client
-            .query_one("SELECT current_setting('server_version_num')::int", &[])
-            .await
-            .map_err(|e| source_error(TargetError::from(e)))?
-            .get(0);
+        let version: i32 =
+            sql.client.query_one("SELECT current_setting('server_version_num')::int", &[]).await.map_err(|e| source_error(TargetError::from(e)))?.get(0);
         let stop_at = if until_caught_up { Some(self.current_position().await?.pos) } else { None };
         let mut conn = ReplConn::connect(&self.source.url).await?;
         conn.start_replication(&self.slot, from.pos, &self.publication(), version >= 140000).await?;
@@ -349,7 +355,11 @@ impl PgChangeStream {
                 for id in relations {
                     if let Some(rel) = self.relations.get(&id) {
                         let table = rel.table.clone();
-                        self.pending.push_back(ChangeEvent::Ddl { table: Some(table.clone()), statement: format!("TRUNCATE {table}"), change: SchemaChange::Truncate });
+                        self.pending.push_back(ChangeEvent::Ddl {
+                            table: Some(table.clone()),
+                            statement: format!("TRUNCATE {table}"),
+                            change: SchemaChange::Truncate,
+                        });
                     }
                 }
             }
@@ -461,4 +471,3 @@ impl ChangeStream for PgChangeStream {
 pub fn slot_name(key: u32) -> String {
     format!("ferry_{key:08x}")
 }
-

@@ -263,8 +263,15 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
             objects.push(SourceObject { kind: ObjectKind::Index, name, table: Some(format!("{} partition {pname}", t.name)), sql: def });
             continue;
         }
-        let columns = cols.iter().enumerate().map(|(i, c)| IndexColumn { name: c.clone(), prefix: None, descending: desc.get(i).copied().unwrap_or(false) }).collect();
-        part_objects.entry(oid).or_insert_with(|| PartitionObjects { partition: pname.clone(), ..Default::default() }).indexes.push(Index { name, columns, unique, kind, comment: None });
+        let columns =
+            cols.iter().enumerate().map(|(i, c)| IndexColumn { name: c.clone(), prefix: None, descending: desc.get(i).copied().unwrap_or(false) }).collect();
+        part_objects.entry(oid).or_insert_with(|| PartitionObjects { partition: pname.clone(), ..Default::default() }).indexes.push(Index {
+            name,
+            columns,
+            unique,
+            kind,
+            comment: None,
+        });
     }
     for r in conn
         .client
@@ -334,7 +341,10 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
                 default: r.get(3),
                 // `CHECK ((VALUE >= 1901) AND (VALUE <= 2155))`: the expression is everything after
                 // CHECK, parentheses and all (stripping them blindly broke `a AND b` and `IN (…)`).
-                checks: checks.iter().filter_map(|c| c.strip_prefix("CHECK ").map(|x| strip_outer_parens(x.trim_end_matches(" NOT VALID")).to_string())).collect(),
+                checks: checks
+                    .iter()
+                    .filter_map(|c| c.strip_prefix("CHECK ").map(|x| strip_outer_parens(x.trim_end_matches(" NOT VALID")).to_string()))
+                    .collect(),
             },
         });
     }

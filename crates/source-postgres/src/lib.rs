@@ -21,7 +21,10 @@ pub mod pgoutput;
 pub mod replication;
 
 use ferry_model::canonical::{Canon, ColumnText};
-use ferry_model::{split_int_range, ChunkRange, Column, DataType, ErrorKind, Probe, Row, RowSender, Schema, SnapshotPosition, SnapshotReader, Source, SourceError, Table, TableSelection, Value, VerifySource};
+use ferry_model::{
+    split_int_range, ChunkRange, Column, DataType, ErrorKind, Probe, Row, RowSender, Schema, SnapshotPosition, SnapshotReader, Source, SourceError, Table,
+    TableSelection, Value, VerifySource,
+};
 use ferry_target_postgres::ident::{quote_ident, quote_literal};
 use ferry_target_postgres::{PgTarget, TargetError};
 use futures_util::TryStreamExt;
@@ -135,14 +138,16 @@ impl SnapshotReader for PgReader {
     }
 
     /// `COPY (SELECT …) TO STDOUT (FORMAT binary)`, streamed untouched into the target's COPY.
-    async fn read_raw(&mut self, table: &Table, columns: &[usize], range: &ChunkRange, tx: ferry_model::ByteSender, bytes: &std::sync::atomic::AtomicU64) -> Result<(), SourceError> {
+    async fn read_raw(
+        &mut self,
+        table: &Table,
+        columns: &[usize],
+        range: &ChunkRange,
+        tx: ferry_model::ByteSender,
+        bytes: &std::sync::atomic::AtomicU64,
+    ) -> Result<(), SourceError> {
         let cols: Vec<String> = columns.iter().map(|&i| quote_ident(&table.columns[i].name)).collect();
-        let sql = format!(
-            "COPY (SELECT {} FROM {}{}) TO STDOUT (FORMAT binary)",
-            cols.join(", "),
-            relation(&self.schema, table),
-            range_condition(range)
-        );
+        let sql = format!("COPY (SELECT {} FROM {}{}) TO STDOUT (FORMAT binary)", cols.join(", "), relation(&self.schema, table), range_condition(range));
         let ctx = |e: tokio_postgres::Error| source_error(TargetError::from(e).context(format!("reading table \"{}\"", table.name)));
         let stream = self.conn.client.copy_out(sql.as_str()).await.map_err(ctx)?;
         futures_util::pin_mut!(stream);
@@ -241,12 +246,8 @@ impl Source for PgSource {
             // every reader imported it).
             Some(slot) => {
                 let c = self.conn().await?;
-                let version: i32 = c
-                    .client
-                    .query_one("SELECT current_setting('server_version_num')::int", &[])
-                    .await
-                    .map_err(|e| source_error(TargetError::from(e)))?
-                    .get(0);
+                let version: i32 =
+                    c.client.query_one("SELECT current_setting('server_version_num')::int", &[]).await.map_err(|e| source_error(TargetError::from(e)))?.get(0);
                 let mut repl = replication::ReplConn::connect(&self.url).await?;
                 let (lsn, snapshot) = cdc::create_slot_exporting(&mut repl, slot, version).await?;
                 (snapshot, ferry_model::cdc::LogPosition::lsn(lsn).to_string(), Arc::new(repl))
@@ -304,7 +305,8 @@ impl VerifySource for PgSource {
         let cols: Vec<String> = table.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect();
         let sql = format!("SELECT {} FROM {} WHERE {key_tuple} IN ({})", cols.join(", "), self.relation(table), lists.join(", "));
         let rows = conn.client.query(&sql, &[]).await.map_err(|e| source_error(TargetError::from(e).context(format!("reading rows of \"{}\"", table.name))))?;
-        let out: Vec<Row> = rows.iter().map(|r| (0..table.columns.len()).map(|i| r.get::<_, Option<String>>(i).map(Value::Text).unwrap_or(Value::Null)).collect()).collect();
+        let out: Vec<Row> =
+            rows.iter().map(|r| (0..table.columns.len()).map(|i| r.get::<_, Option<String>>(i).map(Value::Text).unwrap_or(Value::Null)).collect()).collect();
         let n = out.len() as u64;
         let _ = tx.send(out).await;
         Ok(n)

@@ -43,16 +43,45 @@ pub struct RelationColumn {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
-    Begin { final_lsn: u64, time_us: i64 },
-    Commit { end_lsn: u64, time_us: i64 },
-    Relation { id: u32, namespace: String, name: String, replica_identity: u8, columns: Vec<RelationColumn> },
-    Insert { relation: u32, new: Tuple },
+    Begin {
+        final_lsn: u64,
+        time_us: i64,
+    },
+    Commit {
+        end_lsn: u64,
+        time_us: i64,
+    },
+    Relation {
+        id: u32,
+        namespace: String,
+        name: String,
+        replica_identity: u8,
+        columns: Vec<RelationColumn>,
+    },
+    Insert {
+        relation: u32,
+        new: Tuple,
+    },
     /// `old`: the key ('K') or the whole old row ('O', replica identity FULL), when sent.
-    Update { relation: u32, old: Option<Tuple>, key_only: bool, new: Tuple },
-    Delete { relation: u32, old: Tuple, key_only: bool },
-    Truncate { relations: Vec<u32> },
+    Update {
+        relation: u32,
+        old: Option<Tuple>,
+        key_only: bool,
+        new: Tuple,
+    },
+    Delete {
+        relation: u32,
+        old: Tuple,
+        key_only: bool,
+    },
+    Truncate {
+        relations: Vec<u32>,
+    },
     /// A logical decoding message (`pg_logical_emit_message`): ferry's markers.
-    Logical { prefix: String, content: Vec<u8> },
+    Logical {
+        prefix: String,
+        content: Vec<u8>,
+    },
     /// Type and origin messages: nothing to apply.
     Other,
 }
@@ -69,7 +98,11 @@ fn cstring(b: &mut Bytes) -> Result<String, String> {
 }
 
 fn need(b: &Bytes, n: usize, what: &str) -> Result<(), String> {
-    if b.remaining() < n { Err(err(what)) } else { Ok(()) }
+    if b.remaining() < n {
+        Err(err(what))
+    } else {
+        Ok(())
+    }
 }
 
 fn tuple(b: &mut Bytes) -> Result<Tuple, String> {

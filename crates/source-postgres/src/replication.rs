@@ -59,7 +59,10 @@ async fn negotiate_tls(mut tcp: TcpStream, host: &str, tls: &ferry_target_postgr
         return Ok(Box::new(tcp));
     }
     let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| definite(format!("host {host}: {e}")))?;
-    let stream = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| SourceError::new(ErrorKind::Definite, format!("PostgreSQL replication connection: TLS: {e}")))?;
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| SourceError::new(ErrorKind::Definite, format!("PostgreSQL replication connection: TLS: {e}")))?;
     Ok(Box::new(stream))
 }
 

@@ -22,13 +22,7 @@ use crate::ident::{qualified, quote_ident, quote_literal};
 /// renamed, as (old target name, new target name). `old_enums` / `new_enums`: the enum types of
 /// the old and new plans (only those of this table's columns are touched). Types change through
 /// text (`USING c::text::new`), the one cast every pair of mapped types has.
-pub fn alter_table_sql(
-    old: &PgTable,
-    new: &PgTable,
-    renamed: &[(String, String)],
-    old_enums: &[PgEnum],
-    new_enums: &[PgEnum],
-) -> Result<Vec<String>, String> {
+pub fn alter_table_sql(old: &PgTable, new: &PgTable, renamed: &[(String, String)], old_enums: &[PgEnum], new_enums: &[PgEnum]) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let t = new.qualified();
     if old.name != new.name {
@@ -105,7 +99,10 @@ pub fn alter_table_sql(
             None => {
                 let mut s = format!("ALTER TABLE {t} ADD COLUMN {q} {}", n.ty);
                 if n.identity {
-                    return Err(format!("column {} was added as AUTO_INCREMENT: the source numbered existing rows in its own order, which the target cannot reproduce", n.name));
+                    return Err(format!(
+                        "column {} was added as AUTO_INCREMENT: the source numbered existing rows in its own order, which the target cannot reproduce",
+                        n.name
+                    ));
                 }
                 match (&n.default, n.nullable) {
                     (Some(d), _) => s.push_str(&format!(" DEFAULT {d}")),
@@ -168,7 +165,8 @@ pub fn alter_table_sql(
     for o in &old.indexes {
         let elements = renamed_elements(o);
         // A dropped column takes its indexes with it in PostgreSQL.
-        let lost_column = cols.iter().filter(|c| !new.columns.iter().any(|n| n.name == c.name)).any(|c| elements.iter().any(|e| e.contains(&quote_ident(&c.name))));
+        let lost_column =
+            cols.iter().filter(|c| !new.columns.iter().any(|n| n.name == c.name)).any(|c| elements.iter().any(|e| e.contains(&quote_ident(&c.name))));
         let same = unmatched_new.iter().position(|n| n.unique == o.unique && n.method == o.method && n.elements == elements && !lost_column);
         match same {
             Some(i) => {

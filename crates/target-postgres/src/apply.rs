@@ -210,9 +210,7 @@ impl PgTarget {
         self.client.execute("DELETE FROM ferry.sync_tables WHERE target_schema = $1", &[&schema]).await?;
         self.client.execute("DELETE FROM ferry.sync_log WHERE target_schema = $1", &[&schema]).await?;
         for (t, rows) in loaded {
-            self.client
-                .execute("INSERT INTO ferry.sync_tables (target_schema, table_name, full_load_rows) VALUES ($1, $2, $3)", &[&schema, t, rows])
-                .await?;
+            self.client.execute("INSERT INTO ferry.sync_tables (target_schema, table_name, full_load_rows) VALUES ($1, $2, $3)", &[&schema, t, rows]).await?;
         }
         Ok(())
     }
@@ -421,8 +419,7 @@ impl PgTarget {
         if !upserts.is_empty() {
             self.copy_rows(&format!("COPY {stage} ({col_list}) FROM STDIN"), t, upserts).await?;
             let key_cols: Vec<&str> = t.key.iter().map(|&k| cols[k].as_str()).collect();
-            let sets: Vec<String> =
-                cols.iter().enumerate().filter(|(i, _)| !t.key.contains(i)).map(|(_, c)| format!("{c} = EXCLUDED.{c}")).collect();
+            let sets: Vec<String> = cols.iter().enumerate().filter(|(i, _)| !t.key.contains(i)).map(|(_, c)| format!("{c} = EXCLUDED.{c}")).collect();
             let action = if sets.is_empty() { "NOTHING".to_string() } else { format!("UPDATE SET {}", sets.join(", ")) };
             self.exec(&format!(
                 "INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {stage} ON CONFLICT ({}) DO {action}; TRUNCATE {stage}",
@@ -475,10 +472,7 @@ impl PgTarget {
 
     /// Tables stopped by an earlier run (they stay stopped until migrated again).
     pub async fn stopped_sync_tables(&self, schema: &str) -> Result<Vec<String>, TargetError> {
-        let rows = self
-            .client
-            .query("SELECT table_name FROM ferry.sync_tables WHERE target_schema = $1 AND status = 'stopped'", &[&schema])
-            .await?;
+        let rows = self.client.query("SELECT table_name FROM ferry.sync_tables WHERE target_schema = $1 AND status = 'stopped'", &[&schema]).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 

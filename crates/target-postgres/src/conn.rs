@@ -26,9 +26,8 @@ impl PgTarget {
     /// Connects to `url` as `role` (`source` or `target`, said in errors).
     pub async fn connect_as(url: &str, role: &str) -> Result<PgTarget, TargetError> {
         let (url, tls) = crate::tls::PgTls::split(url).map_err(|e| e.context(format!("PostgreSQL {role} URL")))?;
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| TargetError::new(ferry_model::ErrorKind::Definite, format!("bad PostgreSQL URL: {e}")))?;
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|e| TargetError::new(ferry_model::ErrorKind::Definite, format!("bad PostgreSQL URL: {e}")))?;
         config.ssl_mode(tls.tokio_mode());
         let host = config
             .get_hosts()
@@ -45,24 +44,33 @@ impl PgTarget {
         let (client, task) = match tls.client_config()? {
             None => {
                 let (client, connection) = config.connect(NoTls).await.map_err(ctx)?;
-                (client, tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!("connection ended: {e}");
-                    }
-                }))
+                (
+                    client,
+                    tokio::spawn(async move {
+                        if let Err(e) = connection.await {
+                            tracing::debug!("connection ended: {e}");
+                        }
+                    }),
+                )
             }
             Some(rustls_config) => {
                 let connector = tokio_postgres_rustls::MakeRustlsConnect::new((*rustls_config).clone());
                 let (client, connection) = config.connect(connector).await.map_err(ctx)?;
-                (client, tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!("connection ended: {e}");
-                    }
-                }))
+                (
+                    client,
+                    tokio::spawn(async move {
+                        if let Err(e) = connection.await {
+                            tracing::debug!("connection ended: {e}");
+                        }
+                    }),
+                )
             }
         };
         let t = PgTarget { client, task };
-        t.batch("SET client_min_messages = warning; SET timezone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3").await?;
+        t.batch(
+            "SET client_min_messages = warning; SET timezone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3",
+        )
+        .await?;
         Ok(t)
     }
 
@@ -82,11 +90,7 @@ impl PgTarget {
     /// Starts a `COPY … FROM STDIN` and feeds it chunks from `rx` until the channel closes, then
     /// commits it. An `Err` chunk aborts the COPY (nothing of it is kept) and is returned.
     /// Returns the number of rows PostgreSQL reports.
-    pub async fn copy_in(
-        &self,
-        copy_sql: &str,
-        mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
-    ) -> Result<u64, TargetError> {
+    pub async fn copy_in(&self, copy_sql: &str, mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>) -> Result<u64, TargetError> {
         let sink = self.client.copy_in::<_, Bytes>(copy_sql).await?;
         futures_util::pin_mut!(sink);
         while let Some(chunk) = rx.recv().await {

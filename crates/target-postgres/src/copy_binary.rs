@@ -333,10 +333,7 @@ pub fn numeric(s: &str, out: &mut Vec<u8>) -> Result<(), BinaryError> {
         None => (body, 0),
     };
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if (int_part.is_empty() && frac_part.is_empty())
-        || !int_part.bytes().all(|b| b.is_ascii_digit())
-        || !frac_part.bytes().all(|b| b.is_ascii_digit())
-    {
+    if (int_part.is_empty() && frac_part.is_empty()) || !int_part.bytes().all(|b| b.is_ascii_digit()) || !frac_part.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     // All digits with the decimal point position, shifted by the exponent.
@@ -569,10 +566,25 @@ mod tests {
             seed
         };
         let kinds = [
-            BinaryKind::Bool, BinaryKind::Int2, BinaryKind::Int4, BinaryKind::Int8, BinaryKind::Numeric, BinaryKind::Float4,
-            BinaryKind::Float8, BinaryKind::Text, BinaryKind::Jsonb, BinaryKind::Bytea, BinaryKind::Date, BinaryKind::Time,
-            BinaryKind::Timestamp, BinaryKind::TimestampTz, BinaryKind::Interval, BinaryKind::Uuid, BinaryKind::Bit,
-            BinaryKind::TextArray, BinaryKind::Geometry,
+            BinaryKind::Bool,
+            BinaryKind::Int2,
+            BinaryKind::Int4,
+            BinaryKind::Int8,
+            BinaryKind::Numeric,
+            BinaryKind::Float4,
+            BinaryKind::Float8,
+            BinaryKind::Text,
+            BinaryKind::Jsonb,
+            BinaryKind::Bytea,
+            BinaryKind::Date,
+            BinaryKind::Time,
+            BinaryKind::Timestamp,
+            BinaryKind::TimestampTz,
+            BinaryKind::Interval,
+            BinaryKind::Uuid,
+            BinaryKind::Bit,
+            BinaryKind::TextArray,
+            BinaryKind::Geometry,
         ];
         let alphabet = b"0123456789.-+eE abcxyz\0";
         for _ in 0..200_000 {

@@ -36,7 +36,10 @@ pub enum PgType {
     VarBit(Option<u32>),
     Geometry,
     /// A user-defined type in the target schema (enum types).
-    Named { schema: String, name: String },
+    Named {
+        schema: String,
+        name: String,
+    },
     Array(Box<PgType>),
     /// A type written by the user in an override, used as written.
     Custom(String),
@@ -295,14 +298,9 @@ impl PgTable {
     }
 
     pub fn primary_key_sql(&self) -> Option<String> {
-        self.primary_key.as_ref().map(|pk| {
-            format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})",
-                self.qualified(),
-                quote_ident(&pk.name),
-                list(&pk.columns)
-            )
-        })
+        self.primary_key
+            .as_ref()
+            .map(|pk| format!("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})", self.qualified(), quote_ident(&pk.name), list(&pk.columns)))
     }
 
     /// The primary key in two steps, so its index can be built alongside the other indexes
@@ -315,12 +313,7 @@ impl PgTable {
         self.primary_key.as_ref().map(|pk| {
             (
                 format!("CREATE UNIQUE INDEX {} ON {} USING btree ({})", quote_ident(&pk.name), self.qualified(), list(&pk.columns)),
-                format!(
-                    "ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY USING INDEX {}",
-                    self.qualified(),
-                    quote_ident(&pk.name),
-                    quote_ident(&pk.name)
-                ),
+                format!("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY USING INDEX {}", self.qualified(), quote_ident(&pk.name), quote_ident(&pk.name)),
             )
         })
     }
@@ -372,12 +365,7 @@ impl PgTable {
     }
 
     pub fn check_sql(&self, c: &PgCheck) -> String {
-        format!(
-            "ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID",
-            self.qualified(),
-            quote_ident(&c.name),
-            c.expression
-        )
+        format!("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID", self.qualified(), quote_ident(&c.name), c.expression)
     }
 
     /// COMMENT statements for the table and its columns.
@@ -388,12 +376,7 @@ impl PgTable {
         }
         for col in &self.columns {
             if let Some(c) = &col.comment {
-                out.push(format!(
-                    "COMMENT ON COLUMN {}.{} IS {}",
-                    self.qualified(),
-                    quote_ident(&col.name),
-                    quote_literal(c)
-                ));
+                out.push(format!("COMMENT ON COLUMN {}.{} IS {}", self.qualified(), quote_ident(&col.name), quote_literal(c)));
             }
         }
         out
@@ -533,7 +516,14 @@ mod tests {
             name: "Order".into(),
             columns: vec![
                 PgColumn { name: "id".into(), ty: PgType::BigInt, nullable: false, default: None, identity: true, comment: None },
-                PgColumn { name: "at".into(), ty: PgType::TimestampTz(0), nullable: true, default: Some("CURRENT_TIMESTAMP".into()), identity: false, comment: Some("it's".into()) },
+                PgColumn {
+                    name: "at".into(),
+                    ty: PgType::TimestampTz(0),
+                    nullable: true,
+                    default: Some("CURRENT_TIMESTAMP".into()),
+                    identity: false,
+                    comment: Some("it's".into()),
+                },
             ],
             primary_key: Some(PgKey { name: "Order_pkey".into(), columns: vec!["id".into()] }),
             indexes: vec![],

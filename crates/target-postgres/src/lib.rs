@@ -17,4 +17,4 @@ pub mod verify;
 
 pub use conn::PgTarget;
 pub use error::TargetError;
-pub use ident::{quote_ident, quote_literal, qualified};
+pub use ident::{qualified, quote_ident, quote_literal};

@@ -100,40 +100,25 @@ impl PgTarget {
     }
 
     pub async fn set_run_snapshot(&self, schema: &str, snapshot: &serde_json::Value) -> Result<(), TargetError> {
-        self.client
-            .execute("UPDATE ferry.load_runs SET snapshot = $2::text::jsonb WHERE target_schema = $1", &[&schema, &snapshot.to_string()])
-            .await?;
+        self.client.execute("UPDATE ferry.load_runs SET snapshot = $2::text::jsonb WHERE target_schema = $1", &[&schema, &snapshot.to_string()]).await?;
         Ok(())
     }
 
     pub async fn set_run_status(&self, schema: &str, status: &str) -> Result<(), TargetError> {
         self.client
-            .execute(
-                "UPDATE ferry.load_runs SET status = $2, finished_at = CASE WHEN $2 = 'done' THEN now() END WHERE target_schema = $1",
-                &[&schema, &status],
-            )
+            .execute("UPDATE ferry.load_runs SET status = $2, finished_at = CASE WHEN $2 = 'done' THEN now() END WHERE target_schema = $1", &[&schema, &status])
             .await?;
         Ok(())
     }
 
     pub async fn load_run(&self, schema: &str) -> Result<Option<Run>, TargetError> {
-        let row = self
-            .client
-            .query_opt("SELECT status, chunk_plan::text, snapshot::text FROM ferry.load_runs WHERE target_schema = $1", &[&schema])
-            .await?;
-        Ok(row.map(|r| Run {
-            status: r.get(0),
-            chunk_plan: r.get(1),
-            snapshot: r.get(2),
-        }))
+        let row = self.client.query_opt("SELECT status, chunk_plan::text, snapshot::text FROM ferry.load_runs WHERE target_schema = $1", &[&schema]).await?;
+        Ok(row.map(|r| Run { status: r.get(0), chunk_plan: r.get(1), snapshot: r.get(2) }))
     }
 
     /// (table, chunk id) → (rows, bytes) of every chunk recorded for `schema`.
     pub async fn done_chunks(&self, schema: &str) -> Result<Vec<(String, i32, i64, i64)>, TargetError> {
-        let rows = self
-            .client
-            .query("SELECT table_name, chunk_id, rows, bytes FROM ferry.load_chunks WHERE target_schema = $1", &[&schema])
-            .await?;
+        let rows = self.client.query("SELECT table_name, chunk_id, rows, bytes FROM ferry.load_chunks WHERE target_schema = $1", &[&schema]).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
     }
 
@@ -185,12 +170,8 @@ impl PgTarget {
         self.batch("SET application_name = 'ferry sync'").await?;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
-            let got: bool = self
-                .client
-                .query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&SYNC_LOCK_CLASS, &schema])
-                .await
-                .map_err(TargetError::from)?
-                .get(0);
+            let got: bool =
+                self.client.query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&SYNC_LOCK_CLASS, &schema]).await.map_err(TargetError::from)?.get(0);
             if got {
                 return Ok(());
             }

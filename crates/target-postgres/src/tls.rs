@@ -44,10 +44,7 @@ impl SslMode {
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
             other => {
-                return Err(TargetError::new(
-                    ErrorKind::Definite,
-                    format!("sslmode={other}: give disable, allow, prefer, require, verify-ca or verify-full"),
-                ))
+                return Err(TargetError::new(ErrorKind::Definite, format!("sslmode={other}: give disable, allow, prefer, require, verify-ca or verify-full")))
             }
         })
     }
@@ -89,7 +86,11 @@ impl PgTls {
                             _ => true,
                         })
                         .collect();
-                    if kept.is_empty() { head.to_string() } else { format!("{head}?{}", kept.join("&")) }
+                    if kept.is_empty() {
+                        head.to_string()
+                    } else {
+                        format!("{head}?{}", kept.join("&"))
+                    }
                 }
             }
         } else {
@@ -120,7 +121,10 @@ impl PgTls {
         if matches!(tls.mode, SslMode::VerifyCa | SslMode::VerifyFull) && tls.root_cert.is_none() {
             return Err(TargetError::new(
                 ErrorKind::Definite,
-                format!("sslmode={}: give sslrootcert=<PEM file of the CA> (or sslrootcert=system)", if tls.mode == SslMode::VerifyCa { "verify-ca" } else { "verify-full" }),
+                format!(
+                    "sslmode={}: give sslrootcert=<PEM file of the CA> (or sslrootcert=system)",
+                    if tls.mode == SslMode::VerifyCa { "verify-ca" } else { "verify-full" }
+                ),
             ));
         }
         Ok((rest, tls))
@@ -149,9 +153,8 @@ impl PgTls {
             match self.root_cert.as_deref() {
                 Some("system") | None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
                 Some(path) => {
-                    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                        .and_then(|it| it.collect())
-                        .map_err(|e| bad(format!("sslrootcert {path}: {e}")))?;
+                    let certs: Vec<CertificateDer<'static>> =
+                        CertificateDer::pem_file_iter(path).and_then(|it| it.collect()).map_err(|e| bad(format!("sslrootcert {path}: {e}")))?;
                     if certs.is_empty() {
                         return Err(bad(format!("sslrootcert {path}: no certificate in the file")));
                     }
@@ -242,7 +245,14 @@ struct EncryptOnly {
 }
 
 impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
     fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {

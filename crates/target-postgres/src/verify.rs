@@ -13,8 +13,8 @@ use crate::conn::PgTarget;
 use crate::error::TargetError;
 use crate::ident::quote_ident;
 use ferry_model::canonical::{Canon, ColumnText, StreamedRowHash};
-use futures_util::TryStreamExt;
 use ferry_model::ChunkRange;
+use futures_util::TryStreamExt;
 
 /// The canonical text of column `c` (quoted); `nullable`: the source column's.
 pub fn canonical_expr(c: &str, canon: Canon, nullable: bool) -> ColumnText {
@@ -43,8 +43,7 @@ pub fn canonical_expr(c: &str, canon: Canon, nullable: bool) -> ColumnText {
 
 /// The canonical row text in SQL: nullable columns prefixed `v` (NULL: `n`), joined by U+001F.
 pub fn row_text(exprs: &[ColumnText]) -> String {
-    let parts: Vec<String> =
-        exprs.iter().map(|e| if e.nullable { format!("coalesce('v' || {}, 'n')", e.sql) } else { e.sql.clone() }).collect();
+    let parts: Vec<String> = exprs.iter().map(|e| if e.nullable { format!("coalesce('v' || {}, 'n')", e.sql) } else { e.sql.clone() }).collect();
     if parts.is_empty() {
         return "''".into();
     }

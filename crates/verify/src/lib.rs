@@ -36,13 +36,13 @@ pub use report::{TableStatus, TableVerify, VerifyReport};
 use bytes::Bytes;
 use ferry_model::canonical::{Canon, ColumnText, ZeroAs};
 use ferry_model::{ChunkRange, DataType, ErrorKind, SourceError, VerifySource};
-use ferry_plan::convert::Conversion;
 use ferry_plan::config::ZeroDatePolicy;
+use ferry_plan::convert::Conversion;
 use ferry_plan::{Plan, TablePlan};
+use ferry_progress::{Progress, ProgressMode};
 use ferry_target_postgres::ddl::PgType;
 use ferry_target_postgres::verify as pgv;
 use ferry_target_postgres::{copy_text, quote_ident, PgTarget, TargetError};
-use ferry_progress::{Progress, ProgressMode};
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -146,7 +146,17 @@ struct TableSql {
 }
 
 fn table_sql<S: VerifySource>(source: &S, t: &TablePlan, postgis: bool) -> TableSql {
-    let mut s = TableSql { key_src: vec![], key_tgt: vec![], key_match_src: vec![], key_match_tgt: vec![], src: vec![], tgt: vec![], names: vec![], canons: vec![], chunk_column: None };
+    let mut s = TableSql {
+        key_src: vec![],
+        key_tgt: vec![],
+        key_match_src: vec![],
+        key_match_tgt: vec![],
+        src: vec![],
+        tgt: vec![],
+        names: vec![],
+        canons: vec![],
+        chunk_column: None,
+    };
     for i in 0..t.target.columns.len() {
         let canon = canon_of(t, i, postgis);
         let src_col = &t.source.columns[t.converter.columns[i].source_index];
@@ -189,19 +199,10 @@ struct Diffs {
 }
 
 /// Verifies every table of the plan (and repairs when asked).
-pub async fn verify<S: VerifySource>(
-    source: Arc<S>,
-    target_url: &str,
-    plan: Arc<Plan>,
-    opts: &VerifyOptions,
-) -> Result<VerifyReport, VerifyError> {
+pub async fn verify<S: VerifySource>(source: Arc<S>, target_url: &str, plan: Arc<Plan>, opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     let started = Instant::now();
     let target = PgTarget::connect(target_url).await?;
-    let progress = Progress::new(
-        "verifying",
-        opts.progress,
-        &plan.tables.iter().map(|t| (t.target.name.clone(), t.source.estimated_rows)).collect::<Vec<_>>(),
-    );
+    let progress = Progress::new("verifying", opts.progress, &plan.tables.iter().map(|t| (t.target.name.clone(), t.source.estimated_rows)).collect::<Vec<_>>());
     let ticker = progress.ticker(std::time::Duration::from_secs(5));
     let result = verify_all(&*source, &target, &plan, opts, &progress).await;
     if let Some(t) = ticker {
@@ -407,11 +408,19 @@ async fn split<S: VerifySource>(
     let tcol = sql.chunk_column.as_deref().unwrap_or_default();
     // Bounds of the keys actually present, on both sides.
     let s_rows = source
-        .canonical_rows(&t.source, &[format!("CAST(MIN({c}) AS CHAR)", c = source.quote(column)), format!("CAST(MAX({c}) AS CHAR)", c = source.quote(column))], range)
+        .canonical_rows(
+            &t.source,
+            &[format!("CAST(MIN({c}) AS CHAR)", c = source.quote(column)), format!("CAST(MAX({c}) AS CHAR)", c = source.quote(column))],
+            range,
+        )
         .await?;
     let q = quote_ident(tcol);
     let t_rows = target
-        .canonical_rows(&t.target.qualified(), &[ColumnText::sql(format!("min({q})::text")), ColumnText::sql(format!("max({q})::text"))], &pgv::range_condition(range, tcol))
+        .canonical_rows(
+            &t.target.qualified(),
+            &[ColumnText::sql(format!("min({q})::text")), ColumnText::sql(format!("max({q})::text"))],
+            &pgv::range_condition(range, tcol),
+        )
         .await?;
     let parse = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<i128>().ok());
     let mins = [s_rows.first().and_then(|r| parse(&r[0])), t_rows.first().and_then(|r| parse(&r[0]))];
@@ -421,10 +430,7 @@ async fn split<S: VerifySource>(
         return Ok(None);
     }
     let mid = min + (max - min) / 2;
-    Ok(Some((
-        ChunkRange::IntKey { column: column.clone(), lo: *lo, hi: Some(mid) },
-        ChunkRange::IntKey { column: column.clone(), lo: Some(mid), hi: *hi },
-    )))
+    Ok(Some((ChunkRange::IntKey { column: column.clone(), lo: *lo, hi: Some(mid) }, ChunkRange::IntKey { column: column.clone(), lo: Some(mid), hi: *hi })))
 }
 
 fn by_key(rows: Vec<Vec<Option<String>>>, nkey: usize) -> BTreeMap<Vec<String>, Vec<Option<String>>> {
@@ -458,10 +464,8 @@ async fn diff_rows<S: VerifySource>(
         match tg.get(k) {
             None => diffs.missing.push(k.clone()),
             Some(tv) => {
-                let cols: Vec<String> = (0..sql.names.len())
-                    .filter(|&i| !sql.canons[i].texts_equal(sv[i].as_deref(), tv[i].as_deref()))
-                    .map(|i| sql.names[i].clone())
-                    .collect();
+                let cols: Vec<String> =
+                    (0..sql.names.len()).filter(|&i| !sql.canons[i].texts_equal(sv[i].as_deref(), tv[i].as_deref())).map(|i| sql.names[i].clone()).collect();
                 if !cols.is_empty() {
                     diffs.changed.push((k.clone(), cols));
                 }
@@ -478,13 +482,7 @@ async fn diff_rows<S: VerifySource>(
 
 /// Deletes the differing keys from the target and copies the source's rows for them, in one
 /// transaction. Returns the number of keys repaired.
-async fn repair_table<S: VerifySource>(
-    source: &S,
-    target: &PgTarget,
-    t: &TablePlan,
-    opts: &VerifyOptions,
-    keys: &[Vec<String>],
-) -> Result<u64, VerifyError> {
+async fn repair_table<S: VerifySource>(source: &S, target: &PgTarget, t: &TablePlan, opts: &VerifyOptions, keys: &[Vec<String>]) -> Result<u64, VerifyError> {
     if keys.is_empty() {
         return Ok(0);
     }
@@ -507,16 +505,15 @@ async fn repair_table<S: VerifySource>(
     let mut buf = Vec::new();
     let mut stats = ferry_plan::ConversionStats::default();
     for (n, row) in rows.into_iter().enumerate() {
-        let converted = t.converter.convert(row, n as u64 + 1, &mut stats).map_err(|e| {
-            SourceError::new(ErrorKind::BadData, format!("repairing {}: {}: {}", t.target.qualified(), e.key, e.message))
-        })?;
+        let converted = t
+            .converter
+            .convert(row, n as u64 + 1, &mut stats)
+            .map_err(|e| SourceError::new(ErrorKind::BadData, format!("repairing {}: {}: {}", t.target.qualified(), e.key, e.message)))?;
         copy_text::encode_row(&converted, &mut buf)
             .map_err(|(_, e)| SourceError::new(ErrorKind::BadData, format!("repairing {}: {e}", t.target.qualified())))?;
     }
-    let tuples: Vec<String> = keys
-        .iter()
-        .map(|k| format!("({})", k.iter().map(|v| ferry_target_postgres::quote_literal(v)).collect::<Vec<_>>().join(", ")))
-        .collect();
+    let tuples: Vec<String> =
+        keys.iter().map(|k| format!("({})", k.iter().map(|v| ferry_target_postgres::quote_literal(v)).collect::<Vec<_>>().join(", "))).collect();
     let qualified = t.target.qualified();
     target.batch("BEGIN").await?;
     let result = async {
@@ -527,9 +524,7 @@ async fn repair_table<S: VerifySource>(
         }
         target.batch("RELEASE SAVEPOINT r").await?;
         for chunk in tuples.chunks(1000) {
-            target
-                .exec(&format!("DELETE FROM {qualified} WHERE ({}) IN ({})", sql.key_match_tgt.join(", "), chunk.join(", ")))
-                .await?;
+            target.exec(&format!("DELETE FROM {qualified} WHERE ({}) IN ({})", sql.key_match_tgt.join(", "), chunk.join(", "))).await?;
         }
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         tx.send(Ok(Bytes::from(buf))).await.ok();

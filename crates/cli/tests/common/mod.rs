@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 pub fn env_url(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the integration tests through ./scripts/test, which starts throwaway servers")
-    })
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the integration tests through ./scripts/test, which starts throwaway servers"))
 }
 
 pub fn mysql_port() -> String {
@@ -129,10 +127,7 @@ pub fn enable_versioned_comments(text: &str) -> String {
 /// Loads the MySQL Chinook script into `db`.
 pub fn load_chinook_mysql(db: &str) -> String {
     let text = std::fs::read_to_string(shared_datasets().join("chinook/Chinook_MySql.sql")).unwrap();
-    let text = text
-        .replace("DROP DATABASE IF EXISTS `Chinook`;", "")
-        .replace("CREATE DATABASE `Chinook`;", "")
-        .replace("USE `Chinook`;", "");
+    let text = text.replace("DROP DATABASE IF EXISTS `Chinook`;", "").replace("CREATE DATABASE `Chinook`;", "").replace("USE `Chinook`;", "");
     let url = fresh_mysql(db);
     mysql(Some(db), &text);
     url
