@@ -6,10 +6,6 @@
 mod common;
 use common::*;
 
-fn pg_source(db: &str, schema: &str) -> String {
-    format!("{}/{db}?schema={schema}", pg_base())
-}
-
 #[test]
 fn chinook_from_postgresql_migrates_verifies_and_diffs_equal() {
     let db = unique("pgsrc_chinook");

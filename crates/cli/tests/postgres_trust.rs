@@ -5,10 +5,6 @@
 mod common;
 use common::*;
 
-fn pg_source(db: &str, schema: &str) -> String {
-    format!("{}/{db}?schema={schema}", pg_base())
-}
-
 fn plan_actions(source: &str) -> Vec<serde_json::Value> {
     let r = ferry(&["plan", "--json", "--source", source]);
     assert_eq!(r.status, 0, "{}", r.all());

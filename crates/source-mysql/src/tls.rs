@@ -46,7 +46,7 @@ impl MyTls {
         let mut kept = Vec::new();
         for kv in query.split('&') {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            let v = decode(v);
+            let v = ferry_model::percent_decode(v);
             match k.to_ascii_lowercase().replace('_', "-").as_str() {
                 "ssl-mode" | "sslmode" => {
                     tls.mode = match v.to_ascii_uppercase().replace('-', "_").as_str() {
@@ -97,24 +97,6 @@ pub fn certificate_name(message: &str) -> Option<String> {
     let at = message.find("only valid for DnsName(\"")? + "only valid for DnsName(\"".len();
     let end = message[at..].find('"')?;
     Some(message[at..at + end].to_string())
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            if let Some(x) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(x);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -21,6 +21,34 @@ fn fk_action(code: &str) -> FkAction {
     }
 }
 
+/// The index query's columns (`… WHERE i.indrelid = ANY($1) AND` + a condition): relation,
+/// name, unique, access method, partial, key column names ('' for an expression), descending
+/// flags, definition.
+const INDEX_ROWS: &str = "SELECT i.indrelid, ic.relname::text, i.indisunique, am.amname::text, i.indpred IS NOT NULL, \
+     ARRAY(SELECT coalesce(a.attname::text, '') FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(n, o) \
+           LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o), \
+     ARRAY(SELECT (opt & 1) = 1 FROM unnest(i.indoption::int2[]) opt), pg_get_indexdef(i.indexrelid) \
+     FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam \
+     WHERE i.indrelid = ANY($1) AND";
+
+/// One row of [`INDEX_ROWS`] as an index ferry creates (plain btree/hash columns), or its name
+/// and SQL for an action item (expression, partial, GIN/GiST…).
+fn index_of_row(r: &tokio_postgres::Row) -> Result<Index, (String, String)> {
+    let (name, unique, method, partial, cols, desc, def): (String, bool, String, bool, Vec<String>, Vec<bool>, String) =
+        (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7));
+    let kind = match method.as_str() {
+        "btree" => IndexKind::BTree,
+        "hash" => IndexKind::Hash,
+        _ => return Err((name, def)),
+    };
+    if partial || cols.iter().any(String::is_empty) {
+        return Err((name, def));
+    }
+    let columns =
+        cols.iter().enumerate().map(|(i, c)| IndexColumn { name: c.clone(), prefix: None, descending: desc.get(i).copied().unwrap_or(false) }).collect();
+    Ok(Index { name, columns, unique, kind, comment: None })
+}
+
 pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Schema, SourceError> {
     let conn = src.conn().await?;
     let q = |e: tokio_postgres::Error| source_error(TargetError::from(e).context("reading the source catalog"));
@@ -189,45 +217,23 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
     for r in conn
         .client
         .query(
-            "SELECT i.indrelid, ic.relname::text, i.indisunique, am.amname::text, i.indpred IS NOT NULL, \
-                    ARRAY(SELECT coalesce(a.attname::text, '') FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(n, o) \
-                          LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o), \
-                    ARRAY(SELECT (opt & 1) = 1 FROM unnest(i.indoption::int2[]) opt), pg_get_indexdef(i.indexrelid) \
-             FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam \
-             WHERE i.indrelid = ANY($1) AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid) \
-             ORDER BY i.indrelid, ic.relname",
+            &format!("{INDEX_ROWS} NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid) ORDER BY i.indrelid, ic.relname"),
             &[&oids],
         )
         .await
         .map_err(q)?
     {
         let Some(t) = tables.get_mut(&r.get::<_, u32>(0)) else { continue };
-        let name: String = r.get(1);
-        let unique: bool = r.get(2);
-        let method: String = r.get(3);
-        let partial: bool = r.get(4);
-        let cols: Vec<String> = r.get(5);
-        let desc: Vec<bool> = r.get(6);
-        let def: String = r.get(7);
-        let kind = match method.as_str() {
-            "btree" => IndexKind::BTree,
-            "hash" => IndexKind::Hash,
-            _ => {
-                objects.push(SourceObject { kind: ObjectKind::Index, name, table: Some(t.name.clone()), sql: def });
-                continue;
+        match index_of_row(&r) {
+            Ok(index) => {
+                if index.unique {
+                    t.unique_keys.push(Key { name: index.name.clone(), columns: index.columns.iter().map(|c| c.name.clone()).collect() });
+                }
+                t.indexes.push(index);
             }
-        };
-        if partial || cols.iter().any(String::is_empty) {
-            // Expression or partial index: recreated by hand (its SQL is in the assessment).
-            objects.push(SourceObject { kind: ObjectKind::Index, name, table: Some(t.name.clone()), sql: def });
-            continue;
+            // Expression, partial or non-btree index: recreated by hand (its SQL is in the assessment).
+            Err((name, sql)) => objects.push(SourceObject { kind: ObjectKind::Index, name, table: Some(t.name.clone()), sql }),
         }
-        let columns: Vec<IndexColumn> =
-            cols.iter().enumerate().map(|(i, c)| IndexColumn { name: c.clone(), prefix: None, descending: desc.get(i).copied().unwrap_or(false) }).collect();
-        if unique {
-            t.unique_keys.push(Key { name: name.clone(), columns: cols.clone() });
-        }
-        t.indexes.push(Index { name, columns, unique, kind, comment: None });
     }
 
     // Indexes and foreign keys defined on a partition itself (not inherited from the parent):
@@ -237,13 +243,7 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
     for r in conn
         .client
         .query(
-            "SELECT i.indrelid, ic.relname::text, i.indisunique, am.amname::text, i.indpred IS NOT NULL, \
-                    ARRAY(SELECT coalesce(a.attname::text, '') FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(n, o) \
-                          LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o), \
-                    ARRAY(SELECT (opt & 1) = 1 FROM unnest(i.indoption::int2[]) opt), pg_get_indexdef(i.indexrelid) \
-             FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam \
-             WHERE i.indrelid = ANY($1) AND NOT EXISTS (SELECT 1 FROM pg_inherits ii WHERE ii.inhrelid = i.indexrelid) \
-             ORDER BY i.indrelid, ic.relname",
+            &format!("{INDEX_ROWS} NOT EXISTS (SELECT 1 FROM pg_inherits ii WHERE ii.inhrelid = i.indexrelid) ORDER BY i.indrelid, ic.relname"),
             &[&part_oids],
         )
         .await
@@ -252,26 +252,10 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         let oid: u32 = r.get(0);
         let Some((parent, pname)) = partitions.get(&oid) else { continue };
         let Some(t) = tables.get(parent) else { continue };
-        let (name, unique, method, partial, cols, desc, def): (String, bool, String, bool, Vec<String>, Vec<bool>, String) =
-            (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7));
-        let kind = match method.as_str() {
-            "btree" => IndexKind::BTree,
-            "hash" => IndexKind::Hash,
-            _ => IndexKind::FullText,
-        };
-        if kind == IndexKind::FullText || partial || cols.iter().any(String::is_empty) {
-            objects.push(SourceObject { kind: ObjectKind::Index, name, table: Some(format!("{} partition {pname}", t.name)), sql: def });
-            continue;
+        match index_of_row(&r) {
+            Ok(index) => part_objects.entry(oid).or_insert_with(|| PartitionObjects { partition: pname.clone(), ..Default::default() }).indexes.push(index),
+            Err((name, sql)) => objects.push(SourceObject { kind: ObjectKind::Index, name, table: Some(format!("{} partition {pname}", t.name)), sql }),
         }
-        let columns =
-            cols.iter().enumerate().map(|(i, c)| IndexColumn { name: c.clone(), prefix: None, descending: desc.get(i).copied().unwrap_or(false) }).collect();
-        part_objects.entry(oid).or_insert_with(|| PartitionObjects { partition: pname.clone(), ..Default::default() }).indexes.push(Index {
-            name,
-            columns,
-            unique,
-            kind,
-            comment: None,
-        });
     }
     for r in conn
         .client

@@ -80,7 +80,7 @@ impl PgTls {
                         .split('&')
                         .filter(|kv| match kv.split_once('=') {
                             Some((k, v)) if KEYS.contains(&k) => {
-                                found.push((k.to_string(), percent_decode(v)));
+                                found.push((k.to_string(), ferry_model::percent_decode(v)));
                                 false
                             }
                             _ => true,
@@ -182,24 +182,6 @@ impl PgTls {
         };
         Ok(Some(Arc::new(config)))
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(x) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(x);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `verify-ca` / `verify-full`: the chain must lead to a trusted root; the host name must match

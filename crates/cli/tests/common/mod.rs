@@ -60,6 +60,11 @@ pub fn fresh_mysql(name: &str) -> String {
     format!("mysql://root@127.0.0.1:{}/{name}", mysql_port())
 }
 
+/// ferry's source URL for schema `schema` of PostgreSQL database `db` on the test server.
+pub fn pg_source(db: &str, schema: &str) -> String {
+    format!("{}/{db}?schema={schema}", pg_base())
+}
+
 /// Creates an empty PostgreSQL database and returns its URL.
 pub fn fresh_pg(name: &str) -> String {
     psql(&env_url("FERRY_TEST_PG_URL"), &format!("DROP DATABASE IF EXISTS \"{name}\"; CREATE DATABASE \"{name}\";"));
