@@ -66,6 +66,25 @@ pub async fn finalize(target_url: &str, plan: &Plan, position: &LogPosition) -> 
     Ok(report)
 }
 
+/// Sets each free sequence of the plan past where the source's stands now (`values`: name and
+/// last value handed out): sync carries rows, not sequences, so an application calling
+/// `nextval` on the target after cutover must not get a value the source already gave.
+pub async fn carry_sequences(target_url: &str, plan: &Plan, values: &[(String, Option<i64>)]) -> Result<Vec<String>, SyncError> {
+    let target = PgTarget::connect(target_url).await?;
+    let mut set = Vec::new();
+    for q in &plan.sequences {
+        let Some((_, Some(v))) = values.iter().find(|(n, _)| *n == q.name) else { continue };
+        let sql = format!(
+            "SELECT setval({seq}, greatest({v}, (SELECT CASE WHEN is_called THEN last_value ELSE {v} END FROM {q})), true)",
+            seq = ferry_target_postgres::ident::quote_literal(&q.qualified()),
+            q = q.qualified()
+        );
+        target.exec(&sql).await?;
+        set.push(q.name.clone());
+    }
+    Ok(set)
+}
+
 /// Records the cutover (`ferry status` shows `cut over`; sync refuses to run on). Called only
 /// after every step held — identities, constraints and the final verify — so a migration is
 /// never marked finished without its proof; until then `ferry cutover` can simply run again.

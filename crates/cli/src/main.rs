@@ -313,6 +313,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             };
             say("2/4 setting identities past the source's ids and validating constraints".into());
             let fin = ferry_cdc::cutover::finalize(&turl, &plan, &at).await?;
+            // Free sequences (PostgreSQL sources) continue past the source's.
+            if let Src::Postgres(s) = &source {
+                let names: Vec<String> = plan.sequences.iter().map(|q| q.name.clone()).collect();
+                let values = s.sequence_values(&names).await?;
+                let carried = ferry_cdc::cutover::carry_sequences(&turl, &plan, &values).await?;
+                if !carried.is_empty() {
+                    say(format!("sequences set past the source's: {}", carried.join(", ")));
+                }
+            }
             say(format!("3/4 caught up to {at}; verifying"));
             let vopts = ferry_verify::VerifyOptions {
                 target_url: turl.clone(),

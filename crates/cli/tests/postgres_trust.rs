@@ -132,3 +132,28 @@ fn postgresql_index_names_stay_as_they_were() {
     migrate_ok(&["--source", &source, "--target", &dst, "--schema", "app", "--quiet"]);
     assert_eq!(psql(&dst, "SELECT indexname FROM pg_indexes WHERE schemaname = 'app' AND indexdef LIKE '%(v)%'").trim(), "idx_t_v");
 }
+
+#[test]
+fn cutover_carries_sequences_no_column_owns() {
+    let db = unique("pgtrust_seqcut");
+    let src_db = format!("{db}_src");
+    let src = fresh_pg(&src_db);
+    psql(
+        &src,
+        "CREATE SCHEMA app;
+         CREATE SEQUENCE app.t_id_seq;
+         CREATE TABLE app.t (id bigint PRIMARY KEY DEFAULT nextval('app.t_id_seq'), v text);
+         INSERT INTO app.t (v) VALUES ('a');",
+    );
+    let source = pg_source(&src_db, "app");
+    let dst = fresh_pg(&db);
+    let r = ferry(&["sync", "--source", &source, "--target", &dst, "--schema", "app", "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    // The source hands out more ids while sync runs (rows arrive, the sequence does not).
+    psql(&src, "INSERT INTO app.t (v) SELECT 'x' FROM generate_series(1, 5); SELECT nextval('app.t_id_seq');");
+    let c = ferry(&["cutover", "--source", &source, "--target", &dst, "--schema", "app"]);
+    assert_eq!(c.status, 0, "{}", c.all());
+    assert!(c.all().contains("sequences set past the source's: t_id_seq"), "{}", c.all());
+    psql(&dst, "INSERT INTO app.t (v) VALUES ('after cutover')");
+    assert_eq!(psql(&dst, "SELECT id FROM app.t WHERE v = 'after cutover'").trim(), "8", "past the source's 7");
+}

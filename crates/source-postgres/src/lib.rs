@@ -85,6 +85,22 @@ impl PgSource {
         self
     }
 
+    /// The last value each of the schema's free sequences `names` handed out (`None`: never
+    /// called), read now: cutover carries them, since logical replication does not.
+    pub async fn sequence_values(&self, names: &[String]) -> Result<Vec<(String, Option<i64>)>, SourceError> {
+        let conn = self.conn().await?;
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            let row = conn
+                .client
+                .query_one(&format!("SELECT CASE WHEN is_called THEN last_value END FROM {}", self.qualified(n)), &[])
+                .await
+                .map_err(|e| source_error(TargetError::from(e).context(format!("reading sequence \"{n}\""))))?;
+            out.push((n.clone(), row.get(0)));
+        }
+        Ok(out)
+    }
+
     pub(crate) async fn conn(&self) -> Result<PgTarget, SourceError> {
         let c = PgTarget::connect_as(&self.url, "source").await.map_err(source_error)?;
         // Types print unqualified when they live in the source schema (the plan qualifies them).
