@@ -442,26 +442,27 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let config = config_file(&config)?;
             let (pa, pb) = (is_postgres(&a), is_postgres(&b));
             // A MySQL side compared with PostgreSQL is converted first; its schema names the other side's default.
-            let (ca, sa) = if pa {
-                (None, None)
-            } else {
-                let (c, s) = catalog_of(&a, None, pb, &config).await?;
-                (Some(c), s)
-            };
-            let (cb, sb) = if pb {
-                (None, None)
-            } else {
-                let (c, s) = catalog_of(&b, None, pa, &config).await?;
-                (Some(c), s)
-            };
-            let ca = match ca {
+            let ca = if pa { None } else { Some(catalog_of(&a, None, pb, &config).await?) };
+            let cb = if pb { None } else { Some(catalog_of(&b, None, pa, &config).await?) };
+            let sa = ca.as_ref().and_then(|c| c.1.as_ref().map(|p| p.target_schema.clone()));
+            let sb = cb.as_ref().and_then(|c| c.1.as_ref().map(|p| p.target_schema.clone()));
+            let mut ca = match ca {
                 Some(c) => c,
-                None => catalog_of(&a, a_schema.as_deref().or(sb.as_deref()), false, &config).await?.0,
+                None => catalog_of(&a, a_schema.as_deref().or(sb.as_deref()), false, &config).await?,
             };
-            let cb = match cb {
+            let mut cb = match cb {
                 Some(c) => c,
-                None => catalog_of(&b, b_schema.as_deref().or(sa.as_deref()), false, &config).await?.0,
+                None => catalog_of(&b, b_schema.as_deref().or(sa.as_deref()), false, &config).await?,
             };
+            // A side converted by the plan, compared with a live PostgreSQL: its types, defaults
+            // and checks as that PostgreSQL prints them, so only real differences remain.
+            for (side, other) in [(&mut ca, &b), (&mut cb, &a)] {
+                if let (Some(plan), true) = (&side.1, is_postgres(other)) {
+                    let t = PgTarget::connect(other).await?;
+                    ferry_verify::structure::normalise_defaults(&t, plan, &mut side.0).await?;
+                }
+            }
+            let (ca, cb) = (ca.0, cb.0);
             let d = ferry_diff::diff(&ca, &cb, &ferry_diff::DiffOptions { strict_names });
             if sql {
                 print!("{}", d.fixup_sql(&ca, &cb, allow_drop).map_err(|e| anyhow::anyhow!("{e}"))?);
@@ -815,7 +816,8 @@ fn is_postgres(url: &str) -> bool {
 /// The canonical catalog of `url`: a PostgreSQL schema as it is; a MySQL database as ferry
 /// would convert it when `as_postgres` (the other side is PostgreSQL), else as it is. Also
 /// returns the target schema a converted MySQL side would land in.
-async fn catalog_of(url: &str, schema: Option<&str>, as_postgres: bool, config: &Config) -> Result<(ferry_model::catalog::Catalog, Option<String>)> {
+/// The catalog of `url`, and the plan it was converted by (`as_postgres`, a MySQL side).
+async fn catalog_of(url: &str, schema: Option<&str>, as_postgres: bool, config: &Config) -> Result<(ferry_model::catalog::Catalog, Option<ferry_plan::Plan>)> {
     if is_postgres(url) {
         let schema = schema.map(str::to_string).or_else(|| config.target.schema.clone()).unwrap_or_else(|| "public".into());
         let t = PgTarget::connect(url).await.with_context(|| format!("connecting to {}", ferry_model::redact_url(url)))?;
@@ -831,7 +833,7 @@ async fn catalog_of(url: &str, schema: Option<&str>, as_postgres: bool, config: 
     use ferry_model::Source;
     let result = if as_postgres {
         let plan = make_plan(&source, config, false).await?;
-        (ferry_plan::catalog::from_plan(&plan), Some(plan.target_schema.clone()))
+        (ferry_plan::catalog::from_plan(&plan), Some(plan))
     } else {
         let select = ferry_plan::select_tables(config);
         (ferry_plan::catalog::from_source(&source.introspect(&select).await?), None)

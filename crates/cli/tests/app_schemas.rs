@@ -38,6 +38,7 @@ CREATE TABLE posts (
   post_day DATE NOT NULL DEFAULT '0000-00-00',
   content LONGTEXT NOT NULL,
   token BINARY(4) NOT NULL DEFAULT '',
+  flags BIT(16) NOT NULL DEFAULT b'0',
   slug BLOB,
   KEY posts_slug (slug(60)),
   KEY posts_content (content(100)),

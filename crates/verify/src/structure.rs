@@ -26,7 +26,7 @@ pub async fn unmet_structure(target: &PgTarget, plan: &Plan) -> Result<Vec<Strin
 /// parentheses…): each table's planned columns are created as a temporary table inside a
 /// transaction that is rolled back, and `pg_get_expr` reads what PostgreSQL made of them. A
 /// table whose columns PostgreSQL refuses keeps the planned text.
-async fn normalise_defaults(target: &PgTarget, plan: &Plan, cat: &mut ferry_model::catalog::Catalog) -> Result<(), TargetError> {
+pub async fn normalise_defaults(target: &PgTarget, plan: &Plan, cat: &mut ferry_model::catalog::Catalog) -> Result<(), TargetError> {
     use ferry_target_postgres::ident::quote_ident;
     for t in &plan.tables {
         let pt = &t.target;
