@@ -206,6 +206,8 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
     let mut batch = Batch::new(from.clone());
     let mut txn: Vec<(String, RowChange)> = Vec::new();
     let mut ddl: Vec<(Option<String>, String, SchemaChange)> = Vec::new();
+    // Tables whose changes in the current source transaction could not be decoded.
+    let mut undecodable: Vec<(String, String)> = Vec::new();
     let mut confirmed = from.clone();
     loop {
         // What the target committed, the source may forget.
@@ -234,6 +236,11 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                 return Err(SyncError::Source(SourceError::new(ErrorKind::Transient, "the source closed the change stream")));
             }
             Some(ChangeEvent::Row { table, change }) => txn.push((table, change)),
+            // Its changes of this transaction go; the table stops with the batch (below).
+            Some(ChangeEvent::TableError { table, error }) => {
+                txn.retain(|(name, _)| *name != table);
+                undecodable.push((table, error));
+            }
             Some(ChangeEvent::Ddl { table, statement, change }) => {
                 // A TRUNCATE inside a transaction: the table's earlier rows of it are gone.
                 if let (SchemaChange::Truncate, Some(t)) = (&change, &table) {
@@ -243,6 +250,10 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                 ddl.push((table, statement, change));
             }
             Some(ChangeEvent::Commit { position, time }) => {
+                for (table, error) in undecodable.drain(..) {
+                    batch.stop_table(&tables, &table, error, &mut stopped);
+                }
+                txn.retain(|(name, _)| !stopped.contains(name));
                 if !ddl.is_empty() {
                     for (table, statement, change) in ddl.drain(..) {
                         let mut ctx = DdlContext { plan: &mut current, batch: &mut batch, stopped: &mut stopped };
@@ -334,6 +345,18 @@ impl Batch {
         self.oldest.get_or_insert_with(Instant::now);
     }
 
+    /// Stops source table `table` with `error` (recorded with the batch, in the target
+    /// transaction of its position, so a restart neither repeats nor forgets it).
+    fn stop_table(&mut self, tables: &HashMap<String, TableApply>, table: &str, error: String, stopped: &mut HashSet<String>) {
+        if stopped.contains(table) {
+            return;
+        }
+        let Some(t) = tables.get(table) else { return };
+        stopped.insert(table.to_string());
+        self.tables.remove(table);
+        self.stops.push((t.plan.target.name.clone(), error));
+    }
+
     /// Folds one source transaction's changes; a change a table cannot take stops that table,
     /// recorded with the batch (same target transaction as its position).
     fn fold_transaction(&mut self, tables: &HashMap<String, TableApply>, changes: impl Iterator<Item = (String, RowChange)>, stopped: &mut HashSet<String>) {
@@ -343,9 +366,7 @@ impl Batch {
             }
             let Some(t) = tables.get(&table) else { continue };
             if let Err(msg) = self.fold(t, change) {
-                stopped.insert(table.clone());
-                self.tables.remove(&table);
-                self.stops.push((t.plan.target.name.clone(), msg));
+                self.stop_table(tables, &table, msg, stopped);
             }
         }
     }

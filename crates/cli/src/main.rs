@@ -740,6 +740,8 @@ impl SyncRun {
             .await?
             .into_iter()
             .filter(|t| !report.stopped.iter().any(|(s, _)| s == t))
+            // A stopped table the rules now exclude is no longer this sync's.
+            .filter(|t| self.plan.tables.iter().any(|p| p.target.name == *t))
             .collect();
         if !earlier.is_empty() {
             eprintln!("tables stopped earlier (see `ferry status`): {}", earlier.join(", "));

@@ -69,6 +69,9 @@ pub enum ChangeEvent {
     /// The source is idle at `position` (nothing pending): lag is zero as of now.
     /// `backlog_bytes`: source log kept for ferry (a PostgreSQL slot's retained WAL), when known.
     Heartbeat { position: LogPosition, backlog_bytes: Option<u64> },
+    /// A change of source table `table` the stream could not decode (a value, a row image, a
+    /// shape that no longer fits): that table stops with `error`, the others stream on.
+    TableError { table: String, error: String },
 }
 
 /// What a source DDL statement does to one table, in neutral terms: the source's dialect

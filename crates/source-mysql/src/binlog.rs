@@ -298,36 +298,45 @@ impl MySqlChangeStream {
         }
         let name = tme.table_name().into_owned();
         let Some(table) = self.tables.get(&name) else { return Ok(()) };
+        // What cannot be decoded stops this table only (a TableError event), never the stream.
+        let stop = |error: String| ChangeEvent::TableError { table: name.clone(), error };
         if tme.columns_count() as usize != table.columns.len() {
-            return Err(self.decode_err(format!(
+            self.pending.push_back(stop(format!(
                 "table `{name}` has {} columns in the binlog but {} in ferry's model; the table changed without a DDL ferry saw — run `ferry migrate` for it again",
                 tme.columns_count(),
                 table.columns.len()
             )));
+            return Ok(());
         }
         let mut out = Vec::new();
-        for row in rows.rows(tme) {
-            let (before, after) = row.map_err(|e| SourceError::new(ErrorKind::Definite, format!("binlog row of `{name}`: {e}")))?;
-            let conv = |r: mysql_async::binlog::row::BinlogRow| -> Result<ferry_model::Row, SourceError> {
-                r.unwrap()
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        let col = &table.columns[i];
-                        binlog_column_value(col, v)
-                            .map_err(|m| SourceError::new(ErrorKind::BadData, format!("table `{name}`, column `{}` (binlog): {m}", col.name)))
-                    })
-                    .collect()
-            };
-            let change = match (before, after) {
-                (None, Some(a)) => RowChange::Insert(conv(a)?),
-                (Some(b), Some(a)) => RowChange::Update { before: conv(b)?, after: conv(a)? },
-                (Some(b), None) => RowChange::Delete(conv(b)?),
-                (None, None) => continue,
-            };
-            out.push(ChangeEvent::Row { table: name.clone(), change });
+        let decoded: Result<(), SourceError> = (|| {
+            for row in rows.rows(tme) {
+                let (before, after) = row.map_err(|e| SourceError::new(ErrorKind::Definite, format!("binlog row of `{name}`: {e}")))?;
+                let conv = |r: mysql_async::binlog::row::BinlogRow| -> Result<ferry_model::Row, SourceError> {
+                    r.unwrap()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            let col = &table.columns[i];
+                            binlog_column_value(col, v)
+                                .map_err(|m| SourceError::new(ErrorKind::BadData, format!("table `{name}`, column `{}` (binlog): {m}", col.name)))
+                        })
+                        .collect()
+                };
+                let change = match (before, after) {
+                    (None, Some(a)) => RowChange::Insert(conv(a)?),
+                    (Some(b), Some(a)) => RowChange::Update { before: conv(b)?, after: conv(a)? },
+                    (Some(b), None) => RowChange::Delete(conv(b)?),
+                    (None, None) => continue,
+                };
+                out.push(ChangeEvent::Row { table: name.clone(), change });
+            }
+            Ok(())
+        })();
+        match decoded {
+            Ok(()) => self.pending.extend(out),
+            Err(e) => self.pending.push_back(stop(e.message)),
         }
-        self.pending.extend(out);
         Ok(())
     }
 }
