@@ -483,6 +483,8 @@ async fn flush(
             tb.updates = f.updates;
             tb.deletes_count = f.deletes;
             tb.zero_dates_nulled = f.stats.zero_dates_nulled as i64;
+            tb.zero_dates_infinity = f.stats.zero_dates_infinity as i64;
+            tb.json_duplicate_keys = f.stats.json_duplicate_keys as i64;
             rows += (f.inserts + f.updates + f.deletes) as u64;
             tb.upserts = f.appends;
             tb.sequence = f.sequence;

@@ -101,6 +101,18 @@ fn application_schema_migrates_on_the_first_try_with_zero_dates_as_minus_infinit
 
     let report = verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
     assert_eq!(hash_mismatches(&report), Vec::<String>::new());
+
+    // Through sync the same rule holds, counted.
+    let r = ferry(&["sync", "--config", cfg, "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    mysql(Some(&db), "SET SESSION sql_mode = ''; INSERT INTO posts (user_id, content) VALUES (2, 'another draft');");
+    let r = ferry(&["sync", "--config", cfg, "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert_eq!(psql(&dst, "SELECT post_date FROM app.posts WHERE content = 'another draft'").trim(), "-infinity");
+    let st: serde_json::Value = serde_json::from_str(&ferry(&["status", "--config", cfg, "--target", &dst, "--json"]).stdout).unwrap();
+    let posts = st[0]["tables"].as_array().unwrap().iter().find(|t| t["table"] == "posts").unwrap().clone();
+    assert_eq!(posts["zero_dates_infinity"], 2, "post_date and post_day of the streamed row: {posts}");
+    verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
 }
 
 #[test]
@@ -261,6 +273,10 @@ fn plan_lists_every_bad_enum_column_and_every_non_transactional_table_at_once() 
     let dst = fresh_pg(&db);
     let check = ferry(&["sync", "--source", &src, "--target", &dst, "--check"]);
     assert!(check.all().contains("not transactional") && check.all().contains("legacy (MyISAM)"), "{}", check.all());
+    // The load marks it too.
+    let cfg = write_config(&db, "[target]\nschema = \"m\"\n[rules]\ninclude = [\"legacy\"]\n");
+    let r = migrate_ok(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst]);
+    assert!(r.all().contains("read outside the snapshot: MyISAM"), "{}", r.all());
 }
 
 #[test]

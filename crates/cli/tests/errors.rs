@@ -182,3 +182,15 @@ fn values_postgres_cannot_hold_are_refused_with_their_key() {
     );
     assert_eq!(psql(&dst, "SELECT (SELECT count(*) FROM s.nul) + (SELECT count(*) FROM s.badenum) + (SELECT count(*) FROM s.flags)").trim(), "0");
 }
+
+#[test]
+fn a_schema_creation_error_names_the_object_and_shows_the_statement() {
+    let db = unique("ddlerr");
+    let src = fresh_mysql(&db);
+    mysql(Some(&db), "CREATE TABLE good (id INT PRIMARY KEY); CREATE TABLE bad (id INT PRIMARY KEY, v INT);");
+    let dst = fresh_pg(&db);
+    let cfg = write_config(&db, "[tables.bad.columns.v]\ntype = \"no_such_type\"\n");
+    let r = ferry(&["migrate", "--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst, "--schema", "s"]);
+    assert_fails(&r, &["creating table \"s\".\"bad\" (source `bad`)", "nothing was created", "CREATE TABLE \"s\".\"bad\"", "no_such_type"]);
+    assert_eq!(psql(&dst, "SELECT count(*) FROM pg_namespace WHERE nspname = 's'").trim(), "0", "nothing was created");
+}

@@ -31,6 +31,9 @@ pub struct TableReport {
     pub zero_dates_infinity: u64,
     /// JSON documents with a duplicate key loaded with the last value (json_duplicate_keys = "last").
     pub json_duplicate_keys: u64,
+    /// The source table's engine when it is not transactional: read outside the snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outside_snapshot: Option<String>,
     /// The load error: the table is empty in the target.
     pub error: Option<String>,
     /// Keys, indexes, constraints… that could not be created.
@@ -52,6 +55,7 @@ impl TableReport {
             zero_dates_nulled: 0,
             zero_dates_infinity: 0,
             json_duplicate_keys: 0,
+            outside_snapshot: ferry_plan::non_transactional(&t.source).map(str::to_string),
             error: None,
             failures: vec![],
         }
@@ -150,6 +154,10 @@ impl MigrateReport {
                 }
                 (None, 0) => "ok".to_string(),
                 (None, n) => format!("loaded, {n} step(s) failed"),
+            };
+            let status = match &t.outside_snapshot {
+                Some(engine) => format!("{status} (read outside the snapshot: {engine})"),
+                None => status,
             };
             let _ = writeln!(s, "  {:<32} {:>10} {:>12} {:>8.2} {:>8.2}  {status}", t.target, t.rows, t.bytes, t.seconds, t.post_load_seconds);
         }

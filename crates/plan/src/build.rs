@@ -151,6 +151,11 @@ pub fn select_tables(config: &Config) -> impl Fn(&str) -> bool + Sync + '_ {
 /// source reports none.
 const TRANSACTIONAL_ENGINES: [&str; 4] = ["InnoDB", "XtraDB", "ROCKSDB", "TokuDB"];
 
+/// The table's storage engine when it is not transactional (so not in a consistent snapshot).
+pub fn non_transactional(t: &Table) -> Option<&str> {
+    t.engine.as_deref().filter(|e| !TRANSACTIONAL_ENGINES.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
 /// The zero-date policy in force for a column: its own rule, else `rules.zero_dates`.
 pub fn zero_date_policy(config: &Config, table: &str, column: &str) -> ZeroDatePolicy {
     column_rule(config, table, column).and_then(|r| r.zero_dates).unwrap_or(config.rules.zero_dates)
@@ -319,7 +324,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             a.push(Severity::Info, &t.name, format!("renamed to \"{tname}\""));
         }
 
-        if let Some(engine) = t.engine.as_deref().filter(|e| !TRANSACTIONAL_ENGINES.iter().any(|x| x.eq_ignore_ascii_case(e))) {
+        if let Some(engine) = non_transactional(t) {
             a.push(
                 Severity::Warning,
                 &t.name,

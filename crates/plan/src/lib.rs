@@ -13,6 +13,6 @@ pub mod naming;
 pub mod typemap;
 
 pub use assessment::{Assessment, Item, Severity};
-pub use build::{build, probes_needed, select_tables, Plan, PlanError, PlanInput, PlanInputs, ProbeAnswers, TablePlan};
+pub use build::{build, non_transactional, probes_needed, select_tables, Plan, PlanError, PlanInput, PlanInputs, ProbeAnswers, TablePlan};
 pub use config::Config;
 pub use convert::{ConversionStats, RowConverter};

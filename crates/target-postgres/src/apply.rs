@@ -66,6 +66,8 @@ CREATE TABLE IF NOT EXISTS ferry.sync_log (
 );
 ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS zero_dates_nulled bigint NOT NULL DEFAULT 0;
 ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS last_ddl text;
+ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS zero_dates_infinity bigint NOT NULL DEFAULT 0;
+ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS json_duplicate_keys bigint NOT NULL DEFAULT 0;
 ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS source_model text;
 ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS probes text;
 ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS source_backlog_bytes bigint;";
@@ -107,6 +109,10 @@ pub struct TableBatch {
     pub truncate: bool,
     /// Zero dates written as NULL (rules.zero_dates = "null"), counted.
     pub zero_dates_nulled: i64,
+    /// Zero dates written as -infinity (zero_dates = "-infinity"), counted.
+    pub zero_dates_infinity: i64,
+    /// JSON documents with a duplicate key kept with the last value (json_duplicate_keys = "last").
+    pub json_duplicate_keys: i64,
     /// Every change in source order (upsert?, row), kept for tables with a unique key besides
     /// the primary key: when the folded apply hits a unique violation (two rows trading a
     /// unique value inside the batch), the table's changes are replayed one by one in source
@@ -163,6 +169,8 @@ pub struct SyncTableStatus {
     pub ddl: i64,
     pub errors: i64,
     pub zero_dates_nulled: i64,
+    pub zero_dates_infinity: i64,
+    pub json_duplicate_keys: i64,
     pub status: String,
     pub last_error: Option<String>,
     /// The last source DDL on the table and what ferry did with it.
@@ -296,11 +304,13 @@ impl PgTarget {
             for t in b.tables.iter().filter(|t| !stopped.iter().any(|(s, _)| s == &t.table)) {
                 self.client
                     .execute(
-                        "INSERT INTO ferry.sync_tables (target_schema, table_name, inserts, updates, deletes, zero_dates_nulled) VALUES ($1, $2, $3, $4, $5, $6) \
+                        "INSERT INTO ferry.sync_tables (target_schema, table_name, inserts, updates, deletes, zero_dates_nulled, zero_dates_infinity, json_duplicate_keys) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                          ON CONFLICT (target_schema, table_name) DO UPDATE SET inserts = sync_tables.inserts + EXCLUDED.inserts, \
                          updates = sync_tables.updates + EXCLUDED.updates, deletes = sync_tables.deletes + EXCLUDED.deletes, \
-                         zero_dates_nulled = sync_tables.zero_dates_nulled + EXCLUDED.zero_dates_nulled",
-                        &[&b.schema, &t.table, &t.inserts, &t.updates, &t.deletes_count, &t.zero_dates_nulled],
+                         zero_dates_nulled = sync_tables.zero_dates_nulled + EXCLUDED.zero_dates_nulled, \
+                         zero_dates_infinity = sync_tables.zero_dates_infinity + EXCLUDED.zero_dates_infinity, \
+                         json_duplicate_keys = sync_tables.json_duplicate_keys + EXCLUDED.json_duplicate_keys",
+                        &[&b.schema, &t.table, &t.inserts, &t.updates, &t.deletes_count, &t.zero_dates_nulled, &t.zero_dates_infinity, &t.json_duplicate_keys],
                     )
                     .await?;
             }
@@ -537,7 +547,7 @@ impl PgTarget {
         let tables = self
             .client
             .query(
-                "SELECT table_name, full_load_rows, inserts, updates, deletes, ddl, errors, status, last_error, zero_dates_nulled, last_ddl FROM ferry.sync_tables \
+                "SELECT table_name, full_load_rows, inserts, updates, deletes, ddl, errors, status, last_error, zero_dates_nulled, last_ddl, zero_dates_infinity, json_duplicate_keys FROM ferry.sync_tables \
                  WHERE target_schema = $1 ORDER BY table_name",
                 &[&schema],
             )
@@ -555,6 +565,8 @@ impl PgTarget {
                 last_error: t.get(8),
                 zero_dates_nulled: t.get(9),
                 last_ddl: t.get(10),
+                zero_dates_infinity: t.get(11),
+                json_duplicate_keys: t.get(12),
             })
             .collect();
         Ok(Some(SyncStatus {
