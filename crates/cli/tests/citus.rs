@@ -5,7 +5,6 @@
 
 mod common;
 use common::*;
-use std::path::PathBuf;
 
 const CONFIG: &str = r#"
 [target]
@@ -23,17 +22,6 @@ InvoiceLine = { column = "InvoiceId", colocate_with = "Invoice" }
 Track = { column = "TrackId" }
 PlaylistTrack = { column = "TrackId", colocate_with = "Track" }
 "#;
-
-fn golden(name: &str, actual: &str) {
-    let actual = &without_versions(actual);
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
-    if std::env::var_os("FERRY_UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("golden file {} missing: run with FERRY_UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(*actual, expected, "output differs from tests/golden/{name} (FERRY_UPDATE_GOLDEN=1 rewrites it)");
-}
 
 #[test]
 fn citus_plan_orders_distribution_and_refuses_a_key_without_the_column() {

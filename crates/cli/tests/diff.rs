@@ -4,18 +4,9 @@
 
 mod common;
 use common::*;
-use std::path::PathBuf;
 
-fn golden(name: &str, actual: &str, db: &str) {
-    let actual = without_versions(&actual.replace(db, "<db>"));
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
-    if std::env::var_os("FERRY_UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("golden file {} missing: run with FERRY_UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(actual, expected, "output differs from tests/golden/{name} (FERRY_UPDATE_GOLDEN=1 rewrites it)");
+fn golden_db(name: &str, actual: &str, db: &str) {
+    golden(name, &actual.replace(db, "<db>"));
 }
 
 fn pg_db_url(name: &str) -> String {
@@ -95,13 +86,13 @@ fn sakila_diff_after_migrate_finds_changes_and_its_script_fixes_them() {
     );
     let text = ferry(&["diff", &src, &dst]);
     assert_eq!(text.status, 1, "{}", text.all());
-    golden("sakila-diff.txt", &text.stdout, &db);
+    golden_db("sakila-diff.txt", &text.stdout, &db);
     let json = ferry(&["diff", &src, &dst, "--json"]);
-    golden("sakila-diff.json", &json.stdout, &db);
+    golden_db("sakila-diff.json", &json.stdout, &db);
     let keep = ferry(&["diff", &src, &dst, "--sql"]);
-    golden("sakila-fixup.sql", &keep.stdout, &db);
+    golden_db("sakila-fixup.sql", &keep.stdout, &db);
     let drop = ferry(&["diff", &src, &dst, "--sql", "--allow-drop"]);
-    golden("sakila-fixup-drop.sql", &drop.stdout, &db);
+    golden_db("sakila-fixup-drop.sql", &drop.stdout, &db);
     apply_sql(&dst, &drop.stdout);
     only_views(&[]);
 
@@ -134,10 +125,10 @@ fn chinook_mysql_against_the_reference_postgresql_shows_only_real_differences() 
     };
     let text = run(&[]);
     assert_eq!(text.status, 1, "{}", text.all());
-    golden("chinook-diff.txt", &text.stdout, &db);
-    golden("chinook-diff.json", &run(&["--json"]).stdout, &db);
+    golden_db("chinook-diff.txt", &text.stdout, &db);
+    golden_db("chinook-diff.json", &run(&["--json"]).stdout, &db);
     let sql = run(&["--sql"]);
-    golden("chinook-fixup.sql", &sql.stdout, &db);
+    golden_db("chinook-fixup.sql", &sql.stdout, &db);
     // The HTML report before any migrate: the plan's assessment and diagram (the SVG itself is
     // Graphviz's layout, checked by the Chromium test, not pinned here).
     let page = std::env::temp_dir().join(format!("{db}.html"));
@@ -146,7 +137,7 @@ fn chinook_mysql_against_the_reference_postgresql_shows_only_real_differences() 
     let html = std::fs::read_to_string(&page).unwrap();
     let (head, rest) = html.split_once("<svg").expect("an inline SVG");
     let tail = rest.rsplit_once("</svg>").expect("a closed SVG").1;
-    golden("chinook-report.html", &format!("{head}<svg><!-- Graphviz layout --></svg>{tail}"), &db);
+    golden_db("chinook-report.html", &format!("{head}<svg><!-- Graphviz layout --></svg>{tail}"), &db);
     apply_sql(&reference, &sql.stdout);
     assert_eq!(run(&[]).status, 0, "the script converges");
 }
@@ -157,9 +148,9 @@ fn erd_of_sakila_and_chinook() {
     let src = load_sakila(&db);
     let mermaid = ferry(&["erd", &src, "--tables", "film,actor", "--depth", "1"]);
     assert_eq!(mermaid.status, 0, "{}", mermaid.all());
-    golden("sakila-erd.mmd", &mermaid.stdout, &db);
+    golden_db("sakila-erd.mmd", &mermaid.stdout, &db);
     let dot = ferry(&["erd", &src, "--tables", "film,actor", "--depth", "1", "--format", "dot"]);
-    golden("sakila-erd.dot", &dot.stdout, &db);
+    golden_db("sakila-erd.dot", &dot.stdout, &db);
     let svg = ferry(&["erd", &src, "--tables", "payment", "--format", "svg"]);
     assert_eq!(svg.status, 0, "{}", svg.all());
     assert!(svg.stdout.contains("<svg") && svg.stdout.contains("payment_id"), "{}", &svg.stdout[..svg.stdout.len().min(300)]);
@@ -167,9 +158,9 @@ fn erd_of_sakila_and_chinook() {
     let reference = load_chinook_postgres(&format!("{db}_ref"));
     let ch = ferry(&["erd", &reference, "--schema", "public", "--tables", "invoice%", "--depth", "1"]);
     assert_eq!(ch.status, 0, "{}", ch.all());
-    golden("chinook-erd.mmd", &ch.stdout, &db);
+    golden_db("chinook-erd.mmd", &ch.stdout, &db);
     let ch_dot = ferry(&["erd", &reference, "--schema", "public", "--tables", "invoice%", "--depth", "1", "--format", "dot"]);
-    golden("chinook-erd.dot", &ch_dot.stdout, &db);
+    golden_db("chinook-erd.dot", &ch_dot.stdout, &db);
     // Without declared keys, relations are inferred from names and drawn dashed.
     psql(&reference, "ALTER TABLE invoice_line DROP CONSTRAINT invoice_line_track_id_fkey");
     let inferred = ferry(&["erd", &reference, "--schema", "public", "--tables", "invoice_line", "--depth", "1"]);

@@ -214,6 +214,51 @@ pub fn hash_mismatches(report: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// Compares `actual` (server versions and row estimates masked) with `tests/golden/<name>`;
+/// `FERRY_UPDATE_GOLDEN=1` rewrites the file instead.
+pub fn golden(name: &str, actual: &str) {
+    let actual = without_estimates(&without_versions(actual));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("FERRY_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("golden file {} missing: run with FERRY_UPDATE_GOLDEN=1", path.display()));
+    assert_eq!(actual, expected, "output differs from tests/golden/{name} (FERRY_UPDATE_GOLDEN=1 rewrites it)");
+}
+
+/// The assessment's `est. rows` column masked: InnoDB's estimates are samples (274 one run,
+/// 275 the next), not part of what a golden file pins.
+pub fn without_estimates(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut end: Option<usize> = None;
+    for line in text.split('\n') {
+        if let Some(i) = line.find("est. rows") {
+            end = Some(i + "est. rows".len());
+            out.push(line.to_string());
+            continue;
+        }
+        match end {
+            Some(e) if line.is_empty() => {
+                let _ = e;
+                end = None;
+                out.push(String::new());
+            }
+            Some(e) if line.is_ascii() && line.len() >= e && line.as_bytes()[e - 1].is_ascii_digit() => {
+                let b = line.as_bytes();
+                let mut start = e;
+                while start > 0 && b[start - 1].is_ascii_digit() {
+                    start -= 1;
+                }
+                out.push(format!("{}{}~{}", &line[..start], " ".repeat(e - start - 1), &line[e..]));
+            }
+            _ => out.push(line.to_string()),
+        }
+    }
+    out.join("\n")
+}
+
 /// Output with the server versions replaced by `<version>` (golden files outlive point releases).
 pub fn without_versions(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
