@@ -308,25 +308,33 @@ impl MySqlChangeStream {
             )));
             return Ok(());
         }
+        let key_columns: Vec<usize> = table.row_identity().map(|k| k.columns.iter().filter_map(|c| table.column_index(c)).collect()).unwrap_or_default();
         let mut out = Vec::new();
         let decoded: Result<(), SourceError> = (|| {
             for row in rows.rows(tme) {
                 let (before, after) = row.map_err(|e| SourceError::new(ErrorKind::Definite, format!("binlog row of `{name}`: {e}")))?;
-                let conv = |r: mysql_async::binlog::row::BinlogRow| -> Result<ferry_model::Row, SourceError> {
+                // `key_only`: a before image (update, delete) of a table with a key is only ever
+                // used for its key, so its other columns are not decoded (memory stays one row
+                // image per change, not two, for wide rows).
+                let conv = |r: mysql_async::binlog::row::BinlogRow, key_only: bool| -> Result<ferry_model::Row, SourceError> {
                     r.unwrap()
                         .into_iter()
                         .enumerate()
                         .map(|(i, v)| {
                             let col = &table.columns[i];
+                            if key_only && !key_columns.contains(&i) {
+                                return Ok(ferry_model::Value::Null);
+                            }
                             binlog_column_value(col, v)
                                 .map_err(|m| SourceError::new(ErrorKind::BadData, format!("table `{name}`, column `{}` (binlog): {m}", col.name)))
                         })
                         .collect()
                 };
+                let keyed = !key_columns.is_empty();
                 let change = match (before, after) {
-                    (None, Some(a)) => RowChange::Insert(conv(a)?),
-                    (Some(b), Some(a)) => RowChange::Update { before: conv(b)?, after: conv(a)? },
-                    (Some(b), None) => RowChange::Delete(conv(b)?),
+                    (None, Some(a)) => RowChange::Insert(conv(a, false)?),
+                    (Some(b), Some(a)) => RowChange::Update { before: conv(b, keyed)?, after: conv(a, false)? },
+                    (Some(b), None) => RowChange::Delete(conv(b, keyed)?),
                     (None, None) => continue,
                 };
                 out.push(ChangeEvent::Row { table: name.clone(), change });

@@ -440,32 +440,45 @@ impl PgTarget {
         Ok(())
     }
 
-    /// COPYs `rows` with `sql` (binary when the table has encoders for every column).
+    /// COPYs `rows` with `sql` (binary when the table has encoders for every column), encoded
+    /// in pieces of about 1 MB while the COPY runs: the batch is not held a second time as one
+    /// encoded buffer (memory for wide rows stays about one copy of the batch).
     async fn copy_rows(&self, sql: &str, t: &TableBatch, rows: &[Row]) -> Result<(), TargetError> {
+        const PIECE: usize = 1 << 20;
         if rows.is_empty() {
             return Ok(());
         }
-        let mut buf = Vec::with_capacity(rows.len() * 64);
-        let sql = match &t.binary {
-            Some(kinds) => {
+        let sql = if t.binary.is_some() { format!("{sql} (FORMAT binary)") } else { sql.to_string() };
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(2);
+        let encode = async move {
+            let mut buf = Vec::with_capacity(PIECE.min(rows.len() * 64));
+            if t.binary.is_some() {
                 buf.extend_from_slice(copy_binary::HEADER);
-                for (n, row) in rows.iter().enumerate() {
-                    copy_binary::encode_row(kinds, row, &mut buf).map_err(|(i, e)| bad_value(t, i, n, row, &e.to_string()))?;
+            }
+            for (n, row) in rows.iter().enumerate() {
+                let encoded = match &t.binary {
+                    Some(kinds) => copy_binary::encode_row(kinds, row, &mut buf).map_err(|(i, e)| (i, e.to_string())),
+                    None => crate::copy_text::encode_row(row, &mut buf).map_err(|(i, e)| (i, e.to_string())),
+                };
+                if let Err((i, e)) = encoded {
+                    let err = bad_value(t, i, n, row, &e);
+                    // Aborts the COPY: nothing of it is kept.
+                    let _ = tx.send(Err(err.message.clone())).await;
+                    return Err(err);
                 }
+                if buf.len() >= PIECE && tx.send(Ok(Bytes::from(std::mem::replace(&mut buf, Vec::with_capacity(PIECE))))).await.is_err() {
+                    return Ok(()); // the COPY ended early; it reports why
+                }
+            }
+            if t.binary.is_some() {
                 buf.extend_from_slice(copy_binary::TRAILER);
-                format!("{sql} (FORMAT binary)")
             }
-            None => {
-                for (n, row) in rows.iter().enumerate() {
-                    crate::copy_text::encode_row(row, &mut buf).map_err(|(i, e)| bad_value(t, i, n, row, &e.to_string()))?;
-                }
-                sql.to_string()
-            }
+            let _ = tx.send(Ok(Bytes::from(buf))).await;
+            Ok(())
         };
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let _ = tx.send(Ok(Bytes::from(buf))).await;
-        drop(tx);
-        self.copy_in(&sql, rx).await.map(|_| ())
+        let (encoded, copied) = tokio::join!(encode, self.copy_in(&sql, rx));
+        encoded?;
+        copied.map(|_| ())
     }
 
     /// Marks a table stopped (definite error) without stopping the others.
