@@ -73,14 +73,14 @@ pub async fn carry_sequences(target_url: &str, plan: &Plan, values: &[(String, O
     let target = PgTarget::connect(target_url).await?;
     let mut set = Vec::new();
     for q in &plan.sequences {
-        let Some((_, Some(v))) = values.iter().find(|(n, _)| *n == q.name) else { continue };
+        let Some((_, Some(v))) = values.iter().find(|(n, _)| n == q.name()) else { continue };
         let sql = format!(
             "SELECT setval({seq}, greatest({v}, (SELECT CASE WHEN is_called THEN last_value ELSE {v} END FROM {q})), true)",
             seq = ferry_target_postgres::ident::quote_literal(&q.qualified()),
             q = q.qualified()
         );
         target.exec(&sql).await?;
-        set.push(q.name.clone());
+        set.push(q.name().to_string());
     }
     Ok(set)
 }

@@ -315,7 +315,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let fin = ferry_cdc::cutover::finalize(&turl, &plan, &at).await?;
             // Free sequences (PostgreSQL sources) continue past the source's.
             if let Src::Postgres(s) = &source {
-                let names: Vec<String> = plan.sequences.iter().map(|q| q.name.clone()).collect();
+                let names: Vec<String> = plan.sequences.iter().map(|q| q.name().to_string()).collect();
                 let values = s.sequence_values(&names).await?;
                 let carried = ferry_cdc::cutover::carry_sequences(&turl, &plan, &values).await?;
                 if !carried.is_empty() {

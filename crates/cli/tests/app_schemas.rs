@@ -364,13 +364,12 @@ fn small_words_report_status_pipe_mermaid_collations_are_right() {
     assert_eq!(r.status, 0, "{}", r.all());
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(!page.contains("No <code>ferry migrate</code> has run"), "the sync's full load is a migrate");
-    // A closed pipe ends `ferry status` quietly.
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("'{}' status --target '{dst}' --json | head -c 1 >/dev/null; echo \"${{PIPESTATUS:-}}\"", env!("CARGO_BIN_EXE_ferry")))
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+    // A closed pipe ends `ferry status` quietly: the reader is gone before ferry writes a byte
+    // (`true` reads nothing), so the first write meets a closed pipe.
+    let out =
+        std::process::Command::new("sh").arg("-c").arg(format!("'{}' status --target '{dst}' --json | true", env!("CARGO_BIN_EXE_ferry"))).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
     // Mermaid keeps the type whole (in the comment where its alphabet has no room).
     let m = ferry(&["erd", &dst, "--schema", "s"]);
     assert!(m.stdout.contains("numeric amount \"numeric(18,0)\""), "{}", m.stdout);

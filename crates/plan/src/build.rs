@@ -192,7 +192,12 @@ pub fn probes_needed(schema: &Schema, config: &Config) -> Vec<(String, String, P
             }
             match c.data_type {
                 DataType::Enum { .. } => out.push((t.name.clone(), c.name.clone(), Probe::InvalidEnum)),
-                DataType::Varbinary { .. } | DataType::Blob { .. } if t.estimated_rows > 0 => out.push((t.name.clone(), c.name.clone(), Probe::NotUtf8Text)),
+                // VARBINARY (at most 64 KB a value) is always probed; BLOBs, whose scan reads
+                // every stored byte, only when the rule asks to turn them into text.
+                DataType::Varbinary { .. } if t.estimated_rows > 0 => out.push((t.name.clone(), c.name.clone(), Probe::NotUtf8Text)),
+                DataType::Blob { .. } if t.estimated_rows > 0 && config.rules.utf8_binary == crate::config::Utf8Binary::Text => {
+                    out.push((t.name.clone(), c.name.clone(), Probe::NotUtf8Text))
+                }
                 DataType::Int { bytes: 8, unsigned: true, .. } if !c.auto_increment => out.push((t.name.clone(), c.name.clone(), Probe::AboveBigint)),
                 DataType::Int { bytes: 1, unsigned: false, display_width: Some(1) } if config.rules.tinyint1 == crate::config::Tinyint1::Auto => {
                     out.push((t.name.clone(), c.name.clone(), Probe::NotZeroOrOne))
@@ -296,18 +301,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         .iter()
         .map(|q| {
             relnames.reserve(&q.name);
-            PgSequence {
-                schema: target_schema.clone(),
-                name: q.name.clone(),
-                data_type: q.data_type.clone(),
-                start: q.start,
-                increment: q.increment,
-                min: q.min,
-                max: q.max,
-                cache: q.cache,
-                cycle: q.cycle,
-                last_value: q.last_value,
-            }
+            PgSequence { schema: target_schema.clone(), def: q.clone() }
         })
         .collect();
     for d in &mut domains {
@@ -897,7 +891,8 @@ fn qualify_sequences(expr: &str, sequences: &[PgSequence]) -> String {
     let mut out = expr.to_string();
     for q in sequences {
         let target = format!("{}::regclass", quote_literal(&q.qualified()));
-        for seen in [format!("'{}'::regclass", q.name.replace('\'', "''")), format!("'\"{}\"'::regclass", q.name.replace('"', "\"\"").replace('\'', "''"))] {
+        for seen in [format!("'{}'::regclass", q.name().replace('\'', "''")), format!("'\"{}\"'::regclass", q.name().replace('"', "\"\"").replace('\'', "''"))]
+        {
             out = out.replace(&seen, &target);
         }
     }

@@ -69,7 +69,7 @@ pub fn from_plan(plan: &Plan) -> Catalog {
     for e in &plan.enums {
         cat.enums.push(CatalogEnum { name: e.name.clone(), values: e.values.clone() });
     }
-    cat.sequences = plan.sequences.iter().map(|q| q.name.clone()).collect();
+    cat.sequences = plan.sequences.iter().map(|q| q.name().to_string()).collect();
     cat.sequences.sort();
     for o in &plan.inputs.schema.objects {
         if o.kind == ferry_model::ObjectKind::View {

@@ -193,11 +193,17 @@ pub fn json_oddities(text: &str) -> JsonOddities {
             f.write_str("JSON")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            let mut keys = std::collections::HashSet::new();
-            while let Some(k) = map.next_key::<String>()? {
+            // Keys borrowed from the document where it has no escapes (no allocation), compared
+            // linearly: objects are small, and this runs for every JSON value of a load.
+            let mut keys: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+            while let Some(k) = map.next_key_seed(Key)? {
                 self.0.nul |= k.contains('\0');
-                if !keys.insert(k.clone()) && self.0.duplicate.is_none() {
-                    self.0.duplicate = Some(k);
+                if keys.contains(&k) {
+                    if self.0.duplicate.is_none() {
+                        self.0.duplicate = Some(k.into_owned());
+                    }
+                } else {
+                    keys.push(k);
                 }
                 map.next_value_seed(Scan(&mut *self.0))?;
             }
@@ -225,6 +231,26 @@ pub fn json_oddities(text: &str) -> JsonOddities {
         }
         fn visit_unit<E>(self) -> Result<(), E> {
             Ok(())
+        }
+    }
+    /// An object key, borrowed when the document allows it.
+    struct Key;
+    impl<'de> DeserializeSeed<'de> for Key {
+        type Value = std::borrow::Cow<'de, str>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Key {
+        type Value = std::borrow::Cow<'de, str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a key")
+        }
+        fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+            Ok(std::borrow::Cow::Borrowed(s))
+        }
+        fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+            Ok(std::borrow::Cow::Owned(s.to_string()))
         }
     }
     let mut found = JsonOddities::default();

@@ -217,42 +217,38 @@ pub struct FkStep {
     pub ref_table: String,
 }
 
-/// A free-standing sequence, created before the tables whose defaults call it.
+/// A free-standing sequence of the source (its definition and where it stands), created in
+/// `schema` before the tables whose defaults call it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PgSequence {
     pub schema: String,
-    pub name: String,
-    pub data_type: String,
-    pub start: i64,
-    pub increment: i64,
-    pub min: i64,
-    pub max: i64,
-    pub cache: i64,
-    pub cycle: bool,
-    /// The source's last value: the target continues after it.
-    pub last_value: Option<i64>,
+    #[serde(flatten)]
+    pub def: ferry_model::Sequence,
 }
 
 impl PgSequence {
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
     pub fn qualified(&self) -> String {
-        qualified(&self.schema, &self.name)
+        qualified(&self.schema, &self.def.name)
     }
     pub fn create_sql(&self) -> String {
         format!(
             "CREATE SEQUENCE {} AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {}{}",
             self.qualified(),
-            self.data_type,
-            self.increment,
-            self.min,
-            self.max,
-            self.start,
-            self.cache,
-            if self.cycle { " CYCLE" } else { " NO CYCLE" }
+            self.def.data_type,
+            self.def.increment,
+            self.def.min,
+            self.def.max,
+            self.def.start,
+            self.def.cache,
+            if self.def.cycle { " CYCLE" } else { " NO CYCLE" }
         )
     }
     /// `SELECT setval(…)` to where the source stands, when it was ever called.
     pub fn setval_sql(&self) -> Option<String> {
-        self.last_value.map(|v| format!("SELECT setval({}, {v}, true)", quote_literal(&self.qualified())))
+        self.def.last_value.map(|v| format!("SELECT setval({}, {v}, true)", quote_literal(&self.qualified())))
     }
 }
 
