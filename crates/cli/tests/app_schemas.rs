@@ -397,3 +397,17 @@ fn varbinary_holding_utf8_text_is_hinted_and_becomes_text_by_rule() {
     assert_eq!(psql(&dst, "SELECT title FROM w.page ORDER BY id"), "Main_Page\nCafé_Ünïcode\n");
     verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
 }
+
+#[test]
+fn text_in_a_charset_ferry_has_no_table_for_is_refused_unless_plain() {
+    let db = unique("apparm");
+    let src = fresh_mysql(&db);
+    mysql(Some(&db), "CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET armscii8); INSERT INTO a VALUES (1, 'plain'), (2, X'B2B3');");
+    let dst = fresh_pg(&db);
+    let r = ferry(&["migrate", "--source", &src, "--target", &dst, "--schema", "s"]);
+    assert_eq!(r.status, 1, "{}", r.all());
+    assert!(r.all().contains("table `a`, column `v`, key (id)=(2)") && r.all().contains("armscii8"), "{}", r.all());
+    mysql(Some(&db), "DELETE FROM a WHERE id = 2;");
+    migrate_ok(&["--source", &src, "--target", &dst, "--schema", "s", "--if-exists", "drop", "--quiet"]);
+    assert_eq!(psql(&dst, "SELECT v FROM s.a").trim(), "plain");
+}

@@ -386,10 +386,7 @@ pub fn binlog_column_value(col: &ferry_model::Column, v: BinlogValue<'static>) -
     let v = match (v, col.charset.as_deref()) {
         (BinlogValue::Value(MyValue::Bytes(b)), Some(cs)) if text_type => match crate::charset::decoder(cs) {
             crate::charset::Decoder::Utf8 => BinlogValue::Value(MyValue::Bytes(b)),
-            crate::charset::Decoder::Legacy(enc) => BinlogValue::Value(MyValue::Bytes(crate::charset::decode(enc, &b)?.into_bytes())),
-            crate::charset::Decoder::Server => {
-                return Err(format!("text in character set {cs} cannot be decoded from the binlog (ferry has no table for it): convert the column to utf8mb4"))
-            }
+            _ => BinlogValue::Value(MyValue::Bytes(crate::charset::decode_column(cs, &b)?.into_bytes())),
         },
         (v, _) => v,
     };

@@ -9,7 +9,8 @@
 //! ([`decode`]), never a replacement character. The binlog carries the same stored bytes and
 //! goes through the same [`decode`]. `utf8*`, `ascii` and `binary` need no decoding; `latin1`
 //! (MySQL's is Windows-1252, all 256 bytes mapped) is decoded here too, from the binlog.
-//! A charset ferry has no table for is left to the server's conversion. Either way verify's
+//! A charset ferry has no table for is read as bytes too and accepted only where plain
+//! ([`decode_column`]); anything else is an error naming the key. Verify's
 //! source side ([`verify_text_expr`]) checks, per value, that the server's UTF-8 text converts
 //! back to the stored bytes, and otherwise yields a text no target value can equal (the stored
 //! bytes in hex), so a lossy conversion shows as a difference, never as EQUAL.
@@ -63,18 +64,40 @@ pub fn decoder(cs: &str) -> Decoder {
     Decoder::Legacy(enc)
 }
 
-/// The snapshot reader reads this column's stored bytes (ferry decodes them): every charset
-/// ferry has a table for except latin1, whose server conversion is exact and cheaper.
-pub fn read_raw(cs: Option<&str>) -> Option<&'static Encoding> {
+/// The snapshot reader reads this column's stored bytes and ferry decodes them
+/// ([`decode_column`]): every charset except UTF-8 and latin1 (whose server conversion is exact
+/// and cheaper) — those ferry has a table for, and those it has none for (refused unless plain).
+pub fn read_raw(cs: Option<&str>) -> bool {
     match cs.map(decoder) {
-        Some(Decoder::Legacy(e)) if e != encoding_rs::WINDOWS_1252 => Some(e),
-        _ => None,
+        Some(Decoder::Legacy(e)) => e != encoding_rs::WINDOWS_1252,
+        Some(Decoder::Server) => true,
+        _ => false,
+    }
+}
+
+/// Stored bytes of a column in charset `cs` as text: decoded strictly by ferry's table, or, for a
+/// charset ferry has no table for, accepted only when every byte is plain ASCII outside the
+/// positions 7-bit national sets redefine (`@[\]^\`{|}~`), else an error saying what to do.
+pub fn decode_column(cs: &str, b: &[u8]) -> Result<String, String> {
+    match decoder(cs) {
+        Decoder::Utf8 => String::from_utf8(b.to_vec()).map_err(|e| format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to())),
+        Decoder::Legacy(enc) => decode(enc, b),
+        Decoder::Server => {
+            let plain = |c: &u8| matches!(c, b'\t' | b'\n' | b'\r') || ((0x20..0x7f).contains(c) && !b"@[\\]^`{|}~".contains(c));
+            match b.iter().position(|c| !plain(c)) {
+                None => Ok(String::from_utf8(b.to_vec()).expect("ASCII")),
+                Some(at) => Err(format!(
+                    "byte 0x{:02X} at offset {at} in character set {cs}, which ferry has no decoding table for (the server's conversion could substitute '?'): convert the column to utf8mb4 on the source, or override its type to bytea",
+                    b[at]
+                )),
+            }
+        }
     }
 }
 
 /// What the snapshot reader selects for a text column.
 pub fn select_expr(quoted: &str, cs: Option<&str>) -> String {
-    if read_raw(cs).is_some() {
+    if read_raw(cs) {
         format!("CAST({quoted} AS BINARY)")
     } else {
         quoted.to_string()
@@ -127,6 +150,9 @@ mod tests {
         assert_eq!(decode(l1, b"caf\xe9 \x80").unwrap(), "café €");
         assert_eq!(decoder("utf8mb4"), Decoder::Utf8);
         assert_eq!(decoder("armscii8"), Decoder::Server);
+        assert_eq!(decode_column("armscii8", b"plain text").unwrap(), "plain text");
+        assert!(decode_column("armscii8", &[0x41, 0xB2]).unwrap_err().contains("0xB2 at offset 1"));
+        assert!(decode_column("swe7", b"a[b").is_err(), "7-bit national positions are not plain");
         assert_eq!(select_expr("`t`", Some("gbk")), "CAST(`t` AS BINARY)");
         assert_eq!(select_expr("`t`", Some("latin1")), "`t`");
     }

@@ -99,8 +99,8 @@ fn bytes_text(v: &MyValue) -> Option<&[u8]> {
 /// (`charset::select_expr`) and is decoded here, strictly.
 pub fn convert_column(col: &ferry_model::Column, v: MyValue) -> Result<Value, String> {
     if col.data_type.is_textual() {
-        if let (Some(enc), MyValue::Bytes(b)) = (crate::charset::read_raw(col.charset.as_deref()), &v) {
-            return Ok(Value::Text(crate::charset::decode(enc, b)?));
+        if let (Some(cs), MyValue::Bytes(b)) = (col.charset.as_deref().filter(|cs| crate::charset::read_raw(Some(cs))), &v) {
+            return Ok(Value::Text(crate::charset::decode_column(cs, b)?));
         }
     }
     convert(&col.data_type, v)
