@@ -40,6 +40,7 @@ use ferry_target_postgres::apply::{ApplyBatch, SchemaDdl, TableBatch};
 use ferry_target_postgres::{PgTarget, TargetError};
 pub mod cutover;
 pub mod metrics;
+pub mod start;
 
 pub use metrics::Metrics;
 use metrics::TableCounts;
@@ -59,6 +60,16 @@ pub enum SyncError {
     CutOver(String, String),
     #[error("gave up after retrying for {seconds} s ({retries} attempts); the last error: {last}\nnothing is lost: fix the server or the network, then run `ferry sync` again — it resumes from the last committed transaction")]
     GaveUp { seconds: u64, retries: u64, last: Box<SyncError> },
+    #[error(transparent)]
+    Load(#[from] ferry_load::LoadError),
+    #[error(transparent)]
+    Verify(#[from] ferry_verify::VerifyError),
+    /// Sync cannot start or go on as asked; the text says what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// The full load that starts a sync failed (the report, as text, says where).
+    #[error("the full load failed; sync not started\n{0}")]
+    FullLoadFailed(String),
 }
 
 impl SyncError {
@@ -66,7 +77,11 @@ impl SyncError {
         match self {
             SyncError::Source(e) => e.kind,
             SyncError::Target(e) => e.kind,
-            SyncError::NotStarted(_) | SyncError::CutOver(..) | SyncError::GaveUp { .. } => ErrorKind::Definite,
+            SyncError::Load(e) => e.kind(),
+            SyncError::Verify(e) => e.kind(),
+            SyncError::NotStarted(_) | SyncError::CutOver(..) | SyncError::GaveUp { .. } | SyncError::Refused(_) | SyncError::FullLoadFailed(_) => {
+                ErrorKind::Definite
+            }
         }
     }
     fn transient(&self) -> bool {
@@ -141,6 +156,24 @@ struct Folded {
     deletes: i64,
 }
 
+/// A stored position as `source` owns it: one of its kind as is; one stored by a release before
+/// positions had kinds, read again from its text by the source; any other refused (the schema's
+/// sync was started from a different kind of source).
+pub fn own_position<S: CdcSource>(source: &S, p: LogPosition) -> Result<LogPosition, SyncError> {
+    if p.kind == source.position_kind() {
+        return Ok(p);
+    }
+    if p.is_legacy() {
+        if let Some(owned) = source.parse_position(&p.text) {
+            return Ok(owned);
+        }
+    }
+    Err(SyncError::Refused(format!(
+        "the stored sync position {p} is not a {} position: this schema's sync was started from another source; `ferry migrate --if-exists drop` and `ferry sync` start a new one",
+        source.position_kind()
+    )))
+}
+
 /// Runs sync until the stream ends (`until_caught_up`) or a definite error; retries transient
 /// errors from the committed position.
 pub async fn sync<S: CdcSource>(source: Arc<S>, target_url: &str, plan: Arc<Plan>, opts: &SyncOptions) -> Result<SyncReport, SyncError> {
@@ -172,7 +205,7 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
     let schema = plan.target_schema.clone();
     let target = PgTarget::connect(target_url).await?;
     target.try_replica_role().await;
-    let from = target.sync_position(&schema).await?.ok_or_else(|| SyncError::NotStarted(schema.clone()))?;
+    let from = own_position(source, target.sync_position(&schema).await?.ok_or_else(|| SyncError::NotStarted(schema.clone()))?)?;
     if target.sync_state_status(&schema).await?.as_deref() == Some("cut over") {
         return Err(SyncError::CutOver(schema.clone(), from.to_string()));
     }

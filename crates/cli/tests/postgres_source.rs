@@ -200,8 +200,8 @@ fn postgresql_sync_survives_sigkill_and_cuts_over() {
     verify_equal(&["--source", &source, "--target", &dst]);
     let chain = psql(
         &dst,
-        "SELECT count(*) FILTER (WHERE prev_pos IS NOT NULL AND from_pos <> prev_pos), count(*) \
-         FROM (SELECT *, lag(to_pos) OVER (ORDER BY id) AS prev_pos FROM ferry.sync_log) l",
+        "SELECT count(*) FILTER (WHERE prev IS NOT NULL AND from_position <> prev), count(*) \
+         FROM (SELECT *, lag(to_position) OVER (ORDER BY id) AS prev FROM ferry.sync_log) l",
     );
     assert!(chain.starts_with("0\t"), "a batch did not start where the previous one ended: {chain}");
     assert_eq!(psql(&dst, "SELECT count(*) FROM app.audit"), "50\n", "the key-less table got each insert exactly once");

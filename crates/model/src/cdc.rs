@@ -10,41 +10,93 @@
 use crate::{AlterOp, Row, SourceError, Table};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
+use std::sync::Arc;
 
-/// A point in the source's change log: where streaming (re)starts.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// A point in a source's change log: where streaming (re)starts. Owned by the source that made
+/// it: `text` is the source's own notation (shown to users, parsed back only by that source,
+/// `CdcSource::parse_position`), `order` a key whose byte-wise order is log order (a MySQL file
+/// index and offset, a PostgreSQL LSN, an 80-bit SQL Server LSN all fit), so the engine can
+/// store, compare and print positions without knowing any source. Positions of different kinds
+/// never compare equal; a `kind` of `""` is a position read from state written before positions
+/// carried their kind ([`LogPosition::legacy`]), which the source re-reads from its text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct LogPosition {
-    /// Binlog file (MySQL), or empty for sources with a single ordered log (PostgreSQL LSN).
-    pub file: String,
-    /// Offset in `file` (MySQL), or the LSN.
-    pub pos: u64,
+    /// The source kind whose log this is (`mysql`, `postgres`…).
+    pub kind: String,
+    pub text: String,
+    #[serde(with = "hex_bytes")]
+    pub order: Vec<u8>,
+}
+
+impl PartialOrd for LogPosition {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for LogPosition {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (&self.kind, &self.order, &self.text).cmp(&(&other.kind, &other.order, &other.text))
+    }
 }
 
 impl std::fmt::Display for LogPosition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.file.is_empty() {
-            // A PostgreSQL LSN, as PostgreSQL prints it.
-            return write!(f, "{:X}/{:X}", self.pos >> 32, self.pos & 0xffff_ffff);
-        }
-        write!(f, "{}:{}", self.file, self.pos)
+        f.write_str(&self.text)
     }
 }
 
 impl LogPosition {
-    /// A PostgreSQL LSN.
-    pub fn lsn(lsn: u64) -> Self {
-        LogPosition { file: String::new(), pos: lsn }
+    pub fn new(kind: &str, text: impl Into<String>, order: Vec<u8>) -> Self {
+        LogPosition { kind: kind.to_string(), text: text.into(), order }
     }
 
-    /// Parses `file:pos` (a binlog position) or `X/Y` (a PostgreSQL LSN).
-    pub fn parse(text: &str) -> Option<Self> {
-        if let Some((hi, lo)) = text.split_once('/') {
-            if !text.contains(':') {
-                return Some(LogPosition::lsn((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?));
-            }
+    /// A position known only by its text (state written by an earlier release): the source at
+    /// hand parses it before use.
+    pub fn legacy(text: impl Into<String>) -> Self {
+        LogPosition { kind: String::new(), text: text.into(), order: Vec::new() }
+    }
+
+    pub fn is_legacy(&self) -> bool {
+        self.kind.is_empty()
+    }
+}
+
+/// A position deserialises from its full form or, as state of earlier releases stored it, from
+/// its text alone (a legacy position).
+impl<'de> Deserialize<'de> for LogPosition {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Text(String),
+            Full {
+                kind: String,
+                text: String,
+                #[serde(with = "hex_bytes")]
+                order: Vec<u8>,
+            },
         }
-        let (file, pos) = text.rsplit_once(':')?;
-        Some(LogPosition { file: file.to_string(), pos: pos.parse().ok()? })
+        Ok(match Form::deserialize(d)? {
+            Form::Text(t) => LogPosition::legacy(t),
+            Form::Full { kind, text, order } => LogPosition { kind, text, order },
+        })
+    }
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd-length hex"));
+        }
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(serde::de::Error::custom)).collect()
     }
 }
 
@@ -120,9 +172,19 @@ pub trait ChangeStream: Send {
     }
 }
 
-/// A source that can stream its changes.
-pub trait CdcSource: Send + Sync {
+/// A source that can stream its changes, and what it declares for the snapshot → CDC hand-off
+/// and for cutover, so the engine (`ferry_cdc::start`, `ferry_cdc::cutover`) needs no source
+/// dialect.
+pub trait CdcSource: Send + Sync + 'static {
     type Stream: ChangeStream;
+    /// The source the full load that starts a sync reads: its snapshot's position is where
+    /// streaming starts.
+    type Snapshot: crate::Source;
+    /// The kind of the positions this source makes ([`LogPosition::kind`]).
+    fn position_kind(&self) -> &'static str;
+    /// Reads a position of this source back from its text (state of earlier releases kept only
+    /// the text). None: not a position of this source.
+    fn parse_position(&self, text: &str) -> Option<LogPosition>;
     /// Named checks that CDC can work (log format, privileges, retention…).
     fn preflight(&self) -> impl Future<Output = Result<Vec<PreflightCheck>, SourceError>> + Send;
     /// The position the source's log is at now.
@@ -130,17 +192,52 @@ pub trait CdcSource: Send + Sync {
     /// Streams changes of `tables` from `from`. `until_caught_up`: end the stream when it reaches
     /// the log's end instead of waiting for more.
     fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> impl Future<Output = Result<Self::Stream, SourceError>> + Send;
+    /// A finished `ferry migrate`'s snapshot position is a valid place to start streaming (MySQL:
+    /// the binlog keeps every change after it). False: the sync always starts with its own load
+    /// (PostgreSQL: only a replication slot created at the load's snapshot holds its changes).
+    fn reuses_finished_load(&self) -> bool;
+    /// Prepares the source for the full load that starts a sync of `tables` (PostgreSQL: the
+    /// publication, and a source whose snapshot creates the replication slot) and returns the
+    /// source that load reads.
+    fn prepare_full_load(&self, tables: &[Table]) -> impl Future<Output = Result<Arc<Self::Snapshot>, SourceError>> + Send;
+    /// Every position of the log is reached by a commit the stream yields, so catching up to
+    /// the log's end can be proven by the committed position (MySQL's binlog). False where the
+    /// stream skips other tables' log (a PostgreSQL slot): the stream's end is the proof.
+    fn commits_reach_every_position(&self) -> bool;
+    /// Stops writes on the source for cutover where ferry can (MySQL `read_only`); says what it did.
+    fn set_read_only(&self) -> impl Future<Output = Result<String, SourceError>> + Send {
+        async { Err(SourceError::new(crate::ErrorKind::Definite, "ferry cannot set this source read-only: stop the application's writes before cutover")) }
+    }
+    /// The last value each of the free sequences `names` handed out (None: never called); cutover
+    /// carries them past the source's. Default: the source has none ferry carries.
+    fn sequence_values(&self, _names: &[String]) -> impl Future<Output = Result<Vec<(String, Option<i64>)>, SourceError>> + Send {
+        async { Ok(Vec::new()) }
+    }
+    /// Releases what the source keeps for this sync once cut over (a replication slot and its
+    /// publication); says what was released.
+    fn release(&self) -> impl Future<Output = Result<Option<String>, SourceError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 #[cfg(test)]
-mod lsn_tests {
+mod position_tests {
     use super::LogPosition;
 
     #[test]
-    fn lsns_print_and_parse_like_postgresql() {
-        assert_eq!(LogPosition::lsn(0x1_6B37_4D48).to_string(), "1/6B374D48");
-        assert_eq!(LogPosition::parse("1/6B374D48"), Some(LogPosition::lsn(0x1_6B37_4D48)));
-        assert_eq!(LogPosition::parse("binlog.000002:120"), Some(LogPosition { file: "binlog.000002".into(), pos: 120 }));
-        assert_eq!(LogPosition::parse("zz"), None);
+    fn positions_order_by_their_key_not_their_text() {
+        let a = LogPosition::new("mysql", "binlog.000009:900", vec![0, 9, 3, 132]);
+        let b = LogPosition::new("mysql", "binlog.000010:4", vec![0, 10, 0, 4]);
+        assert!(a < b, "file 9 comes before file 10 although its text sorts after");
+    }
+
+    #[test]
+    fn positions_survive_json_and_read_legacy_text() {
+        let a = LogPosition::new("postgres", "1/6B374D48", vec![0, 0, 0, 1, 0x6b, 0x37, 0x4d, 0x48]);
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<LogPosition>(&json).unwrap(), a);
+        let old: LogPosition = serde_json::from_str("\"binlog.000002:120\"").unwrap();
+        assert!(old.is_legacy());
+        assert_eq!(old.to_string(), "binlog.000002:120");
     }
 }

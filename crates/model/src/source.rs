@@ -104,8 +104,8 @@ mod bound_text {
 /// Where a consistent snapshot stands in the source's change stream, for the CDC hand-off.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SnapshotPosition {
-    /// Binlog file and offset (MySQL), LSN (PostgreSQL)…
-    pub position: Option<String>,
+    /// The snapshot's place in the source's change log (binlog file and offset, LSN…).
+    pub position: Option<crate::cdc::LogPosition>,
     /// GTID set where the server has one.
     pub gtid: Option<String>,
     /// All readers see the same instant. False when the source could not guarantee it (e.g. no

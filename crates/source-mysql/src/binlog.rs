@@ -181,16 +181,25 @@ impl MySqlSource {
         conn.query_drop("SET GLOBAL read_only = ON").await.map_err(|e| map_error(e).context("making the source read-only (needs SUPER or READ_ONLY ADMIN)"))
     }
 
+    /// Where the binlog stands now (`SHOW MASTER STATUS` on `conn`), None without a binlog.
+    pub(crate) async fn master_status(conn: &mut mysql_async::Conn) -> Result<Option<LogPosition>, mysql_async::Error> {
+        let row: Option<mysql_async::Row> = conn.query_first("SHOW MASTER STATUS").await?;
+        Ok(row.and_then(|row| {
+            let file: Option<String> = row.get(0);
+            Some(position(&file?, row.get::<u64, _>(1).unwrap_or(4)))
+        }))
+    }
+
     /// The binlog's current end (`SHOW MASTER STATUS`).
     pub async fn current_position(&self) -> Result<LogPosition, SourceError> {
         let mut conn = self.conn().await?;
-        let row: Option<mysql_async::Row> = conn.query_first("SHOW MASTER STATUS").await.map_err(|e| map_error(e).context("reading the binlog position"))?;
-        let row = row.ok_or_else(|| SourceError::new(ErrorKind::Definite, "the source has no binlog (log_bin is OFF)"))?;
-        Ok(LogPosition { file: row.get(0).unwrap_or_default(), pos: row.get(1).unwrap_or(4) })
+        let at = Self::master_status(&mut conn).await.map_err(|e| map_error(e).context("reading the binlog position"))?;
+        at.ok_or_else(|| SourceError::new(ErrorKind::Definite, "the source has no binlog (log_bin is OFF)"))
     }
 
     /// Opens the binlog at `from` as replica `server_id`.
     pub async fn binlog_stream(&self, from: &LogPosition, tables: Vec<Table>, server_id: u32, until_caught_up: bool) -> Result<MySqlChangeStream, SourceError> {
+        let (file, pos) = coordinates(from)?;
         let mut conn = self.conn().await?;
         let ctx = |e: mysql_async::Error| map_error(e).context(format!("opening the binlog at {from}"));
         let charset: Option<String> = conn
@@ -198,7 +207,7 @@ impl MySqlSource {
             .await
             .map_err(ctx)?;
         conn.query_drop(format!("SET @master_heartbeat_period = {}", HEARTBEAT_SECS * 1_000_000_000)).await.map_err(ctx)?;
-        let mut request = BinlogStreamRequest::new(server_id).with_filename(from.file.as_bytes()).with_pos(from.pos);
+        let mut request = BinlogStreamRequest::new(server_id).with_filename(file.as_bytes()).with_pos(pos);
         if until_caught_up {
             request = request.with_non_blocking();
         }
@@ -208,7 +217,7 @@ impl MySqlSource {
             database: self.database.clone(),
             charset,
             tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
-            file: from.file.clone(),
+            file,
             committed: from.clone(),
             in_transaction: false,
             pending: VecDeque::new(),
@@ -244,14 +253,14 @@ impl MySqlChangeStream {
             let event = event.map_err(|e| map_error(e).context(format!("reading the binlog after {}", self.committed)))?;
             let header = event.header();
             let data = event.read_data().map_err(|e| self.decode_err(format!("undecodable event: {e}")))?;
-            let end = LogPosition { file: self.file.clone(), pos: header.log_pos() as u64 };
+            let end = position(&self.file, header.log_pos() as u64);
             match data {
                 Some(EventData::RotateEvent(r)) => {
                     let name = r.name();
                     // The opening rotate names the file we asked for (checksum bytes may trail it).
                     self.file = if name.starts_with(self.file.as_str()) && !self.file.is_empty() { self.file.clone() } else { binlog_file_name(&name) };
                     if !self.in_transaction {
-                        self.committed = LogPosition { file: self.file.clone(), pos: r.position() };
+                        self.committed = position(&self.file, r.position());
                     }
                 }
                 Some(EventData::XidEvent(_)) => self.commit(end, header.timestamp()),
@@ -443,6 +452,36 @@ fn epoch_to_datetime(text: &str) -> Result<MyValue, String> {
     Ok(MyValue::Date(y as u16, m, d, (rem / 3600) as u8, (rem % 3600 / 60) as u8, (rem % 60) as u8, micros))
 }
 
+/// The kind of MySQL/MariaDB positions ([`LogPosition::kind`]).
+pub const POSITION_KIND: &str = "mysql";
+
+/// A binlog position: text `file:offset` (as MySQL prints it), ordered by the file's index (its
+/// numeric extension, so `binlog.000010` follows `binlog.000009`), then the offset.
+pub fn position(file: &str, pos: u64) -> LogPosition {
+    let index: u64 = file.rsplit('.').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut order = index.to_be_bytes().to_vec();
+    order.extend(pos.to_be_bytes());
+    LogPosition::new(POSITION_KIND, format!("{file}:{pos}"), order)
+}
+
+/// Reads `file:offset` back.
+pub fn parse_position(text: &str) -> Option<LogPosition> {
+    let (file, pos) = text.rsplit_once(':')?;
+    if file.is_empty() || file.contains('/') {
+        return None;
+    }
+    Some(position(file, pos.parse().ok()?))
+}
+
+/// The binlog file and offset of a position of this source.
+fn coordinates(p: &LogPosition) -> Result<(String, u64), SourceError> {
+    let parsed =
+        if p.kind == POSITION_KIND || p.is_legacy() { p.text.rsplit_once(':').and_then(|(f, o)| Some((f.to_string(), o.parse().ok()?))) } else { None };
+    parsed.ok_or_else(|| {
+        SourceError::new(ErrorKind::Definite, format!("position {p} ({}) is not a MySQL binlog position", if p.kind.is_empty() { "legacy" } else { &p.kind }))
+    })
+}
+
 /// A MySQL source read as replica `server_id`: ferry's [`CdcSource`] for MySQL/MariaDB.
 pub struct MySqlCdc {
     pub source: std::sync::Arc<MySqlSource>,
@@ -451,6 +490,13 @@ pub struct MySqlCdc {
 
 impl ferry_model::cdc::CdcSource for MySqlCdc {
     type Stream = MySqlChangeStream;
+    type Snapshot = MySqlSource;
+    fn position_kind(&self) -> &'static str {
+        POSITION_KIND
+    }
+    fn parse_position(&self, text: &str) -> Option<LogPosition> {
+        parse_position(text)
+    }
     async fn preflight(&self) -> Result<Vec<PreflightCheck>, SourceError> {
         self.source.preflight(self.server_id).await
     }
@@ -459,6 +505,22 @@ impl ferry_model::cdc::CdcSource for MySqlCdc {
     }
     async fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> Result<MySqlChangeStream, SourceError> {
         self.source.binlog_stream(from, tables, self.server_id, until_caught_up).await
+    }
+    /// The binlog keeps every change after a finished load's snapshot position.
+    fn reuses_finished_load(&self) -> bool {
+        true
+    }
+    /// Nothing to prepare: the load's snapshot reads its binlog position under the global read lock.
+    async fn prepare_full_load(&self, _tables: &[Table]) -> Result<std::sync::Arc<MySqlSource>, SourceError> {
+        Ok(self.source.clone())
+    }
+    /// Every binlog event ends in a commit (or a DDL) the stream yields.
+    fn commits_reach_every_position(&self) -> bool {
+        true
+    }
+    async fn set_read_only(&self) -> Result<String, SourceError> {
+        self.source.set_read_only().await?;
+        Ok("source set read-only (SET GLOBAL read_only = ON)".into())
     }
 }
 

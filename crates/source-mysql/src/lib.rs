@@ -221,15 +221,7 @@ impl Source for MySqlSource {
             Ok(())
         }
         .await;
-        let status: Result<Option<mysql_async::Row>, _> = lock.query_first("SHOW MASTER STATUS").await;
-        let position = match status {
-            Ok(Some(row)) => {
-                let file: Option<String> = row.get(0);
-                let pos: Option<u64> = row.get(1);
-                file.map(|f| format!("{f}:{}", pos.unwrap_or(4)))
-            }
-            _ => None,
-        };
+        let position = MySqlSource::master_status(&mut lock).await.ok().flatten();
         let gtid_sql = if self.dialect.mariadb { "SELECT @@gtid_binlog_pos" } else { "SELECT @@gtid_executed" };
         let gtid: Option<String> = lock.query_first(gtid_sql).await.ok().flatten().filter(|g: &String| !g.is_empty());
         if locked {

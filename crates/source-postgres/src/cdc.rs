@@ -28,6 +28,28 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The kind of PostgreSQL positions ([`LogPosition::kind`]).
+pub const POSITION_KIND: &str = "postgres";
+
+/// An LSN as a position: text as PostgreSQL prints it (`1/6B374D48`), ordered by its value.
+pub fn lsn_position(lsn: u64) -> LogPosition {
+    LogPosition::new(POSITION_KIND, format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff), lsn.to_be_bytes().to_vec())
+}
+
+/// Reads `X/Y` back.
+pub fn parse_lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.split_once('/')?;
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
+}
+
+/// The LSN of a position of this source.
+pub fn lsn_of(p: &LogPosition) -> Result<u64, SourceError> {
+    let lsn = if p.kind == POSITION_KIND || p.is_legacy() { parse_lsn(&p.text) } else { None };
+    lsn.ok_or_else(|| {
+        SourceError::new(ErrorKind::Definite, format!("position {p} ({}) is not a PostgreSQL LSN", if p.kind.is_empty() { "legacy" } else { &p.kind }))
+    })
+}
+
 /// A PostgreSQL source's CDC: its slot and publication (one pair per sync job).
 pub struct PgCdc {
     pub source: Arc<PgSource>,
@@ -82,19 +104,47 @@ pub async fn create_slot_exporting(conn: &mut ReplConn, slot: &str, server_versi
     };
     let rows = conn.simple_query(&sql).await?;
     let row = rows.first().ok_or_else(|| SourceError::new(ErrorKind::Definite, "CREATE_REPLICATION_SLOT returned nothing"))?;
-    let lsn = row
-        .get(1)
-        .cloned()
-        .flatten()
-        .and_then(|s| LogPosition::parse(&s))
-        .map(|p| p.pos)
-        .ok_or_else(|| SourceError::new(ErrorKind::Definite, "no consistent point"))?;
+    let lsn = row.get(1).cloned().flatten().and_then(|s| parse_lsn(&s)).ok_or_else(|| SourceError::new(ErrorKind::Definite, "no consistent point"))?;
     let snapshot = row.get(2).cloned().flatten().ok_or_else(|| SourceError::new(ErrorKind::Definite, "no exported snapshot"))?;
     Ok((lsn, snapshot))
 }
 
 impl CdcSource for PgCdc {
     type Stream = PgChangeStream;
+    type Snapshot = PgSource;
+
+    fn position_kind(&self) -> &'static str {
+        POSITION_KIND
+    }
+
+    fn parse_position(&self, text: &str) -> Option<LogPosition> {
+        parse_lsn(text).map(lsn_position)
+    }
+
+    /// Only a slot created at the load's own snapshot holds the changes after it.
+    fn reuses_finished_load(&self) -> bool {
+        false
+    }
+
+    /// The publication, then a source whose snapshot is the one the new slot exports.
+    async fn prepare_full_load(&self, tables: &[Table]) -> Result<Arc<PgSource>, SourceError> {
+        self.create_publication(tables).await?;
+        Ok(Arc::new(self.source.with_slot(self.slot.clone())))
+    }
+
+    /// The slot skips WAL of other tables: the stream's end at the stop point is the proof.
+    fn commits_reach_every_position(&self) -> bool {
+        false
+    }
+
+    async fn sequence_values(&self, names: &[String]) -> Result<Vec<(String, Option<i64>)>, SourceError> {
+        self.source.sequence_values(names).await
+    }
+
+    async fn release(&self) -> Result<Option<String>, SourceError> {
+        self.drop_slot().await?;
+        Ok(Some(format!("replication slot and publication {} dropped on the source", self.slot)))
+    }
 
     async fn preflight(&self) -> Result<Vec<PreflightCheck>, SourceError> {
         let c = self.source.conn().await?;
@@ -170,16 +220,17 @@ impl CdcSource for PgCdc {
     async fn current_position(&self) -> Result<LogPosition, SourceError> {
         let c = self.source.conn().await?;
         let r = c.client.query_one("SELECT pg_current_wal_lsn()::text", &[]).await.map_err(|e| source_error(TargetError::from(e)))?;
-        Ok(LogPosition::parse(&r.get::<_, String>(0)).unwrap_or(LogPosition::lsn(0)))
+        Ok(lsn_position(parse_lsn(&r.get::<_, String>(0)).unwrap_or(0)))
     }
 
     async fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> Result<PgChangeStream, SourceError> {
         let sql = self.source.conn().await?;
         let version: i32 =
             sql.client.query_one("SELECT current_setting('server_version_num')::int", &[]).await.map_err(|e| source_error(TargetError::from(e)))?.get(0);
-        let stop_at = if until_caught_up { Some(self.current_position().await?.pos) } else { None };
+        let from = lsn_of(from)?;
+        let stop_at = if until_caught_up { Some(lsn_of(&self.current_position().await?)?) } else { None };
         let mut conn = ReplConn::connect(&self.source.url).await?;
-        conn.start_replication(&self.slot, from.pos, &self.publication(), version >= 140000).await?;
+        conn.start_replication(&self.slot, from, &self.publication(), version >= 140000).await?;
         // Caught up means: past a marker written now. The server's keepalive positions cannot
         // say it (they may run ahead of what it has decoded and sent).
         let stop_token = if until_caught_up && version >= 140000 {
@@ -202,8 +253,8 @@ impl CdcSource for PgCdc {
             relations: HashMap::new(),
             pending: VecDeque::new(),
             in_transaction: false,
-            committed: from.pos,
-            flushed: from.pos,
+            committed: from,
+            flushed: from,
             stop_at,
             last_status: Instant::now(),
             retained_at: Instant::now() - Duration::from_secs(60),
@@ -252,7 +303,7 @@ pub struct PgChangeStream {
 
 impl PgChangeStream {
     fn decode_err(&self, what: impl std::fmt::Display) -> SourceError {
-        SourceError::new(ErrorKind::Definite, format!("logical replication at {}: {what}", LogPosition::lsn(self.committed)))
+        SourceError::new(ErrorKind::Definite, format!("logical replication at {}: {what}", lsn_position(self.committed)))
     }
 
     /// A tuple as a row of our table (columns by name), unchanged TOAST values filled.
@@ -292,7 +343,7 @@ impl PgChangeStream {
                     self.reached = true;
                 }
                 let secs = ((time_us + crate::replication::PG_EPOCH_OFFSET_US) / 1_000_000).max(0) as u64;
-                self.pending.push_back(ChangeEvent::Commit { position: LogPosition::lsn(end_lsn), time: secs });
+                self.pending.push_back(ChangeEvent::Commit { position: lsn_position(end_lsn), time: secs });
             }
             Message::Relation { id, namespace, name, columns, .. } => {
                 if namespace != self.schema {
@@ -406,7 +457,7 @@ impl PgChangeStream {
                         } else {
                             None
                         };
-                        self.pending.push_back(ChangeEvent::Heartbeat { position: LogPosition::lsn(end.max(self.committed)), backlog_bytes: backlog });
+                        self.pending.push_back(ChangeEvent::Heartbeat { position: lsn_position(end.max(self.committed)), backlog_bytes: backlog });
                         self.heartbeat().await;
                     }
                 }
@@ -459,8 +510,9 @@ impl ChangeStream for PgChangeStream {
     }
 
     async fn confirm(&mut self, position: &LogPosition) -> Result<(), SourceError> {
-        if position.pos > self.flushed {
-            self.flushed = position.pos;
+        let lsn = lsn_of(position)?;
+        if lsn > self.flushed {
+            self.flushed = lsn;
             self.send_status(false).await?;
         }
         Ok(())

@@ -80,9 +80,8 @@ impl PgSource {
     }
 
     /// The same source, whose next snapshot creates replication slot `slot` (see [`PgSource::slot`]).
-    pub fn with_slot(mut self, slot: String) -> Self {
-        self.slot = Some(slot);
-        self
+    pub fn with_slot(&self, slot: String) -> Self {
+        PgSource { url: self.url.clone(), schema: self.schema.clone(), database: self.database.clone(), slot: Some(slot) }
     }
 
     /// The last value each of the schema's free sequences `names` handed out (`None`: never
@@ -257,7 +256,7 @@ impl Source for PgSource {
     }
 
     async fn open_snapshot(&self, readers: usize) -> Result<(Vec<PgReader>, SnapshotPosition), SourceError> {
-        let (snapshot, lsn, leader): (String, String, Arc<dyn std::any::Any + Send + Sync>) = match &self.slot {
+        let (snapshot, lsn, leader): (String, ferry_model::cdc::LogPosition, Arc<dyn std::any::Any + Send + Sync>) = match &self.slot {
             // Starting a sync: the slot's own snapshot (its connection stays open, idle, until
             // every reader imported it).
             Some(slot) => {
@@ -266,7 +265,7 @@ impl Source for PgSource {
                     c.client.query_one("SELECT current_setting('server_version_num')::int", &[]).await.map_err(|e| source_error(TargetError::from(e)))?.get(0);
                 let mut repl = replication::ReplConn::connect(&self.url).await?;
                 let (lsn, snapshot) = cdc::create_slot_exporting(&mut repl, slot, version).await?;
-                (snapshot, ferry_model::cdc::LogPosition::lsn(lsn).to_string(), Arc::new(repl))
+                (snapshot, cdc::lsn_position(lsn), Arc::new(repl))
             }
             None => {
                 let leader = self.conn().await?;
@@ -276,7 +275,7 @@ impl Source for PgSource {
                     .query_one("SELECT pg_export_snapshot(), pg_current_wal_lsn()::text", &[])
                     .await
                     .map_err(|e| source_error(TargetError::from(e).context("exporting the snapshot")))?;
-                (row.get(0), row.get(1), Arc::new(leader))
+                (row.get(0), cdc::lsn_position(cdc::parse_lsn(row.get(1)).unwrap_or(0)), Arc::new(leader))
             }
         };
         let mut out = Vec::new();

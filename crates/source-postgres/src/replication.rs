@@ -5,7 +5,6 @@
 //! this module only sequences them.
 
 use bytes::{Buf, BufMut, BytesMut};
-use ferry_model::cdc::LogPosition;
 use ferry_model::{ErrorKind, SourceError};
 use ferry_target_postgres::ident::quote_ident;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
@@ -197,7 +196,7 @@ impl ReplConn {
         let sql = format!(
             "START_REPLICATION SLOT {} LOGICAL {} (proto_version '1', publication_names '{}'{})",
             quote_ident(slot),
-            LogPosition::lsn(from),
+            crate::cdc::lsn_position(from),
             publication.replace('\'', "''"),
             if messages { ", messages 'true'" } else { "" }
         );

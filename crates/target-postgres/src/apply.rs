@@ -24,54 +24,6 @@ use bytes::Bytes;
 use ferry_model::cdc::LogPosition;
 use ferry_model::Row;
 
-pub(crate) const SYNC_DDL: &str = "
-CREATE TABLE IF NOT EXISTS ferry.sync_state (
-    target_schema text PRIMARY KEY,
-    source text NOT NULL,
-    file text NOT NULL,
-    pos bigint NOT NULL,
-    transactions bigint NOT NULL DEFAULT 0,
-    source_time timestamptz,
-    applied_at timestamptz,
-    heartbeat_at timestamptz,
-    lag_seconds double precision,
-    status text NOT NULL DEFAULT 'streaming',
-    started_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS ferry.sync_tables (
-    target_schema text NOT NULL,
-    table_name text NOT NULL,
-    full_load_rows bigint NOT NULL DEFAULT 0,
-    inserts bigint NOT NULL DEFAULT 0,
-    updates bigint NOT NULL DEFAULT 0,
-    deletes bigint NOT NULL DEFAULT 0,
-    ddl bigint NOT NULL DEFAULT 0,
-    errors bigint NOT NULL DEFAULT 0,
-    zero_dates_nulled bigint NOT NULL DEFAULT 0,
-    status text NOT NULL DEFAULT 'streaming',
-    last_error text,
-    PRIMARY KEY (target_schema, table_name)
-);
-CREATE TABLE IF NOT EXISTS ferry.sync_log (
-    id bigserial PRIMARY KEY,
-    target_schema text NOT NULL,
-    from_file text NOT NULL,
-    from_pos bigint NOT NULL,
-    to_file text NOT NULL,
-    to_pos bigint NOT NULL,
-    transactions integer NOT NULL,
-    rows integer NOT NULL,
-    source_time timestamptz,
-    applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS zero_dates_nulled bigint NOT NULL DEFAULT 0;
-ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS last_ddl text;
-ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS zero_dates_infinity bigint NOT NULL DEFAULT 0;
-ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS json_duplicate_keys bigint NOT NULL DEFAULT 0;
-ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS source_model text;
-ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS probes text;
-ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS source_backlog_bytes bigint;";
-
 /// A source DDL statement as it lands on one target table.
 #[derive(Debug, Default)]
 pub struct SchemaDdl {
@@ -159,6 +111,50 @@ pub struct SyncStatus {
     pub tables: Vec<SyncTableStatus>,
 }
 
+impl SyncStatus {
+    /// `ferry status` as text: the schema's line, then one line per table.
+    pub fn render_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "schema \"{}\" from {}: {} at {}, {} transactions applied, lag {}{}",
+            self.target_schema,
+            self.source,
+            self.status,
+            self.position,
+            self.transactions,
+            self.lag_seconds.map(|l| format!("{l:.1} s")).unwrap_or_else(|| "-".into()),
+            self.source_backlog_bytes.map(|b| format!(", source keeps {:.1} MB of WAL for it", b as f64 / 1048576.0)).unwrap_or_default()
+        );
+        let _ = writeln!(
+            out,
+            "  {:<30} {:>12} {:>10} {:>10} {:>10} {:>5} {:>6} {:>9}  status",
+            "table", "full load", "inserts", "updates", "deletes", "ddl", "errors", "zero→NULL"
+        );
+        for t in &self.tables {
+            let _ = writeln!(
+                out,
+                "  {:<30} {:>12} {:>10} {:>10} {:>10} {:>5} {:>6} {:>9}  {}{}",
+                t.table,
+                t.full_load_rows,
+                t.inserts,
+                t.updates,
+                t.deletes,
+                t.ddl,
+                t.errors,
+                t.zero_dates_nulled,
+                t.status,
+                t.last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+            );
+            if let Some(d) = &t.last_ddl {
+                let _ = writeln!(out, "  {:<30} last DDL {d}", "");
+            }
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SyncTableStatus {
     pub table: String,
@@ -177,11 +173,20 @@ pub struct SyncTableStatus {
     pub last_ddl: Option<String>,
 }
 
+/// A position as stored: with its kind and order key, or (state upgraded from a release before
+/// positions had kinds) its text alone, for the source to read again.
+fn stored_position(kind: Option<String>, text: String, order: Option<Vec<u8>>) -> LogPosition {
+    match (kind, order) {
+        (Some(kind), Some(order)) => LogPosition { kind, text, order },
+        _ => LogPosition::legacy(text),
+    }
+}
+
 impl PgTarget {
     /// The committed position of `schema`'s sync, if it ever started.
     pub async fn sync_position(&self, schema: &str) -> Result<Option<LogPosition>, TargetError> {
-        let row = self.client.query_opt("SELECT file, pos FROM ferry.sync_state WHERE target_schema = $1", &[&schema]).await?;
-        Ok(row.map(|r| LogPosition { file: r.get(0), pos: r.get::<_, i64>(1) as u64 }))
+        let row = self.client.query_opt("SELECT position_kind, position, position_order FROM ferry.sync_state WHERE target_schema = $1", &[&schema]).await?;
+        Ok(row.map(|r| stored_position(r.get(0), r.get(1), r.get(2))))
     }
 
     /// Starts the sync of `schema` at `from` (the snapshot's position) with the full-load counts.
@@ -209,10 +214,11 @@ impl PgTarget {
     async fn start_sync_in_tx(&self, schema: &str, source: &str, from: &LogPosition, loaded: &[(String, i64)]) -> Result<(), TargetError> {
         self.client
             .execute(
-                "INSERT INTO ferry.sync_state (target_schema, source, file, pos) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (target_schema) DO UPDATE SET source = EXCLUDED.source, file = EXCLUDED.file, pos = EXCLUDED.pos, \
+                "INSERT INTO ferry.sync_state (target_schema, source, position_kind, position, position_order) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (target_schema) DO UPDATE SET source = EXCLUDED.source, position_kind = EXCLUDED.position_kind, \
+                 position = EXCLUDED.position, position_order = EXCLUDED.position_order, \
                  transactions = 0, status = 'streaming', started_at = now(), source_time = NULL, applied_at = NULL, lag_seconds = NULL",
-                &[&schema, &source, &from.file, &(from.pos as i64)],
+                &[&schema, &source, &from.kind, &from.text, &from.order],
             )
             .await?;
         self.client.execute("DELETE FROM ferry.sync_tables WHERE target_schema = $1", &[&schema]).await?;
@@ -287,18 +293,18 @@ impl PgTarget {
             }
             self.client
                 .execute(
-                    "UPDATE ferry.sync_state SET file = $2, pos = $3, transactions = transactions + $4, \
-                     source_time = to_timestamp($5::float8), applied_at = clock_timestamp(), \
-                     lag_seconds = greatest(0, extract(epoch from clock_timestamp()) - $5::float8) WHERE target_schema = $1",
-                    &[&b.schema, &b.to.file, &(b.to.pos as i64), &(b.transactions as i64), &(b.source_time as f64)],
+                    "UPDATE ferry.sync_state SET position_kind = $2, position = $3, position_order = $4, transactions = transactions + $5, \
+                     source_time = to_timestamp($6::float8), applied_at = clock_timestamp(), \
+                     lag_seconds = greatest(0, extract(epoch from clock_timestamp()) - $6::float8) WHERE target_schema = $1",
+                    &[&b.schema, &b.to.kind, &b.to.text, &b.to.order, &(b.transactions as i64), &(b.source_time as f64)],
                 )
                 .await?;
             let rows: i64 = b.tables.iter().map(|t| t.inserts + t.updates + t.deletes_count).sum();
             self.client
                 .execute(
-                    "INSERT INTO ferry.sync_log (target_schema, from_file, from_pos, to_file, to_pos, transactions, rows, source_time) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8))",
-                    &[&b.schema, &b.from.file, &(b.from.pos as i64), &b.to.file, &(b.to.pos as i64), &b.transactions, &(rows as i32), &(b.source_time as f64)],
+                    "INSERT INTO ferry.sync_log (target_schema, from_position, to_position, transactions, rows, source_time) \
+                     VALUES ($1, $2, $3, $4, $5, to_timestamp($6::float8))",
+                    &[&b.schema, &b.from.text, &b.to.text, &b.transactions, &(rows as i32), &(b.source_time as f64)],
                 )
                 .await?;
             for t in b.tables.iter().filter(|t| !stopped.iter().any(|(s, _)| s == &t.table)) {
@@ -532,8 +538,9 @@ impl PgTarget {
     pub async fn record_cutover(&self, schema: &str, position: &LogPosition) -> Result<(), TargetError> {
         self.client
             .execute(
-                "UPDATE ferry.sync_state SET status = 'cut over', file = $2, pos = $3, lag_seconds = 0, applied_at = clock_timestamp() WHERE target_schema = $1",
-                &[&schema, &position.file, &(position.pos as i64)],
+                "UPDATE ferry.sync_state SET status = 'cut over', position_kind = $2, position = $3, position_order = $4, lag_seconds = 0, \
+                 applied_at = clock_timestamp() WHERE target_schema = $1",
+                &[&schema, &position.kind, &position.text, &position.order],
             )
             .await?;
         Ok(())
@@ -544,12 +551,27 @@ impl PgTarget {
         Ok(())
     }
 
+    /// The status of `schema`'s sync, or of every schema with one (None).
+    pub async fn sync_statuses(&self, schema: Option<&str>) -> Result<Vec<SyncStatus>, TargetError> {
+        let schemas: Vec<String> = match schema {
+            Some(s) => vec![s.to_string()],
+            None => self.client.query("SELECT target_schema FROM ferry.sync_state ORDER BY 1", &[]).await?.iter().map(|r| r.get(0)).collect(),
+        };
+        let mut all = Vec::new();
+        for s in schemas {
+            if let Some(st) = self.sync_status(&s).await? {
+                all.push(st);
+            }
+        }
+        Ok(all)
+    }
+
     /// Everything `ferry status` shows for `schema`.
     pub async fn sync_status(&self, schema: &str) -> Result<Option<SyncStatus>, TargetError> {
         let Some(r) = self
             .client
             .query_opt(
-                "SELECT source, file || ':' || pos, transactions, status, lag_seconds, source_time::text, applied_at::text, heartbeat_at::text, source_backlog_bytes, file, pos \
+                "SELECT source, position, transactions, status, lag_seconds, source_time::text, applied_at::text, heartbeat_at::text, source_backlog_bytes \
                  FROM ferry.sync_state WHERE target_schema = $1",
                 &[&schema],
             )
@@ -585,7 +607,7 @@ impl PgTarget {
         Ok(Some(SyncStatus {
             target_schema: schema.to_string(),
             source: r.get(0),
-            position: LogPosition { file: r.get(9), pos: r.get::<_, i64>(10) as u64 }.to_string(),
+            position: r.get(1),
             transactions: r.get(2),
             status: r.get(3),
             lag_seconds: r.get(4),

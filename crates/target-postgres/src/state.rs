@@ -14,7 +14,21 @@ use std::collections::HashSet;
 
 pub const STATE_SCHEMA: &str = "ferry";
 
-const DDL: &str = "
+/// ferry's state schema, version by version: `MIGRATIONS[i]` takes the schema from version `i`
+/// to `i + 1`, in one transaction with the new version number ([`PgTarget::ensure_state`]).
+/// Version 1 is what releases before versioned state wrote (no `ferry.state_version` table):
+/// its statements are idempotent, so they also complete the tables of any earlier release, and
+/// a schema found without a version table is taken through every migration from the first.
+/// A migration never edits an earlier one: what changes is a new entry at the end.
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("the state tables of releases before versioned state", V1),
+    ("positions owned by their source: kind, text and order key instead of binlog file and offset", V2),
+];
+
+/// The state schema version this ferry writes.
+pub const STATE_VERSION: i32 = MIGRATIONS.len() as i32;
+
+const V1: &str = "
 CREATE SCHEMA IF NOT EXISTS ferry;
 CREATE TABLE IF NOT EXISTS ferry.load_runs (
     target_schema text PRIMARY KEY,
@@ -40,7 +54,70 @@ CREATE TABLE IF NOT EXISTS ferry.reports (
     at timestamptz NOT NULL DEFAULT now(),
     body jsonb NOT NULL,
     PRIMARY KEY (target_schema, kind)
-);";
+);
+CREATE TABLE IF NOT EXISTS ferry.sync_state (
+    target_schema text PRIMARY KEY,
+    source text NOT NULL,
+    file text NOT NULL,
+    pos bigint NOT NULL,
+    transactions bigint NOT NULL DEFAULT 0,
+    source_time timestamptz,
+    applied_at timestamptz,
+    heartbeat_at timestamptz,
+    lag_seconds double precision,
+    status text NOT NULL DEFAULT 'streaming',
+    started_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS ferry.sync_tables (
+    target_schema text NOT NULL,
+    table_name text NOT NULL,
+    full_load_rows bigint NOT NULL DEFAULT 0,
+    inserts bigint NOT NULL DEFAULT 0,
+    updates bigint NOT NULL DEFAULT 0,
+    deletes bigint NOT NULL DEFAULT 0,
+    ddl bigint NOT NULL DEFAULT 0,
+    errors bigint NOT NULL DEFAULT 0,
+    zero_dates_nulled bigint NOT NULL DEFAULT 0,
+    status text NOT NULL DEFAULT 'streaming',
+    last_error text,
+    PRIMARY KEY (target_schema, table_name)
+);
+CREATE TABLE IF NOT EXISTS ferry.sync_log (
+    id bigserial PRIMARY KEY,
+    target_schema text NOT NULL,
+    from_file text NOT NULL,
+    from_pos bigint NOT NULL,
+    to_file text NOT NULL,
+    to_pos bigint NOT NULL,
+    transactions integer NOT NULL,
+    rows integer NOT NULL,
+    source_time timestamptz,
+    applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS zero_dates_nulled bigint NOT NULL DEFAULT 0;
+ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS last_ddl text;
+ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS zero_dates_infinity bigint NOT NULL DEFAULT 0;
+ALTER TABLE ferry.sync_tables ADD COLUMN IF NOT EXISTS json_duplicate_keys bigint NOT NULL DEFAULT 0;
+ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS source_model text;
+ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS probes text;
+ALTER TABLE ferry.sync_state ADD COLUMN IF NOT EXISTS source_backlog_bytes bigint;";
+
+/// Positions were a binlog file and offset (PostgreSQL: an empty file and the LSN). The text each
+/// becomes is what ferry printed for it; its kind and order key stay NULL until the sync's next
+/// commit, the source reading the text back meanwhile (`CdcSource::parse_position`).
+const V2: &str = "
+ALTER TABLE ferry.sync_state ADD COLUMN position text, ADD COLUMN position_kind text, ADD COLUMN position_order bytea;
+UPDATE ferry.sync_state SET position = CASE WHEN file = '' THEN upper(to_hex(pos >> 32)) || '/' || upper(to_hex(pos & 4294967295)) ELSE file || ':' || pos END;
+ALTER TABLE ferry.sync_state ALTER COLUMN position SET NOT NULL, DROP COLUMN file, DROP COLUMN pos;
+ALTER TABLE ferry.sync_log ADD COLUMN from_position text, ADD COLUMN to_position text;
+UPDATE ferry.sync_log SET
+    from_position = CASE WHEN from_file = '' THEN upper(to_hex(from_pos >> 32)) || '/' || upper(to_hex(from_pos & 4294967295)) ELSE from_file || ':' || from_pos END,
+    to_position = CASE WHEN to_file = '' THEN upper(to_hex(to_pos >> 32)) || '/' || upper(to_hex(to_pos & 4294967295)) ELSE to_file || ':' || to_pos END;
+ALTER TABLE ferry.sync_log ALTER COLUMN from_position SET NOT NULL, ALTER COLUMN to_position SET NOT NULL,
+    DROP COLUMN from_file, DROP COLUMN from_pos, DROP COLUMN to_file, DROP COLUMN to_pos;";
+
+/// The advisory lock class under which the state schema is created or upgraded (`'ferS'`).
+const STATE_LOCK_CLASS: i32 = 0x6665_7253;
 
 pub struct Run {
     pub status: String,
@@ -51,13 +128,58 @@ pub struct Run {
 }
 
 impl PgTarget {
+    /// Creates ferry's state schema or upgrades it in place to [`STATE_VERSION`], whatever
+    /// release wrote it; concurrent first runs wait for each other (an advisory lock). A schema
+    /// written by a newer ferry is refused, not rewritten.
     pub async fn ensure_state(&self) -> Result<(), TargetError> {
-        // Concurrent first runs may race on CREATE … IF NOT EXISTS; retry once.
-        let ddl = format!("{DDL}{}", crate::apply::SYNC_DDL);
-        match self.batch(&ddl).await {
-            Ok(()) => Ok(()),
-            Err(_) => self.exec(&ddl).await.map_err(|e| e.context("creating ferry's state schema \"ferry\" (nothing was created)")),
+        if self.state_version().await? == Some(STATE_VERSION) {
+            return Ok(());
         }
+        self.batch("BEGIN").await?;
+        let result = self.upgrade_state().await;
+        match result {
+            Ok(()) => self.batch("COMMIT").await,
+            Err(e) => {
+                let _ = self.batch("ROLLBACK").await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The state schema's version: None without one, 0 for a schema of releases before versioning.
+    pub async fn state_version(&self) -> Result<Option<i32>, TargetError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT to_regclass('ferry.state_version') IS NOT NULL, to_regclass('ferry.load_runs') IS NOT NULL OR to_regclass('ferry.sync_state') IS NOT NULL",
+                &[],
+            )
+            .await?;
+        let (versioned, tables): (bool, bool) = (row.get(0), row.get(1));
+        if !versioned {
+            return Ok(tables.then_some(0));
+        }
+        let v = self.client.query_opt("SELECT max(version) FROM ferry.state_version", &[]).await?;
+        Ok(Some(v.and_then(|r| r.get::<_, Option<i32>>(0)).unwrap_or(0)))
+    }
+
+    async fn upgrade_state(&self) -> Result<(), TargetError> {
+        self.client.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&STATE_LOCK_CLASS]).await?;
+        let from = self.state_version().await?.unwrap_or(0);
+        if from > STATE_VERSION {
+            return Err(TargetError::new(
+                ferry_model::ErrorKind::Definite,
+                format!("ferry's state schema \"ferry\" is at version {from}, written by a newer ferry than this one (version {STATE_VERSION}): run that ferry, or a newer one"),
+            ));
+        }
+        self.batch("CREATE SCHEMA IF NOT EXISTS ferry; CREATE TABLE IF NOT EXISTS ferry.state_version (version integer NOT NULL, note text NOT NULL, at timestamptz NOT NULL DEFAULT now())")
+            .await?;
+        for (i, (note, sql)) in MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
+            let to = i as i32 + 1;
+            self.batch(sql).await.map_err(|e| e.context(format!("upgrading ferry's state schema \"ferry\" to version {to} ({note}); nothing was changed")))?;
+            self.client.execute("INSERT INTO ferry.state_version (version, note) VALUES ($1, $2)", &[&to, note]).await?;
+        }
+        Ok(())
     }
 
     /// Keeps the last report of `kind` (`migrate`, `verify`) for `schema` (for `ferry report`).
@@ -195,5 +317,18 @@ impl PgTarget {
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
+    }
+}
+
+/// Keeps a report for `ferry report` (`kind`: `migrate`, `verify`) on a connection of its own; a
+/// failure to store it is logged as a warning, never the run's failure.
+pub async fn keep_report(target_url: &str, schema: &str, kind: &str, json: &str) {
+    let stored = async {
+        let t = PgTarget::connect(target_url).await?;
+        t.ensure_state().await?;
+        t.save_report(schema, kind, json).await
+    };
+    if let Err(e) = stored.await {
+        tracing::warn!("the {kind} report was not stored for `ferry report`: {e}");
     }
 }
