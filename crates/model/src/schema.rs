@@ -139,7 +139,12 @@ pub struct Column {
     /// A generated (computed) column's expression, in the source dialect.
     pub generated: Option<String>,
     pub charset: Option<String>,
+    /// The source's collation name, as the source spells it (shown in reports).
     pub collation: Option<String>,
+    /// The collation compares case-insensitively (MySQL `*_ci`, SQL Server `*_CI_*`, SQLite
+    /// `NOCASE`): the source decides, the plan only warns about the difference.
+    #[serde(default)]
+    pub case_insensitive: bool,
     pub comment: Option<String>,
 }
 
@@ -157,6 +162,7 @@ impl Column {
             generated: None,
             charset: None,
             collation: None,
+            case_insensitive: false,
             comment: None,
         }
     }
@@ -206,7 +212,8 @@ pub enum DataType {
         max_bytes: u64,
     },
     Date,
-    /// Time of day or duration (MySQL TIME spans -838:59:59 to 838:59:59).
+    /// Time of day or duration (MySQL TIME spans -838:59:59 to 838:59:59). `fsp` everywhere:
+    /// fractional-second digits, 0 to 9 (SQL Server keeps 7, 100 ns; PostgreSQL 6).
     Time {
         fsp: u8,
     },
@@ -218,6 +225,18 @@ pub enum DataType {
     Timestamp {
         fsp: u8,
     },
+    /// An instant stored with the UTC offset it was written with (SQL Server `datetimeoffset`):
+    /// values travel as the instant; the offset itself has no PostgreSQL column type.
+    DateTimeOffset {
+        fsp: u8,
+    },
+    /// A currency amount of `bytes` storage (SQL Server `money` 8, `smallmoney` 4): exact, four
+    /// decimal places.
+    Money {
+        bytes: u8,
+    },
+    /// An XML document.
+    Xml,
     Year,
     Json,
     Enum {
@@ -242,6 +261,12 @@ pub enum DataType {
         name: String,
         user_type: bool,
     },
+    /// A column whose cells may each hold a different storage class (SQLite: the declared type
+    /// only sets an affinity). A source must profile the stored values and choose a type before
+    /// planning; one left like this is refused by the plan, naming the column.
+    Mixed {
+        declared: String,
+    },
     /// A type ferry does not know; carried only with a user override.
     Unsupported {
         name: String,
@@ -250,7 +275,7 @@ pub enum DataType {
 
 impl DataType {
     pub fn is_temporal(&self) -> bool {
-        matches!(self, DataType::Date | DataType::DateTime { .. } | DataType::Timestamp { .. })
+        matches!(self, DataType::Date | DataType::DateTime { .. } | DataType::Timestamp { .. } | DataType::DateTimeOffset { .. })
     }
     pub fn is_textual(&self) -> bool {
         matches!(self, DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. })
@@ -262,10 +287,18 @@ impl DataType {
 pub enum DefaultValue {
     /// An explicit `DEFAULT NULL`.
     Null,
-    /// A literal, unquoted, as text (`'abc'` is `abc`, `0.00` is `0.00`).
+    /// A literal, unquoted, as text (`'abc'` is `abc`, `0.00` is `0.00`; a bit value as its
+    /// decimal number; an instant in UTC).
     Literal(String),
     /// `CURRENT_TIMESTAMP` / `now()` with its fractional precision.
     CurrentTimestamp,
+    /// Today's date (MySQL `curdate()`, SQL Server `CAST(getdate() AS date)`).
+    CurrentDate,
+    /// A new random UUID per row (MySQL `uuid()`, SQL Server `newid()`).
+    NewUuid,
+    /// A zero or partial date (`0000-00-00`, `2020-00-10`), as the source spelled it: the
+    /// plan's zero-date rule decides what it becomes.
+    ZeroDate(String),
     /// Any other expression, in the source dialect.
     Expression(String),
     /// An expression already in PostgreSQL (a PostgreSQL source): used as written.
@@ -351,7 +384,9 @@ pub struct ForeignKey {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
-    /// The check expression in the source dialect.
+    /// The check expression: SQL whose column references are standard double-quoted
+    /// identifiers (`"qty" > 0`; the source rewrites its own quoting) so the plan can rename them;
+    /// the rest as the source wrote it (functions may still need translating).
     pub expression: String,
 }
 

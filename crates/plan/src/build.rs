@@ -165,13 +165,6 @@ fn column_rule<'c>(config: &'c Config, table: &str, column: &str) -> Option<&'c 
     find_rule(config, table).and_then(|r| r.columns.get(column))
 }
 
-/// A MySQL zero or partial date literal (`0000-00-00`, `2020-00-10 00:00:00`).
-fn is_zero_date_literal(v: &str) -> bool {
-    let date = v.trim().split([' ', 'T']).next().unwrap_or("");
-    let parts: Vec<&str> = date.split('-').collect();
-    parts.len() == 3 && parts.iter().any(|p| p.chars().all(|c| c == '0'))
-}
-
 /// The data probes the type map needs: tinyint(1) columns under `auto`, TIME columns,
 /// `bigint unsigned` columns (do their values fit a bigint?), and temporal columns whose zero
 /// dates would fail the load (policy `error`) or a NOT NULL (policy `null`).
@@ -377,7 +370,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             // Zero dates: the column's policy, and whether its target column must accept NULL.
             let zpolicy = zero_date_policy(config, &t.name, &c.name);
             let zero_rows = probes.get(&(t.name.clone(), c.name.clone(), Probe::ZeroDates)).copied().unwrap_or(0);
-            let zero_default = c.data_type.is_temporal() && matches!(&c.default, Some(DefaultValue::Literal(v)) if is_zero_date_literal(v));
+            let zero_default = c.data_type.is_temporal() && matches!(&c.default, Some(DefaultValue::ZeroDate(_)));
             let text_override = override_ty.as_deref().is_some_and(typemap::is_text_type);
             let mut nullable = c.nullable;
             if c.data_type.is_temporal() && !text_override {
@@ -471,8 +464,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             if let Some(g) = &c.generated {
                 a.push(Severity::Warning, &obj, format!("generated column copied as a plain column; its expression is not kept: {g}"));
             }
-            if c.data_type.is_textual() && c.collation.as_deref().map(|x| x.ends_with("_ci")).unwrap_or(false) {
-                ci_columns.entry(c.collation.clone().unwrap()).or_default().push(format!("{}.{}", t.name, c.name));
+            if c.data_type.is_textual() && c.case_insensitive {
+                ci_columns.entry(c.collation.clone().unwrap_or_else(|| "case-insensitive".into())).or_default().push(format!("{}.{}", t.name, c.name));
             }
             columns.push(PgColumn { name: cname, ty, nullable, default, identity, comment: c.comment.clone() });
             conversions.push(ColumnConversion { source_index: i, conversion });
@@ -911,25 +904,43 @@ fn collisions(names: &BTreeMap<String, Vec<String>>) -> impl Iterator<Item = (&S
         .map(|(target, sources)| (target, sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")))
 }
 
-/// Replaces backquoted identifiers with the mapped, double-quoted target names.
+/// Replaces the double-quoted column references of a model expression (see
+/// `ferry_model::Check`) with the mapped, quoted target names; string literals are left alone.
 fn translate_expression(expr: &str, col: &dyn Fn(&str) -> String) -> String {
-    let mut out = String::new();
-    let mut rest = expr;
-    while let Some(start) = rest.find('`') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        match after.find('`') {
-            Some(end) => {
-                out.push_str(&quote_ident(&col(&after[..end])));
-                rest = &after[end + 1..];
+    let mut out = String::with_capacity(expr.len());
+    let mut chars = expr.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                out.push(c);
+                while let Some(x) = chars.next() {
+                    out.push(x);
+                    if x == '\'' {
+                        if chars.peek() == Some(&'\'') {
+                            out.push(chars.next().unwrap());
+                        } else {
+                            break;
+                        }
+                    }
+                }
             }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
+            '"' => {
+                let mut name = String::new();
+                while let Some(x) = chars.next() {
+                    if x == '"' {
+                        if chars.peek() == Some(&'"') {
+                            name.push(chars.next().unwrap());
+                            continue;
+                        }
+                        break;
+                    }
+                    name.push(x);
+                }
+                out.push_str(&quote_ident(&col(&name)));
             }
+            _ => out.push(c),
         }
     }
-    out.push_str(rest);
     out
 }
 
@@ -960,20 +971,33 @@ fn pg_default(c: &Column, ty: &PgType, zero: ZeroDatePolicy, nullable: bool, obj
             _ => Some("CURRENT_TIMESTAMP".into()),
         },
         DefaultValue::Native(e) => Some(e.clone()),
+        DefaultValue::NewUuid if matches!(ty, PgType::Uuid) => Some("gen_random_uuid()".into()),
+        DefaultValue::NewUuid => Some("gen_random_uuid()::text".into()),
+        DefaultValue::CurrentDate => Some("CURRENT_DATE".into()),
         DefaultValue::Expression(e) => {
-            let l = e.to_ascii_lowercase();
-            if l == "uuid()" && matches!(ty, PgType::Uuid) {
-                return Some("gen_random_uuid()".into());
-            }
-            if l == "uuid()" {
-                return Some("gen_random_uuid()::text".into());
-            }
-            if l == "curdate()" || l == "current_date()" || l == "current_date" {
-                return Some("CURRENT_DATE".into());
-            }
             a.push(Severity::Action, obj, format!("default expression not converted: {e}"));
             None
         }
+        DefaultValue::ZeroDate(v) if matches!(ty, PgType::Date | PgType::Timestamp(_) | PgType::TimestampTz(_)) => {
+            match zero {
+                ZeroDatePolicy::NegInfinity => {
+                    a.push(Severity::Info, obj, format!("zero-date default '{v}' → '-infinity' (zero_dates = \"-infinity\")"));
+                    return Some(format!("'-infinity'::{}", if matches!(ty, PgType::Date) { "date" } else if matches!(ty, PgType::TimestampTz(_)) { "timestamptz" } else { "timestamp" }));
+                }
+                ZeroDatePolicy::Null => {
+                    a.push(Severity::Info, obj, format!("zero-date default '{v}' → NULL (zero_dates = \"null\")"));
+                }
+                ZeroDatePolicy::Error if nullable => {
+                    a.push(Severity::Warning, obj, format!("zero-date default '{v}' dropped: PostgreSQL has no zero date (zero_dates = \"-infinity\" makes it '-infinity')"));
+                }
+                ZeroDatePolicy::Error => a.push(Severity::Action, obj, format!(
+                    "zero-date default '{v}' dropped on a NOT NULL column: inserts that omit the column will fail; set zero_dates = \"-infinity\" (default '-infinity'), or a default rule"
+                )),
+            }
+            None
+        }
+        // A zero date kept as text (a type override).
+        DefaultValue::ZeroDate(v) => Some(quote_literal(v)),
         DefaultValue::Literal(v) => match ty {
             PgType::Boolean => match v.trim() {
                 "0" => Some("false".into()),
@@ -991,40 +1015,13 @@ fn pg_default(c: &Column, ty: &PgType, zero: ZeroDatePolicy, nullable: bool, obj
                     None
                 }
             }
-            PgType::Date | PgType::Timestamp(_) | PgType::TimestampTz(_) => {
-                if is_zero_date_literal(v) {
-                    match zero {
-                        ZeroDatePolicy::NegInfinity => {
-                            a.push(Severity::Info, obj, format!("zero-date default '{v}' → '-infinity' (zero_dates = \"-infinity\")"));
-                            return Some(format!("'-infinity'::{}", if matches!(ty, PgType::Date) { "date" } else if matches!(ty, PgType::TimestampTz(_)) { "timestamptz" } else { "timestamp" }));
-                        }
-                        ZeroDatePolicy::Null => {
-                            a.push(Severity::Info, obj, format!("zero-date default '{v}' → NULL (zero_dates = \"null\")"));
-                        }
-                        ZeroDatePolicy::Error if nullable => {
-                            a.push(Severity::Warning, obj, format!("zero-date default '{v}' dropped: PostgreSQL has no zero date (zero_dates = \"-infinity\" makes it '-infinity')"));
-                        }
-                        ZeroDatePolicy::Error => a.push(Severity::Action, obj, format!(
-                            "zero-date default '{v}' dropped on a NOT NULL column: inserts that omit the column will fail; set zero_dates = \"-infinity\" (default '-infinity'), or a default rule"
-                        )),
-                    }
-                    None
-                } else if matches!(ty, PgType::TimestampTz(_)) {
-                    // MySQL TIMESTAMP literals are in the session time zone: ferry reads in UTC.
-                    Some(format!("{}::timestamptz", quote_literal(&format!("{v}+00"))))
-                } else {
-                    Some(quote_literal(v))
-                }
-            }
+            // An instant's literal is in UTC (the model's convention).
+            PgType::TimestampTz(_) => Some(format!("{}::timestamptz", quote_literal(&format!("{v}+00")))),
             PgType::Bit(n) => {
-                // MySQL BIT defaults are numbers, written b'101' or as an integer: cast the value
-                // through bigint, which keeps its rightmost n bits.
+                // A bit default is its number: cast it through bigint, which keeps its
+                // rightmost n bits.
                 let raw = v.trim();
-                let value = match raw.strip_prefix("b'").and_then(|r| r.strip_suffix('\'')) {
-                    Some(bits) => u64::from_str_radix(bits, 2).ok(),
-                    None => raw.parse::<u64>().ok(),
-                };
-                match value {
+                match raw.parse::<u64>().ok() {
                     // Spelled as PostgreSQL prints it back, so `diff` and verify's structure
                     // check see the default they planned.
                     Some(x) => Some(format!("(({})::bigint)::bit({n})", x as i64)),
@@ -1152,7 +1149,7 @@ mod tests {
                     Column { auto_increment: true, nullable: false, ..col("OrderLineId", DataType::Int { bytes: 4, unsigned: true, display_width: None }) },
                     col("Status", DataType::Enum { values: vec!["new".into(), "done".into()] }),
                     col("Flags", DataType::Set { values: vec!["a".into(), "b".into()] }),
-                    Column { default: Some(DefaultValue::Literal("0000-00-00 00:00:00".into())), ..col("ShippedAt", DataType::DateTime { fsp: 0 }) },
+                    Column { default: Some(DefaultValue::ZeroDate("0000-00-00 00:00:00".into())), ..col("ShippedAt", DataType::DateTime { fsp: 0 }) },
                     col("Active", DataType::Int { bytes: 1, unsigned: false, display_width: Some(1) }),
                 ],
                 primary_key: Some(Key { name: "PRIMARY".into(), columns: vec!["OrderLineId".into()] }),
@@ -1229,6 +1226,9 @@ mod tests {
     #[test]
     fn check_expressions_get_target_identifiers() {
         let f = |c: &str| c.to_lowercase();
-        assert_eq!(translate_expression("`Qty` > 0 and `Qty` < `MaxQty`", &f), "\"qty\" > 0 and \"qty\" < \"maxqty\"");
+        assert_eq!(
+            translate_expression("\"Qty\" > 0 and \"Qty\" < \"MaxQty\" and note <> '\"Qty\"'", &f),
+            "\"qty\" > 0 and \"qty\" < \"maxqty\" and note <> '\"Qty\"'"
+        );
     }
 }

@@ -94,6 +94,9 @@ pub fn from_source(s: &Schema) -> Catalog {
                 None | Some(DefaultValue::Null) => None,
                 Some(DefaultValue::Literal(v)) => Some(if v.parse::<f64>().is_ok() { v.clone() } else { format!("'{}'", v.replace('\'', "''")) }),
                 Some(DefaultValue::CurrentTimestamp) => Some("current_timestamp".into()),
+                Some(DefaultValue::CurrentDate) => Some("current_date".into()),
+                Some(DefaultValue::NewUuid) => Some("uuid()".into()),
+                Some(DefaultValue::ZeroDate(v)) => Some(format!("'{}'", v.replace('\'', "''"))),
                 Some(DefaultValue::Expression(e)) | Some(DefaultValue::Native(e)) => Some(canonical_default(e)),
             };
             ct.columns.push(CatalogColumn {

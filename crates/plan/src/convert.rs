@@ -21,10 +21,8 @@ pub enum Conversion {
     SetToArray,
     /// ENUM value checked against the declared list (MySQL's '' error value is refused).
     Enum { values: Vec<String> },
-    /// MySQL internal geometry (SRID + WKB) to bytes for a bytea column (no PostGIS): EWKB, so
-    /// the SRID is kept (plain WKB when the SRID is 0) — PostGIS reads it as is later.
-    GeometryWkb,
-    /// MySQL internal geometry to EWKB hex for PostGIS.
+    /// A geometry (EWKB bytes, the model's form) as hex text for PostGIS; a bytea column takes
+    /// the EWKB bytes as they are (PostGIS reads them later).
     GeometryEwkb,
     /// Unsigned 64-bit into a signed bigint (AUTO_INCREMENT keys): above 2^63-1 is an error.
     UnsignedToBigint,
@@ -103,12 +101,8 @@ impl Conversion {
                     "value {other} is not one of the ENUM's values (MySQL stores '' for invalid input); override the column type to text or fix the data"
                 )),
             },
-            Conversion::GeometryWkb => match v {
-                Value::Bytes(b) if b.len() >= 9 => Ok(Value::Bytes(mysql_geometry_to_ewkb(&b)?)),
-                other => Err(format!("geometry value {other} is shorter than its SRID header")),
-            },
             Conversion::GeometryEwkb => match v {
-                Value::Bytes(b) => Ok(Value::Text(mysql_geometry_to_ewkb_hex(&b)?)),
+                Value::Bytes(b) => Ok(Value::Text(b.iter().map(|x| format!("{x:02x}")).collect())),
                 other => Err(format!("unexpected {} value for a geometry", other.kind())),
             },
             Conversion::Jsonb { duplicates } => {
@@ -259,39 +253,6 @@ pub fn json_oddities(text: &str) -> JsonOddities {
     found
 }
 
-/// MySQL stores geometry as a 4-byte little-endian SRID followed by WKB. PostGIS reads EWKB:
-/// WKB with the SRID flag (0x20000000) in the type word and the SRID after it.
-pub fn mysql_geometry_to_ewkb_hex(b: &[u8]) -> Result<String, String> {
-    Ok(mysql_geometry_to_ewkb(b)?.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-/// [`mysql_geometry_to_ewkb_hex`] as bytes.
-pub fn mysql_geometry_to_ewkb(b: &[u8]) -> Result<Vec<u8>, String> {
-    if b.len() < 9 {
-        return Err("geometry value too short".into());
-    }
-    let srid = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    let wkb = &b[4..];
-    let little = wkb[0] == 1;
-    let ty = if little { u32::from_le_bytes([wkb[1], wkb[2], wkb[3], wkb[4]]) } else { u32::from_be_bytes([wkb[1], wkb[2], wkb[3], wkb[4]]) };
-    let mut out = Vec::with_capacity(wkb.len() + 4);
-    out.push(wkb[0]);
-    if srid == 0 {
-        out.extend_from_slice(&wkb[1..]);
-    } else {
-        let flagged = ty | 0x2000_0000;
-        if little {
-            out.extend_from_slice(&flagged.to_le_bytes());
-            out.extend_from_slice(&srid.to_le_bytes());
-        } else {
-            out.extend_from_slice(&flagged.to_be_bytes());
-            out.extend_from_slice(&srid.to_be_bytes());
-        }
-        out.extend_from_slice(&wkb[5..]);
-    }
-    Ok(out)
-}
-
 /// One target column's recipe: which source column feeds it and how.
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnConversion {
@@ -439,32 +400,5 @@ mod tests {
         assert_eq!(Conversion::SetToArray.apply(Value::Text("".into()), &mut st).unwrap(), Value::Array(vec![]));
         assert_eq!(Conversion::IntToBool.apply(Value::Int(1), &mut st).unwrap(), Value::Bool(true));
         assert!(Conversion::IntToBool.apply(Value::Int(2), &mut st).is_err());
-    }
-
-    #[test]
-    fn ewkb_sets_srid_flag() {
-        // SRID 4326, little-endian POINT(1 2)
-        let mut b = 4326u32.to_le_bytes().to_vec();
-        b.push(1);
-        b.extend_from_slice(&1u32.to_le_bytes());
-        b.extend_from_slice(&1f64.to_le_bytes());
-        b.extend_from_slice(&2f64.to_le_bytes());
-        let hex = mysql_geometry_to_ewkb_hex(&b).unwrap();
-        assert!(hex.starts_with("0101000020e6100000"), "{hex}");
-        // bytea fallback: the same EWKB, SRID kept.
-        let Value::Bytes(e) = Conversion::GeometryWkb.apply(Value::Bytes(b.clone()), &mut ConversionStats::default()).unwrap() else { panic!() };
-        assert_eq!(e.iter().map(|x| format!("{x:02x}")).collect::<String>(), hex);
-        // SRID 0: plain WKB.
-        b[..4].copy_from_slice(&0u32.to_le_bytes());
-        assert_eq!(
-            Conversion::GeometryWkb.apply(Value::Bytes(b), &mut ConversionStats::default()).unwrap(),
-            Value::Bytes({
-                let mut w = vec![1];
-                w.extend_from_slice(&1u32.to_le_bytes());
-                w.extend_from_slice(&1f64.to_le_bytes());
-                w.extend_from_slice(&2f64.to_le_bytes());
-                w
-            })
-        );
     }
 }

@@ -121,8 +121,25 @@ pub fn map_column(col: &Column, rules: &Rules, probes: ColumnProbes, enum_type: 
         },
         DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } => m(PgType::Bytea, Conversion::Identity),
         DataType::Date => m(PgType::Date, temporal(zero)),
+        DataType::DateTime { fsp } if *fsp > 6 => noted(PgType::Timestamp(6), temporal(zero), beyond_microseconds(*fsp)),
+        DataType::Timestamp { fsp } | DataType::DateTimeOffset { fsp } if *fsp > 6 => noted(PgType::TimestampTz(6), temporal(zero), beyond_microseconds(*fsp)),
         DataType::DateTime { fsp } => m(PgType::Timestamp(*fsp), temporal(zero)),
         DataType::Timestamp { fsp } => m(PgType::TimestampTz(*fsp), temporal(zero)),
+        DataType::DateTimeOffset { fsp } => noted(
+            PgType::TimestampTz(*fsp),
+            temporal(zero),
+            "datetimeoffset → timestamptz: the instant is kept, the offset it was written with is not (add a column for it if the application reads it)".into(),
+        ),
+        DataType::Money { bytes } => noted(
+            PgType::Numeric(Some((if *bytes == 4 { 10 } else { 19 }, 4))),
+            Conversion::Identity,
+            format!("{} → numeric: exact, four decimal places (PostgreSQL's money type formats by locale)", col.source_type),
+        ),
+        DataType::Xml => m(PgType::Custom("xml".into()), Conversion::Identity),
+        DataType::Mixed { declared } => Err(format!(
+            "cells of several storage classes (declared `{declared}`): the source did not settle on a type; add a rule [tables.<table>.columns.<column>] type = \"<postgres type>\""
+        )),
+        DataType::Time { fsp } if *fsp > 6 => noted(PgType::Time(6), Conversion::Identity, beyond_microseconds(*fsp)),
         DataType::Time { fsp } => match probes.outside_day {
             Some(0) => m(PgType::Time(*fsp), Conversion::Identity),
             None => noted(
@@ -150,7 +167,7 @@ pub fn map_column(col: &Column, rules: &Rules, probes: ColumnProbes, enum_type: 
             } else {
                 noted(
                     PgType::Bytea,
-                    Conversion::GeometryWkb,
+                    Conversion::Identity,
                     "geometry → bytea holding EWKB (WKB with the SRID when it is not 0, as PostGIS reads it): the target has no PostGIS (CREATE EXTENSION postgis, then migrate again for a geometry column, or ALTER COLUMN … TYPE geometry USING ST_GeomFromEWKB(col))".into(),
                 )
             }
@@ -160,6 +177,11 @@ pub fn map_column(col: &Column, rules: &Rules, probes: ColumnProbes, enum_type: 
         DataType::Native { name, .. } => m(enum_type.unwrap_or_else(|| PgType::Custom(name.clone())), Conversion::Identity),
         DataType::Unsupported { name } => Err(format!("type `{name}` has no mapping; add a rule [tables.<table>.columns.<column>] type = \"<postgres type>\"")),
     }
+}
+
+/// The note for fractions finer than PostgreSQL's microsecond.
+fn beyond_microseconds(fsp: u8) -> String {
+    format!("{fsp} fractional-second digits → 6 (PostgreSQL keeps microseconds): a value with digits beyond the microsecond is refused with its key, never rounded silently; override type = \"text\" to keep them")
 }
 
 fn temporal(zero: ZeroDates) -> Conversion {
@@ -183,7 +205,6 @@ pub fn override_conversion(col: &Column, pg_type: &str, zero: ZeroDates) -> Conv
         DataType::Date | DataType::DateTime { .. } | DataType::Timestamp { .. } => temporal(zero),
         DataType::Set { .. } if pg_type.trim_end().ends_with("[]") => Conversion::SetToArray,
         DataType::Geometry { .. } if pg_type.to_ascii_lowercase().starts_with("geometry") => Conversion::GeometryEwkb,
-        DataType::Geometry { .. } => Conversion::GeometryWkb,
         _ => Conversion::Identity,
     }
 }

@@ -156,7 +156,7 @@ fn alter_table(table: Option<&Table>, ops: &[AlterTableOperation], default_chars
                     return SchemaChange::Unsupported(format!("ALTER COLUMN of `{}`, which is not in ferry's model of the table", column_name.value));
                 };
                 match op {
-                    AlterColumnOperation::SetDefault { value } => c.default = Some(default_of(value)),
+                    AlterColumnOperation::SetDefault { value } => c.default = Some(crate::types::neutral_default(default_of(value), &c.data_type)),
                     AlterColumnOperation::DropDefault => c.default = None,
                     other => return SchemaChange::Unsupported(format!("ALTER COLUMN {other} is not translated")),
                 }
@@ -317,7 +317,7 @@ fn column(def: &ColumnDef, table_charset: Option<&str>) -> Result<(Column, Optio
         match &o.option {
             ColumnOption::Null => c.nullable = true,
             ColumnOption::NotNull => c.nullable = false,
-            ColumnOption::Default(e) => c.default = Some(default_of(e)),
+            ColumnOption::Default(e) => c.default = Some(crate::types::neutral_default(default_of(e), &c.data_type)),
             ColumnOption::PrimaryKey(_) => {
                 c.nullable = false;
                 key = Some(true);
@@ -334,6 +334,8 @@ fn column(def: &ColumnDef, table_charset: Option<&str>) -> Result<(Column, Optio
             _ => {}
         }
     }
+    // Every MySQL character set's default collation is case-insensitive (`*_ci`).
+    c.case_insensitive = c.data_type.is_textual() && c.collation.as_deref().map_or(true, |co| crate::types::case_insensitive(Some(co)));
     if c.data_type.is_textual() && c.charset.is_none() {
         c.charset = c.collation.as_deref().and_then(|co| co.split('_').next()).map(str::to_string).or(table_charset.map(str::to_string));
     }

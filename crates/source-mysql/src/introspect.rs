@@ -79,7 +79,7 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
             json_columns.push((table, col));
             continue;
         }
-        t.checks.push(Check { name, expression: clause });
+        t.checks.push(Check { name, expression: types::standard_quoting(&clause) });
     }
 
     for r in rows(
@@ -123,6 +123,7 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
             on_update_current_timestamp: extra_l.contains("on update current_timestamp"),
             generated,
             charset: text(&r, 11),
+            case_insensitive: types::case_insensitive(text(&r, 12).as_deref()),
             collation: text(&r, 12),
             comment: text(&r, 14).filter(|c| !c.is_empty()),
             data_type,

@@ -6,6 +6,7 @@ pub mod charset;
 mod ddl;
 mod dialect;
 mod error;
+mod geometry;
 mod introspect;
 mod read;
 pub mod tls;

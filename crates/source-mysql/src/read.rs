@@ -150,7 +150,11 @@ pub fn convert(dt: &DataType, v: MyValue) -> Result<Value, String> {
             MyValue::Bytes(b) => Value::Json(utf8(b)?),
             other => return Err(format!("unexpected {other:?} for JSON")),
         },
-        DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } | DataType::Geometry { .. } => match v {
+        DataType::Geometry { .. } => match v {
+            MyValue::Bytes(b) => Value::Bytes(crate::geometry::to_ewkb(&b)?),
+            other => return Err(format!("unexpected {other:?} for a geometry")),
+        },
+        DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } => match v {
             MyValue::Bytes(b) => Value::Bytes(b),
             other => return Err(format!("unexpected {other:?} for binary data")),
         },
@@ -186,6 +190,10 @@ pub fn convert(dt: &DataType, v: MyValue) -> Result<Value, String> {
             },
             other => Value::Text(other.as_sql(true).trim_matches('\'').to_string()),
         },
+        // Types MySQL never reports (other sources' types).
+        DataType::DateTimeOffset { .. } | DataType::Money { .. } | DataType::Xml | DataType::Mixed { .. } => {
+            return Err(format!("a MySQL column cannot be of type {dt:?}"));
+        }
     })
 }
 

@@ -94,9 +94,93 @@ pub fn data_type(info: &ColumnTypeInfo<'_>) -> DataType {
     }
 }
 
+/// A MySQL collation compares case-insensitively (`utf8mb4_general_ci`, `latin1_swedish_ci`;
+/// `_bin`, `_cs` and `_as_cs` do not).
+pub fn case_insensitive(collation: Option<&str>) -> bool {
+    collation.is_some_and(|c| c.to_ascii_lowercase().ends_with("_ci"))
+}
+
+/// A MySQL zero or partial date literal (`0000-00-00`, `2020-00-10 00:00:00`).
+fn is_zero_date_literal(v: &str) -> bool {
+    let date = v.trim().split([' ', 'T']).next().unwrap_or("");
+    let parts: Vec<&str> = date.split('-').collect();
+    parts.len() == 3 && parts.iter().any(|p| !p.is_empty() && p.chars().all(|c| c == '0'))
+}
+
+/// MySQL's spellings of a default, in neutral terms: `uuid()` and `curdate()` by meaning, a zero
+/// date of a temporal column as such, a bit literal `b'101'` as its number.
+pub fn neutral_default(d: DefaultValue, data_type: &DataType) -> DefaultValue {
+    match d {
+        DefaultValue::Expression(e) => match e.trim().to_ascii_lowercase().as_str() {
+            "uuid()" => DefaultValue::NewUuid,
+            "curdate()" | "current_date()" | "current_date" => DefaultValue::CurrentDate,
+            _ => DefaultValue::Expression(e),
+        },
+        DefaultValue::Literal(v) if data_type.is_temporal() && is_zero_date_literal(&v) => DefaultValue::ZeroDate(v),
+        DefaultValue::Literal(v) if matches!(data_type, DataType::Bit { .. }) => {
+            let raw = v.trim();
+            let bits = raw.strip_prefix("b'").or_else(|| raw.strip_prefix("B'")).and_then(|r| r.strip_suffix('\''));
+            match bits.map(|b| u64::from_str_radix(b, 2)) {
+                Some(Ok(n)) => DefaultValue::Literal(n.to_string()),
+                _ => DefaultValue::Literal(v),
+            }
+        }
+        other => other,
+    }
+}
+
+/// A MySQL expression with its backquoted identifiers as standard double-quoted ones (the
+/// model's form), string literals untouched.
+pub fn standard_quoting(expr: &str) -> String {
+    let mut out = String::with_capacity(expr.len());
+    let mut chars = expr.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                out.push(c);
+                while let Some(x) = chars.next() {
+                    out.push(x);
+                    if x == '\\' {
+                        if let Some(y) = chars.next() {
+                            out.push(y);
+                        }
+                    } else if x == '\'' {
+                        if chars.peek() == Some(&'\'') {
+                            out.push(chars.next().unwrap());
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            '`' => {
+                let mut name = String::new();
+                while let Some(x) = chars.next() {
+                    if x == '`' {
+                        if chars.peek() == Some(&'`') {
+                            name.push(chars.next().unwrap());
+                            continue;
+                        }
+                        break;
+                    }
+                    name.push(x);
+                }
+                out.push('"');
+                out.push_str(&name.replace('"', "\"\""));
+                out.push('"');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Reads `COLUMN_DEFAULT` (+ `EXTRA`) into a neutral default.
 pub fn default_value(dialect: &Dialect, raw: Option<&str>, extra: &str, data_type: &DataType) -> Option<DefaultValue> {
-    let raw = raw?;
+    raw_default(dialect, raw?, extra, data_type).map(|d| neutral_default(d, data_type))
+}
+
+fn raw_default(dialect: &Dialect, raw: &str, extra: &str, data_type: &DataType) -> Option<DefaultValue> {
     let extra = extra.to_ascii_lowercase();
     let is_now = |s: &str| {
         let l = s.trim().to_ascii_lowercase();
@@ -183,7 +267,7 @@ mod tests {
             Some(DefaultValue::CurrentTimestamp)
         );
         assert_eq!(default_value(&d, Some("0"), "", &t), Some(DefaultValue::Literal("0".into())));
-        assert_eq!(default_value(&d, Some("uuid()"), "", &t), Some(DefaultValue::Expression("uuid()".into())));
+        assert_eq!(default_value(&d, Some("uuid()"), "", &t), Some(DefaultValue::NewUuid));
         assert_eq!(default_value(&d, None, "", &t), None);
     }
 
@@ -193,5 +277,27 @@ mod tests {
         let t = DataType::Timestamp { fsp: 0 };
         assert_eq!(default_value(&d, Some("CURRENT_TIMESTAMP"), "DEFAULT_GENERATED", &t), Some(DefaultValue::CurrentTimestamp));
         assert_eq!(default_value(&d, Some("abc"), "", &DataType::Varchar { len: 5 }), Some(DefaultValue::Literal("abc".into())));
+    }
+}
+
+#[cfg(test)]
+mod neutral_tests {
+    use super::*;
+
+    #[test]
+    fn mysql_defaults_become_neutral() {
+        let dt = DataType::DateTime { fsp: 0 };
+        assert_eq!(neutral_default(DefaultValue::Literal("0000-00-00 00:00:00".into()), &dt), DefaultValue::ZeroDate("0000-00-00 00:00:00".into()));
+        assert_eq!(neutral_default(DefaultValue::Literal("2020-01-02".into()), &dt), DefaultValue::Literal("2020-01-02".into()));
+        assert_eq!(neutral_default(DefaultValue::Expression("UUID()".into()), &DataType::Char { len: 36 }), DefaultValue::NewUuid);
+        assert_eq!(neutral_default(DefaultValue::Expression("curdate()".into()), &DataType::Date), DefaultValue::CurrentDate);
+        assert_eq!(neutral_default(DefaultValue::Literal("b'101'".into()), &DataType::Bit { len: 3 }), DefaultValue::Literal("5".into()));
+    }
+
+    #[test]
+    fn check_identifiers_become_standard_quoted() {
+        assert_eq!(standard_quoting("`Qty` > 0 and `a``b` <> 'it''s `x`'"), "\"Qty\" > 0 and \"a`b\" <> 'it''s `x`'");
+        assert_eq!(standard_quoting("`q\"` = 'a\\'b'"), "\"q\"\"\" = 'a\\'b'");
+        assert!(case_insensitive(Some("utf8mb4_0900_ai_ci")) && !case_insensitive(Some("utf8mb4_bin")) && !case_insensitive(None));
     }
 }

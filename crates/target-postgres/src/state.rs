@@ -132,7 +132,8 @@ impl PgTarget {
     /// release wrote it; concurrent first runs wait for each other (an advisory lock). A schema
     /// written by a newer ferry is refused, not rewritten.
     pub async fn ensure_state(&self) -> Result<(), TargetError> {
-        if self.state_version().await? == Some(STATE_VERSION) {
+        let found = self.state_version().await?;
+        if found == Some(STATE_VERSION) {
             return Ok(());
         }
         self.batch("BEGIN").await?;
@@ -141,7 +142,10 @@ impl PgTarget {
             Ok(()) => self.batch("COMMIT").await,
             Err(e) => {
                 let _ = self.batch("ROLLBACK").await;
-                Err(e)
+                Err(match found {
+                    None => e.context("creating ferry's state schema \"ferry\" (nothing was created)"),
+                    Some(_) => e,
+                })
             }
         }
     }
@@ -176,7 +180,7 @@ impl PgTarget {
             .await?;
         for (i, (note, sql)) in MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
             let to = i as i32 + 1;
-            self.batch(sql).await.map_err(|e| e.context(format!("upgrading ferry's state schema \"ferry\" to version {to} ({note}); nothing was changed")))?;
+            self.batch(sql).await.map_err(|e| e.context(format!("bringing ferry's state schema \"ferry\" to version {to} ({note}); nothing was changed")))?;
             self.client.execute("INSERT INTO ferry.state_version (version, note) VALUES ($1, $2)", &[&to, note]).await?;
         }
         Ok(())

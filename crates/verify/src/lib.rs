@@ -116,7 +116,10 @@ fn canon_of(t: &TablePlan, i: usize, postgis: bool) -> Canon {
         DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } | DataType::Enum { .. } | DataType::Uuid => Canon::Text,
         DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } => Canon::Bytes,
         DataType::Date => Canon::Date { zero },
-        DataType::DateTime { fsp } | DataType::Timestamp { fsp } => Canon::DateTime { zero, digits: *fsp },
+        // Every stored digit on both sides (a source's 100 ns digit the target lost shows).
+        DataType::DateTime { fsp } | DataType::Timestamp { fsp } | DataType::DateTimeOffset { fsp } => Canon::DateTime { zero, digits: *fsp },
+        DataType::Money { .. } => Canon::Decimal { scale: if matches!(ty, PgType::Numeric(Some((_, 4)))) { Some(4) } else { None } },
+        DataType::Xml | DataType::Mixed { .. } => Canon::Text,
         DataType::Time { .. } => Canon::Duration,
         DataType::Json => Canon::Json,
         DataType::Set { .. } => Canon::Set,
