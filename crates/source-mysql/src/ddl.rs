@@ -335,7 +335,7 @@ fn column(def: &ColumnDef, table_charset: Option<&str>) -> Result<(Column, Optio
         }
     }
     // Every MySQL character set's default collation is case-insensitive (`*_ci`).
-    c.case_insensitive = c.data_type.is_textual() && c.collation.as_deref().map_or(true, |co| crate::types::case_insensitive(Some(co)));
+    c.case_insensitive = c.data_type.is_textual() && c.collation.as_deref().is_none_or(|co| crate::types::case_insensitive(Some(co)));
     if c.data_type.is_textual() && c.charset.is_none() {
         c.charset = c.collation.as_deref().and_then(|co| co.split('_').next()).map(str::to_string).or(table_charset.map(str::to_string));
     }
