@@ -23,6 +23,7 @@ use ferry_model::cdc::{CdcSource, LogPosition};
 use ferry_model::VerifySource;
 use ferry_plan::Plan;
 use ferry_target_postgres::ident::quote_ident;
+use ferry_target_postgres::state::SyncState;
 use ferry_target_postgres::PgTarget;
 use ferry_verify::{VerifyOptions, VerifyReport};
 use serde::Serialize;
@@ -145,7 +146,7 @@ pub async fn run<C: CdcSource, S: VerifySource>(
     if target.sync_position(&schema).await?.is_none() {
         return Err(SyncError::Refused(format!("schema \"{schema}\" has no sync to cut over: run `ferry sync` first")));
     }
-    if target.sync_state_status(&schema).await?.as_deref() == Some("cut over") {
+    if target.sync_state_status(&schema).await? == Some(SyncState::CutOver) {
         return Err(SyncError::Refused(format!("schema \"{schema}\" was already cut over")));
     }
     drop(target);

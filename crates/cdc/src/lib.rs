@@ -33,15 +33,16 @@
 
 use ferry_model::cdc::{CdcSource, ChangeEvent, ChangeStream, LogPosition, RowChange, SchemaChange};
 use ferry_model::AlterOp;
-use ferry_model::{ErrorKind, Row, SourceError, Value};
-use ferry_plan::convert::ConversionStats;
+use ferry_model::{ErrorKind, SourceError};
 use ferry_plan::{Plan, TablePlan};
 use ferry_target_postgres::apply::{ApplyBatch, SchemaDdl, TableBatch};
 use ferry_target_postgres::{PgTarget, TargetError};
+mod batch;
 pub mod cutover;
 pub mod metrics;
 pub mod start;
 
+use batch::{table_applies, Batch, TableApply};
 pub use metrics::Metrics;
 use metrics::TableCounts;
 use std::collections::{HashMap, HashSet};
@@ -131,31 +132,6 @@ pub struct SyncReport {
     pub stopped: Vec<(String, String)>,
 }
 
-/// One table's plan as apply needs it.
-struct TableApply {
-    plan: TablePlan,
-    /// Target column indexes of the key.
-    key: Vec<usize>,
-    /// The table has a unique index besides the key: keep changes in order for the fallback.
-    sequenced: bool,
-}
-
-/// One table's folded changes since the last flush.
-#[derive(Default)]
-struct Folded {
-    /// Key text → final state (true: upsert, false: delete) and row, in first-seen order.
-    by_key: HashMap<String, (bool, Row)>,
-    order: Vec<String>,
-    /// Inserts of a table without key.
-    appends: Vec<Row>,
-    /// Every change in order (tables with other unique keys only; see `TableBatch::sequence`).
-    sequence: Vec<(bool, Row)>,
-    stats: ConversionStats,
-    inserts: i64,
-    updates: i64,
-    deletes: i64,
-}
-
 /// A stored position as `source` owns it: one of its kind as is; one stored by a release before
 /// positions had kinds, read again from its text by the source; any other refused (the schema's
 /// sync was started from a different kind of source).
@@ -206,7 +182,7 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
     let target = PgTarget::connect(target_url).await?;
     target.try_replica_role().await;
     let from = own_position(source, target.sync_position(&schema).await?.ok_or_else(|| SyncError::NotStarted(schema.clone()))?)?;
-    if target.sync_state_status(&schema).await?.as_deref() == Some("cut over") {
+    if target.sync_state_status(&schema).await? == Some(ferry_target_postgres::state::SyncState::CutOver) {
         return Err(SyncError::CutOver(schema.clone(), from.to_string()));
     }
     let mut stopped: HashSet<String> = HashSet::new();
@@ -333,156 +309,6 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
     }
 }
 
-/// Whole source transactions folded since the last flush.
-struct Batch {
-    from: LogPosition,
-    to: LogPosition,
-    transactions: i32,
-    time: u64,
-    rows: usize,
-    oldest: Option<Instant>,
-    tables: HashMap<String, Folded>,
-    truncate: HashSet<String>,
-    /// Tables to mark stopped, DDL to count (target names) and tables created on the source
-    /// that are not synced (source names), all recorded in the batch's transaction.
-    stops: Vec<(String, String)>,
-    ddl: Vec<String>,
-    not_synced: Vec<(String, String)>,
-    schema_ddl: Vec<SchemaDdl>,
-    source_model: Option<String>,
-}
-
-impl Batch {
-    fn new(from: LogPosition) -> Self {
-        Batch {
-            to: from.clone(),
-            from,
-            transactions: 0,
-            time: 0,
-            rows: 0,
-            oldest: None,
-            tables: HashMap::new(),
-            truncate: HashSet::new(),
-            stops: Vec::new(),
-            ddl: Vec::new(),
-            not_synced: Vec::new(),
-            schema_ddl: Vec::new(),
-            source_model: None,
-        }
-    }
-
-    fn commit(&mut self, position: LogPosition, time: u64) {
-        self.to = position;
-        self.time = time;
-        self.transactions += 1;
-        self.oldest.get_or_insert_with(Instant::now);
-    }
-
-    /// Stops source table `table` with `error` (recorded with the batch, in the target
-    /// transaction of its position, so a restart neither repeats nor forgets it).
-    fn stop_table(&mut self, tables: &HashMap<String, TableApply>, table: &str, error: String, stopped: &mut HashSet<String>) {
-        if stopped.contains(table) {
-            return;
-        }
-        let Some(t) = tables.get(table) else { return };
-        stopped.insert(table.to_string());
-        self.tables.remove(table);
-        self.stops.push((t.plan.target.name.clone(), error));
-    }
-
-    /// Folds one source transaction's changes; a change a table cannot take stops that table,
-    /// recorded with the batch (same target transaction as its position).
-    fn fold_transaction(&mut self, tables: &HashMap<String, TableApply>, changes: impl Iterator<Item = (String, RowChange)>, stopped: &mut HashSet<String>) {
-        for (table, change) in changes {
-            if stopped.contains(&table) {
-                continue;
-            }
-            let Some(t) = tables.get(&table) else { continue };
-            if let Err(msg) = self.fold(t, change) {
-                self.stop_table(tables, &table, msg, stopped);
-            }
-        }
-    }
-
-    /// Folds one change into its table's final states. Err: the table must stop (message).
-    fn fold(&mut self, t: &TableApply, change: RowChange) -> Result<(), String> {
-        let name = t.plan.source.name.clone();
-        let convert = |row: Row, stats: &mut ConversionStats| {
-            t.plan
-                .converter
-                .convert(row, 0, stats)
-                .map_err(|e| format!("table {}, column {}, {}: {}", t.plan.target.name, t.plan.target.columns[e.column].name, e.key, e.message))
-        };
-        let key_of = |row: &Row| -> String { t.key.iter().map(|&i| key_text(&row[i])).collect::<Vec<_>>().join("\u{1f}") };
-        let f = self.tables.entry(name).or_default();
-        self.rows += 1;
-        // Zero dates written as NULL are counted per table (reported in ferry.sync_tables).
-        let mut counted = std::mem::take(&mut f.stats);
-        let result = Self::fold_into(f, t, change, &convert, &key_of, &mut counted);
-        f.stats = counted;
-        result
-    }
-
-    fn fold_into(
-        f: &mut Folded,
-        t: &TableApply,
-        change: RowChange,
-        convert: &dyn Fn(Row, &mut ConversionStats) -> Result<Row, String>,
-        key_of: &dyn Fn(&Row) -> String,
-        stats: &mut ConversionStats,
-    ) -> Result<(), String> {
-        if t.key.is_empty() {
-            return match change {
-                RowChange::Insert(row) => {
-                    f.inserts += 1;
-                    f.appends.push(convert(row, stats)?);
-                    Ok(())
-                }
-                _ => Err(format!(
-                    "table {} has no primary key or NOT NULL unique key, so an update or delete cannot be applied: add a key on the source and run `ferry migrate` for it again, or exclude the table",
-                    t.plan.target.name
-                )),
-            };
-        }
-        let set = |f: &mut Folded, key: String, upsert: bool, row: Row| {
-            if t.sequenced {
-                f.sequence.push((upsert, row.clone()));
-            }
-            if !f.by_key.contains_key(&key) {
-                f.order.push(key.clone());
-            }
-            f.by_key.insert(key, (upsert, row));
-        };
-        match change {
-            RowChange::Insert(row) => {
-                f.inserts += 1;
-                let row = convert(row, stats)?;
-                set(f, key_of(&row), true, row);
-            }
-            RowChange::Update { before, after } => {
-                f.updates += 1;
-                let (before, after) = (convert(before, stats)?, convert(after, stats)?);
-                let (kb, ka) = (key_of(&before), key_of(&after));
-                if kb != ka {
-                    set(f, kb, false, before);
-                }
-                set(f, ka, true, after);
-            }
-            RowChange::Delete(row) => {
-                f.deletes += 1;
-                let row = convert(row, stats)?;
-                set(f, key_of(&row), false, row);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A key value as map text: variant and value, so 1 (int) and '1' (text) stay apart.
-fn key_text(v: &Value) -> String {
-    format!("{v:?}")
-}
-
 async fn flush(
     target: &PgTarget,
     schema: &str,
@@ -585,17 +411,6 @@ fn model_error(schema: &str, e: serde_json::Error) -> SyncError {
         ErrorKind::Definite,
         format!("ferry.sync_state holds a source model for schema \"{schema}\" this ferry cannot read ({e}): run `ferry migrate` and `ferry sync` again"),
     ))
-}
-
-fn table_applies(plan: &Plan) -> HashMap<String, TableApply> {
-    plan.tables
-        .iter()
-        .map(|t| {
-            let key = t.converter.key.iter().filter_map(|k| t.converter.columns.iter().position(|c| c.source_index == k.source_index)).collect();
-            let sequenced = t.target.indexes.iter().any(|i| i.unique);
-            (t.source.name.clone(), TableApply { plan: t.clone(), key, sequenced })
-        })
-        .collect()
 }
 
 /// What the stream must learn after a DDL.

@@ -20,6 +20,7 @@ use ferry_model::cdc::CdcSource;
 use ferry_model::SnapshotPosition;
 use ferry_plan::config::IfExists;
 use ferry_plan::Plan;
+use ferry_target_postgres::state::LoadState;
 use ferry_target_postgres::PgTarget;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -80,7 +81,7 @@ pub async fn start<C: CdcSource>(cdc: &C, target: &PgTarget, job: &SyncJob<'_>) 
     let plan = &job.plan;
     let schema = &plan.target_schema;
     let run = target.load_run(schema).await?;
-    let finished = run.as_ref().filter(|r| r.status == "done" && cdc.reuses_finished_load()).and_then(|r| r.snapshot.clone());
+    let finished = run.as_ref().filter(|r| r.status == LoadState::Done && cdc.reuses_finished_load()).and_then(|r| r.snapshot.clone());
     let (snapshot, full_load) = match finished {
         Some(json) => {
             let snapshot: SnapshotPosition =
@@ -93,7 +94,7 @@ pub async fn start<C: CdcSource>(cdc: &C, target: &PgTarget, job: &SyncJob<'_>) 
             (job.say)(format!(
                 "full load of {} tables into schema \"{schema}\"{}, then streaming changes",
                 plan.tables.len(),
-                if run.as_ref().is_some_and(|r| r.status != "done") { " (again from scratch: the earlier load did not finish)" } else { "" }
+                if run.as_ref().is_some_and(|r| r.status != LoadState::Done) { " (again from scratch: the earlier load did not finish)" } else { "" }
             ));
             let tables: Vec<ferry_model::Table> = plan.tables.iter().map(|t| t.source.clone()).collect();
             let source = cdc.prepare_full_load(&tables).await?;

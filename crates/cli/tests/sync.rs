@@ -308,3 +308,23 @@ fn an_undecodable_binlog_row_stops_only_its_table_and_excluding_it_lets_sync_run
     assert_eq!(r.status, 0, "{}", r.all());
     assert_eq!(psql(&dst, &format!("SELECT count(*) FROM {db}.ok")).trim(), "4");
 }
+
+#[test]
+fn a_table_excluded_after_sync_started_stops_streaming() {
+    let db = unique("sync_exclude_later");
+    let src = fresh_mysql(&db);
+    mysql(Some(&db), "CREATE TABLE kept (id INT PRIMARY KEY); CREATE TABLE dropped_later (id INT PRIMARY KEY); INSERT INTO kept VALUES (1); INSERT INTO dropped_later VALUES (1);");
+    let dst = fresh_pg(&db);
+    let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    mysql(Some(&db), "INSERT INTO kept VALUES (2); INSERT INTO dropped_later VALUES (2);");
+    let cfg = write_config(&db, "[rules]\nexclude = [\"dropped_later\"]\n");
+    let r = ferry(&["sync", "--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert_eq!(psql(&dst, &format!("SELECT count(*) FROM {db}.kept")).trim(), "2");
+    assert_eq!(
+        psql(&dst, &format!("SELECT count(*) FROM {db}.dropped_later")).trim(),
+        "1",
+        "the excluded table's changes are no longer applied (sync's stored model of the source is filtered by today's rules)"
+    );
+}

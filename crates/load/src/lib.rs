@@ -133,7 +133,7 @@ pub async fn migrate<S: Source>(
     let (chunks, done) = if opts.resume {
         let run =
             target.load_run(&schema).await?.ok_or_else(|| LoadError::Resume(format!("no load of schema \"{schema}\" to resume; run without --resume")))?;
-        if run.status == "done" {
+        if run.status == ferry_target_postgres::state::LoadState::Done {
             return Err(LoadError::Resume(format!("the load of schema \"{schema}\" already finished; run without --resume to load again")));
         }
         let stored: HashMap<String, Vec<ChunkRange>> =
@@ -310,7 +310,7 @@ pub async fn migrate<S: Source>(
     };
     let report = MigrateReport::new(&plan, reports, structure, snapshot, load_seconds, started.elapsed().as_secs_f64());
     if report.tables.iter().all(|t| t.error.is_none()) {
-        target.set_run_status(&schema, "done").await?;
+        target.set_run_status(&schema, ferry_target_postgres::state::LoadState::Done).await?;
     }
     Ok(report)
 }

@@ -208,7 +208,18 @@ fn find_rule<'c>(config: &'c Config, table: &str) -> Option<&'c TableRule> {
 }
 
 pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
-    let PlanInput { schema, config, probes, postgis } = input;
+    let PlanInput { schema: source_model, config, probes, postgis } = input;
+    // Which tables are planned is decided here, once, for every caller: a source may read only
+    // the selected tables (the same `select_tables`), and sync's model of the source — kept from
+    // when it started — loses a table excluded since.
+    let selected = select_tables(config);
+    let filtered;
+    let schema = if source_model.tables.iter().all(|t| selected(&t.name)) {
+        source_model
+    } else {
+        filtered = Schema { tables: source_model.tables.iter().filter(|t| selected(&t.name)).cloned().collect(), ..source_model.clone() };
+        &filtered
+    };
     let rules = &config.rules;
     let case = identifier_case(config, schema);
     let mut problems: Vec<String> = Vec::new();
@@ -759,7 +770,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         tables,
         assessment: a,
         citus: None,
-        inputs: PlanInputs { schema: schema.clone(), config: config.clone(), probes: probes.clone(), postgis },
+        inputs: PlanInputs { schema: source_model.clone(), config: config.clone(), probes: probes.clone(), postgis },
     };
     if let Some(c) = &config.target.citus {
         problems.extend(crate::citus::classify(&mut plan, c));

@@ -20,6 +20,7 @@ use crate::conn::PgTarget;
 use crate::copy_binary::{self, BinaryKind};
 use crate::error::TargetError;
 use crate::ident::quote_ident;
+use crate::state::{SyncState, TableState};
 use bytes::Bytes;
 use ferry_model::cdc::LogPosition;
 use ferry_model::Row;
@@ -101,7 +102,7 @@ pub struct SyncStatus {
     pub source: String,
     pub position: String,
     pub transactions: i64,
-    pub status: String,
+    pub status: SyncState,
     pub lag_seconds: Option<f64>,
     pub source_time: Option<String>,
     pub applied_at: Option<String>,
@@ -167,7 +168,7 @@ pub struct SyncTableStatus {
     pub zero_dates_nulled: i64,
     pub zero_dates_infinity: i64,
     pub json_duplicate_keys: i64,
-    pub status: String,
+    pub status: TableState,
     pub last_error: Option<String>,
     /// The last source DDL on the table and what ferry did with it.
     pub last_ddl: Option<String>,
@@ -374,7 +375,7 @@ impl PgTarget {
         self.client
             .execute(
                 "INSERT INTO ferry.sync_tables (target_schema, table_name, ddl, last_ddl, status) VALUES ($1, $2, 1, $3, $4)                  ON CONFLICT (target_schema, table_name) DO UPDATE SET ddl = sync_tables.ddl + 1, last_ddl = EXCLUDED.last_ddl,                  status = CASE WHEN $5 THEN 'dropped' ELSE sync_tables.status END",
-                &[&schema, &name, &d.note, &(if d.dropped { "dropped" } else { "streaming" }), &d.dropped],
+                &[&schema, &name, &d.note, &(if d.dropped { TableState::Dropped } else { TableState::Streaming }).as_str(), &d.dropped],
             )
             .await?;
         Ok(())
@@ -529,9 +530,9 @@ impl PgTarget {
     }
 
     /// `streaming`, or `cut over` once `ferry cutover` finished the schema's sync.
-    pub async fn sync_state_status(&self, schema: &str) -> Result<Option<String>, TargetError> {
+    pub async fn sync_state_status(&self, schema: &str) -> Result<Option<SyncState>, TargetError> {
         let row = self.client.query_opt("SELECT status FROM ferry.sync_state WHERE target_schema = $1", &[&schema]).await?;
-        Ok(row.map(|r| r.get(0)))
+        row.map(|r| SyncState::parse(r.get(0))).transpose()
     }
 
     /// Records the end of the schema's sync at `position` (the last applied source position).
@@ -546,8 +547,8 @@ impl PgTarget {
         Ok(())
     }
 
-    pub async fn set_sync_status(&self, schema: &str, status: &str) -> Result<(), TargetError> {
-        self.client.execute("UPDATE ferry.sync_state SET status = $2 WHERE target_schema = $1", &[&schema, &status]).await?;
+    pub async fn set_sync_status(&self, schema: &str, status: SyncState) -> Result<(), TargetError> {
+        self.client.execute("UPDATE ferry.sync_state SET status = $2 WHERE target_schema = $1", &[&schema, &status.as_str()]).await?;
         Ok(())
     }
 
@@ -588,7 +589,8 @@ impl PgTarget {
             )
             .await?
             .iter()
-            .map(|t| SyncTableStatus {
+            .map(|t| {
+                Ok(SyncTableStatus {
                 table: t.get(0),
                 full_load_rows: t.get(1),
                 inserts: t.get(2),
@@ -596,20 +598,21 @@ impl PgTarget {
                 deletes: t.get(4),
                 ddl: t.get(5),
                 errors: t.get(6),
-                status: t.get(7),
+                status: TableState::parse(t.get(7))?,
                 last_error: t.get(8),
                 zero_dates_nulled: t.get(9),
                 last_ddl: t.get(10),
                 zero_dates_infinity: t.get(11),
                 json_duplicate_keys: t.get(12),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, TargetError>>()?;
         Ok(Some(SyncStatus {
             target_schema: schema.to_string(),
             source: r.get(0),
             position: r.get(1),
             transactions: r.get(2),
-            status: r.get(3),
+            status: SyncState::parse(r.get(3))?,
             lag_seconds: r.get(4),
             source_time: r.get(5),
             applied_at: r.get(6),

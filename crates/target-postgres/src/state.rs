@@ -119,8 +119,65 @@ ALTER TABLE ferry.sync_log ALTER COLUMN from_position SET NOT NULL, ALTER COLUMN
 /// The advisory lock class under which the state schema is created or upgraded (`'ferS'`).
 const STATE_LOCK_CLASS: i32 = 0x6665_7253;
 
+/// Declares a state enum stored as text in ferry's state tables (and shown as that text).
+macro_rules! state_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// The text stored in the state tables.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// Reads a stored text; an unknown one (a newer ferry's) is an error naming it.
+            pub fn parse(text: &str) -> Result<Self, TargetError> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(TargetError::new(ferry_model::ErrorKind::Definite, format!("ferry's state holds {} {other:?}, which this ferry does not know (written by a newer one?)", stringify!($name)))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+state_enum! {
+    /// A load run of a target schema (`ferry.load_runs.status`).
+    LoadState { Loading = "loading", Done = "done" }
+}
+
+state_enum! {
+    /// A schema's sync (`ferry.sync_state.status`).
+    SyncState { Streaming = "streaming", CutOver = "cut over" }
+}
+
+state_enum! {
+    /// One table of a sync (`ferry.sync_tables.status`).
+    TableState {
+        Streaming = "streaming",
+        /// A definite error stopped it (`last_error` says which and what to do).
+        Stopped = "stopped",
+        /// Created on the source after the plan; not part of this sync.
+        NotSynced = "not synced",
+        /// Dropped on the source (and on the target).
+        Dropped = "dropped",
+    }
+}
+
 pub struct Run {
-    pub status: String,
+    pub status: LoadState,
     /// The snapshot position stored when the load started reading (JSON text), if any.
     pub snapshot: Option<String>,
     /// The chunk plan as stored (JSON text; bounds may exceed 64 bits).
@@ -230,16 +287,19 @@ impl PgTarget {
         Ok(())
     }
 
-    pub async fn set_run_status(&self, schema: &str, status: &str) -> Result<(), TargetError> {
+    pub async fn set_run_status(&self, schema: &str, status: LoadState) -> Result<(), TargetError> {
         self.client
-            .execute("UPDATE ferry.load_runs SET status = $2, finished_at = CASE WHEN $2 = 'done' THEN now() END WHERE target_schema = $1", &[&schema, &status])
+            .execute(
+                "UPDATE ferry.load_runs SET status = $2, finished_at = CASE WHEN $2 = 'done' THEN now() END WHERE target_schema = $1",
+                &[&schema, &status.as_str()],
+            )
             .await?;
         Ok(())
     }
 
     pub async fn load_run(&self, schema: &str) -> Result<Option<Run>, TargetError> {
         let row = self.client.query_opt("SELECT status, chunk_plan::text, snapshot::text FROM ferry.load_runs WHERE target_schema = $1", &[&schema]).await?;
-        Ok(row.map(|r| Run { status: r.get(0), chunk_plan: r.get(1), snapshot: r.get(2) }))
+        row.map(|r| Ok(Run { status: LoadState::parse(r.get(0))?, chunk_plan: r.get(1), snapshot: r.get(2) })).transpose()
     }
 
     /// (table, chunk id) → (rows, bytes) of every chunk recorded for `schema`.
