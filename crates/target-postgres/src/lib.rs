@@ -12,6 +12,7 @@ pub mod ddl;
 pub mod error;
 pub mod ident;
 pub mod state;
+pub mod sync_state;
 pub mod tls;
 pub mod verify;
 
