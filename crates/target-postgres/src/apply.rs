@@ -1,5 +1,5 @@
-//! Applying change batches and the sync state (`ferry.sync_state`, `ferry.sync_tables`,
-//! `ferry.sync_log`).
+//! Applying change batches: rows, and with them the batch's position, counters and `ferry.sync_log`
+//! row (the state tables themselves are read and started in `crate::sync_state`).
 //!
 //! Exactly once: [`PgTarget::apply_batch`] writes a batch's rows, the source position after its
 //! last source transaction, the per-table counters and one `sync_log` row in **one** target
