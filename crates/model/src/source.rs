@@ -58,15 +58,14 @@ pub enum ChunkRange {
 }
 
 impl ChunkRange {
-    /// The SQL ` WHERE …` clause selecting this range, with the key column already quoted for the
-    /// database at hand (empty for the whole table). Bounds are integers, so no quoting is needed.
-    pub fn where_clause(&self, quoted_column: &str) -> String {
-        match self {
+    /// The standard-SQL ` WHERE …` clause selecting this range by its key, with the key column
+    /// already quoted for the database at hand (empty for the whole table). Bounds are integers,
+    /// so no quoting is needed. None for a range only its source can express (`Pages`: the
+    /// PostgreSQL crates render `ctid` ranges themselves).
+    pub fn key_condition(&self, quoted_column: &str) -> Option<String> {
+        Some(match self {
             ChunkRange::All => String::new(),
-            ChunkRange::Pages { lo, hi } => match hi {
-                Some(h) => format!(" WHERE ctid >= '({lo},0)'::tid AND ctid < '({h},0)'::tid"),
-                None => format!(" WHERE ctid >= '({lo},0)'::tid"),
-            },
+            ChunkRange::Pages { .. } => return None,
             ChunkRange::IntKey { lo, hi, .. } => {
                 let mut parts = Vec::new();
                 if let Some(l) = lo {
@@ -81,7 +80,7 @@ impl ChunkRange {
                     format!(" WHERE {}", parts.join(" AND "))
                 }
             }
-        }
+        })
     }
 }
 
@@ -254,8 +253,7 @@ mod page_tests {
 
     #[test]
     fn page_ranges_select_by_ctid_and_survive_json() {
-        assert_eq!(ChunkRange::Pages { lo: 0, hi: Some(10) }.where_clause("ignored"), " WHERE ctid >= '(0,0)'::tid AND ctid < '(10,0)'::tid");
-        assert_eq!(ChunkRange::Pages { lo: 10, hi: None }.where_clause(""), " WHERE ctid >= '(10,0)'::tid");
+        assert_eq!(ChunkRange::Pages { lo: 0, hi: Some(10) }.key_condition("ignored"), None, "a source renders its own page ranges");
         let r = vec![ChunkRange::Pages { lo: 0, hi: Some(3) }, ChunkRange::Pages { lo: 3, hi: None }];
         assert_eq!(serde_json::from_str::<Vec<ChunkRange>>(&serde_json::to_string(&r).unwrap()).unwrap(), r);
     }

@@ -11,17 +11,18 @@ use mysql_async::{prelude::Queryable, Value as MyValue};
 const BATCH_ROWS: usize = 2000;
 const BATCH_BYTES: usize = 4 << 20;
 
-/// The `WHERE` clause of a chunk.
-pub fn range_condition(range: &ChunkRange) -> String {
-    match range {
-        ChunkRange::All => String::new(),
-        ChunkRange::IntKey { column, .. } => range.where_clause(&quote_ident(column)),
-        ChunkRange::Pages { .. } => range.where_clause(""),
-    }
+/// The `WHERE` clause of a chunk; MySQL plans only key ranges (a page range is refused, never
+/// read as something else).
+pub fn range_condition(range: &ChunkRange) -> Result<String, SourceError> {
+    let column = match range {
+        ChunkRange::IntKey { column, .. } => quote_ident(column),
+        _ => String::new(),
+    };
+    range.key_condition(&column).ok_or_else(|| SourceError::new(ferry_model::ErrorKind::Definite, format!("a MySQL source cannot read chunk {range:?}")))
 }
 
 pub async fn read_range(conn: &mut mysql_async::Conn, database: &str, table: &Table, range: &ChunkRange, tx: RowSender) -> Result<u64, SourceError> {
-    read_where(conn, database, table, &range_condition(range), tx).await
+    read_where(conn, database, table, &range_condition(range)?, tx).await
 }
 
 /// Reads all columns of the rows matching `condition` (a ` WHERE …` clause or empty).

@@ -100,7 +100,7 @@ impl MySqlSource {
         let ctx = |e: mysql_async::Error| map_error(e).context(format!("verifying `{}`", table.name));
         if let Some(streamed) = StreamedRowHash::new(exprs, row_text) {
             let sql =
-                format!("SELECT {} FROM {}.{}{}", streamed.select.join(", "), quote_ident(&self.database), quote_ident(&table.name), range_condition(range));
+                format!("SELECT {} FROM {}.{}{}", streamed.select.join(", "), quote_ident(&self.database), quote_ident(&table.name), range_condition(range)?);
             let mut conn = self.conn().await?;
             let mut result = conn.query_iter(sql).await.map_err(ctx)?;
             let (mut count, mut sum, mut buf) = (0u64, 0u128, Vec::new());
@@ -123,7 +123,7 @@ impl MySqlSource {
             row_text(exprs),
             quote_ident(&self.database),
             quote_ident(&table.name),
-            range_condition(range)
+            range_condition(range)?
         );
         let mut conn = self.conn().await?;
         let row: Option<(u64, String)> = conn.query_first(sql).await.map_err(ctx)?;
@@ -132,7 +132,7 @@ impl MySqlSource {
 
     /// The canonical texts `exprs` of every row in `range` (text protocol; NULL is None).
     pub async fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> Result<Vec<Vec<Option<String>>>, SourceError> {
-        let sql = format!("SELECT {} FROM {}.{}{}", exprs.join(", "), quote_ident(&self.database), quote_ident(&table.name), range_condition(range));
+        let sql = format!("SELECT {} FROM {}.{}{}", exprs.join(", "), quote_ident(&self.database), quote_ident(&table.name), range_condition(range)?);
         let mut conn = self.conn().await?;
         let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| map_error(e).context(format!("verifying `{}`", table.name)))?;
         Ok(rows

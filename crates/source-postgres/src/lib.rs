@@ -132,11 +132,11 @@ pub(crate) fn relation(schema: &str, table: &Table) -> String {
 
 /// The `WHERE` clause of a chunk.
 fn range_condition(range: &ChunkRange) -> String {
-    match range {
-        ChunkRange::All => String::new(),
-        ChunkRange::IntKey { column, .. } => range.where_clause(&quote_ident(column)),
-        ChunkRange::Pages { .. } => range.where_clause(""),
-    }
+    let column = match range {
+        ChunkRange::IntKey { column, .. } => column.as_str(),
+        _ => "",
+    };
+    ferry_target_postgres::verify::range_condition(range, column)
 }
 
 /// One session inside the exported snapshot. The leader's session (held by every reader) keeps

@@ -62,9 +62,27 @@ fn concat_ws_nested(parts: &[String]) -> String {
     concat_ws_nested(&groups)
 }
 
-/// ` WHERE` clause of a chunk on the target, with the key's target column name.
-pub fn range_condition(range: &ChunkRange, target_column: &str) -> String {
-    range.where_clause(&quote_ident(target_column))
+/// ` WHERE` clause of a chunk in PostgreSQL (target, or a PostgreSQL source), with the key's
+/// column name: key bounds, or heap pages by `ctid` (the last range open, so pages added since
+/// the statistics are read too).
+pub fn range_condition(range: &ChunkRange, column: &str) -> String {
+    match range {
+        ChunkRange::Pages { lo, hi: Some(h) } => format!(" WHERE ctid >= '({lo},0)'::tid AND ctid < '({h},0)'::tid"),
+        ChunkRange::Pages { lo, hi: None } => format!(" WHERE ctid >= '({lo},0)'::tid"),
+        other => other.key_condition(&quote_ident(column)).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    #[test]
+    fn page_ranges_select_by_ctid() {
+        assert_eq!(range_condition(&ChunkRange::Pages { lo: 0, hi: Some(10) }, "x"), " WHERE ctid >= '(0,0)'::tid AND ctid < '(10,0)'::tid");
+        assert_eq!(range_condition(&ChunkRange::Pages { lo: 10, hi: None }, ""), " WHERE ctid >= '(10,0)'::tid");
+        assert_eq!(range_condition(&ChunkRange::IntKey { column: "id".into(), lo: Some(1), hi: None }, "Id"), " WHERE \"Id\" > 1");
+    }
 }
 
 impl PgTarget {
