@@ -241,6 +241,7 @@ mod tests {
             objects: vec![],
             types: vec![],
             sequences: vec![],
+            probes: ferry_model::Probe::all(),
         };
         let plan =
             ferry_plan::build(ferry_plan::PlanInput { schema: &schema, config: &ferry_plan::Config::default(), probes: &Default::default(), postgis: false })

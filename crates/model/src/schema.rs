@@ -18,6 +18,12 @@ pub struct Schema {
     /// Sequences no column owns (defaults may call them: `nextval('t_id_seq')`).
     #[serde(default)]
     pub sequences: Vec<Sequence>,
+    /// The questions about stored values this source's data can fail ([`crate::Probe`]),
+    /// declared by the source: MySQL can hold zero dates, out-of-list ENUMs, durations beyond a
+    /// day…; a source whose types promise what PostgreSQL's do declares none, and the plan asks
+    /// it nothing. A model stored without the list is asked everything.
+    #[serde(default = "crate::source::Probe::all")]
+    pub probes: Vec<crate::source::Probe>,
 }
 
 /// A free-standing sequence, as the source defines it and where it stands.

@@ -36,6 +36,13 @@ pub enum Probe {
     NotUtf8Text,
 }
 
+impl Probe {
+    /// Every probe.
+    pub fn all() -> Vec<Probe> {
+        vec![Probe::NotZeroOrOne, Probe::OutsideDay, Probe::AboveBigint, Probe::ZeroDates, Probe::InvalidEnum, Probe::NotUtf8Text]
+    }
+}
+
 /// Which rows of a table one chunk covers. Chunks of one table are disjoint and together cover
 /// every row, so loading each exactly once loads the table exactly once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

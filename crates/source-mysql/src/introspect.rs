@@ -230,6 +230,9 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
         objects,
         types: vec![],
         sequences: vec![],
+        // Every question: MySQL stores zero dates, invalid ENUMs, TIME beyond a day, tinyint(1)
+        // beyond 0/1, bigint unsigned beyond bigint and arbitrary bytes in binary columns.
+        probes: ferry_model::Probe::all(),
     })
 }
 

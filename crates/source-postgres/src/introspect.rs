@@ -444,7 +444,8 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         objects.push(SourceObject { kind: ObjectKind::Trigger, name: r.get(0), table: Some(r.get(1)), sql: r.get(2) });
     }
 
-    Ok(Schema { name: src.schema.clone(), server_version: version, tables: tables.into_values().collect(), objects, types, sequences })
+    // PostgreSQL's own types reach PostgreSQL unchanged: there is nothing to ask of the data.
+    Ok(Schema { name: src.schema.clone(), server_version: version, tables: tables.into_values().collect(), objects, types, sequences, probes: vec![] })
 }
 
 /// `((a > 0))` → `a > 0`; `(a > 0) AND (b < 1)` stays whole: a pair is stripped only when the

@@ -175,6 +175,7 @@ fn column_rule<'c>(config: &'c Config, table: &str, column: &str) -> Option<&'c 
 /// dates would fail the load (policy `error`) or a NOT NULL (policy `null`).
 pub fn probes_needed(schema: &Schema, config: &Config) -> Vec<(String, String, Probe)> {
     let mut out = Vec::new();
+    let declared = |p: &Probe| schema.probes.contains(p);
     for t in &schema.tables {
         for c in &t.columns {
             let crule = column_rule(config, &t.name, &c.name);
@@ -205,6 +206,8 @@ pub fn probes_needed(schema: &Schema, config: &Config) -> Vec<(String, String, P
             }
         }
     }
+    // Only what the source declared its data can fail.
+    out.retain(|(_, _, p)| declared(p));
     out
 }
 
@@ -467,6 +470,7 @@ mod tests {
             objects: vec![SourceObject { kind: ObjectKind::View, name: "v".into(), table: None, sql: "CREATE VIEW v AS SELECT 1".into() }],
             types: vec![],
             sequences: vec![],
+            probes: Probe::all(),
         }
     }
 
