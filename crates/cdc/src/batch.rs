@@ -49,6 +49,9 @@ pub(crate) struct Batch {
     pub(crate) transactions: i32,
     pub(crate) time: u64,
     pub(crate) rows: usize,
+    /// About how many bytes the folded rows hold (`Value::heap_size`): a batch of a few huge
+    /// rows flushes as soon as a bounded batch of many small ones would.
+    pub(crate) bytes: usize,
     pub(crate) oldest: Option<Instant>,
     pub(crate) tables: HashMap<String, Folded>,
     pub(crate) truncate: HashSet<String>,
@@ -69,6 +72,7 @@ impl Batch {
             transactions: 0,
             time: 0,
             rows: 0,
+            bytes: 0,
             oldest: None,
             tables: HashMap::new(),
             truncate: HashSet::new(),
@@ -128,6 +132,10 @@ impl Batch {
                 .map_err(|e| format!("table {}, column {}, {}: {}", t.plan.target.name, t.plan.target.columns[e.column].name, e.key, e.message))
         };
         let key_of = |row: &Row| -> String { t.key.iter().map(|&i| key_text(&row[i])).collect::<Vec<_>>().join("\u{1f}") };
+        self.bytes += match &change {
+            RowChange::Insert(r) | RowChange::Delete(r) => r.iter().map(Value::heap_size).sum::<usize>(),
+            RowChange::Update { before, after } => before.iter().chain(after).map(Value::heap_size).sum(),
+        };
         let f = self.tables.entry(name).or_default();
         self.rows += 1;
         // Zero dates written as NULL are counted per table (reported in ferry.sync_tables).
@@ -340,5 +348,16 @@ mod tests {
         let log = vec![Value::Int(1), Value::Text("same".into())];
         let (b, _) = fold(&t, vec![("log", RowChange::Insert(log.clone())), ("log", RowChange::Insert(log))]);
         assert_eq!(b.tables["log"].appends.len(), 2);
+    }
+
+    #[test]
+    fn a_batch_counts_the_bytes_it_holds() {
+        let t = tables();
+        let wide = "x".repeat(1 << 20);
+        let (b, _) = fold(
+            &t,
+            vec![("acct", RowChange::Insert(acct(1, 10, &wide))), ("acct", RowChange::Update { before: acct(1, 10, &wide), after: acct(1, 10, &wide) })],
+        );
+        assert!(b.bytes >= 3 << 20, "three images of a 1 MB value: {}", b.bytes);
     }
 }

@@ -95,6 +95,9 @@ impl SyncError {
 pub struct SyncOptions {
     /// Flush a batch once it holds this many row changes…
     pub batch_rows: usize,
+    /// …or about this many bytes of rows (whole transactions always: one larger than this is
+    /// applied alone), so memory stays bounded by the widest transaction, not by the batch…
+    pub batch_bytes: usize,
     /// …or once its oldest transaction waited this long.
     pub max_delay: Duration,
     /// Stop when the stream reaches the end of the source's log (tests, cutover).
@@ -112,6 +115,7 @@ impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
             batch_rows: 20_000,
+            batch_bytes: 64 << 20,
             max_delay: Duration::from_millis(200),
             until_caught_up: false,
             retry_for: Duration::from_secs(600),
@@ -285,7 +289,7 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                 }
                 batch.fold_transaction(&tables, txn.drain(..), &mut stopped);
                 batch.commit(position, time);
-                if batch.rows >= opts.batch_rows {
+                if batch.rows >= opts.batch_rows || batch.bytes >= opts.batch_bytes {
                     flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 }
             }

@@ -25,6 +25,20 @@ use ferry_target_postgres::PgTarget;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The number of the sync job of `schema` in `target_url`: the replica id a MySQL source sees
+/// (unless `--server-id` says otherwise) and a PostgreSQL source's slot name. Derived from the target database and
+/// schema (FNV-1a), so one sync job keeps its id across restarts and two jobs reading the same
+/// source (into different schemas or targets) do not collide; kept in 2^20..2^31, clear of the
+/// small ids servers are usually given.
+pub fn job_id(target_url: &str, schema: &str) -> u32 {
+    let key = format!("{}|{schema}", ferry_model::redact_url(target_url));
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.bytes() {
+        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+    }
+    (1 << 20) + h % ((1 << 31) - (1 << 20))
+}
+
 /// How a sync job runs.
 pub struct SyncJob<'a> {
     pub target_url: &'a str,
@@ -127,4 +141,15 @@ pub async fn start<C: CdcSource>(cdc: &C, target: &PgTarget, job: &SyncJob<'_>) 
     }
     target.start_sync(schema, job.label, &at, &loaded.into_iter().collect::<Vec<_>>()).await?;
     Ok(full_load)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn job_ids_differ_per_job_and_stay_per_job() {
+        let a = super::job_id("postgres://u:secret@h/db", "s1");
+        assert_eq!(a, super::job_id("postgres://u:other@h/db", "s1"), "the password is not part of the job");
+        assert_ne!(a, super::job_id("postgres://u@h/db", "s2"));
+        assert!((1 << 20..1 << 31).contains(&a));
+    }
 }

@@ -15,19 +15,6 @@ use ferry_target_postgres::PgTarget;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// The replica id ferry registers as unless told otherwise: derived from the target database and
-/// schema (FNV-1a), so one sync job keeps its id across restarts and two jobs reading the same
-/// source (into different schemas or targets) do not collide; kept in 2^20..2^31, clear of the
-/// small ids servers are usually given.
-fn default_server_id(target_url: &str, schema: &str) -> u32 {
-    let key = format!("{}|{schema}", ferry_model::redact_url(target_url));
-    let mut h: u32 = 0x811c_9dc5;
-    for b in key.bytes() {
-        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
-    }
-    (1 << 20) + h % ((1 << 31) - (1 << 20))
-}
-
 // Rows are many small allocations (one per value); mimalloc handles that pattern well.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -152,7 +139,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, metrics_addr, warn_backlog_mb, retry_for } => {
             let config = load_config(&common)?;
             let (source, turl, _, plan) = open_plan(&config).await?;
-            let cdc = Arc::new(source.cdc(default_server_id(&turl, &plan.target_schema), server_id));
+            let cdc = Arc::new(source.cdc(ferry_cdc::start::job_id(&turl, &plan.target_schema), server_id));
             if let Some(code) = preflight_report(&*cdc, check).await? {
                 return Ok(code);
             }
@@ -217,7 +204,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if read_only_source && !source.capabilities().read_only {
                 bail!("--read-only-source: ferry cannot make a {} source read-only; stop the application's writes before cutover", source.registered().name);
             }
-            let cdc = Arc::new(source.cdc(default_server_id(&turl, &plan.target_schema), server_id));
+            let cdc = Arc::new(source.cdc(ferry_cdc::start::job_id(&turl, &plan.target_schema), server_id));
             let say = |m: String| {
                 if !json {
                     eprintln!("{m}")
@@ -435,14 +422,6 @@ fn config_file(path: &Option<std::path::PathBuf>) -> Result<Config> {
 #[cfg(test)]
 mod tests {
     use super::with_password;
-
-    #[test]
-    fn default_server_ids_differ_per_job_and_stay_per_job() {
-        let a = super::default_server_id("postgres://u:secret@h/db", "s1");
-        assert_eq!(a, super::default_server_id("postgres://u:other@h/db", "s1"), "the password is not part of the job");
-        assert_ne!(a, super::default_server_id("postgres://u@h/db", "s2"));
-        assert!((1 << 20..1 << 31).contains(&a));
-    }
 
     #[test]
     fn password_from_environment_is_url_encoded() {

@@ -82,6 +82,18 @@ pub enum Value {
 pub type Row = Vec<Value>;
 
 impl Value {
+    /// About how many bytes the value holds in memory (its own size plus what it owns): what
+    /// buffers bound themselves by.
+    pub fn heap_size(&self) -> usize {
+        std::mem::size_of::<Value>()
+            + match self {
+                Value::Decimal(s) | Value::Text(s) | Value::Json(s) | Value::Bits(s) => s.len(),
+                Value::Bytes(b) => b.len(),
+                Value::Array(vs) => vs.iter().map(Value::heap_size).sum(),
+                _ => 0,
+            }
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
