@@ -289,6 +289,16 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                 }
                 batch.fold_transaction(&tables, txn.drain(..), &mut stopped);
                 batch.commit(position, time);
+                if stream.holds_large_buffers() {
+                    // Its buffers go before the batch is applied; the new stream starts where
+                    // the batch ends (the position of this commit).
+                    drop(stream);
+                    flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
+                    let streamed = current.tables.iter().filter(|t| !stopped.contains(&t.source.name)).map(|t| t.source.clone()).collect();
+                    stream = source.stream(&batch.from, streamed, opts.until_caught_up).await?;
+                    tracing::debug!("change stream reopened at {} to release the buffers of a large event", batch.from);
+                    continue;
+                }
                 if batch.rows >= opts.batch_rows || batch.bytes >= opts.batch_bytes {
                     flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 }

@@ -328,3 +328,28 @@ fn a_table_excluded_after_sync_started_stops_streaming() {
         "the excluded table's changes are no longer applied (sync's stored model of the source is filtered by today's rules)"
     );
 }
+
+#[test]
+fn a_large_event_reopens_the_binlog_stream_and_loses_nothing() {
+    let db = unique("sync_large_event");
+    let src = fresh_mysql(&db);
+    // A 40 MB value: its binlog event is above the size whose read buffer the stream releases.
+    mysql(None, "SET GLOBAL max_allowed_packet = 268435456");
+    mysql(Some(&db), "CREATE TABLE w (id INT PRIMARY KEY, v LONGBLOB); INSERT INTO w VALUES (1, 'small');");
+    let dst = fresh_pg(&db);
+    let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    mysql(
+        Some(&db),
+        "INSERT INTO w VALUES (2, REPEAT('x', 40 * 1048576)); INSERT INTO w VALUES (3, 'after'); UPDATE w SET v = 'changed' WHERE id = 1; INSERT INTO w VALUES (4, REPEAT('y', 40 * 1048576)); DELETE FROM w WHERE id = 3;",
+    );
+    let r = ferry_with_env(&["sync", "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"], &[("FERRY_LOG", "ferry_cdc=debug")]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert!(r.stderr.contains("change stream reopened"), "the large event's stream was reopened:\n{}", r.stderr);
+    assert_eq!(
+        psql(&dst, &format!("SELECT string_agg(id || ':' || length(v), ',' ORDER BY id) FROM {db}.w")).trim(),
+        "1:7,2:41943040,4:41943040",
+        "every change before, between and after the large events applied once"
+    );
+    verify_equal(&["--source", &src, "--target", &dst]);
+}

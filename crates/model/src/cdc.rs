@@ -165,6 +165,13 @@ pub trait ChangeStream: Send {
     fn set_table(&mut self, table: Table);
     /// The stream stops decoding `name` (a table sync stopped or dropped): its rows are skipped.
     fn forget_table(&mut self, name: &str);
+    /// The stream holds buffers sized for an unusually large event it read (a client library
+    /// that never shrinks its read buffer): the engine drops the stream at the next commit,
+    /// before applying, and opens a new one at the committed position, so memory returns to a
+    /// bound once the large transaction is through. Default: never.
+    fn holds_large_buffers(&self) -> bool {
+        false
+    }
     /// Everything up to `position` is committed on the target: the source may release its log
     /// before it (a PostgreSQL slot's confirmed flush position). Default: nothing to tell.
     fn confirm(&mut self, _position: &LogPosition) -> impl Future<Output = Result<(), SourceError>> + Send {

@@ -220,6 +220,7 @@ impl MySqlSource {
             file,
             committed: from.clone(),
             in_transaction: false,
+            largest_event: 0,
             pending: VecDeque::new(),
         })
     }
@@ -238,6 +239,8 @@ pub struct MySqlChangeStream {
     committed: LogPosition,
     /// Row events were seen since the last commit.
     in_transaction: bool,
+    /// The largest event read on this connection (its read buffer keeps that size).
+    largest_event: u32,
     pending: VecDeque<ChangeEvent>,
 }
 
@@ -254,6 +257,7 @@ impl MySqlChangeStream {
             let header = event.header();
             let data = event.read_data().map_err(|e| self.decode_err(format!("undecodable event: {e}")))?;
             let end = position(&self.file, header.log_pos() as u64);
+            self.largest_event = self.largest_event.max(header.event_size());
             match data {
                 Some(EventData::RotateEvent(r)) => {
                     let name = r.name();
@@ -358,7 +362,15 @@ impl MySqlChangeStream {
     }
 }
 
+/// An event above this size leaves the connection's read buffer that large (mysql_async never
+/// shrinks it): the stream asks to be reopened once the event's transaction is committed.
+const LARGE_EVENT_BYTES: u32 = 32 << 20;
+
 impl ChangeStream for MySqlChangeStream {
+    fn holds_large_buffers(&self) -> bool {
+        self.largest_event > LARGE_EVENT_BYTES
+    }
+
     async fn next(&mut self) -> Result<Option<ChangeEvent>, SourceError> {
         if !self.fill().await? {
             return Ok(None);

@@ -247,6 +247,10 @@ impl ChangeStream for AnyStream {
         each!(self, AnyStream, s => s.forget_table(name))
     }
 
+    fn holds_large_buffers(&self) -> bool {
+        each!(self, AnyStream, s => s.holds_large_buffers())
+    }
+
     async fn confirm(&mut self, position: &LogPosition) -> Result<(), SourceError> {
         each!(self, AnyStream, s => s.confirm(position).await)
     }
