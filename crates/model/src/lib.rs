@@ -8,6 +8,7 @@ pub mod cdc;
 pub mod error;
 pub mod schema;
 pub mod source;
+pub mod sqltext;
 pub mod value;
 
 pub use error::{ErrorKind, SourceError};

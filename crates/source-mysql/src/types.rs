@@ -132,47 +132,8 @@ pub fn neutral_default(d: DefaultValue, data_type: &DataType) -> DefaultValue {
 /// A MySQL expression with its backquoted identifiers as standard double-quoted ones (the
 /// model's form), string literals untouched.
 pub fn standard_quoting(expr: &str) -> String {
-    let mut out = String::with_capacity(expr.len());
-    let mut chars = expr.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                out.push(c);
-                while let Some(x) = chars.next() {
-                    out.push(x);
-                    if x == '\\' {
-                        if let Some(y) = chars.next() {
-                            out.push(y);
-                        }
-                    } else if x == '\'' {
-                        if chars.peek() == Some(&'\'') {
-                            out.push(chars.next().unwrap());
-                        } else {
-                            break;
-                        }
-                    }
-                }
-            }
-            '`' => {
-                let mut name = String::new();
-                while let Some(x) = chars.next() {
-                    if x == '`' {
-                        if chars.peek() == Some(&'`') {
-                            name.push(chars.next().unwrap());
-                            continue;
-                        }
-                        break;
-                    }
-                    name.push(x);
-                }
-                out.push('"');
-                out.push_str(&name.replace('"', "\"\""));
-                out.push('"');
-            }
-            _ => out.push(c),
-        }
-    }
-    out
+    use ferry_model::sqltext::{rewrite_identifiers, standard_identifier, Quoting};
+    rewrite_identifiers(expr, Quoting { identifier: '`', backslash_escapes: true }, &standard_identifier)
 }
 
 /// Reads `COLUMN_DEFAULT` (+ `EXTRA`) into a neutral default.

@@ -88,41 +88,7 @@ pub(super) fn quote_ident_q(schema: &str, name: &str) -> String {
 /// Replaces the double-quoted column references of a model expression (see
 /// `ferry_model::Check`) with the mapped, quoted target names; string literals are left alone.
 pub(super) fn translate_expression(expr: &str, col: &dyn Fn(&str) -> String) -> String {
-    let mut out = String::with_capacity(expr.len());
-    let mut chars = expr.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                out.push(c);
-                while let Some(x) = chars.next() {
-                    out.push(x);
-                    if x == '\'' {
-                        if chars.peek() == Some(&'\'') {
-                            out.push(chars.next().unwrap());
-                        } else {
-                            break;
-                        }
-                    }
-                }
-            }
-            '"' => {
-                let mut name = String::new();
-                while let Some(x) = chars.next() {
-                    if x == '"' {
-                        if chars.peek() == Some(&'"') {
-                            name.push(chars.next().unwrap());
-                            continue;
-                        }
-                        break;
-                    }
-                    name.push(x);
-                }
-                out.push_str(&quote_ident(&col(&name)));
-            }
-            _ => out.push(c),
-        }
-    }
-    out
+    ferry_model::sqltext::rewrite_identifiers(expr, ferry_model::sqltext::STANDARD, &|name| quote_ident(&col(name)))
 }
 
 #[cfg(test)]
