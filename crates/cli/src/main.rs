@@ -139,7 +139,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, metrics_addr, warn_backlog_mb, retry_for } => {
             let config = load_config(&common)?;
             let (source, turl, _, plan) = open_plan(&config).await?;
-            let cdc = Arc::new(source.cdc(ferry_cdc::start::job_id(&turl, &plan.target_schema), server_id));
+            let cdc = Arc::new(source.cdc(ferry_cdc::start::job_id(&turl, &plan.target_schema), server_id)?);
             if let Some(code) = preflight_report(&*cdc, check).await? {
                 return Ok(code);
             }
@@ -204,7 +204,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if read_only_source && !source.capabilities().read_only {
                 bail!("--read-only-source: ferry cannot make a {} source read-only; stop the application's writes before cutover", source.registered().name);
             }
-            let cdc = Arc::new(source.cdc(ferry_cdc::start::job_id(&turl, &plan.target_schema), server_id));
+            let cdc = Arc::new(source.cdc(ferry_cdc::start::job_id(&turl, &plan.target_schema), server_id)?);
             let say = |m: String| {
                 if !json {
                     eprintln!("{m}")

@@ -591,6 +591,12 @@ impl StreamedRowHash {
     }
 }
 
+/// The (min, max) integer pair of a one-row `canonical_rows` answer (`key_bounds`).
+pub fn parse_bounds(rows: &[Vec<Option<String>>]) -> (Option<i128>, Option<i128>) {
+    let parse = |v: Option<&Option<String>>| v.and_then(|s| s.as_deref()).and_then(|s| s.trim().parse::<i128>().ok());
+    rows.first().map(|r| (parse(r.first()), parse(r.get(1)))).unwrap_or((None, None))
+}
+
 impl Canon {
     /// Compares two canonical texts (None = NULL) of one column: exactly, except floats (as
     /// f64) and JSON (normalised), whose SQL texts can differ for equal values.

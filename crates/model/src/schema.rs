@@ -152,6 +152,16 @@ pub struct Column {
     #[serde(default)]
     pub case_insensitive: bool,
     pub comment: Option<String>,
+    /// How the source stores the values where the declared type does not say (SQLite date
+    /// columns: `unixepoch`, `unixepoch-ms` or `julianday` for numeric cells, text always
+    /// ISO 8601): the reader and verify's canonical text both follow it.
+    #[serde(default)]
+    pub stored_as: Option<String>,
+    /// What the source learned from the stored values that the declared type does not say, and
+    /// the type it chose because of it (SQLite: "declared VARCHAR(20), holds values up to 40
+    /// characters → text"): the plan shows it as a warning.
+    #[serde(default)]
+    pub profile_note: Option<String>,
 }
 
 impl Column {
@@ -170,6 +180,8 @@ impl Column {
             collation: None,
             case_insensitive: false,
             comment: None,
+            stored_as: None,
+            profile_note: None,
         }
     }
 }
@@ -414,6 +426,8 @@ pub enum ObjectKind {
     Inheritance,
     /// A rewrite rule (`CREATE RULE`).
     Rule,
+    /// A virtual table (SQLite FTS, R*Tree…): its module has no PostgreSQL equivalent.
+    VirtualTable,
 }
 
 impl ObjectKind {
@@ -429,6 +443,7 @@ impl ObjectKind {
             ObjectKind::Sequence => "sequence",
             ObjectKind::Inheritance => "inheritance",
             ObjectKind::Rule => "rule",
+            ObjectKind::VirtualTable => "virtual table",
         }
     }
 }

@@ -233,13 +233,17 @@ mod tests {
     }
 }
 
-/// What `verify` needs from a source: canonical texts and hashes computed in its own SQL, and
-/// rows by key for repair.
+/// What `verify` needs from a source: canonical texts computed in its own SQL, hashes (in its
+/// SQL, or by ferry from streamed texts where the source has no hash function), key bounds,
+/// and rows by key for repair.
 pub trait VerifySource: Source {
     /// The canonical text of `column` of the source table, in the source's SQL.
     fn canonical_expr(&self, column: &crate::Column, canon: crate::canonical::Canon) -> String;
     /// Quotes an identifier for the source's SQL.
     fn quote(&self, ident: &str) -> String;
+    /// The smallest and largest value of integer key `column` within `range` (None: no row),
+    /// where verify bisects a range that differs.
+    fn key_bounds(&self, table: &Table, column: &str, range: &ChunkRange) -> impl Future<Output = Result<(Option<i128>, Option<i128>), SourceError>> + Send;
     /// Row count and order-independent hash sum of `range` over the canonical texts `exprs`.
     fn chunk_hash(
         &self,
@@ -247,7 +251,7 @@ pub trait VerifySource: Source {
         exprs: &[crate::canonical::ColumnText],
         range: &ChunkRange,
     ) -> impl Future<Output = Result<(u64, String), SourceError>> + Send;
-    /// The canonical texts `exprs` of every row of `range`.
+    /// The canonical texts `exprs` (expressions in the source's SQL) of every row of `range`.
     fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange)
         -> impl Future<Output = Result<Vec<Vec<Option<String>>>, SourceError>> + Send;
     /// Reads the full rows whose canonical key texts (`key_exprs`) equal one of `keys`.

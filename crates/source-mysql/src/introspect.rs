@@ -127,6 +127,8 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
             collation: text(&r, 12),
             comment: text(&r, 14).filter(|c| !c.is_empty()),
             data_type,
+            stored_as: None,
+            profile_note: None,
         });
     }
 

@@ -299,6 +299,12 @@ impl VerifySource for PgSource {
         quote_ident(ident)
     }
 
+    async fn key_bounds(&self, table: &Table, column: &str, range: &ChunkRange) -> Result<(Option<i128>, Option<i128>), SourceError> {
+        let c = quote_ident(column);
+        let rows = self.canonical_rows(table, &[format!("min({c})::text"), format!("max({c})::text")], range).await?;
+        Ok(ferry_model::canonical::parse_bounds(&rows))
+    }
+
     async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {
         let conn = self.conn().await?;
         conn.chunk_hash(&self.relation(table), exprs, &range_condition(range)).await.map_err(source_error)

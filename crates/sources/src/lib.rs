@@ -3,9 +3,9 @@
 //! which implements every source trait by handing each call to the engine's own crate, so the
 //! engines (`load`, `verify`, `cdc`) and the binary drive any source without naming one.
 //!
-//! Adding a source: its crate, a [`Registered`] entry, a variant in the four `Any*` enums and
-//! their arm in [`each!`] — nothing in the engines (they see only the traits and
-//! [`Capabilities`]).
+//! Adding a source: its crate, a [`Registered`] entry, a variant in `AnySource`/`AnyReader`
+//! (and `AnyCdc`/`AnyStream` once it has a change stream) and its arm in [`each!`] (and
+//! `each_cdc!`) — nothing in the engines (they see only the traits and [`Capabilities`]).
 
 pub mod catalog;
 
@@ -19,13 +19,14 @@ use ferry_source_mysql::binlog::{MySqlCdc, MySqlChangeStream};
 use ferry_source_mysql::{MySqlReader, MySqlSource};
 use ferry_source_postgres::cdc::{PgCdc, PgChangeStream};
 use ferry_source_postgres::{PgReader, PgSource};
+use ferry_source_sqlite::{SqliteReader, SqliteSource};
 use std::sync::Arc;
 
 /// What a source can do, declared once; engines and the binary ask this instead of the URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
-    /// How its change stream is read (`binlog`, `pgoutput`).
-    pub cdc: &'static str,
+    /// How its change stream is read (`binlog`, `pgoutput`); None: no `ferry sync` yet.
+    pub cdc: Option<&'static str>,
     /// Verify hashes computed in the source's SQL (no row leaves the source to be compared).
     pub hash_in_sql: bool,
     /// Every reader of a load shares one snapshot.
@@ -57,20 +58,27 @@ pub const SOURCES: &[Registered] = &[
         schemes: &["mysql", "mariadb"],
         name: "MySQL/MariaDB",
         example: "mysql://user@host:3306/database",
-        capabilities: Capabilities { cdc: "binlog", hash_in_sql: true, shared_snapshot: true, raw_copy: false, read_only: true },
+        capabilities: Capabilities { cdc: Some("binlog"), hash_in_sql: true, shared_snapshot: true, raw_copy: false, read_only: true },
     },
     Registered {
         kind: ferry_source_postgres::cdc::POSITION_KIND,
         schemes: &["postgres", "postgresql"],
         name: "PostgreSQL",
         example: "postgres://user@host:5432/database?schema=public",
-        capabilities: Capabilities { cdc: "pgoutput", hash_in_sql: true, shared_snapshot: true, raw_copy: true, read_only: false },
+        capabilities: Capabilities { cdc: Some("pgoutput"), hash_in_sql: true, shared_snapshot: true, raw_copy: true, read_only: false },
+    },
+    Registered {
+        kind: ferry_source_sqlite::KIND,
+        schemes: &["sqlite"],
+        name: "SQLite",
+        example: "sqlite:///abs/path/app.db",
+        capabilities: Capabilities { cdc: None, hash_in_sql: false, shared_snapshot: true, raw_copy: false, read_only: false },
     },
 ];
 
-/// The registered source reading `url`, by its scheme.
+/// The registered source reading `url`, by its scheme (`scheme://…`, or `sqlite:file.db`).
 pub fn registered(url: &str) -> Option<&'static Registered> {
-    let scheme = url.split_once("://")?.0.to_ascii_lowercase();
+    let scheme = url.split_once(':')?.0.to_ascii_lowercase();
     SOURCES.iter().find(|r| r.schemes.contains(&scheme.as_str()))
 }
 
@@ -94,6 +102,7 @@ pub async fn connect(url: &str) -> Result<AnySource, SourceError> {
             Ok(AnySource::MySql(Arc::new(MySqlSource::connect(&url).await?)))
         }
         ferry_source_postgres::cdc::POSITION_KIND => Ok(AnySource::Postgres(Arc::new(PgSource::connect(url).await?))),
+        ferry_source_sqlite::KIND => Ok(AnySource::Sqlite(Arc::new(SqliteSource::connect(url).await?))),
         _ => Err(unknown_scheme(url)),
     }
 }
@@ -102,12 +111,14 @@ pub async fn connect(url: &str) -> Result<AnySource, SourceError> {
 pub enum AnySource {
     MySql(Arc<MySqlSource>),
     Postgres(Arc<PgSource>),
+    Sqlite(Arc<SqliteSource>),
 }
 
 /// A snapshot reader of any registered source.
 pub enum AnyReader {
     MySql(MySqlReader),
     Postgres(PgReader),
+    Sqlite(SqliteReader),
 }
 
 /// The change capture of any registered source.
@@ -128,6 +139,17 @@ macro_rules! each {
         match $value {
             $any::MySql($s) => $body,
             $any::Postgres($s) => $body,
+            $any::Sqlite($s) => $body,
+        }
+    };
+}
+
+/// [`each!`] for the change-capture enums (the sources that have a change stream).
+macro_rules! each_cdc {
+    ($value:expr, $any:ident, $s:ident => $body:expr) => {
+        match $value {
+            $any::MySql($s) => $body,
+            $any::Postgres($s) => $body,
         }
     };
 }
@@ -137,6 +159,7 @@ impl AnySource {
         let kind = match self {
             AnySource::MySql(_) => ferry_source_mysql::binlog::POSITION_KIND,
             AnySource::Postgres(_) => ferry_source_postgres::cdc::POSITION_KIND,
+            AnySource::Sqlite(_) => ferry_source_sqlite::KIND,
         };
         SOURCES.iter().find(|r| r.kind == kind).expect("every source is registered")
     }
@@ -146,12 +169,19 @@ impl AnySource {
     }
 
     /// The change capture of sync job `job` (a number stable per target schema): MySQL reads as
-    /// replica `server_id` (default `job`), PostgreSQL through the job's slot.
-    pub fn cdc(&self, job: u32, server_id: Option<u32>) -> AnyCdc {
-        match self {
+    /// replica `server_id` (default `job`), PostgreSQL through the job's slot. Err for a source
+    /// without a change stream, saying so.
+    pub fn cdc(&self, job: u32, server_id: Option<u32>) -> Result<AnyCdc, SourceError> {
+        Ok(match self {
             AnySource::MySql(s) => AnyCdc::MySql(MySqlCdc { source: s.clone(), server_id: server_id.unwrap_or(job) }),
             AnySource::Postgres(s) => AnyCdc::Postgres(PgCdc { source: s.clone(), slot: ferry_source_postgres::cdc::slot_name(job) }),
-        }
+            AnySource::Sqlite(_) => {
+                return Err(SourceError::new(
+                    ErrorKind::Definite,
+                    format!("{} has no change stream in ferry yet (trigger-based sync is not built): migrate and verify work; for a cutover stop the writers, then run `ferry migrate` and `ferry verify`", self.registered().name),
+                ))
+            }
+        })
     }
 
     /// Closes the source's connections now (instead of when the last reference goes).
@@ -208,6 +238,7 @@ impl Source for AnySource {
         match self {
             AnySource::MySql(s) => s.open_snapshot(readers).await.map(|(r, p)| (r.into_iter().map(AnyReader::MySql).collect(), p)),
             AnySource::Postgres(s) => s.open_snapshot(readers).await.map(|(r, p)| (r.into_iter().map(AnyReader::Postgres).collect(), p)),
+            AnySource::Sqlite(s) => s.open_snapshot(readers).await.map(|(r, p)| (r.into_iter().map(AnyReader::Sqlite).collect(), p)),
         }
     }
 }
@@ -219,6 +250,10 @@ impl VerifySource for AnySource {
 
     fn quote(&self, ident: &str) -> String {
         each!(self, AnySource, s => s.quote(ident))
+    }
+
+    async fn key_bounds(&self, table: &Table, column: &str, range: &ChunkRange) -> Result<(Option<i128>, Option<i128>), SourceError> {
+        each!(self, AnySource, s => s.key_bounds(table, column, range).await)
     }
 
     async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {
@@ -236,23 +271,23 @@ impl VerifySource for AnySource {
 
 impl ChangeStream for AnyStream {
     async fn next(&mut self) -> Result<Option<ChangeEvent>, SourceError> {
-        each!(self, AnyStream, s => s.next().await)
+        each_cdc!(self, AnyStream, s => s.next().await)
     }
 
     fn set_table(&mut self, table: Table) {
-        each!(self, AnyStream, s => s.set_table(table))
+        each_cdc!(self, AnyStream, s => s.set_table(table))
     }
 
     fn forget_table(&mut self, name: &str) {
-        each!(self, AnyStream, s => s.forget_table(name))
+        each_cdc!(self, AnyStream, s => s.forget_table(name))
     }
 
     fn holds_large_buffers(&self) -> bool {
-        each!(self, AnyStream, s => s.holds_large_buffers())
+        each_cdc!(self, AnyStream, s => s.holds_large_buffers())
     }
 
     async fn confirm(&mut self, position: &LogPosition) -> Result<(), SourceError> {
-        each!(self, AnyStream, s => s.confirm(position).await)
+        each_cdc!(self, AnyStream, s => s.confirm(position).await)
     }
 }
 
@@ -261,19 +296,19 @@ impl CdcSource for AnyCdc {
     type Snapshot = AnySource;
 
     fn position_kind(&self) -> &'static str {
-        each!(self, AnyCdc, c => c.position_kind())
+        each_cdc!(self, AnyCdc, c => c.position_kind())
     }
 
     fn parse_position(&self, text: &str) -> Option<LogPosition> {
-        each!(self, AnyCdc, c => c.parse_position(text))
+        each_cdc!(self, AnyCdc, c => c.parse_position(text))
     }
 
     async fn preflight(&self) -> Result<Vec<PreflightCheck>, SourceError> {
-        each!(self, AnyCdc, c => c.preflight().await)
+        each_cdc!(self, AnyCdc, c => c.preflight().await)
     }
 
     async fn current_position(&self) -> Result<LogPosition, SourceError> {
-        each!(self, AnyCdc, c => c.current_position().await)
+        each_cdc!(self, AnyCdc, c => c.current_position().await)
     }
 
     async fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> Result<AnyStream, SourceError> {
@@ -284,7 +319,7 @@ impl CdcSource for AnyCdc {
     }
 
     fn reuses_finished_load(&self) -> bool {
-        each!(self, AnyCdc, c => c.reuses_finished_load())
+        each_cdc!(self, AnyCdc, c => c.reuses_finished_load())
     }
 
     async fn prepare_full_load(&self, tables: &[Table]) -> Result<Arc<AnySource>, SourceError> {
@@ -295,19 +330,19 @@ impl CdcSource for AnyCdc {
     }
 
     fn commits_reach_every_position(&self) -> bool {
-        each!(self, AnyCdc, c => c.commits_reach_every_position())
+        each_cdc!(self, AnyCdc, c => c.commits_reach_every_position())
     }
 
     async fn set_read_only(&self) -> Result<String, SourceError> {
-        each!(self, AnyCdc, c => c.set_read_only().await)
+        each_cdc!(self, AnyCdc, c => c.set_read_only().await)
     }
 
     async fn sequence_values(&self, names: &[String]) -> Result<Vec<(String, Option<i64>)>, SourceError> {
-        each!(self, AnyCdc, c => c.sequence_values(names).await)
+        each_cdc!(self, AnyCdc, c => c.sequence_values(names).await)
     }
 
     async fn release(&self) -> Result<Option<String>, SourceError> {
-        each!(self, AnyCdc, c => c.release().await)
+        each_cdc!(self, AnyCdc, c => c.release().await)
     }
 }
 
@@ -320,6 +355,8 @@ mod tests {
         assert_eq!(registered("mariadb://u@h/db").map(|r| r.kind), Some("mysql"));
         assert_eq!(registered("POSTGRESQL://u@h/db").map(|r| r.kind), Some("postgres"));
         assert!(registered("oracle://u@h/db").is_none());
+        assert_eq!(registered("sqlite:app.db").map(|r| r.kind), Some("sqlite"));
+        assert_eq!(registered("sqlite:///var/app.db").map(|r| r.kind), Some("sqlite"));
         let e = unknown_scheme("oracle://u:secret@h/db").to_string();
         assert!(e.contains("mysql://") && e.contains("postgres://") && !e.contains("secret"), "{e}");
     }

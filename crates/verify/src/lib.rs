@@ -410,13 +410,7 @@ async fn split<S: VerifySource>(
     let ChunkRange::IntKey { column, lo, hi } = range else { return Ok(None) };
     let tcol = sql.chunk_column.as_deref().unwrap_or_default();
     // Bounds of the keys actually present, on both sides.
-    let s_rows = source
-        .canonical_rows(
-            &t.source,
-            &[format!("CAST(MIN({c}) AS CHAR)", c = source.quote(column)), format!("CAST(MAX({c}) AS CHAR)", c = source.quote(column))],
-            range,
-        )
-        .await?;
+    let (s_min, s_max) = source.key_bounds(&t.source, column, range).await?;
     let q = quote_ident(tcol);
     let t_rows = target
         .canonical_rows(
@@ -426,8 +420,8 @@ async fn split<S: VerifySource>(
         )
         .await?;
     let parse = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<i128>().ok());
-    let mins = [s_rows.first().and_then(|r| parse(&r[0])), t_rows.first().and_then(|r| parse(&r[0]))];
-    let maxs = [s_rows.first().and_then(|r| parse(&r[1])), t_rows.first().and_then(|r| parse(&r[1]))];
+    let mins = [s_min, t_rows.first().and_then(|r| parse(&r[0]))];
+    let maxs = [s_max, t_rows.first().and_then(|r| parse(&r[1]))];
     let (Some(min), Some(max)) = (mins.iter().flatten().min().copied(), maxs.iter().flatten().max().copied()) else { return Ok(None) };
     if max <= min {
         return Ok(None);

@@ -348,10 +348,15 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             ObjectKind::Function => "stored function not migrated: rewrite in PL/pgSQL",
             ObjectKind::Event => "event not migrated: schedule it with pg_cron or an external scheduler",
             ObjectKind::Index => "index not created (expression, partial or GIN/GiST): run its SQL on the target after the load",
-            ObjectKind::Constraint => "constraint not created (exclusion): add it on the target after the load",
+            ObjectKind::Constraint => {
+                "constraint not created (exclusion, or a CHECK using functions PostgreSQL lacks): port it and add it on the target after the load"
+            }
             ObjectKind::Sequence => "sequence not migrated (no column owns it): create it and set its value on the target",
             ObjectKind::Inheritance => "table inheritance not carried: the child is a table of its own on the target (its rows only); run this to restore it",
             ObjectKind::Rule => "rule not migrated: recreate it on the target (or rewrite it as a trigger)",
+            ObjectKind::VirtualTable => {
+                "virtual table not migrated (its module is SQLite's): use PostgreSQL full-text search (tsvector + GIN) or an extension instead"
+            }
         };
         let object = match &o.table {
             Some(t) => format!("{} {} (on {t})", o.kind.label(), o.name),

@@ -226,6 +226,9 @@ impl Planner<'_> {
                     above_bigint: probes.get(&(t.name.clone(), c.name.clone(), Probe::AboveBigint)).copied(),
                     not_utf8_text: probes.get(&(t.name.clone(), c.name.clone(), Probe::NotUtf8Text)).copied(),
                 };
+                if let Some(note) = &c.profile_note {
+                    a.push(Severity::Warning, &obj, note.clone());
+                }
                 match typemap::map_column(c, rules, p, enum_type, postgis, zero) {
                     Ok(m) => {
                         if let Some(note) = m.note {

@@ -1,0 +1,528 @@
+//! Types by profile, not by name. SQLite's declared type only sets an affinity
+//! ([`affinity`], SQLite's own substring rules) and any cell may hold any storage class, so the
+//! type a column gets on PostgreSQL is chosen from what it stores: one pass per table counts,
+//! per column, the cells of each storage class and measures them ([`profile_sql`] →
+//! [`Profile`]), and [`choose`] picks the type that holds every stored value, starting from what
+//! the declared type intends and widening where the values disagree — never narrowing below
+//! what is stored, and always saying why ([`Choice::note`]) when the result is not what the
+//! declared type says. Guarantee: every stored cell has a lossless reading in the chosen type
+//! (`read::convert` refuses, naming the row, any cell written after the profile that has not).
+
+use ferry_model::DataType;
+
+/// SQLite's column affinity, from the declared type (§3.1 of SQLite's datatype page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Affinity {
+    Integer,
+    Text,
+    Blob,
+    Real,
+    Numeric,
+}
+
+pub fn affinity(declared: &str) -> Affinity {
+    let d = declared.to_ascii_uppercase();
+    if d.contains("INT") {
+        Affinity::Integer
+    } else if d.contains("CHAR") || d.contains("CLOB") || d.contains("TEXT") {
+        Affinity::Text
+    } else if d.contains("BLOB") || d.trim().is_empty() {
+        Affinity::Blob
+    } else if d.contains("REAL") || d.contains("FLOA") || d.contains("DOUB") {
+        Affinity::Real
+    } else {
+        Affinity::Numeric
+    }
+}
+
+/// What one column stores, measured over every row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    pub ints: u64,
+    pub reals: u64,
+    pub texts: u64,
+    pub blobs: u64,
+    pub int_min: Option<i64>,
+    pub int_max: Option<i64>,
+    pub real_min: Option<f64>,
+    pub real_max: Option<f64>,
+    /// Longest text, in characters.
+    pub text_max_chars: Option<u64>,
+    /// Texts of the form `YYYY-MM-DD…` that SQLite's date functions read.
+    pub iso_texts: u64,
+    /// ISO texts longer than a date (a time part).
+    pub timed_texts: u64,
+    /// ISO texts with a time zone (`Z`, `±HH:MM`).
+    pub zoned_texts: u64,
+    /// Most fractional-second digits of an ISO text.
+    pub frac_digits: u8,
+    /// ISO texts whose time of day is not midnight.
+    pub non_midnight: u64,
+    /// Reals that are not exact at the declared scale (`NUMERIC(10,2)` holding `0.125`).
+    pub beyond_scale: u64,
+    /// Numbers too large for the declared precision.
+    pub beyond_precision: u64,
+    /// Texts that are valid JSON.
+    pub json_texts: u64,
+    /// Texts holding a NUL character or bytes that are not UTF-8.
+    pub bad_texts: u64,
+    /// The first such row's rowid or key text, for the note.
+    pub bad_text_row: Option<String>,
+    /// Blobs that are UTF-8 text without NUL (readable as text).
+    pub utf8_blobs: u64,
+    /// A sample of a text cell in a numeric column (what made it text).
+    pub text_sample: Option<String>,
+}
+
+impl Profile {
+    pub fn non_null(&self) -> u64 {
+        self.ints + self.reals + self.texts + self.blobs
+    }
+}
+
+/// What the declared type says beyond its affinity.
+#[derive(Debug, Clone, PartialEq)]
+enum Intent {
+    Int {
+        bytes: u8,
+    },
+    Bool,
+    Decimal {
+        precision: u32,
+        scale: u32,
+    },
+    Double,
+    Varchar {
+        len: u32,
+    },
+    Text,
+    Blob,
+    Date,
+    DateTime,
+    Json,
+    /// No declared type: the values decide.
+    Any,
+}
+
+fn type_args(declared: &str) -> Vec<u32> {
+    declared
+        .split_once('(')
+        .map(|(_, rest)| rest.trim_end().trim_end_matches(')').split(',').filter_map(|a| a.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+fn intent(declared: &str) -> Intent {
+    let d = declared.trim().to_ascii_uppercase();
+    let base = d.split('(').next().unwrap_or("").trim().to_string();
+    let args = type_args(&d);
+    match affinity(&d) {
+        Affinity::Integer => match base.as_str() {
+            "BIGINT" | "INT8" | "UNSIGNED BIG INT" => Intent::Int { bytes: 8 },
+            "SMALLINT" | "INT2" | "TINYINT" => Intent::Int { bytes: 2 },
+            // INTEGER, INT, MEDIUMINT…: 4 bytes when the values fit (checked by the caller).
+            _ => Intent::Int { bytes: 4 },
+        },
+        Affinity::Text => match (base.as_str(), args.first()) {
+            (b, Some(n)) if b.contains("CHAR") => Intent::Varchar { len: *n },
+            _ => Intent::Text,
+        },
+        Affinity::Blob if base.is_empty() => Intent::Any,
+        Affinity::Blob => Intent::Blob,
+        Affinity::Real => Intent::Double,
+        Affinity::Numeric => match base.as_str() {
+            "BOOL" | "BOOLEAN" | "BIT" => Intent::Bool,
+            "DATE" => Intent::Date,
+            "DATETIME" | "TIMESTAMP" | "TIMESTAMPTZ" => Intent::DateTime,
+            "JSON" | "JSONB" => Intent::Json,
+            "DECIMAL" | "NUMERIC" | "MONEY" if args.len() == 2 && args[0] >= args[1] && args[0] > 0 => Intent::Decimal { precision: args[0], scale: args[1] },
+            "DECIMAL" | "NUMERIC" if args.len() == 1 && args[0] > 0 => Intent::Decimal { precision: args[0], scale: 0 },
+            _ => Intent::Any,
+        },
+    }
+}
+
+/// The chosen type, how numeric date cells are read, and why the type is not the declared one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    pub data_type: DataType,
+    pub stored_as: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Julian day numbers of 0001-01-01 and 9999-12-31.
+const JULIAN_MIN: f64 = 1_721_425.5;
+const JULIAN_MAX: f64 = 5_373_484.5;
+
+fn fits(bytes: u8, p: &Profile) -> bool {
+    let (lo, hi) = match bytes {
+        2 => (i16::MIN as i64, i16::MAX as i64),
+        4 => (i32::MIN as i64, i32::MAX as i64),
+        _ => (i64::MIN, i64::MAX),
+    };
+    p.int_min.is_none_or(|m| m >= lo) && p.int_max.is_none_or(|m| m <= hi)
+}
+
+fn int_type(bytes: u8) -> DataType {
+    DataType::Int { bytes, unsigned: false, display_width: None }
+}
+
+/// The type that holds what `p` found in column `column` declared `declared`.
+pub fn choose(declared: &str, p: &Profile) -> Choice {
+    let plain = |data_type| Choice { data_type, stored_as: None, note: None };
+    let noted = |data_type, note: String| Choice { data_type, stored_as: None, note: Some(note) };
+    let shown = if declared.trim().is_empty() { "no declared type".to_string() } else { format!("declared {declared}") };
+    let texts_note = || match &p.text_sample {
+        Some(s) => format!("{} cells hold text (e.g. '{s}')", p.texts),
+        None => format!("{} cells hold text", p.texts),
+    };
+    // Text that PostgreSQL text cannot hold: the bytes are kept.
+    if p.bad_texts > 0 {
+        let at = p.bad_text_row.as_deref().map(|r| format!(", first at {r}")).unwrap_or_default();
+        return noted(
+            DataType::Blob { max_bytes: u64::MAX },
+            format!("{shown}, {} text cells hold a NUL or bytes that are not UTF-8{at} → bytea, so no byte is lost; a type override to text refuses those rows instead", p.bad_texts),
+        );
+    }
+    // Blobs among other values: bytea holds them all (numbers and texts as their text's bytes).
+    let non_utf8_blobs = p.blobs - p.utf8_blobs.min(p.blobs);
+    let intent = intent(declared);
+    if p.blobs > 0 && intent != Intent::Blob && (non_utf8_blobs > 0 || !matches!(intent, Intent::Text | Intent::Varchar { .. } | Intent::Any)) {
+        if p.blobs == p.non_null() && intent == Intent::Any {
+            return plain(DataType::Blob { max_bytes: u64::MAX });
+        }
+        return noted(
+            DataType::Blob { max_bytes: u64::MAX },
+            format!("{shown}, {} cells hold BLOBs → bytea (other cells as the bytes of their text)", p.blobs),
+        );
+    }
+    let numbers = p.ints + p.reals;
+    match intent {
+        Intent::Blob => {
+            if p.blobs < p.non_null() {
+                noted(
+                    DataType::Blob { max_bytes: u64::MAX },
+                    format!("{shown}, {} cells hold text or numbers → bytea, as the bytes of their text", p.non_null() - p.blobs),
+                )
+            } else {
+                plain(DataType::Blob { max_bytes: u64::MAX })
+            }
+        }
+        Intent::Text | Intent::Varchar { .. } | Intent::Any if p.texts + p.blobs == p.non_null() => {
+            let blobs = if p.blobs > 0 { format!("; {} UTF-8 BLOBs read as text", p.blobs) } else { String::new() };
+            match intent {
+                Intent::Varchar { len } => match p.text_max_chars {
+                    Some(m) if m > len as u64 => {
+                        noted(DataType::Text { max_bytes: u64::MAX }, format!("{shown}, holds values up to {m} characters → text{blobs}"))
+                    }
+                    _ if p.blobs > 0 => noted(DataType::Varchar { len }, format!("{shown}{blobs}")),
+                    _ => plain(DataType::Varchar { len }),
+                },
+                _ if p.blobs > 0 => noted(DataType::Text { max_bytes: u64::MAX }, format!("{shown}{blobs}")),
+                _ => plain(DataType::Text { max_bytes: u64::MAX }),
+            }
+        }
+        _ if p.texts > 0 && matches!(intent, Intent::Date | Intent::DateTime) && p.iso_texts == p.texts => dates(&intent, p, &shown),
+        // Texts that are not what the declared type intends: text holds them all.
+        _ if p.texts > 0 && !(intent == Intent::Json && p.json_texts == p.texts && numbers == 0) => {
+            let why = if numbers > 0 { format!("{shown}, {} numbers and {}", numbers, texts_note()) } else { format!("{shown}, {}", texts_note()) };
+            noted(DataType::Text { max_bytes: u64::MAX }, format!("{why} → text (numbers as their shortest exact text)"))
+        }
+        Intent::Json => plain(DataType::Json),
+        Intent::Date | Intent::DateTime if numbers > 0 => dates(&intent, p, &shown),
+        Intent::Date => plain(DataType::Date),
+        Intent::DateTime => plain(DataType::DateTime { fsp: 0 }),
+        Intent::Bool => match (p.reals, p.int_min, p.int_max) {
+            (0, min, max) if min.is_none_or(|m| m >= 0) && max.is_none_or(|m| m <= 1) => plain(DataType::Bool),
+            (0, _, _) => noted(int_type(8), format!("{shown}, holds integers other than 0 and 1 → bigint")),
+            _ => noted(DataType::Double { unsigned: false }, format!("{shown}, holds {} non-integer numbers → double precision", p.reals)),
+        },
+        Intent::Int { bytes } => {
+            if p.reals > 0 {
+                return noted(DataType::Double { unsigned: false }, format!("{shown}, {} cells hold non-integer numbers → double precision", p.reals));
+            }
+            let chosen = [bytes, 4, 8].into_iter().filter(|b| *b >= bytes).find(|b| fits(*b, p)).unwrap_or(8);
+            if chosen != bytes {
+                noted(
+                    int_type(chosen),
+                    format!(
+                        "{shown}, holds values from {} to {} → {}",
+                        p.int_min.unwrap_or(0),
+                        p.int_max.unwrap_or(0),
+                        if chosen == 4 { "integer" } else { "bigint" }
+                    ),
+                )
+            } else {
+                plain(int_type(chosen))
+            }
+        }
+        Intent::Decimal { precision, scale } => {
+            if p.beyond_scale > 0 || p.beyond_precision > 0 {
+                let what = if p.beyond_scale > 0 {
+                    format!("{} numbers have more than {scale} decimal places", p.beyond_scale)
+                } else {
+                    format!("{} numbers exceed {precision} digits", p.beyond_precision)
+                };
+                if p.reals == 0 {
+                    noted(DataType::Decimal { precision: 1001, scale: 0, unsigned: false }, format!("{shown}, {what} → numeric"))
+                } else {
+                    noted(DataType::Double { unsigned: false }, format!("{shown}, {what} → double precision, which holds each stored REAL exactly"))
+                }
+            } else {
+                plain(DataType::Decimal { precision, scale, unsigned: false })
+            }
+        }
+        Intent::Double => plain(DataType::Double { unsigned: false }),
+        Intent::Any | Intent::Text | Intent::Varchar { .. } => {
+            // Numbers only (texts were handled above).
+            if p.reals == 0 {
+                let t = int_type(8);
+                if matches!(intent, Intent::Any) {
+                    plain(t)
+                } else {
+                    noted(t, format!("{shown}, holds only integers → bigint"))
+                }
+            } else if p.int_min.is_some_and(|m| m.unsigned_abs() > 1 << 53) || p.int_max.is_some_and(|m| m.unsigned_abs() > 1 << 53) {
+                noted(DataType::Decimal { precision: 1001, scale: 0, unsigned: false }, format!("{shown}, holds integers beyond 2^53 and reals → numeric"))
+            } else {
+                noted(DataType::Double { unsigned: false }, format!("{shown}, holds {} integers and {} reals → double precision", p.ints, p.reals))
+            }
+        }
+    }
+}
+
+/// A date column: ISO texts, and numbers as unix seconds, unix milliseconds or julian days.
+fn dates(intent: &Intent, p: &Profile, shown: &str) -> Choice {
+    let mut forms = Vec::new();
+    let mut stored_as = None;
+    let mut fsp = p.frac_digits.min(6);
+    let mut instant = p.zoned_texts > 0;
+    if p.reals > 0 && p.ints == 0 && p.real_min.is_some_and(|m| m >= JULIAN_MIN) && p.real_max.is_some_and(|m| m <= JULIAN_MAX) {
+        stored_as = Some("julianday");
+        forms.push(format!("{} julian day numbers", p.reals));
+        fsp = fsp.max(3);
+    } else if p.ints + p.reals > 0 {
+        let biggest = p.int_min.map(|m| m.unsigned_abs()).max(p.int_max.map(|m| m.unsigned_abs())).unwrap_or(0) as f64;
+        let biggest = biggest.max(p.real_min.map(f64::abs).unwrap_or(0.0)).max(p.real_max.map(f64::abs).unwrap_or(0.0));
+        instant = true;
+        if biggest < 1e11 {
+            stored_as = Some("unixepoch");
+            forms.push(format!("{} unix times in seconds", p.ints + p.reals));
+            if p.reals > 0 {
+                // SQLite reads unix times to the millisecond.
+                fsp = fsp.max(3);
+            }
+        } else {
+            stored_as = Some("unixepoch-ms");
+            forms.push(format!("{} unix times in milliseconds", p.ints + p.reals));
+            fsp = fsp.max(3);
+        }
+    }
+    if p.texts > 0 {
+        forms.insert(0, format!("{} ISO 8601 texts", p.texts));
+    }
+    let date_only = *intent == Intent::Date && p.non_midnight == 0 && stored_as.is_none();
+    let data_type = if date_only {
+        DataType::Date
+    } else if instant {
+        DataType::Timestamp { fsp }
+    } else {
+        DataType::DateTime { fsp }
+    };
+    let mut notes = Vec::new();
+    if stored_as.is_some() {
+        notes.push(format!("stored as {}", forms.join(" and ")));
+    }
+    if *intent == Intent::Date && !date_only {
+        notes.push(format!("{} values have a time of day", p.non_midnight.max(p.ints + p.reals)));
+    }
+    if p.zoned_texts > 0 {
+        notes.push(format!("{} texts carry a time zone, read as the instant in UTC", p.zoned_texts));
+    }
+    let note = (!notes.is_empty()).then(|| format!("{shown}, {} → {}", notes.join("; "), type_label(&data_type)));
+    Choice { data_type, stored_as: stored_as.map(str::to_string), note }
+}
+
+fn type_label(t: &DataType) -> String {
+    match t {
+        DataType::Date => "date".into(),
+        DataType::Timestamp { fsp } => format!("timestamp({fsp}) with time zone"),
+        DataType::DateTime { fsp } => format!("timestamp({fsp})"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The aggregates one pass computes for column `c` (already quoted), in [`Profile`] order; `scale`
+/// and `precision` from the declared type (DECIMAL(p,s)).
+pub fn profile_sql(c: &str, declared: &str, key: &str) -> Vec<String> {
+    let args = type_args(declared);
+    let (precision, scale) = match args.as_slice() {
+        [p, s] => (*p, *s),
+        [p] => (*p, 0),
+        _ => (0, 0),
+    };
+    let t = format!("typeof({c})");
+    let iso = format!("({t} = 'text' AND {c} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*' AND julianday({c}) IS NOT NULL)");
+    let numeric_checks = if precision > 0 {
+        [format!("sum({t} = 'real' AND {c} <> round({c}, {scale}))"), format!("sum({t} IN ('integer', 'real') AND abs({c}) >= 1e{})", precision - scale)]
+    } else {
+        ["0".to_string(), "0".to_string()]
+    };
+    let bad = format!("(({t} = 'text' AND ferry_bad_text({c})))");
+    vec![
+        format!("sum({t} = 'integer')"),
+        format!("sum({t} = 'real')"),
+        format!("sum({t} = 'text')"),
+        format!("sum({t} = 'blob')"),
+        format!("min(CASE WHEN {t} = 'integer' THEN {c} END)"),
+        format!("max(CASE WHEN {t} = 'integer' THEN {c} END)"),
+        format!("min(CASE WHEN {t} = 'real' THEN {c} END)"),
+        format!("max(CASE WHEN {t} = 'real' THEN {c} END)"),
+        format!("max(CASE WHEN {t} = 'text' THEN length({c}) END)"),
+        format!("sum({iso})"),
+        format!("sum({iso} AND length({c}) > 10)"),
+        format!("sum({iso} AND ({c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {c} GLOB '*[Zz]'))"),
+        format!(
+            "max(CASE WHEN {iso} AND instr({c}, '.') > 0 THEN length({f}) - length(ltrim({f}, '0123456789')) END)",
+            f = format!("substr({c}, instr({c}, '.') + 1)")
+        ),
+        format!("sum({iso} AND time({c}) <> '00:00:00')"),
+        numeric_checks[0].clone(),
+        numeric_checks[1].clone(),
+        format!("sum({t} = 'text' AND json_valid({c}))"),
+        format!("sum({bad})"),
+        format!("min(CASE WHEN {bad} THEN {key} END)"),
+        format!("sum({t} = 'blob' AND NOT ferry_bad_text({c}))"),
+        format!("min(CASE WHEN {t} = 'text' AND {iso} IS NOT 1 THEN substr({c}, 1, 20) END)"),
+    ]
+}
+
+/// How many aggregates [`profile_sql`] gives per column.
+pub const PROFILE_WIDTH: usize = 21;
+
+/// The profile from the aggregates' values (in [`profile_sql`] order).
+pub fn from_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Profile> {
+    let n = |i: usize| -> rusqlite::Result<u64> { Ok(row.get::<_, Option<i64>>(at + i)?.unwrap_or(0).max(0) as u64) };
+    Ok(Profile {
+        ints: n(0)?,
+        reals: n(1)?,
+        texts: n(2)?,
+        blobs: n(3)?,
+        int_min: row.get(at + 4)?,
+        int_max: row.get(at + 5)?,
+        real_min: row.get(at + 6)?,
+        real_max: row.get(at + 7)?,
+        text_max_chars: row.get::<_, Option<i64>>(at + 8)?.map(|v| v.max(0) as u64),
+        iso_texts: n(9)?,
+        timed_texts: n(10)?,
+        zoned_texts: n(11)?,
+        frac_digits: row.get::<_, Option<i64>>(at + 12)?.unwrap_or(0).clamp(0, 9) as u8,
+        non_midnight: n(13)?,
+        beyond_scale: n(14)?,
+        beyond_precision: n(15)?,
+        json_texts: n(16)?,
+        bad_texts: n(17)?,
+        bad_text_row: row.get::<_, Option<rusqlite::types::Value>>(at + 18)?.map(|v| match v {
+            rusqlite::types::Value::Integer(i) => format!("rowid {i}"),
+            rusqlite::types::Value::Text(t) => format!("key {t}"),
+            other => format!("{other:?}"),
+        }),
+        utf8_blobs: n(19)?,
+        text_sample: row.get(at + 20)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ints(min: i64, max: i64) -> Profile {
+        Profile { ints: 10, int_min: Some(min), int_max: Some(max), ..Default::default() }
+    }
+
+    #[test]
+    fn affinity_follows_sqlites_substring_rules() {
+        assert_eq!(affinity("INTEGER"), Affinity::Integer);
+        assert_eq!(affinity("BIGINT UNSIGNED"), Affinity::Integer);
+        assert_eq!(affinity("POINT"), Affinity::Integer, "contains INT, as SQLite reads it");
+        assert_eq!(affinity("NVARCHAR(160)"), Affinity::Text);
+        assert_eq!(affinity("CLOB"), Affinity::Text);
+        assert_eq!(affinity(""), Affinity::Blob);
+        assert_eq!(affinity("DOUBLE PRECISION"), Affinity::Real);
+        assert_eq!(affinity("FLOATING POINT"), Affinity::Integer, "INT wins over FLOA");
+        assert_eq!(affinity("DECIMAL(10,2)"), Affinity::Numeric);
+        assert_eq!(affinity("DATETIME"), Affinity::Numeric);
+    }
+
+    #[test]
+    fn integers_get_the_smallest_type_that_holds_them() {
+        assert_eq!(choose("INTEGER", &ints(1, 3503)).data_type, int_type(4));
+        let c = choose("INTEGER", &ints(1, 5_000_000_000));
+        assert_eq!(c.data_type, int_type(8));
+        assert!(c.note.unwrap().contains("5000000000"));
+        assert_eq!(choose("SMALLINT", &ints(0, 70000)).data_type, int_type(4));
+        assert_eq!(choose("BIGINT", &ints(0, 1)).data_type, int_type(8));
+    }
+
+    #[test]
+    fn text_in_an_integer_column_widens_it_to_text_and_says_so() {
+        let p = Profile { texts: 1, text_sample: Some("toto".into()), ..ints(1, 9) };
+        let c = choose("INTEGER", &p);
+        assert_eq!(c.data_type, DataType::Text { max_bytes: u64::MAX });
+        let note = c.note.unwrap();
+        assert!(note.contains("'toto'") && note.contains("→ text"), "{note}");
+    }
+
+    #[test]
+    fn an_overlong_varchar_becomes_text() {
+        let p = Profile { texts: 5, text_max_chars: Some(40), ..Default::default() };
+        let c = choose("VARCHAR(20)", &p);
+        assert_eq!(c.data_type, DataType::Text { max_bytes: u64::MAX });
+        assert!(c.note.unwrap().contains("up to 40 characters"));
+        let p = Profile { texts: 5, text_max_chars: Some(20), ..Default::default() };
+        assert_eq!(choose("NVARCHAR(20)", &p), Choice { data_type: DataType::Varchar { len: 20 }, stored_as: None, note: None });
+    }
+
+    #[test]
+    fn decimals_keep_their_scale_only_when_every_value_fits_it() {
+        let p = Profile { reals: 3, ints: 1, ..Default::default() };
+        assert_eq!(choose("NUMERIC(10,2)", &p).data_type, DataType::Decimal { precision: 10, scale: 2, unsigned: false });
+        let p = Profile { reals: 3, beyond_scale: 1, ..Default::default() };
+        assert_eq!(choose("NUMERIC(10,2)", &p).data_type, DataType::Double { unsigned: false });
+    }
+
+    #[test]
+    fn dates_are_recognised_in_each_form() {
+        let iso = Profile { texts: 4, iso_texts: 4, timed_texts: 4, ..Default::default() };
+        assert_eq!(choose("DATETIME", &iso).data_type, DataType::DateTime { fsp: 0 });
+        assert_eq!(choose("DATETIME", &iso).note, None);
+        let day = Profile { texts: 4, iso_texts: 4, ..Default::default() };
+        assert_eq!(choose("DATE", &day).data_type, DataType::Date);
+        let secs = choose("DATETIME", &ints(0, 1_700_000_000));
+        assert_eq!((secs.data_type, secs.stored_as.as_deref()), (DataType::Timestamp { fsp: 0 }, Some("unixepoch")));
+        let ms = choose("TIMESTAMP", &ints(0, 1_700_000_000_000));
+        assert_eq!((ms.data_type, ms.stored_as.as_deref()), (DataType::Timestamp { fsp: 3 }, Some("unixepoch-ms")));
+        let jd = Profile { reals: 2, real_min: Some(2_451_545.0), real_max: Some(2_460_000.25), ..Default::default() };
+        let jd = choose("DATE", &jd);
+        assert_eq!((jd.data_type, jd.stored_as.as_deref()), (DataType::DateTime { fsp: 3 }, Some("julianday")));
+        let junk = Profile { texts: 2, iso_texts: 1, text_sample: Some("yesterday".into()), ..Default::default() };
+        assert_eq!(choose("DATE", &junk).data_type, DataType::Text { max_bytes: u64::MAX });
+    }
+
+    #[test]
+    fn bytes_text_cannot_hold_become_bytea_with_their_row() {
+        let p = Profile { texts: 3, bad_texts: 1, bad_text_row: Some("rowid 7".into()), ..Default::default() };
+        let c = choose("TEXT", &p);
+        assert_eq!(c.data_type, DataType::Blob { max_bytes: u64::MAX });
+        assert!(c.note.unwrap().contains("rowid 7"));
+    }
+
+    #[test]
+    fn untyped_columns_take_the_type_of_their_values() {
+        assert_eq!(choose("", &ints(1, 2)).data_type, int_type(8));
+        assert_eq!(choose("", &Profile { ints: 1, reals: 1, ..Default::default() }).data_type, DataType::Double { unsigned: false });
+        assert_eq!(choose("", &Profile { texts: 1, ints: 1, ..Default::default() }).data_type, DataType::Text { max_bytes: u64::MAX });
+        assert_eq!(choose("", &Profile { blobs: 2, ..Default::default() }).data_type, DataType::Blob { max_bytes: u64::MAX });
+        assert_eq!(choose("BOOLEAN", &ints(0, 1)).data_type, DataType::Bool);
+        assert_eq!(choose("BOOLEAN", &ints(0, 2)).data_type, int_type(8));
+    }
+}

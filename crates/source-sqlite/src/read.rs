@@ -1,0 +1,370 @@
+//! Snapshot reads. Every reader holds a read transaction on one state of the file
+//! ([`open_snapshot`]): on a WAL file the first reader's snapshot is opened by the others
+//! (`sqlite3_snapshot_open`); on a rollback-journal file every reader takes its shared lock
+//! before any can be refused one, and while any shared lock is held no writer can commit, so all
+//! read the state of the first lock. A reader that cannot join (a writer is waiting to commit)
+//! is dropped and the load runs with fewer — never with one that sees another state.
+//!
+//! Cells are converted by [`convert`] from their stored class into the column's profiled type;
+//! a cell that has no lossless reading (one written after the profile) is a definite error
+//! naming table, column and row — never nulled or rounded.
+
+use crate::dates;
+use crate::{blocking, map_error, quote_ident, SqliteSource};
+use ferry_model::{ChunkRange, Column, DataType, ErrorKind, Row, RowSender, SnapshotPosition, SnapshotReader, SourceError, Table, Value};
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+
+const BATCH_ROWS: usize = 2000;
+const BATCH_BYTES: usize = 4 << 20;
+
+/// The integer column chunks split on: the rowid alias or a one-column integer primary key.
+pub fn chunk_key(table: &Table) -> Option<String> {
+    let pk = table.primary_key.as_ref().filter(|k| k.columns.len() == 1)?;
+    let c = table.column(&pk.columns[0])?;
+    matches!(c.data_type, DataType::Int { .. }).then(|| c.name.clone())
+}
+
+pub fn is_number(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty() && s.parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+/// A real's shortest text that reads back to the same double (no exponent).
+pub fn real_text(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else {
+        format!("{x}")
+    }
+}
+
+/// The ` WHERE …` clause of `range`.
+pub fn range_condition(range: &ChunkRange) -> Result<String, SourceError> {
+    let column = match range {
+        ChunkRange::IntKey { column, .. } => quote_ident(column),
+        _ => String::new(),
+    };
+    range.key_condition(&column).ok_or_else(|| SourceError::new(ErrorKind::Definite, format!("a SQLite source cannot read chunk {range:?}")))
+}
+
+fn utf8(b: &[u8]) -> Result<String, String> {
+    match std::str::from_utf8(b) {
+        Ok(s) if s.contains('\0') => Err("the text holds a NUL character, which PostgreSQL text cannot store; override the column type to bytea".into()),
+        Ok(s) => Ok(s.to_string()),
+        Err(e) => Err(format!("the text is not UTF-8 ({e}); override the column type to bytea to keep its bytes")),
+    }
+}
+
+fn later(what: &str, col: &Column) -> String {
+    format!(
+        "holds {what}, which the column's profile did not find (written after the plan?): {} cannot hold it; run `ferry plan` again",
+        type_name(&col.data_type)
+    )
+}
+
+fn type_name(t: &DataType) -> &'static str {
+    match t {
+        DataType::Int { .. } => "an integer column",
+        DataType::Bool => "a boolean column",
+        DataType::Double { .. } => "a double precision column",
+        DataType::Decimal { .. } => "a numeric column",
+        DataType::Date => "a date column",
+        DataType::DateTime { .. } | DataType::Timestamp { .. } => "a timestamp column",
+        DataType::Json => "a JSON column",
+        _ => "the column",
+    }
+}
+
+fn describe(v: &ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => format!("the integer {i}"),
+        ValueRef::Real(f) => format!("the real {f}"),
+        ValueRef::Text(t) => format!("the text '{}'", String::from_utf8_lossy(&t[..t.len().min(40)])),
+        ValueRef::Blob(b) => format!("a {}-byte BLOB", b.len()),
+    }
+}
+
+/// A stored cell as a value of `col`'s profiled type.
+pub fn convert(col: &Column, v: ValueRef<'_>) -> Result<Value, String> {
+    use ValueRef as V;
+    if let V::Null = v {
+        return Ok(Value::Null);
+    }
+    let odd = || later(&describe(&v), col);
+    Ok(match &col.data_type {
+        DataType::Int { .. } => match v {
+            V::Integer(i) => Value::Int(i),
+            _ => return Err(odd()),
+        },
+        DataType::Bool => match v {
+            V::Integer(i @ (0 | 1)) => Value::Int(i),
+            _ => return Err(odd()),
+        },
+        DataType::Double { .. } | DataType::Float { .. } => match v {
+            V::Integer(i) if i.unsigned_abs() <= 1 << 53 => Value::Double(i as f64),
+            V::Real(f) => Value::Double(f),
+            _ => return Err(odd()),
+        },
+        DataType::Decimal { precision, scale, .. } => {
+            let text = match v {
+                V::Integer(i) => i.to_string(),
+                V::Real(f) if f.is_finite() => real_text(f),
+                V::Text(t) if std::str::from_utf8(t).is_ok_and(is_number) => String::from_utf8_lossy(t).trim().to_string(),
+                _ => return Err(odd()),
+            };
+            if *precision <= 1000 {
+                let digits = text.trim_start_matches('-');
+                let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+                let int = int.trim_start_matches('0');
+                if frac.trim_end_matches('0').len() > *scale as usize || int.len() > (*precision - *scale) as usize {
+                    return Err(format!("holds {text}, which numeric({precision},{scale}) cannot hold exactly; run `ferry plan` again (the profile widens the column) or override its type"));
+                }
+            }
+            Value::Decimal(text)
+        }
+        DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } => match v {
+            V::Text(t) | V::Blob(t) => Value::Text(utf8(t)?),
+            V::Integer(i) => Value::Text(i.to_string()),
+            V::Real(f) => Value::Text(real_text(f)),
+            V::Null => Value::Null,
+        },
+        DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } => match v {
+            V::Blob(b) | V::Text(b) => Value::Bytes(b.to_vec()),
+            V::Integer(i) => Value::Bytes(i.to_string().into_bytes()),
+            V::Real(f) => Value::Bytes(real_text(f).into_bytes()),
+            V::Null => Value::Null,
+        },
+        DataType::Json => match v {
+            V::Text(t) => Value::Json(utf8(t)?),
+            _ => return Err(odd()),
+        },
+        DataType::Date => match v {
+            V::Text(t) => match std::str::from_utf8(t).ok().and_then(dates::parse_text) {
+                Some(d) if d.hour == 0 && d.minute == 0 && d.second == 0 && d.micros == 0 => Value::Date(d.date),
+                _ => return Err(odd()),
+            },
+            _ => return Err(odd()),
+        },
+        DataType::DateTime { .. } | DataType::Timestamp { .. } => {
+            let d = match v {
+                V::Text(t) => std::str::from_utf8(t).ok().and_then(dates::parse_text),
+                V::Integer(i) => match col.stored_as.as_deref() {
+                    Some("unixepoch") => i.checked_mul(1000).and_then(dates::from_unix_ms),
+                    Some("unixepoch-ms") => dates::from_unix_ms(i),
+                    Some("julianday") => dates::from_julian(i as f64),
+                    _ => None,
+                },
+                V::Real(f) => match col.stored_as.as_deref() {
+                    Some("unixepoch") => dates::from_unix_seconds_real(f),
+                    Some("unixepoch-ms") => dates::from_unix_ms(f.round() as i64),
+                    Some("julianday") => dates::from_julian(f),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let d = d.ok_or_else(odd)?;
+            if matches!(col.data_type, DataType::Timestamp { .. }) {
+                Value::Timestamp(d)
+            } else {
+                Value::DateTime(d)
+            }
+        }
+        other => return Err(format!("a SQLite source does not produce {other:?}")),
+    })
+}
+
+/// One reader: a read-only connection inside its read transaction.
+pub struct SqliteReader {
+    conn: Option<Connection>,
+}
+
+/// Reads `sql`'s rows (the table's columns, then the rowid where there is one) into batches.
+pub(crate) fn read_rows(conn: &Connection, table: &Table, sql: &str, with_rowid: bool, tx: &RowSender) -> Result<u64, SourceError> {
+    let ctx = |e: rusqlite::Error| map_error(e).context(format!("reading table `{}`", table.name));
+    let mut st = conn.prepare(sql).map_err(ctx)?;
+    let mut rows = st.query([]).map_err(ctx)?;
+    let n = table.columns.len();
+    let (mut batch, mut bytes, mut count): (Vec<Row>, usize, u64) = (Vec::with_capacity(BATCH_ROWS), 0, 0);
+    while let Some(r) = rows.next().map_err(ctx)? {
+        count += 1;
+        let mut vals = Vec::with_capacity(n);
+        let mut failure = None;
+        for (i, col) in table.columns.iter().enumerate() {
+            let raw = r.get_ref(i).map_err(ctx)?;
+            bytes += match raw {
+                ValueRef::Text(b) | ValueRef::Blob(b) => b.len() + 8,
+                _ => 8,
+            };
+            match convert(col, raw) {
+                Ok(v) => vals.push(v),
+                Err(msg) => {
+                    failure.get_or_insert((i, msg));
+                    vals.push(Value::Null);
+                }
+            }
+        }
+        if let Some((i, msg)) = failure {
+            let at = match (table.row_identity(), with_rowid) {
+                (None, true) => format!("rowid {}", r.get::<_, i64>(n).map_err(ctx)?),
+                _ => table.describe_row(&vals, count),
+            };
+            return Err(SourceError::new(ErrorKind::BadData, format!("table `{}`, column `{}`, {at}: {msg}", table.name, table.columns[i].name)));
+        }
+        batch.push(vals);
+        if batch.len() >= BATCH_ROWS || bytes >= BATCH_BYTES {
+            bytes = 0;
+            if tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS))).is_err() {
+                return Ok(count);
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.blocking_send(batch);
+    }
+    Ok(count)
+}
+
+/// `SELECT` of `table`'s columns (and its rowid, for messages, where it has one) with `condition`.
+pub(crate) fn select_sql(table: &Table, condition: &str) -> (String, bool) {
+    let with_rowid = table.engine.as_deref() != Some("WITHOUT ROWID");
+    let mut cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    if with_rowid {
+        cols.push("_rowid_".into());
+    }
+    if cols.is_empty() {
+        cols.push("NULL".into());
+    }
+    (format!("SELECT {} FROM {}{condition}", cols.join(", "), quote_ident(&table.name)), with_rowid)
+}
+
+impl SnapshotReader for SqliteReader {
+    async fn read(&mut self, table: &Table, range: &ChunkRange, tx: RowSender) -> Result<u64, SourceError> {
+        let conn = self.conn.take().ok_or_else(|| SourceError::new(ErrorKind::Definite, "a SQLite reader was used after a failed read"))?;
+        let (sql, with_rowid) = select_sql(table, &range_condition(range)?);
+        let table = table.clone();
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let r = read_rows(&conn, &table, &sql, with_rowid, &tx);
+            (conn, r)
+        })
+        .await
+        .map_err(|e| SourceError::new(ErrorKind::Definite, format!("a SQLite reader failed: {e}")))?;
+        self.conn = Some(conn);
+        result
+    }
+}
+
+/// Starts `conn`'s read transaction (its first read takes the snapshot or the shared lock).
+fn begin_read(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN DEFERRED")?;
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0)).map(|_| ())
+}
+
+/// Opens up to `readers` readers on one state of the file; see the module note.
+pub async fn open_snapshot(source: &SqliteSource, readers: usize) -> Result<(Vec<SqliteReader>, SnapshotPosition), SourceError> {
+    let mut conns = Vec::new();
+    for _ in 0..readers.max(1) {
+        conns.push(source.open()?);
+    }
+    blocking(move || {
+        let first = &conns[0];
+        let mode: String = first.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(map_error)?;
+        let wal = mode.eq_ignore_ascii_case("wal");
+        begin_read(first).map_err(map_error)?;
+        let mut joined = vec![conns.remove(0)];
+        if wal {
+            let snap = Snapshot::get(&joined[0])?;
+            for c in conns {
+                if snap.open(&c).is_ok() {
+                    joined.push(c);
+                }
+            }
+        } else {
+            for c in conns {
+                // A writer waiting to commit makes a new shared lock wait: do not wait long,
+                // read with the readers that joined.
+                c.busy_timeout(std::time::Duration::from_millis(200)).map_err(map_error)?;
+                if begin_read(&c).is_ok() {
+                    c.busy_timeout(std::time::Duration::from_secs(30)).map_err(map_error)?;
+                    joined.push(c);
+                }
+            }
+        }
+        let n = joined.len();
+        let note = if wal {
+            format!("{n} readers share one WAL snapshot of the file")
+        } else {
+            format!("{n} readers hold shared locks on the file (rollback journal): its writers wait until the load ends")
+        };
+        tracing::info!("{note}");
+        let position = SnapshotPosition { position: None, gtid: None, consistent: true, note: None };
+        Ok((joined.into_iter().map(|c| SqliteReader { conn: Some(c) }).collect(), position))
+    })
+    .await
+}
+
+/// A WAL read snapshot (`sqlite3_snapshot_get`), freed when dropped.
+struct Snapshot(*mut rusqlite::ffi::sqlite3_snapshot);
+
+impl Snapshot {
+    /// The snapshot `conn`'s open read transaction sees.
+    fn get(conn: &Connection) -> Result<Snapshot, SourceError> {
+        let mut p = std::ptr::null_mut();
+        // SAFETY: the handle is valid while `conn` lives; the schema name is a NUL-terminated
+        // literal; `p` receives a snapshot we own and free in Drop.
+        let rc = unsafe { rusqlite::ffi::sqlite3_snapshot_get(conn.handle(), c"main".as_ptr(), &mut p) };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            return Err(SourceError::new(ErrorKind::Definite, format!("sqlite3_snapshot_get failed (code {rc})")));
+        }
+        Ok(Snapshot(p))
+    }
+
+    /// Starts `conn`'s read transaction on this snapshot.
+    fn open(&self, conn: &Connection) -> Result<(), SourceError> {
+        conn.execute_batch("BEGIN DEFERRED").map_err(map_error)?;
+        // SAFETY: as in `get`; the snapshot outlives the call.
+        let rc = unsafe { rusqlite::ffi::sqlite3_snapshot_open(conn.handle(), c"main".as_ptr(), self.0) };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(SourceError::new(ErrorKind::Transient, format!("sqlite3_snapshot_open failed (code {rc})")));
+        }
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0)).map_err(map_error)?;
+        Ok(())
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from sqlite3_snapshot_get and is freed once.
+        unsafe { rusqlite::ffi::sqlite3_snapshot_free(self.0) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(t: DataType) -> Column {
+        Column::new("c", t, "x")
+    }
+
+    #[test]
+    fn cells_convert_losslessly_or_not_at_all() {
+        let dec = col(DataType::Decimal { precision: 10, scale: 2, unsigned: false });
+        assert_eq!(convert(&dec, ValueRef::Real(0.99)).unwrap(), Value::Decimal("0.99".into()));
+        assert_eq!(convert(&dec, ValueRef::Integer(5)).unwrap(), Value::Decimal("5".into()));
+        assert!(convert(&dec, ValueRef::Real(0.125)).unwrap_err().contains("numeric(10,2)"));
+        let int = col(DataType::Int { bytes: 4, unsigned: false, display_width: None });
+        assert!(convert(&int, ValueRef::Text(b"toto")).unwrap_err().contains("'toto'"));
+        let text = col(DataType::Text { max_bytes: u64::MAX });
+        assert_eq!(convert(&text, ValueRef::Real(0.1 + 0.2)).unwrap(), Value::Text("0.30000000000000004".into()));
+        assert!(convert(&text, ValueRef::Text(b"a\0b")).unwrap_err().contains("NUL"));
+        assert!(convert(&text, ValueRef::Text(&[0xff, 0x41])).unwrap_err().contains("not UTF-8"));
+        let mut ts = col(DataType::Timestamp { fsp: 0 });
+        ts.stored_as = Some("unixepoch".into());
+        assert_eq!(convert(&ts, ValueRef::Integer(86_400)).unwrap().to_string(), Value::Timestamp(dates::from_unix_ms(86_400_000).unwrap()).to_string());
+        assert!(matches!(convert(&ts, ValueRef::Text(b"2001-02-03 04:05:06")).unwrap(), Value::Timestamp(_)));
+        assert_eq!(real_text(1e20), "100000000000000000000");
+    }
+}
