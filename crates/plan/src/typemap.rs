@@ -204,7 +204,24 @@ pub fn override_conversion(col: &Column, pg_type: &str, zero: ZeroDates) -> Conv
         DataType::DateTime { fsp } | DataType::Timestamp { fsp } if is_text_type(pg_type) => Conversion::TemporalText { fsp: *fsp },
         DataType::Date | DataType::DateTime { .. } | DataType::Timestamp { .. } => temporal(zero),
         DataType::Set { .. } if pg_type.trim_end().ends_with("[]") => Conversion::SetToArray,
+        // Bytes become their UTF-8 text, or the row is refused naming its key — never the
+        // `\x…` hex form a bytea prints as.
+        DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } if is_text_type(pg_type) => Conversion::BytesToText,
         DataType::Geometry { .. } if pg_type.to_ascii_lowercase().starts_with("geometry") => Conversion::GeometryEwkb,
         _ => Conversion::Identity,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binary_column_overridden_to_text_converts_its_bytes_not_their_hex() {
+        let zero = ZeroDates { policy: ZeroDatePolicy::Error, nullable: true };
+        let blob = Column::new("b", DataType::Blob { max_bytes: 65535 }, "blob");
+        assert!(matches!(override_conversion(&blob, "text", zero), Conversion::BytesToText));
+        assert!(matches!(override_conversion(&blob, "varchar(20)", zero), Conversion::BytesToText));
+        assert!(matches!(override_conversion(&blob, "bytea", zero), Conversion::Identity));
     }
 }

@@ -78,11 +78,10 @@ pub fn introspect(conn: &Connection, name: &str, tables: &[String]) -> Result<Sc
     for t in tables {
         let ctx = |e: rusqlite::Error| map_error(e).context(format!("reading the definition of table `{t}`"));
         let sql: String = conn.query_row("SELECT coalesce(sql, '') FROM sqlite_schema WHERE type = 'table' AND name = ?1", [t], |r| r.get(0)).map_err(ctx)?;
-        let (without_rowid, strict): (bool, bool) = conn
-            .query_row("SELECT wr, strict FROM pragma_table_list WHERE schema = 'main' AND name = ?1", [t], |r| {
-                Ok((r.get::<_, i64>(0)? != 0, r.get::<_, i64>(1)? != 0))
-            })
-            .map_err(ctx)?;
+        // STRICT tables need nothing of their own: their cells already match their types,
+        // which the profile confirms like any other.
+        let without_rowid: bool =
+            conn.query_row("SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1", [t], |r| Ok(r.get::<_, i64>(0)? != 0)).map_err(ctx)?;
         let def = ddl::table_def(&sql).unwrap_or_default();
         let mut st = conn.prepare("SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?1) ORDER BY cid").map_err(ctx)?;
         let raw: Vec<RawColumn> = st
@@ -106,11 +105,6 @@ pub fn introspect(conn: &Connection, name: &str, tables: &[String]) -> Result<Sc
         let (rows, profiles) = profile_table(conn, t, &raw, &key_expr)?;
         let column_names: Vec<String> = raw.iter().map(|c| c.name.clone()).collect();
         let mut table = Table { name: t.clone(), estimated_rows: rows, ..Default::default() };
-        if without_rowid {
-            table.engine = Some("WITHOUT ROWID".into());
-        } else if strict {
-            table.engine = Some("STRICT".into());
-        }
         for (c, p) in raw.iter().zip(&profiles) {
             let extra = def.columns.iter().find(|d| d.name.eq_ignore_ascii_case(&c.name)).cloned().unwrap_or_default();
             let choice = profile::choose(&c.declared, p);

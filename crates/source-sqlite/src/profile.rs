@@ -172,8 +172,8 @@ pub fn choose(declared: &str, p: &Profile) -> Choice {
     let noted = |data_type, note: String| Choice { data_type, stored_as: None, note: Some(note) };
     let shown = if declared.trim().is_empty() { "no declared type".to_string() } else { format!("declared {declared}") };
     let texts_note = || match &p.text_sample {
-        Some(s) => format!("{} cells hold text (e.g. '{s}')", p.texts),
-        None => format!("{} cells hold text", p.texts),
+        Some(s) => format!("{} texts (e.g. '{s}')", p.texts),
+        None => format!("{} texts", p.texts),
     };
     // Text that PostgreSQL text cannot hold: the bytes are kept.
     if p.bad_texts > 0 {
@@ -224,7 +224,7 @@ pub fn choose(declared: &str, p: &Profile) -> Choice {
         _ if p.texts > 0 && matches!(intent, Intent::Date | Intent::DateTime) && p.iso_texts == p.texts => dates(&intent, p, &shown),
         // Texts that are not what the declared type intends: text holds them all.
         _ if p.texts > 0 && !(intent == Intent::Json && p.json_texts == p.texts && numbers == 0) => {
-            let why = if numbers > 0 { format!("{shown}, {} numbers and {}", numbers, texts_note()) } else { format!("{shown}, {}", texts_note()) };
+            let why = if numbers > 0 { format!("{shown}, {numbers} numbers and {}", texts_note()) } else { format!("{shown}, {}", texts_note()) };
             noted(DataType::Text { max_bytes: u64::MAX }, format!("{why} → text (numbers as their shortest exact text)"))
         }
         Intent::Json => plain(DataType::Json),
@@ -296,9 +296,14 @@ fn dates(intent: &Intent, p: &Profile, shown: &str) -> Choice {
     let mut stored_as = None;
     let mut fsp = p.frac_digits.min(6);
     let mut instant = p.zoned_texts > 0;
-    if p.reals > 0 && p.ints == 0 && p.real_min.is_some_and(|m| m >= JULIAN_MIN) && p.real_max.is_some_and(|m| m <= JULIAN_MAX) {
+    // Every number a day of years 1 to 9999 as a julian day number (a whole one is stored as
+    // an integer by the column's affinity): julian. As unix seconds they would all fall in
+    // January to March 1970.
+    let julian = |x: f64| (JULIAN_MIN..=JULIAN_MAX).contains(&x);
+    let all_julian = [p.int_min.map(|v| v as f64), p.int_max.map(|v| v as f64), p.real_min, p.real_max].into_iter().flatten().all(julian);
+    if p.ints + p.reals > 0 && all_julian {
         stored_as = Some("julianday");
-        forms.push(format!("{} julian day numbers", p.reals));
+        forms.push(format!("{} julian day numbers", p.ints + p.reals));
         fsp = fsp.max(3);
     } else if p.ints + p.reals > 0 {
         let biggest = p.int_min.map(|m| m.unsigned_abs()).max(p.int_max.map(|m| m.unsigned_abs())).unwrap_or(0) as f64;

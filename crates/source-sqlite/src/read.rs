@@ -226,9 +226,10 @@ pub(crate) fn read_rows(conn: &Connection, table: &Table, sql: &str, with_rowid:
     Ok(count)
 }
 
-/// `SELECT` of `table`'s columns (and its rowid, for messages, where it has one) with `condition`.
+/// `SELECT` of `table`'s columns with `condition`, and its rowid (to name a row in a message)
+/// where no key identifies rows — such a table is never WITHOUT ROWID, which needs a primary key.
 pub(crate) fn select_sql(table: &Table, condition: &str) -> (String, bool) {
-    let with_rowid = table.engine.as_deref() != Some("WITHOUT ROWID");
+    let with_rowid = table.row_identity().is_none();
     let mut cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
     if with_rowid {
         cols.push("_rowid_".into());

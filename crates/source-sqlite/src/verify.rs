@@ -58,16 +58,19 @@ fn datetime_text(c: &str, stored_as: Option<&str>) -> String {
 /// The canonical text of `col` in SQLite's SQL.
 pub fn canonical_expr(col: &Column, canon: Canon) -> String {
     let c = &quote_ident(&col.name);
+    // `hex(NULL)` is '' and `printf('%.2f', NULL)` is '0.00': NULL stays NULL first.
+    let not_null = |e: String| format!("CASE WHEN {c} IS NULL THEN NULL ELSE {e} END");
     match canon {
         Canon::Integer => format!("CAST({c} AS TEXT)"),
         Canon::Bool => format!("CASE {c} WHEN 0 THEN 'f' WHEN 1 THEN 't' ELSE CAST({c} AS TEXT) END"),
-        Canon::Decimal { scale: Some(0) } => format!("CASE typeof({c}) WHEN 'integer' THEN CAST({c} AS TEXT) ELSE printf('%.0f', {c}) END"),
-        Canon::Decimal { scale: Some(s) } => {
-            format!("CASE typeof({c}) WHEN 'integer' THEN CAST({c} AS TEXT) || '.{zeros}' ELSE printf('%.{s}f', {c}) END", zeros = "0".repeat(s as usize))
-        }
+        Canon::Decimal { scale: Some(0) } => not_null(format!("CASE typeof({c}) WHEN 'integer' THEN CAST({c} AS TEXT) ELSE printf('%.0f', {c}) END")),
+        Canon::Decimal { scale: Some(s) } => not_null(format!(
+            "CASE typeof({c}) WHEN 'integer' THEN CAST({c} AS TEXT) || '.{zeros}' ELSE printf('%.{s}f', {c}) END",
+            zeros = "0".repeat(s as usize)
+        )),
         Canon::Decimal { scale: None } | Canon::Float => format!("ferry_real_text({c})"),
         Canon::Text | Canon::Set | Canon::Json => format!("CASE typeof({c}) WHEN 'real' THEN ferry_real_text({c}) ELSE CAST({c} AS TEXT) END"),
-        Canon::Bytes | Canon::Geometry { .. } => format!("lower(hex(CASE typeof({c}) WHEN 'real' THEN ferry_real_text({c}) ELSE {c} END))"),
+        Canon::Bytes | Canon::Geometry { .. } => not_null(format!("lower(hex(CASE typeof({c}) WHEN 'real' THEN ferry_real_text({c}) ELSE {c} END))")),
         Canon::Date { .. } => match col.stored_as.as_deref() {
             Some(s @ ("unixepoch" | "unixepoch-ms" | "julianday")) => format!("substr({}, 1, 10)", datetime_text(c, Some(s))),
             _ => format!("date({c})"),
@@ -206,5 +209,11 @@ mod tests {
         check("BLOB", None, "x'00ff'", Canon::Bytes, Some("00ff"));
         check("BOOLEAN", None, "1", Canon::Bool, Some("t"));
         check("", None, "0.5", Canon::Text, Some("0.5"));
+        for canon in
+            [Canon::Bytes, Canon::Decimal { scale: Some(2) }, Canon::Decimal { scale: Some(0) }, Canon::Float, Canon::Bool, Canon::Integer, Canon::Text, dt]
+        {
+            check("", None, "NULL", canon, None);
+        }
+        check("DATETIME", Some("unixepoch"), "NULL", dt, None);
     }
 }
