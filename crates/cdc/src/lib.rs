@@ -244,6 +244,10 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
             None => {
                 flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 if opts.until_caught_up {
+                    // The last batch is committed: the source may forget it too.
+                    if batch.from != confirmed {
+                        stream.confirm(&batch.from).await?;
+                    }
                     return Ok(());
                 }
                 // A streaming connection only ends when the server closed it (restart, kill).

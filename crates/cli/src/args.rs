@@ -102,6 +102,10 @@ pub enum Command {
         /// Run the preflight checks only.
         #[arg(long)]
         check: bool,
+        /// Prepare the source for capture first, for sources whose capture writes to them
+        /// (SQLite: change-log triggers and a log table in the file; `ferry cutover` removes them).
+        #[arg(long)]
+        setup: bool,
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9187).
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<String>,

@@ -136,10 +136,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             source.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, metrics_addr, warn_backlog_mb, retry_for } => {
+        Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, setup, metrics_addr, warn_backlog_mb, retry_for } => {
             let config = load_config(&common)?;
             let (source, turl, _, plan) = open_plan(&config).await?;
             let cdc = Arc::new(source.cdc(ferry_cdc::start::job_id(&turl, &plan.target_schema), server_id)?);
+            if setup {
+                let tables: Vec<ferry_model::Table> = plan.tables.iter().map(|t| t.source.clone()).collect();
+                match cdc.setup(&tables).await? {
+                    Some(done) if !quiet && !json => eprintln!("{done}"),
+                    Some(_) => {}
+                    None if !quiet && !json => eprintln!("this source needs no setup for sync"),
+                    None => {}
+                }
+            }
             if let Some(code) = preflight_report(&*cdc, check).await? {
                 return Ok(code);
             }

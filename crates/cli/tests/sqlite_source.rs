@@ -211,3 +211,86 @@ fn a_50_mb_blob_table_loads_in_bounded_memory_and_the_source_file_is_untouched()
     assert!(peak_kb < 160 * 1024, "peak resident memory {peak_kb} kB for a 50 MB table");
     assert_eq!(std::fs::read(&file).unwrap(), before, "migrate must not write to the source file");
 }
+
+const SYNCED: &str = r#"
+PRAGMA journal_mode = WAL;
+CREATE TABLE acct (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL, note TEXT, data BLOB, seen DATETIME);
+CREATE TABLE tags (owner TEXT NOT NULL, tag TEXT NOT NULL, weight REAL, PRIMARY KEY (owner, tag)) WITHOUT ROWID;
+WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 300)
+INSERT INTO acct SELECT n, n * 10, 'note ' || n, randomblob(n % 7), datetime('2024-01-01', '+' || n || ' minutes') FROM s;
+WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 100)
+INSERT INTO tags SELECT 'o' || (n % 10), 't' || n, n / 3.0 FROM s;
+"#;
+
+/// Changes the file like an application: inserts, updates (of keys too), deletes, in small
+/// transactions, on both tables.
+fn write_like_an_application(file: PathBuf, ops: u64) {
+    let conn = Connection::open(&file).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
+    let mut seed = 7u64;
+    let mut next = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    for i in 0..ops {
+        let id = 1 + next() % 400;
+        let sql = match i % 6 {
+            0 => format!("INSERT OR REPLACE INTO acct VALUES ({id}, {}, 'w{i}', randomblob(3), datetime('now'))", next() % 1000),
+            1 => format!("UPDATE acct SET balance = balance + 1, note = note || '+' WHERE id = {id}"),
+            2 => format!("DELETE FROM acct WHERE id = {id}"),
+            3 => format!("UPDATE OR IGNORE acct SET id = id + 1000 WHERE id = {id}"),
+            4 => format!("INSERT OR REPLACE INTO tags VALUES ('o{}', 't{}', {}.5)", next() % 10, next() % 150, next() % 100),
+            _ => format!(
+                "BEGIN; DELETE FROM tags WHERE owner = 'o{}' AND tag = 't{}'; UPDATE tags SET weight = weight * 2 WHERE owner = 'o{}'; COMMIT",
+                next() % 10,
+                next() % 150,
+                next() % 10
+            ),
+        };
+        conn.execute_batch(&sql).unwrap();
+        if i % 20 == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
+#[test]
+fn sqlite_sync_by_triggers_survives_sigkills_drains_its_log_and_cutover_leaves_nothing_behind() {
+    let name = unique("sqlite_sync");
+    let file = sqlite_file(&name, SYNCED);
+    let src = url(&file);
+    let dst = fresh_pg(&name);
+    // Without --setup, sync says what to do.
+    let r = ferry(&["sync", "--until-caught-up", "--source", &src, "--target", &dst]);
+    assert_ne!(r.status, 0);
+    assert!(r.all().contains("ferry sync --setup"), "{}", r.all());
+
+    let r = ferry(&["sync", "--setup", "--until-caught-up", "--source", &src, "--target", &dst]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert!(r.all().contains("triggers on 2 tables installed"), "{}", r.all());
+    verify_equal(&["--source", &src, "--target", &dst]);
+
+    let writer = {
+        let file = file.clone();
+        std::thread::spawn(move || write_like_an_application(file, 3000))
+    };
+    let kills = sigkill_while(&writer, || spawn_sync(&src, &dst, "40"), 200, 700);
+    writer.join().unwrap();
+    let r = ferry(&["sync", "--until-caught-up", "--source", &src, "--target", &dst, "--quiet"]);
+    assert_eq!(r.status, 0, "after {kills} kills: {}", r.all());
+    let report = verify_equal(&["--source", &src, "--target", &dst]);
+    assert_eq!(report["tables"].as_array().unwrap().len(), 2);
+
+    // The log holds nothing the target has committed.
+    let conn = Connection::open(&file).unwrap();
+    let left: i64 = conn.query_row("SELECT count(*) FROM _ferry_changes", [], |r| r.get(0)).unwrap();
+    assert_eq!(left, 0, "the change log is drained once applied");
+    drop(conn);
+
+    let c = ferry(&["cutover", "--source", &src, "--target", &dst]);
+    assert_eq!(c.status, 0, "{}", c.all());
+    let conn = Connection::open(&file).unwrap();
+    let leftovers: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name LIKE '\\_ferry%' ESCAPE '\\'", [], |r| r.get(0)).unwrap();
+    assert_eq!(leftovers, 0, "cutover removes every trigger and the log table");
+    eprintln!("{kills} SIGKILLs of ferry sync");
+}

@@ -192,6 +192,12 @@ pub trait CdcSource: Send + Sync + 'static {
     /// Reads a position of this source back from its text (state of earlier releases kept only
     /// the text). None: not a position of this source.
     fn parse_position(&self, text: &str) -> Option<LogPosition>;
+    /// Prepares the source itself for capturing `tables` (`ferry sync --setup`; SQLite: the
+    /// change-log triggers), for sources whose capture writes to them; says what it did.
+    /// Default: nothing to prepare.
+    fn setup(&self, _tables: &[Table]) -> impl Future<Output = Result<Option<String>, SourceError>> + Send {
+        async { Ok(None) }
+    }
     /// Named checks that CDC can work (log format, privileges, retention…).
     fn preflight(&self) -> impl Future<Output = Result<Vec<PreflightCheck>, SourceError>> + Send;
     /// The position the source's log is at now.

@@ -19,6 +19,7 @@
 //!
 //! URLs: `sqlite:///abs/path.db`, `sqlite:relative.db`, `sqlite://relative.db`.
 
+pub mod cdc;
 mod dates;
 mod ddl;
 mod introspect;

@@ -1,6 +1,7 @@
 //! Snapshot reads. Every reader holds a read transaction on one state of the file
 //! ([`open_snapshot`]): on a WAL file the first reader's snapshot is opened by the others
-//! (`sqlite3_snapshot_open`); on a rollback-journal file every reader takes its shared lock
+//! (`sqlite3_snapshot_open`), or, where the WAL holds no transaction yet (SQLite takes no
+//! snapshot then), a reader joins only if it still finds the WAL empty; on a rollback-journal file every reader takes its shared lock
 //! before any can be refused one, and while any shared lock is held no writer can commit, so all
 //! read the state of the first lock. A reader that cannot join (a writer is waiting to commit)
 //! is dropped and the load runs with fewer — never with one that sees another state.
@@ -256,10 +257,17 @@ impl SnapshotReader for SqliteReader {
     }
 }
 
+/// A read outside any transaction: a new connection learns only from I/O that the file is in
+/// WAL mode, which the snapshot calls need it to know.
+fn touch(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0)).map(|_| ())
+}
+
 /// Starts `conn`'s read transaction (its first read takes the snapshot or the shared lock).
 fn begin_read(conn: &Connection) -> rusqlite::Result<()> {
+    touch(conn)?;
     conn.execute_batch("BEGIN DEFERRED")?;
-    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0)).map(|_| ())
+    touch(conn)
 }
 
 /// Opens up to `readers` readers on one state of the file; see the module note.
@@ -273,12 +281,28 @@ pub async fn open_snapshot(source: &SqliteSource, readers: usize) -> Result<(Vec
         let mode: String = first.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(map_error)?;
         let wal = mode.eq_ignore_ascii_case("wal");
         begin_read(first).map_err(map_error)?;
+        // The change log's last seq, in the first reader's transaction: where a sync starts.
+        let log_position = SqliteSource::snapshot_seq(first)?;
         let mut joined = vec![conns.remove(0)];
         if wal {
-            let snap = Snapshot::get(&joined[0])?;
-            for c in conns {
-                if snap.open(&c).is_ok() {
-                    joined.push(c);
+            match Snapshot::get(&joined[0]) {
+                Ok(snap) => {
+                    for c in conns {
+                        if snap.open(&c).is_ok() {
+                            joined.push(c);
+                        }
+                    }
+                }
+                // SQLite takes no snapshot of a WAL no transaction was written to since it was
+                // created (the file as checkpointed). While the first reader reads without the
+                // WAL, no checkpoint can reset it either, so a reader that finds it still empty
+                // sees the first one's state: nothing was committed in between.
+                Err(_) => {
+                    for c in conns {
+                        if begin_read(&c).is_ok() && Snapshot::get(&c).is_err() {
+                            joined.push(c);
+                        }
+                    }
                 }
             }
         } else {
@@ -299,7 +323,7 @@ pub async fn open_snapshot(source: &SqliteSource, readers: usize) -> Result<(Vec
             format!("{n} readers hold shared locks on the file (rollback journal): its writers wait until the load ends")
         };
         tracing::info!("{note}");
-        let position = SnapshotPosition { position: None, gtid: None, consistent: true, note: None };
+        let position = SnapshotPosition { position: log_position, gtid: None, consistent: true, note: None };
         Ok((joined.into_iter().map(|c| SqliteReader { conn: Some(c) }).collect(), position))
     })
     .await
@@ -323,6 +347,7 @@ impl Snapshot {
 
     /// Starts `conn`'s read transaction on this snapshot.
     fn open(&self, conn: &Connection) -> Result<(), SourceError> {
+        touch(conn).map_err(map_error)?;
         conn.execute_batch("BEGIN DEFERRED").map_err(map_error)?;
         // SAFETY: as in `get`; the snapshot outlives the call.
         let rc = unsafe { rusqlite::ffi::sqlite3_snapshot_open(conn.handle(), c"main".as_ptr(), self.0) };
@@ -367,5 +392,35 @@ mod tests {
         assert_eq!(convert(&ts, ValueRef::Integer(86_400)).unwrap().to_string(), Value::Timestamp(dates::from_unix_ms(86_400_000).unwrap()).to_string());
         assert!(matches!(convert(&ts, ValueRef::Text(b"2001-02-03 04:05:06")).unwrap(), Value::Timestamp(_)));
         assert_eq!(real_text(1e20), "100000000000000000000");
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+
+    #[test]
+    fn wal_readers_share_the_first_readers_snapshot() {
+        let path = std::env::temp_dir().join(format!("ferry_snap_{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let w = Connection::open(&path).unwrap();
+        w.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);").unwrap();
+        let src = SqliteSource { path: path.clone() };
+        let first = src.open().unwrap();
+        first.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)).unwrap();
+        begin_read(&first).unwrap();
+        let snap = Snapshot::get(&first).unwrap();
+        w.execute_batch("INSERT INTO t VALUES (2);").unwrap();
+        let second = src.open().unwrap();
+        snap.open(&second).unwrap();
+        let n: i64 = second.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1, "the second reader sees the first one's snapshot, not the later insert");
+        drop((first, second, snap, w));
+
+        // The last connection closed: the WAL was checkpointed away, so no snapshot can be
+        // taken; readers still join while nothing is written.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (readers, _) = rt.block_on(open_snapshot(&src, 3)).unwrap();
+        assert_eq!(readers.len(), 3);
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! Adding a source: its crate, a [`Registered`] entry, a variant in `AnySource`/`AnyReader`
 //! (and `AnyCdc`/`AnyStream` once it has a change stream) and its arm in [`each!`] (and
-//! `each_cdc!`) — nothing in the engines (they see only the traits and [`Capabilities`]).
+//! `each!`) — nothing in the engines (they see only the traits and [`Capabilities`]).
 
 pub mod catalog;
 
@@ -19,6 +19,7 @@ use ferry_source_mysql::binlog::{MySqlCdc, MySqlChangeStream};
 use ferry_source_mysql::{MySqlReader, MySqlSource};
 use ferry_source_postgres::cdc::{PgCdc, PgChangeStream};
 use ferry_source_postgres::{PgReader, PgSource};
+use ferry_source_sqlite::cdc::{SqliteCdc, SqliteChangeStream};
 use ferry_source_sqlite::{SqliteReader, SqliteSource};
 use std::sync::Arc;
 
@@ -72,7 +73,7 @@ pub const SOURCES: &[Registered] = &[
         schemes: &["sqlite"],
         name: "SQLite",
         example: "sqlite:///abs/path/app.db",
-        capabilities: Capabilities { cdc: None, hash_in_sql: false, shared_snapshot: true, raw_copy: false, read_only: false },
+        capabilities: Capabilities { cdc: Some("triggers"), hash_in_sql: false, shared_snapshot: true, raw_copy: false, read_only: false },
     },
 ];
 
@@ -125,12 +126,14 @@ pub enum AnyReader {
 pub enum AnyCdc {
     MySql(MySqlCdc),
     Postgres(PgCdc),
+    Sqlite(SqliteCdc),
 }
 
 /// A change stream of any registered source.
 pub enum AnyStream {
     MySql(MySqlChangeStream),
     Postgres(PgChangeStream),
+    Sqlite(SqliteChangeStream),
 }
 
 /// Runs `$body` with `$s` bound to the inner value of `$value`, an `$any` enum, whatever its source.
@@ -140,16 +143,6 @@ macro_rules! each {
             $any::MySql($s) => $body,
             $any::Postgres($s) => $body,
             $any::Sqlite($s) => $body,
-        }
-    };
-}
-
-/// [`each!`] for the change-capture enums (the sources that have a change stream).
-macro_rules! each_cdc {
-    ($value:expr, $any:ident, $s:ident => $body:expr) => {
-        match $value {
-            $any::MySql($s) => $body,
-            $any::Postgres($s) => $body,
         }
     };
 }
@@ -169,18 +162,13 @@ impl AnySource {
     }
 
     /// The change capture of sync job `job` (a number stable per target schema): MySQL reads as
-    /// replica `server_id` (default `job`), PostgreSQL through the job's slot. Err for a source
-    /// without a change stream, saying so.
+    /// replica `server_id` (default `job`), PostgreSQL through the job's slot, SQLite through
+    /// its change-log triggers. Err for a source without a change stream, saying so.
     pub fn cdc(&self, job: u32, server_id: Option<u32>) -> Result<AnyCdc, SourceError> {
         Ok(match self {
             AnySource::MySql(s) => AnyCdc::MySql(MySqlCdc { source: s.clone(), server_id: server_id.unwrap_or(job) }),
             AnySource::Postgres(s) => AnyCdc::Postgres(PgCdc { source: s.clone(), slot: ferry_source_postgres::cdc::slot_name(job) }),
-            AnySource::Sqlite(_) => {
-                return Err(SourceError::new(
-                    ErrorKind::Definite,
-                    format!("{} has no change stream in ferry yet (trigger-based sync is not built): migrate and verify work; for a cutover stop the writers, then run `ferry migrate` and `ferry verify`", self.registered().name),
-                ))
-            }
+            AnySource::Sqlite(s) => AnyCdc::Sqlite(SqliteCdc { source: s.clone() }),
         })
     }
 
@@ -271,23 +259,23 @@ impl VerifySource for AnySource {
 
 impl ChangeStream for AnyStream {
     async fn next(&mut self) -> Result<Option<ChangeEvent>, SourceError> {
-        each_cdc!(self, AnyStream, s => s.next().await)
+        each!(self, AnyStream, s => s.next().await)
     }
 
     fn set_table(&mut self, table: Table) {
-        each_cdc!(self, AnyStream, s => s.set_table(table))
+        each!(self, AnyStream, s => s.set_table(table))
     }
 
     fn forget_table(&mut self, name: &str) {
-        each_cdc!(self, AnyStream, s => s.forget_table(name))
+        each!(self, AnyStream, s => s.forget_table(name))
     }
 
     fn holds_large_buffers(&self) -> bool {
-        each_cdc!(self, AnyStream, s => s.holds_large_buffers())
+        each!(self, AnyStream, s => s.holds_large_buffers())
     }
 
     async fn confirm(&mut self, position: &LogPosition) -> Result<(), SourceError> {
-        each_cdc!(self, AnyStream, s => s.confirm(position).await)
+        each!(self, AnyStream, s => s.confirm(position).await)
     }
 }
 
@@ -296,53 +284,59 @@ impl CdcSource for AnyCdc {
     type Snapshot = AnySource;
 
     fn position_kind(&self) -> &'static str {
-        each_cdc!(self, AnyCdc, c => c.position_kind())
+        each!(self, AnyCdc, c => c.position_kind())
     }
 
     fn parse_position(&self, text: &str) -> Option<LogPosition> {
-        each_cdc!(self, AnyCdc, c => c.parse_position(text))
+        each!(self, AnyCdc, c => c.parse_position(text))
+    }
+
+    async fn setup(&self, tables: &[Table]) -> Result<Option<String>, SourceError> {
+        each!(self, AnyCdc, c => c.setup(tables).await)
     }
 
     async fn preflight(&self) -> Result<Vec<PreflightCheck>, SourceError> {
-        each_cdc!(self, AnyCdc, c => c.preflight().await)
+        each!(self, AnyCdc, c => c.preflight().await)
     }
 
     async fn current_position(&self) -> Result<LogPosition, SourceError> {
-        each_cdc!(self, AnyCdc, c => c.current_position().await)
+        each!(self, AnyCdc, c => c.current_position().await)
     }
 
     async fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> Result<AnyStream, SourceError> {
         match self {
             AnyCdc::MySql(c) => c.stream(from, tables, until_caught_up).await.map(AnyStream::MySql),
             AnyCdc::Postgres(c) => c.stream(from, tables, until_caught_up).await.map(AnyStream::Postgres),
+            AnyCdc::Sqlite(c) => c.stream(from, tables, until_caught_up).await.map(AnyStream::Sqlite),
         }
     }
 
     fn reuses_finished_load(&self) -> bool {
-        each_cdc!(self, AnyCdc, c => c.reuses_finished_load())
+        each!(self, AnyCdc, c => c.reuses_finished_load())
     }
 
     async fn prepare_full_load(&self, tables: &[Table]) -> Result<Arc<AnySource>, SourceError> {
         Ok(Arc::new(match self {
             AnyCdc::MySql(c) => AnySource::MySql(c.prepare_full_load(tables).await?),
             AnyCdc::Postgres(c) => AnySource::Postgres(c.prepare_full_load(tables).await?),
+            AnyCdc::Sqlite(c) => AnySource::Sqlite(c.prepare_full_load(tables).await?),
         }))
     }
 
     fn commits_reach_every_position(&self) -> bool {
-        each_cdc!(self, AnyCdc, c => c.commits_reach_every_position())
+        each!(self, AnyCdc, c => c.commits_reach_every_position())
     }
 
     async fn set_read_only(&self) -> Result<String, SourceError> {
-        each_cdc!(self, AnyCdc, c => c.set_read_only().await)
+        each!(self, AnyCdc, c => c.set_read_only().await)
     }
 
     async fn sequence_values(&self, names: &[String]) -> Result<Vec<(String, Option<i64>)>, SourceError> {
-        each_cdc!(self, AnyCdc, c => c.sequence_values(names).await)
+        each!(self, AnyCdc, c => c.sequence_values(names).await)
     }
 
     async fn release(&self) -> Result<Option<String>, SourceError> {
-        each_cdc!(self, AnyCdc, c => c.release().await)
+        each!(self, AnyCdc, c => c.release().await)
     }
 }
 
