@@ -294,3 +294,43 @@ fn sqlite_sync_by_triggers_survives_sigkills_drains_its_log_and_cutover_leaves_n
     assert_eq!(leftovers, 0, "cutover removes every trigger and the log table");
     eprintln!("{kills} SIGKILLs of ferry sync");
 }
+
+#[test]
+fn sqlite_type_families_arrive_the_same_by_load_and_by_sync() {
+    let name = unique("sqlite_families");
+    // Without the unique index on `v` (the copies below repeat its values) and the table without
+    // a key (its changes cannot be captured: it would stop, failing the run).
+    let chaos = CHAOS
+        .replace("CREATE UNIQUE INDEX mixed_v ON mixed (v);", "")
+        .replace("CREATE TABLE nokey (t TEXT, n REAL);", "")
+        .replace("INSERT INTO nokey VALUES ('same', 1.5), ('same', 1.5), (NULL, 0.1);", "");
+    let file = sqlite_file(&name, &chaos);
+    let src = url(&file);
+    let dst = fresh_pg(&name);
+    let r = ferry(&["sync", "--setup", "--until-caught-up", "--source", &src, "--target", &dst, "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    // The same cells again, written after the load: they arrive by the change stream.
+    let cols = "n, v, d_iso, d_unix, d_ms, d_julian, d_zoned, price, flag, doc, untyped, bad, nul, raw, name, kind";
+    let conn = Connection::open(&file).unwrap();
+    // Schema changes in the file follow to the target: an index, an added and a renamed column.
+    conn.execute_batch("CREATE INDEX mixed_price ON mixed (price); ALTER TABLE mixed ADD COLUMN extra TEXT; ALTER TABLE counted RENAME COLUMN label TO title;")
+        .unwrap();
+    conn.execute_batch(&format!("UPDATE counted SET title = 'renamed' WHERE id = 1; INSERT INTO mixed (id, {cols}) SELECT id + 100, {cols} FROM mixed WHERE id <= 3; DELETE FROM mixed WHERE id = 2;")).unwrap();
+    drop(conn);
+    let r = ferry(&["sync", "--until-caught-up", "--source", &src, "--target", &dst, "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    let schema = file.file_stem().unwrap().to_string_lossy().to_string();
+    let status = ferry(&["status", "--source", &src, "--target", &dst]).all();
+    assert!(status.contains("RENAME COLUMN label TO title`: applied") && status.contains("ADD COLUMN extra, CREATE INDEX mixed_price`: applied"), "{status}");
+    let row = |id: i64| psql(&dst, &format!("SET TIME ZONE 'UTC'; SELECT ({cols}, twice)::text FROM \"{schema}\".mixed WHERE id = {id}")).trim().to_string();
+    for id in [1, 3] {
+        let loaded = row(id);
+        assert!(!loaded.is_empty(), "row {id} was loaded");
+        assert_eq!(row(id + 100), loaded, "row {} (by sync) equals row {id} (by load)", id + 100);
+    }
+    assert_eq!(row(2), "", "the delete arrived");
+    assert!(!row(102).is_empty());
+    assert_eq!(psql(&dst, &format!("SELECT title FROM \"{schema}\".counted WHERE id = 1")).trim(), "renamed");
+    assert_eq!(column_type(&dst, &schema, "mixed", "extra"), "text");
+    verify_equal(&["--source", &src, "--target", &dst]);
+}

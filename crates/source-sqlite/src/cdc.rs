@@ -19,15 +19,18 @@
 //!   committed them ([`SqliteChangeStream::confirm`]), so a kill anywhere loses nothing.
 //!   A source transaction larger than a batch may be seen in two batches (each converges to the
 //!   same final rows).
-//! - **Schema changes** (`pragma schema_version` moved): a synced table whose columns changed
-//!   stops with a `TableError` saying to load it again; the others stream on.
+//! - **Schema changes** (`pragma schema_version` moved): each synced table is read again
+//!   ([`schema_change`]); added, dropped and renamed columns and added or dropped indexes become
+//!   the model's ALTER operations, applied under the plan's rules like MySQL DDL, before the
+//!   batch's rows (read in the new shape); a changed declared type or key stops only that table,
+//!   saying to load it again.
 //! - No loop guard is needed: ferry writes only the log table, which has no triggers.
 //!   `ferry cutover` ([`SqliteCdc::release`]) drops the triggers and the log.
 
 use crate::read::convert;
 use crate::{blocking, map_error, quote_ident, SqliteSource, CHANGE_LOG, KIND};
-use ferry_model::cdc::{CdcSource, ChangeEvent, ChangeStream, LogPosition, PreflightCheck, RowChange};
-use ferry_model::{ErrorKind, SourceError, Table, Value};
+use ferry_model::cdc::{CdcSource, ChangeEvent, ChangeStream, LogPosition, PreflightCheck, RowChange, SchemaChange};
+use ferry_model::{AlterOp, ColumnPosition, ErrorKind, SourceError, Table, Value};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 use std::collections::{HashMap, VecDeque};
@@ -111,12 +114,6 @@ pub fn parse_literal(s: &str) -> Option<SqlValue> {
         return Some(SqlValue::Integer(i));
     }
     s.parse::<f64>().ok().map(SqlValue::Real)
-}
-
-fn table_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
-    let mut st = conn.prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden <> 1 ORDER BY cid")?;
-    let rows = st.query_map([table], |r| r.get(0))?;
-    rows.collect()
 }
 
 fn has_log(conn: &Connection) -> rusqlite::Result<bool> {
@@ -273,7 +270,9 @@ impl CdcSource for SqliteCdc {
             pending,
             conn: Some(schema_version.0),
             writer: Some(writer),
-            schema_version: schema_version.1,
+            // Not the file's version: the first poll compares every table's model (the plan's,
+            // from before this run) with the file, so a change made while ferry was stopped is seen.
+            schema_version: schema_version.1.wrapping_add(1),
             idle_since: None,
         })
     }
@@ -329,6 +328,8 @@ struct Polled {
     last: Option<i64>,
     schema_version: i64,
     stopped: Vec<String>,
+    /// The tables as the file now defines them (after its schema changes).
+    tables: HashMap<String, Table>,
 }
 
 impl SqliteChangeStream {
@@ -339,20 +340,44 @@ impl SqliteChangeStream {
             let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0)).map_err(map_error)?;
             let mut events = Vec::new();
             let mut stopped = Vec::new();
+            let mut tables = tables.clone();
+            let mut ddl = false;
             if version != known_version {
-                for (name, t) in tables {
-                    let now = table_columns(conn, name).map_err(map_error)?;
-                    let was: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
-                    if now != was {
-                        stopped.push(name.clone());
-                        events.push(ChangeEvent::TableError {
-                            table: name.clone(),
-                            error: format!(
-                                "its columns changed on the source (now {}): load it again (`ferry migrate` for the table) and restart sync",
-                                now.join(", ")
-                            ),
+                let names = crate::introspect::table_names(conn)?;
+                let mut synced: Vec<String> = tables.keys().cloned().collect();
+                synced.sort();
+                let mut changed = Vec::new();
+                for name in synced {
+                    let t = &tables[&name];
+                    if !names.contains(&name) {
+                        events.push(ChangeEvent::Ddl {
+                            table: Some(name.clone()),
+                            statement: format!("table `{name}` is gone from the file"),
+                            change: SchemaChange::DropTable,
                         });
+                        stopped.push(name.clone());
+                        ddl = true;
+                        continue;
                     }
+                    match schema_change(conn, t)? {
+                        None => {}
+                        Some(Ok((ops, now))) => {
+                            events.push(ChangeEvent::Ddl {
+                                table: Some(name.clone()),
+                                statement: format!("schema change of `{name}` read from the file: {}", describe_ops(&ops)),
+                                change: SchemaChange::Alter(ops),
+                            });
+                            changed.push(now);
+                            ddl = true;
+                        }
+                        Some(Err(error)) => {
+                            stopped.push(name.clone());
+                            events.push(ChangeEvent::TableError { table: name.clone(), error });
+                        }
+                    }
+                }
+                for t in changed {
+                    tables.insert(t.name.clone(), t);
                 }
             }
             let mut st = conn
@@ -372,11 +397,89 @@ impl SqliteChangeStream {
                     }
                 }
             }
-            Ok(Polled { events, last, schema_version: version, stopped })
+            // A schema change without log rows still commits (at the same position), so the
+            // engine applies it now.
+            let last = last.or(if ddl { Some(from) } else { None });
+            Ok(Polled { events, last, schema_version: version, stopped, tables })
         })();
         let _ = conn.execute_batch("COMMIT");
         result
     }
+}
+
+/// What changed in `t`'s definition in the file, as the model's ALTER operations, and the
+/// table after them; Err for a change the stream cannot follow (a column's declared type, the
+/// table's key), which stops the table. Columns SQLite adds go last; one dropped and one added
+/// in the same place with the same declared type is a rename.
+fn schema_change(conn: &Connection, t: &Table) -> Result<Option<Result<(Vec<AlterOp>, Table), String>>, SourceError> {
+    if !crate::introspect::shape_differs(conn, t)? {
+        return Ok(None);
+    }
+    let now = crate::introspect::introspect(conn, "", std::slice::from_ref(&t.name))?;
+    let Some(now) = now.tables.into_iter().next() else { return Ok(None) };
+    for c in &t.columns {
+        if let Some(n) = now.column(&c.name) {
+            if !n.source_type.eq_ignore_ascii_case(&c.source_type) {
+                return Ok(Some(Err(format!(
+                    "column `{}` changed its declared type on the source ({} → {}): load the table again (`ferry migrate` for it) and restart sync",
+                    c.name, c.source_type, n.source_type
+                ))));
+            }
+        }
+    }
+    if t.row_identity().map(|k| &k.columns) != now.row_identity().map(|k| &k.columns) {
+        return Ok(Some(Err("the table's key changed on the source: load it again (`ferry migrate` for it) and restart sync".into())));
+    }
+    let was: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+    let dropped: Vec<&str> = was.iter().copied().filter(|c| now.column(c).is_none()).collect();
+    let added: Vec<&ferry_model::Column> = now.columns.iter().filter(|c| !was.contains(&c.name.as_str())).collect();
+    let mut ops = Vec::new();
+    let renamed = dropped.len() == 1
+        && added.len() == 1
+        && t.column_index(dropped[0]) == now.column_index(&added[0].name)
+        && t.column(dropped[0]).is_some_and(|c| c.source_type.eq_ignore_ascii_case(&added[0].source_type));
+    if renamed {
+        ops.push(AlterOp::RenameColumn { from: dropped[0].to_string(), to: added[0].name.clone() });
+    } else {
+        ops.extend(dropped.iter().map(|c| AlterOp::DropColumn(c.to_string())));
+        ops.extend(added.iter().map(|c| AlterOp::AddColumn { column: (*c).clone(), position: ColumnPosition::Unchanged }));
+    }
+    // Indexes a dropped column took with it are gone already.
+    let after_columns = match t.altered(&ops) {
+        Ok(a) => a,
+        Err(e) => return Ok(Some(Err(format!("the table's definition changed in a way ferry cannot follow ({e}): load it again and restart sync")))),
+    };
+    for ix in &after_columns.indexes {
+        if !now.indexes.iter().any(|n| n.name == ix.name) {
+            ops.push(AlterOp::DropIndex(ix.name.clone()));
+        }
+    }
+    for ix in &now.indexes {
+        if !after_columns.indexes.iter().any(|n| n.name == ix.name) {
+            ops.push(AlterOp::AddIndex(ix.clone()));
+        }
+    }
+    if ops.is_empty() {
+        return Ok(None);
+    }
+    match t.altered(&ops) {
+        Ok(after) => Ok(Some(Ok((ops, after)))),
+        Err(e) => Ok(Some(Err(format!("the table's definition changed in a way ferry cannot follow ({e}): load it again and restart sync")))),
+    }
+}
+
+fn describe_ops(ops: &[AlterOp]) -> String {
+    ops.iter()
+        .map(|op| match op {
+            AlterOp::AddColumn { column, .. } => format!("ADD COLUMN {}", column.name),
+            AlterOp::DropColumn(c) => format!("DROP COLUMN {c}"),
+            AlterOp::RenameColumn { from, to } => format!("RENAME COLUMN {from} TO {to}"),
+            AlterOp::ModifyColumn { name, .. } => format!("MODIFY {name}"),
+            AlterOp::AddIndex(ix) => format!("CREATE INDEX {}", ix.name),
+            AlterOp::DropIndex(ix) => format!("DROP INDEX {ix}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The logged key's row as it is now: an upsert of it, or the key's delete.
@@ -426,6 +529,7 @@ impl ChangeStream for SqliteChangeStream {
             self.conn = Some(conn);
             let polled = polled?;
             self.schema_version = polled.schema_version;
+            self.tables = polled.tables;
             for t in &polled.stopped {
                 self.tables.remove(t);
             }

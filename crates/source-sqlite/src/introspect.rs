@@ -159,6 +159,26 @@ pub fn introspect(conn: &Connection, name: &str, tables: &[String]) -> Result<Sc
     Ok(schema)
 }
 
+/// `t`'s definition in the file differs from the model's: other columns (names or declared
+/// types) or other indexes. Reads the pragmas only, no rows.
+pub fn shape_differs(conn: &Connection, t: &Table) -> Result<bool, SourceError> {
+    let mut st = conn.prepare("SELECT name, type FROM pragma_table_xinfo(?1) WHERE hidden <> 1 ORDER BY cid").map_err(map_error)?;
+    let cols: Vec<(String, String)> =
+        st.query_map([&t.name], |r| Ok((r.get(0)?, r.get(1)?))).map_err(map_error)?.collect::<Result<_, _>>().map_err(map_error)?;
+    let same_columns = cols.len() == t.columns.len() && cols.iter().zip(&t.columns).all(|((n, ty), c)| *n == c.name && ty.eq_ignore_ascii_case(&c.source_type));
+    if !same_columns {
+        return Ok(true);
+    }
+    let mut now = Table { name: t.name.clone(), columns: t.columns.clone(), ..Default::default() };
+    indexes(conn, &mut now, &mut Vec::new())?;
+    let names = |x: &Table| {
+        let mut v: Vec<String> = x.indexes.iter().map(|i| i.name.clone()).collect();
+        v.sort();
+        v
+    };
+    Ok(names(&now) != names(t))
+}
+
 fn has_table(conn: &Connection, name: &str) -> Result<bool, SourceError> {
     conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [name], |r| r.get::<_, i64>(0)).map(|n| n > 0).map_err(map_error)
 }
@@ -201,7 +221,7 @@ pub fn profile_table(conn: &Connection, table: &str, columns: &[RawColumn], key:
     Ok((rows, out))
 }
 
-fn indexes(conn: &Connection, table: &mut Table, objects: &mut Vec<SourceObject>) -> Result<(), SourceError> {
+pub(crate) fn indexes(conn: &Connection, table: &mut Table, objects: &mut Vec<SourceObject>) -> Result<(), SourceError> {
     let t = table.name.clone();
     let ctx = |e: rusqlite::Error| map_error(e).context(format!("reading the indexes of table `{t}`"));
     let mut st = conn.prepare("SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1) ORDER BY seq DESC").map_err(ctx)?;

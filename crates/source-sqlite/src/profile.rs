@@ -356,49 +356,67 @@ fn type_label(t: &DataType) -> String {
     }
 }
 
-/// The aggregates one pass computes for column `c` (already quoted), in [`Profile`] order; `scale`
-/// and `precision` from the declared type (DECIMAL(p,s)).
+/// The aggregates one pass computes for column `c` (already quoted), in [`Profile`] order; `key`
+/// names a row in the note about bad text. Only what the declared type's intent needs is
+/// computed (date forms for date types, JSON validity for JSON, scale fits for decimals); the
+/// rest are constants, so the pass costs little more than a scan.
 pub fn profile_sql(c: &str, declared: &str, key: &str) -> Vec<String> {
-    let args = type_args(declared);
-    let (precision, scale) = match args.as_slice() {
-        [p, s] => (*p, *s),
-        [p] => (*p, 0),
+    let intent = intent(declared);
+    let (precision, scale) = match intent {
+        Intent::Decimal { precision, scale } => (precision, scale),
         _ => (0, 0),
     };
     let t = format!("typeof({c})");
-    let iso = format!("({t} = 'text' AND {c} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*' AND julianday({c}) IS NOT NULL)");
-    let numeric_checks = if precision > 0 {
-        [format!("sum({t} = 'real' AND {c} <> round({c}, {scale}))"), format!("sum({t} IN ('integer', 'real') AND abs({c}) >= 1e{})", precision - scale)]
+    let text = format!("{t} = 'text'");
+    let date = matches!(intent, Intent::Date | Intent::DateTime);
+    let looks_like_date = format!("{c} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*'");
+    let zero = || "0".to_string();
+    // The date measures matter only when every text is ISO (`choose` checks), so only the count
+    // of ISO texts tests it; the others look at texts alone.
+    let date_sql = if date {
+        let f = format!("substr({c}, instr({c}, '.') + 1)");
+        vec![
+            format!("sum({text} AND {looks_like_date} AND julianday({c}) IS NOT NULL)"),
+            format!("sum({text} AND length({c}) > 10)"),
+            format!("sum({text} AND ({c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {c} GLOB '*[Zz]'))"),
+            format!("max(CASE WHEN {text} AND instr({c}, '.') > 0 THEN length({f}) - length(ltrim({f}, '0123456789')) END)"),
+            format!("sum({text} AND time({c}) <> '00:00:00')"),
+        ]
     } else {
-        ["0".to_string(), "0".to_string()]
+        vec![zero(), zero(), zero(), "NULL".into(), zero()]
     };
-    let bad = format!("(({t} = 'text' AND ferry_bad_text({c})))");
-    vec![
+    let numeric_checks = if precision > 0 {
+        vec![format!("sum({t} = 'real' AND {c} <> round({c}, {scale}))"), format!("sum({t} IN ('integer', 'real') AND abs({c}) >= 1e{})", precision - scale)]
+    } else {
+        vec![zero(), zero()]
+    };
+    let json = if intent == Intent::Json { format!("sum({text} AND json_valid({c}))") } else { zero() };
+    let bad = format!("({text} AND ferry_bad_text({c}))");
+    // A sample of what made a numeric or date column text.
+    let sample = match intent {
+        Intent::Text | Intent::Varchar { .. } | Intent::Blob => "NULL".to_string(),
+        _ if date => format!("min(CASE WHEN {text} AND NOT {looks_like_date} THEN substr({c}, 1, 20) END)"),
+        _ => format!("min(CASE WHEN {text} THEN substr({c}, 1, 20) END)"),
+    };
+    let mut out = vec![
         format!("sum({t} = 'integer')"),
         format!("sum({t} = 'real')"),
-        format!("sum({t} = 'text')"),
+        format!("sum({text})"),
         format!("sum({t} = 'blob')"),
         format!("min(CASE WHEN {t} = 'integer' THEN {c} END)"),
         format!("max(CASE WHEN {t} = 'integer' THEN {c} END)"),
         format!("min(CASE WHEN {t} = 'real' THEN {c} END)"),
         format!("max(CASE WHEN {t} = 'real' THEN {c} END)"),
-        format!("max(CASE WHEN {t} = 'text' THEN length({c}) END)"),
-        format!("sum({iso})"),
-        format!("sum({iso} AND length({c}) > 10)"),
-        format!("sum({iso} AND ({c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {c} GLOB '*[Zz]'))"),
-        format!(
-            "max(CASE WHEN {iso} AND instr({c}, '.') > 0 THEN length({f}) - length(ltrim({f}, '0123456789')) END)",
-            f = format!("substr({c}, instr({c}, '.') + 1)")
-        ),
-        format!("sum({iso} AND time({c}) <> '00:00:00')"),
-        numeric_checks[0].clone(),
-        numeric_checks[1].clone(),
-        format!("sum({t} = 'text' AND json_valid({c}))"),
-        format!("sum({bad})"),
-        format!("min(CASE WHEN {bad} THEN {key} END)"),
-        format!("sum({t} = 'blob' AND NOT ferry_bad_text({c}))"),
-        format!("min(CASE WHEN {t} = 'text' AND {iso} IS NOT 1 THEN substr({c}, 1, 20) END)"),
-    ]
+        format!("max(CASE WHEN {text} THEN length({c}) END)"),
+    ];
+    out.extend(date_sql);
+    out.extend(numeric_checks);
+    out.push(json);
+    out.push(format!("sum({bad})"));
+    out.push(format!("min(CASE WHEN {bad} THEN {key} END)"));
+    out.push(format!("sum({t} = 'blob' AND NOT ferry_bad_text({c}))"));
+    out.push(sample);
+    out
 }
 
 /// How many aggregates [`profile_sql`] gives per column.
