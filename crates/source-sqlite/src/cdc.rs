@@ -269,6 +269,7 @@ impl CdcSource for SqliteCdc {
             until_caught_up,
             pending,
             conn: Some(schema_version.0),
+            inflight: None,
             writer: Some(writer),
             // Not the file's version: the first poll compares every table's model (the plan's,
             // from before this run) with the file, so a change made while ferry was stopped is seen.
@@ -318,6 +319,9 @@ pub struct SqliteChangeStream {
     until_caught_up: bool,
     pending: VecDeque<ChangeEvent>,
     conn: Option<Connection>,
+    /// The poll under way. Kept here, not in `next`'s future, so a `next` cancelled by the
+    /// engine's timeout loses nothing: the next call awaits the same poll.
+    inflight: Option<tokio::task::JoinHandle<(Connection, Result<Polled, SourceError>)>>,
     writer: Option<Connection>,
     schema_version: i64,
     idle_since: Option<Instant>,
@@ -360,8 +364,8 @@ impl SqliteChangeStream {
                         continue;
                     }
                     match schema_change(conn, t)? {
-                        None => {}
-                        Some(Ok((ops, now))) => {
+                        TableChange::Same => {}
+                        TableChange::Altered(ops, now) => {
                             events.push(ChangeEvent::Ddl {
                                 table: Some(name.clone()),
                                 statement: format!("schema change of `{name}` read from the file: {}", describe_ops(&ops)),
@@ -370,14 +374,14 @@ impl SqliteChangeStream {
                             changed.push(now);
                             ddl = true;
                         }
-                        Some(Err(error)) => {
+                        TableChange::Stop(error) => {
                             stopped.push(name.clone());
                             events.push(ChangeEvent::TableError { table: name.clone(), error });
                         }
                     }
                 }
                 for t in changed {
-                    tables.insert(t.name.clone(), t);
+                    tables.insert(t.name.clone(), *t);
                 }
             }
             let mut st = conn
@@ -411,24 +415,33 @@ impl SqliteChangeStream {
 /// table after them; Err for a change the stream cannot follow (a column's declared type, the
 /// table's key), which stops the table. Columns SQLite adds go last; one dropped and one added
 /// in the same place with the same declared type is a rename.
-fn schema_change(conn: &Connection, t: &Table) -> Result<Option<Result<(Vec<AlterOp>, Table), String>>, SourceError> {
+/// What the file's definition of a synced table says now.
+enum TableChange {
+    Same,
+    /// These operations, giving this table.
+    Altered(Vec<AlterOp>, Box<Table>),
+    /// A change the stream cannot follow: the table stops with this.
+    Stop(String),
+}
+
+fn schema_change(conn: &Connection, t: &Table) -> Result<TableChange, SourceError> {
     if !crate::introspect::shape_differs(conn, t)? {
-        return Ok(None);
+        return Ok(TableChange::Same);
     }
     let now = crate::introspect::introspect(conn, "", std::slice::from_ref(&t.name))?;
-    let Some(now) = now.tables.into_iter().next() else { return Ok(None) };
+    let Some(now) = now.tables.into_iter().next() else { return Ok(TableChange::Same) };
     for c in &t.columns {
         if let Some(n) = now.column(&c.name) {
             if !n.source_type.eq_ignore_ascii_case(&c.source_type) {
-                return Ok(Some(Err(format!(
+                return Ok(TableChange::Stop(format!(
                     "column `{}` changed its declared type on the source ({} → {}): load the table again (`ferry migrate` for it) and restart sync",
                     c.name, c.source_type, n.source_type
-                ))));
+                )));
             }
         }
     }
     if t.row_identity().map(|k| &k.columns) != now.row_identity().map(|k| &k.columns) {
-        return Ok(Some(Err("the table's key changed on the source: load it again (`ferry migrate` for it) and restart sync".into())));
+        return Ok(TableChange::Stop("the table's key changed on the source: load it again (`ferry migrate` for it) and restart sync".into()));
     }
     let was: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
     let dropped: Vec<&str> = was.iter().copied().filter(|c| now.column(c).is_none()).collect();
@@ -447,7 +460,7 @@ fn schema_change(conn: &Connection, t: &Table) -> Result<Option<Result<(Vec<Alte
     // Indexes a dropped column took with it are gone already.
     let after_columns = match t.altered(&ops) {
         Ok(a) => a,
-        Err(e) => return Ok(Some(Err(format!("the table's definition changed in a way ferry cannot follow ({e}): load it again and restart sync")))),
+        Err(e) => return Ok(TableChange::Stop(format!("the table's definition changed in a way ferry cannot follow ({e}): load it again and restart sync"))),
     };
     for ix in &after_columns.indexes {
         if !now.indexes.iter().any(|n| n.name == ix.name) {
@@ -460,11 +473,11 @@ fn schema_change(conn: &Connection, t: &Table) -> Result<Option<Result<(Vec<Alte
         }
     }
     if ops.is_empty() {
-        return Ok(None);
+        return Ok(TableChange::Same);
     }
     match t.altered(&ops) {
-        Ok(after) => Ok(Some(Ok((ops, after)))),
-        Err(e) => Ok(Some(Err(format!("the table's definition changed in a way ferry cannot follow ({e}): load it again and restart sync")))),
+        Ok(after) => Ok(TableChange::Altered(ops, Box::new(after))),
+        Err(e) => Ok(TableChange::Stop(format!("the table's definition changed in a way ferry cannot follow ({e}): load it again and restart sync"))),
     }
 }
 
@@ -518,14 +531,17 @@ impl ChangeStream for SqliteChangeStream {
             if let Some(e) = self.pending.pop_front() {
                 return Ok(Some(e));
             }
-            let conn = self.conn.take().ok_or_else(|| SourceError::new(ErrorKind::Definite, "the SQLite change stream failed earlier"))?;
-            let (tables, from, version) = (self.tables.clone(), self.from, self.schema_version);
-            let (conn, polled) = tokio::task::spawn_blocking(move || {
-                let p = Self::poll(&conn, &tables, from, version);
-                (conn, p)
-            })
-            .await
-            .map_err(|e| SourceError::new(ErrorKind::Definite, format!("the SQLite change stream failed: {e}")))?;
+            if self.inflight.is_none() {
+                let conn = self.conn.take().ok_or_else(|| SourceError::new(ErrorKind::Definite, "the SQLite change stream failed earlier"))?;
+                let (tables, from, version) = (self.tables.clone(), self.from, self.schema_version);
+                self.inflight = Some(tokio::task::spawn_blocking(move || {
+                    let p = Self::poll(&conn, &tables, from, version);
+                    (conn, p)
+                }));
+            }
+            let done = self.inflight.as_mut().expect("a poll is under way").await;
+            self.inflight = None;
+            let (conn, polled) = done.map_err(|e| SourceError::new(ErrorKind::Definite, format!("the SQLite change stream failed: {e}")))?;
             self.conn = Some(conn);
             let polled = polled?;
             self.schema_version = polled.schema_version;
