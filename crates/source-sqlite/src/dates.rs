@@ -71,6 +71,11 @@ fn digits(s: &[u8], at: usize, n: usize) -> Option<u32> {
 
 /// An ISO 8601 text in UTC (an offset applied), fractions beyond microseconds truncated.
 pub fn parse_text(text: &str) -> Option<DateTime> {
+    parse_text_zoned(text).map(|(d, _)| d)
+}
+
+/// [`parse_text`], and whether the text named its zone (`Z`, `±HH:MM`).
+pub fn parse_text_zoned(text: &str) -> Option<(DateTime, bool)> {
     let s = text.trim().as_bytes();
     let year = digits(s, 0, 4)? as i32;
     if s.get(4) != Some(&b'-') || s.get(7) != Some(&b'-') {
@@ -114,6 +119,7 @@ pub fn parse_text(text: &str) -> Option<DateTime> {
     while s.get(i) == Some(&b' ') {
         i += 1;
     }
+    let zoned = s.get(i).is_some();
     let offset_minutes: i64 = match s.get(i) {
         None => 0,
         Some(b'Z' | b'z') if i + 1 == s.len() => 0,
@@ -133,14 +139,22 @@ pub fn parse_text(text: &str) -> Option<DateTime> {
         _ => return None,
     };
     if offset_minutes == 0 {
-        return Some(dt);
+        return Some((dt, zoned));
     }
     let ms = (days_from_civil(dt.date.year, dt.date.month, dt.date.day) * 86_400 + dt.hour as i64 * 3600 + dt.minute as i64 * 60 + dt.second as i64
         - offset_minutes * 60)
         * 1000;
     let mut out = from_unix_ms(ms)?;
     out.micros = dt.micros;
-    Some(out)
+    Some((out, true))
+}
+
+/// Digits after the seconds' `.` of an ISO text.
+pub fn fraction_digits(text: &str) -> u8 {
+    match text.find('.') {
+        Some(i) => text[i + 1..].bytes().take_while(u8::is_ascii_digit).count().min(255) as u8,
+        None => 0,
+    }
 }
 
 #[cfg(test)]

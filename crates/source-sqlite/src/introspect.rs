@@ -9,15 +9,12 @@
 //! on expressions), CHECKs calling SQLite-only functions, views, triggers and virtual tables
 //! are action items with their SQL.
 
-use crate::profile::{self, Profile, PROFILE_WIDTH};
+use crate::profile::{self, Profile, Profiler};
 use crate::{ddl, map_error, quote_ident, CHANGE_LOG};
 use ferry_model::{
     Check, Column, DefaultValue, FkAction, ForeignKey, Index, IndexColumn, IndexKind, Key, ObjectKind, Schema, SourceError, SourceObject, Table,
 };
 use rusqlite::Connection;
-
-/// Aggregates per profile query (SQLite returns at most 2000 result columns).
-const PROFILE_COLUMNS_PER_QUERY: usize = 90;
 
 /// The names of the file's ordinary tables (not SQLite's own, not ferry's change log, not
 /// virtual tables or their shadow tables).
@@ -196,29 +193,30 @@ fn push_check(table: &mut Table, objects: &mut Vec<SourceObject>, t: &str, name:
     }
 }
 
-/// Row count and every column's profile, in one pass over the table per group of columns.
+/// Row count and every column's profile, in one pass over the table: every cell is read as
+/// stored and measured in ferry ([`profile::Profiler`]), which costs a scan.
 pub fn profile_table(conn: &Connection, table: &str, columns: &[RawColumn], key: &str) -> Result<(u64, Vec<Profile>), SourceError> {
     let ctx = |e: rusqlite::Error| map_error(e).context(format!("profiling the values of table `{table}`"));
-    let mut rows = 0u64;
-    let mut out = Vec::with_capacity(columns.len());
-    let groups: Vec<&[RawColumn]> = if columns.is_empty() { vec![&[]] } else { columns.chunks(PROFILE_COLUMNS_PER_QUERY).collect() };
-    for group in groups {
-        let mut select = vec!["count(*)".to_string()];
-        for c in group {
-            select.extend(profile::profile_sql(&quote_ident(&c.name), &c.declared, key));
+    let mut select: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
+    select.push(key.to_string());
+    let sql = format!("SELECT {} FROM {}", select.join(", "), quote_ident(table));
+    let mut st = conn.prepare(&sql).map_err(ctx)?;
+    let mut rows = st.query([]).map_err(ctx)?;
+    let mut profilers: Vec<Profiler> = columns.iter().map(|c| Profiler::new(&c.declared)).collect();
+    let mut n = 0u64;
+    let k = columns.len();
+    while let Some(r) = rows.next().map_err(ctx)? {
+        n += 1;
+        for (i, p) in profilers.iter_mut().enumerate() {
+            let v = r.get_ref(i).map_err(ctx)?;
+            p.add(v, || match r.get_ref(k) {
+                Ok(rusqlite::types::ValueRef::Integer(id)) => format!("rowid {id}"),
+                Ok(rusqlite::types::ValueRef::Text(t)) => format!("key {}", String::from_utf8_lossy(t)),
+                _ => format!("row #{n}"),
+            });
         }
-        let sql = format!("SELECT {} FROM {}", select.join(", "), quote_ident(table));
-        let (n, ps) = conn
-            .query_row(&sql, [], |r| {
-                let n = r.get::<_, i64>(0)?.max(0) as u64;
-                let ps = (0..group.len()).map(|i| profile::from_row(r, 1 + i * PROFILE_WIDTH)).collect::<Result<Vec<_>, _>>()?;
-                Ok((n, ps))
-            })
-            .map_err(ctx)?;
-        rows = n;
-        out.extend(ps);
     }
-    Ok((rows, out))
+    Ok((n, profilers.into_iter().map(Profiler::finish).collect()))
 }
 
 pub(crate) fn indexes(conn: &Connection, table: &mut Table, objects: &mut Vec<SourceObject>) -> Result<(), SourceError> {

@@ -1,8 +1,8 @@
 //! Types by profile, not by name. SQLite's declared type only sets an affinity
 //! ([`affinity`], SQLite's own substring rules) and any cell may hold any storage class, so the
-//! type a column gets on PostgreSQL is chosen from what it stores: one pass per table counts,
-//! per column, the cells of each storage class and measures them ([`profile_sql`] →
-//! [`Profile`]), and [`choose`] picks the type that holds every stored value, starting from what
+//! type a column gets on PostgreSQL is chosen from what it stores: one pass per table reads
+//! every cell as stored and counts, per column, the cells of each storage class and measures
+//! them ([`Profiler`] → [`Profile`]), and [`choose`] picks the type that holds every stored value, starting from what
 //! the declared type intends and widening where the values disagree — never narrowing below
 //! what is stored, and always saying why ([`Choice::note`]) when the result is not what the
 //! declared type says. Guarantee: every stored cell has a lossless reading in the chosen type
@@ -48,7 +48,7 @@ pub struct Profile {
     pub real_max: Option<f64>,
     /// Longest text, in characters.
     pub text_max_chars: Option<u64>,
-    /// Texts of the form `YYYY-MM-DD…` that SQLite's date functions read.
+    /// ISO 8601 texts the reader reads as dates (`dates::parse_text`).
     pub iso_texts: u64,
     /// ISO texts longer than a date (a time part).
     pub timed_texts: u64,
@@ -356,102 +356,97 @@ fn type_label(t: &DataType) -> String {
     }
 }
 
-/// The aggregates one pass computes for column `c` (already quoted), in [`Profile`] order; `key`
-/// names a row in the note about bad text. Only what the declared type's intent needs is
-/// computed (date forms for date types, JSON validity for JSON, scale fits for decimals); the
-/// rest are constants, so the pass costs little more than a scan.
-pub fn profile_sql(c: &str, declared: &str, key: &str) -> Vec<String> {
-    let intent = intent(declared);
-    let (precision, scale) = match intent {
-        Intent::Decimal { precision, scale } => (precision, scale),
-        _ => (0, 0),
-    };
-    let t = format!("typeof({c})");
-    let text = format!("{t} = 'text'");
-    let date = matches!(intent, Intent::Date | Intent::DateTime);
-    let looks_like_date = format!("{c} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*'");
-    let zero = || "0".to_string();
-    // The date measures matter only when every text is ISO (`choose` checks), so only the count
-    // of ISO texts tests it; the others look at texts alone.
-    let date_sql = if date {
-        let f = format!("substr({c}, instr({c}, '.') + 1)");
-        vec![
-            format!("sum({text} AND {looks_like_date} AND julianday({c}) IS NOT NULL)"),
-            format!("sum({text} AND length({c}) > 10)"),
-            format!("sum({text} AND ({c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {c} GLOB '*[Zz]'))"),
-            format!("max(CASE WHEN {text} AND instr({c}, '.') > 0 THEN length({f}) - length(ltrim({f}, '0123456789')) END)"),
-            format!("sum({text} AND time({c}) <> '00:00:00')"),
-        ]
-    } else {
-        vec![zero(), zero(), zero(), "NULL".into(), zero()]
-    };
-    let numeric_checks = if precision > 0 {
-        vec![format!("sum({t} = 'real' AND {c} <> round({c}, {scale}))"), format!("sum({t} IN ('integer', 'real') AND abs({c}) >= 1e{})", precision - scale)]
-    } else {
-        vec![zero(), zero()]
-    };
-    let json = if intent == Intent::Json { format!("sum({text} AND json_valid({c}))") } else { zero() };
-    let bad = format!("({text} AND ferry_bad_text({c}))");
-    // A sample of what made a numeric or date column text.
-    let sample = match intent {
-        Intent::Text | Intent::Varchar { .. } | Intent::Blob => "NULL".to_string(),
-        _ if date => format!("min(CASE WHEN {text} AND NOT {looks_like_date} THEN substr({c}, 1, 20) END)"),
-        _ => format!("min(CASE WHEN {text} THEN substr({c}, 1, 20) END)"),
-    };
-    let mut out = vec![
-        format!("sum({t} = 'integer')"),
-        format!("sum({t} = 'real')"),
-        format!("sum({text})"),
-        format!("sum({t} = 'blob')"),
-        format!("min(CASE WHEN {t} = 'integer' THEN {c} END)"),
-        format!("max(CASE WHEN {t} = 'integer' THEN {c} END)"),
-        format!("min(CASE WHEN {t} = 'real' THEN {c} END)"),
-        format!("max(CASE WHEN {t} = 'real' THEN {c} END)"),
-        format!("max(CASE WHEN {text} THEN length({c}) END)"),
-    ];
-    out.extend(date_sql);
-    out.extend(numeric_checks);
-    out.push(json);
-    out.push(format!("sum({bad})"));
-    out.push(format!("min(CASE WHEN {bad} THEN {key} END)"));
-    out.push(format!("sum({t} = 'blob' AND NOT ferry_bad_text({c}))"));
-    out.push(sample);
-    out
+/// Profiles one column from its stored cells, one at a time ([`Profiler::add`]): the cells are
+/// read as SQLite stores them (`ValueRef`), so the profile sees exactly what the reader will.
+/// Measures only what the declared type's intent needs (date forms for date types, JSON for
+/// JSON, scale fits for decimals).
+pub struct Profiler {
+    intent: Intent,
+    p: Profile,
 }
 
-/// How many aggregates [`profile_sql`] gives per column.
-pub const PROFILE_WIDTH: usize = 21;
+impl Profiler {
+    pub fn new(declared: &str) -> Self {
+        Profiler { intent: intent(declared), p: Profile::default() }
+    }
 
-/// The profile from the aggregates' values (in [`profile_sql`] order).
-pub fn from_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Profile> {
-    let n = |i: usize| -> rusqlite::Result<u64> { Ok(row.get::<_, Option<i64>>(at + i)?.unwrap_or(0).max(0) as u64) };
-    Ok(Profile {
-        ints: n(0)?,
-        reals: n(1)?,
-        texts: n(2)?,
-        blobs: n(3)?,
-        int_min: row.get(at + 4)?,
-        int_max: row.get(at + 5)?,
-        real_min: row.get(at + 6)?,
-        real_max: row.get(at + 7)?,
-        text_max_chars: row.get::<_, Option<i64>>(at + 8)?.map(|v| v.max(0) as u64),
-        iso_texts: n(9)?,
-        timed_texts: n(10)?,
-        zoned_texts: n(11)?,
-        frac_digits: row.get::<_, Option<i64>>(at + 12)?.unwrap_or(0).clamp(0, 9) as u8,
-        non_midnight: n(13)?,
-        beyond_scale: n(14)?,
-        beyond_precision: n(15)?,
-        json_texts: n(16)?,
-        bad_texts: n(17)?,
-        bad_text_row: row.get::<_, Option<rusqlite::types::Value>>(at + 18)?.map(|v| match v {
-            rusqlite::types::Value::Integer(i) => format!("rowid {i}"),
-            rusqlite::types::Value::Text(t) => format!("key {t}"),
-            other => format!("{other:?}"),
-        }),
-        utf8_blobs: n(19)?,
-        text_sample: row.get(at + 20)?,
-    })
+    /// Adds one cell; `row` names its row (called only for the first bad text).
+    pub fn add(&mut self, v: rusqlite::types::ValueRef<'_>, row: impl FnOnce() -> String) {
+        use rusqlite::types::ValueRef as V;
+        let p = &mut self.p;
+        let (precision, scale) = match self.intent {
+            Intent::Decimal { precision, scale } => (precision as usize, scale as usize),
+            _ => (0, 0),
+        };
+        let too_wide = |int_digits: usize, frac_digits: usize, p: &mut Profile| {
+            if precision > 0 {
+                if frac_digits > scale {
+                    p.beyond_scale += 1;
+                } else if int_digits > precision - scale {
+                    p.beyond_precision += 1;
+                }
+            }
+        };
+        match v {
+            V::Null => {}
+            V::Integer(i) => {
+                p.ints += 1;
+                p.int_min = Some(p.int_min.map_or(i, |m| m.min(i)));
+                p.int_max = Some(p.int_max.map_or(i, |m| m.max(i)));
+                if precision > 0 {
+                    let digits = if i == 0 { 0 } else { i.unsigned_abs().ilog10() as usize + 1 };
+                    too_wide(digits, 0, p);
+                }
+            }
+            V::Real(f) => {
+                p.reals += 1;
+                p.real_min = Some(p.real_min.map_or(f, |m| m.min(f)));
+                p.real_max = Some(p.real_max.map_or(f, |m| m.max(f)));
+                if precision > 0 {
+                    let text = crate::read::real_text(f);
+                    let digits = text.trim_start_matches('-');
+                    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+                    too_wide(int.trim_start_matches('0').len(), frac.len(), p);
+                }
+            }
+            V::Text(b) => {
+                p.texts += 1;
+                let Some(text) = std::str::from_utf8(b).ok().filter(|t| !t.contains('\0')) else {
+                    p.bad_texts += 1;
+                    if p.bad_text_row.is_none() {
+                        p.bad_text_row = Some(row());
+                    }
+                    return;
+                };
+                let chars = b.iter().filter(|x| (**x & 0xC0) != 0x80).count() as u64;
+                p.text_max_chars = Some(p.text_max_chars.map_or(chars, |m| m.max(chars)));
+                let date = matches!(self.intent, Intent::Date | Intent::DateTime);
+                let iso = date.then(|| crate::dates::parse_text_zoned(text)).flatten();
+                if let Some((d, zoned)) = iso {
+                    p.iso_texts += 1;
+                    p.timed_texts += (text.trim().len() > 10) as u64;
+                    p.zoned_texts += zoned as u64;
+                    p.frac_digits = p.frac_digits.max(crate::dates::fraction_digits(text));
+                    p.non_midnight += (d.hour != 0 || d.minute != 0 || d.second != 0 || d.micros != 0) as u64;
+                } else if !matches!(self.intent, Intent::Text | Intent::Varchar { .. } | Intent::Blob) && p.text_sample.is_none() {
+                    p.text_sample = Some(text.chars().take(20).collect());
+                }
+                if self.intent == Intent::Json && serde_json::from_str::<serde_json::Value>(text).is_ok() {
+                    p.json_texts += 1;
+                }
+            }
+            V::Blob(b) => {
+                p.blobs += 1;
+                if std::str::from_utf8(b).is_ok_and(|t| !t.contains('\0')) {
+                    p.utf8_blobs += 1;
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) -> Profile {
+        self.p
+    }
 }
 
 #[cfg(test)]

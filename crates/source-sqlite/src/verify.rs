@@ -5,10 +5,9 @@
 //!
 //! The texts come from SQLite's own functions over the stored cells (`strftime` for every date
 //! form, `printf` for decimals at their scale, `hex`), not from the reader's conversion, so a
-//! reader that converted a cell wrongly shows up as a difference. Two functions are ferry's,
+//! reader that converted a cell wrongly shows up as a difference. One function is ferry's,
 //! registered on every connection ([`register_functions`]): the shortest exact text of a REAL
-//! (SQLite prints 15 digits, which does not identify a double) and the check for text
-//! PostgreSQL cannot hold that the profile counts.
+//! (SQLite prints 15 digits, which does not identify a double).
 
 use crate::read::{range_condition, read_rows, real_text, select_sql};
 use crate::{blocking, map_error, quote_ident, SqliteSource};
@@ -18,7 +17,7 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-/// Registers `ferry_real_text(x)` and `ferry_bad_text(x)` on `conn`.
+/// Registers `ferry_real_text(x)` on `conn`.
 pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_scalar_function("ferry_real_text", 1, flags, |ctx| {
@@ -28,13 +27,8 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
             ValueRef::Null => None,
             ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
         })
-    })?;
-    conn.create_scalar_function("ferry_bad_text", 1, flags, |ctx| {
-        Ok(match ctx.get_raw(0) {
-            ValueRef::Text(t) | ValueRef::Blob(t) => std::str::from_utf8(t).map(|s| s.contains('\0')).unwrap_or(true),
-            _ => false,
-        })
     })
+    .map(|_| ())
 }
 
 /// The text SQLite's `strftime` gives for a date cell of a column stored as `stored_as`, with
