@@ -12,7 +12,7 @@
 use crate::profile::{self, Profile, Profiler};
 use crate::{ddl, map_error, quote_ident, CHANGE_LOG};
 use ferry_model::{
-    Check, Column, DefaultValue, FkAction, ForeignKey, Index, IndexColumn, IndexKind, Key, ObjectKind, Schema, SourceError, SourceObject, Table,
+    Check, Column, DefaultValue, ErrorKind, FkAction, ForeignKey, Index, IndexColumn, IndexKind, Key, ObjectKind, Schema, SourceError, SourceObject, Table,
 };
 use rusqlite::Connection;
 
@@ -193,13 +193,67 @@ fn push_check(table: &mut Table, objects: &mut Vec<SourceObject>, t: &str, name:
     }
 }
 
+/// Rows per part above which a rowid table's profile pass is split across threads.
+const PROFILE_PART_ROWS: i64 = 200_000;
+
 /// Row count and every column's profile, in one pass over the table: every cell is read as
-/// stored and measured in ferry ([`profile::Profiler`]), which costs a scan.
+/// stored and measured in ferry ([`profile::Profiler`]), which costs a scan. A large rowid
+/// table is scanned in rowid ranges on parallel connections and the parts merged in rowid
+/// order ([`Profile::merge`]), so the first bad row and the sample are the same as one pass's.
 pub fn profile_table(conn: &Connection, table: &str, columns: &[RawColumn], key: &str) -> Result<(u64, Vec<Profile>), SourceError> {
+    let ctx = |e: rusqlite::Error| map_error(e).context(format!("profiling the values of table `{table}`"));
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8) as i64;
+    let span = if key == "rowid" && threads > 1 {
+        conn.query_row(&format!("SELECT min(rowid), max(rowid) FROM {}", quote_ident(table)), [], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
+        })
+        .map_err(ctx)?
+    } else {
+        (None, None)
+    };
+    let parts = match (span, conn.path()) {
+        ((Some(lo), Some(hi)), Some(path)) if hi.saturating_sub(lo) > PROFILE_PART_ROWS && !path.is_empty() => {
+            let n = threads.min(hi.saturating_sub(lo) / PROFILE_PART_ROWS + 1).max(1);
+            let step = (hi - lo) / n + 1;
+            (0..n).map(|k| (lo.saturating_add(k * step), if k == n - 1 { hi } else { lo.saturating_add((k + 1) * step - 1) })).collect::<Vec<_>>()
+        }
+        _ => return profile_range(conn, table, columns, key, ""),
+    };
+    let path = conn.path().unwrap_or_default().to_string();
+    let results: Vec<Result<(u64, Vec<Profile>), SourceError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter()
+            .map(|(lo, hi)| {
+                let path = &path;
+                scope.spawn(move || {
+                    let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                        .map_err(map_error)?;
+                    c.busy_timeout(std::time::Duration::from_secs(30)).map_err(map_error)?;
+                    profile_range(&c, table, columns, key, &format!(" WHERE rowid BETWEEN {lo} AND {hi}"))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(SourceError::new(ErrorKind::Definite, "a profiling thread panicked")))).collect()
+    });
+    let mut rows = 0;
+    let mut merged: Option<Vec<Profile>> = None;
+    for r in results {
+        let (n, ps) = r?;
+        rows += n;
+        merged = Some(match merged {
+            None => ps,
+            Some(acc) => acc.into_iter().zip(ps).map(|(a, b)| a.merge(b)).collect(),
+        });
+    }
+    Ok((rows, merged.unwrap_or_default()))
+}
+
+/// One pass over the rows `condition` selects.
+fn profile_range(conn: &Connection, table: &str, columns: &[RawColumn], key: &str, condition: &str) -> Result<(u64, Vec<Profile>), SourceError> {
     let ctx = |e: rusqlite::Error| map_error(e).context(format!("profiling the values of table `{table}`"));
     let mut select: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
     select.push(key.to_string());
-    let sql = format!("SELECT {} FROM {}", select.join(", "), quote_ident(table));
+    let sql = format!("SELECT {} FROM {}{condition}", select.join(", "), quote_ident(table));
     let mut st = conn.prepare(&sql).map_err(ctx)?;
     let mut rows = st.query([]).map_err(ctx)?;
     let mut profilers: Vec<Profiler> = columns.iter().map(|c| Profiler::new(&c.declared)).collect();

@@ -78,6 +78,40 @@ impl Profile {
     pub fn non_null(&self) -> u64 {
         self.ints + self.reals + self.texts + self.blobs
     }
+
+    /// The profile of `self`'s rows followed by `later`'s (the first bad row and the sample
+    /// stay `self`'s when it has them).
+    pub fn merge(self, later: Profile) -> Profile {
+        fn opt<T: Copy>(a: Option<T>, b: Option<T>, f: fn(T, T) -> T) -> Option<T> {
+            match (a, b) {
+                (Some(x), Some(y)) => Some(f(x, y)),
+                (x, y) => x.or(y),
+            }
+        }
+        Profile {
+            ints: self.ints + later.ints,
+            reals: self.reals + later.reals,
+            texts: self.texts + later.texts,
+            blobs: self.blobs + later.blobs,
+            int_min: opt(self.int_min, later.int_min, i64::min),
+            int_max: opt(self.int_max, later.int_max, i64::max),
+            real_min: opt(self.real_min, later.real_min, f64::min),
+            real_max: opt(self.real_max, later.real_max, f64::max),
+            text_max_chars: opt(self.text_max_chars, later.text_max_chars, u64::max),
+            iso_texts: self.iso_texts + later.iso_texts,
+            timed_texts: self.timed_texts + later.timed_texts,
+            zoned_texts: self.zoned_texts + later.zoned_texts,
+            frac_digits: self.frac_digits.max(later.frac_digits),
+            non_midnight: self.non_midnight + later.non_midnight,
+            beyond_scale: self.beyond_scale + later.beyond_scale,
+            beyond_precision: self.beyond_precision + later.beyond_precision,
+            json_texts: self.json_texts + later.json_texts,
+            bad_texts: self.bad_texts + later.bad_texts,
+            bad_text_row: self.bad_text_row.or(later.bad_text_row),
+            utf8_blobs: self.utf8_blobs + later.utf8_blobs,
+            text_sample: self.text_sample.or(later.text_sample),
+        }
+    }
 }
 
 /// What the declared type says beyond its affinity.
@@ -455,6 +489,22 @@ mod tests {
 
     fn ints(min: i64, max: i64) -> Profile {
         Profile { ints: 10, int_min: Some(min), int_max: Some(max), ..Default::default() }
+    }
+
+    #[test]
+    fn parts_merge_into_the_profile_of_one_pass() {
+        let cells: Vec<rusqlite::types::Value> = vec![1.into(), "x".to_string().into(), 7.into(), 2.5.into(), "yy".to_string().into(), (-3).into()];
+        let run = |cells: &[rusqlite::types::Value]| {
+            let mut p = Profiler::new("INTEGER");
+            for c in cells {
+                p.add(c.into(), || "row".into());
+            }
+            p.finish()
+        };
+        let whole = run(&cells);
+        assert_eq!(run(&cells[..2]).merge(run(&cells[2..])), whole);
+        assert_eq!(whole.text_sample.as_deref(), Some("x"));
+        assert_eq!((whole.int_min, whole.int_max, whole.reals, whole.texts), (Some(-3), Some(7), 1, 2));
     }
 
     #[test]
