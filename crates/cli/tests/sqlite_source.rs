@@ -334,3 +334,25 @@ fn sqlite_type_families_arrive_the_same_by_load_and_by_sync() {
     assert_eq!(column_type(&dst, &schema, "mixed", "extra"), "text");
     verify_equal(&["--source", &src, "--target", &dst]);
 }
+
+#[test]
+fn verify_bisects_a_large_sqlite_range_down_to_the_changed_row() {
+    let name = unique("sqlite_bisect");
+    let file = sqlite_file(
+        &name,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v REAL, s TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) INSERT INTO t SELECT i, i / 7.0, 'row ' || i FROM n;",
+    );
+    let src = url(&file);
+    let dst = fresh_pg(&name);
+    migrate_ok(&["--source", &src, "--target", &dst, "--quiet"]);
+    verify_equal(&["--source", &src, "--target", &dst]);
+    let schema = file.file_stem().unwrap().to_string_lossy().to_string();
+    psql(&dst, &format!("UPDATE \"{schema}\".t SET s = 'changed' WHERE id = 12345"));
+    let (status, report) = verify_json(&["--source", &src, "--target", &dst]);
+    assert_ne!(status, 0);
+    let t = &report["tables"][0];
+    assert!(t["bisections"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(t["changed"], 1, "{report}");
+    assert!(t["sample_changed"].to_string().contains("12345"), "{report}");
+}

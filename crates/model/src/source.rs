@@ -241,9 +241,19 @@ pub trait VerifySource: Source {
     fn canonical_expr(&self, column: &crate::Column, canon: crate::canonical::Canon) -> String;
     /// Quotes an identifier for the source's SQL.
     fn quote(&self, ident: &str) -> String;
+    /// The source's SQL for the smallest and largest value of a quoted column, as text or an
+    /// integer cell (default: `min(c)`, `max(c)`).
+    fn key_bound_exprs(&self, quoted_column: &str) -> [String; 2] {
+        [format!("min({quoted_column})"), format!("max({quoted_column})")]
+    }
     /// The smallest and largest value of integer key `column` within `range` (None: no row),
     /// where verify bisects a range that differs.
-    fn key_bounds(&self, table: &Table, column: &str, range: &ChunkRange) -> impl Future<Output = Result<(Option<i128>, Option<i128>), SourceError>> + Send;
+    fn key_bounds(&self, table: &Table, column: &str, range: &ChunkRange) -> impl Future<Output = Result<(Option<i128>, Option<i128>), SourceError>> + Send {
+        async move {
+            let rows = self.canonical_rows(table, &self.key_bound_exprs(&self.quote(column)), range).await?;
+            Ok(crate::canonical::parse_bounds(&rows))
+        }
+    }
     /// Row count and order-independent hash sum of `range` over the canonical texts `exprs`.
     fn chunk_hash(
         &self,

@@ -83,10 +83,8 @@ impl ferry_model::VerifySource for MySqlSource {
     fn quote(&self, ident: &str) -> String {
         quote_ident(ident)
     }
-    async fn key_bounds(&self, table: &Table, column: &str, range: &ChunkRange) -> Result<(Option<i128>, Option<i128>), SourceError> {
-        let c = quote_ident(column);
-        let rows = MySqlSource::canonical_rows(self, table, &[format!("CAST(MIN({c}) AS CHAR)"), format!("CAST(MAX({c}) AS CHAR)")], range).await?;
-        Ok(ferry_model::canonical::parse_bounds(&rows))
+    fn key_bound_exprs(&self, c: &str) -> [String; 2] {
+        [format!("CAST(MIN({c}) AS CHAR)"), format!("CAST(MAX({c}) AS CHAR)")]
     }
     async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {
         MySqlSource::chunk_hash(self, table, exprs, range).await

@@ -299,10 +299,8 @@ impl VerifySource for PgSource {
         quote_ident(ident)
     }
 
-    async fn key_bounds(&self, table: &Table, column: &str, range: &ChunkRange) -> Result<(Option<i128>, Option<i128>), SourceError> {
-        let c = quote_ident(column);
-        let rows = self.canonical_rows(table, &[format!("min({c})::text"), format!("max({c})::text")], range).await?;
-        Ok(ferry_model::canonical::parse_bounds(&rows))
+    fn key_bound_exprs(&self, c: &str) -> [String; 2] {
+        [format!("min({c})::text"), format!("max({c})::text")]
     }
 
     async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {

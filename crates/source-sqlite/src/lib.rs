@@ -61,25 +61,7 @@ pub fn url_path(url: &str) -> Result<PathBuf, SourceError> {
     if rest.is_empty() {
         return Err(SourceError::new(ErrorKind::Definite, format!("{url}: the URL names no file (sqlite:///abs/path.db or sqlite:relative.db)")));
     }
-    Ok(PathBuf::from(percent_decode(rest)))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(x) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(x);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    Ok(PathBuf::from(ferry_model::percent_decode(rest)))
 }
 
 pub(crate) fn map_error(e: rusqlite::Error) -> SourceError {

@@ -108,12 +108,6 @@ impl ferry_model::VerifySource for SqliteSource {
         quote_ident(ident)
     }
 
-    async fn key_bounds(&self, table: &Table, column: &str, range: &ChunkRange) -> Result<(Option<i128>, Option<i128>), SourceError> {
-        let c = quote_ident(column);
-        let rows = self.canonical_rows(table, &[format!("min({c})"), format!("max({c})")], range).await?;
-        Ok(ferry_model::canonical::parse_bounds(&rows))
-    }
-
     async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {
         let select: Vec<String> = if exprs.is_empty() { vec!["''".into()] } else { exprs.iter().map(|e| e.sql.clone()).collect() };
         let sql = format!("SELECT {} FROM {}{}", select.join(", "), quote_ident(&table.name), range_condition(range)?);

@@ -240,6 +240,10 @@ impl VerifySource for AnySource {
         each!(self, AnySource, s => s.quote(ident))
     }
 
+    fn key_bound_exprs(&self, quoted_column: &str) -> [String; 2] {
+        each!(self, AnySource, s => s.key_bound_exprs(quoted_column))
+    }
+
     async fn key_bounds(&self, table: &Table, column: &str, range: &ChunkRange) -> Result<(Option<i128>, Option<i128>), SourceError> {
         each!(self, AnySource, s => s.key_bounds(table, column, range).await)
     }
