@@ -159,10 +159,19 @@ ferry_start_mariadb() {
   ferry_ensure_certs || return 1
   dir="$FERRY_SERVERS_DIR/mysql"
   port=$(ferry_free_port)
-  mkdir -p "$dir/data"
-  mariadb-install-db --no-defaults --datadir="$dir/data" --user="$(id -un)" \
-    --auth-root-authentication-method=normal --skip-test-db >"$FERRY_SERVERS_DIR/mysql-install.log" 2>&1 \
-    || { cat "$FERRY_SERVERS_DIR/mysql-install.log" >&2; return 1; }
+  mkdir -p "$dir/data" "$dir/tmp"
+  # Its own tmpdir (see ferry_launch_mariadb); and once more from scratch if the bootstrap
+  # server dies (seen once as a segfault on a loaded machine).
+  local attempt
+  for attempt in 1 2; do
+    if mariadb-install-db --no-defaults --datadir="$dir/data" --user="$(id -un)" --tmpdir="$dir/tmp" \
+      --auth-root-authentication-method=normal --skip-test-db >"$FERRY_SERVERS_DIR/mysql-install.log" 2>&1; then
+      break
+    fi
+    [ "$attempt" = 1 ] || { cat "$FERRY_SERVERS_DIR/mysql-install.log" >&2; return 1; }
+    ferry_log "mariadb-install-db failed; trying once more"
+    rm -rf "$dir/data"; mkdir -p "$dir/data"
+  done
   local tries=0
   until FERRY_MYSQL_PORT=$port ferry_launch_mariadb; do
     # The port was taken between the check and the bind: another one.
