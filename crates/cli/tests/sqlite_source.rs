@@ -356,3 +356,26 @@ fn verify_bisects_a_large_sqlite_range_down_to_the_changed_row() {
     assert_eq!(t["changed"], 1, "{report}");
     assert!(t["sample_changed"].to_string().contains("12345"), "{report}");
 }
+
+#[test]
+fn nocase_columns_become_citext_by_the_rule_and_compare_as_the_source_did() {
+    let name = unique("sqlite_citext");
+    let file = sqlite_file(
+        &name,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(80) COLLATE NOCASE NOT NULL UNIQUE, code TEXT);
+         INSERT INTO users VALUES (1, 'Ann@Example.com', 'A'), (2, 'bob@example.com', 'b');",
+    );
+    let src = url(&file);
+    let dst = fresh_pg(&name);
+    let cfg = write_config(&name, "[rules]\ncase_insensitive = \"citext\"\n");
+    let plan = ferry(&["plan", "--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst]);
+    assert!(plan.stdout.contains("CREATE EXTENSION IF NOT EXISTS \"citext\"") && plan.stdout.contains("→ citext"), "{}", plan.all());
+    migrate_ok(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst, "--quiet"]);
+    let schema = file.file_stem().unwrap().to_string_lossy().to_string();
+    assert_eq!(column_type(&dst, &schema, "users", "email"), "citext");
+    assert_eq!(column_type(&dst, &schema, "users", "code"), "text", "only the NOCASE column");
+    // The unique key compares as SQLite's did: another case of the same address is a duplicate.
+    let dup = psql_try(&dst, &format!("INSERT INTO \"{schema}\".users VALUES (3, 'ann@example.COM', 'c')"));
+    assert!(dup.is_err_and(|e| e.contains("duplicate key")));
+    verify_equal(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst]);
+}

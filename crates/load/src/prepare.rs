@@ -24,7 +24,9 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
 
     // (what it creates or changes, statement): run one by one in one transaction, so an error
     // names its object and shows its statement, and either all of it is in place or none.
-    let mut stmts: Vec<(String, String)> = vec![(format!("schema \"{}\"", plan.target_schema), create_schema_sql(&plan.target_schema))];
+    let mut stmts: Vec<(String, String)> =
+        plan.extensions.iter().map(|e| (format!("extension {e} (its types are planned)"), ferry_plan::build::create_extension_sql(e))).collect();
+    stmts.push((format!("schema \"{}\"", plan.target_schema), create_schema_sql(&plan.target_schema)));
     let mut push = |what: String, sql: String| stmts.push((what, sql));
     match if_exists {
         IfExists::Fail if !existing.is_empty() => {

@@ -183,6 +183,20 @@ pub struct Rules {
     /// value checked on the way).
     #[serde(default)]
     pub utf8_binary: Utf8Binary,
+    /// Text columns the source compares case-insensitively (MySQL `*_ci`, SQL Server `*_CI_*`,
+    /// SQLite `NOCASE`): `keep` (default; the plan warns that PostgreSQL compares
+    /// case-sensitively) or `citext` (they become `citext`, the extension created with the
+    /// schema; a `varchar(n)`'s length is not enforced by citext, the plan says which).
+    #[serde(default)]
+    pub case_insensitive: CaseInsensitive,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseInsensitive {
+    #[default]
+    Keep,
+    Citext,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -212,6 +226,7 @@ impl Default for Rules {
             tinyint1: Tinyint1::default(),
             json_duplicate_keys: JsonDuplicates::default(),
             utf8_binary: Utf8Binary::default(),
+            case_insensitive: CaseInsensitive::default(),
         }
     }
 }

@@ -98,6 +98,19 @@ pub fn map_column(col: &Column, rules: &Rules, probes: ColumnProbes, enum_type: 
         }
         DataType::Float { .. } => m(PgType::Real, Conversion::Identity),
         DataType::Double { .. } => m(PgType::Double, Conversion::Identity),
+        DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. }
+            if col.case_insensitive && rules.case_insensitive == crate::config::CaseInsensitive::Citext =>
+        {
+            let length = match &col.data_type {
+                DataType::Char { len } | DataType::Varchar { len } => format!("; its length ({len}) is not enforced by citext"),
+                _ => String::new(),
+            };
+            noted(
+                PgType::Custom("citext".into()),
+                Conversion::Identity,
+                format!("{} compares case-insensitively → citext (rules.case_insensitive = \"citext\"){length}", col.source_type),
+            )
+        }
         DataType::Char { len } => m(PgType::Char((*len).max(1)), Conversion::Identity),
         DataType::Varchar { len } => m(PgType::Varchar(Some((*len).max(1))), Conversion::Identity),
         DataType::Text { .. } => m(PgType::Text, Conversion::Identity),
@@ -223,5 +236,20 @@ mod tests {
         assert!(matches!(override_conversion(&blob, "text", zero), Conversion::BytesToText));
         assert!(matches!(override_conversion(&blob, "varchar(20)", zero), Conversion::BytesToText));
         assert!(matches!(override_conversion(&blob, "bytea", zero), Conversion::Identity));
+    }
+
+    #[test]
+    fn case_insensitive_text_becomes_citext_only_by_the_rule() {
+        let zero = ZeroDates { policy: ZeroDatePolicy::Error, nullable: true };
+        let col = Column { case_insensitive: true, ..Column::new("name", DataType::Varchar { len: 40 }, "varchar(40)") };
+        let mut rules = Rules::default();
+        let kept = map_column(&col, &rules, ColumnProbes::default(), None, false, zero).unwrap();
+        assert_eq!(kept.ty, PgType::Varchar(Some(40)));
+        rules.case_insensitive = crate::config::CaseInsensitive::Citext;
+        let ci = map_column(&col, &rules, ColumnProbes::default(), None, false, zero).unwrap();
+        assert_eq!(ci.ty, PgType::Custom("citext".into()));
+        assert!(ci.note.unwrap().contains("length (40)"));
+        let cs = Column::new("code", DataType::Varchar { len: 4 }, "varchar(4)");
+        assert_eq!(map_column(&cs, &rules, ColumnProbes::default(), None, false, zero).unwrap().ty, PgType::Varchar(Some(4)));
     }
 }

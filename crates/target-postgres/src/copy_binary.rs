@@ -63,6 +63,8 @@ impl BinaryKind {
             PgType::Bit(_) | PgType::VarBit(_) => BinaryKind::Bit,
             PgType::Array(inner) if matches!(**inner, PgType::Text) => BinaryKind::TextArray,
             PgType::Geometry => BinaryKind::Geometry,
+            // citext's binary form is text's.
+            PgType::Custom(n) if n.trim().eq_ignore_ascii_case("citext") => BinaryKind::Text,
             PgType::Array(_) | PgType::Custom(_) => return None,
         })
     }

@@ -5,6 +5,7 @@
 mod defaults;
 mod expr;
 mod script;
+pub use script::create_extension_sql;
 mod table;
 
 use crate::assessment::{Assessment, Severity};
@@ -83,6 +84,9 @@ pub struct Plan {
     /// A Citus target's distribution (`[target.citus]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub citus: Option<crate::citus::CitusPlan>,
+    /// Extensions the plan's column types need (`citext`), created first if missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<String>,
     /// What the plan was made from, so it can be made again for a changed source schema
     /// ([`Plan::rebuilt`], used by sync when the source runs DDL).
     #[serde(skip)]
@@ -365,6 +369,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         a.push_sql(Severity::Action, object, msg, o.sql.clone());
     }
 
+    let extensions = extensions_needed(&tables);
     let mut plan = Plan {
         source_database: schema.name.clone(),
         target_schema,
@@ -374,6 +379,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         tables,
         assessment: a,
         citus: None,
+        extensions,
         inputs: PlanInputs { schema: source_model.clone(), config: config.clone(), probes: probes.clone(), postgis },
     };
     if let Some(c) = &config.target.citus {
@@ -383,6 +389,17 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         return Err(PlanError { problems });
     }
     Ok(plan)
+}
+
+/// The extensions whose types the planned columns use: `citext` (by the case-insensitive rule
+/// or a type override).
+fn extensions_needed(tables: &[TablePlan]) -> Vec<String> {
+    let citext = tables.iter().flat_map(|t| &t.target.columns).any(|c| matches!(&c.ty, PgType::Custom(n) if n.trim().eq_ignore_ascii_case("citext")));
+    if citext {
+        vec!["citext".into()]
+    } else {
+        Vec::new()
+    }
 }
 
 /// A referencing column takes the target type of the key it references, where the two mapped

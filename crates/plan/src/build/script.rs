@@ -5,11 +5,19 @@
 use super::{Plan, TablePlan};
 use ferry_target_postgres::ddl::*;
 
+/// `CREATE EXTENSION IF NOT EXISTS` for an extension the plan's types need.
+pub fn create_extension_sql(name: &str) -> String {
+    format!("CREATE EXTENSION IF NOT EXISTS {}", ferry_target_postgres::ident::quote_ident(name))
+}
+
 impl Plan {
     /// Everything `migrate` will run, in order, as one script (the `ferry plan` output).
     pub fn ddl_script(&self) -> String {
         let mut s = String::new();
         s.push_str("-- ferry plan: DDL in the order `ferry migrate` runs it\n\n-- 1. before the load\n");
+        for e in &self.extensions {
+            s.push_str(&format!("{};\n", create_extension_sql(e)));
+        }
         s.push_str(&format!("{};\n", create_schema_sql(&self.target_schema)));
         for e in &self.enums {
             s.push_str(&format!("{};\n", e.create_sql()));

@@ -276,7 +276,7 @@ impl Planner<'_> {
             if let Some(g) = &c.generated {
                 a.push(Severity::Warning, &obj, format!("generated column copied as a plain column; its expression is not kept: {g}"));
             }
-            if c.data_type.is_textual() && c.case_insensitive {
+            if c.data_type.is_textual() && c.case_insensitive && ty != PgType::Custom("citext".into()) {
                 ci_columns.entry(c.collation.clone().unwrap_or_else(|| "case-insensitive".into())).or_default().push(format!("{}.{}", t.name, c.name));
             }
             columns.push(PgColumn { name: cname, ty, nullable, default, identity, comment: c.comment.clone() });
