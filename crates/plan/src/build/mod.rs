@@ -338,7 +338,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             Severity::Warning,
             "collations",
             format!(
-                "{total} text columns use case-insensitive collations ({}): PostgreSQL compares case-sensitively, so equality, unique keys and ORDER BY can behave differently; consider citext or a nondeterministic ICU collation where it matters",
+                "{total} text columns use case-insensitive collations ({}): PostgreSQL compares case-sensitively, so equality, unique keys and ORDER BY can behave differently; rules.case_insensitive = \"citext\" makes them citext, or use a nondeterministic ICU collation where it matters",
                 listed.join("; ")
             ),
         );
