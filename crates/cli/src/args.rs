@@ -15,7 +15,8 @@ pub struct Common {
     /// TOML config with source, target and rules (see README).
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
-    /// Source URL, e.g. mysql://user@host:3306/database (password: FERRY_SOURCE_PASSWORD).
+    /// Source URL, e.g. mysql://user@host:3306/database, postgres://user@host/db?schema=app or
+    /// sqlite:///path/app.db (password: FERRY_SOURCE_PASSWORD).
     #[arg(long, env = "FERRY_SOURCE_URL", hide_env_values = true)]
     pub source: Option<String>,
     /// Target URL, e.g. postgres://user@host:5432/database (password: FERRY_TARGET_PASSWORD).
@@ -170,6 +171,13 @@ pub enum Command {
         #[arg(long, short = 'c')]
         config: Option<PathBuf>,
     },
+    /// Print a shell completion script (e.g. `ferry completions bash > /etc/bash_completion.d/ferry`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print ferry's man page (roff; e.g. `ferry man > /usr/local/share/man/man1/ferry.1`).
+    Man,
     /// One self-contained HTML page: the plan's assessment, the last migrate and verify
     /// summaries, and the ER diagram of the target (inline SVG).
     Report {
