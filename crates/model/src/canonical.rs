@@ -114,25 +114,46 @@ fn canonical_float(x: f64, single: Option<f32>) -> String {
 /// [`ColumnText`]) joined by U+001F, NULLs of NOT NULL columns left out as `CONCAT_WS` does. Each
 /// database computes the same in SQL; this is the reference, used where ferry hashes rows itself.
 pub fn row_hash<'a>(parts: impl IntoIterator<Item = (Option<&'a str>, bool)>) -> u64 {
-    let mut text = Vec::with_capacity(128);
-    let mut first = true;
+    let mut text = RowText::default();
     for (p, nullable) in parts {
-        let piece: Option<(&[u8], &[u8])> = match (p, nullable) {
-            (Some(p), true) => Some((b"v", p.as_bytes())),
-            (None, true) => Some((b"n", b"")),
-            (Some(p), false) => Some((b"", p.as_bytes())),
-            (None, false) => None,
-        };
-        if let Some((prefix, body)) = piece {
-            if !first {
-                text.push(0x1f);
-            }
-            first = false;
-            text.extend_from_slice(prefix);
-            text.extend_from_slice(body);
-        }
+        text.push(p.map(str::as_bytes), nullable);
     }
-    hash_text(&text)
+    text.hash()
+}
+
+/// A row's canonical text built piece by piece (the rule of [`row_hash`]), in a buffer reused
+/// across rows ([`RowText::clear`]): what a source that hashes in ferry streams its texts into.
+#[derive(Debug, Default)]
+pub struct RowText {
+    text: Vec<u8>,
+    pieces: usize,
+}
+
+impl RowText {
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.pieces = 0;
+    }
+
+    /// Adds one column's canonical text (None: NULL) of a nullable or NOT NULL column.
+    pub fn push(&mut self, piece: Option<&[u8]>, nullable: bool) {
+        let (prefix, body): (&[u8], &[u8]) = match (piece, nullable) {
+            (Some(p), true) => (b"v", p),
+            (None, true) => (b"n", b""),
+            (Some(p), false) => (b"", p),
+            (None, false) => return,
+        };
+        if self.pieces > 0 {
+            self.text.push(0x1f);
+        }
+        self.pieces += 1;
+        self.text.extend_from_slice(prefix);
+        self.text.extend_from_slice(body);
+    }
+
+    pub fn hash(&self) -> u64 {
+        hash_text(&self.text)
+    }
 }
 
 /// First 60 bits (15 hex digits) of the SHA-256 of `text`. SHA-256 rather than MD5: every

@@ -1,6 +1,6 @@
 //! The SQLite side of `verify`. SQLite has no SHA-256 in SQL, so the canonical texts are
 //! computed in SQLite's SQL ([`canonical_expr`]), streamed to ferry and hashed there with the
-//! reference [`row_hash`] (the registry declares `hash_in_sql: false`): the chunk hashes equal
+//! reference rule (`ferry_model::canonical::RowText`, as `row_hash`; the registry declares `hash_in_sql: false`): the chunk hashes equal
 //! the target's for equal data, and nothing else changes for the engine.
 //!
 //! The texts come from SQLite's own functions over the stored cells (`strftime` for every date
@@ -11,7 +11,7 @@
 
 use crate::read::{range_condition, read_rows, real_text, select_sql};
 use crate::{blocking, map_error, quote_ident, SqliteSource};
-use ferry_model::canonical::{json_canonical, row_hash, Canon, ColumnText};
+use ferry_model::canonical::{json_canonical, Canon, ColumnText, RowText};
 use ferry_model::{ChunkRange, Column, RowSender, SourceError, Table};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::ValueRef;
@@ -31,9 +31,10 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     .map(|_| ())
 }
 
-/// The text SQLite's `strftime` gives for a date cell of a column stored as `stored_as`, with
-/// the fraction as PostgreSQL's `timestamp` text prints it (no trailing zeros).
-fn datetime_text(c: &str, stored_as: Option<&str>) -> String {
+/// The text SQLite's `strftime` gives for a date cell of a column stored as `stored_as` with
+/// `digits` fractional digits, with the fraction as PostgreSQL's `timestamp` text prints it (no
+/// trailing zeros).
+fn datetime_text(c: &str, stored_as: Option<&str>, digits: u8) -> String {
     let trimmed = |x: String| format!("rtrim(rtrim({x}, '0'), '.')");
     let numeric = match stored_as {
         Some("unixepoch") => trimmed(format!("strftime('%Y-%m-%d %H:%M:%f', {c}, 'unixepoch')")),
@@ -41,8 +42,12 @@ fn datetime_text(c: &str, stored_as: Option<&str>) -> String {
         Some("julianday") => trimmed(format!("strftime('%Y-%m-%d %H:%M:%f', {c})")),
         _ => "NULL".into(),
     };
-    // Text: the seconds from strftime, the fraction's digits from the text itself (strftime
-    // keeps milliseconds only), up to microseconds.
+    // Text of a column stored to the millisecond at most: strftime reads it whole.
+    if digits <= 3 {
+        return format!("CASE typeof({c}) WHEN 'text' THEN {} ELSE {numeric} END", trimmed(format!("strftime('%Y-%m-%d %H:%M:%f', {c})")));
+    }
+    // Finer text: the seconds from strftime, the fraction's digits from the text itself
+    // (strftime keeps milliseconds only), up to microseconds.
     let f = format!("substr({c}, instr({c}, '.') + 1)");
     let run = format!("substr({f}, 1, min(6, length({f}) - length(ltrim({f}, '0123456789'))))");
     let frac = format!("CASE WHEN instr({c}, '.') > 0 AND rtrim({run}, '0') <> '' THEN '.' || rtrim({run}, '0') ELSE '' END");
@@ -66,10 +71,10 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
         Canon::Text | Canon::Set | Canon::Json => format!("CASE typeof({c}) WHEN 'real' THEN ferry_real_text({c}) ELSE CAST({c} AS TEXT) END"),
         Canon::Bytes | Canon::Geometry { .. } => not_null(format!("lower(hex(CASE typeof({c}) WHEN 'real' THEN ferry_real_text({c}) ELSE {c} END))")),
         Canon::Date { .. } => match col.stored_as.as_deref() {
-            Some(s @ ("unixepoch" | "unixepoch-ms" | "julianday")) => format!("substr({}, 1, 10)", datetime_text(c, Some(s))),
+            Some(s @ ("unixepoch" | "unixepoch-ms" | "julianday")) => format!("substr({}, 1, 10)", datetime_text(c, Some(s), 3)),
             _ => format!("date({c})"),
         },
-        Canon::DateTime { .. } => datetime_text(c, col.stored_as.as_deref()),
+        Canon::DateTime { digits, .. } => datetime_text(c, col.stored_as.as_deref(), digits),
         Canon::Duration | Canon::Bits { .. } => format!("CAST({c} AS TEXT)"),
     }
 }
@@ -115,14 +120,28 @@ impl ferry_model::VerifySource for SqliteSource {
         let exprs = exprs.to_vec();
         let what = format!("verifying `{}`", table.name);
         blocking(move || {
-            let (mut count, mut sum) = (0u64, 0u128);
-            query_texts(&conn, &sql, &what, |row| {
+            let ctx = |e: rusqlite::Error| map_error(e).context(what.clone());
+            let mut st = conn.prepare(&sql).map_err(ctx)?;
+            let mut rows = st.query([]).map_err(ctx)?;
+            let (mut count, mut sum, mut text) = (0u64, 0u128, RowText::default());
+            while let Some(r) = rows.next().map_err(ctx)? {
                 count += 1;
-                let texts: Vec<Option<String>> = row.into_iter().zip(&exprs).map(|(v, e)| if e.json { v.map(|d| json_canonical(&d)) } else { v }).collect();
-                let h =
-                    if exprs.is_empty() { row_hash(std::iter::empty()) } else { row_hash(texts.iter().zip(&exprs).map(|(v, e)| (v.as_deref(), e.nullable))) };
-                sum += h as u128;
-            })?;
+                text.clear();
+                for (i, e) in exprs.iter().enumerate() {
+                    let v = r.get_ref(i).map_err(ctx)?;
+                    let owned;
+                    let piece: Option<&[u8]> = match v {
+                        ValueRef::Null => None,
+                        ValueRef::Text(t) | ValueRef::Blob(t) if !e.json => Some(t),
+                        other => {
+                            owned = cell_text(other).map(|t| if e.json { json_canonical(&t) } else { t });
+                            owned.as_deref().map(str::as_bytes)
+                        }
+                    };
+                    text.push(piece, e.nullable);
+                }
+                sum += text.hash() as u128;
+            }
             Ok((count, sum.to_string()))
         })
         .await
@@ -190,6 +209,10 @@ mod tests {
         check("DATETIME", None, "'2009-01-01 00:00:00'", dt, Some("2009-01-01 00:00:00"));
         check("DATETIME", None, "'2009-01-01T10:00:00.120+01:00'", dt, Some("2009-01-01 09:00:00.12"));
         check("DATETIME", None, "'2009-01-01 10:00:00.1234567'", dt, Some("2009-01-01 10:00:00.123456"));
+        let ms = Canon::DateTime { zero: ferry_model::canonical::ZeroAs::Kept, digits: 3 };
+        check("DATETIME", None, "'2009-01-01T10:00:00.120+01:00'", ms, Some("2009-01-01 09:00:00.12"));
+        check("DATETIME", None, "'2009-01-01 10:00:00'", ms, Some("2009-01-01 10:00:00"));
+        check("DATETIME", Some("unixepoch"), "86401", ms, Some("1970-01-02 00:00:01"));
         check("DATETIME", Some("unixepoch"), "86401", dt, Some("1970-01-02 00:00:01"));
         check("DATETIME", Some("unixepoch-ms"), "1700000000123", dt, Some("2023-11-14 22:13:20.123"));
         check("DATETIME", Some("julianday"), "2451545.0", dt, Some("2000-01-01 12:00:00"));
