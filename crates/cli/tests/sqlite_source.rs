@@ -100,7 +100,10 @@ fn every_odd_sqlite_cell_ends_in_the_documented_type_and_verify_agrees() {
         assert!(text.contains(said), "the plan should say {said:?}:\n{text}");
     }
 
-    migrate_ok(&["--source", &src, "--target", &dst, "--quiet"]);
+    let m = migrate_ok(&["--source", &src, "--target", &dst, "--quiet", "--json"]);
+    // The report says how the readers shared the file (a rollback-journal file: shared locks).
+    let report: serde_json::Value = serde_json::from_str(&m.stdout).unwrap();
+    assert!(report["snapshot"]["readers"].as_str().is_some_and(|r| r.contains("shared locks")), "{report}");
     let schema = std::path::Path::new(&file).file_stem().unwrap().to_string_lossy().to_string();
     let types: Vec<(&str, &str)> = vec![
         ("n", "text"),

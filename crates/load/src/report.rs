@@ -121,13 +121,17 @@ impl MigrateReport {
             self.rows_per_second,
             if self.ok { "OK" } else { "WITH ERRORS" }
         );
+        let readers = self.snapshot.readers.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
         match (&self.snapshot.position, self.snapshot.consistent) {
             (Some(p), true) => {
                 let _ = writeln!(
                     s,
-                    "  source snapshot: consistent at log position {p}{}",
+                    "  source snapshot: consistent at log position {p}{}{readers}",
                     self.snapshot.gtid.as_ref().map(|g| format!(", GTID {g}")).unwrap_or_default()
                 );
+            }
+            (None, true) if !readers.is_empty() => {
+                let _ = writeln!(s, "  source snapshot: consistent{readers}");
             }
             (_, false) => {
                 let _ = writeln!(s, "  source snapshot: NOT consistent across readers — {}", self.snapshot.note.clone().unwrap_or_default());

@@ -119,6 +119,10 @@ pub struct SnapshotPosition {
     pub consistent: bool,
     /// Why not consistent, for the report.
     pub note: Option<String>,
+    /// How the readers share the snapshot, where the source has more than one way (SQLite: a
+    /// WAL snapshot, or shared locks that hold off writers), for the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readers: Option<String>,
 }
 
 /// One connection inside a snapshot, reading chunks.

@@ -230,6 +230,6 @@ impl Source for MySqlSource {
         }
         opened.map_err(|e| e.context("opening the snapshot"))?;
         let consistent = locked || readers <= 1;
-        Ok((out, SnapshotPosition { position, gtid, consistent, note: if consistent { None } else { note } }))
+        Ok((out, SnapshotPosition { position, gtid, consistent, note: if consistent { None } else { note }, readers: None }))
     }
 }

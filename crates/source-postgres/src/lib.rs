@@ -286,7 +286,7 @@ impl Source for PgSource {
                 .map_err(|e| source_error(e.context("importing the snapshot")))?;
             out.push(PgReader { conn: c, schema: self.schema.clone(), _leader: leader.clone() });
         }
-        Ok((out, SnapshotPosition { position: Some(lsn), gtid: None, consistent: true, note: None }))
+        Ok((out, SnapshotPosition { position: Some(lsn), gtid: None, consistent: true, note: None, readers: None }))
     }
 }
 

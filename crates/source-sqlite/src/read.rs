@@ -323,7 +323,7 @@ pub async fn open_snapshot(source: &SqliteSource, readers: usize) -> Result<(Vec
             format!("{n} readers hold shared locks on the file (rollback journal): its writers wait until the load ends")
         };
         tracing::info!("{note}");
-        let position = SnapshotPosition { position: log_position, gtid: None, consistent: true, note: None };
+        let position = SnapshotPosition { position: log_position, gtid: None, consistent: true, note: None, readers: Some(note) };
         Ok((joined.into_iter().map(|c| SqliteReader { conn: Some(c) }).collect(), position))
     })
     .await
