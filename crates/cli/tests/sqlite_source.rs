@@ -161,19 +161,19 @@ fn a_bad_cell_under_a_type_override_stops_its_table_naming_column_and_row() {
     let r = ferry(&["migrate", "--config", cfg.to_str().unwrap(), "--source", &url(&file), "--target", &dst, "--quiet"]);
     assert_ne!(r.status, 0, "{}", r.all());
     let all = r.all();
-    eprintln!("{all}");
-    assert!(all.contains("`t`") && all.contains("`s`") && all.contains("7"), "the error must name table, column and row:\n{all}");
+    assert!(all.contains("table `t`, column `s`, key (id)=(7)"), "the error must name table, column and row:\n{all}");
+    assert!(all.contains("not UTF-8"), "and say what is wrong:\n{all}");
 }
 
 #[test]
-fn a_50_mb_blob_table_loads_in_bounded_memory_and_the_source_file_is_untouched() {
+fn a_150_mb_blob_table_loads_in_less_memory_than_its_data_and_the_source_file_is_untouched() {
     let name = unique("sqlite_blobs");
     let file = sqlite_file(&name, "CREATE TABLE b (id INTEGER PRIMARY KEY, data BLOB NOT NULL);");
     {
         let conn = Connection::open(&file).unwrap();
         let chunk = vec![0xabu8; 2 << 20];
         let mut st = conn.prepare("INSERT INTO b (data) VALUES (?1)").unwrap();
-        for _ in 0..25 {
+        for _ in 0..75 {
             st.execute([&chunk]).unwrap();
         }
     }
@@ -208,10 +208,10 @@ fn a_50_mb_blob_table_loads_in_bounded_memory_and_the_source_file_is_untouched()
         })
     );
     let schema = file.file_stem().unwrap().to_string_lossy().to_string();
-    assert_eq!(psql(&dst, &format!("SELECT count(*), sum(length(data)) FROM \"{schema}\".b")).trim(), format!("25\t{}", 25u64 * (2 << 20)));
-    eprintln!("peak resident memory: {peak_kb} kB");
-    // 50 MB went through; the reader never holds the table.
-    assert!(peak_kb < 160 * 1024, "peak resident memory {peak_kb} kB for a 50 MB table");
+    assert_eq!(psql(&dst, &format!("SELECT count(*), sum(length(data)) FROM \"{schema}\".b")).trim(), format!("75\t{}", 75u64 * (2 << 20)));
+    // 150 MB went through in less memory than that: the reader never holds the table (about
+    // 110 MB whether the table holds 50 or 150 MB).
+    assert!(peak_kb < 140 * 1024, "peak resident memory {peak_kb} kB for a 150 MB table");
     assert_eq!(std::fs::read(&file).unwrap(), before, "migrate must not write to the source file");
 }
 

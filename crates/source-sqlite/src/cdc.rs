@@ -28,7 +28,7 @@
 //!   `ferry cutover` ([`SqliteCdc::release`]) drops the triggers and the log.
 
 use crate::read::convert;
-use crate::{blocking, map_error, quote_ident, SqliteSource, CHANGE_LOG, KIND};
+use crate::{blocking, map_error, quote_ident, quote_literal, SqliteSource, CHANGE_LOG, KIND};
 use ferry_model::cdc::{CdcSource, ChangeEvent, ChangeStream, LogPosition, PreflightCheck, RowChange, SchemaChange};
 use ferry_model::{AlterOp, ColumnPosition, ErrorKind, SourceError, Table, Value};
 use rusqlite::types::Value as SqlValue;
@@ -58,10 +58,6 @@ pub struct SqliteCdc {
     pub source: Arc<SqliteSource>,
 }
 
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 fn trigger_name(table: &str, op: char) -> String {
     quote_ident(&format!("_ferry_{table}_{op}"))
 }
@@ -71,7 +67,7 @@ fn trigger_name(table: &str, op: char) -> String {
 pub fn trigger_sql(table: &Table) -> Vec<String> {
     let Some(key) = table.row_identity() else { return Vec::new() };
     let t = quote_ident(&table.name);
-    let name = literal(&table.name);
+    let name = quote_literal(&table.name);
     let key_of = |row: &str| format!("json_array({})", key.columns.iter().map(|c| format!("quote({row}.{})", quote_ident(c))).collect::<Vec<_>>().join(", "));
     let same = key.columns.iter().map(|c| format!("OLD.{q} IS NEW.{q}", q = quote_ident(c))).collect::<Vec<_>>().join(" AND ");
     let log = quote_ident(CHANGE_LOG);
@@ -116,15 +112,15 @@ pub fn parse_literal(s: &str) -> Option<SqlValue> {
     s.parse::<f64>().ok().map(SqlValue::Real)
 }
 
-fn has_log(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [CHANGE_LOG], |r| r.get::<_, i64>(0)).map(|n| n > 0)
+fn has_log(conn: &Connection) -> Result<bool, SourceError> {
+    crate::introspect::has_table(conn, CHANGE_LOG)
 }
 
-fn last_seq(conn: &Connection) -> rusqlite::Result<i64> {
+fn last_seq(conn: &Connection) -> Result<i64, SourceError> {
     if !has_log(conn)? {
         return Ok(0);
     }
-    conn.query_row("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0)", [CHANGE_LOG], |r| r.get(0))
+    conn.query_row("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0)", [CHANGE_LOG], |r| r.get(0)).map_err(map_error)
 }
 
 impl SqliteSource {
@@ -138,10 +134,10 @@ impl SqliteSource {
 
     /// The change log's last sequence number now (0: none yet), read by `conn`'s transaction.
     pub(crate) fn snapshot_seq(conn: &Connection) -> Result<Option<LogPosition>, SourceError> {
-        if !has_log(conn).map_err(map_error)? {
+        if !has_log(conn)? {
             return Ok(None);
         }
-        last_seq(conn).map(|s| Some(position(s))).map_err(map_error)
+        last_seq(conn).map(|s| Some(position(s)))
     }
 }
 
@@ -177,7 +173,7 @@ impl SqliteCdc {
     async fn installed(&self) -> Result<(bool, Vec<String>), SourceError> {
         let conn = self.source.open()?;
         blocking(move || {
-            let log = has_log(&conn).map_err(map_error)?;
+            let log = has_log(&conn)?;
             let mut st = conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '\\_ferry\\_%' ESCAPE '\\'").map_err(map_error)?;
             let names = st.query_map([], |r| r.get::<_, String>(0)).map_err(map_error)?.collect::<Result<Vec<_>, _>>().map_err(map_error)?;
             Ok((log, names))
@@ -243,7 +239,7 @@ impl CdcSource for SqliteCdc {
 
     async fn current_position(&self) -> Result<LogPosition, SourceError> {
         let conn = self.source.open()?;
-        blocking(move || last_seq(&conn).map(position).map_err(map_error)).await
+        blocking(move || last_seq(&conn).map(position)).await
     }
 
     async fn stream(&self, from: &LogPosition, tables: Vec<Table>, until_caught_up: bool) -> Result<SqliteChangeStream, SourceError> {
@@ -264,7 +260,7 @@ impl CdcSource for SqliteCdc {
             })
             .collect();
         Ok(SqliteChangeStream {
-            tables: tables.into_iter().filter(|t| t.row_identity().is_some()).map(|t| (t.name.clone(), t)).collect(),
+            tables: Arc::new(tables.into_iter().filter(|t| t.row_identity().is_some()).map(|t| (t.name.clone(), t)).collect()),
             from,
             until_caught_up,
             pending,
@@ -314,7 +310,8 @@ impl CdcSource for SqliteCdc {
 
 /// The stream of one sync: polls the change log.
 pub struct SqliteChangeStream {
-    tables: HashMap<String, Table>,
+    /// Shared with the poll under way (a poll copies it only when the file's schema changed).
+    tables: Arc<HashMap<String, Table>>,
     from: i64,
     until_caught_up: bool,
     pending: VecDeque<ChangeEvent>,
@@ -332,27 +329,27 @@ struct Polled {
     last: Option<i64>,
     schema_version: i64,
     stopped: Vec<String>,
-    /// The tables as the file now defines them (after its schema changes).
-    tables: HashMap<String, Table>,
+    /// The tables as the file now defines them, where a schema change altered one.
+    tables: Option<HashMap<String, Table>>,
 }
 
 impl SqliteChangeStream {
     /// One batch of log rows after `from`, each as its key's current row (see the module note).
-    fn poll(conn: &Connection, tables: &HashMap<String, Table>, from: i64, known_version: i64) -> Result<Polled, SourceError> {
+    fn poll(conn: &Connection, known: &HashMap<String, Table>, from: i64, known_version: i64) -> Result<Polled, SourceError> {
         conn.execute_batch("BEGIN DEFERRED").map_err(map_error)?;
         let result = (|| {
             let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0)).map_err(map_error)?;
             let mut events = Vec::new();
             let mut stopped = Vec::new();
-            let mut tables = tables.clone();
+            let mut altered: Option<HashMap<String, Table>> = None;
             let mut ddl = false;
             if version != known_version {
                 let names = crate::introspect::table_names(conn)?;
-                let mut synced: Vec<String> = tables.keys().cloned().collect();
+                let mut synced: Vec<String> = known.keys().cloned().collect();
                 synced.sort();
                 let mut changed = Vec::new();
                 for name in synced {
-                    let t = &tables[&name];
+                    let t = &known[&name];
                     if !names.contains(&name) {
                         events.push(ChangeEvent::Ddl {
                             table: Some(name.clone()),
@@ -380,8 +377,12 @@ impl SqliteChangeStream {
                         }
                     }
                 }
-                for t in changed {
-                    tables.insert(t.name.clone(), *t);
+                if !changed.is_empty() {
+                    let mut now = known.clone();
+                    for t in changed {
+                        now.insert(t.name.clone(), *t);
+                    }
+                    altered = Some(now);
                 }
             }
             let mut st = conn
@@ -392,7 +393,7 @@ impl SqliteChangeStream {
             let mut last = None;
             for (seq, tbl, key) in log {
                 last = Some(seq);
-                let Some(t) = tables.get(&tbl).filter(|_| !stopped.contains(&tbl)) else { continue };
+                let Some(t) = altered.as_ref().unwrap_or(known).get(&tbl).filter(|_| !stopped.contains(&tbl)) else { continue };
                 match current_row(conn, t, &key) {
                     Ok(change) => events.push(ChangeEvent::Row { table: tbl, change }),
                     Err(error) => {
@@ -404,7 +405,7 @@ impl SqliteChangeStream {
             // A schema change without log rows still commits (at the same position), so the
             // engine applies it now.
             let last = last.or(if ddl { Some(from) } else { None });
-            Ok(Polled { events, last, schema_version: version, stopped, tables })
+            Ok(Polled { events, last, schema_version: version, stopped, tables: altered })
         })();
         let _ = conn.execute_batch("COMMIT");
         result
@@ -545,9 +546,14 @@ impl ChangeStream for SqliteChangeStream {
             self.conn = Some(conn);
             let polled = polled?;
             self.schema_version = polled.schema_version;
-            self.tables = polled.tables;
-            for t in &polled.stopped {
-                self.tables.remove(t);
+            if let Some(now) = polled.tables {
+                self.tables = Arc::new(now);
+            }
+            if !polled.stopped.is_empty() {
+                let tables = Arc::make_mut(&mut self.tables);
+                for t in &polled.stopped {
+                    tables.remove(t);
+                }
             }
             self.pending.extend(polled.events);
             match polled.last {
@@ -576,12 +582,12 @@ impl ChangeStream for SqliteChangeStream {
 
     fn set_table(&mut self, table: Table) {
         if table.row_identity().is_some() {
-            self.tables.insert(table.name.clone(), table);
+            Arc::make_mut(&mut self.tables).insert(table.name.clone(), table);
         }
     }
 
     fn forget_table(&mut self, name: &str) {
-        self.tables.remove(name);
+        Arc::make_mut(&mut self.tables).remove(name);
     }
 
     /// The target committed everything up to `position`: its log rows go.

@@ -176,7 +176,7 @@ pub fn shape_differs(conn: &Connection, t: &Table) -> Result<bool, SourceError> 
     Ok(names(&now) != names(t))
 }
 
-fn has_table(conn: &Connection, name: &str) -> Result<bool, SourceError> {
+pub(crate) fn has_table(conn: &Connection, name: &str) -> Result<bool, SourceError> {
     conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [name], |r| r.get::<_, i64>(0)).map(|n| n > 0).map_err(map_error)
 }
 

@@ -49,6 +49,11 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `s` as a SQLite string literal.
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 /// The file a `sqlite:` URL names.
 pub fn url_path(url: &str) -> Result<PathBuf, SourceError> {
     let rest = url

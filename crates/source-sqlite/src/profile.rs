@@ -428,8 +428,8 @@ impl Profiler {
                 p.int_min = Some(p.int_min.map_or(i, |m| m.min(i)));
                 p.int_max = Some(p.int_max.map_or(i, |m| m.max(i)));
                 if precision > 0 {
-                    let digits = if i == 0 { 0 } else { i.unsigned_abs().ilog10() as usize + 1 };
-                    too_wide(digits, 0, p);
+                    let (int, frac) = crate::read::decimal_digits(&i.to_string());
+                    too_wide(int, frac, p);
                 }
             }
             V::Real(f) => {
@@ -437,10 +437,8 @@ impl Profiler {
                 p.real_min = Some(p.real_min.map_or(f, |m| m.min(f)));
                 p.real_max = Some(p.real_max.map_or(f, |m| m.max(f)));
                 if precision > 0 {
-                    let text = crate::read::real_text(f);
-                    let digits = text.trim_start_matches('-');
-                    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-                    too_wide(int.trim_start_matches('0').len(), frac.len(), p);
+                    let (int, frac) = crate::read::decimal_digits(&crate::read::real_text(f));
+                    too_wide(int, frac, p);
                 }
             }
             V::Text(b) => {

@@ -40,6 +40,14 @@ pub fn real_text(x: f64) -> String {
     }
 }
 
+/// Integer and fractional digits of a plain decimal text (`-0012.50` → 2 and 1: leading and
+/// trailing zeros do not count), what numeric(p,s) must hold.
+pub fn decimal_digits(text: &str) -> (usize, usize) {
+    let digits = text.trim().trim_start_matches(['-', '+']);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    (int.trim_start_matches('0').len(), frac.trim_end_matches('0').len())
+}
+
 /// The ` WHERE …` clause of `range`.
 pub fn range_condition(range: &ChunkRange) -> Result<String, SourceError> {
     let column = match range {
@@ -116,10 +124,8 @@ pub fn convert(col: &Column, v: ValueRef<'_>) -> Result<Value, String> {
                 _ => return Err(odd()),
             };
             if *precision <= 1000 {
-                let digits = text.trim_start_matches('-');
-                let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-                let int = int.trim_start_matches('0');
-                if frac.trim_end_matches('0').len() > *scale as usize || int.len() > (*precision - *scale) as usize {
+                let (int, frac) = decimal_digits(&text);
+                if frac > *scale as usize || int > (*precision - *scale) as usize {
                     return Err(format!("holds {text}, which numeric({precision},{scale}) cannot hold exactly; run `ferry plan` again (the profile widens the column) or override its type"));
                 }
             }
@@ -392,6 +398,9 @@ mod tests {
         assert_eq!(convert(&ts, ValueRef::Integer(86_400)).unwrap().to_string(), Value::Timestamp(dates::from_unix_ms(86_400_000).unwrap()).to_string());
         assert!(matches!(convert(&ts, ValueRef::Text(b"2001-02-03 04:05:06")).unwrap(), Value::Timestamp(_)));
         assert_eq!(real_text(1e20), "100000000000000000000");
+        assert_eq!(decimal_digits("-0012.50"), (2, 1));
+        assert_eq!(decimal_digits("0"), (0, 0));
+        assert!(convert(&dec, ValueRef::Integer(123_456_789)).unwrap_err().contains("numeric(10,2)"), "9 integer digits do not fit 10,2");
     }
 }
 

@@ -10,7 +10,7 @@
 //! (SQLite prints 15 digits, which does not identify a double).
 
 use crate::read::{range_condition, read_rows, real_text, select_sql};
-use crate::{blocking, map_error, quote_ident, SqliteSource};
+use crate::{blocking, map_error, quote_ident, quote_literal, SqliteSource};
 use ferry_model::canonical::{json_canonical, Canon, ColumnText, RowText};
 use ferry_model::{ChunkRange, Column, RowSender, SourceError, Table};
 use rusqlite::functions::FunctionFlags;
@@ -171,8 +171,7 @@ impl ferry_model::VerifySource for SqliteSource {
         let conn = self.open()?;
         let table = table.clone();
         let key_tuple = format!("({})", key_exprs.join(", "));
-        let lists: Vec<String> =
-            keys.iter().map(|k| format!("({})", k.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect::<Vec<_>>().join(", "))).collect();
+        let lists: Vec<String> = keys.iter().map(|k| format!("({})", k.iter().map(|v| quote_literal(v)).collect::<Vec<_>>().join(", "))).collect();
         blocking(move || {
             let mut n = 0;
             for part in lists.chunks(500) {
