@@ -244,5 +244,12 @@ pub enum Command {
         /// COPY format: auto (binary where every column allows it) or text.
         #[arg(long, value_enum)]
         format: Option<FormatArg>,
+        /// Create the schema, tables, keys, indexes and constraints, and load no rows.
+        #[arg(long, conflicts_with_all = ["data_only", "resume"])]
+        schema_only: bool,
+        /// Load the rows into existing tables (checked against the plan first; tables holding
+        /// rows need --if-exists truncate).
+        #[arg(long)]
+        data_only: bool,
     },
 }

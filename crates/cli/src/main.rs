@@ -189,7 +189,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 target_url: &turl,
                 plan: plan.clone(),
                 label: &label,
-                migrate: MigrateOptions { progress: progress(!talk), ..migrate_options(&config) },
+                migrate: MigrateOptions { progress: progress(!talk), hooks: read_hooks(&config, common.config.as_deref())?, ..migrate_options(&config) },
                 sync,
                 say: &say,
             };
@@ -331,7 +331,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(if report.equal { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Migrate { common, json, quiet, if_exists, workers, resume, chunk_rows, format } => {
+        Command::Migrate { common, json, quiet, if_exists, workers, resume, chunk_rows, format, schema_only, data_only } => {
             let mut config = load_config(&common)?;
             if let Some(i) = if_exists {
                 config.migrate.if_exists = i.into();
@@ -358,7 +358,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     plan.target_schema
                 );
             }
-            let opts = MigrateOptions { progress: progress(quiet), resume, ..migrate_options(&config) };
+            let scope = match (schema_only, data_only) {
+                (true, _) => ferry_load::Scope::SchemaOnly,
+                (_, true) => ferry_load::Scope::DataOnly,
+                _ => ferry_load::Scope::All,
+            };
+            let hooks = read_hooks(&config, common.config.as_deref())?;
+            let opts = MigrateOptions { progress: progress(quiet), resume, scope, hooks, ..migrate_options(&config) };
             let label = ferry_model::redact_url(&source_url(&config)?);
             let report = migrate(source, &label, &turl, plan.clone(), &opts).await?;
             keep_report(&turl, &plan.target_schema, "migrate", &serde_json::to_string(&report)?).await;
@@ -404,6 +410,25 @@ async fn preflight_report<C: CdcSource>(cdc: &C, check: bool) -> Result<Option<E
     Ok(None)
 }
 
+/// The `[hooks]` files, read now (relative paths from the config file's folder), so a missing
+/// one stops the run before anything is written.
+fn read_hooks(config: &Config, config_path: Option<&std::path::Path>) -> Result<Vec<ferry_load::hooks::Hook>> {
+    use ferry_load::hooks::{Hook, Stage};
+    let base = config_path.and_then(|p| p.parent()).map(std::path::Path::to_path_buf).unwrap_or_default();
+    let h = &config.hooks;
+    let mut out = Vec::new();
+    for (stage, files) in
+        [(Stage::BeforeSchema, &h.before_schema), (Stage::AfterSchema, &h.after_schema), (Stage::BeforeData, &h.before_data), (Stage::AfterData, &h.after_data)]
+    {
+        for file in files {
+            let path = base.join(file);
+            let sql = std::fs::read_to_string(&path).with_context(|| format!("[hooks] {}: cannot read {}", stage.label(), path.display()))?;
+            out.push(Hook { stage, file: file.clone(), sql });
+        }
+    }
+    Ok(out)
+}
+
 /// The load options the config asks for.
 fn migrate_options(config: &Config) -> MigrateOptions {
     MigrateOptions {
@@ -416,6 +441,7 @@ fn migrate_options(config: &Config) -> MigrateOptions {
             ferry_plan::config::CopyFormatConfig::Auto => CopyFormat::Auto,
             ferry_plan::config::CopyFormatConfig::Text => CopyFormat::Text,
         },
+        ..MigrateOptions::default()
     }
 }
 

@@ -20,8 +20,14 @@
 //!   empties them and rebuilds ferry's keys and indexes, `fail` (default) refuses.
 //! - Foreign keys are added `NOT VALID` after every table is loaded, then validated; one that
 //!   fails validation stays `NOT VALID` and is reported.
+//! - **Parts of a run add up to the whole.** `--schema-only` creates everything but the rows
+//!   (keys, indexes and foreign keys on the empty tables); `--data-only` ([`data_only`]) loads into
+//!   the existing tables after checking them against the plan; the two in sequence leave the
+//!   target as one whole migrate does. SQL hooks ([`hooks`]) run around the stages.
 
 mod chunk;
+pub mod data_only;
+pub mod hooks;
 mod makeplan;
 mod prepare;
 mod report;
@@ -53,6 +59,16 @@ pub enum LoadError {
     Resume(String),
     #[error("the Citus plan refuses {} table(s); nothing was written:\n  - {}", .0.len(), .0.join("\n  - "))]
     Citus(Vec<String>),
+    #[error("hook {stage} ({file}) failed and was rolled back; nothing after it ran: {error}")]
+    Hook { stage: &'static str, file: String, error: String },
+    #[error("--data-only: the tables of schema \"{schema}\" cannot take the planned rows; nothing was written:\n  - {}", problems.join("\n  - "))]
+    DataOnly { schema: String, problems: Vec<String> },
+    #[error("--data-only keeps the existing tables: use --if-exists truncate (empty them) or fail (the default), not drop")]
+    DataOnlyDrop,
+    #[error("--data-only: these tables already hold rows: {}; re-run with --if-exists truncate to empty them first", .0.join(", "))]
+    DataOnlyRows(Vec<String>),
+    #[error("--schema-only loads no rows: there is nothing to resume")]
+    SchemaOnlyResume,
 }
 
 impl LoadError {
@@ -73,6 +89,19 @@ pub enum CopyFormat {
     Text,
 }
 
+/// Which parts of a migrate run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Schema, rows, then keys, indexes and constraints.
+    #[default]
+    All,
+    /// Everything but the rows.
+    SchemaOnly,
+    /// The rows, into existing tables checked against the plan.
+    DataOnly,
+}
+
 #[derive(Debug, Clone)]
 pub struct MigrateOptions {
     pub if_exists: IfExists,
@@ -84,11 +113,23 @@ pub struct MigrateOptions {
     /// Target size of a chunk, in rows.
     pub chunk_rows: u64,
     pub format: CopyFormat,
+    pub scope: Scope,
+    /// SQL files to run at their stages.
+    pub hooks: Vec<hooks::Hook>,
 }
 
 impl Default for MigrateOptions {
     fn default() -> Self {
-        MigrateOptions { if_exists: IfExists::Fail, workers: 4, progress: ProgressMode::Quiet, resume: false, chunk_rows: 250_000, format: CopyFormat::Auto }
+        MigrateOptions {
+            if_exists: IfExists::Fail,
+            workers: 4,
+            progress: ProgressMode::Quiet,
+            resume: false,
+            chunk_rows: 250_000,
+            format: CopyFormat::Auto,
+            scope: Scope::All,
+            hooks: vec![],
+        }
     }
 }
 
@@ -127,6 +168,36 @@ pub async fn migrate<S: Source>(
     let target = PgTarget::connect(target_url).await?;
     target.ensure_state().await?;
     let schema = plan.target_schema.clone();
+    let mut hook_runs: Vec<hooks::HookRun> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    macro_rules! stage {
+        ($stage:expr) => {{
+            let runs = hooks::run_stage(&target, &opts.hooks, $stage).await;
+            let failed = hooks::failure(&runs);
+            hook_runs.extend(runs);
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }};
+    }
+
+    if opts.scope == Scope::SchemaOnly {
+        if opts.resume {
+            return Err(LoadError::SchemaOnlyResume);
+        }
+        stage!(hooks::Stage::BeforeSchema);
+        prepare::prepare_target(&target, &plan, opts.if_exists).await?;
+        stage!(hooks::Stage::AfterSchema);
+        let mut reports: Vec<TableReport> = plan.tables.iter().map(TableReport::empty).collect();
+        let load_seconds = started.elapsed().as_secs_f64();
+        build_structure(&target, target_url, &plan, &mut reports, opts).await;
+        let structure = structure_check(&target, &plan).await;
+        let snapshot = ferry_model::SnapshotPosition { note: Some("schema only: no rows were read".into()), ..Default::default() };
+        let mut report = MigrateReport::new(&plan, reports, structure, snapshot, load_seconds, started.elapsed().as_secs_f64());
+        report.scope = Scope::SchemaOnly;
+        report.hooks = hook_runs;
+        return Ok(report);
+    }
 
     // The chunk plan: new, or the stored one when resuming.
     let mut previous: HashMap<usize, (u64, u64)> = HashMap::new();
@@ -158,7 +229,14 @@ pub async fn migrate<S: Source>(
         }
         (chunks, ferry_target_postgres::state::done_set(&done))
     } else {
-        prepare::prepare_target(&target, &plan, opts.if_exists).await?;
+        if opts.scope == Scope::DataOnly {
+            data_only::check_target(&target, &plan).await?;
+            notes = data_only::prepare(&target, &plan, opts.if_exists).await?;
+        } else {
+            stage!(hooks::Stage::BeforeSchema);
+            prepare::prepare_target(&target, &plan, opts.if_exists).await?;
+            stage!(hooks::Stage::AfterSchema);
+        }
         let mut chunks = Vec::new();
         for t in &plan.tables {
             chunks.push(source.plan_chunks(&t.source, opts.chunk_rows.max(1)).await?);
@@ -180,6 +258,7 @@ pub async fn migrate<S: Source>(
         }
     }
     let pending_chunks: Vec<usize> = (0..plan.tables.len()).map(|i| queue.iter().filter(|j| j.table == i).count()).collect();
+    stage!(hooks::Stage::BeforeData);
 
     let progress = Progress::new("loading", opts.progress, &plan.tables.iter().map(|t| (t.target.name.clone(), t.source.estimated_rows)).collect::<Vec<_>>());
     for (i, (rows, _)) in &previous {
@@ -262,6 +341,40 @@ pub async fn migrate<S: Source>(
     }
     let load_seconds = started.elapsed().as_secs_f64();
 
+    let mut sequence_failures = Vec::new();
+    if opts.scope == Scope::DataOnly {
+        sequence_failures = after_data_only(&target, target_url, &plan, &mut reports, opts).await;
+    } else {
+        build_structure(&target, target_url, &plan, &mut reports, opts).await;
+    }
+    let after = hooks::run_stage(&target, &opts.hooks, hooks::Stage::AfterData).await;
+    hook_runs.extend(after);
+
+    // OK means every planned object exists as planned, not only that no statement failed.
+    let structure = structure_check(&target, &plan).await;
+    let mut report = MigrateReport::new(&plan, reports, structure, snapshot, load_seconds, started.elapsed().as_secs_f64());
+    report.scope = opts.scope;
+    report.ok &= hook_runs.iter().all(|h| h.error.is_none()) && sequence_failures.is_empty();
+    notes.extend(sequence_failures);
+    report.notes = notes;
+    report.hooks = hook_runs;
+    if report.tables.iter().all(|t| t.error.is_none()) {
+        target.set_run_status(&schema, ferry_target_postgres::state::LoadState::Done).await?;
+    }
+    Ok(report)
+}
+
+/// OK means every planned object exists as planned, not only that no statement failed.
+async fn structure_check(target: &PgTarget, plan: &Plan) -> Vec<String> {
+    match ferry_verify::structure::unmet_structure(target, plan).await {
+        Ok(s) => s,
+        Err(e) => vec![format!("the target's catalog could not be read to check the structure: {e}")],
+    }
+}
+
+/// Keys, indexes, constraints, sequences and triggers of every table that loaded (all tables
+/// of a schema-only run), then the foreign keys between them.
+async fn build_structure(target: &PgTarget, target_url: &str, plan: &Plan, reports: &mut [TableReport], opts: &MigrateOptions) {
     // Index builds (primary keys included) of every loaded table, `workers` at a time, each on
     // its own connection; then per table the steps that need them.
     let ok_tables: Vec<usize> = (0..reports.len()).filter(|&i| reports[i].error.is_none()).collect();
@@ -278,7 +391,34 @@ pub async fn migrate<S: Source>(
         reports[i].failures.extend(failures);
     }
 
-    // Foreign keys need every referenced key in place.
+    add_foreign_keys(target, plan, reports, opts.resume).await;
+}
+
+/// A data-only load's end: the plan's foreign keys (dropped before the load) added again, then
+/// sequences and identities past the loaded values and statistics.
+/// Returns the sequences that could not be set, one line each.
+async fn after_data_only(target: &PgTarget, target_url: &str, plan: &Plan, reports: &mut [TableReport], opts: &MigrateOptions) -> Vec<String> {
+    let ok_tables: Vec<usize> = (0..reports.len()).filter(|&i| reports[i].error.is_none()).collect();
+    let steps: Vec<(usize, Vec<String>)> = ok_tables.iter().map(|&i| (i, data_only::after_load(&plan.tables[i]))).collect();
+    let results = run_parallel_sequences(target_url, steps, opts.workers, opts.resume).await;
+    for (i, secs, failures) in results {
+        reports[i].post_load_seconds += secs;
+        reports[i].failures.extend(failures);
+    }
+    let mut failed = Vec::new();
+    for stmt in data_only::sequence_steps(plan) {
+        if let Err(e) = target.exec(&stmt).await {
+            failed.push(format!("FAILED: {} — {}", stmt, e.message));
+        }
+    }
+    add_foreign_keys(target, plan, reports, true).await;
+    failed
+}
+
+/// Foreign keys need every referenced key in place: added `NOT VALID`, then validated. One that
+/// exists already (a resumed run, or a data-only load that kept it) counts as added when
+/// `tolerate_existing`.
+async fn add_foreign_keys(target: &PgTarget, plan: &Plan, reports: &mut [TableReport], tolerate_existing: bool) {
     let failed_tables: Vec<String> = reports.iter().filter(|r| r.error.is_some()).map(|r| r.target.clone()).collect();
     for (i, t) in plan.tables.iter().enumerate() {
         for fk in t.target.foreign_key_steps() {
@@ -288,7 +428,7 @@ pub async fn migrate<S: Source>(
             }
             let add = fk.add;
             if let Err(e) = target.exec(&add).await {
-                if !(opts.resume && already_exists(&e)) {
+                if !(tolerate_existing && already_exists(&e)) {
                     reports[i].failures.push(StepFailure { statement: add, error: e.message });
                     continue;
                 }
@@ -302,17 +442,6 @@ pub async fn migrate<S: Source>(
             }
         }
     }
-
-    // OK means every planned object exists as planned, not only that no statement failed.
-    let structure = match ferry_verify::structure::unmet_structure(&target, &plan).await {
-        Ok(s) => s,
-        Err(e) => vec![format!("the target's catalog could not be read to check the structure: {e}")],
-    };
-    let report = MigrateReport::new(&plan, reports, structure, snapshot, load_seconds, started.elapsed().as_secs_f64());
-    if report.tables.iter().all(|t| t.error.is_none()) {
-        target.set_run_status(&schema, ferry_target_postgres::state::LoadState::Done).await?;
-    }
-    Ok(report)
 }
 
 /// Runs independent statements, `workers` at a time, each on its own connection. Returns

@@ -85,6 +85,13 @@ pub struct MigrateReport {
     pub rows_per_second: f64,
     /// The source snapshot the data was read in, and its position in the change stream.
     pub snapshot: SnapshotPosition,
+    /// Which parts ran: `all`, `schema-only` or `data-only`.
+    pub scope: crate::Scope,
+    /// The SQL hooks that ran, in order, with their time (a failed one has its error).
+    pub hooks: Vec<crate::hooks::HookRun>,
+    /// What the run did beyond the plan or left as it found it (data-only: foreign keys kept,
+    /// tables emptied).
+    pub notes: Vec<String>,
 }
 
 impl MigrateReport {
@@ -103,24 +110,50 @@ impl MigrateReport {
             seconds,
             rows_per_second: if load_seconds > 0.0 { total_rows as f64 / load_seconds } else { 0.0 },
             snapshot,
+            scope: crate::Scope::All,
+            hooks: vec![],
+            notes: vec![],
         }
     }
 
     pub fn render_text(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "\nmigrate {} → schema \"{}\": {} tables, {} rows, {:.1} MB in {:.2}s (data {:.2}s, {:.0} rows/s) — {}",
-            self.source_database,
-            self.target_schema,
-            self.tables.len(),
-            self.total_rows,
-            self.total_bytes as f64 / 1e6,
-            self.seconds,
-            self.load_seconds,
-            self.rows_per_second,
-            if self.ok { "OK" } else { "WITH ERRORS" }
-        );
+        if self.scope == crate::Scope::SchemaOnly {
+            let _ = writeln!(
+                s,
+                "\nmigrate --schema-only {} → schema \"{}\": {} tables with their keys, indexes and constraints, no rows, in {:.2}s — {}",
+                self.source_database,
+                self.target_schema,
+                self.tables.len(),
+                self.seconds,
+                if self.ok { "OK" } else { "WITH ERRORS" }
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "\nmigrate{} {} → schema \"{}\": {} tables, {} rows, {:.1} MB in {:.2}s (data {:.2}s, {:.0} rows/s) — {}",
+                if self.scope == crate::Scope::DataOnly { " --data-only" } else { "" },
+                self.source_database,
+                self.target_schema,
+                self.tables.len(),
+                self.total_rows,
+                self.total_bytes as f64 / 1e6,
+                self.seconds,
+                self.load_seconds,
+                self.rows_per_second,
+                if self.ok { "OK" } else { "WITH ERRORS" }
+            );
+        }
+        for h in &self.hooks {
+            let status = match &h.error {
+                None => "ok".to_string(),
+                Some(e) => format!("FAILED, rolled back: {e}"),
+            };
+            let _ = writeln!(s, "  hook {:<13} {} {:.2}s {status}", h.stage.label(), h.file, h.seconds);
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "  note: {n}");
+        }
         let readers = self.snapshot.readers.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
         match (&self.snapshot.position, self.snapshot.consistent) {
             (Some(p), true) => {

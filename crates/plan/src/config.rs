@@ -39,6 +39,42 @@ pub struct Config {
     pub tables: BTreeMap<String, TableRule>,
     #[serde(default)]
     pub migrate: MigrateConfig,
+    #[serde(default)]
+    pub hooks: HooksConfig,
+}
+
+/// `[hooks]`: SQL files run on the target at four stages of `ferry migrate`, each file in its
+/// own transaction (so no `BEGIN`/`COMMIT` inside, nor statements that refuse a transaction,
+/// like `CREATE INDEX CONCURRENTLY`). A stage takes one file or a list; relative paths are read
+/// from the config file's folder.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Before the schema is created (it may not exist yet).
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    pub before_schema: Vec<String>,
+    /// Once the planned tables exist, empty, before their keys and indexes.
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    pub after_schema: Vec<String>,
+    /// Before the first row is read.
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    pub before_data: Vec<String>,
+    /// Once every row is loaded and every key, index and foreign key is built.
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    pub after_data: Vec<String>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -337,6 +373,15 @@ mod tests {
         assert_eq!(c.rules.identifiers, Some(IdentifierCase::SnakeCase));
         assert_eq!(c.tables["Customer"].columns["Email"].type_.as_deref(), Some("text"));
         assert_eq!(c.migrate.if_exists, IfExists::Drop);
+    }
+
+    #[test]
+    fn hooks_take_one_file_or_a_list() {
+        let c = Config::from_toml("[hooks]\nbefore_schema = \"a.sql\"\nafter_data = [\"b.sql\", \"c.sql\"]").unwrap();
+        assert_eq!(c.hooks.before_schema, vec!["a.sql"]);
+        assert_eq!(c.hooks.after_data, vec!["b.sql", "c.sql"]);
+        assert!(c.hooks.after_schema.is_empty());
+        assert!(Config::from_toml("[hooks]\nbefore_lunch = \"a.sql\"").is_err());
     }
 
     #[test]
