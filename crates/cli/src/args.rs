@@ -171,6 +171,32 @@ pub enum Command {
         #[arg(long, short = 'c')]
         config: Option<PathBuf>,
     },
+    /// Write a complete, commented ferry.toml from what the source holds: every table with its
+    /// row estimate, every rule with its choices, the columns the assessment flags as commented
+    /// overrides (and, active, the overrides the data needs to load).
+    Init {
+        /// Source URL (password: FERRY_SOURCE_PASSWORD; never written to the file).
+        #[arg(long, env = "FERRY_SOURCE_URL", hide_env_values = true)]
+        source: String,
+        /// Target URL (optional; password: FERRY_TARGET_PASSWORD; never written to the file).
+        #[arg(long, env = "FERRY_TARGET_URL", hide_env_values = true)]
+        target: Option<String>,
+        /// Target schema (default: the source database name, after the identifier rule).
+        #[arg(long)]
+        schema: Option<String>,
+        /// Where to write the config (`-`: standard output).
+        #[arg(long, short = 'o', default_value = "ferry.toml")]
+        output: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Also suggest a Citus distribution ([target.citus]) that the plan accepts.
+        #[arg(long)]
+        citus: bool,
+        /// Print what was found (the config, tables, flagged columns) as JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script (e.g. `ferry completions bash > /etc/bash_completion.d/ferry`).
     Completions {
         /// The shell.

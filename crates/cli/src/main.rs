@@ -119,6 +119,55 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Init { source, target, schema, output, force, citus, json } => {
+            let to_stdout = output.as_os_str() == "-";
+            if to_stdout && json {
+                bail!("--json prints to standard output: write the config to a file with -o");
+            }
+            if !to_stdout && output.exists() && !force {
+                bail!("{} exists; choose another file with -o, or replace it with --force", output.display());
+            }
+            let mut config = Config::default();
+            config.source.url = Some(source.clone());
+            config.target.url = target.clone();
+            config.target.schema = schema;
+            let src = ferry_sources::connect(&source_url(&config)?).await?;
+            let postgis = match target_url(&config) {
+                Some(url) => PgTarget::connect(&url).await?.has_extension("postgis").await?,
+                None => false,
+            };
+            let plan = make_plan(&src, &config, postgis).await?;
+            src.close().await;
+            let init = ferry_plan::init::write(&ferry_plan::init::InitInput { plan: &plan, source_url: &source, target_url: target.as_deref(), citus })
+                .map_err(|e| anyhow::anyhow!(e))?;
+            if to_stdout {
+                print!("{}", init.text);
+            } else {
+                std::fs::write(&output, &init.text).with_context(|| format!("writing {}", output.display()))?;
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&init)?);
+            } else {
+                let active = init.flagged.iter().filter(|f| f.active.is_some()).count();
+                let shown = if to_stdout { "the config above".to_string() } else { output.display().to_string() };
+                eprintln!(
+                    "wrote {shown}: {} tables, {active} override(s) the data needs, {} flagged column(s) as commented overrides{}",
+                    init.tables.len(),
+                    init.flagged.len() - active,
+                    if citus { format!(", a Citus distribution ({} table(s) left local)", init.citus_notes.len()) } else { String::new() }
+                );
+                if !init.passwords_left_out.is_empty() {
+                    eprintln!(
+                        "the password was left out of the file: set {}",
+                        init.passwords_left_out.iter().map(|p| format!("FERRY_{}_PASSWORD", p.to_uppercase())).collect::<Vec<_>>().join(" and ")
+                    );
+                }
+                if !to_stdout {
+                    eprintln!("next: ferry plan --config {}", output.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plan { common, json } => {
             let config = load_config(&common)?;
             let source = ferry_sources::connect(&source_url(&config)?).await?;

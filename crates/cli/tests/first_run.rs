@@ -132,3 +132,129 @@ fn hooks_run_at_each_stage_in_their_own_transaction() {
     assert!(r.stderr.contains("[hooks] after_data: cannot read") && r.stderr.contains("second.sql"), "{}", r.all());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Runs `ferry init` into a fresh file; returns (the file's text, the JSON it printed).
+fn init(name: &str, args: &[&str]) -> (std::path::PathBuf, String, serde_json::Value) {
+    let path = std::env::temp_dir().join(format!("{name}-ferry.toml"));
+    let _ = std::fs::remove_file(&path);
+    let mut full = vec!["init", "-o", path.to_str().unwrap(), "--json"];
+    full.extend_from_slice(args);
+    let r = ferry(&full);
+    assert_eq!(r.status, 0, "ferry init failed:\n{}", r.all());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("init --json printed no JSON ({e}):\n{}", r.all()));
+    // The file parses back to the config ferry says it wrote.
+    let parsed: toml::Value = toml::from_str(&text).unwrap_or_else(|e| panic!("the written file does not parse: {e}\n{text}"));
+    let parsed = serde_json::to_value(parsed).unwrap();
+    for section in ["source", "target", "rules", "migrate"] {
+        for (k, v) in parsed[section].as_object().unwrap() {
+            if json["config"][section][k].is_object() {
+                continue;
+            }
+            assert_eq!(&json["config"][section][k], v, "{section}.{k} in the file differs from the config:\n{text}");
+        }
+    }
+    (path, text, json)
+}
+
+/// `ferry init` on Sakila writes a commented config (every table with its row estimate, every
+/// rule with its choices, no password) that `plan` and `migrate` take unchanged; `init` refuses
+/// to overwrite a file without --force.
+#[test]
+fn init_on_sakila_writes_a_config_that_plans_and_migrates_unchanged() {
+    let db = unique("init_sakila");
+    let src = load_sakila(&db);
+    let dst = fresh_pg(&db);
+    // A password in the target URL (the test server trusts loopback, so any password works).
+    let with_pw = dst.replacen("://postgres@", "://postgres:s3cret-pw@", 1);
+    assert_ne!(with_pw, dst, "the test URL has the postgres user: {dst}");
+    let (path, text, json) = init(&db, &["--source", &src, "--target", &with_pw]);
+    assert!(!text.contains("s3cret-pw"), "the password was written:\n{text}");
+    assert!(text.contains("FERRY_TARGET_PASSWORD"), "{text}");
+    for part in ["[source]", "[rules]", "zero_dates = \"error\"", "| null | -infinity", "[migrate]", "# [hooks]", "rental", "~"] {
+        assert!(text.contains(part), "the file lacks {part:?}:\n{text}");
+    }
+    assert_eq!(json["tables"].as_array().unwrap().len(), 16);
+    for t in json["tables"].as_array().unwrap() {
+        assert!(text.contains(&format!(".\"{}\"  ~", t["target"].as_str().unwrap())), "table {} is not listed:\n{text}", t["source"]);
+    }
+    let again = ferry(&["init", "--source", &src, "-o", path.to_str().unwrap()]);
+    assert_ne!(again.status, 0);
+    assert!(again.stderr.contains("--force"), "{}", again.all());
+
+    let config = path.to_str().unwrap();
+    let plan = ferry(&["plan", "--config", config]);
+    assert_eq!(plan.status, 0, "{}", plan.all());
+    migrate_ok(&["--config", config, "--quiet"]);
+    verify_equal(&["--config", config]);
+}
+
+/// `ferry init` on a schema of the type families, with data the defaults would refuse (zero
+/// dates in NOT NULL columns and defaults, MySQL's invalid ENUM value): the written config sets
+/// the overrides that keep the data, says why, and migrates unchanged; other flagged columns are
+/// commented overrides pre-filled with their planned type.
+#[test]
+fn init_on_the_type_families_writes_the_overrides_the_data_needs() {
+    let db = unique("init_types");
+    let src = fresh_mysql(&db);
+    mysql(
+        Some(&db),
+        "SET SESSION sql_mode = '';
+         CREATE TABLE t (
+           id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+           flag TINYINT(1) NOT NULL DEFAULT 0,
+           small SMALLINT UNSIGNED, big BIGINT UNSIGNED,
+           price DECIMAL(12,3), ratio DOUBLE,
+           born DATE, seen DATETIME(3) NOT NULL DEFAULT '0000-00-00 00:00:00.000', took TIME,
+           name VARCHAR(40), body TEXT, raw VARBINARY(16), doc JSON,
+           mood ENUM('ok','bad') NOT NULL, tags SET('a','b'), bits BIT(4)
+         );
+         INSERT INTO t (flag, small, big, price, ratio, born, seen, took, name, body, raw, doc, mood, tags, bits) VALUES
+           (1, 65535, 18446744073709551615, 123456789.125, 1.5e300, '2020-02-29', '2021-01-01 10:00:00.125', '838:59:59', 'a', 'long text', x'00ff', '{\"a\": 1}', 'ok', 'a,b', b'1010'),
+           (0, 0, 0, -1.5, -0.0, '0000-00-00', '0000-00-00 00:00:00', '-01:00:00', 'b', '', 'text', '[1, 2]', '', '', b'0000');",
+    );
+    let dst = fresh_pg(&db);
+    let (path, text, json) = init(&db, &["--source", &src, "--target", &dst]);
+    let flagged = json["flagged"].as_array().unwrap();
+    let active = |col: &str| flagged.iter().find(|f| f["column"] == col).and_then(|f| f["active"].as_str()).map(str::to_string);
+    assert!(active("born").is_some_and(|w| w.contains("zero dates")), "{text}");
+    assert!(active("seen").is_some(), "{text}");
+    assert!(active("mood").is_some_and(|w| w.contains("invalid ENUM")), "{text}");
+    assert!(text.contains("[tables.t.columns.born]\nzero_dates = \"-infinity\""), "{text}");
+    assert!(text.contains("[tables.t.columns.mood]\ntype = \"text\""), "{text}");
+    assert!(flagged.iter().any(|f| f["active"].is_null()), "some flagged columns are commented overrides: {text}");
+    assert!(text.contains("# [tables.t.columns."), "{text}");
+
+    let config = path.to_str().unwrap();
+    migrate_ok(&["--config", config, "--quiet"]);
+    verify_equal(&["--config", config]);
+    assert_eq!(psql(&dst, &format!("SELECT born, seen, mood FROM \"{db}\".t WHERE id = 2")).trim_end_matches('\n'), "-infinity\t-infinity\t");
+}
+
+/// `ferry init --citus` on Sakila suggests reference tables for the small lookup tables and a
+/// distribution the plan accepts: no Citus refusal in the plan, each table left local says why.
+#[test]
+fn init_citus_suggestion_is_accepted_by_the_plan() {
+    let db = unique("init_citus");
+    let src = load_sakila(&db);
+    let (path, text, json) = init(&db, &["--source", &src, "--citus"]);
+    let citus = &json["config"]["target"]["citus"];
+    let reference: Vec<&str> = citus["reference"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for t in ["country", "city", "language", "category"] {
+        assert!(reference.contains(&t), "{t} is a small lookup table: {text}");
+    }
+    assert!(!citus["distributed"].as_object().unwrap().is_empty(), "something is distributed: {text}");
+    let plan = ferry(&["plan", "--config", path.to_str().unwrap(), "--json"]);
+    assert_eq!(plan.status, 0, "{}", plan.all());
+    let p: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let refused: Vec<&serde_json::Value> = p["assessment"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["severity"] == "action" && i["message"].as_str().unwrap().starts_with("citus:"))
+        .collect();
+    assert!(refused.is_empty(), "the plan refuses the suggestion: {refused:?}\n{text}");
+    for n in json["citus_notes"].as_array().into_iter().flatten() {
+        assert!(text.contains(n.as_str().unwrap()), "the note {n} is in the file");
+    }
+}

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod citus;
 pub mod config;
 pub mod convert;
+pub mod init;
 pub mod naming;
 pub mod typemap;
 
