@@ -171,21 +171,37 @@ fn erd_of_sakila_and_chinook() {
     let _ = pg_db_url;
 }
 
-/// `ferry report --html`: after migrate and verify, one self-contained page with the assessment,
-/// both summaries and the diagram; headless Chromium renders it without console errors and the
-/// diagram's table headers are visible in a screenshot.
+/// `ferry report --html`: after migrate and verify, one self-contained page with a summary on
+/// top, charts, collapsible details and the zoomable diagram; headless Chromium at 1400 px renders
+/// it without console errors, nothing overflows the page horizontally (measured in the DOM), the
+/// summary's numbers are the JSON reports' numbers, and the diagram's table headers are visible
+/// in a screenshot.
 #[test]
 fn html_report_renders_in_chromium_with_the_diagram_visible() {
     let db = unique("report");
     let src = load_sakila(&db);
     let dst = fresh_pg(&db);
-    migrate_ok(&["--source", &src, "--target", &dst, "--quiet"]);
-    verify_equal(&["--source", &src, "--target", &dst]);
+    let m = migrate_ok(&["--source", &src, "--target", &dst, "--json"]);
+    let migrate: serde_json::Value = serde_json::from_str(&m.stdout).unwrap();
+    let verify = verify_equal(&["--source", &src, "--target", &dst]);
+    let plan = ferry(&["plan", "--source", &src, "--target", &dst, "--json"]);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     let page = std::env::temp_dir().join(format!("{db}.html"));
     let r = ferry(&["report", "--source", &src, "--target", &dst, "--html", page.to_str().unwrap()]);
     assert_eq!(r.status, 0, "{}", r.all());
     let html = std::fs::read_to_string(&page).unwrap();
-    for part in ["id=\"assessment\"", "Last migrate", "complete", "target equals source", "<svg", "film_actor"] {
+    for part in [
+        "id=\"summary\"",
+        "id=\"assessment\"",
+        "Last migrate",
+        "complete",
+        "target equals source",
+        "<svg",
+        "film_actor",
+        "<details",
+        "id=\"chart-rows\"",
+        "id=\"z-200\"",
+    ] {
         assert!(html.contains(part), "the page lacks {part}");
     }
     // Self-contained: no script, and nothing the page would fetch (the SVG's own xmlns/DTD
@@ -200,20 +216,48 @@ fn html_report_renders_in_chromium_with_the_diagram_visible() {
     let chromium = chromium.expect("chromium is not installed: ./scripts/test installs it (apt-get install chromium)");
     let profile = std::env::temp_dir().join(format!("{db}-chromium"));
     let shot = std::env::temp_dir().join(format!("{db}.png"));
-    let url = format!("file://{}", page.display());
-    let base = |extra: &[String]| {
+    // A copy of the page with a probe script (the page itself has none) that measures, after
+    // layout at 1400 px, whether anything sticks out of the page horizontally, and reads the
+    // summary as rendered.
+    let probe = std::env::temp_dir().join(format!("{db}-probe.html"));
+    let script = r#"<script>
+      const W = document.documentElement.clientWidth;
+      const scrolls = e => { for (let p = e.parentElement; p; p = p.parentElement) { const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll' || o === 'hidden') return true; } return false; };
+      const out = [...document.body.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > W + 1 && !scrolls(e)).map(e => e.tagName + '.' + e.className).slice(0, 10);
+      const res = { clientWidth: W, scrollWidth: document.documentElement.scrollWidth, overflowing: out,
+        rows: document.getElementById('sum-rows').textContent, actions: document.getElementById('sum-actions').textContent,
+        verify: document.getElementById('sum-verify').textContent, tables: document.getElementById('sum-tables').textContent,
+        warnings: document.getElementById('sum-warnings').textContent };
+      const pre = document.createElement('pre'); pre.id = 'probe-result'; pre.textContent = JSON.stringify(res); document.body.appendChild(pre);
+    </script>"#;
+    std::fs::write(&probe, html.replace("</body>", &format!("{script}</body>"))).unwrap();
+    let run = |url: &str, extra: &[String]| {
         let mut args: Vec<String> =
             ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"].iter().map(|s| s.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.display()));
         args.extend_from_slice(extra);
-        args.push(url.clone());
+        args.push(url.to_string());
         std::process::Command::new(chromium).args(&args).output().expect("chromium")
     };
-    let dom = base(&["--dump-dom".into()]);
+    let dom = run(&format!("file://{}", probe.display()), &["--window-size=1400,1000".into(), "--virtual-time-budget=5000".into(), "--dump-dom".into()]);
     let dom_text = String::from_utf8_lossy(&dom.stdout);
     assert!(dom_text.contains("<svg"), "the rendered DOM has the diagram");
-    let out = base(&[format!("--screenshot={}", shot.display()), "--window-size=1600,9000".into()]);
-    let log = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&dom.stderr);
+    let result = dom_text.split("<pre id=\"probe-result\">").nth(1).and_then(|r| r.split("</pre>").next()).expect("the probe ran");
+    let result: serde_json::Value = serde_json::from_str(&result.replace("&quot;", "\"").replace("&amp;", "&")).unwrap();
+    assert_eq!(result["clientWidth"], 1400, "{result}");
+    assert!(result["scrollWidth"].as_u64().unwrap() <= 1400, "the page scrolls horizontally: {result}");
+    assert!(result["overflowing"].as_array().unwrap().is_empty(), "elements stick out of the page: {result}");
+    // The summary says what the JSON reports say.
+    assert_eq!(result["rows"].as_str().unwrap(), migrate["total_rows"].to_string());
+    assert_eq!(result["verify"], if verify["equal"] == true { "equal" } else { "differs" });
+    let items = plan["assessment"]["items"].as_array().unwrap();
+    let n = |sev: &str| items.iter().filter(|i| i["severity"] == sev).count().to_string();
+    assert_eq!(result["actions"].as_str().unwrap(), n("action"));
+    assert_eq!(result["warnings"].as_str().unwrap(), n("warning"));
+    assert_eq!(result["tables"].as_str().unwrap(), plan["assessment"]["tables"].as_array().unwrap().len().to_string());
+
+    let out = run(&format!("file://{}", page.display()), &[format!("--screenshot={}", shot.display()), "--window-size=1400,6000".into()]);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
     let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught")).collect();
     assert!(console.is_empty(), "console messages: {console:?}");
     // Pixels of the diagram's table headers (#2f6fb3) in the screenshot.
@@ -221,6 +265,7 @@ fn html_report_renders_in_chromium_with_the_diagram_visible() {
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.width, 1400, "screenshot at 1400 px");
     let px = match info.color_type {
         png::ColorType::Rgba => 4,
         png::ColorType::Rgb => 3,
@@ -231,5 +276,9 @@ fn html_report_renders_in_chromium_with_the_diagram_visible() {
         .filter(|p| (p[0] as i32 - 0x2f).abs() < 12 && (p[1] as i32 - 0x6f).abs() < 12 && (p[2] as i32 - 0xb3).abs() < 12)
         .count();
     assert!(header > 2000, "the diagram is visible: {header} header pixels in the screenshot");
+    let keep = std::env::var_os("FERRY_KEEP_SCREENSHOT").map(std::path::PathBuf::from);
+    if let Some(k) = keep {
+        std::fs::copy(&shot, k).unwrap();
+    }
     let _ = std::fs::remove_dir_all(profile);
 }
