@@ -47,7 +47,18 @@ fn a_second_sync_of_one_schema_refuses_at_once_naming_the_first() {
     let src = fresh_mysql(&db);
     mysql(Some(&db), "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);");
     let dst = fresh_pg(&db);
-    let mut first = spawn_sync(&src, &dst, "1000");
+    // The first sync's messages go to a file, so a failure below can show them.
+    let log_path = std::env::temp_dir().join(format!("{db}-first-sync.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sync", "--source", &src, "--target", &dst, "--batch-rows", "1000"])
+        .env_remove("FERRY_SOURCE_URL")
+        .env_remove("FERRY_TARGET_URL")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("ferry sync");
+    let first_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     // Wait for progress, not time: the first sync has loaded and is streaming.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
@@ -55,7 +66,10 @@ fn a_second_sync_of_one_schema_refuses_at_once_naming_the_first() {
         if s.status == 0 && s.stdout.contains("\"streaming\"") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the first sync never started streaming:\n{}", s.all());
+        if let Some(code) = first.try_wait().unwrap() {
+            panic!("the first sync exited ({code}) before streaming:\n{}", first_log());
+        }
+        assert!(std::time::Instant::now() < deadline, "the first sync never started streaming:\n{}\nits output:\n{}", s.all(), first_log());
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let started = std::time::Instant::now();
