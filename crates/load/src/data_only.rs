@@ -2,7 +2,7 @@
 //! application's own migrations, or by hand), after checking them against the plan.
 //!
 //! Guarantees:
-//! - **Checked first, nothing written when it cannot load** ([`check_target`]): the target is
+//! - **Checked first, nothing written when it cannot load** ([`prepare`], first): the target is
 //!   compared with the plan's catalog the way `ferry diff` compares (types as PostgreSQL prints
 //!   them). A planned table or column that is missing, a column of another type, or a NOT NULL
 //!   column without default that the plan does not fill stops the run before anything is
@@ -23,19 +23,6 @@ use ferry_model::catalog::Catalog;
 use ferry_plan::config::IfExists;
 use ferry_plan::Plan;
 use ferry_target_postgres::{quote_ident, PgTarget, TargetError};
-
-/// Compares the target with the plan. Err: what makes the load impossible, one line each.
-pub async fn check_target(target: &PgTarget, plan: &Plan) -> Result<(), LoadError> {
-    let mut expected = ferry_plan::catalog::from_plan(plan);
-    ferry_verify::structure::normalise_defaults(target, plan, &mut expected).await?;
-    let actual = target.read_catalog(&plan.target_schema).await?;
-    let problems = blockers(&expected, &actual);
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(LoadError::DataOnly { schema: plan.target_schema.clone(), problems })
-    }
-}
 
 /// What in `actual` keeps the planned rows out: missing tables and columns, other column types,
 /// NOT NULL columns without default the rows do not fill.
@@ -61,12 +48,20 @@ fn blockers(expected: &Catalog, actual: &Catalog) -> Vec<String> {
     out
 }
 
-/// Makes the existing tables ready for the load, in one transaction: refuses tables with rows
-/// (or empties them under `--if-exists truncate`), and drops the foreign keys the plan
+/// Checks the existing tables against the plan (Err: every problem that keeps the rows out,
+/// nothing written), then makes them ready for the load in one transaction: refuses tables with
+/// rows (or empties them under `--if-exists truncate`) and drops the foreign keys the plan
 /// re-creates after the load. Returns notes for the report.
 pub async fn prepare(target: &PgTarget, plan: &Plan, if_exists: IfExists) -> Result<Vec<String>, LoadError> {
     if if_exists == IfExists::Drop {
         return Err(LoadError::DataOnlyDrop);
+    }
+    let mut expected = ferry_plan::catalog::from_plan(plan);
+    ferry_verify::structure::normalise_defaults(target, plan, &mut expected).await?;
+    let actual = target.read_catalog(&plan.target_schema).await?;
+    let problems = blockers(&expected, &actual);
+    if !problems.is_empty() {
+        return Err(LoadError::DataOnly { schema: plan.target_schema.clone(), problems });
     }
     let mut with_rows = Vec::new();
     for t in &plan.tables {
@@ -79,8 +74,6 @@ pub async fn prepare(target: &PgTarget, plan: &Plan, if_exists: IfExists) -> Res
     if !with_rows.is_empty() && if_exists != IfExists::Truncate {
         return Err(LoadError::DataOnlyRows(with_rows));
     }
-    let expected = ferry_plan::catalog::from_plan(plan);
-    let actual = target.read_catalog(&plan.target_schema).await?;
     let mut stmts = Vec::new();
     let mut notes = Vec::new();
     for t in &plan.tables {

@@ -230,7 +230,6 @@ pub async fn migrate<S: Source>(
         (chunks, ferry_target_postgres::state::done_set(&done))
     } else {
         if opts.scope == Scope::DataOnly {
-            data_only::check_target(&target, &plan).await?;
             notes = data_only::prepare(&target, &plan, opts.if_exists).await?;
         } else {
             stage!(hooks::Stage::BeforeSchema);
