@@ -24,6 +24,9 @@ pub(crate) struct TableApply {
     pub(crate) key: Vec<usize>,
     /// The table has a unique index besides the key: keep changes in order for the fallback.
     pub(crate) sequenced: bool,
+    /// Target column indexes of the target's primary key when it is not the source key
+    /// (Citus `extend_key`); empty otherwise. See `TableBatch::conflict`.
+    pub(crate) conflict: Vec<usize>,
 }
 
 /// One table's folded changes since the last flush.
@@ -209,9 +212,12 @@ pub(crate) fn table_applies(plan: &Plan) -> HashMap<String, TableApply> {
     plan.tables
         .iter()
         .map(|t| {
-            let key = t.converter.key.iter().filter_map(|k| t.converter.columns.iter().position(|c| c.source_index == k.source_index)).collect();
+            let key: Vec<usize> = t.converter.key.iter().filter_map(|k| t.converter.columns.iter().position(|c| c.source_index == k.source_index)).collect();
             let sequenced = t.target.indexes.iter().any(|i| i.unique);
-            (t.source.name.clone(), TableApply { plan: t.clone(), key, sequenced })
+            let conflict: Vec<usize> =
+                t.target.primary_key.iter().flat_map(|pk| pk.columns.iter().filter_map(|c| t.target.columns.iter().position(|x| &x.name == c))).collect();
+            let conflict = if conflict.len() > key.len() && key.iter().all(|k| conflict.contains(k)) { conflict } else { Vec::new() };
+            (t.source.name.clone(), TableApply { plan: t.clone(), key, sequenced, conflict })
         })
         .collect()
 }

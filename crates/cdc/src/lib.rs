@@ -352,6 +352,7 @@ async fn flush(
             table: t.plan.target.name.clone(),
             columns: t.plan.target.columns.iter().map(|c| c.name.clone()).collect(),
             key: t.key.clone(),
+            conflict: t.conflict.clone(),
             binary: t.plan.binary.clone(),
             truncate: batch.truncate.contains(&name),
             ..Default::default()

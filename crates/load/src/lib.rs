@@ -57,8 +57,10 @@ pub enum LoadError {
     Shape { table: String, problem: String },
     #[error("--resume: {0}")]
     Resume(String),
-    #[error("the Citus plan refuses {} table(s); nothing was written:\n  - {}", .0.len(), .0.join("\n  - "))]
+    #[error("the Citus plan has {} problem(s); nothing was written:\n  - {}", .0.len(), .0.join("\n  - "))]
     Citus(Vec<String>),
+    #[error("{0}; nothing was written")]
+    CitusTarget(String),
     #[error("hook {stage} ({file}) failed and was rolled back; nothing after it ran: {error}")]
     Hook { stage: &'static str, file: String, error: String },
     #[error("--data-only: the tables of schema \"{schema}\" cannot take the planned rows; nothing was written:\n  - {}", problems.join("\n  - "))]
@@ -166,6 +168,11 @@ pub async fn migrate<S: Source>(
         return Err(LoadError::Citus(refused));
     }
     let target = PgTarget::connect(target_url).await?;
+    if plan.citus.is_some() {
+        if let Some(why) = target.citus_not_ready().await? {
+            return Err(LoadError::CitusTarget(why));
+        }
+    }
     target.ensure_state().await?;
     let schema = plan.target_schema.clone();
     let mut hook_runs: Vec<hooks::HookRun> = Vec::new();

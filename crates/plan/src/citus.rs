@@ -3,21 +3,33 @@
 //! Citus needs `create_distributed_table` / `create_reference_table` on the empty tables, before
 //! the load, in an order that lets foreign keys exist.
 //!
-//! What is checked and why (Citus rules, stated in its documentation):
+//! What is checked and why (Citus rules, stated in its documentation and seen on Citus 13.2);
+//! every problem of a table is reported at once, each with what to do:
 //! - every primary key and unique key of a distributed table contains the distribution column
 //!   (uniqueness is enforced per shard); a table that breaks this is classified **needs the
-//!   column added** with the key named, and `ferry migrate` refuses to start until the config or
-//!   the source changes;
+//!   column added** with the key named — unless `extend_key` adds the column to the target's
+//!   keys (and to the foreign keys that reference them from colocated tables) in
+//!   [`extend_keys`];
 //! - a foreign key from a distributed table goes to a reference table, or to a distributed table
 //!   colocated with it through the distribution column; from a reference table only to another
-//!   reference table. Other foreign keys are refused the same way.
+//!   reference table; from a local table not to a distributed table (Citus accepts it but
+//!   enforces it one way only). Other foreign keys are refused;
+//! - a foreign key holding the distribution column cannot `ON UPDATE CASCADE / SET NULL / SET
+//!   DEFAULT` nor `ON DELETE SET NULL / SET DEFAULT` (refused, or `NO ACTION` with an action item
+//!   when `downgrade_fk_actions` is on);
+//! - identities of distributed tables are `bigint` (an `integer` one fails on inserts routed
+//!   through a worker): widened, and said;
+//! - `ON UPDATE CURRENT_TIMESTAMP` triggers are created with `citus.enable_unsafe_triggers`
+//!   (they only set a column of their own row);
 //! - Order: reference tables first (those referenced by others before them), then distributed
 //!   tables, each after the table it is colocated with.
 
 use crate::assessment::Severity;
 use crate::config::CitusConfig;
 use crate::{Plan, TablePlan};
-use ferry_target_postgres::ident::quote_literal;
+use ferry_target_postgres::copy_binary::BinaryKind;
+use ferry_target_postgres::ddl::PgType;
+use ferry_target_postgres::ident::{quote_ident, quote_literal};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,9 +47,9 @@ pub struct CitusTable {
     pub role: CitusRole,
     /// `ready`, `needs the column added`, `reference`, `local`, or `refused`.
     pub class: String,
-    /// Why a table is not ready, with what to do.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
+    /// Why a table is not ready, each with what to do (all of them, not the first).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// The Citus part of a plan.
@@ -51,7 +63,7 @@ pub struct CitusPlan {
 impl CitusPlan {
     /// The tables that stop a migrate, with their problems.
     pub fn refusals(&self) -> Vec<String> {
-        self.tables.iter().filter_map(|t| t.problem.as_ref().map(|p| format!("table {}: {p}", t.table))).collect()
+        self.tables.iter().flat_map(|t| t.problems.iter().map(move |p| format!("table {}: {p}", t.table))).collect()
     }
 }
 
@@ -80,12 +92,22 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
             None => CitusRole::Local,
         }
     };
+    for (n, d) in &cfg.distributed {
+        if d.shard_count.is_some() && d.colocate_with.is_some() {
+            problems.push(format!("[target.citus.distributed] table `{n}`: shard_count and colocate_with together — colocated tables share their shards; give shard_count to `{}` only", d.colocate_with.as_deref().unwrap_or_default()));
+        }
+        if d.shard_count == Some(0) {
+            problems.push(format!("[target.citus.distributed] table `{n}`: shard_count must be at least 1"));
+        }
+    }
     let roles: Vec<(String, CitusRole)> = plan.tables.iter().map(|t| (t.target.name.clone(), role_of(t))).collect();
     let role = |target: &str| roles.iter().find(|(n, _)| n == target).map(|(_, r)| r.clone()).unwrap_or(CitusRole::Local);
+    let notes = extend_keys(plan, cfg, &roles);
     let mut out = CitusPlan::default();
-    for t in &plan.tables {
+    let mut downgraded: Vec<(usize, usize, String)> = Vec::new();
+    for (ti, t) in plan.tables.iter().enumerate() {
         let r = role(&t.target.name);
-        let mut problem = None;
+        let mut table_problems: Vec<String> = Vec::new();
         let mut class = match &r {
             CitusRole::Reference => "reference".to_string(),
             CitusRole::Local => "local".to_string(),
@@ -104,10 +126,10 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
                 let cols: Vec<String> = ix.elements.iter().map(|e| e.trim_matches('"').to_string()).collect();
                 keys.push((format!("unique index {} ({})", ix.name, cols.join(", ")), cols));
             }
-            if let Some((what, _)) = keys.iter().find(|(_, cols)| !cols.contains(column)) {
+            for (what, _) in keys.iter().filter(|(_, cols)| !cols.contains(column)) {
                 class = "needs the column added".into();
-                problem = Some(format!(
-                    "its {what} does not contain the distribution column {column}: Citus enforces uniqueness per shard, so add {column} to the key on the source (or distribute by a key column, or make the table a reference table)"
+                table_problems.push(format!(
+                    "its {what} does not contain the distribution column {column}: Citus enforces uniqueness per shard, so add {column} to the key on the source, or set `extend_key = true` for the table in [target.citus.distributed] to add it on the target only (or distribute by a key column, or make the table a reference table)"
                 ));
             }
             if let Some(c) = colocate_with {
@@ -117,38 +139,113 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
             }
         }
         // Foreign keys Citus accepts.
-        if problem.is_none() {
-            for fk in &t.target.foreign_keys {
-                let to = role(&fk.ref_table);
-                let ok = match (&r, &to) {
-                    (CitusRole::Local, _) => true,
-                    (_, CitusRole::Reference) => true,
-                    (CitusRole::Reference, _) => false,
-                    (CitusRole::Distributed { column, colocate_with }, CitusRole::Distributed { column: rc, colocate_with: rcw }) => {
-                        let colocated = colocate_with.as_deref() == Some(fk.ref_table.as_str())
-                            || rcw.as_deref() == Some(t.target.name.as_str())
-                            || (colocate_with.is_some() && colocate_with == rcw)
-                            || fk.ref_table == t.target.name;
-                        let through = fk.columns.iter().zip(&fk.ref_columns).any(|(a, b)| a == column && b == rc);
-                        colocated && through
-                    }
-                    (CitusRole::Distributed { .. }, CitusRole::Local) => false,
-                };
-                if !ok {
+        for (fi, fk) in t.target.foreign_keys.iter().enumerate() {
+            let to = role(&fk.ref_table);
+            let ok = match (&r, &to) {
+                (CitusRole::Local, CitusRole::Distributed { .. }) => false,
+                (CitusRole::Local, _) => true,
+                (_, CitusRole::Reference) => true,
+                (CitusRole::Reference, _) => false,
+                (CitusRole::Distributed { column, colocate_with }, CitusRole::Distributed { column: rc, colocate_with: rcw }) => {
+                    let colocated = colocate_with.as_deref() == Some(fk.ref_table.as_str())
+                        || rcw.as_deref() == Some(t.target.name.as_str())
+                        || (colocate_with.is_some() && colocate_with == rcw)
+                        || fk.ref_table == t.target.name;
+                    let through = fk.columns.iter().zip(&fk.ref_columns).any(|(a, b)| a == column && b == rc);
+                    colocated && through
+                }
+                (CitusRole::Distributed { .. }, CitusRole::Local) => false,
+            };
+            if !ok {
+                if class == "ready" || class == "local" || class == "reference" {
                     class = "refused".into();
-                    problem = Some(format!(
-                        "foreign key {} → {} is not allowed by Citus between a {} table and a {} table: make {} a reference table, colocate the two tables and include the distribution column in the key, or drop the foreign key",
-                        fk.name,
-                        fk.ref_table,
-                        label(&r),
-                        label(&to),
-                        fk.ref_table
-                    ));
-                    break;
+                }
+                if let (CitusRole::Distributed { column, colocate_with }, CitusRole::Distributed { colocate_with: rcw, .. }) = (&r, &to) {
+                    let colocated = colocate_with.as_deref() == Some(fk.ref_table.as_str())
+                        || rcw.as_deref() == Some(t.target.name.as_str())
+                        || (colocate_with.is_some() && colocate_with == rcw);
+                    if colocated {
+                        table_problems.push(format!(
+                            "foreign key {} → {} does not include the distribution column {column}: Citus needs a foreign key between colocated tables to go through it — set `extend_key = true` for both tables to add it to the keys on the target, or drop the foreign key",
+                            fk.name, fk.ref_table
+                        ));
+                        continue;
+                    }
+                }
+                let why = if matches!((&r, &to), (CitusRole::Local, CitusRole::Distributed { .. })) {
+                    " (Citus accepts it but checks it one way only: deleting a referenced row succeeds while local rows still point at it)"
+                } else {
+                    ""
+                };
+                table_problems.push(format!(
+                    "foreign key {} → {} is not allowed by Citus between a {} table and a {} table{why}: make {} a reference table, colocate the two tables and include the distribution column in the key, or drop the foreign key",
+                    fk.name,
+                    fk.ref_table,
+                    label(&r),
+                    label(&to),
+                    if matches!(r, CitusRole::Local) { t.target.name.as_str() } else { fk.ref_table.as_str() }
+                ));
+                continue;
+            }
+            // Actions Citus cannot run on a key holding the distribution column.
+            if let CitusRole::Distributed { column, .. } = &r {
+                if fk.columns.contains(column) {
+                    let bad_update = !matches!(fk.on_update.as_str(), "NO ACTION" | "RESTRICT" | "");
+                    let bad_delete = matches!(fk.on_delete.as_str(), "SET NULL" | "SET DEFAULT");
+                    for (what, bad, action) in [("ON UPDATE", bad_update, &fk.on_update), ("ON DELETE", bad_delete, &fk.on_delete)] {
+                        if !bad {
+                            continue;
+                        }
+                        if cfg.downgrade_fk_actions {
+                            downgraded.push((ti, fi, what.to_string()));
+                        } else {
+                            if class == "ready" {
+                                class = "refused".into();
+                            }
+                            table_problems.push(format!(
+                                "foreign key {} → {} has {what} {action} and holds the distribution column {column}, which Citus cannot run: set `downgrade_fk_actions = true` in [target.citus] to keep the key with {what} NO ACTION on the target (listed as an action item), or change the key on the source",
+                                fk.name, fk.ref_table
+                            ));
+                        }
+                    }
                 }
             }
         }
-        out.tables.push(CitusTable { table: t.target.name.clone(), role: r, class, problem });
+        out.tables.push(CitusTable { table: t.target.name.clone(), role: r, class, problems: table_problems });
+    }
+    for (ti, fi, what) in downgraded {
+        let t = &mut plan.tables[ti];
+        let fk = &mut t.target.foreign_keys[fi];
+        let was = if what == "ON UPDATE" {
+            std::mem::replace(&mut fk.on_update, "NO ACTION".into())
+        } else {
+            std::mem::replace(&mut fk.on_delete, "NO ACTION".into())
+        };
+        let msg = format!(
+            "citus: foreign key {} → {}: {what} {was} became {what} NO ACTION (Citus cannot run it on a key holding the distribution column; downgrade_fk_actions) — the application must do what the action did",
+            fk.name, fk.ref_table
+        );
+        let name = t.target.name.clone();
+        plan.assessment.push(Severity::Action, &name, msg);
+    }
+    // Identities of distributed tables are bigint.
+    let mut widened = Vec::new();
+    for t in plan.tables.iter_mut() {
+        if !matches!(role(&t.target.name), CitusRole::Distributed { .. }) {
+            continue;
+        }
+        let mut changed = false;
+        for c in t.target.columns.iter_mut().filter(|c| c.identity && matches!(c.ty, PgType::SmallInt | PgType::Integer)) {
+            widened.push((t.target.name.clone(), format!("citus: identity column {} widened to bigint (Citus needs bigint identities on distributed tables: inserts routed through a worker fail otherwise)", c.name)));
+            c.ty = PgType::BigInt;
+            changed = true;
+        }
+        if changed {
+            t.binary = t.target.columns.iter().map(|c| BinaryKind::for_type(&c.ty)).collect();
+        }
+    }
+    for (name, msg) in widened.into_iter().chain(notes) {
+        plan.assessment.push(Severity::Info, &name, msg);
     }
     // Reference tables, referenced ones first; then distributed, each after its colocation.
     let mut done: Vec<String> = Vec::new();
@@ -199,25 +296,31 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
                 ),
                 None => String::new(),
             };
-            out.statements.push(format!("SELECT create_distributed_table({}, {}{colo})", quote_literal(&t.target.qualified()), quote_literal(column)));
+            let shards = cfg.distributed.get(&t.source.name).and_then(|d| d.shard_count).map(|n| format!(", shard_count => {n}")).unwrap_or_default();
+            out.statements.push(format!("SELECT create_distributed_table({}, {}{colo}{shards})", quote_literal(&t.target.qualified()), quote_literal(column)));
             placed.push(t.target.name.clone());
         }
     }
     for ct in &out.tables {
-        let (sev, msg) = match (&ct.role, &ct.problem) {
-            (_, Some(p)) => (Severity::Action, format!("citus: {} — {p}", ct.class)),
-            (CitusRole::Distributed { column, colocate_with }, None) => (
-                Severity::Info,
-                format!("citus: ready — distributed by {column}{}", colocate_with.as_ref().map(|c| format!(", colocated with {c}")).unwrap_or_default()),
-            ),
-            (CitusRole::Reference, None) => (Severity::Info, "citus: reference table (a copy on every node)".into()),
-            (CitusRole::Local, None) => (Severity::Info, "citus: local table (on the coordinator only)".into()),
+        for p in &ct.problems {
+            plan.assessment.push(Severity::Action, &ct.table, format!("citus: {} — {p}", ct.class));
+        }
+        if !ct.problems.is_empty() {
+            continue;
+        }
+        let msg = match &ct.role {
+            CitusRole::Distributed { column, colocate_with } => {
+                format!("citus: ready — distributed by {column}{}", colocate_with.as_ref().map(|c| format!(", colocated with {c}")).unwrap_or_default())
+            }
+            CitusRole::Reference => "citus: reference table (a copy on every node)".into(),
+            CitusRole::Local => "citus: local table (on the coordinator only)".into(),
         };
-        plan.assessment.push(sev, &ct.table, msg);
+        plan.assessment.push(Severity::Info, &ct.table, msg);
     }
     for t in plan.tables.iter_mut() {
         if out.tables.iter().any(|c| c.table == t.target.name && c.role != CitusRole::Local) {
             t.target.key_in_one_step = true;
+            t.target.citus_table = true;
         }
     }
     plan.citus = Some(out);
@@ -230,4 +333,59 @@ fn label(r: &CitusRole) -> &'static str {
         CitusRole::Reference => "reference",
         CitusRole::Local => "local",
     }
+}
+
+/// `extend_key`: adds each such distributed table's distribution column to its target primary
+/// and unique keys, then to the foreign keys that reference those keys from distributed tables
+/// (their own distribution column, which colocation pairs with it). Returns the notes for the
+/// assessment (table, text). The source key is untouched: sync still folds and applies by it
+/// (apply deletes a row whose distribution value moved before inserting it again).
+fn extend_keys(plan: &mut Plan, cfg: &CitusConfig, roles: &[(String, CitusRole)]) -> Vec<(String, String)> {
+    let mut notes = Vec::new();
+    // (table, old key columns, distribution column) of every extended key.
+    let mut extended: Vec<(String, Vec<String>, String)> = Vec::new();
+    for t in plan.tables.iter_mut() {
+        if !cfg.distributed.get(&t.source.name).is_some_and(|d| d.extend_key) {
+            continue;
+        }
+        let Some((_, CitusRole::Distributed { column, .. })) = roles.iter().find(|(n, _)| n == &t.target.name) else { continue };
+        if let Some(pk) = t.target.primary_key.as_mut().filter(|pk| !pk.columns.contains(column)) {
+            extended.push((t.target.name.clone(), pk.columns.clone(), column.clone()));
+            pk.columns.push(column.clone());
+            notes.push((
+                t.target.name.clone(),
+                format!("citus: primary key extended to ({}) on the target only (extend_key): the target no longer checks that ({}) alone is unique — the source still does", pk.columns.join(", "), extended.last().map(|e| e.1.join(", ")).unwrap_or_default()),
+            ));
+        }
+        for ix in t.target.indexes.iter_mut().filter(|i| i.unique) {
+            let cols: Vec<String> = ix.elements.iter().map(|e| e.trim_matches('"').to_string()).collect();
+            if !cols.contains(column) {
+                extended.push((t.target.name.clone(), cols.clone(), column.clone()));
+                ix.elements.push(quote_ident(column));
+                notes.push((t.target.name.clone(), format!("citus: unique index {} extended with {column} on the target only (extend_key)", ix.name)));
+            }
+        }
+    }
+    for t in plan.tables.iter_mut() {
+        let Some((_, CitusRole::Distributed { column: own, .. })) = roles.iter().find(|(n, _)| n == &t.target.name) else { continue };
+        for fk in t.target.foreign_keys.iter_mut() {
+            let Some((_, _, their)) = extended.iter().find(|(table, cols, _)| table == &fk.ref_table && cols == &fk.ref_columns) else { continue };
+            if fk.ref_columns.contains(their) || fk.columns.contains(own) && fk.ref_columns.contains(their) {
+                continue;
+            }
+            fk.columns.push(own.clone());
+            fk.ref_columns.push(their.clone());
+            notes.push((
+                t.target.name.clone(),
+                format!(
+                    "citus: foreign key {} → {} now ({}) → ({}), matching the extended key (extend_key)",
+                    fk.name,
+                    fk.ref_table,
+                    fk.columns.join(", "),
+                    fk.ref_columns.join(", ")
+                ),
+            ));
+        }
+    }
+    notes
 }

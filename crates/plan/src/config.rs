@@ -105,6 +105,11 @@ pub struct CitusConfig {
     /// Sharded by a column: `orders = { column = "customer_id", colocate_with = "customers" }`.
     #[serde(default)]
     pub distributed: BTreeMap<String, DistributedTable>,
+    /// Foreign-key actions Citus cannot run (`ON UPDATE CASCADE / SET NULL / SET DEFAULT`, `ON
+    /// DELETE SET NULL / SET DEFAULT` on a key holding the distribution column) become `NO
+    /// ACTION` on the target, each listed as an action item. Off: the plan refuses such keys.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub downgrade_fk_actions: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -114,6 +119,16 @@ pub struct DistributedTable {
     pub column: String,
     /// Another distributed table (source name) whose shards this one shares.
     pub colocate_with: Option<String>,
+    /// Add the distribution column to the target's primary and unique keys (and to the foreign
+    /// keys that reference them from colocated tables) when the source cannot change: Citus
+    /// enforces uniqueness per shard. The source key alone is then no longer unique-checked by
+    /// the target (the assessment says so); sync still applies by the source key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub extend_key: bool,
+    /// Shards of this table (`create_distributed_table(…, shard_count => n)`); default: Citus's
+    /// `citus.shard_count`. Not with `colocate_with` (colocated tables share the shards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_count: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

@@ -227,10 +227,19 @@ fn render(config: &Config, plan: &Plan, tables: &[InitTable], flagged: &[Flagged
             let _ = writeln!(s, "#   {n}");
         }
         let _ = writeln!(s, "[target.citus]\nreference = {}", toml_list(&c.reference));
+        if c.downgrade_fk_actions {
+            let _ = writeln!(s, "# Foreign-key actions Citus cannot run on a key holding the distribution column (ON UPDATE CASCADE,");
+            let _ = writeln!(s, "# ON DELETE SET NULL …) become NO ACTION on the target; `ferry plan` lists each as an action item.");
+            let _ = writeln!(s, "downgrade_fk_actions = true");
+        }
         let _ = writeln!(s, "[target.citus.distributed]");
+        if c.distributed.values().any(|d| d.extend_key) {
+            let _ = writeln!(s, "# extend_key: the distribution column is added to the table's keys on the target only.");
+        }
         for (t, d) in &c.distributed {
             let colo = d.colocate_with.as_ref().map(|c| format!(", colocate_with = {}", toml_str(c))).unwrap_or_default();
-            let _ = writeln!(s, "{} = {{ column = {}{colo} }}", key(t), toml_str(&d.column));
+            let ext = if d.extend_key { ", extend_key = true" } else { "" };
+            let _ = writeln!(s, "{} = {{ column = {}{colo}{ext} }}", key(t), toml_str(&d.column));
         }
     }
     let r = &config.rules;
@@ -328,6 +337,12 @@ fn label<T: Serialize>(v: &T) -> String {
 /// candidates for reference tables.
 const REFERENCE_MAX_ROWS: u64 = 10_000;
 
+/// A key or unique index of `t` (source names) lacks `col`: distributing by it needs `extend_key`.
+fn needs_extending(t: &crate::TablePlan, col: &str) -> bool {
+    t.source.primary_key.iter().chain(t.source.unique_keys.iter()).any(|k| !k.columns.iter().any(|c| c == col))
+        || t.source.indexes.iter().filter(|i| i.unique).any(|i| !i.columns.iter().any(|c| c.name == col))
+}
+
 /// A `[target.citus]` the plan accepts, and a note per table it had to leave local.
 pub fn suggest_citus(plan: &Plan) -> (CitusConfig, Vec<String>) {
     let rows = |n: &str| plan.tables.iter().find(|t| t.source.name == n).map(|t| t.source.estimated_rows).unwrap_or(0);
@@ -352,18 +367,26 @@ pub fn suggest_citus(plan: &Plan) -> (CitusConfig, Vec<String>) {
     let mut shared: Vec<((String, String, String), usize)> = candidates.into_iter().filter(|(_, n)| *n >= 2).collect();
     shared.sort_by_key(|((col, ref_table, _), n)| std::cmp::Reverse((*n, big_rows(col), rows(ref_table))));
     for ((col, root, root_col), _) in &shared {
-        let mut cfg = CitusConfig::default();
-        cfg.distributed.insert(root.clone(), DistributedTable { column: root_col.clone(), colocate_with: None });
+        // Tables distributed by a column outside their keys get it added on the target
+        // (extend_key), and FK actions Citus cannot run become NO ACTION (said by the plan).
+        let mut cfg = CitusConfig { downgrade_fk_actions: true, ..Default::default() };
+        let extend_key = plan.tables.iter().find(|t| &t.source.name == root).is_some_and(|t| needs_extending(t, root_col));
+        cfg.distributed.insert(root.clone(), DistributedTable { column: root_col.clone(), colocate_with: None, extend_key, ..Default::default() });
         for t in big.iter().filter(|t| t.source.column_index(col).is_some() && &t.source.name != root) {
-            cfg.distributed.insert(t.source.name.clone(), DistributedTable { column: col.clone(), colocate_with: Some(root.clone()) });
+            let extend_key = needs_extending(t, col);
+            cfg.distributed
+                .insert(t.source.name.clone(), DistributedTable { column: col.clone(), colocate_with: Some(root.clone()), extend_key, ..Default::default() });
         }
         ways.push(cfg);
     }
     // Each big table by its single-column primary key.
-    let mut by_key = CitusConfig::default();
+    let mut by_key = CitusConfig { downgrade_fk_actions: true, ..Default::default() };
     for t in &big {
         if let Some(pk) = t.source.primary_key.as_ref().filter(|k| k.columns.len() == 1) {
-            by_key.distributed.insert(t.source.name.clone(), DistributedTable { column: pk.columns[0].clone(), colocate_with: None });
+            let extend_key = needs_extending(t, &pk.columns[0]);
+            by_key
+                .distributed
+                .insert(t.source.name.clone(), DistributedTable { column: pk.columns[0].clone(), colocate_with: None, extend_key, ..Default::default() });
         }
     }
     ways.push(by_key);
@@ -385,7 +408,16 @@ fn settle(plan: &Plan, mut cfg: CitusConfig, big_min: u64) -> (CitusConfig, Vec<
     let mut reference: BTreeSet<String> = plan
         .tables
         .iter()
-        .filter(|t| t.source.estimated_rows <= REFERENCE_MAX_ROWS && t.source.estimated_rows < big_min && !cfg.distributed.contains_key(&t.source.name))
+        .filter(|t| t.source.estimated_rows <= REFERENCE_MAX_ROWS && !cfg.distributed.contains_key(&t.source.name))
+        .filter(|t| {
+            // Small tables, and bigger ones a distributed table references (a distributed table
+            // cannot reference a local one).
+            t.source.estimated_rows < big_min
+                || plan
+                    .tables
+                    .iter()
+                    .any(|d| cfg.distributed.contains_key(&d.source.name) && d.source.foreign_keys.iter().any(|f| f.ref_table == t.source.name))
+        })
         .map(|t| t.source.name.clone())
         .collect();
     let mut notes = Vec::new();
@@ -421,9 +453,21 @@ fn settle(plan: &Plan, mut cfg: CitusConfig, big_min: u64) -> (CitusConfig, Vec<
                 c.tables
                     .iter()
                     .filter_map(|ct| {
-                        ct.problem
-                            .as_ref()
-                            .map(|p| (plan.tables.iter().find(|t| t.target.name == ct.table).map(|t| t.source.name.clone()).unwrap_or_default(), p.clone()))
+                        let source = |target: &str| plan.tables.iter().find(|t| t.target.name == target).map(|t| t.source.name.clone()).unwrap_or_default();
+                        let why = ct.problems.join("; ");
+                        (!ct.problems.is_empty()).then(|| match ct.role {
+                            // A local table refused for its key to a distributed table: that
+                            // table stays local instead.
+                            crate::citus::CitusRole::Local => {
+                                let t = plan.tables.iter().find(|t| t.target.name == ct.table);
+                                let to = t
+                                    .and_then(|t| t.target.foreign_keys.iter().find(|fk| cfg.distributed.contains_key(&source(&fk.ref_table))))
+                                    .map(|fk| source(&fk.ref_table))
+                                    .unwrap_or_default();
+                                (to, format!("{} references it from a local table ({why})", ct.table))
+                            }
+                            _ => (source(&ct.table), why),
+                        })
                     })
                     .collect()
             })

@@ -241,6 +241,7 @@ mod tests {
             partition_by: None,
             partitions: vec![],
             key_in_one_step: false,
+            citus_table: false,
             ..Default::default()
         }
     }

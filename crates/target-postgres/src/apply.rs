@@ -25,6 +25,12 @@ use bytes::Bytes;
 use ferry_model::cdc::LogPosition;
 use ferry_model::Row;
 
+/// Turns FK checks and triggers off for one transaction, on the coordinator and, on Citus, on
+/// the workers too: Citus does not pass a session-level `session_replication_role` to the
+/// shards' connections, but propagates `SET LOCAL` when `citus.propagate_set_commands` is
+/// `local` (on plain PostgreSQL the `citus.` setting is an unused placeholder).
+pub const REPLICA_LOCAL: &str = "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL session_replication_role = replica";
+
 /// A source DDL statement as it lands on one target table.
 #[derive(Debug, Default)]
 pub struct SchemaDdl {
@@ -49,6 +55,11 @@ pub struct TableBatch {
     pub columns: Vec<String>,
     /// Indexes (into `columns`) of the key; empty: the table has none (inserts only).
     pub key: Vec<usize>,
+    /// Indexes of the target's primary key when it extends `key` (a Citus table whose key
+    /// gained the distribution column on the target only); empty: the key is the target's.
+    /// Upserts then first delete the row of the same source key whose distribution value
+    /// moved (Citus cannot update a distribution column), then insert on this key.
+    pub conflict: Vec<usize>,
     /// Binary COPY encoders, or None for the text format.
     pub binary: Option<Vec<BinaryKind>>,
     /// Final rows of upserted keys, and rows (key values used) of deleted keys.
@@ -108,9 +119,12 @@ impl PgTarget {
         Ok(())
     }
 
-    /// Lets apply skip FK checks and triggers when the role may (superuser or equivalent).
+    /// Lets apply skip FK checks and triggers when the role may (superuser or equivalent):
+    /// each apply transaction then starts with [`REPLICA_LOCAL`].
     pub async fn try_replica_role(&self) -> bool {
-        self.batch("SET session_replication_role = replica").await.is_ok()
+        let ok = self.batch("SET session_replication_role = replica").await.is_ok();
+        self.replica.store(ok, std::sync::atomic::Ordering::Relaxed);
+        ok
     }
 
     /// Applies one batch and records its position, counters and log row in one transaction.
@@ -120,6 +134,17 @@ impl PgTarget {
     /// transaction (the caller retries from the committed position).
     pub async fn apply_batch(&self, b: &ApplyBatch) -> Result<Vec<(String, String)>, TargetError> {
         self.batch("BEGIN").await?;
+        let replica = if self.replica.load(std::sync::atomic::Ordering::Relaxed) { REPLICA_LOCAL } else { "" };
+        {
+            // Citus: one connection per worker for the whole transaction — a batch writes
+            // reference and distributed tables that reference them, which Citus refuses after
+            // parallel access ("cannot execute DML on table … because there was a parallel DML
+            // access"). On plain PostgreSQL the setting is an unused placeholder.
+            if let Err(e) = self.batch(&format!("SET LOCAL citus.multi_shard_modify_mode = 'sequential'; {replica}")).await {
+                let _ = self.batch("ROLLBACK").await;
+                return Err(e);
+            }
+        }
         let mut stopped = Vec::new();
         let result = async {
             for d in &b.schema_ddl {
@@ -300,8 +325,13 @@ impl PgTarget {
         }
         if !upserts.is_empty() {
             self.copy_rows(&format!("COPY {stage} ({col_list}) FROM STDIN"), t, upserts).await?;
-            let key_cols: Vec<&str> = t.key.iter().map(|&k| cols[k].as_str()).collect();
-            let sets: Vec<String> = cols.iter().enumerate().filter(|(i, _)| !t.key.contains(i)).map(|(_, c)| format!("{c} = EXCLUDED.{c}")).collect();
+            let conflict = if t.conflict.is_empty() { &t.key } else { &t.conflict };
+            let moved: Vec<String> = conflict.iter().filter(|k| !t.key.contains(k)).map(|&k| format!("t.{c} IS DISTINCT FROM s.{c}", c = cols[k])).collect();
+            if !moved.is_empty() {
+                self.exec(&format!("DELETE FROM {target} t USING {stage} s WHERE {} AND ({})", on_key.join(" AND "), moved.join(" OR "))).await?;
+            }
+            let key_cols: Vec<&str> = conflict.iter().map(|&k| cols[k].as_str()).collect();
+            let sets: Vec<String> = cols.iter().enumerate().filter(|(i, _)| !conflict.contains(i)).map(|(_, c)| format!("{c} = EXCLUDED.{c}")).collect();
             let action = if sets.is_empty() { "NOTHING".to_string() } else { format!("UPDATE SET {}", sets.join(", ")) };
             self.exec(&format!(
                 "INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {stage} ON CONFLICT ({}) DO {action}; TRUNCATE {stage}",

@@ -12,6 +12,26 @@ use crate::error::TargetError;
 use ferry_model::catalog::*;
 
 impl PgTarget {
+    /// For a Citus plan, before anything is written: what stops the target from taking
+    /// distributed and reference tables (no `citus` extension in this database, or no node in
+    /// `pg_dist_node` that can hold shards), with what to do; None when it is ready.
+    pub async fn citus_not_ready(&self) -> Result<Option<String>, TargetError> {
+        let has: bool = self.client.query_one("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')", &[]).await?.get(0);
+        if !has {
+            return Ok(Some(
+                "the target database has no `citus` extension, but the config has [target.citus]: run `CREATE EXTENSION citus` in it (the server needs shared_preload_libraries = 'citus') and add the workers with citus_add_node, or remove [target.citus]".into(),
+            ));
+        }
+        let nodes: i64 =
+            self.client.query_one("SELECT count(*) FROM pg_dist_node WHERE isactive AND noderole = 'primary' AND shouldhaveshards", &[]).await?.get(0);
+        if nodes == 0 {
+            return Ok(Some(
+                "the Citus target has no active node that can hold shards (pg_dist_node): add the workers with `SELECT citus_add_node('host', port)` on the coordinator".into(),
+            ));
+        }
+        Ok(None)
+    }
+
     pub async fn read_catalog(&self, schema: &str) -> Result<Catalog, TargetError> {
         let mut cat = Catalog { engine: "postgresql".into(), schema: schema.to_string(), ..Default::default() };
         let tables = self

@@ -9,6 +9,9 @@ use tokio_postgres::{Client, NoTls};
 pub struct PgTarget {
     pub client: Client,
     task: tokio::task::JoinHandle<()>,
+    /// The role may set `session_replication_role` (set by `try_replica_role`): apply sets it
+    /// for each of its transactions.
+    pub(crate) replica: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for PgTarget {
@@ -66,7 +69,7 @@ impl PgTarget {
                 )
             }
         };
-        let t = PgTarget { client, task };
+        let t = PgTarget { client, task, replica: Default::default() };
         t.batch(
             "SET client_min_messages = warning; SET timezone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3",
         )

@@ -201,6 +201,11 @@ pub struct PgTable {
     /// propagates to the shards).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub key_in_one_step: bool,
+    /// A Citus distributed or reference table: its `ON UPDATE CURRENT_TIMESTAMP` trigger is
+    /// created with `citus.enable_unsafe_triggers` (Citus refuses triggers on such tables
+    /// otherwise; this one only sets a column of the row it fires for, which is safe per shard).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub citus_table: bool,
     /// Indexes and foreign keys of single partitions: (partition name, definition).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partition_indexes: Vec<(String, PgIndex)>,
@@ -413,16 +418,18 @@ impl PgTable {
                 format!("    IF NEW.{c} IS NOT DISTINCT FROM OLD.{c} THEN NEW.{c} := CURRENT_TIMESTAMP; END IF;\n")
             })
             .collect();
-        vec![
+        let mut out = vec![
             format!(
                 "CREATE OR REPLACE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql AS $ferry$\nBEGIN\n  IF NEW IS DISTINCT FROM OLD THEN\n{sets}  END IF;\n  RETURN NEW;\nEND\n$ferry$"
             ),
-            format!(
-                "CREATE TRIGGER {} BEFORE UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {func}()",
-                quote_ident(&func_name),
-                self.qualified()
-            ),
-        ]
+            format!("CREATE TRIGGER {} BEFORE UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {func}()", quote_ident(&func_name), self.qualified()),
+        ];
+        if self.citus_table {
+            // Its own statement: Citus passes a statement's whole text on to the workers, which
+            // take one command at a time.
+            out.insert(1, "SET citus.enable_unsafe_triggers = on".into());
+        }
+        out
     }
 }
 
@@ -531,6 +538,7 @@ mod tests {
             partition_by: None,
             partitions: vec![],
             key_in_one_step: false,
+            citus_table: false,
             ..Default::default()
         }
     }

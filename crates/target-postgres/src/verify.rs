@@ -26,7 +26,9 @@ pub fn canonical_expr(c: &str, canon: Canon, nullable: bool) -> ColumnText {
         // No trailing fractional zeros: 1.10 and 1.1 are one number (PostgreSQL 13+).
         Canon::Decimal { scale: None } => format!("trim_scale({c})::text"),
         Canon::Json => unreachable!(),
-        Canon::Bool => format!("CASE {c} WHEN true THEN 't' WHEN false THEN 'f' END"),
+        // The searched form: Citus 13 deparses `CASE c WHEN true …` on distributed tables into
+        // a query the workers refuse (`column "case_test_expr" does not exist`).
+        Canon::Bool => format!("CASE WHEN {c} THEN 't' WHEN NOT {c} THEN 'f' END"),
         Canon::Bytes | Canon::Geometry { postgis: false } => format!("encode({c}, 'hex')"),
         Canon::Geometry { postgis: true } => format!("encode(ST_AsBinary({c}), 'hex')"),
         Canon::Date { .. } => format!("{c}::date::text"),

@@ -516,7 +516,7 @@ async fn repair_table<S: VerifySource>(source: &S, target: &PgTarget, t: &TableP
     let result = async {
         // ferry's own writes do not fire the target's triggers or FK checks (as in CDC apply).
         target.batch("SAVEPOINT r").await?;
-        if target.batch("SET LOCAL session_replication_role = replica").await.is_err() {
+        if target.batch(ferry_target_postgres::apply::REPLICA_LOCAL).await.is_err() {
             target.batch("ROLLBACK TO SAVEPOINT r").await?;
         }
         target.batch("RELEASE SAVEPOINT r").await?;

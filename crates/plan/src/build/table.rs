@@ -103,6 +103,7 @@ impl Planner<'_> {
                 comment: t.comment.clone(),
                 generated,
                 key_in_one_step: t.partitioned_by.is_some(),
+                citus_table: false,
                 partition_by: t.partitioned_by.clone(),
                 partitions: t.partitions.iter().map(|(n, b)| (apply_case(case, n), b.clone())).collect(),
                 partition_indexes,
