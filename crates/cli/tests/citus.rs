@@ -304,3 +304,27 @@ fn spawn_sync_with_config(src: &str, dst: &str, cfg: &str) -> std::process::Chil
         .spawn()
         .expect("ferry sync")
 }
+
+/// Schema-based sharding: the whole target schema is one distributed schema, distributed after
+/// its tables exist; mixing it with table lists is refused. On a real cluster the tables are
+/// single-shard `schema` tables and verify equal.
+#[test]
+fn citus_schema_based_sharding_distributes_the_whole_schema() {
+    let db = unique("citus_schema");
+    let src = load_chinook_mysql(&db);
+    let bad = write_config(&db, "[target.citus]\nschema_based = true\nreference = [\"Genre\"]\n");
+    let plan = ferry(&["plan", "--config", bad.to_str().unwrap(), "--source", &src]);
+    assert_eq!(plan.status, 2, "{}", plan.all());
+    assert!(plan.all().contains("schema_based = true distributes the whole schema"), "{}", plan.all());
+    let cfg = write_config(&db, &format!("[target]\nschema = \"{db}\"\n\n[rules]\nidentifiers = \"snake_case\"\n\n[target.citus]\nschema_based = true\n"));
+    let cfg = cfg.to_str().unwrap();
+    let plan = ferry(&["plan", "--config", cfg, "--source", &src]);
+    assert_eq!(plan.status, 0, "{}", plan.all());
+    assert!(plan.stdout.contains(&format!("SELECT citus_schema_distribute('\"{db}\"');")), "{}", plan.stdout);
+    assert!(plan.stdout.contains("invoice_line: citus: schema-distributed"), "{}", plan.stdout);
+    let Some(citus) = citus_url() else { return };
+    migrate_ok(&["--config", cfg, "--source", &src, "--target", &citus, "--if-exists", "drop"]);
+    verify_equal(&["--config", cfg, "--source", &src, "--target", &citus]);
+    let kinds = psql(&citus, &format!("SELECT citus_table_type, count(*), count(DISTINCT colocation_id), max(shard_count) FROM citus_tables WHERE table_name::text LIKE '{db}.%' GROUP BY 1"));
+    assert_eq!(kinds, "schema\t11\t1\t1\n");
+}

@@ -35,9 +35,14 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CitusRole {
-    Distributed { column: String, colocate_with: Option<String> },
+    Distributed {
+        column: String,
+        colocate_with: Option<String>,
+    },
     Reference,
     Local,
+    /// In a distributed schema (`schema_based`): one shard, colocated with the schema's tables.
+    Schema,
 }
 
 /// One table's classification for the assessment.
@@ -70,6 +75,9 @@ impl CitusPlan {
 /// Classifies the plan's tables and orders the Citus calls; unknown names in the config are
 /// plan problems (returned).
 pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
+    if cfg.schema_based {
+        return schema_based(plan, cfg);
+    }
     let mut problems = Vec::new();
     let by_source = |name: &str| plan.tables.iter().find(|t| t.source.name == name);
     for n in cfg.reference.iter().chain(cfg.distributed.keys()) {
@@ -112,6 +120,7 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
             CitusRole::Reference => "reference".to_string(),
             CitusRole::Local => "local".to_string(),
             CitusRole::Distributed { .. } => "ready".to_string(),
+            CitusRole::Schema => "schema-distributed".to_string(),
         };
         if let CitusRole::Distributed { column, colocate_with } = &r {
             if !t.target.columns.iter().any(|c| &c.name == column) {
@@ -155,6 +164,8 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
                     colocated && through
                 }
                 (CitusRole::Distributed { .. }, CitusRole::Local) => false,
+                // Only in a distributed schema, where every table is (see `schema_based`).
+                (CitusRole::Schema, _) | (_, CitusRole::Schema) => true,
             };
             if !ok {
                 if class == "ready" || class == "local" || class == "reference" {
@@ -314,6 +325,7 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
             }
             CitusRole::Reference => "citus: reference table (a copy on every node)".into(),
             CitusRole::Local => "citus: local table (on the coordinator only)".into(),
+            CitusRole::Schema => "citus: schema-distributed".into(),
         };
         plan.assessment.push(Severity::Info, &ct.table, msg);
     }
@@ -329,6 +341,7 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
 
 fn label(r: &CitusRole) -> &'static str {
     match r {
+        CitusRole::Schema => "schema-distributed",
         CitusRole::Distributed { .. } => "distributed",
         CitusRole::Reference => "reference",
         CitusRole::Local => "local",
@@ -388,4 +401,34 @@ fn extend_keys(plan: &mut Plan, cfg: &CitusConfig, roles: &[(String, CitusRole)]
         }
     }
     notes
+}
+
+/// `schema_based`: the target schema is distributed as a whole after its tables exist. Every
+/// table lands on one node with the others, so their keys and foreign keys need nothing; the
+/// ON UPDATE triggers and identities get what other Citus tables get.
+fn schema_based(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !cfg.reference.is_empty() || !cfg.distributed.is_empty() {
+        problems.push(
+            "[target.citus] schema_based = true distributes the whole schema: leave `reference` and `distributed` empty (or use them without schema_based)"
+                .into(),
+        );
+    }
+    let mut out = CitusPlan::default();
+    for t in plan.tables.iter_mut() {
+        t.target.key_in_one_step = true;
+        t.target.citus_table = true;
+        out.tables.push(CitusTable { table: t.target.name.clone(), role: CitusRole::Schema, class: "schema-distributed".into(), problems: vec![] });
+    }
+    out.statements.push(format!("SELECT citus_schema_distribute({})", quote_literal(&quote_ident(&plan.target_schema))));
+    let names: Vec<String> = plan.tables.iter().map(|t| t.target.name.clone()).collect();
+    for n in names {
+        plan.assessment.push(
+            Severity::Info,
+            &n,
+            format!("citus: schema-distributed — one shard, on one node with the other tables of schema {}", plan.target_schema),
+        );
+    }
+    plan.citus = Some(out);
+    problems
 }

@@ -110,6 +110,11 @@ pub struct CitusConfig {
     /// ACTION` on the target, each listed as an action item. Off: the plan refuses such keys.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub downgrade_fk_actions: bool,
+    /// Schema-based sharding: the whole target schema becomes one Citus distributed schema
+    /// (`citus_schema_distribute`): every table one shard, all of them on one node, colocated —
+    /// for multi-tenant databases with a schema per tenant. Not with `reference` / `distributed`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub schema_based: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
