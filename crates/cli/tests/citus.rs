@@ -224,7 +224,7 @@ fn citus_sakila_migrates_syncs_and_cuts_over_on_a_real_cluster() {
             }
         })
     };
-    let kills = sigkill_while(&writes, || spawn_sync_with_config(&src, &citus, cfg), 1500, 2000);
+    let kills = sigkill_while(&writes, || spawn_sync_with(&["--config", cfg, "--source", &src, "--target", &citus, "--batch-rows", "50"]), 1500, 2000);
     writes.join().unwrap();
     assert!(kills >= 1, "sync was killed at least once");
     let r = ferry(&["sync", "--config", cfg, "--source", &src, "--target", &citus, "--until-caught-up", "--quiet"]);
@@ -252,9 +252,7 @@ fn citus_chinook_from_postgresql_migrates_and_syncs_on_a_real_cluster() {
     let db = unique("citus_chinook");
     let src_db = format!("{db}_src");
     let src = fresh_pg(&src_db);
-    let text = std::fs::read_to_string(shared_datasets().join("chinook/Chinook_PostgreSql.sql")).unwrap();
-    let text: String =
-        text.lines().filter(|l| !l.starts_with("DROP DATABASE") && !l.starts_with("CREATE DATABASE") && !l.starts_with("\\c")).collect::<Vec<_>>().join("\n");
+    let text = chinook_pg_script();
     psql(&src, &text);
     let source = pg_source(&src_db, "public");
     let cfg = write_config(
@@ -291,18 +289,6 @@ fn citus_chinook_from_postgresql_migrates_and_syncs_on_a_real_cluster() {
     let r = ferry(&["sync", "--config", cfg, "--source", &source, "--target", &citus, "--until-caught-up", "--quiet"]);
     assert_eq!(r.status, 0, "{}", r.all());
     verify_equal(&["--config", cfg, "--source", &source, "--target", &citus]);
-}
-
-/// `ferry sync --config` in the background (quiet).
-fn spawn_sync_with_config(src: &str, dst: &str, cfg: &str) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["sync", "--config", cfg, "--source", src, "--target", dst, "--quiet", "--batch-rows", "50"])
-        .env_remove("FERRY_SOURCE_URL")
-        .env_remove("FERRY_TARGET_URL")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("ferry sync")
 }
 
 /// Schema-based sharding: the whole target schema is one distributed schema, distributed after

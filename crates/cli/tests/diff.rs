@@ -16,9 +16,7 @@ fn pg_db_url(name: &str) -> String {
 /// Loads the reference PostgreSQL Chinook into a fresh database (schema public).
 fn load_chinook_postgres(db: &str) -> String {
     let url = fresh_pg(db);
-    let text = std::fs::read_to_string(shared_datasets().join("chinook/Chinook_PostgreSql.sql")).unwrap();
-    let text: String =
-        text.lines().filter(|l| !l.starts_with("DROP DATABASE") && !l.starts_with("CREATE DATABASE") && !l.starts_with("\\c")).collect::<Vec<_>>().join("\n");
+    let text = chinook_pg_script();
     let path = std::env::temp_dir().join(format!("{db}.sql"));
     std::fs::write(&path, text).unwrap();
     let out = std::process::Command::new("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &url, "-f", path.to_str().unwrap()]).output().unwrap();

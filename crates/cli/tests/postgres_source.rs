@@ -11,9 +11,7 @@ fn chinook_from_postgresql_migrates_verifies_and_diffs_equal() {
     let db = unique("pgsrc_chinook");
     let src_db = format!("{db}_src");
     let src = fresh_pg(&src_db);
-    let text = std::fs::read_to_string(shared_datasets().join("chinook/Chinook_PostgreSql.sql")).unwrap();
-    let text: String =
-        text.lines().filter(|l| !l.starts_with("DROP DATABASE") && !l.starts_with("CREATE DATABASE") && !l.starts_with("\\c")).collect::<Vec<_>>().join("\n");
+    let text = chinook_pg_script();
     psql(&src, &text);
     let dst = fresh_pg(&db);
     let source = pg_source(&src_db, "public");

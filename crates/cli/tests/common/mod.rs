@@ -65,6 +65,12 @@ pub fn pg_source(db: &str, schema: &str) -> String {
     format!("{}/{db}?schema={schema}", pg_base())
 }
 
+/// The reference Chinook script (PostgreSQL) without its database statements, for `psql`.
+pub fn chinook_pg_script() -> String {
+    let text = std::fs::read_to_string(shared_datasets().join("chinook/Chinook_PostgreSql.sql")).unwrap();
+    text.lines().filter(|l| !l.starts_with("DROP DATABASE") && !l.starts_with("CREATE DATABASE") && !l.starts_with("\\c")).collect::<Vec<_>>().join("\n")
+}
+
 /// Creates an empty PostgreSQL database and returns its URL.
 pub fn fresh_pg(name: &str) -> String {
     psql(&env_url("FERRY_TEST_PG_URL"), &format!("DROP DATABASE IF EXISTS \"{name}\"; CREATE DATABASE \"{name}\";"));
@@ -299,8 +305,15 @@ pub fn sigkill_while<T>(work: &std::thread::JoinHandle<T>, spawn: impl Fn() -> s
 
 /// `ferry sync` in the background (quiet), batches of at most `batch_rows` changes.
 pub fn spawn_sync(src: &str, dst: &str, batch_rows: &str) -> std::process::Child {
+    spawn_sync_with(&["--source", src, "--target", dst, "--batch-rows", batch_rows])
+}
+
+/// `ferry sync ARGS --quiet` in the background.
+pub fn spawn_sync_with(args: &[&str]) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["sync", "--source", src, "--target", dst, "--quiet", "--batch-rows", batch_rows])
+        .arg("sync")
+        .args(args)
+        .arg("--quiet")
         .env_remove("FERRY_SOURCE_URL")
         .env_remove("FERRY_TARGET_URL")
         .stdout(std::process::Stdio::null())
