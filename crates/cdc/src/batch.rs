@@ -232,8 +232,8 @@ mod tests {
     }
 
     /// `acct` (key `id`, unique `code`) and the key-less `log`.
-    fn tables() -> HashMap<String, TableApply> {
-        let schema = Schema {
+    fn schema() -> Schema {
+        Schema {
             name: "app".into(),
             server_version: "test".into(),
             tables: vec![
@@ -256,11 +256,31 @@ mod tests {
             types: vec![],
             sequences: vec![],
             probes: ferry_model::Probe::all(),
-        };
-        let plan =
-            ferry_plan::build(ferry_plan::PlanInput { schema: &schema, config: &ferry_plan::Config::default(), probes: &Default::default(), postgis: false })
-                .expect("plan");
+        }
+    }
+
+    fn applies(config: &ferry_plan::Config) -> HashMap<String, TableApply> {
+        let schema = schema();
+        let plan = ferry_plan::build(ferry_plan::PlanInput { schema: &schema, config, probes: &Default::default(), postgis: false }).expect("plan");
         table_applies(&plan)
+    }
+
+    fn tables() -> HashMap<String, TableApply> {
+        applies(&ferry_plan::Config::default())
+    }
+
+    /// Citus `extend_key`: changes still fold by the source key, and apply gets the target's
+    /// wider key to insert on (after deleting the row whose distribution value moved).
+    #[test]
+    fn extend_key_keeps_the_source_key_and_hands_apply_the_target_key() {
+        use ferry_plan::config::{CitusConfig, DistributedTable};
+        let mut config = ferry_plan::Config::default();
+        let acct = DistributedTable { column: "code".into(), extend_key: true, ..Default::default() };
+        config.target.citus = Some(CitusConfig { distributed: [("acct".to_string(), acct)].into(), ..Default::default() });
+        let t = &applies(&config)["acct"];
+        assert_eq!(t.key, vec![0], "folded by id, the source key");
+        assert_eq!(t.conflict, vec![0, 1], "inserted on (id, code), the target key");
+        assert!(tables()["acct"].conflict.is_empty(), "without extend_key the keys are one");
     }
 
     fn acct(id: i64, code: i64, note: &str) -> Row {

@@ -156,12 +156,8 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
                 (_, CitusRole::Reference) => true,
                 (CitusRole::Reference, _) => false,
                 (CitusRole::Distributed { column, colocate_with }, CitusRole::Distributed { column: rc, colocate_with: rcw }) => {
-                    let colocated = colocate_with.as_deref() == Some(fk.ref_table.as_str())
-                        || rcw.as_deref() == Some(t.target.name.as_str())
-                        || (colocate_with.is_some() && colocate_with == rcw)
-                        || fk.ref_table == t.target.name;
                     let through = fk.columns.iter().zip(&fk.ref_columns).any(|(a, b)| a == column && b == rc);
-                    colocated && through
+                    (fk.ref_table == t.target.name || colocated(&t.target.name, colocate_with, &fk.ref_table, rcw)) && through
                 }
                 (CitusRole::Distributed { .. }, CitusRole::Local) => false,
                 // Only in a distributed schema, where every table is (see `schema_based`).
@@ -172,10 +168,7 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
                     class = "refused".into();
                 }
                 if let (CitusRole::Distributed { column, colocate_with }, CitusRole::Distributed { colocate_with: rcw, .. }) = (&r, &to) {
-                    let colocated = colocate_with.as_deref() == Some(fk.ref_table.as_str())
-                        || rcw.as_deref() == Some(t.target.name.as_str())
-                        || (colocate_with.is_some() && colocate_with == rcw);
-                    if colocated {
+                    if colocated(&t.target.name, colocate_with, &fk.ref_table, rcw) {
                         table_problems.push(format!(
                             "foreign key {} → {} does not include the distribution column {column}: Citus needs a foreign key between colocated tables to go through it — set `extend_key = true` for both tables to add it to the keys on the target, or drop the foreign key",
                             fk.name, fk.ref_table
@@ -339,6 +332,12 @@ pub fn classify(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
     problems
 }
 
+/// Tables `a` and `b` (with their `colocate_with`) share shards: one names the other, or both
+/// name the same table.
+fn colocated(a: &str, a_with: &Option<String>, b: &str, b_with: &Option<String>) -> bool {
+    a_with.as_deref() == Some(b) || b_with.as_deref() == Some(a) || (a_with.is_some() && a_with == b_with)
+}
+
 fn label(r: &CitusRole) -> &'static str {
     match r {
         CitusRole::Schema => "schema-distributed",
@@ -383,7 +382,9 @@ fn extend_keys(plan: &mut Plan, cfg: &CitusConfig, roles: &[(String, CitusRole)]
         let Some((_, CitusRole::Distributed { column: own, .. })) = roles.iter().find(|(n, _)| n == &t.target.name) else { continue };
         for fk in t.target.foreign_keys.iter_mut() {
             let Some((_, _, their)) = extended.iter().find(|(table, cols, _)| table == &fk.ref_table && cols == &fk.ref_columns) else { continue };
-            if fk.ref_columns.contains(their) || fk.columns.contains(own) && fk.ref_columns.contains(their) {
+            // Already through the distribution columns, or own column used for another one
+            // (adding it twice would fail): left as is for `classify` to judge.
+            if fk.ref_columns.contains(their) || fk.columns.contains(own) {
                 continue;
             }
             fk.columns.push(own.clone());
@@ -405,7 +406,8 @@ fn extend_keys(plan: &mut Plan, cfg: &CitusConfig, roles: &[(String, CitusRole)]
 
 /// `schema_based`: the target schema is distributed as a whole after its tables exist. Every
 /// table lands on one node with the others, so their keys and foreign keys need nothing; the
-/// ON UPDATE triggers and identities get what other Citus tables get.
+/// ON UPDATE triggers are created as on other Citus tables. Identities are not widened here
+/// (single-shard tables; inserts routed through a worker were not tried).
 fn schema_based(plan: &mut Plan, cfg: &CitusConfig) -> Vec<String> {
     let mut problems = Vec::new();
     if !cfg.reference.is_empty() || !cfg.distributed.is_empty() {

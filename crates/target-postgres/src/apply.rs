@@ -135,15 +135,13 @@ impl PgTarget {
     pub async fn apply_batch(&self, b: &ApplyBatch) -> Result<Vec<(String, String)>, TargetError> {
         self.batch("BEGIN").await?;
         let replica = if self.replica.load(std::sync::atomic::Ordering::Relaxed) { REPLICA_LOCAL } else { "" };
-        {
-            // Citus: one connection per worker for the whole transaction — a batch writes
-            // reference and distributed tables that reference them, which Citus refuses after
-            // parallel access ("cannot execute DML on table … because there was a parallel DML
-            // access"). On plain PostgreSQL the setting is an unused placeholder.
-            if let Err(e) = self.batch(&format!("SET LOCAL citus.multi_shard_modify_mode = 'sequential'; {replica}")).await {
-                let _ = self.batch("ROLLBACK").await;
-                return Err(e);
-            }
+        // Citus: one connection per worker for the whole transaction — a batch writes
+        // reference and distributed tables that reference them, which Citus refuses after
+        // parallel access ("cannot execute DML on table … because there was a parallel DML
+        // access"). On plain PostgreSQL the setting is an unused placeholder.
+        if let Err(e) = self.batch(&format!("SET LOCAL citus.multi_shard_modify_mode = 'sequential'; {replica}")).await {
+            let _ = self.batch("ROLLBACK").await;
+            return Err(e);
         }
         let mut stopped = Vec::new();
         let result = async {
