@@ -215,6 +215,8 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
         }
     }
     let mut tables = table_applies(&current);
+    // The final hop's mappings, refreshed in each batch's transaction.
+    let mut sink = Sink { target: &target, schema: &schema, reshape: current.reshape.clone().map(Arc::new) };
     let streamed: Vec<ferry_model::Table> = current.tables.iter().filter(|t| !stopped.contains(&t.source.name)).map(|t| t.source.clone()).collect();
     let mut stream = source.stream(&from, streamed, opts.until_caught_up).await?;
     let mut batch = Batch::new(from.clone());
@@ -235,14 +237,14 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
         };
         let event = match tokio::time::timeout(wait, stream.next()).await {
             Err(_) => {
-                flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
+                flush(&sink, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 continue;
             }
             Ok(e) => e?,
         };
         match event {
             None => {
-                flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
+                flush(&sink, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 if opts.until_caught_up {
                     // The last batch is committed: the source may forget it too.
                     if batch.from != confirmed {
@@ -264,7 +266,7 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                 if let (SchemaChange::Truncate, Some(t)) = (&change, &table) {
                     txn.retain(|(name, _)| name != t);
                 }
-                flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
+                flush(&sink, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 ddl.push((table, statement, change));
             }
             Some(ChangeEvent::Commit { position, time }) => {
@@ -283,12 +285,13 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                         }
                     }
                     tables = table_applies(&current);
+                    sink.reshape = current.reshape.clone().map(Arc::new);
                     batch.source_model = Some(serde_json::to_string(&current.inputs.schema).expect("schema serialises"));
                     // Rows the same source transaction wrote after its DDL (PostgreSQL: TRUNCATE
                     // then inserts) follow it.
                     batch.fold_transaction(&tables, txn.drain(..), &mut stopped);
                     batch.commit(position, time);
-                    flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
+                    flush(&sink, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                     continue;
                 }
                 batch.fold_transaction(&tables, txn.drain(..), &mut stopped);
@@ -297,14 +300,14 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                     // Its buffers go before the batch is applied; the new stream starts where
                     // the batch ends (the position of this commit).
                     drop(stream);
-                    flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
+                    flush(&sink, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                     let streamed = current.tables.iter().filter(|t| !stopped.contains(&t.source.name)).map(|t| t.source.clone()).collect();
                     stream = source.stream(&batch.from, streamed, opts.until_caught_up).await?;
                     tracing::debug!("change stream reopened at {} to release the buffers of a large event", batch.from);
                     continue;
                 }
                 if batch.rows >= opts.batch_rows || batch.bytes >= opts.batch_bytes {
-                    flush(&target, &schema, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
+                    flush(&sink, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
                 }
             }
             // Only applied commits are ever confirmed to the source: a heartbeat's position may lie
@@ -328,15 +331,22 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
     }
 }
 
+/// Where a batch goes: the target, its (landing) schema, and the final hop's mappings over it.
+struct Sink<'a> {
+    target: &'a PgTarget,
+    schema: &'a str,
+    reshape: Option<Arc<ferry_target_postgres::reshape::Reshape>>,
+}
+
 async fn flush(
-    target: &PgTarget,
-    schema: &str,
+    sink: &Sink<'_>,
     tables: &HashMap<String, TableApply>,
     batch: &mut Batch,
     stopped: &mut HashSet<String>,
     report: &mut SyncReport,
     metrics: Option<&Metrics>,
 ) -> Result<(), SyncError> {
+    let (target, schema) = (sink.target, sink.schema);
     if batch.transactions == 0 {
         return Ok(());
     }
@@ -392,6 +402,7 @@ async fn flush(
         not_synced: std::mem::take(&mut batch.not_synced),
         schema_ddl: std::mem::take(&mut batch.schema_ddl),
         source_model: batch.source_model.take(),
+        reshape: sink.reshape.clone(),
     };
     report.stopped.extend(b.stops.iter().cloned());
     let started = Instant::now();

@@ -184,13 +184,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     "assessment": plan.assessment,
                     "tables": plan.tables,
                     "enums": plan.enums,
+                    "reshape": plan.reshape,
                 });
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 println!("{}", plan.ddl_script());
                 println!("{}", plan.assessment.render_text());
+                if let Some(r) = &plan.reshape {
+                    println!("{}", ferry_plan::reshape::render(r));
+                }
             }
             source.close().await;
+            // The mappings run on the target's landing tables (created for the check where
+            // missing) in a transaction that is rolled back.
+            if let (Some(_), Some(url)) = (&plan.reshape, target_url(&config)) {
+                let target = PgTarget::connect(&url).await?;
+                match ferry_load::check_reshape(&target, &plan).await {
+                    Ok(()) => eprintln!("reshape check: every mapping ran on the target (rolled back)"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, setup, metrics_addr, warn_backlog_mb, retry_for } => {

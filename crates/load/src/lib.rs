@@ -34,6 +34,7 @@ mod report;
 
 pub use ferry_progress::ProgressMode;
 pub use makeplan::{make_plan, PlanningError};
+pub use prepare::check_reshape;
 pub use report::{MigrateReport, StepFailure, TableReport};
 
 use ferry_model::{ChunkRange, ErrorKind, Source};
@@ -69,6 +70,8 @@ pub enum LoadError {
     DataOnlyDrop,
     #[error("--data-only: these tables already hold rows: {}; re-run with --if-exists truncate to empty them first", .0.join(", "))]
     DataOnlyRows(Vec<String>),
+    #[error("the reshape mappings cannot run on the target; nothing was loaded: {0}")]
+    Reshape(String),
     #[error("--schema-only loads no rows: there is nothing to resume")]
     SchemaOnlyResume,
 }
@@ -243,6 +246,9 @@ pub async fn migrate<S: Source>(
             prepare::prepare_target(&target, &plan, opts.if_exists).await?;
             stage!(hooks::Stage::AfterSchema);
         }
+        if let Some(r) = &plan.reshape {
+            target.reshape_check(r).await.map_err(|e| LoadError::Reshape(e.to_string()))?;
+        }
         let mut chunks = Vec::new();
         for t in &plan.tables {
             chunks.push(source.plan_chunks(&t.source, opts.chunk_rows.max(1)).await?);
@@ -353,6 +359,15 @@ pub async fn migrate<S: Source>(
     } else {
         build_structure(&target, target_url, &plan, &mut reports, opts).await;
     }
+    // The final hop, from the complete landing tables; the user's own SQL steps come after.
+    let mut reshaped = Vec::new();
+    if let Some(r) = &plan.reshape {
+        if reports.iter().all(|t| t.error.is_none()) {
+            reshaped = target.reshape_load(r, opts.if_exists == IfExists::Drop || opts.if_exists == IfExists::Truncate).await?;
+        } else {
+            notes.push("the reshaped tables were not filled: some landing tables failed to load".into());
+        }
+    }
     let after = hooks::run_stage(&target, &opts.hooks, hooks::Stage::AfterData).await;
     hook_runs.extend(after);
 
@@ -360,7 +375,9 @@ pub async fn migrate<S: Source>(
     let structure = structure_check(&target, &plan).await;
     let mut report = MigrateReport::new(&plan, reports, structure, snapshot, load_seconds, started.elapsed().as_secs_f64());
     report.scope = opts.scope;
-    report.ok &= hook_runs.iter().all(|h| h.error.is_none()) && sequence_failures.is_empty();
+    report.ok &= hook_runs.iter().all(|h| h.error.is_none()) && sequence_failures.is_empty() && reshaped.iter().all(|r| r.error.is_none());
+    report.ok &= plan.reshape.is_none() || !reshaped.is_empty();
+    report.reshape = reshaped;
     notes.extend(sequence_failures);
     report.notes = notes;
     report.hooks = hook_runs;

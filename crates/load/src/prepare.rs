@@ -95,8 +95,35 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
             }
         }
     }
-    let keep = if_exists == IfExists::Truncate;
-    // Under truncate, a type that exists stays (its tables use it).
+    stmts.extend(create_statements(plan, &existing, if_exists == IfExists::Truncate));
+    target.batch("BEGIN").await.map_err(|e| LoadError::Target(e.context("starting the schema transaction")))?;
+    for (what, sql) in &stmts {
+        if let Err(e) = target.batch(sql).await {
+            let _ = target.batch("ROLLBACK").await;
+            return Err(LoadError::Target(
+                e.context(format!("creating {what} in schema \"{}\" (nothing was created); the statement was:\n{sql}\n", plan.target_schema)),
+            ));
+        }
+    }
+    if let Err(e) = target.batch("COMMIT").await {
+        return Err(LoadError::Target(e.context(format!("committing schema \"{}\" and its tables (nothing was created)", plan.target_schema))));
+    }
+    // Citus: distribute the empty tables before any row arrives (rows then go to the shards).
+    if let Some(c) = &plan.citus {
+        if if_exists != IfExists::Truncate {
+            for stmt in &c.statements {
+                target.exec(stmt).await.map_err(|e| LoadError::Target(e.context("distributing tables on Citus")))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Types, sequences and the tables not in `existing`; with `keep`, a type that exists stays
+/// (its tables use it).
+fn create_statements(plan: &Plan, existing: &[String], keep: bool) -> Vec<(String, String)> {
+    let mut stmts = Vec::new();
+    let mut push = |what: String, sql: String| stmts.push((what, sql));
     let maybe =
         |sql: String| if keep { format!("DO $ferry$ BEGIN {sql}; EXCEPTION WHEN duplicate_object OR duplicate_table THEN NULL; END $ferry$") } else { sql };
     for e in &plan.enums {
@@ -117,27 +144,42 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
         }
         push(format!("table {} (source `{}`)", t.target.qualified(), t.source_name), t.target.create_sql());
     }
-    target.batch("BEGIN").await.map_err(|e| LoadError::Target(e.context("starting the schema transaction")))?;
-    for (what, sql) in &stmts {
-        if let Err(e) = target.batch(sql).await {
-            let _ = target.batch("ROLLBACK").await;
-            return Err(LoadError::Target(
-                e.context(format!("creating {what} in schema \"{}\" (nothing was created); the statement was:\n{sql}\n", plan.target_schema)),
-            ));
+    stmts
+}
+
+/// Runs the reshape mappings' check (`PgTarget::reshape_check`) against the landing tables as
+/// planned — the existing ones, and the missing ones created for the check — in one
+/// transaction that is rolled back: nothing is left on the target.
+pub async fn check_reshape(target: &PgTarget, plan: &Plan) -> Result<(), LoadError> {
+    let Some(r) = &plan.reshape else { return Ok(()) };
+    let names: Vec<String> = plan.tables.iter().map(|t| t.target.name.clone()).collect();
+    let rows = target
+        .client
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2)",
+            &[&plan.target_schema, &names],
+        )
+        .await
+        .map_err(TargetError::from)?;
+    let existing: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let mut stmts: Vec<(String, String)> = plan.extensions.iter().map(|e| (format!("extension {e}"), ferry_plan::build::create_extension_sql(e))).collect();
+    stmts.push((
+        format!("schema \"{}\"", plan.target_schema),
+        format!("CREATE SCHEMA IF NOT EXISTS {}", ferry_target_postgres::quote_ident(&plan.target_schema)),
+    ));
+    stmts.extend(create_statements(plan, &existing, true));
+    target.batch("BEGIN").await?;
+    let result = async {
+        target.ensure_state_in_transaction().await?;
+        for (what, sql) in &stmts {
+            target.batch(sql).await.map_err(|e| e.context(format!("creating landing {what} for the check")))?;
         }
+        // reshape_check opens no transaction of its own inside this one: run its steps here.
+        target.reshape_check_in_transaction(r).await
     }
-    if let Err(e) = target.batch("COMMIT").await {
-        return Err(LoadError::Target(e.context(format!("committing schema \"{}\" and its tables (nothing was created)", plan.target_schema))));
-    }
-    // Citus: distribute the empty tables before any row arrives (rows then go to the shards).
-    if let Some(c) = &plan.citus {
-        if !keep {
-            for stmt in &c.statements {
-                target.exec(stmt).await.map_err(|e| LoadError::Target(e.context("distributing tables on Citus")))?;
-            }
-        }
-    }
-    Ok(())
+    .await;
+    let _ = target.batch("ROLLBACK").await;
+    result.map_err(|e| LoadError::Reshape(e.to_string()))
 }
 
 /// Under `--if-exists truncate`, an existing table must have the planned columns.

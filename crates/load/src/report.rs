@@ -92,6 +92,9 @@ pub struct MigrateReport {
     /// What the run did beyond the plan or left as it found it (data-only: foreign keys kept,
     /// tables emptied).
     pub notes: Vec<String>,
+    /// The final hop's tables (`[reshape]`), filled from the landing tables after the load.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reshape: Vec<ferry_target_postgres::reshape::ReshapeResult>,
 }
 
 impl MigrateReport {
@@ -113,6 +116,7 @@ impl MigrateReport {
             scope: crate::Scope::All,
             hooks: vec![],
             notes: vec![],
+            reshape: vec![],
         }
     }
 
@@ -204,6 +208,19 @@ impl MigrateReport {
             }
             for f in &t.failures {
                 let _ = writeln!(s, "\nerror in table {}: {}\n  statement: {}", t.target, f.error, f.statement.lines().next().unwrap_or_default());
+            }
+        }
+        if !self.reshape.is_empty() {
+            let _ = writeln!(s, "\n  reshaped (from the landing schema \"{}\"):", self.target_schema);
+            for r in &self.reshape {
+                let status = if r.error.is_some() { "FAILED" } else { "ok" };
+                let _ = writeln!(s, "  {:<32} {:>10}  {status}", r.table, r.rows);
+                for (original, name) in &r.names {
+                    let _ = writeln!(s, "    {original} → {name}");
+                }
+            }
+            for r in self.reshape.iter().filter(|r| r.error.is_some()) {
+                let _ = writeln!(s, "\nerror in {}: {}", r.table, r.error.as_deref().unwrap_or_default());
             }
         }
         if !self.structure.is_empty() {

@@ -41,6 +41,178 @@ pub struct Config {
     pub migrate: MigrateConfig,
     #[serde(default)]
     pub hooks: HooksConfig,
+    /// The final hop: target tables of a new design computed from the landing tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reshape: Option<ReshapeConfig>,
+}
+
+/// `[reshape]`: the target's own design, each table a mapping over the 1:1 landing tables
+/// (`target.schema`), computed by PostgreSQL in migrate, kept exact by sync, proven by verify.
+/// Expressions are PostgreSQL SQL over the landing table's columns (their landing names, as
+/// `ferry plan` shows them); `s` is the row's table.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReshapeConfig {
+    /// `COMMENT ON` every target table and column naming its source and expression.
+    #[serde(default = "yes")]
+    pub comments: bool,
+    /// Words of generated names replaced (`cust = "customer"`, `nm = "name"`): the rule for
+    /// names `[[reshape.schemas]]` and pivots derive, and for columns a mapping takes whole.
+    #[serde(default)]
+    pub words: BTreeMap<String, String>,
+    /// Whole landing tables by pattern into a schema, names by the word rule.
+    #[serde(default)]
+    pub schemas: Vec<SchemaRule>,
+    /// Merged lookup tables: many source lookup tables → one table with stable new ids.
+    #[serde(default)]
+    pub lookups: BTreeMap<String, LookupConfig>,
+    /// Target tables (or parts of one: several mappings may share `into`), by mapping name.
+    #[serde(default)]
+    pub tables: BTreeMap<String, MappingConfig>,
+    /// Entity-attribute-value tables pivoted.
+    #[serde(default)]
+    pub pivots: BTreeMap<String, PivotConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `{ tables = ["tblCust%"], schema = "crm", strip_prefix = "tbl" }`: each matching landing table
+/// (not used by any other mapping) becomes `schema.<name>`, every column kept.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaRule {
+    /// LIKE patterns over source table names.
+    #[serde(deserialize_with = "one_or_many")]
+    pub tables: Vec<String>,
+    pub schema: String,
+    /// Cut from the start of table names (case-insensitive) before the word rule.
+    pub strip_prefix: Option<String>,
+}
+
+/// `[reshape.lookups.<name>]`: one target table `into` (`id`, `kind`, `source_table`,
+/// `original_id`, `name`, `description`) filled from every source table in `sources`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupConfig {
+    /// `schema.table`.
+    pub into: String,
+    #[serde(default)]
+    pub sources: BTreeMap<String, LookupSource>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupSource {
+    /// The column holding the original id (integer or character code).
+    pub id: String,
+    /// Expressions for the name and description.
+    pub name: String,
+    pub description: Option<String>,
+    /// The `kind` value (default: the source table's name).
+    pub kind: Option<String>,
+}
+
+/// `[reshape.tables.<name>]`: rows of one landing table into a target table.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingConfig {
+    /// `schema.table`; default: the mapping's name.
+    pub into: Option<String>,
+    /// The source table (source or landing name).
+    pub from: String,
+    /// Only rows for which this holds (in sync: a row starting or stopping to match becomes
+    /// an insert or a delete).
+    #[serde(rename = "where")]
+    pub where_: Option<String>,
+    /// Target key columns; default: the columns that copy the source key.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// Target columns in order: an expression, or a table (`column` + `map`, `lookup`, `table`).
+    #[serde(default, deserialize_with = "ordered", serialize_with = "ordered_out")]
+    pub columns: Vec<(String, ColumnMapping)>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ColumnMapping {
+    Expr(String),
+    Detail(Box<ColumnDetail>),
+}
+
+/// One target column in detail. `expr` alone, or `column` with `map` (value map), `lookup` (a
+/// merged lookup's id for the code in `column`, from lookup source table `source`), or
+/// `table` + `match` + `value` (a value of another landing table's row).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnDetail {
+    pub expr: Option<String>,
+    pub column: Option<String>,
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<BTreeMap<String, String>>,
+    /// A value the map does not hold: `error` (default), `null` or `keep`.
+    #[serde(rename = "else")]
+    pub else_: Option<String>,
+    pub lookup: Option<String>,
+    pub source: Option<String>,
+    pub table: Option<String>,
+    #[serde(rename = "match")]
+    pub match_: Option<String>,
+    pub value: Option<String>,
+}
+
+/// `[reshape.pivots.<name>]`: an EAV table → a table per form with a column per attribute (or
+/// a `jsonb` document per entity).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PivotConfig {
+    pub from: String,
+    /// Columns naming the entity: the target key.
+    #[serde(deserialize_with = "one_or_many")]
+    pub entity: Vec<String>,
+    /// One table per value of this column (`prefix` + the value, sanitised).
+    pub form: Option<String>,
+    pub attribute: String,
+    pub value: String,
+    /// Target schema (form tables), or `schema.table` (one table: no `form`, or `jsonb`).
+    pub into: String,
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub jsonb: bool,
+    #[serde(rename = "where")]
+    pub where_: Option<String>,
+}
+
+fn ordered_out<S: serde::Serializer, T: Serialize>(v: &[(String, T)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(v.len()))?;
+    for (k, x) in v {
+        m.serialize_entry(k, x)?;
+    }
+    m.end()
+}
+
+/// A TOML table as its entries in document order.
+fn ordered<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<(String, T)>, D::Error> {
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+        type Value = Vec<(String, T)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a table of columns")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some((k, v)) = map.next_entry::<String, T>()? {
+                out.push((k, v));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(V(std::marker::PhantomData))
 }
 
 /// `[hooks]`: SQL files run on the target at four stages of `ferry migrate`, each file in its
@@ -393,6 +565,31 @@ mod tests {
         assert_eq!(c.rules.identifiers, Some(IdentifierCase::SnakeCase));
         assert_eq!(c.tables["Customer"].columns["Email"].type_.as_deref(), Some("text"));
         assert_eq!(c.migrate.if_exists, IfExists::Drop);
+    }
+
+    #[test]
+    fn reshape_columns_keep_their_order() {
+        let c: Config = toml::from_str(
+            r#"
+            [reshape.tables."crm.customer"]
+            from = "tblCust"
+            where = "del_flg = 0"
+            columns = { zeta = "cust_id", alpha = "initcap(cust_nm)", status = { column = "st", map = { A = "active" } } }
+            [reshape.tables.second]
+            from = "t"
+            [reshape.tables.second.columns]
+            b = "1"
+            a = { expr = "2", type = "int" }
+            "#,
+        )
+        .unwrap();
+        let r = c.reshape.unwrap();
+        let names: Vec<&str> = r.tables["crm.customer"].columns.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha", "status"]);
+        let names: Vec<&str> = r.tables["second"].columns.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["b", "a"]);
+        assert!(r.comments);
+        assert!(matches!(&r.tables["crm.customer"].columns[2].1, ColumnMapping::Detail(d) if d.map.as_ref().unwrap()["A"] == "active"));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::conn::PgTarget;
 use crate::copy_binary::{self, BinaryKind};
 use crate::error::TargetError;
 use crate::ident::quote_ident;
+use crate::reshape::{ChangedKeys, Refresh};
 use crate::state::TableState;
 use bytes::Bytes;
 use ferry_model::cdc::LogPosition;
@@ -104,6 +105,8 @@ pub struct ApplyBatch {
     pub schema_ddl: Vec<SchemaDdl>,
     /// ferry's model of the source schema after this batch (JSON), when DDL changed it.
     pub source_model: Option<String>,
+    /// The final hop's mappings over this (landing) schema: refreshed in the same transaction.
+    pub reshape: Option<std::sync::Arc<crate::reshape::Reshape>>,
 }
 
 impl PgTarget {
@@ -161,6 +164,27 @@ impl PgTarget {
             if let Some(model) = &b.source_model {
                 self.client.execute("UPDATE ferry.sync_state SET source_model = $2 WHERE target_schema = $1", &[&b.schema, model]).await?;
             }
+            // The reshaped tables: refresh keys on the landing as it is before the batch...
+            let refresh = match &b.reshape {
+                Some(r) => {
+                    let changed = b
+                        .tables
+                        .iter()
+                        .map(|t| ChangedKeys {
+                            table: t.table.clone(),
+                            key: t.key.iter().map(|&k| t.columns[k].clone()).collect(),
+                            batch: t,
+                            truncated: t.truncate || t.key.is_empty(),
+                        })
+                        .collect();
+                    let rf = Refresh::start(self, r, changed).await?;
+                    if let Some(rf) = &rf {
+                        rf.collect(self).await?;
+                    }
+                    rf
+                }
+                None => None,
+            };
             for t in &b.tables {
                 self.batch("SAVEPOINT ferry_table").await?;
                 let mut result = self.apply_table(&b.schema, t).await;
@@ -178,6 +202,14 @@ impl PgTarget {
                         self.stop_sync_table(&b.schema, &t.table, &msg).await?;
                         stopped.push((t.table.clone(), msg));
                     }
+                }
+            }
+            // ...and after it; then the affected target rows are selected again.
+            if let Some(rf) = &refresh {
+                rf.collect(self).await?;
+                for (table, msg) in rf.apply(self).await? {
+                    self.stop_sync_table(&b.schema, &table, &msg).await?;
+                    stopped.push((table, msg));
                 }
             }
             self.client
@@ -338,6 +370,23 @@ impl PgTarget {
             .await?;
         }
         Ok(())
+    }
+
+    /// COPYs the keys of every changed row of `c`'s table into `keys_table` (a refresh's input).
+    pub(crate) async fn copy_keys(&self, keys_table: &str, c: &ChangedKeys<'_>) -> Result<(), TargetError> {
+        let t = c.batch;
+        if t.key.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<Row> = t.upserts.iter().chain(&t.deletes).map(|r| t.key.iter().map(|&k| r[k].clone()).collect()).collect();
+        let keys_only = TableBatch {
+            table: t.table.clone(),
+            columns: c.key.clone(),
+            binary: t.binary.as_ref().map(|kinds| t.key.iter().map(|&k| kinds[k]).collect()),
+            ..Default::default()
+        };
+        let col_list = c.key.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", ");
+        self.copy_rows(&format!("COPY {keys_table} ({col_list}) FROM STDIN"), &keys_only, &rows).await
     }
 
     /// COPYs `rows` with `sql` (binary when the table has encoders for every column), encoded

@@ -23,7 +23,29 @@ pub const STATE_SCHEMA: &str = "ferry";
 const MIGRATIONS: &[(&str, &str)] = &[
     ("the state tables of releases before versioned state", V1),
     ("positions owned by their source: kind, text and order key instead of binlog file and offset", V2),
+    ("the final hop's id map of merged lookup tables and names of pivoted forms and attributes", V3),
 ];
+
+/// `reshape_ids`: a merged lookup's ids, never reused (`crate::reshape`). `reshape_names`: the
+/// table of each pivoted form and the column of each attribute, in the order they appeared.
+const V3: &str = "
+CREATE TABLE ferry.reshape_ids (
+    lookup text NOT NULL,
+    source_table text NOT NULL,
+    original_id text NOT NULL,
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (lookup, source_table, original_id)
+);
+CREATE TABLE ferry.reshape_names (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pivot text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('table', 'column')),
+    form text NOT NULL,
+    original text NOT NULL,
+    name text NOT NULL,
+    UNIQUE (pivot, kind, form, original)
+);
+";
 
 /// The state schema version this ferry writes.
 pub const STATE_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -205,6 +227,15 @@ impl PgTarget {
                 })
             }
         }
+    }
+
+    /// [`PgTarget::ensure_state`] inside the caller's transaction (a check that rolls back
+    /// creates the state tables it needs and leaves nothing).
+    pub async fn ensure_state_in_transaction(&self) -> Result<(), TargetError> {
+        if self.state_version().await? == Some(STATE_VERSION) {
+            return Ok(());
+        }
+        self.upgrade_state().await
     }
 
     /// The state schema's version: None without one, 0 for a schema of releases before versioning.

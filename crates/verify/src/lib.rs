@@ -214,7 +214,14 @@ pub async fn verify<S: VerifySource>(source: Arc<S>, target_url: &str, plan: Arc
     progress.finish();
     let tables = result?;
     let structure = structure::unmet_structure(&target, &plan).await?;
-    Ok(VerifyReport::new(&plan, tables, structure, started.elapsed().as_secs_f64()))
+    let mut report = VerifyReport::new(&plan, tables, structure, started.elapsed().as_secs_f64());
+    // The landing is proven against the source above; each reshaped table is proven against
+    // its mapping evaluated on that landing, in the target itself.
+    if let Some(r) = &plan.reshape {
+        report.add_reshape(target.reshape_verify(r).await?);
+        report.seconds = started.elapsed().as_secs_f64();
+    }
+    Ok(report)
 }
 
 async fn verify_all<S: VerifySource>(

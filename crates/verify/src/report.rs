@@ -82,9 +82,19 @@ pub struct VerifyReport {
     pub structure: Vec<String>,
     pub rows_compared: u64,
     pub seconds: f64,
+    /// The final hop's tables, each compared with its mapping evaluated on the landing tables.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reshape: Vec<ferry_target_postgres::reshape::ReshapeResult>,
 }
 
 impl VerifyReport {
+    /// Adds the reshaped tables' comparison: EQUAL needs each of them equal to its mapping
+    /// and free of check failures.
+    pub fn add_reshape(&mut self, results: Vec<ferry_target_postgres::reshape::ReshapeResult>) {
+        self.equal &= results.iter().all(|r| r.error.is_none() && r.missing == Some(0) && r.extra == Some(0));
+        self.reshape = results;
+    }
+
     pub fn new(plan: &Plan, tables: Vec<TableVerify>, structure: Vec<String>, seconds: f64) -> Self {
         VerifyReport {
             source_database: plan.source_database.clone(),
@@ -94,6 +104,7 @@ impl VerifyReport {
             rows_compared: tables.iter().map(|t| t.source_rows).sum(),
             tables,
             seconds,
+            reshape: Vec::new(),
         }
     }
 
@@ -125,6 +136,27 @@ impl VerifyReport {
                 "  {:<32} {:>10} {:>10} {:>8} {:>8} {:>8}  {status}",
                 t.target, shown.source_rows, shown.target_rows, shown.missing, shown.extra, shown.changed
             );
+        }
+        if !self.reshape.is_empty() {
+            let _ = writeln!(s, "  reshaped tables, each against its mapping over the landing tables:");
+            for r in &self.reshape {
+                let status = match (&r.error, r.missing.unwrap_or(0) + r.extra.unwrap_or(0)) {
+                    (Some(_), _) => "CHECK FAILED",
+                    (None, 0) if r.missing.is_some() => "equal",
+                    (None, 0) => "NOT COMPARED",
+                    _ => "DIFFERS",
+                };
+                let _ =
+                    writeln!(s, "  {:<32} {:>10} {:>10} {:>8} {:>8} {:>8}  {status}", r.table, "", r.rows, r.missing.unwrap_or(0), r.extra.unwrap_or(0), "");
+            }
+            for r in &self.reshape {
+                if let Some(e) = &r.error {
+                    let _ = writeln!(s, "\n{}: {e}", r.table);
+                }
+                if !r.samples.is_empty() {
+                    let _ = writeln!(s, "\n{} (rows by the mapping vs the table):\n  {}", r.table, r.samples.join("\n  "));
+                }
+            }
         }
         if !self.structure.is_empty() {
             let _ = writeln!(s, "\nstructure: {} planned object(s) missing or different on the target:", self.structure.len());

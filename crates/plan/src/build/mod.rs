@@ -87,6 +87,9 @@ pub struct Plan {
     /// Extensions the plan's column types need (`citext`), created first if missing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<String>,
+    /// The final hop (`[reshape]`): target tables computed from the landing tables above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reshape: Option<ferry_target_postgres::reshape::Reshape>,
     /// What the plan was made from, so it can be made again for a changed source schema
     /// ([`Plan::rebuilt`], used by sync when the source runs DDL).
     #[serde(skip)]
@@ -380,10 +383,14 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         assessment: a,
         citus: None,
         extensions,
+        reshape: None,
         inputs: PlanInputs { schema: source_model.clone(), config: config.clone(), probes: probes.clone(), postgis },
     };
     if let Some(c) = &config.target.citus {
         problems.extend(crate::citus::classify(&mut plan, c));
+    }
+    if let Some(r) = &config.reshape {
+        plan.reshape = crate::reshape::plan_reshape(r, &plan.tables, &plan.target_schema, &mut problems);
     }
     if !problems.is_empty() {
         return Err(PlanError { problems });
