@@ -316,9 +316,11 @@ jsonb = true
     assert_eq!(psql(&dst, "SELECT count(*) FROM catalog.item").trim(), "40");
     assert_eq!(psql(&dst, "SELECT colour, weight_g FROM catalog.item_attributes WHERE item_id = 7").trim(), "Colour of 7\tWeight (g) of 7");
     assert_eq!(psql(&dst, "SELECT document->>'Size' FROM catalog.item_document WHERE item_id = 7").trim(), "Size of 7");
+    let xmin_of_9 = psql(&dst, "SELECT xmin FROM catalog.item WHERE item_id = 9");
     psql(
         &src_db,
-        "INSERT INTO legacy.t_kind VALUES ('c', 'gamma');
+        "UPDATE legacy.t_item SET item_nm = item_nm WHERE item_id = 9;
+         INSERT INTO legacy.t_kind VALUES ('c', 'gamma');
          BEGIN; INSERT INTO legacy.t_item VALUES (100, 'new thing', 'c', 2, true); INSERT INTO legacy.t_attr VALUES (100, 'Colour', 'red'), (100, 'Material', 'wood'); COMMIT;
          UPDATE legacy.t_item SET active = NOT active WHERE item_id IN (5, 6);
          UPDATE legacy.t_unit SET unit_nm = 'gram' WHERE unit_id = 1;
@@ -328,6 +330,7 @@ jsonb = true
     assert_eq!(r.status, 0, "{}", r.all());
     assert_eq!(psql(&dst, "SELECT count(*) FROM catalog.item").trim(), "41", "5 came in, 6 went out, 100 is new");
     assert_eq!(psql(&dst, "SELECT material FROM catalog.item_attributes WHERE item_id = 100").trim(), "wood", "a new attribute became a column");
+    assert_eq!(psql(&dst, "SELECT xmin FROM catalog.item WHERE item_id = 9"), xmin_of_9, "a refreshed row that did not change is not rewritten");
     assert_eq!(psql(&dst, "SELECT name FROM ref.code WHERE source_table = 't_unit' AND original_id = '1'").trim(), "GRAM");
     assert_eq!(psql(&dst, "SELECT document ? 'Size' FROM catalog.item_document WHERE item_id = 7").trim(), "f");
     assert_eq!(

@@ -576,6 +576,45 @@ impl PgTarget {
         Ok(())
     }
 
+    /// Makes the rows of `table` that `affected` names ((columns, temporary table of their
+    /// values); None: every row) equal to `rows` (SELECTs shaped like `columns`): a row no
+    /// longer given is deleted, a new one inserted, a changed one updated on its `key` — and
+    /// an unchanged one not written at all, so a changed answer is an update of that row only.
+    async fn converge(
+        &self,
+        table: &str,
+        columns: &[String],
+        key: &[String],
+        affected: Option<(Vec<String>, String)>,
+        rows: &[String],
+    ) -> Result<(), TargetError> {
+        let list = cols(columns);
+        self.exec(&format!("DROP TABLE IF EXISTS pg_temp.ferry_rows; CREATE TEMP TABLE ferry_rows AS SELECT {list} FROM {table} WITH NO DATA")).await?;
+        for sql in rows {
+            self.exec(&format!("INSERT INTO pg_temp.ferry_rows ({list}) {sql}")).await?;
+        }
+        let same_key: Vec<String> = key.iter().map(|c| format!("n.{c} = t.{c}", c = quote_ident(c))).collect();
+        let scope = match &affected {
+            Some((acols, a)) => {
+                let on: Vec<String> = acols.iter().map(|c| format!("t.{}", quote_ident(c))).collect();
+                format!("({}) IN (SELECT {} FROM {a}) AND ", on.join(", "), cols(acols))
+            }
+            None => String::new(),
+        };
+        self.exec(&format!("DELETE FROM {table} t WHERE {scope}NOT EXISTS (SELECT 1 FROM pg_temp.ferry_rows n WHERE {})", same_key.join(" AND "))).await?;
+        let others: Vec<&String> = columns.iter().filter(|c| !key.contains(c)).collect();
+        let action = if others.is_empty() {
+            "NOTHING".to_string()
+        } else {
+            let sets: Vec<String> = others.iter().map(|c| format!("{c} = EXCLUDED.{c}", c = quote_ident(c))).collect();
+            let old: Vec<String> = others.iter().map(|c| format!("t.{}", quote_ident(c))).collect();
+            let new: Vec<String> = others.iter().map(|c| format!("EXCLUDED.{}", quote_ident(c))).collect();
+            // Compared as text: every type has one, not every type has an equality operator.
+            format!("UPDATE SET {} WHERE ROW({})::text IS DISTINCT FROM ROW({})::text", sets.join(", "), old.join(", "), new.join(", "))
+        };
+        self.exec(&format!("INSERT INTO {table} AS t ({list}) SELECT {list} FROM pg_temp.ferry_rows ON CONFLICT ({}) DO {action}", cols(key))).await
+    }
+
     /// The stored names of a pivot's tables and columns.
     pub async fn pivot_names(&self, p: &Pivot) -> Result<PivotNames, TargetError> {
         let rows =
@@ -1053,21 +1092,17 @@ impl<'a> Refresh<'a> {
             let a = affected_table(i);
             target.batch("SAVEPOINT ferry_reshape").await?;
             let done = async {
-                if full {
-                    target.exec(&format!("DELETE FROM {}", t.qualified())).await?;
-                } else {
-                    let on: Vec<String> = t.refresh_key.iter().map(|c| format!("t.{c} IS NOT DISTINCT FROM a.{c}", c = quote_ident(c))).collect();
-                    target.exec(&format!("DELETE FROM {} t USING (SELECT DISTINCT * FROM {a}) a WHERE {}", t.qualified(), on.join(" AND "))).await?;
-                }
+                let mut rows = Vec::new();
                 for p in &t.parts {
                     let restrict = if full { "true".to_string() } else { restrict_to_affected(p, &a) };
                     for f in &p.ids {
                         target.exec(&id_fill_sql(&r.landing, p, f, &restrict)).await?;
                     }
                     target.run_checks(PgTarget::part_checks(&r.landing, t, p, &restrict), &format!("mapping {} → {}", p.mapping, t.label())).await?;
-                    target.exec(&format!("INSERT INTO {} ({}) {}", t.qualified(), cols(&t.column_names()), part_select(&r.landing, t, p, &restrict))).await?;
+                    rows.push(part_select(&r.landing, t, p, &restrict));
                 }
-                Ok::<_, TargetError>(())
+                let affected = (!full).then(|| (t.refresh_key.clone(), a.clone()));
+                target.converge(&t.qualified(), &t.column_names(), &t.refresh_key, affected, &rows).await
             }
             .await
             .map_err(|e| e.context(format!("refreshing {}", t.label())));
@@ -1094,14 +1129,23 @@ impl<'a> Refresh<'a> {
                 let what = format!("pivot {} (from landing table {})", p.mapping, p.from);
                 target.run_checks(pivot_checks(&r.landing, p, &restrict), &what).await?;
                 let (names, _) = target.pivot_discover(&r.landing, p, &restrict, r.comments).await?;
+                let mut key = entity.clone();
+                if p.jsonb && p.group.is_some() {
+                    key.push("form".into());
+                }
                 for (form, t) in PgTarget::pivot_targets(p, &names) {
-                    if full {
-                        target.exec(&format!("DELETE FROM {t}")).await?;
+                    let mut columns = entity.clone();
+                    if p.jsonb {
+                        if p.group.is_some() {
+                            columns.push("form".into());
+                        }
+                        columns.push("document".into());
                     } else {
-                        let on: Vec<String> = entity.iter().map(|c| format!("t.{c} = a.{c}", c = quote_ident(c))).collect();
-                        target.exec(&format!("DELETE FROM {t} t USING (SELECT DISTINCT * FROM {a}) a WHERE {}", on.join(" AND "))).await?;
+                        columns.extend(names.columns_of(form.as_deref().unwrap_or("")).into_iter().map(|(_, c)| c.to_string()));
                     }
-                    target.exec(&format!("INSERT INTO {t} {}", pivot_select(&r.landing, p, form.as_deref(), &names, &restrict))).await?;
+                    let rows = [pivot_select(&r.landing, p, form.as_deref(), &names, &restrict)];
+                    let affected = (!full).then(|| (entity.clone(), a.clone()));
+                    target.converge(&t, &columns, &key, affected, &rows).await?;
                 }
                 Ok::<_, TargetError>(())
             }
