@@ -237,6 +237,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run your own SQL steps (the hand-written part of a final hop) on the target, statement
+    /// by statement in one transaction: per statement its rows, a sample of the rows it
+    /// changed, and errors with their line and column.
+    Run {
+        /// The SQL file.
+        file: PathBuf,
+        #[command(flatten)]
+        common: Common,
+        /// Roll everything back at the end (every statement still runs, each under a savepoint).
+        #[arg(long)]
+        dry_run: bool,
+        /// Changed rows shown per statement.
+        #[arg(long, default_value_t = 3)]
+        sample: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the PostgreSQL DDL and the assessment; writes nothing.
     Plan {
         #[command(flatten)]

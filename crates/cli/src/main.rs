@@ -305,6 +305,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        Command::Run { file, common, dry_run, sample, json } => {
+            let config = load_config(&common)?;
+            let turl = target_url(&config).context("no target: give --target postgres://…")?;
+            let sql = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let target = PgTarget::connect(&turl).await?;
+            let report = ferry_load::script::run_script(&target, &file.display().to_string(), &sql, dry_run, sample).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
         Command::Status { common, json } => {
             let config = load_config(&common)?;
             let turl = target_url(&config).context("no target: give --target postgres://…")?;

@@ -400,3 +400,49 @@ fn plan_time_errors_name_the_mapping_and_what_to_change() {
     assert_ne!(r.status, 0, "{}", r.all());
     assert!(r.all().contains("from = \"tblNope\" is not among the migrated tables (tblCust, tblStat)"), "{}", r.all());
 }
+
+/// `ferry run`: a user's own final-hop SQL, tried with --dry-run (every statement runs, is told
+/// with its rows, a sample and errors at their line and column, then everything is rolled back),
+/// then for real (whole or nothing).
+#[test]
+fn run_script_dry_run_reports_each_statement_and_leaves_nothing() {
+    let db = unique("run_script");
+    let dst = fresh_pg(&db);
+    psql(&dst, "CREATE SCHEMA crm; CREATE TABLE crm.customer (id int PRIMARY KEY, name text, segment text); INSERT INTO crm.customer SELECT g, 'c' || g, NULL FROM generate_series(1, 10) g;");
+    let script = std::env::temp_dir().join(format!("{db}.sql"));
+    std::fs::write(
+        &script,
+        "-- the hand-written part; semicolons in 'strings; too'\n\
+         UPDATE crm.customer SET segment = 'small; or not' WHERE id <= 4;\n\
+         DELETE FROM crm.customer\n WHERE id = 10;\n\
+         UPDATE crm.customer SET segmnt = 'x';\n\
+         CREATE TABLE crm.segment AS SELECT DISTINCT segment FROM crm.customer;\n",
+    )
+    .unwrap();
+    let file = script.to_str().unwrap();
+    let r = ferry(&["run", file, "--dry-run", "--target", &dst]);
+    assert_eq!(r.status, 1, "an error is a failure, also in a dry run:\n{}", r.all());
+    assert!(r.stdout.contains("(dry run, rolled back): 4 statement(s), 1 error(s)"), "{}", r.stdout);
+    let line = |n: &str| r.stdout.lines().find(|l| l.trim_start().starts_with(&format!("line {n} "))).unwrap_or_default().to_string();
+    assert!(line("2").contains("4 row(s)"), "{}", r.stdout);
+    assert!(r.stdout.contains("(1,c1,\"small; or not\")"), "a sample of the changed rows: {}", r.stdout);
+    assert!(r.stdout.contains("(10,c10,)"), "a deleted row is shown as it was: {}", r.stdout);
+    assert!(r.stdout.contains("ERROR at line 5, column 25: 42703: column \"segmnt\" of relation \"customer\" does not exist"), "{}", r.stdout);
+    assert!(line("6").contains("2 row(s)"), "the statement after the error still ran: {}", r.stdout);
+    assert_eq!(psql(&dst, "SELECT count(*), count(segment), to_regclass('crm.segment') IS NULL FROM crm.customer").trim(), "10\t0\tt", "nothing was kept");
+
+    // For real, with the error: whole or nothing.
+    let r = ferry(&["run", file, "--target", &dst]);
+    assert_eq!(r.status, 1, "{}", r.all());
+    assert!(r.stdout.contains("rolled back: nothing was changed"), "{}", r.stdout);
+    assert_eq!(psql(&dst, "SELECT count(*), count(segment) FROM crm.customer").trim(), "10\t0");
+    // Fixed, it commits.
+    std::fs::write(&script, std::fs::read_to_string(&script).unwrap().replace("segmnt", "segment")).unwrap();
+    let r = ferry(&["run", file, "--target", &dst, "--json"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["committed"], true);
+    assert_eq!(report["statements"][3]["rows"], 1);
+    assert_eq!(psql(&dst, "SELECT count(*), count(DISTINCT segment) FROM crm.customer").trim(), "9\t1");
+    assert_eq!(psql(&dst, "SELECT count(*) FROM crm.segment").trim(), "1");
+}

@@ -31,6 +31,7 @@ pub mod hooks;
 mod makeplan;
 mod prepare;
 mod report;
+pub mod script;
 
 pub use ferry_progress::ProgressMode;
 pub use makeplan::{make_plan, PlanningError};
