@@ -176,6 +176,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 None => false,
             };
             let plan = make_plan(&source, &config, postgis).await?;
+            // The mappings run on the target's landing tables (created for the check where
+            // missing, with a sample of source rows where empty) in a transaction that is
+            // rolled back: checked, and previewed on a few rows.
+            let mut check: Option<Result<Vec<ferry_target_postgres::reshape::Sample>, String>> = None;
+            if let (Some(_), Some(url)) = (&plan.reshape, target_url(&config)) {
+                let target = PgTarget::connect(&url).await?;
+                check = Some(ferry_load::check_reshape(Some(&source), &target, &plan, 3).await.map_err(|e| e.to_string()));
+            }
+            source.close().await;
             if json {
                 let out = serde_json::json!({
                     "source_database": plan.source_database,
@@ -185,6 +194,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     "tables": plan.tables,
                     "enums": plan.enums,
                     "reshape": plan.reshape,
+                    "reshape_preview": check.as_ref().and_then(|c| c.as_ref().ok()),
                 });
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
@@ -193,19 +203,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 if let Some(r) = &plan.reshape {
                     println!("{}", ferry_plan::reshape::render(r));
                 }
-            }
-            source.close().await;
-            // The mappings run on the target's landing tables (created for the check where
-            // missing) in a transaction that is rolled back.
-            if let (Some(_), Some(url)) = (&plan.reshape, target_url(&config)) {
-                let target = PgTarget::connect(&url).await?;
-                match ferry_load::check_reshape(&target, &plan).await {
-                    Ok(()) => eprintln!("reshape check: every mapping ran on the target (rolled back)"),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return Ok(ExitCode::FAILURE);
+                if let Some(Ok(samples)) = &check {
+                    println!("-- reshape preview: a few landing rows as stored, and what each mapping makes of them");
+                    for s in samples {
+                        println!("\n{} ← {} (mapping {})", s.table, s.from, s.mapping);
+                        for b in &s.before {
+                            println!("  before: {b}");
+                        }
+                        for a in &s.after {
+                            println!("  after:  {a}");
+                        }
                     }
                 }
+            }
+            match check {
+                Some(Ok(_)) => eprintln!("reshape check: every mapping ran on the target (rolled back)"),
+                Some(Err(e)) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                None => {}
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -148,6 +148,14 @@ fn legacy_schema_reshaped_by_migrate_kept_exact_by_sync_under_sigkill_and_verifi
     assert!(plan.stdout.contains("ref.lookup — merged lookup (key id)"), "{}", plan.stdout);
     assert!(plan.stdout.contains("sales.order_line (key order_id, line_number)"), "{}", plan.stdout);
     assert!(plan.stderr.contains("reshape check: every mapping ran on the target"), "{}", plan.all());
+    // The preview: landing rows (sampled from the source: nothing is migrated yet) and what the
+    // mapping makes of them.
+    let preview = &plan.stdout[plan.stdout.find("-- reshape preview").expect("a preview")..];
+    let customer = &preview[preview.find("crm.customer ← tblcust").expect("customer preview")..];
+    assert!(customer.contains("before: (1,\" first1\",\"LAST1 \",I,FR,S,0,M)"), "{customer}");
+    assert!(customer.contains("after:  (1,\"First1 Last1\","), "{customer}");
+    assert!(preview.contains("forms.form_*") && preview.contains("after:  forms.form_"), "{preview}");
+    assert_eq!(psql(&dst, "SELECT count(*) FROM pg_namespace WHERE nspname IN ('landing', 'crm', 'ferry')").trim(), "0", "plan wrote nothing");
 
     let m = migrate_ok(&["--config", &cfg, "--source", &src, "--target", &dst]);
     assert!(m.stdout.contains("reshaped (from the landing schema \"landing\")"), "{}", m.stdout);

@@ -30,12 +30,13 @@ pub mod data_only;
 pub mod hooks;
 mod makeplan;
 mod prepare;
+pub mod preview;
 mod report;
 pub mod script;
 
 pub use ferry_progress::ProgressMode;
 pub use makeplan::{make_plan, PlanningError};
-pub use prepare::check_reshape;
+pub use preview::check_reshape;
 pub use report::{MigrateReport, StepFailure, TableReport};
 
 use ferry_model::{ChunkRange, ErrorKind, Source};

@@ -121,7 +121,7 @@ pub async fn prepare_target(target: &PgTarget, plan: &Plan, if_exists: IfExists)
 
 /// Types, sequences and the tables not in `existing`; with `keep`, a type that exists stays
 /// (its tables use it).
-fn create_statements(plan: &Plan, existing: &[String], keep: bool) -> Vec<(String, String)> {
+pub(crate) fn create_statements(plan: &Plan, existing: &[String], keep: bool) -> Vec<(String, String)> {
     let mut stmts = Vec::new();
     let mut push = |what: String, sql: String| stmts.push((what, sql));
     let maybe =
@@ -145,41 +145,6 @@ fn create_statements(plan: &Plan, existing: &[String], keep: bool) -> Vec<(Strin
         push(format!("table {} (source `{}`)", t.target.qualified(), t.source_name), t.target.create_sql());
     }
     stmts
-}
-
-/// Runs the reshape mappings' check (`PgTarget::reshape_check`) against the landing tables as
-/// planned — the existing ones, and the missing ones created for the check — in one
-/// transaction that is rolled back: nothing is left on the target.
-pub async fn check_reshape(target: &PgTarget, plan: &Plan) -> Result<(), LoadError> {
-    let Some(r) = &plan.reshape else { return Ok(()) };
-    let names: Vec<String> = plan.tables.iter().map(|t| t.target.name.clone()).collect();
-    let rows = target
-        .client
-        .query(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2)",
-            &[&plan.target_schema, &names],
-        )
-        .await
-        .map_err(TargetError::from)?;
-    let existing: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    let mut stmts: Vec<(String, String)> = plan.extensions.iter().map(|e| (format!("extension {e}"), ferry_plan::build::create_extension_sql(e))).collect();
-    stmts.push((
-        format!("schema \"{}\"", plan.target_schema),
-        format!("CREATE SCHEMA IF NOT EXISTS {}", ferry_target_postgres::quote_ident(&plan.target_schema)),
-    ));
-    stmts.extend(create_statements(plan, &existing, true));
-    target.batch("BEGIN").await?;
-    let result = async {
-        target.ensure_state_in_transaction().await?;
-        for (what, sql) in &stmts {
-            target.batch(sql).await.map_err(|e| e.context(format!("creating landing {what} for the check")))?;
-        }
-        // reshape_check opens no transaction of its own inside this one: run its steps here.
-        target.reshape_check_in_transaction(r).await
-    }
-    .await;
-    let _ = target.batch("ROLLBACK").await;
-    result.map_err(|e| LoadError::Reshape(e.to_string()))
 }
 
 /// Under `--if-exists truncate`, an existing table must have the planned columns.

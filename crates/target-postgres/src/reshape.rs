@@ -465,6 +465,16 @@ fn step_error(what: &str, e: TargetError) -> TargetError {
     e.context(what)
 }
 
+/// A mapping's preview: landing rows as stored, and the rows the mapping makes of them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sample {
+    pub table: String,
+    pub mapping: String,
+    pub from: String,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+}
+
 /// One target table's outcome in a load or verify.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ReshapeResult {
@@ -733,6 +743,59 @@ impl PgTarget {
         let result = self.reshape_check_in_transaction(r).await;
         let _ = self.batch("ROLLBACK").await;
         result
+    }
+
+    /// A few rows of each mapping before (the landing rows, as stored) and after (what the
+    /// mapping makes of exactly those rows), evaluated inside the caller's transaction after
+    /// [`PgTarget::reshape_check_in_transaction`] (which must roll back: ids and pivot
+    /// columns are created for the sample).
+    pub async fn reshape_preview(&self, r: &Reshape, rows: usize) -> Result<Vec<Sample>, TargetError> {
+        let mut out = Vec::new();
+        for t in &r.tables {
+            for p in &t.parts {
+                for f in &p.ids {
+                    self.exec(&id_fill_sql(&r.landing, p, f, "true")).await?;
+                }
+            }
+        }
+        let texts = |sql: String| async move {
+            self.client.query(&sql, &[]).await.map(|rs| rs.iter().map(|r| r.get::<_, Option<String>>(0).unwrap_or_default()).collect::<Vec<_>>())
+        };
+        for t in &r.tables {
+            for p in &t.parts {
+                let order = if p.source_key.is_empty() {
+                    "1".to_string()
+                } else {
+                    p.source_key.iter().map(|k| format!("s.{}", quote_ident(k))).collect::<Vec<_>>().join(", ")
+                };
+                let from = qualified(&r.landing, &p.from);
+                let picked = format!("SELECT s.ctid FROM {from} AS s ORDER BY {order} LIMIT {rows}");
+                let before = texts(format!("SELECT s::text FROM {from} AS s WHERE s.ctid IN ({picked}) ORDER BY {order}")).await?;
+                let after = texts(format!("SELECT m::text FROM ({}) m ORDER BY 1", part_select(&r.landing, t, p, &format!("s.ctid IN ({picked})")))).await?;
+                out.push(Sample { table: t.label(), mapping: p.mapping.clone(), from: p.from.clone(), before, after });
+            }
+        }
+        for p in &r.pivots {
+            let from = qualified(&r.landing, &p.from);
+            let entity: Vec<String> = p.entity.iter().map(|(c, _)| format!("s.{}", quote_ident(c))).collect();
+            let restrict = format!("({}) IN (SELECT DISTINCT {} FROM {from} AS s ORDER BY 1 LIMIT {rows})", entity.join(", "), entity.join(", "));
+            let before = texts(format!("SELECT s::text FROM {from} AS s WHERE {restrict} ORDER BY {} LIMIT {}", entity.join(", "), rows * 8)).await?;
+            let (names, _) = self.pivot_discover(&r.landing, p, &restrict, false).await?;
+            let mut after = Vec::new();
+            for (form, t) in Self::pivot_targets(p, &names) {
+                for row in texts(format!("SELECT m::text FROM ({}) m ORDER BY 1", pivot_select(&r.landing, p, form.as_deref(), &names, &restrict))).await? {
+                    after.push(format!("{}: {row}", t.replace('"', "")));
+                }
+            }
+            out.push(Sample {
+                table: format!("{}.{}", p.schema, if p.table.is_empty() { format!("{}*", p.prefix) } else { p.table.clone() }),
+                mapping: p.mapping.clone(),
+                from: p.from.clone(),
+                before,
+                after,
+            });
+        }
+        Ok(out)
     }
 
     /// [`PgTarget::reshape_check`] inside the caller's transaction (which must roll back).
