@@ -47,94 +47,18 @@ INSERT INTO tblAns SELECT c.seq, ELT(1 + c.seq % 3, 'intake', 'follow-up', 'Exit
   UNION ALL SELECT 5, 'first name' UNION ALL SELECT 6, REPEAT('very long question text ', 4)) q WHERE c.seq % 7 <> q.n;
 ";
 
-/// The config of the story; the README's "Reshaping on the way" shows it.
-const RESHAPE_CONFIG: &str = r#"
-[target]
-schema = "landing"
-
-[reshape]
-words = { nm = "name", dt = "date", ln = "line", no = "number", qty = "quantity", ord = "order", prod = "product" }
-
-# Five lookup tables (integer and character ids) → one table with stable new ids.
-[reshape.lookups.codes]
-into = "ref.lookup"
-sources.tblStat = { id = "st_cd", name = "st_nm", description = "st_desc", kind = "status" }
-sources.tblCtry = { id = "ctry_cd", name = "ctry_nm", kind = "country" }
-sources.tblPayTp = { id = "pt_id", name = "initcap(pt_nm)", kind = "payment type" }
-sources.tblProdCat = { id = "cat_id", name = "cat_nm", description = "cat_desc", kind = "category" }
-sources.tblTier = { id = "tier_cd", name = "tier_nm", kind = "tier" }
-
-[reshape.tables."crm.customer"]
-from = "tblCust"
-where = "del_flg = 0"
-[reshape.tables."crm.customer".columns]
-customer_id = "cust_id"
-full_name = "initcap(trim(first_nm)) || ' ' || initcap(trim(last_nm))"
-status_id = { lookup = "codes", source = "tblStat", column = "st_cd" }
-country_id = { lookup = "codes", source = "tblCtry", column = "ctry_cd" }
-tier_id = { lookup = "codes", source = "tblTier", column = "tier_cd" }
-gender = { column = "gender", map = { F = "female", M = "male", X = "other" } }
-country_name = { column = "ctry_cd", table = "tblCtry", match = "ctry_cd", value = "ctry_nm" }
-
-# Two source tables → one target table, told apart by `kind`.
-[reshape.tables.party_customer]
-into = "crm.party"
-from = "tblCust"
-key = ["kind", "party_id"]
-columns = { kind = "'customer'", party_id = "cust_id", name = "trim(last_nm)" }
-[reshape.tables.party_vendor]
-into = "crm.party"
-from = "tblVend"
-key = ["kind", "party_id"]
-columns = { kind = "'vendor'", party_id = "vend_id", name = "vend_nm" }
-
-# One source table → a second target table (vertical split: the vendor is also in crm.party).
-[reshape.tables."crm.vendor_place"]
-from = "tblVend"
-[reshape.tables."crm.vendor_place".columns]
-vendor_id = "vend_id"
-country_id = { lookup = "codes", source = "tblCtry", column = "ctry_cd" }
-status_id = { lookup = "codes", source = "tblStat", column = "st_cd" }
-
-[reshape.tables."sales.product"]
-from = "tblProd"
-[reshape.tables."sales.product".columns]
-product_id = "prod_id"
-name = "prod_nm"
-category_id = { lookup = "codes", source = "tblProdCat", column = "cat_id" }
-status_id = { lookup = "codes", source = "tblStat", column = "st_cd" }
-price = { expr = "price_amt", type = "numeric(12,2)" }
-
-[reshape.tables."sales.order"]
-from = "tblOrd"
-[reshape.tables."sales.order".columns]
-order_id = "ord_id"
-customer_id = "cust_id"
-payment_type_id = { lookup = "codes", source = "tblPayTp", column = "pt_id" }
-ordered_at = "ord_dt"
-status = { column = "st_cd", map = { A = "accepted", I = "invoiced", P = "paid" }, else = "keep" }
-
-# A whole table, names by the word rule: tblOrdLn → sales.order_line (order_id, line_number, …).
-[[reshape.schemas]]
-tables = ["tblOrdLn"]
-schema = "sales"
-strip_prefix = "tbl"
-
-# The EAV table: one table per form, one column per question.
-[reshape.pivots.answers]
-from = "tblAns"
-entity = "case_id"
-form = "form_cd"
-attribute = "q_cd"
-value = "ans_txt"
-into = "forms"
-prefix = "form_"
-"#;
-
-fn config(name: &str) -> String {
-    write_config(name, RESHAPE_CONFIG).to_str().unwrap().to_string()
+/// The config of the story: the one README's "Reshaping on the way" shows, read from there so the
+/// two cannot drift apart.
+fn readme_config() -> String {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let section = &readme[readme.find("### Reshaping on the way").expect("README section")..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    section[start..start + section[start..].find("```").unwrap()].to_string()
 }
 
+fn config(name: &str) -> String {
+    write_config(name, &readme_config()).to_str().unwrap().to_string()
+}
 #[test]
 fn legacy_schema_reshaped_by_migrate_kept_exact_by_sync_under_sigkill_and_verified_through_the_mapping() {
     let db = unique("reshape_my");
