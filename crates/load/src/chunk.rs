@@ -29,6 +29,10 @@ pub(crate) struct Lane<S: Source> {
 
 const FLUSH_BYTES: usize = 1 << 19;
 
+/// A lane's session on a Citus coordinator: its COPY reaches each worker over one connection
+/// (placements share it, switching every `citus.copy_switchover_threshold`).
+pub(crate) const CITUS_LANE_SETTINGS: &str = "SET citus.max_adaptive_executor_pool_size = 1";
+
 impl<S: Source> Lane<S> {
     pub async fn run(mut self) {
         let mut target: Option<PgTarget> = None;
@@ -52,7 +56,18 @@ impl<S: Source> Lane<S> {
                 attempt += 1;
                 if target.is_none() {
                     match PgTarget::connect(&self.target_url).await {
-                        Ok(c) => target = Some(c),
+                        Ok(c) => {
+                            if self.plan.citus.is_some() {
+                                // One connection per worker for this lane's COPY: Citus opens
+                                // up to citus.max_adaptive_executor_pool_size (16) per worker per
+                                // COPY otherwise, lanes × that in all, and on a small cluster the
+                                // extra connections cost more than they bring (docs/benchmarks.md).
+                                if let Err(e) = c.batch(CITUS_LANE_SETTINGS).await {
+                                    break Err((e.kind, e.message, false));
+                                }
+                            }
+                            target = Some(c)
+                        }
                         Err(e) if e.kind.is_transient() && attempt < 4 => {
                             tokio::time::sleep(backoff(attempt)).await;
                             continue;

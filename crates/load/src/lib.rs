@@ -404,13 +404,13 @@ async fn build_structure(target: &PgTarget, target_url: &str, plan: &Plan, repor
     // its own connection; then per table the steps that need them.
     let ok_tables: Vec<usize> = (0..reports.len()).filter(|&i| reports[i].error.is_none()).collect();
     let steps: Vec<(usize, String)> = ok_tables.iter().flat_map(|&i| plan.index_builds(&plan.tables[i]).into_iter().map(move |s| (i, s))).collect();
-    let results = run_parallel(target_url, steps, opts.workers, opts.resume).await;
+    let results = run_parallel(target_url, &post_load_session(plan), steps, opts.workers, opts.resume).await;
     for (i, secs, failure) in results {
         reports[i].post_load_seconds += secs;
         reports[i].failures.extend(failure);
     }
     let steps: Vec<(usize, Vec<String>)> = ok_tables.iter().map(|&i| (i, plan.after_indexes(&plan.tables[i]))).collect();
-    let results = run_parallel_sequences(target_url, steps, opts.workers, opts.resume).await;
+    let results = run_parallel_sequences(target_url, &post_load_session(plan), steps, opts.workers, opts.resume).await;
     for (i, secs, failures) in results {
         reports[i].post_load_seconds += secs;
         reports[i].failures.extend(failures);
@@ -425,7 +425,7 @@ async fn build_structure(target: &PgTarget, target_url: &str, plan: &Plan, repor
 async fn after_data_only(target: &PgTarget, target_url: &str, plan: &Plan, reports: &mut [TableReport], opts: &MigrateOptions) -> Vec<String> {
     let ok_tables: Vec<usize> = (0..reports.len()).filter(|&i| reports[i].error.is_none()).collect();
     let steps: Vec<(usize, Vec<String>)> = ok_tables.iter().map(|&i| (i, data_only::after_load(&plan.tables[i]))).collect();
-    let results = run_parallel_sequences(target_url, steps, opts.workers, opts.resume).await;
+    let results = run_parallel_sequences(target_url, &post_load_session(plan), steps, opts.workers, opts.resume).await;
     for (i, secs, failures) in results {
         reports[i].post_load_seconds += secs;
         reports[i].failures.extend(failures);
@@ -471,25 +471,45 @@ async fn add_foreign_keys(target: &PgTarget, plan: &Plan, reports: &mut [TableRe
 
 /// Runs independent statements, `workers` at a time, each on its own connection. Returns
 /// (table, seconds, failure) per statement.
-async fn run_parallel(url: &str, steps: Vec<(usize, String)>, workers: usize, resume: bool) -> Vec<(usize, f64, Option<StepFailure>)> {
+async fn run_parallel(url: &str, session: &str, steps: Vec<(usize, String)>, workers: usize, resume: bool) -> Vec<(usize, f64, Option<StepFailure>)> {
     let seqs = steps.into_iter().map(|(i, s)| (i, vec![s])).collect();
-    run_parallel_sequences(url, seqs, workers, resume).await.into_iter().map(|(i, secs, mut f)| (i, secs, f.pop())).collect()
+    run_parallel_sequences(url, session, seqs, workers, resume).await.into_iter().map(|(i, secs, mut f)| (i, secs, f.pop())).collect()
 }
 
 /// Runs sequences of statements (each sequence in order on one connection), `workers`
 /// sequences at a time. A failed statement is reported and the sequence goes on.
-async fn run_parallel_sequences(url: &str, seqs: Vec<(usize, Vec<String>)>, workers: usize, resume: bool) -> Vec<(usize, f64, Vec<StepFailure>)> {
+/// The settings of each post-load connection: more memory for index builds, and on Citus a
+/// bounded fan-out to the workers (each of `workers` connections builds a distributed table's
+/// shard indexes over at most [`CITUS_POST_LOAD_POOL`] connections per worker).
+fn post_load_session(plan: &Plan) -> String {
+    let mut s = "SET maintenance_work_mem = '256MB'".to_string();
+    if plan.citus.is_some() {
+        s.push_str(&format!("; SET citus.max_adaptive_executor_pool_size = {CITUS_POST_LOAD_POOL}"));
+    }
+    s
+}
+
+/// See [`post_load_session`] (measured in docs/benchmarks.md).
+const CITUS_POST_LOAD_POOL: usize = 4;
+
+async fn run_parallel_sequences(
+    url: &str,
+    session: &str,
+    seqs: Vec<(usize, Vec<String>)>,
+    workers: usize,
+    resume: bool,
+) -> Vec<(usize, f64, Vec<StepFailure>)> {
     let sem = Arc::new(tokio::sync::Semaphore::new(workers.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (i, stmts) in seqs {
-        let (sem, url) = (sem.clone(), url.to_string());
+        let (sem, url, session) = (sem.clone(), url.to_string(), session.to_string());
         set.spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
             let started = Instant::now();
             let mut failures = Vec::new();
             match PgTarget::connect(&url).await {
                 Ok(conn) => {
-                    let _ = conn.batch("SET maintenance_work_mem = '256MB'").await;
+                    let _ = conn.batch(&session).await;
                     for stmt in stmts {
                         if let Err(e) = conn.exec(&stmt).await {
                             // A resumed run may find what the interrupted one already built.
