@@ -39,13 +39,11 @@ use ferry_target_postgres::{PgTarget, TargetError};
 mod batch;
 pub mod cutover;
 mod ddl;
-pub mod metrics;
 pub mod start;
 
 use batch::{table_applies, Batch, TableApply};
 use ddl::{DdlContext, StreamChange};
-pub use metrics::Metrics;
-use metrics::TableCounts;
+pub use ferry_monitor::{Event, Monitor, TableCounts};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,8 +102,8 @@ pub struct SyncOptions {
     pub until_caught_up: bool,
     /// Give up after this long of consecutive transient failures.
     pub retry_for: Duration,
-    /// Where to count what is applied (served by `--metrics-addr`).
-    pub metrics: Option<Arc<Metrics>>,
+    /// Where the engine reports what it does (the live page, `/status.json`, `/metrics`).
+    pub monitor: Option<Arc<Monitor>>,
     /// Warn when the source keeps more log than this for ferry (a PostgreSQL slot's WAL can grow
     /// without bound while sync stalls).
     pub warn_backlog_bytes: u64,
@@ -119,7 +117,7 @@ impl Default for SyncOptions {
             max_delay: Duration::from_millis(200),
             until_caught_up: false,
             retry_for: Duration::from_secs(600),
-            metrics: None,
+            monitor: None,
             warn_backlog_bytes: 1 << 30,
         }
     }
@@ -170,8 +168,8 @@ pub async fn sync<S: CdcSource>(source: Arc<S>, target_url: &str, plan: Arc<Plan
                     return Err(SyncError::GaveUp { seconds: since.elapsed().as_secs(), retries: report.retries, last: Box::new(e) });
                 }
                 report.retries += 1;
-                if let Some(m) = &opts.metrics {
-                    m.retry();
+                if let Some(m) = &opts.monitor {
+                    m.emit(Event::Retry);
                 }
                 tracing::warn!("sync: {e}; retrying from the committed position in {backoff:?}");
                 tokio::time::sleep(backoff).await;
@@ -237,14 +235,14 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
         };
         let event = match tokio::time::timeout(wait, stream.next()).await {
             Err(_) => {
-                flush(&sink, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
+                flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
                 continue;
             }
             Ok(e) => e?,
         };
         match event {
             None => {
-                flush(&sink, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
+                flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
                 if opts.until_caught_up {
                     // The last batch is committed: the source may forget it too.
                     if batch.from != confirmed {
@@ -266,7 +264,7 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                 if let (SchemaChange::Truncate, Some(t)) = (&change, &table) {
                     txn.retain(|(name, _)| name != t);
                 }
-                flush(&sink, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
+                flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
                 ddl.push((table, statement, change));
             }
             Some(ChangeEvent::Commit { position, time }) => {
@@ -291,7 +289,7 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                     // then inserts) follow it.
                     batch.fold_transaction(&tables, txn.drain(..), &mut stopped);
                     batch.commit(position, time);
-                    flush(&sink, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
+                    flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
                     continue;
                 }
                 batch.fold_transaction(&tables, txn.drain(..), &mut stopped);
@@ -300,14 +298,14 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                     // Its buffers go before the batch is applied; the new stream starts where
                     // the batch ends (the position of this commit).
                     drop(stream);
-                    flush(&sink, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
+                    flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
                     let streamed = current.tables.iter().filter(|t| !stopped.contains(&t.source.name)).map(|t| t.source.clone()).collect();
                     stream = source.stream(&batch.from, streamed, opts.until_caught_up).await?;
                     tracing::debug!("change stream reopened at {} to release the buffers of a large event", batch.from);
                     continue;
                 }
                 if batch.rows >= opts.batch_rows || batch.bytes >= opts.batch_bytes {
-                    flush(&sink, &tables, &mut batch, &mut stopped, report, opts.metrics.as_deref()).await?;
+                    flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
                 }
             }
             // Only applied commits are ever confirmed to the source: a heartbeat's position may lie
@@ -322,8 +320,11 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                             opts.warn_backlog_bytes >> 20
                         );
                     }
-                    if let Some(m) = &opts.metrics {
-                        m.idle();
+                    if let Some(m) = &opts.monitor {
+                        m.emit(Event::Idle);
+                        if let Some(b) = backlog_bytes {
+                            m.emit(Event::Backlog { bytes: b, what: "kept by the source for this sync".into() });
+                        }
                     }
                 }
             }
@@ -344,7 +345,7 @@ async fn flush(
     batch: &mut Batch,
     stopped: &mut HashSet<String>,
     report: &mut SyncReport,
-    metrics: Option<&Metrics>,
+    monitor: Option<&Monitor>,
 ) -> Result<(), SyncError> {
     let (target, schema) = (sink.target, sink.schema);
     if batch.transactions == 0 {
@@ -407,16 +408,23 @@ async fn flush(
     report.stopped.extend(b.stops.iter().cloned());
     let started = Instant::now();
     let newly_stopped = target.apply_batch(&b).await?;
-    if let Some(m) = metrics {
+    if let Some(m) = monitor {
         let counts: Vec<TableCounts> = b
             .tables
             .iter()
             .map(|t| TableCounts { table: t.table.clone(), inserts: t.inserts as u64, updates: t.updates as u64, deletes: t.deletes_count as u64 })
             .collect();
         let ddl: Vec<String> = b.ddl.iter().cloned().chain(b.schema_ddl.iter().map(|d| d.rename_to.clone().unwrap_or_else(|| d.table.clone()))).collect();
-        m.batch(b.transactions as u64, b.to.to_string(), b.source_time, started.elapsed().as_secs_f64(), &counts, &ddl);
-        for (t, _) in b.stops.iter().chain(newly_stopped.iter()) {
-            m.stopped(t);
+        m.emit(Event::Batch {
+            transactions: b.transactions as u64,
+            position: b.to.to_string(),
+            source_time: b.source_time,
+            apply_seconds: started.elapsed().as_secs_f64(),
+            tables: counts,
+            ddl,
+        });
+        for (t, e) in b.stops.iter().chain(newly_stopped.iter()) {
+            m.emit(Event::Stopped { table: t.clone(), error: e.clone() });
         }
     }
     for (table, msg) in newly_stopped {
@@ -435,6 +443,51 @@ async fn flush(
     report.position = batch.to.to_string();
     *batch = Batch::new(batch.to.clone());
     Ok(())
+}
+
+/// A sync's stored status (`ferry status`) as the live page's view: what `ferry status --http`
+/// serves when no sync runs. Counters are the state tables' totals across runs.
+pub fn status_view(st: &ferry_target_postgres::sync_state::SyncStatus) -> ferry_monitor::View {
+    use ferry_monitor::{TableState as S, TableView};
+    use ferry_target_postgres::state::{SyncState, TableState};
+    let cut_over = st.status == SyncState::CutOver;
+    let tables = st
+        .tables
+        .iter()
+        .map(|t| {
+            let state = match t.status {
+                _ if cut_over => S::CutOver,
+                TableState::Stopped | TableState::NotSynced | TableState::Dropped => S::Stopped,
+                TableState::Streaming => S::Streaming,
+            };
+            let error = match t.status {
+                TableState::NotSynced | TableState::Dropped => Some(t.last_error.clone().unwrap_or_else(|| t.status.to_string())),
+                _ => t.last_error.clone(),
+            };
+            let view = TableView {
+                state,
+                full_load_rows: t.full_load_rows.max(0) as u64,
+                inserts: t.inserts.max(0) as u64,
+                updates: t.updates.max(0) as u64,
+                deletes: t.deletes.max(0) as u64,
+                ddl: t.ddl.max(0) as u64,
+                error,
+                ..Default::default()
+            };
+            (t.table.clone(), view)
+        })
+        .collect();
+    ferry_monitor::View {
+        state: if cut_over { "cut over".into() } else { String::new() },
+        position: st.position.clone(),
+        lag_seconds: st.lag_seconds.unwrap_or(0.0),
+        transactions: st.transactions.max(0) as u64,
+        rows: st.tables.iter().map(|t| (t.inserts + t.updates + t.deletes).max(0) as u64).sum(),
+        backlog_bytes: st.source_backlog_bytes.map(|b| b.max(0) as u64),
+        backlog_what: "WAL held by the slot".into(),
+        tables,
+        ..Default::default()
+    }
 }
 
 fn model_error(schema: &str, e: serde_json::Error) -> SyncError {

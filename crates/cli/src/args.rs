@@ -107,9 +107,10 @@ pub enum Command {
         /// (SQLite: change-log triggers and a log table in the file; `ferry cutover` removes them).
         #[arg(long)]
         setup: bool,
-        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9187).
-        #[arg(long, value_name = "ADDR")]
-        metrics_addr: Option<String>,
+        /// Serve the live status page at http://ADDR/ (e.g. 127.0.0.1:8080), with its events at
+        /// /events, the same numbers as JSON at /status.json and Prometheus metrics at /metrics.
+        #[arg(long, value_name = "ADDR", alias = "metrics-addr")]
+        http: Option<String>,
         /// Warn when the source keeps more than this many MB of log for the sync (PostgreSQL slot WAL).
         #[arg(long, default_value_t = 1024)]
         warn_backlog_mb: u64,
@@ -236,6 +237,10 @@ pub enum Command {
         common: Common,
         #[arg(long)]
         json: bool,
+        /// Serve the live status page from the state tables at http://ADDR/ (when no sync runs
+        /// with --http), refreshed every second, until interrupted.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
     },
     /// Run your own SQL steps (the hand-written part of a final hop) on the target, statement
     /// by statement in one transaction: per statement its rows, a sample of the rows it

@@ -226,7 +226,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, setup, metrics_addr, warn_backlog_mb, retry_for } => {
+        Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, setup, http, warn_backlog_mb, retry_for } => {
             let config = load_config(&common)?;
             let (source, turl, _, plan) = open_plan(&config).await?;
             let cdc = Arc::new(source.cdc(ferry_cdc::start::job_id(&turl, &plan.target_schema), server_id)?);
@@ -253,13 +253,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 sync.batch_rows = b.max(1);
             }
             let talk = !quiet && !json;
-            if let Some(addr) = &metrics_addr {
-                let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("--metrics-addr {addr}: cannot listen there"))?;
-                let metrics = Arc::new(ferry_cdc::Metrics::default());
-                tokio::spawn(metrics.clone().serve(listener));
-                sync.metrics = Some(metrics);
+            let mut observer: Option<Arc<dyn ferry_progress::Observer>> = None;
+            if let Some(addr) = &http {
+                let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("--http {addr}: cannot listen there"))?;
+                let monitor = Arc::new(ferry_cdc::Monitor::default());
+                tokio::spawn(ferry_monitor::serve(monitor.clone(), listener));
+                sync.monitor = Some(monitor.clone());
+                observer = Some(monitor);
                 if talk {
-                    eprintln!("metrics at http://{addr}/metrics");
+                    eprintln!("live status at http://{addr}/ (metrics at /metrics)");
                 }
             }
             let say = |m: String| {
@@ -271,7 +273,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 target_url: &turl,
                 plan: plan.clone(),
                 label: &label,
-                migrate: MigrateOptions { progress: progress(!talk), hooks: read_hooks(&config, common.config.as_deref())?, ..migrate_options(&config) },
+                migrate: MigrateOptions {
+                    progress: progress(!talk),
+                    hooks: read_hooks(&config, common.config.as_deref())?,
+                    observer,
+                    ..migrate_options(&config)
+                },
                 sync,
                 say: &say,
             };
@@ -335,11 +342,27 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Status { common, json } => {
+        Command::Status { common, json, http } => {
             let config = load_config(&common)?;
             let turl = target_url(&config).context("no target: give --target postgres://…")?;
             let target = PgTarget::connect(&turl).await?;
             target.ensure_state().await?;
+            if let Some(addr) = &http {
+                let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("--http {addr}: cannot listen there"))?;
+                let monitor = Arc::new(ferry_cdc::Monitor::default());
+                tokio::spawn(ferry_monitor::serve(monitor.clone(), listener));
+                eprintln!("status page at http://{addr}/ (from the state tables; Ctrl-C stops)");
+                loop {
+                    let all = target.sync_statuses(config.target.schema.as_deref()).await?;
+                    if let Some(st) = all.first() {
+                        monitor.replace(ferry_cdc::status_view(st));
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                        _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+                    }
+                }
+            }
             let all = target.sync_statuses(config.target.schema.as_deref()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);

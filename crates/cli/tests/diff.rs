@@ -209,9 +209,7 @@ fn html_report_renders_in_chromium_with_the_diagram_visible() {
         assert!(!html.contains(fetch), "the page fetches something ({fetch})");
     }
 
-    let chromium =
-        ["chromium", "chromium-browser"].into_iter().find(|c| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
-    let chromium = chromium.expect("chromium is not installed: ./scripts/test installs it (apt-get install chromium)");
+    let chromium = chromium();
     let profile = std::env::temp_dir().join(format!("{db}-chromium"));
     let shot = std::env::temp_dir().join(format!("{db}.png"));
     // A copy of the page with a probe script (the page itself has none) that measures, after

@@ -168,13 +168,7 @@ fn count_try(url: &str, sql: &str) -> Option<u64> {
 
 /// GET /metrics over plain HTTP/1.1.
 fn scrape(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let mut sock = std::net::TcpStream::connect(addr).expect("metrics endpoint");
-    sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: ferry\r\n\r\n").unwrap();
-    let mut text = String::new();
-    sock.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    text.split_once("\r\n\r\n").unwrap().1.to_string()
+    http_get(addr, "/metrics")
 }
 
 #[test]

@@ -123,6 +123,8 @@ pub struct MigrateOptions {
     pub scope: Scope,
     /// SQL files to run at their stages.
     pub hooks: Vec<hooks::Hook>,
+    /// Told every count the progress display shows (a sync's live page).
+    pub observer: Option<Arc<dyn ferry_progress::Observer>>,
 }
 
 impl Default for MigrateOptions {
@@ -136,6 +138,7 @@ impl Default for MigrateOptions {
             format: CopyFormat::Auto,
             scope: Scope::All,
             hooks: vec![],
+            observer: None,
         }
     }
 }
@@ -274,7 +277,12 @@ pub async fn migrate<S: Source>(
     let pending_chunks: Vec<usize> = (0..plan.tables.len()).map(|i| queue.iter().filter(|j| j.table == i).count()).collect();
     stage!(hooks::Stage::BeforeData);
 
-    let progress = Progress::new("loading", opts.progress, &plan.tables.iter().map(|t| (t.target.name.clone(), t.source.estimated_rows)).collect::<Vec<_>>());
+    let progress = Progress::observed(
+        "loading",
+        opts.progress,
+        &plan.tables.iter().map(|t| (t.target.name.clone(), t.source.estimated_rows)).collect::<Vec<_>>(),
+        opts.observer.clone(),
+    );
     for (i, (rows, _)) in &previous {
         progress.rows(*i, *rows);
     }

@@ -18,7 +18,16 @@ pub enum ProgressMode {
     Quiet,
 }
 
+/// Receives what the bars show, for other displays (the live page of a sync): the tables with
+/// their estimates, rows as they are counted, a table finished.
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    fn started(&self, tables: &[(String, u64)]);
+    fn rows(&self, table: &str, rows: u64);
+    fn done(&self, table: &str);
+}
+
 pub struct Progress {
+    observer: Option<Arc<dyn Observer>>,
     totals: Vec<u64>,
     done: Vec<AtomicU64>,
     names: Vec<String>,
@@ -32,6 +41,14 @@ pub struct Progress {
 impl Progress {
     /// `tables`: (name, estimated rows) per table.
     pub fn new(verb: &'static str, mode: ProgressMode, tables: &[(String, u64)]) -> Arc<Progress> {
+        Self::observed(verb, mode, tables, None)
+    }
+
+    /// [`Progress::new`], also telling `observer` every count.
+    pub fn observed(verb: &'static str, mode: ProgressMode, tables: &[(String, u64)], observer: Option<Arc<dyn Observer>>) -> Arc<Progress> {
+        if let Some(o) = &observer {
+            o.started(tables);
+        }
         let tty = std::io::stderr().is_terminal();
         let bars = if mode == ProgressMode::Auto && tty {
             let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
@@ -59,6 +76,7 @@ impl Progress {
             None
         };
         Arc::new(Progress {
+            observer,
             totals: tables.iter().map(|t| t.1).collect(),
             done: tables.iter().map(|_| AtomicU64::new(0)).collect(),
             names: tables.iter().map(|t| t.0.clone()).collect(),
@@ -71,6 +89,9 @@ impl Progress {
 
     pub fn rows(&self, table: usize, n: u64) {
         let now = self.done[table].fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(o) = &self.observer {
+            o.rows(&self.names[table], n);
+        }
         if let Some((_, per, overall)) = &self.bars {
             if now > per[table].length().unwrap_or(0) {
                 per[table].set_length(now);
@@ -81,6 +102,9 @@ impl Progress {
     }
 
     pub fn table_done(&self, table: usize) {
+        if let Some(o) = &self.observer {
+            o.done(&self.names[table]);
+        }
         if let Some((_, per, _)) = &self.bars {
             per[table].finish();
         }
