@@ -95,7 +95,26 @@ pub async fn start<C: CdcSource>(cdc: &C, target: &PgTarget, job: &SyncJob<'_>) 
     let plan = &job.plan;
     let schema = &plan.target_schema;
     let run = target.load_run(schema).await?;
-    let finished = run.as_ref().filter(|r| r.status == LoadState::Done && cdc.reuses_finished_load()).and_then(|r| r.snapshot.clone());
+    let mut finished = run.as_ref().filter(|r| r.status == LoadState::Done && cdc.reuses_finished_load()).and_then(|r| r.snapshot.clone());
+    // A finished load whose tables are no longer on the target (the schema dropped by hand)
+    // cannot start a sync: streaming into missing tables would skip their rows. Load again.
+    if finished.is_some() {
+        let mut missing = Vec::new();
+        for t in &plan.tables {
+            if !target.table_exists(&t.target.qualified()).await? {
+                missing.push(t.target.qualified());
+            }
+        }
+        if !missing.is_empty() {
+            (job.say)(format!(
+                "the finished load of schema \"{schema}\" is no longer on the target ({} of its tables are missing: {}{}): loading it again",
+                missing.len(),
+                missing.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+                if missing.len() > 5 { ", …" } else { "" }
+            ));
+            finished = None;
+        }
+    }
     let (snapshot, full_load) = match finished {
         Some(json) => {
             let snapshot: SnapshotPosition =
