@@ -378,3 +378,58 @@ fn run_script_dry_run_reports_each_statement_and_leaves_nothing() {
     assert_eq!(psql(&dst, "SELECT count(*), count(DISTINCT segment) FROM crm.customer").trim(), "9\t1");
     assert_eq!(psql(&dst, "SELECT count(*) FROM crm.segment").trim(), "1");
 }
+
+/// `--schema-only` then `--data-only` leave the reshaped tables as one migrate does.
+#[test]
+fn schema_only_then_data_only_reshape_like_one_migrate() {
+    let db = unique("reshape_parts");
+    let src = fresh_mysql(&db);
+    mysql(
+        Some(&db),
+        "CREATE TABLE tblStat (st_cd CHAR(1) PRIMARY KEY, st_nm VARCHAR(20) NOT NULL);
+         CREATE TABLE tblCust (cust_id INT PRIMARY KEY, cust_nm VARCHAR(40), st_cd CHAR(1), FOREIGN KEY (st_cd) REFERENCES tblStat (st_cd));
+         INSERT INTO tblStat VALUES ('A', 'active'), ('I', 'inactive');
+         INSERT INTO tblCust SELECT seq, CONCAT('c', seq), IF(seq % 2 = 0, 'A', 'I') FROM seq_1_to_30;",
+    );
+    let dst = fresh_pg(&db);
+    let cfg = write_config(
+        &db,
+        "[target]\nschema = \"landing\"\n[reshape.lookups.codes]\ninto = \"ref.code\"\nsources.tblStat = { id = \"st_cd\", name = \"st_nm\" }\n\
+         [reshape.tables.\"crm.customer\"]\nfrom = \"tblCust\"\ncolumns = { customer_id = \"cust_id\", name = \"upper(cust_nm)\", status_id = { lookup = \"codes\", column = \"st_cd\" } }\n",
+    );
+    let cfg = cfg.to_str().unwrap();
+    migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst, "--schema-only"]);
+    assert_eq!(psql(&dst, "SELECT count(*) FROM crm.customer").trim(), "0", "schema-only creates the reshaped tables, empty");
+    migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst, "--data-only"]);
+    assert_eq!(psql(&dst, "SELECT count(*), count(status_id) FROM crm.customer").trim(), "30\t30");
+    verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
+}
+
+/// A refresh the target refuses stops only that reshaped table, with the error, in the batch's
+/// transaction (the landing rows still commit); once the cause is gone, the next refresh
+/// rebuilds the table whole from the landing and it streams again.
+#[test]
+fn a_failed_refresh_stops_its_table_and_a_later_batch_rebuilds_it() {
+    let db = unique("reshape_heal");
+    let src_db = fresh_pg(&format!("{db}_src"));
+    psql(&src_db, "CREATE SCHEMA app; CREATE TABLE app.t (id int PRIMARY KEY, v text); INSERT INTO app.t SELECT g, 'v' || g FROM generate_series(1, 20) g;");
+    let src = pg_source(&format!("{db}_src"), "app");
+    let dst = fresh_pg(&db);
+    // 1 / (id - 999) fails for id 999 only: a stand-in for any row a mapping cannot take.
+    let cfg = write_config(&db, "[target]\nschema = \"landing\"\n[reshape.tables.\"out.t\"]\nfrom = \"t\"\nwhere = \"1 / (id - 999) IS NOT NULL\"\n");
+    let cfg = cfg.to_str().unwrap();
+    let sync = || ferry(&["sync", "--config", cfg, "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
+    let r = sync();
+    assert_eq!(r.status, 0, "{}", r.all());
+    psql(&src_db, "INSERT INTO app.t VALUES (999, 'bad'), (21, 'v21');");
+    let _ = sync();
+    let state = psql(&dst, "SELECT status, last_error FROM ferry.sync_tables WHERE table_name = 'out.t'");
+    assert!(state.starts_with("stopped\t") && state.contains("division by zero"), "{state}");
+    assert_eq!(psql(&dst, "SELECT count(*) FROM landing.t").trim(), "22", "the landing rows committed");
+    psql(&src_db, "DELETE FROM app.t WHERE id = 999; UPDATE app.t SET v = 'changed' WHERE id = 1;");
+    let r = sync();
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert_eq!(psql(&dst, "SELECT status FROM ferry.sync_tables WHERE table_name = 'out.t'").trim(), "streaming");
+    assert_eq!(psql(&dst, "SELECT count(*), max(v) FILTER (WHERE id = 1) FROM out.t").trim(), "21\tchanged");
+    verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
+}

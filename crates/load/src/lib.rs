@@ -206,10 +206,17 @@ pub async fn migrate<S: Source>(
         let mut reports: Vec<TableReport> = plan.tables.iter().map(TableReport::empty).collect();
         let load_seconds = started.elapsed().as_secs_f64();
         build_structure(&target, target_url, &plan, &mut reports, opts).await;
+        // The reshaped tables too, empty (a --data-only run fills them).
+        let reshaped = match &plan.reshape {
+            Some(r) => target.reshape_load(r, opts.if_exists != IfExists::Fail).await?,
+            None => Vec::new(),
+        };
         let structure = structure_check(&target, &plan).await;
         let snapshot = ferry_model::SnapshotPosition { note: Some("schema only: no rows were read".into()), ..Default::default() };
         let mut report = MigrateReport::new(&plan, reports, structure, snapshot, load_seconds, started.elapsed().as_secs_f64());
         report.scope = Scope::SchemaOnly;
+        report.ok &= reshaped.iter().all(|r| r.error.is_none());
+        report.reshape = reshaped;
         report.hooks = hook_runs;
         return Ok(report);
     }
@@ -373,7 +380,10 @@ pub async fn migrate<S: Source>(
     let mut reshaped = Vec::new();
     if let Some(r) = &plan.reshape {
         if reports.iter().all(|t| t.error.is_none()) {
-            reshaped = target.reshape_load(r, opts.if_exists == IfExists::Drop || opts.if_exists == IfExists::Truncate).await?;
+            // Derived from the landing alone: a --data-only run (after --schema-only made them)
+            // and --if-exists drop / truncate recreate them.
+            let recreate = opts.scope == Scope::DataOnly || opts.if_exists != IfExists::Fail;
+            reshaped = target.reshape_load(r, recreate).await?;
         } else {
             notes.push("the reshaped tables were not filled: some landing tables failed to load".into());
         }

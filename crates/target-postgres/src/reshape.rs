@@ -1032,9 +1032,12 @@ pub struct Refresh<'a> {
     r: &'a Reshape,
     /// Landing tables of the batch that some mapping reads: (name, key columns).
     tables: Vec<(String, Vec<String>)>,
-    /// Target tables (index into `r.tables`) and pivots to refresh completely (a TRUNCATE).
+    /// Target tables (index into `r.tables`) and pivots to refresh completely (a TRUNCATE, or
+    /// stopped by an earlier failed refresh: rebuilt whole from the landing, then streaming again).
     full_tables: HashSet<usize>,
     full_pivots: HashSet<usize>,
+    /// Labels of the target tables an earlier refresh stopped.
+    stopped: HashSet<String>,
 }
 
 impl<'a> Refresh<'a> {
@@ -1051,7 +1054,16 @@ impl<'a> Refresh<'a> {
         if changed.is_empty() {
             return Ok(None);
         }
-        let mut rf = Refresh { r, tables: Vec::new(), full_tables: HashSet::new(), full_pivots: HashSet::new() };
+        let stopped: HashSet<String> = target
+            .client
+            .query("SELECT table_name FROM ferry.sync_tables WHERE target_schema = $1 AND status = 'stopped'", &[&r.landing])
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let full_tables = r.tables.iter().enumerate().filter(|(_, t)| stopped.contains(&t.label())).map(|(i, _)| i).collect();
+        let full_pivots = r.pivots.iter().enumerate().filter(|(_, p)| stopped.contains(&format!("{}.{}", p.schema, p.mapping))).map(|(i, _)| i).collect();
+        let mut rf = Refresh { r, tables: Vec::new(), full_tables, full_pivots, stopped };
         for c in &changed {
             let keys = keys_table(&c.table);
             let key_cols = cols(&c.key);
@@ -1144,6 +1156,20 @@ impl<'a> Refresh<'a> {
         Ok(())
     }
 
+    /// A stopped target table was rebuilt whole: it streams again.
+    async fn healed(&self, target: &PgTarget, label: &str) -> Result<(), TargetError> {
+        if self.stopped.contains(label) {
+            target
+                .client
+                .execute(
+                    "UPDATE ferry.sync_tables SET status = 'streaming', last_error = NULL WHERE target_schema = $1 AND table_name = $2",
+                    &[&self.r.landing, &label],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Deletes and re-selects the affected target rows, table by table in dependency order,
     /// each under a savepoint. Returns the tables that failed (label, error); the caller marks
     /// them stopped. Transient errors end the whole transaction.
@@ -1153,6 +1179,9 @@ impl<'a> Refresh<'a> {
         for (i, t) in r.tables.iter().enumerate() {
             let full = self.full_tables.contains(&i);
             let a = affected_table(i);
+            if !full && !target.client.query_one(&format!("SELECT EXISTS (SELECT 1 FROM {a})"), &[]).await?.get::<_, bool>(0) {
+                continue;
+            }
             target.batch("SAVEPOINT ferry_reshape").await?;
             let done = async {
                 let mut rows = Vec::new();
@@ -1170,7 +1199,10 @@ impl<'a> Refresh<'a> {
             .await
             .map_err(|e| e.context(format!("refreshing {}", t.label())));
             match done {
-                Ok(()) => target.batch("RELEASE SAVEPOINT ferry_reshape").await?,
+                Ok(()) => {
+                    target.batch("RELEASE SAVEPOINT ferry_reshape").await?;
+                    self.healed(target, &t.label()).await?;
+                }
                 Err(e) if e.kind == ferry_model::ErrorKind::Transient => return Err(e),
                 Err(e) => {
                     target.batch("ROLLBACK TO SAVEPOINT ferry_reshape").await?;
@@ -1181,6 +1213,9 @@ impl<'a> Refresh<'a> {
         for (i, p) in r.pivots.iter().enumerate() {
             let full = self.full_pivots.contains(&i);
             let a = pivot_affected_table(i);
+            if !full && !target.client.query_one(&format!("SELECT EXISTS (SELECT 1 FROM {a})"), &[]).await?.get::<_, bool>(0) {
+                continue;
+            }
             let entity: Vec<String> = p.entity.iter().map(|(c, _)| c.clone()).collect();
             let restrict = if full {
                 "true".to_string()
@@ -1214,7 +1249,10 @@ impl<'a> Refresh<'a> {
             }
             .await;
             match done {
-                Ok(()) => target.batch("RELEASE SAVEPOINT ferry_reshape").await?,
+                Ok(()) => {
+                    target.batch("RELEASE SAVEPOINT ferry_reshape").await?;
+                    self.healed(target, &format!("{}.{}", p.schema, p.mapping)).await?;
+                }
                 Err(e) if e.kind == ferry_model::ErrorKind::Transient => return Err(e),
                 Err(e) => {
                     target.batch("ROLLBACK TO SAVEPOINT ferry_reshape").await?;
