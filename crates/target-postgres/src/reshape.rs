@@ -214,9 +214,18 @@ fn id_fill_sql(landing: &str, part: &Part, f: &IdFill, restrict: &str) -> String
     )
 }
 
+/// A row's landing key as one text (`1, A`), to name it in an error.
+fn key_text(source_key: &[String]) -> String {
+    let key: Vec<String> = source_key.iter().map(|k| format!("(s.{})::text", quote_ident(k))).collect();
+    if key.is_empty() {
+        "''".to_string()
+    } else {
+        format!("concat_ws(', ', {})", key.join(", "))
+    }
+}
+
 fn check_sql(landing: &str, part: &Part, c: &Check, restrict: &str) -> String {
-    let key: Vec<String> = part.source_key.iter().map(|k| format!("(s.{})::text", quote_ident(k))).collect();
-    let key = if key.is_empty() { "''".to_string() } else { format!("concat_ws(', ', {})", key.join(", ")) };
+    let key = key_text(&part.source_key);
     format!(
         "SELECT {key} FROM {} AS s WHERE ({}) AND ({}) AND ({restrict}) LIMIT 5",
         qualified(landing, &part.from),
@@ -433,8 +442,7 @@ pub fn pivot_select(landing: &str, p: &Pivot, form: Option<&str>, names: &PivotN
 pub fn pivot_checks(landing: &str, p: &Pivot, restrict: &str) -> Vec<(String, String)> {
     let src = qualified(landing, &p.from);
     let filter = p.filter.as_deref().unwrap_or("true");
-    let key: Vec<String> = p.source_key.iter().map(|k| format!("(s.{})::text", quote_ident(k))).collect();
-    let key = if key.is_empty() { "''".into() } else { format!("concat_ws(', ', {})", key.join(", ")) };
+    let key = key_text(&p.source_key);
     let entity: Vec<String> = p.entity.iter().map(|(c, _)| format!("s.{}", quote_ident(c))).collect();
     let mut cell = entity.clone();
     if let Some(g) = &p.group {
