@@ -279,6 +279,12 @@ jsonb = true
     assert_eq!((item["missing"].as_i64(), item["extra"].as_i64()), (Some(1), Some(1)), "{item}");
     let samples = item["samples"].to_string();
     assert!(samples.contains("item_id=8") && samples.contains("tampered"), "{samples}");
+    // --repair rebuilds what differs from the landing, and repaired landing rows reach the
+    // reshaped tables.
+    psql(&dst, "UPDATE landing.t_item SET item_nm = 'wrong' WHERE item_id = 9");
+    let (status, report) = verify_json(&["--config", cfg, "--source", &src, "--target", &dst, "--repair"]);
+    assert_eq!(status, 0, "{}", serde_json::to_string_pretty(&report).unwrap());
+    assert_eq!(psql(&dst, "SELECT name FROM catalog.item WHERE item_id IN (8, 9) ORDER BY item_id").trim(), "Item 8\nItem 9");
 }
 
 /// Mapping errors are found by `ferry plan` (names) or by the target (expressions), before a

@@ -468,6 +468,11 @@ pub fn pivot_checks(landing: &str, p: &Pivot, restrict: &str) -> Vec<(String, St
     out
 }
 
+/// The provenance comment of a pivot's attribute column.
+fn attribute_comment(landing: &str, p: &Pivot, attr: &str) -> String {
+    format!("ferry: attribute {} of {landing}.{} ({} = value)", quote_literal(attr), p.from, p.value)
+}
+
 /// A reshape step that refused: which mapping and table, and the server's error.
 fn step_error(what: &str, e: TargetError) -> TargetError {
     e.context(what)
@@ -633,6 +638,30 @@ impl PgTarget {
         self.exec(&format!("INSERT INTO {table} AS t ({list}) SELECT {list} FROM pg_temp.ferry_rows ON CONFLICT ({}) DO {action}", cols(key))).await
     }
 
+    /// Gives a recreated pivot its known tables and columns back (names stay as stored, so a
+    /// form or attribute keeps its table or column across runs), before new ones are discovered.
+    async fn pivot_restore(&self, landing: &str, p: &Pivot, comments: bool) -> Result<(), TargetError> {
+        if p.jsonb {
+            return Ok(());
+        }
+        let names = self.pivot_names(p).await?;
+        for (form, table) in &names.tables {
+            self.pivot_table(landing, p, Some(form), table, comments).await?;
+        }
+        for (form, attr, c) in &names.columns {
+            let table = if p.group.is_some() { names.tables.get(form).cloned().unwrap_or_default() } else { p.table.clone() };
+            if table.is_empty() {
+                continue;
+            }
+            let t = qualified(&p.schema, &table);
+            self.exec(&format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {} {}", quote_ident(c), p.value_type)).await?;
+            if comments {
+                self.exec(&format!("COMMENT ON COLUMN {t}.{} IS {}", quote_ident(c), quote_literal(&attribute_comment(landing, p, attr)))).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The stored names of a pivot's tables and columns.
     pub async fn pivot_names(&self, p: &Pivot) -> Result<PivotNames, TargetError> {
         let rows =
@@ -698,7 +727,7 @@ impl PgTarget {
             let t = qualified(&p.schema, &table);
             self.exec(&format!("ALTER TABLE {t} ADD COLUMN {} {}", quote_ident(&c), p.value_type)).await?;
             if comments {
-                let note = format!("ferry: attribute {} of {landing}.{} ({} = value)", quote_literal(&attr), p.from, p.value);
+                let note = attribute_comment(landing, p, &attr);
                 self.exec(&format!("COMMENT ON COLUMN {t}.{} IS {}", quote_ident(&c), quote_literal(&note))).await?;
             }
             self.client
@@ -862,6 +891,7 @@ impl PgTarget {
             let filled = async {
                 let what = format!("pivot {} (from landing table {})", p.mapping, p.from);
                 self.run_checks(pivot_checks(&r.landing, p, "true"), &what).await?;
+                self.pivot_restore(&r.landing, p, r.comments).await?;
                 let (names, added) = self.pivot_discover(&r.landing, p, "true", r.comments).await?;
                 let mut rows = 0;
                 for (form, t) in Self::pivot_targets(p, &names) {
