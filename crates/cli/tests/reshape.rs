@@ -191,7 +191,8 @@ fn legacy_schema_reshaped_by_migrate_kept_exact_by_sync_under_sigkill_and_verifi
     assert_eq!(r.status, 0, "{}", r.all());
 }
 
-/// The PG → PG story on a smaller schema: pgoutput changes reach the reshaped tables.
+/// The PG → PG story on a smaller schema: pgoutput changes reach the reshaped tables, also
+/// under a writer with SIGKILLs.
 #[test]
 fn postgres_source_reshaped_and_synced() {
     let db = unique("reshape_pg");
@@ -269,6 +270,37 @@ jsonb = true
         psql(&dst, "SELECT c.name FROM catalog.item i JOIN ref.code c ON c.id = i.kind_id WHERE item_id = 100").trim(),
         "gamma",
         "a lookup row inserted before its first use has its id"
+    );
+    // The same story under a writer, with SIGKILLs: new lookup rows used at once, new attributes,
+    // rows in and out of the filter, a lookup's value changing.
+    let writer_db = src_db.clone();
+    let writer = std::thread::spawn(move || {
+        for i in 0..80u32 {
+            let item = 200 + i;
+            let sql = match i % 4 {
+                0 => format!("BEGIN; INSERT INTO legacy.t_kind VALUES ('k{i}', 'kind {i}'); INSERT INTO legacy.t_item VALUES ({item}, 'thing {i}', 'k{i}', 1, true); COMMIT;"),
+                1 => format!("INSERT INTO legacy.t_attr VALUES ({}, 'Extra {}', 'x{i}') ON CONFLICT (item_id, attr) DO UPDATE SET val = EXCLUDED.val;", 20 + i % 20, i % 5),
+                2 => format!("UPDATE legacy.t_item SET active = NOT active WHERE item_id = {};", 20 + i % 20),
+                _ => format!("UPDATE legacy.t_unit SET unit_nm = 'unit {i}' WHERE unit_id = {};", 1 + i % 2),
+            };
+            psql(&writer_db, &sql);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let (c2, s2, d2) = (cfg.to_string(), src.clone(), dst.clone());
+    let kills = sigkill_while(&writer, move || spawn_sync_with(&["--config", &c2, "--source", &s2, "--target", &d2, "--batch-rows", "10"]), 300, 900);
+    writer.join().unwrap();
+    assert!(kills >= 1, "killed {kills} times");
+    let r = ferry(&["sync", "--config", cfg, "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert_eq!(psql(&dst, "SELECT count(*) FROM catalog.item WHERE item_id >= 200").trim(), "20");
+    assert_eq!(
+        psql(
+            &dst,
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'catalog' AND table_name = 'item_attributes' AND column_name LIKE 'extra_%'"
+        )
+        .trim(),
+        "5"
     );
     verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
     // A changed reshaped row is found by verify, named by its row.
