@@ -39,6 +39,7 @@ use ferry_target_postgres::{PgTarget, TargetError};
 mod batch;
 pub mod cutover;
 mod ddl;
+pub mod reload;
 pub mod start;
 
 use batch::{table_applies, Batch, TableApply};
@@ -223,16 +224,50 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
     // Tables whose changes in the current source transaction could not be decoded.
     let mut undecodable: Vec<(String, String)> = Vec::new();
     let mut confirmed = from.clone();
+    // An online reload (`ferry reload`), and when the engine last looked for one.
+    let mut reloader: Option<reload::Reloader> = None;
+    let mut poll = reload::Poll(Instant::now() - reload::POLL);
     loop {
         // What the target committed, the source may forget.
         if batch.from != confirmed {
             stream.confirm(&batch.from).await?;
             confirmed = batch.from.clone();
         }
-        let wait = match batch.oldest {
+        // Reload: take up a request, read its next chunk, and apply a held chunk once the
+        // stream has reached its position (see `reload`).
+        if reloader.is_none() && poll.due() {
+            if let Some(req) = target.next_reload(&schema).await? {
+                let name = req.table.clone();
+                match reload::Reloader::start(source, &target, &schema, req, &tables).await {
+                    Ok(r) => reloader = Some(r),
+                    Err(why) => reload::fail(&target, &schema, &name, &why).await?,
+                }
+            }
+        }
+        if let Some(r) = reloader.as_mut() {
+            if stopped.iter().any(|s| tables.get(s).is_some_and(|t| t.plan.target.name == r.table)) {
+                reload::fail(&target, &schema, &r.table.clone(), "the table stopped during the reload").await?;
+                reloader = None;
+            } else if r.held.is_none() && !r.finished() {
+                if let Err(why) = r.read_next(source, &tables).await {
+                    reload::fail(&target, &schema, &r.table.clone(), &why).await?;
+                    reloader = None;
+                }
+            }
+        }
+        if reloader.as_ref().is_some_and(|r| r.held.as_ref().is_some_and(|h| batch.to >= h.at)) {
+            flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
+            apply_reload(&sink, &tables, &batch, reloader.as_mut().expect("held")).await?;
+        }
+        if reloader.as_ref().is_some_and(|r| r.finished()) {
+            reloader = None;
+        }
+        let mut wait = match batch.oldest {
             Some(t) => opts.max_delay.saturating_sub(t.elapsed()),
             None => Duration::from_secs(3600),
         };
+        // Wake up for reload requests and for a held chunk while the source is idle.
+        wait = wait.min(reload::POLL);
         let event = match tokio::time::timeout(wait, stream.next()).await {
             Err(_) => {
                 flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
@@ -268,6 +303,11 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                 ddl.push((table, statement, change));
             }
             Some(ChangeEvent::Commit { position, time }) => {
+                // A held reload chunk goes before the first transaction after its position.
+                if reloader.as_ref().is_some_and(|r| r.held.as_ref().is_some_and(|h| position > h.at)) {
+                    flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
+                    apply_reload(&sink, &tables, &batch, reloader.as_mut().expect("held")).await?;
+                }
                 for (table, error) in undecodable.drain(..) {
                     batch.stop_table(&tables, &table, error, &mut stopped);
                 }
@@ -330,6 +370,18 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
             }
         }
     }
+}
+
+/// Applies the reloader's held chunk at the committed position (the batch was just flushed).
+async fn apply_reload(sink: &Sink<'_>, tables: &HashMap<String, TableApply>, batch: &Batch, r: &mut reload::Reloader) -> Result<(), SyncError> {
+    let table = r.table.clone();
+    if let Some(b) = r.batch(sink.schema, &batch.to, tables, sink.reshape.clone()) {
+        let failed = sink.target.apply_batch(&b).await?;
+        if let Some((_, e)) = failed.first() {
+            reload::fail(sink.target, sink.schema, &table, e).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Where a batch goes: the target, its (landing) schema, and the final hop's mappings over it.
@@ -404,6 +456,7 @@ async fn flush(
         schema_ddl: std::mem::take(&mut batch.schema_ddl),
         source_model: batch.source_model.take(),
         reshape: sink.reshape.clone(),
+        reload: None,
     };
     report.stopped.extend(b.stops.iter().cloned());
     let started = Instant::now();

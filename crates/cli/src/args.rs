@@ -259,6 +259,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Reload one table of a running sync (all rows, or those matching --where) while it keeps
+    /// streaming: chunk by chunk, each in a source snapshot applied exactly where the stream
+    /// reaches it; target rows the source no longer has are deleted.
+    Reload {
+        /// The table (source or target name).
+        table: String,
+        #[command(flatten)]
+        common: Common,
+        /// Only rows for which this PostgreSQL condition over the table's target columns holds.
+        #[arg(long = "where", value_name = "CONDITION")]
+        filter: Option<String>,
+        /// Wait until the running sync has finished the reload, and print how it went.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Print the PostgreSQL DDL and the assessment; writes nothing.
     Plan {
         #[command(flatten)]

@@ -329,6 +329,45 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        Command::Reload { table, common, filter, wait } => {
+            let config = load_config(&common)?;
+            let (source, turl, _, plan) = open_plan(&config).await?;
+            drop(source);
+            let t = plan
+                .tables
+                .iter()
+                .find(|t| t.target.name == table || t.source_name == table)
+                .with_context(|| format!("table {table} is not among the planned tables of schema \"{}\"", plan.target_schema))?;
+            let target = PgTarget::connect(&turl).await?;
+            target.ensure_state().await?;
+            if target.sync_position(&plan.target_schema).await?.is_none() {
+                anyhow::bail!("schema \"{}\" has no sync: a reload runs inside `ferry sync`; start it first", plan.target_schema);
+            }
+            if let Some(f) = &filter {
+                // The condition must make sense on the table before the sync takes it up.
+                target.batch(&format!("EXPLAIN SELECT 1 FROM {} WHERE ({f})", t.target.qualified())).await.with_context(|| format!("--where {f}"))?;
+            }
+            target.request_reload(&plan.target_schema, &t.target.name, filter.as_deref()).await?;
+            eprintln!("reload of {} requested; the running `ferry sync` takes it up", t.target.qualified());
+            if !wait {
+                return Ok(ExitCode::SUCCESS);
+            }
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                let Some(st) = target.reload_status(&plan.target_schema, &t.target.name).await? else { continue };
+                match st.status.as_str() {
+                    "done" => {
+                        println!("reloaded {}: {} rows in {} chunks", t.target.qualified(), st.rows, st.chunks_done);
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    "failed" => {
+                        eprintln!("reload of {} failed: {}", t.target.qualified(), st.error.unwrap_or_default());
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    _ => {}
+                }
+            }
+        }
         Command::Run { file, common, dry_run, sample, json } => {
             let config = load_config(&common)?;
             let turl = target_url(&config).context("no target: give --target postgres://…")?;

@@ -83,6 +83,11 @@ pub struct TableBatch {
     /// unique value inside the batch), the table's changes are replayed one by one in source
     /// order, through the same intermediate states the source went through.
     pub sequence: Vec<(bool, Row)>,
+    /// A reload chunk (`ferry reload`): the target rows this condition selects are replaced by
+    /// `upserts` — those of them without a row in `upserts` are deleted.
+    pub replace: Option<String>,
+    /// Only the `upserts` rows for which this condition holds are written (`--where`).
+    pub only: Option<String>,
 }
 
 /// A batch of whole source transactions.
@@ -107,6 +112,18 @@ pub struct ApplyBatch {
     pub source_model: Option<String>,
     /// The final hop's mappings over this (landing) schema: refreshed in the same transaction.
     pub reshape: Option<std::sync::Arc<crate::reshape::Reshape>>,
+    /// A reload chunk's progress, recorded with its rows.
+    pub reload: Option<ReloadStep>,
+}
+
+/// One chunk of a reload applied: `ferry.reloads` moves on in the same transaction.
+#[derive(Debug, Clone)]
+pub struct ReloadStep {
+    pub table: String,
+    pub chunks_done: i32,
+    pub rows: i64,
+    /// The last chunk: the reload is done.
+    pub done: bool,
 }
 
 impl PgTarget {
@@ -174,7 +191,7 @@ impl PgTarget {
                             table: t.table.clone(),
                             key: t.key.iter().map(|&k| t.columns[k].clone()).collect(),
                             batch: t,
-                            truncated: t.truncate || t.key.is_empty(),
+                            truncated: t.truncate || t.key.is_empty() || t.replace.is_some(),
                         })
                         .collect();
                     let rf = Refresh::start(self, r, changed).await?;
@@ -247,6 +264,15 @@ impl PgTarget {
             for (t, msg) in &b.stops {
                 self.stop_sync_table(&b.schema, t, msg).await?;
             }
+            if let Some(r) = &b.reload {
+                self.client
+                    .execute(
+                        "UPDATE ferry.reloads SET chunks_done = $3, rows = rows + $4, status = CASE WHEN $5 THEN 'done' ELSE 'running' END, \
+                         finished_at = CASE WHEN $5 THEN now() END WHERE target_schema = $1 AND table_name = $2",
+                        &[&b.schema, &r.table, &r.chunks_done, &r.rows, &r.done],
+                    )
+                    .await?;
+            }
             for (t, msg) in &b.not_synced {
                 self.client
                     .execute(
@@ -307,6 +333,26 @@ impl PgTarget {
         if t.truncate {
             self.exec(&format!("TRUNCATE {target}")).await.map_err(ctx)?;
         }
+        if let Some(cond) = &t.replace {
+            // A reload chunk: the covered rows the chunk does not have go (by key), then the
+            // chunk's rows are upserted.
+            let keys = format!("pg_temp.{}", quote_ident(&format!("ferry_reload_{}", t.table)));
+            let key_cols: Vec<String> = t.key.iter().map(|&k| quote_ident(&t.columns[k])).collect();
+            self.batch(&format!(
+                "CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT {} FROM {target} WITH NO DATA; TRUNCATE {keys}",
+                quote_ident(&format!("ferry_reload_{}", t.table)),
+                key_cols.join(", ")
+            ))
+            .await
+            .map_err(ctx)?;
+            let changed =
+                crate::reshape::ChangedKeys { table: t.table.clone(), key: t.key.iter().map(|&k| t.columns[k].clone()).collect(), batch: t, truncated: false };
+            self.copy_keys(&keys, &changed).await.map_err(ctx)?;
+            let on: Vec<String> = key_cols.iter().map(|c| format!("k.{c} = t.{c}")).collect();
+            self.exec(&format!("DELETE FROM {target} t WHERE ({cond}) AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE {})", on.join(" AND ")))
+                .await
+                .map_err(ctx)?;
+        }
         if t.key.is_empty() {
             // No key: inserts only (the engine refuses updates and deletes for such tables).
             let col_list = t.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
@@ -363,8 +409,9 @@ impl PgTarget {
             let key_cols: Vec<&str> = conflict.iter().map(|&k| cols[k].as_str()).collect();
             let sets: Vec<String> = cols.iter().enumerate().filter(|(i, _)| !conflict.contains(i)).map(|(_, c)| format!("{c} = EXCLUDED.{c}")).collect();
             let action = if sets.is_empty() { "NOTHING".to_string() } else { format!("UPDATE SET {}", sets.join(", ")) };
+            let only = t.only.as_ref().map(|c| format!(" WHERE ({c})")).unwrap_or_default();
             self.exec(&format!(
-                "INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {stage} ON CONFLICT ({}) DO {action}; TRUNCATE {stage}",
+                "INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {stage}{only} ON CONFLICT ({}) DO {action}; TRUNCATE {stage}",
                 key_cols.join(", ")
             ))
             .await?;

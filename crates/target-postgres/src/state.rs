@@ -24,7 +24,25 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("the state tables of releases before versioned state", V1),
     ("positions owned by their source: kind, text and order key instead of binlog file and offset", V2),
     ("the final hop's id map of merged lookup tables and names of pivoted forms and attributes", V3),
+    ("online reloads of one table of a running sync", V4),
 ];
+
+/// `reloads`: `ferry reload` requests and their progress (`crate::sync_state`).
+const V4: &str = "
+CREATE TABLE ferry.reloads (
+    target_schema text NOT NULL,
+    table_name text NOT NULL,
+    filter text,
+    status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done', 'failed')),
+    chunk_plan text,
+    chunks_done integer NOT NULL DEFAULT 0,
+    rows bigint NOT NULL DEFAULT 0,
+    error text,
+    requested_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    PRIMARY KEY (target_schema, table_name)
+);
+";
 
 /// `reshape_ids`: a merged lookup's ids, never reused (`crate::reshape`). `reshape_names`: the
 /// table of each pivoted form and the column of each attribute, in the order they appeared.

@@ -269,3 +269,83 @@ impl PgTarget {
         }))
     }
 }
+
+/// A `ferry reload` request and its progress (`ferry.reloads`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reload {
+    pub table: String,
+    /// A PostgreSQL condition over the table's target columns: only these rows.
+    pub filter: Option<String>,
+    pub status: String,
+    /// The chunk plan (JSON), stored when the reload starts, so a restart resumes the same chunks.
+    pub chunk_plan: Option<String>,
+    pub chunks_done: i32,
+    pub rows: i64,
+    pub error: Option<String>,
+}
+
+fn reload_of(r: &tokio_postgres::Row) -> Reload {
+    Reload { table: r.get(0), filter: r.get(1), status: r.get(2), chunk_plan: r.get(3), chunks_done: r.get(4), rows: r.get(5), error: r.get(6) }
+}
+
+const RELOAD_COLUMNS: &str = "table_name, filter, status, chunk_plan, chunks_done, rows, error";
+
+impl PgTarget {
+    /// Asks the running sync of `schema` to reload `table` (again from the start if it was
+    /// reloaded before).
+    pub async fn request_reload(&self, schema: &str, table: &str, filter: Option<&str>) -> Result<(), TargetError> {
+        self.client
+            .execute(
+                "INSERT INTO ferry.reloads (target_schema, table_name, filter) VALUES ($1, $2, $3) \
+                 ON CONFLICT (target_schema, table_name) DO UPDATE SET filter = EXCLUDED.filter, status = 'pending', chunk_plan = NULL, \
+                 chunks_done = 0, rows = 0, error = NULL, requested_at = now(), finished_at = NULL",
+                &[&schema, &table, &filter],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The oldest reload of `schema` not finished.
+    pub async fn next_reload(&self, schema: &str) -> Result<Option<Reload>, TargetError> {
+        let row = self
+            .client
+            .query_opt(
+                &format!(
+                    "SELECT {RELOAD_COLUMNS} FROM ferry.reloads WHERE target_schema = $1 AND status IN ('pending', 'running') ORDER BY requested_at LIMIT 1"
+                ),
+                &[&schema],
+            )
+            .await?;
+        Ok(row.as_ref().map(reload_of))
+    }
+
+    pub async fn reload_status(&self, schema: &str, table: &str) -> Result<Option<Reload>, TargetError> {
+        let row = self
+            .client
+            .query_opt(&format!("SELECT {RELOAD_COLUMNS} FROM ferry.reloads WHERE target_schema = $1 AND table_name = $2"), &[&schema, &table])
+            .await?;
+        Ok(row.as_ref().map(reload_of))
+    }
+
+    /// The reload starts: its chunk plan is kept for a restart.
+    pub async fn start_reload(&self, schema: &str, table: &str, chunk_plan: &str) -> Result<(), TargetError> {
+        self.client
+            .execute(
+                "UPDATE ferry.reloads SET status = 'running', chunk_plan = $3 WHERE target_schema = $1 AND table_name = $2",
+                &[&schema, &table, &chunk_plan],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn finish_reload(&self, schema: &str, table: &str, error: Option<&str>) -> Result<(), TargetError> {
+        self.client
+            .execute(
+                "UPDATE ferry.reloads SET status = CASE WHEN $3::text IS NULL THEN 'done' ELSE 'failed' END, error = $3, finished_at = now() \
+                 WHERE target_schema = $1 AND table_name = $2",
+                &[&schema, &table, &error],
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,109 @@
+//! `ferry reload` while `ferry sync` streams: a table reloaded whole and a `--where` subset of
+//! it, with a writer updating, deleting and inserting its rows all along and the target tampered
+//! with before; a SIGKILL in the middle of a reload; at the end verify is equal and the sync log
+//! chain is unbroken (no batch applied twice or skipped).
+
+mod common;
+use common::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn reload_state(dst: &str) -> (String, i64) {
+    let s = psql(dst, "SELECT status, chunks_done FROM ferry.reloads");
+    let mut p = s.trim().split('\t');
+    (p.next().unwrap_or_default().to_string(), p.next().and_then(|n| n.parse().ok()).unwrap_or(0))
+}
+
+#[test]
+fn reload_whole_and_where_subset_under_a_writer_and_a_sigkill_ends_equal_with_an_unbroken_chain() {
+    let db = unique("reload");
+    let src = fresh_mysql(&db);
+    mysql(
+        Some(&db),
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(40));
+         INSERT INTO t SELECT seq, 0, CONCAT('n', seq) FROM seq_1_to_60000;
+         CREATE TABLE other (id INT PRIMARY KEY, v INT NOT NULL); INSERT INTO other SELECT seq, 0 FROM seq_1_to_10;",
+    );
+    let dst = fresh_pg(&db);
+    let q = format!("\"{db}\"");
+    let spawn = || spawn_sync_with(&["--source", &src, "--target", &dst, "--batch-rows", "50"]);
+    let mut sync = spawn();
+    wait_until("the full load", || psql_try(&dst, &format!("SELECT count(*) FROM {q}.t")).map(|c| c.trim() == "60000").unwrap_or(false));
+
+    // The target goes wrong where the reload must put it right.
+    psql(&dst, &format!("UPDATE {q}.t SET v = -1 WHERE id % 100 = 0; DELETE FROM {q}.t WHERE id % 97 = 0; INSERT INTO {q}.t VALUES (100001, 7, 'extra'), (5, 5, 'x') ON CONFLICT (id) DO UPDATE SET note = 'wrong';"));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (w_db, w_stop) = (db.clone(), stop.clone());
+    let writer = std::thread::spawn(move || {
+        let mut i = 0u32;
+        while !w_stop.load(Ordering::Relaxed) {
+            let a = (i * 7919) % 60000 + 1;
+            let sql = match i % 4 {
+                0 => format!("UPDATE t SET v = v + 1 WHERE id = {a};"),
+                1 => format!("DELETE FROM t WHERE id = {};", 60000 - i % 60000),
+                2 => format!("INSERT INTO t VALUES ({}, {i}, 'new') ON DUPLICATE KEY UPDATE v = v + 1;", 70000 + i),
+                _ => format!("UPDATE other SET v = v + 1 WHERE id = {};", i % 10 + 1),
+            };
+            mysql(Some(&w_db), &sql);
+            i += 1;
+        }
+    });
+
+    // A subset: rows with id <= 30000.
+    let r = ferry(&["reload", "t", "--where", "id <= 30000", "--wait", "--source", &src, "--target", &dst]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert!(r.stdout.contains("reloaded"), "{}", r.all());
+    let wrong_low = psql(&dst, &format!("SELECT count(*) FROM {q}.t WHERE id <= 30000 AND (v = -1 OR note = 'wrong')"));
+    assert_eq!(wrong_low.trim(), "0", "the subset was put right");
+    let still_wrong = psql(&dst, &format!("SELECT count(*) FROM {q}.t WHERE id > 30000 AND id <= 60000 AND v = -1"));
+    assert_ne!(still_wrong.trim(), "0", "the rest was left as it was");
+
+    // The whole table, killed in the middle.
+    let r = ferry(&["reload", "t", "--source", &src, "--target", &dst]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    wait_until("the reload to be half way", || {
+        let (status, done) = reload_state(&dst);
+        status == "done" || done >= 3
+    });
+    let (status_at_kill, done_at_kill) = reload_state(&dst);
+    sync.kill().unwrap();
+    sync.wait().unwrap();
+    let mut sync = spawn();
+    wait_until("the reload to finish after the restart", || reload_state(&dst).0 == "done");
+    assert!(status_at_kill == "done" || done_at_kill >= 3, "killed at {status_at_kill} {done_at_kill}");
+
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let _ = sync.kill();
+    let _ = sync.wait();
+    let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert_eq!(psql(&dst, &format!("SELECT count(*) FROM {q}.t WHERE id = 100001")).trim(), "0", "a row the source never had is gone");
+    verify_equal(&["--source", &src, "--target", &dst]);
+    let chain = psql(&dst, "SELECT count(*) FILTER (WHERE prev IS NOT NULL AND from_position <> prev) FROM (SELECT *, lag(to_position) OVER (ORDER BY id) AS prev FROM ferry.sync_log) l");
+    assert_eq!(chain.trim(), "0", "every batch started where the previous one ended");
+}
+
+/// A source that cannot reload online says so; the request is recorded as failed with why.
+#[test]
+fn reload_without_a_running_sync_is_refused_with_what_to_do() {
+    let db = unique("reload_nosync");
+    let src = fresh_mysql(&db);
+    mysql(Some(&db), "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);");
+    let dst = fresh_pg(&db);
+    let r = ferry(&["reload", "t", "--source", &src, "--target", &dst]);
+    assert_ne!(r.status, 0);
+    assert!(r.stderr.contains("has no sync: a reload runs inside `ferry sync`"), "{}", r.all());
+    let r = ferry(&["reload", "nope", "--source", &src, "--target", &dst]);
+    assert!(r.stderr.contains("table nope is not among the planned tables"), "{}", r.all());
+}
