@@ -105,6 +105,9 @@ pub struct SyncOptions {
     pub retry_for: Duration,
     /// Where the engine reports what it does (the live page, `/status.json`, `/metrics`).
     pub monitor: Option<Arc<Monitor>>,
+    /// Continuous verify: a pass over every table this often (`--verify-every`), each chunk
+    /// compared with the source at the position the target has just committed.
+    pub verify_every: Option<Duration>,
     /// Warn when the source keeps more log than this for ferry (a PostgreSQL slot's WAL can grow
     /// without bound while sync stalls).
     pub warn_backlog_bytes: u64,
@@ -119,6 +122,7 @@ impl Default for SyncOptions {
             until_caught_up: false,
             retry_for: Duration::from_secs(600),
             monitor: None,
+            verify_every: None,
             warn_backlog_bytes: 1 << 30,
         }
     }
@@ -227,6 +231,10 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
     // An online reload (`ferry reload`), and when the engine last looked for one.
     let mut reloader: Option<reload::Reloader> = None;
     let mut poll = reload::Poll(Instant::now() - reload::POLL);
+    // Continuous verify: the tables of the pass under way, and when the next pass starts.
+    let mut checker: Option<reload::Reloader> = None;
+    let mut to_check: std::collections::VecDeque<String> = Default::default();
+    let mut next_pass = Instant::now();
     loop {
         // What the target committed, the source may forget.
         if batch.from != confirmed {
@@ -255,12 +263,44 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                 }
             }
         }
-        if reloader.as_ref().is_some_and(|r| r.held.as_ref().is_some_and(|h| batch.to >= h.at)) {
-            flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
-            apply_reload(&sink, &tables, &batch, reloader.as_mut().expect("held")).await?;
+        if let (Some(every), true) = (opts.verify_every, reload::Reloader::supported(source)) {
+            if checker.is_none() && reloader.is_none() {
+                if to_check.is_empty() && Instant::now() >= next_pass {
+                    to_check = tables.iter().filter(|(n, t)| !stopped.contains(*n) && !t.key.is_empty()).map(|(n, _)| n.clone()).collect();
+                    next_pass = Instant::now() + every;
+                }
+                if let Some(name) = to_check.pop_front() {
+                    if let Some(t) = tables.get(&name) {
+                        match reload::Reloader::verifier(source, t).await {
+                            Ok(c) => checker = Some(c),
+                            Err(why) => tracing::warn!("continuous verify of {name}: {why}"),
+                        }
+                    }
+                }
+            }
+            // One chunk read at a time, and not while a reload reads.
+            if let Some(c) = checker.as_mut().filter(|c| c.held.is_none() && !c.finished()) {
+                if reloader.as_ref().is_none_or(|r| r.held.is_none()) {
+                    if let Err(why) = c.read_next(source, &tables).await {
+                        tracing::warn!("continuous verify of {}: {why}", c.table);
+                        checker = None;
+                    }
+                }
+            }
         }
-        if reloader.as_ref().is_some_and(|r| r.finished()) {
-            reloader = None;
+        for slot in [&mut reloader, &mut checker] {
+            if slot.as_ref().is_some_and(|r| r.held.as_ref().is_some_and(|h| batch.to >= h.at)) {
+                flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
+                apply_reload(&sink, &tables, &batch, slot.as_mut().expect("held"), opts.monitor.as_deref()).await?;
+            }
+            if slot.as_ref().is_some_and(|r| r.finished()) {
+                let done = slot.take().expect("finished");
+                if done.verify {
+                    if let Some(m) = &opts.monitor {
+                        m.emit(Event::VerifyPass { table: done.table });
+                    }
+                }
+            }
         }
         let mut wait = match batch.oldest {
             Some(t) => opts.max_delay.saturating_sub(t.elapsed()),
@@ -304,9 +344,11 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
             }
             Some(ChangeEvent::Commit { position, time }) => {
                 // A held reload chunk goes before the first transaction after its position.
-                if reloader.as_ref().is_some_and(|r| r.held.as_ref().is_some_and(|h| position > h.at)) {
-                    flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
-                    apply_reload(&sink, &tables, &batch, reloader.as_mut().expect("held")).await?;
+                for slot in [&mut reloader, &mut checker] {
+                    if slot.as_ref().is_some_and(|r| r.held.as_ref().is_some_and(|h| position > h.at)) {
+                        flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
+                        apply_reload(&sink, &tables, &batch, slot.as_mut().expect("held"), opts.monitor.as_deref()).await?;
+                    }
                 }
                 for (table, error) in undecodable.drain(..) {
                     batch.stop_table(&tables, &table, error, &mut stopped);
@@ -372,9 +414,28 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
     }
 }
 
-/// Applies the reloader's held chunk at the committed position (the batch was just flushed).
-async fn apply_reload(sink: &Sink<'_>, tables: &HashMap<String, TableApply>, batch: &Batch, r: &mut reload::Reloader) -> Result<(), SyncError> {
+/// Applies (reload) or compares (continuous verify) the held chunk at the committed position
+/// (the batch was just flushed: the target holds exactly the source at the chunk's position).
+async fn apply_reload(
+    sink: &Sink<'_>,
+    tables: &HashMap<String, TableApply>,
+    batch: &Batch,
+    r: &mut reload::Reloader,
+    monitor: Option<&Monitor>,
+) -> Result<(), SyncError> {
     let table = r.table.clone();
+    if r.verify {
+        if let Some(b) = r.batch(sink.schema, &batch.to, tables, None) {
+            let (missing, extra, samples) = sink.target.compare_chunk(sink.schema, &b.tables[0]).await?;
+            if missing + extra > 0 {
+                tracing::warn!("continuous verify: {table} differs from the source in {} rows ({})", missing + extra, samples.join("; "));
+            }
+            if let Some(m) = monitor {
+                m.emit(Event::VerifyChunk { table, differences: (missing + extra) as u64, samples });
+            }
+        }
+        return Ok(());
+    }
     if let Some(b) = r.batch(sink.schema, &batch.to, tables, sink.reshape.clone()) {
         let failed = sink.target.apply_batch(&b).await?;
         if let Some((_, e)) = failed.first() {

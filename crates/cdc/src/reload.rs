@@ -12,6 +12,11 @@
 //! transaction: after a crash the reload goes on at the first chunk not recorded, in a new
 //! snapshot. Sources whose every log position is reached by a commit the stream yields and whose
 //! snapshots carry that position (MySQL's binlog) can reload; the others are refused with why.
+//!
+//! Continuous verify (`ferry sync --verify-every`) is the same chunk walk in compare mode
+//! ([`Reloader::verifier`]): at the moment the target holds exactly the source at the chunk's
+//! position, the chunk is compared with the target rows it covers instead of written — a
+//! difference found there is real, never a change still in flight.
 
 use crate::batch::TableApply;
 use ferry_model::cdc::CdcSource;
@@ -35,6 +40,9 @@ pub(crate) struct Held {
 
 pub(crate) struct Reloader {
     pub table: String,
+    /// Continuous verify (`ferry sync --verify-every`): the chunk is compared with the target
+    /// when the stream is exactly at its position, not written.
+    pub verify: bool,
     source_table: String,
     filter: Option<String>,
     chunks: Vec<ChunkRange>,
@@ -55,7 +63,7 @@ impl Reloader {
         req: Reload,
         tables: &HashMap<String, TableApply>,
     ) -> Result<Reloader, String> {
-        if !(source.commits_reach_every_position() && source.reuses_finished_load()) {
+        if !Self::supported(source) {
             return Err("this source cannot reload a table online yet (its snapshots do not carry a position the change stream reaches by a commit); run `ferry migrate --if-exists drop` and `ferry sync` for the schema".into());
         }
         let t = tables.values().find(|t| t.plan.target.name == req.table).ok_or_else(|| format!("table {} is not synced in schema \"{schema}\"", req.table))?;
@@ -76,12 +84,25 @@ impl Reloader {
         };
         Ok(Reloader {
             table: req.table,
+            verify: false,
             source_table: t.plan.source.name.clone(),
             filter: req.filter,
             next: req.chunks_done.max(0) as usize,
             chunks,
             held: None,
         })
+    }
+
+    /// A verify pass over one table (nothing stored: a pass that stops is simply run again).
+    pub(crate) async fn verifier<C: CdcSource>(source: &C, t: &TableApply) -> Result<Reloader, String> {
+        let snap = source.prepare_full_load(std::slice::from_ref(&t.plan.source)).await.map_err(|e| e.to_string())?;
+        let chunks = snap.plan_chunks(&t.plan.source, RELOAD_CHUNK_ROWS).await.map_err(|e| e.to_string())?;
+        Ok(Reloader { table: t.plan.target.name.clone(), verify: true, source_table: t.plan.source.name.clone(), filter: None, next: 0, chunks, held: None })
+    }
+
+    /// Whether this source can read chunks at a position its stream reaches by a commit.
+    pub(crate) fn supported<C: CdcSource>(source: &C) -> bool {
+        source.commits_reach_every_position() && source.reuses_finished_load()
     }
 
     pub(crate) fn finished(&self) -> bool {

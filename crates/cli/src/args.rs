@@ -27,6 +27,20 @@ pub struct Common {
     pub schema: Option<String>,
 }
 
+/// `90s`, `30m`, `2h` (or plain seconds).
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().map_err(|_| format!("{s}: give a number and a unit, e.g. 30m"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s}: the unit is s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(secs.max(1)))
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum IfExistsArg {
     Fail,
@@ -111,6 +125,11 @@ pub enum Command {
         /// /events, the same numbers as JSON at /status.json and Prometheus metrics at /metrics.
         #[arg(long, value_name = "ADDR", alias = "metrics-addr")]
         http: Option<String>,
+        /// Continuous verify: compare every table with the source this often (`30m`, `90s`, `2h`),
+        /// chunk by chunk, each chunk at the very position the target has committed — a difference
+        /// is real, never a change in flight (on the page, `/status.json`, `/metrics` and the log).
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        verify_every: Option<std::time::Duration>,
         /// Warn when the source keeps more than this many MB of log for the sync (PostgreSQL slot WAL).
         #[arg(long, default_value_t = 1024)]
         warn_backlog_mb: u64,

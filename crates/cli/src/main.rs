@@ -226,7 +226,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, setup, http, warn_backlog_mb, retry_for } => {
+        Command::Sync { common, until_caught_up, server_id, batch_rows, quiet, json, check, setup, http, verify_every, warn_backlog_mb, retry_for } => {
             let config = load_config(&common)?;
             let (source, turl, _, plan) = open_plan(&config).await?;
             let cdc = Arc::new(source.cdc(ferry_cdc::start::job_id(&turl, &plan.target_schema), server_id)?);
@@ -247,6 +247,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 until_caught_up,
                 warn_backlog_bytes: warn_backlog_mb << 20,
                 retry_for: std::time::Duration::from_secs(retry_for),
+                verify_every,
                 ..Default::default()
             };
             if let Some(b) = batch_rows {

@@ -81,6 +81,16 @@ pub enum Event {
         bytes: u64,
         what: String,
     },
+    /// Continuous verify compared one chunk of a table with the source at the same position.
+    VerifyChunk {
+        table: String,
+        differences: u64,
+        samples: Vec<String>,
+    },
+    /// A verify pass over a table ended.
+    VerifyPass {
+        table: String,
+    },
 }
 
 /// One table as every reader shows it.
@@ -97,6 +107,16 @@ pub struct TableView {
     pub error: Option<String>,
     /// Changes per bucket, oldest first: (bucket start, unix seconds; changes).
     pub history: VecDeque<(u64, u64)>,
+    /// Continuous verify: passes finished, the differences the last one found (rows only one
+    /// side has, each way), and a few of their keys.
+    pub verify_passes: u64,
+    pub verify_differences: Option<u64>,
+    pub verify_samples: Vec<String>,
+    /// Differences of the pass under way.
+    #[serde(skip)]
+    pub pending_differences: u64,
+    #[serde(skip)]
+    pub pending_samples: Vec<String>,
 }
 
 /// The whole sync as every reader shows it.
@@ -199,6 +219,18 @@ impl Monitor {
                 tv.state = TableState::Stopped;
                 tv.error = Some(error);
             }
+            Event::VerifyChunk { table, differences, samples } => {
+                let tv = v.tables.entry(table).or_default();
+                tv.pending_differences += differences;
+                tv.pending_samples.extend(samples);
+                tv.pending_samples.truncate(6);
+            }
+            Event::VerifyPass { table } => {
+                let tv = v.tables.entry(table).or_default();
+                tv.verify_passes += 1;
+                tv.verify_differences = Some(std::mem::take(&mut tv.pending_differences));
+                tv.verify_samples = std::mem::take(&mut tv.pending_samples);
+            }
             Event::Retry => v.retries += 1,
             Event::Idle => v.lag_seconds = 0.0,
             Event::Backlog { bytes, what } => {
@@ -288,6 +320,15 @@ pub fn prometheus(v: &View) -> String {
     let _ = writeln!(out, "# HELP ferry_sync_table_ddl_total Source DDL statements on the table.\n# TYPE ferry_sync_table_ddl_total counter");
     for (t, c) in &v.tables {
         let _ = writeln!(out, "ferry_sync_table_ddl_total{{table=\"{}\"}} {}", escape(t), c.ddl);
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ferry_sync_table_verify_differences Rows the last continuous-verify pass found different.\n# TYPE ferry_sync_table_verify_differences gauge"
+    );
+    for (t, c) in &v.tables {
+        if let Some(d) = c.verify_differences {
+            let _ = writeln!(out, "ferry_sync_table_verify_differences{{table=\"{}\"}} {d}", escape(t));
+        }
     }
     let _ = writeln!(out, "# HELP ferry_sync_table_stopped 1 when a definite error stopped the table.\n# TYPE ferry_sync_table_stopped gauge");
     for (t, c) in &v.tables {
