@@ -441,6 +441,10 @@ async fn apply_reload(
         if let Some((_, e)) = failed.first() {
             reload::fail(sink.target, sink.schema, &table, e).await?;
         }
+        if let (Some(m), Some(step)) = (monitor, &b.reload) {
+            let (done, all) = r.progress();
+            m.emit(Event::Reload { table, chunks_done: done, chunks: all, rows: step.rows as u64, done: step.done || !failed.is_empty() });
+        }
     }
     Ok(())
 }

@@ -105,6 +105,11 @@ impl Reloader {
         source.commits_reach_every_position() && source.reuses_finished_load()
     }
 
+    /// Chunks done and in all.
+    pub(crate) fn progress(&self) -> (u64, u64) {
+        (self.next as u64, self.chunks.len() as u64)
+    }
+
     pub(crate) fn finished(&self) -> bool {
         self.held.is_none() && self.next >= self.chunks.len()
     }

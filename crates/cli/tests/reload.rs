@@ -78,8 +78,16 @@ fn reload_whole_and_where_subset_under_a_writer_and_a_sigkill_ends_equal_with_an
     let (status_at_kill, done_at_kill) = reload_state(&dst);
     sync.kill().unwrap();
     sync.wait().unwrap();
-    let mut sync = spawn();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut sync = spawn_sync_with(&["--source", &src, "--target", &dst, "--batch-rows", "50", "--http", &addr]);
     wait_until("the reload to finish after the restart", || reload_state(&dst).0 == "done");
+    // The page saw it as a reload and shows the table streaming again.
+    wait_until("the page to show it", || {
+        std::net::TcpStream::connect(&addr).is_ok() && {
+            let v: serde_json::Value = serde_json::from_str(&http_get(&addr, "/status.json")).unwrap();
+            v["tables"]["t"]["state"] == "streaming" && v["tables"]["t"]["reload"].is_null()
+        }
+    });
     assert!(status_at_kill == "done" || done_at_kill >= 3, "killed at {status_at_kill} {done_at_kill}");
 
     stop.store(true, Ordering::Relaxed);

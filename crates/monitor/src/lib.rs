@@ -30,6 +30,8 @@ pub enum TableState {
     Streaming,
     /// A definite error stopped it (the error says which and what to do).
     Stopped,
+    /// `ferry reload` is re-reading it while its changes keep streaming.
+    Reloading,
     /// The schema was cut over: sync is finished.
     CutOver,
 }
@@ -91,6 +93,14 @@ pub enum Event {
     VerifyPass {
         table: String,
     },
+    /// A reload of the table moved on (chunks done of all, rows of the last chunk) or ended.
+    Reload {
+        table: String,
+        chunks_done: u64,
+        chunks: u64,
+        rows: u64,
+        done: bool,
+    },
 }
 
 /// One table as every reader shows it.
@@ -107,6 +117,8 @@ pub struct TableView {
     pub error: Option<String>,
     /// Changes per bucket, oldest first: (bucket start, unix seconds; changes).
     pub history: VecDeque<(u64, u64)>,
+    /// A reload under way: chunks done, chunks in all, rows reloaded by this process.
+    pub reload: Option<(u64, u64, u64)>,
     /// Continuous verify: passes finished, the differences the last one found (rows only one
     /// side has, each way), and a few of their keys.
     pub verify_passes: u64,
@@ -230,6 +242,12 @@ impl Monitor {
                 tv.verify_passes += 1;
                 tv.verify_differences = Some(std::mem::take(&mut tv.pending_differences));
                 tv.verify_samples = std::mem::take(&mut tv.pending_samples);
+            }
+            Event::Reload { table, chunks_done, chunks, rows, done } => {
+                let tv = v.tables.entry(table).or_default();
+                tv.state = if done { TableState::Streaming } else { TableState::Reloading };
+                let so_far = tv.reload.map(|r| r.2).unwrap_or(0) + rows;
+                tv.reload = (!done).then_some((chunks_done, chunks, so_far));
             }
             Event::Retry => v.retries += 1,
             Event::Idle => v.lag_seconds = 0.0,
