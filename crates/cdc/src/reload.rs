@@ -21,7 +21,7 @@
 use crate::batch::TableApply;
 use ferry_model::cdc::CdcSource;
 use ferry_model::cdc::LogPosition;
-use ferry_model::{ChunkRange, Row, SnapshotReader, Source};
+use ferry_model::{ChunkRange, Row, Source};
 use ferry_target_postgres::apply::{ApplyBatch, ReloadStep, TableBatch};
 use ferry_target_postgres::sync_state::Reload;
 use ferry_target_postgres::{quote_ident, PgTarget, TargetError};
@@ -123,17 +123,7 @@ impl Reloader {
         let at = at.position.ok_or("the source's snapshot has no log position")?;
         let at = crate::own_position(source, at).map_err(|e| e.to_string())?;
         let mut reader = readers.pop().ok_or("no snapshot reader")?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-        let read = reader.read(&t.plan.source, &range, tx);
-        let collect = async {
-            let mut rows = Vec::new();
-            while let Some(b) = rx.recv().await {
-                rows.extend(b);
-            }
-            rows
-        };
-        let (read, raw) = tokio::join!(read, collect);
-        read.map_err(|e| e.to_string())?;
+        let raw = ferry_model::read_rows(&mut reader, &t.plan.source, &range).await.map_err(|e| e.to_string())?;
         let mut stats = ferry_plan::ConversionStats::default();
         let mut rows = Vec::with_capacity(raw.len());
         for (n, row) in raw.into_iter().enumerate() {

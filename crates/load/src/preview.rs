@@ -10,7 +10,7 @@
 
 use crate::prepare::create_statements;
 use crate::LoadError;
-use ferry_model::{ChunkRange, SnapshotReader, Source};
+use ferry_model::{ChunkRange, Source};
 use ferry_plan::{ConversionStats, Plan, TablePlan};
 use ferry_target_postgres::reshape::Sample;
 use ferry_target_postgres::{copy_text, quote_ident, PgTarget, TargetError};
@@ -96,17 +96,8 @@ async fn sample_into<S: Source>(source: &S, reader: &mut S::Reader, target: &PgT
     if matches!(range, ChunkRange::All) && t.source.estimated_rows > WHOLE_TABLE_LIMIT {
         return Ok(());
     }
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let read = reader.read(&t.source, &range, tx);
-    let collect = async {
-        let mut kept = Vec::new();
-        while let Some(batch) = rx.recv().await {
-            kept.extend(batch.into_iter().take(limit.saturating_sub(kept.len())));
-        }
-        kept
-    };
-    let (read, kept) = tokio::join!(read, collect);
-    read.map_err(src)?;
+    let mut kept = ferry_model::read_rows(reader, &t.source, &range).await.map_err(src)?;
+    kept.truncate(limit);
     let mut stats = ConversionStats::default();
     let mut buf = Vec::new();
     for (i, row) in kept.into_iter().enumerate() {

@@ -13,7 +13,9 @@ pub mod value;
 
 pub use error::{ErrorKind, SourceError};
 pub use schema::*;
-pub use source::{split_int_range, ByteSender, ChunkRange, Probe, RowBatch, RowSender, SnapshotPosition, SnapshotReader, Source, TableSelection, VerifySource};
+pub use source::{
+    read_rows, split_int_range, ByteSender, ChunkRange, Probe, RowBatch, RowSender, SnapshotPosition, SnapshotReader, Source, TableSelection, VerifySource,
+};
 pub use value::{Date, DateTime, Row, Value};
 
 /// A connection URL with its password replaced by `***`, for messages and reports.

@@ -15,6 +15,22 @@ use serde::{Deserialize, Serialize};
 pub type RowBatch = Vec<Row>;
 pub type RowSender = tokio::sync::mpsc::Sender<RowBatch>;
 
+/// Every row of `range` of `table`, read by `reader` into memory: for pieces known to be small
+/// (a reload or verify chunk, a preview sample), not for a load.
+pub async fn read_rows<R: SnapshotReader>(reader: &mut R, table: &crate::Table, range: &ChunkRange) -> Result<Vec<Row>, SourceError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let read = reader.read(table, range, tx);
+    let collect = async {
+        let mut rows = Vec::new();
+        while let Some(b) = rx.recv().await {
+            rows.extend(b);
+        }
+        rows
+    };
+    let (read, rows) = tokio::join!(read, collect);
+    read.map(|_| rows)
+}
+
 /// Which tables to introspect: a predicate over source table names.
 pub type TableSelection<'a> = &'a (dyn Fn(&str) -> bool + Sync);
 

@@ -123,6 +123,8 @@ pub struct TableView {
     /// side has, each way), and a few of their keys.
     pub verify_passes: u64,
     pub verify_differences: Option<u64>,
+    /// Differences found by every pass so far, summed (0: no pass ever found one).
+    pub verify_differences_total: u64,
     pub verify_samples: Vec<String>,
     /// Differences of the pass under way.
     #[serde(skip)]
@@ -240,6 +242,7 @@ impl Monitor {
             Event::VerifyPass { table } => {
                 let tv = v.tables.entry(table).or_default();
                 tv.verify_passes += 1;
+                tv.verify_differences_total += tv.pending_differences;
                 tv.verify_differences = Some(std::mem::take(&mut tv.pending_differences));
                 tv.verify_samples = std::mem::take(&mut tv.pending_samples);
             }
@@ -287,7 +290,7 @@ impl ferry_progress::Observer for Monitor {
 }
 
 fn overall_state(v: &View) -> String {
-    if !v.state.is_empty() && v.state == "cut over" {
+    if v.state == "cut over" {
         return v.state.clone();
     }
     if v.tables.values().any(|t| t.state == TableState::Loading) {

@@ -422,7 +422,7 @@ impl PgTarget {
     /// Compares a verify chunk (`t.upserts`: the source's rows, converted as apply converts them,
     /// read at the position the target has just committed) with the target rows `t.replace`
     /// covers: rows only the source has, rows only the target has (each column by its text),
-    /// and a few keys of them.
+    /// and a few of them, whole (`PgTarget::compare_sets`, as reshape verify compares).
     pub async fn compare_chunk(&self, schema: &str, t: &TableBatch) -> Result<(i64, i64, Vec<String>), TargetError> {
         let target = format!("{}.{}", quote_ident(schema), quote_ident(&t.table));
         let name = format!("ferry_check_{}", t.table);
@@ -431,31 +431,17 @@ impl PgTarget {
         let cols: Vec<String> = t.columns.iter().map(|c| quote_ident(c)).collect();
         self.copy_rows(&format!("COPY {stage} ({}) FROM STDIN", cols.join(", ")), t, &t.upserts).await?;
         let texts = cols.iter().map(|c| format!("({c})::text")).collect::<Vec<_>>().join(", ");
-        let key = t.key.iter().map(|&k| format!("({})::text", quote_ident(&t.columns[k]))).collect::<Vec<_>>().join(" || ', ' || ");
         let cover = t.replace.as_deref().unwrap_or("true");
-        let (src, tgt) = (format!("SELECT {texts} FROM {stage}"), format!("SELECT {texts} FROM {target} WHERE {cover}"));
-        let keys_of = |set: &str| {
-            format!(
-                "SELECT {key} FROM (SELECT {} FROM ({set}) d) x",
-                cols.iter().enumerate().map(|(i, c)| format!("d.{} AS {c}", quote_ident(&format!("c{i}")))).collect::<Vec<_>>().join(", ")
-            )
-        };
-        let aliased = |sql: &str| format!("SELECT * FROM ({sql}) z ({})", (0..cols.len()).map(|i| format!("c{i}")).collect::<Vec<_>>().join(", "));
-        let (a, b) = (aliased(&src), aliased(&tgt));
-        let row = self
-            .client
-            .query_one(
-                &format!(
-                    "WITH missing AS ({a} EXCEPT ALL {b}), extra AS ({b} EXCEPT ALL {a}) SELECT (SELECT count(*) FROM missing), (SELECT count(*) FROM extra), \
-                     ARRAY(SELECT 'source: ' || k FROM ({}) m(k) LIMIT 3) || ARRAY(SELECT 'target: ' || k FROM ({}) e(k) LIMIT 3)",
-                    keys_of("SELECT * FROM missing"),
-                    keys_of("SELECT * FROM extra")
-                ),
-                &[],
+        let c = self
+            .compare_sets(
+                &format!("SELECT {texts} FROM {stage}"),
+                &format!("SELECT {texts} FROM {target} WHERE {cover}"),
+                &t.columns,
+                ("only in the source", "only in the target"),
             )
             .await?;
         self.batch(&format!("TRUNCATE {stage}")).await?;
-        Ok((row.get(0), row.get(1), row.get(2)))
+        Ok((c.only_a, c.only_b, c.samples))
     }
 
     /// COPYs the keys of every changed row of `c`'s table into `keys_table` (a refresh's input).

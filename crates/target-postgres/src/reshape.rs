@@ -488,6 +488,14 @@ pub struct Sample {
     pub after: Vec<String>,
 }
 
+/// What [`PgTarget::compare_sets`] found.
+pub(crate) struct SetComparison {
+    pub only_a: i64,
+    pub only_b: i64,
+    pub rows_b: i64,
+    pub samples: Vec<String>,
+}
+
 /// One target table's outcome in a load or verify.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ReshapeResult {
@@ -1025,6 +1033,22 @@ impl PgTarget {
     }
 
     async fn compare(&self, mapping: &str, target: &str, columns: &[String], res: &mut ReshapeResult) -> Result<(), TargetError> {
+        let c = self
+            .compare_sets(mapping, target, columns, ("missing", "extra"))
+            .await
+            .map_err(|e| e.context(format!("comparing {} with its mapping", res.table)))?;
+        res.missing = Some(c.only_a);
+        res.extra = Some(c.only_b);
+        res.rows = c.rows_b;
+        res.samples = c.samples;
+        Ok(())
+    }
+
+    /// Compares two SELECTs shaped like `columns` (each column as text): rows only the first
+    /// gives, rows only the second gives (`EXCEPT ALL` both ways, so duplicates count), the
+    /// second's rows, and up to three rows of each difference labelled `labels`, shown whole.
+    /// Shared by reshape verify and continuous verify ([`PgTarget::compare_chunk`]).
+    pub(crate) async fn compare_sets(&self, a: &str, b: &str, columns: &[String], labels: (&str, &str)) -> Result<SetComparison, TargetError> {
         let row_text = |alias: &str| {
             format!(
                 "concat_ws(', ', {})",
@@ -1040,20 +1064,18 @@ impl PgTarget {
             let names: Vec<String> = (0..columns.len()).map(|i| format!("c{i}")).collect();
             format!("SELECT * FROM ({sql}) x ({})", names.join(", "))
         };
-        let (m, t) = (aliased(mapping), aliased(target));
+        let (m, t) = (aliased(a), aliased(b));
         let q = format!(
             "WITH missing AS ({m} EXCEPT ALL {t}), extra AS ({t} EXCEPT ALL {m}) \
              SELECT (SELECT count(*) FROM missing), (SELECT count(*) FROM extra), (SELECT count(*) FROM ({t}) a), \
-             ARRAY(SELECT 'missing: ' || {} FROM missing x LIMIT 3) || ARRAY(SELECT 'extra: ' || {} FROM extra x LIMIT 3)",
+             ARRAY(SELECT {} || ': ' || {} FROM missing x LIMIT 3) || ARRAY(SELECT {} || ': ' || {} FROM extra x LIMIT 3)",
+            quote_literal(labels.0),
             row_text("x"),
+            quote_literal(labels.1),
             row_text("x")
         );
-        let row = self.client.query_one(&q, &[]).await.map_err(|e| TargetError::from(e).context(format!("comparing {} with its mapping", res.table)))?;
-        res.missing = Some(row.get(0));
-        res.extra = Some(row.get(1));
-        res.rows = row.get(2);
-        res.samples = row.get(3);
-        Ok(())
+        let row = self.client.query_one(&q, &[]).await?;
+        Ok(SetComparison { only_a: row.get(0), only_b: row.get(1), rows_b: row.get(2), samples: row.get(3) })
     }
 }
 
@@ -1076,6 +1098,9 @@ pub struct Refresh<'a> {
     full_pivots: HashSet<usize>,
     /// Labels of the target tables an earlier refresh stopped.
     stopped: HashSet<String>,
+    /// Target tables and pivots this batch reaches (only these are refreshed).
+    reached: HashSet<usize>,
+    reached_pivots: HashSet<usize>,
 }
 
 impl<'a> Refresh<'a> {
@@ -1101,7 +1126,7 @@ impl<'a> Refresh<'a> {
             .collect();
         let full_tables = r.tables.iter().enumerate().filter(|(_, t)| stopped.contains(&t.label())).map(|(i, _)| i).collect();
         let full_pivots = r.pivots.iter().enumerate().filter(|(_, p)| stopped.contains(&format!("{}.{}", p.schema, p.mapping))).map(|(i, _)| i).collect();
-        let mut rf = Refresh { r, tables: Vec::new(), full_tables, full_pivots, stopped };
+        let mut rf = Refresh { r, tables: Vec::new(), full_tables, full_pivots, stopped, reached: HashSet::new(), reached_pivots: HashSet::new() };
         for c in &changed {
             let keys = keys_table(&c.table);
             let key_cols = cols(&c.key);
@@ -1127,7 +1152,19 @@ impl<'a> Refresh<'a> {
             }
             rf.tables.push((c.table.clone(), c.key.clone()));
         }
-        for (i, t) in r.tables.iter().enumerate() {
+        // Only the target tables the batch's landing tables reach (or a full rebuild) are
+        // refreshed: the others are not touched at all.
+        let changed_tables: HashSet<&str> = changed.iter().map(|c| c.table.as_str()).collect();
+        rf.reached = r
+            .tables
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| rf.full_tables.contains(i) || t.parts.iter().any(|p| p.deps.iter().any(|d| changed_tables.contains(d.table.as_str()))))
+            .map(|(i, _)| i)
+            .collect();
+        rf.reached_pivots =
+            r.pivots.iter().enumerate().filter(|(i, p)| rf.full_pivots.contains(i) || changed_tables.contains(p.from.as_str())).map(|(i, _)| i).collect();
+        for (i, t) in r.tables.iter().enumerate().filter(|(i, _)| rf.reached.contains(i)) {
             let a = affected_table(i);
             target
                 .batch(&format!(
@@ -1138,7 +1175,7 @@ impl<'a> Refresh<'a> {
                 ))
                 .await?;
         }
-        for (i, p) in r.pivots.iter().enumerate() {
+        for (i, p) in r.pivots.iter().enumerate().filter(|(i, _)| rf.reached_pivots.contains(i)) {
             let a = pivot_affected_table(i);
             let entity: Vec<String> = p.entity.iter().map(|(c, _)| c.clone()).collect();
             target
@@ -1215,6 +1252,9 @@ impl<'a> Refresh<'a> {
         let r = self.r;
         let mut failed = Vec::new();
         for (i, t) in r.tables.iter().enumerate() {
+            if !self.reached.contains(&i) {
+                continue;
+            }
             let full = self.full_tables.contains(&i);
             let a = affected_table(i);
             if !full && !target.client.query_one(&format!("SELECT EXISTS (SELECT 1 FROM {a})"), &[]).await?.get::<_, bool>(0) {
@@ -1249,6 +1289,9 @@ impl<'a> Refresh<'a> {
             }
         }
         for (i, p) in r.pivots.iter().enumerate() {
+            if !self.reached_pivots.contains(&i) {
+                continue;
+            }
             let full = self.full_pivots.contains(&i);
             let a = pivot_affected_table(i);
             if !full && !target.client.query_one(&format!("SELECT EXISTS (SELECT 1 FROM {a})"), &[]).await?.get::<_, bool>(0) {
