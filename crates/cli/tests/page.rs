@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// The page's DOM after it ran for a moment (its events arrive every second).
 fn dom(addr: &str, profile: &std::path::Path, screenshot: Option<&std::path::Path>) -> String {
-    let mut args: Vec<String> = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1400,700", "--timeout=3000"]
+    let mut args: Vec<String> = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1400,700", "--timeout=10000"]
         .iter()
         .map(|s| s.to_string())
         .collect();

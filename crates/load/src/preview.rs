@@ -100,13 +100,23 @@ async fn sample_into<S: Source>(source: &S, reader: &mut S::Reader, target: &PgT
     kept.truncate(limit);
     let mut stats = ConversionStats::default();
     let mut buf = Vec::new();
+    let mut refused = 0;
     for (i, row) in kept.into_iter().enumerate() {
-        // A row the converter refuses is left out of the sample; the load would name it.
-        let Ok(converted) = t.converter.convert(row, i as u64 + 1, &mut stats) else { continue };
+        // A row the converter refuses is left out of the sample (said below); the load would
+        // stop the table naming it.
+        let Ok(converted) = t.converter.convert(row, i as u64 + 1, &mut stats) else {
+            refused += 1;
+            continue;
+        };
         let mut one = Vec::new();
         if copy_text::encode_row(&converted, &mut one).is_ok() {
             buf.extend_from_slice(&one);
+        } else {
+            refused += 1;
         }
+    }
+    if refused > 0 {
+        tracing::warn!("preview of {}: {refused} sampled rows left out, the load would refuse them (run `ferry migrate` to see which)", t.target.qualified());
     }
     let (btx, brx) = tokio::sync::mpsc::channel(1);
     let _ = btx.send(Ok(bytes::Bytes::from(buf))).await;
