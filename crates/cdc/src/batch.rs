@@ -11,7 +11,7 @@
 
 use ferry_model::cdc::{LogPosition, RowChange};
 use ferry_model::{Row, Value};
-use ferry_plan::convert::ConversionStats;
+use ferry_plan::convert::{ConversionStats, QuarantinedCell};
 use ferry_plan::{Plan, TablePlan};
 use ferry_target_postgres::apply::SchemaDdl;
 use std::collections::{HashMap, HashSet};
@@ -40,6 +40,9 @@ pub(crate) struct Folded {
     /// Every change in order (tables with other unique keys only; see `TableBatch::sequence`).
     pub(crate) sequence: Vec<(bool, Row)>,
     pub(crate) stats: ConversionStats,
+    /// Cells set aside in each key's final row (none for a final delete), and in appended rows.
+    pub(crate) cells: HashMap<String, Vec<QuarantinedCell>>,
+    pub(crate) appended_cells: Vec<QuarantinedCell>,
     pub(crate) inserts: i64,
     pub(crate) updates: i64,
     pub(crate) deletes: i64,
@@ -156,11 +159,15 @@ impl Batch {
         key_of: &dyn Fn(&Row) -> String,
         stats: &mut ConversionStats,
     ) -> Result<(), String> {
+        // The set-aside cells of the row just converted: kept with its key's final state.
+        let cells = |stats: &mut ConversionStats| std::mem::take(&mut stats.quarantined);
         if t.key.is_empty() {
             return match change {
                 RowChange::Insert(row) => {
                     f.inserts += 1;
                     f.appends.push(convert(row, stats)?);
+                    let c = cells(stats);
+                    f.appended_cells.extend(c);
                     Ok(())
                 }
                 _ => Err(format!(
@@ -169,12 +176,17 @@ impl Batch {
                 )),
             };
         }
-        let set = |f: &mut Folded, key: String, upsert: bool, row: Row| {
+        let set = |f: &mut Folded, key: String, upsert: bool, row: Row, set_aside: Vec<QuarantinedCell>| {
             if t.sequenced {
                 f.sequence.push((upsert, row.clone()));
             }
             if !f.by_key.contains_key(&key) {
                 f.order.push(key.clone());
+            }
+            if set_aside.is_empty() {
+                f.cells.remove(&key);
+            } else {
+                f.cells.insert(key.clone(), set_aside);
             }
             f.by_key.insert(key, (upsert, row));
         };
@@ -182,21 +194,26 @@ impl Batch {
             RowChange::Insert(row) => {
                 f.inserts += 1;
                 let row = convert(row, stats)?;
-                set(f, key_of(&row), true, row);
+                let c = cells(stats);
+                set(f, key_of(&row), true, row, c);
             }
             RowChange::Update { before, after } => {
                 f.updates += 1;
-                let (before, after) = (convert(before, stats)?, convert(after, stats)?);
+                let before = convert(before, stats)?;
+                cells(stats);
+                let after = convert(after, stats)?;
+                let c = cells(stats);
                 let (kb, ka) = (key_of(&before), key_of(&after));
                 if kb != ka {
-                    set(f, kb, false, before);
+                    set(f, kb, false, before, Vec::new());
                 }
-                set(f, ka, true, after);
+                set(f, ka, true, after, c);
             }
             RowChange::Delete(row) => {
                 f.deletes += 1;
                 let row = convert(row, stats)?;
-                set(f, key_of(&row), false, row);
+                cells(stats);
+                set(f, key_of(&row), false, row, Vec::new());
             }
         }
         Ok(())

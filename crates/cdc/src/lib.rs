@@ -492,6 +492,14 @@ async fn flush(
             tb.zero_dates_nulled = f.stats.zero_dates_nulled as i64;
             tb.zero_dates_infinity = f.stats.zero_dates_infinity as i64;
             tb.json_duplicate_keys = f.stats.json_duplicate_keys as i64;
+            if t.plan.converter.quarantine {
+                // One entry per column and row: the last version's (appended rows may repeat a key).
+                let mut cells: Vec<_> = f.cells.into_values().flatten().chain(f.appended_cells).collect();
+                let mut seen = HashSet::new();
+                cells.reverse();
+                cells.retain(|c| seen.insert((c.column, c.key.clone())));
+                tb.quarantine = Some(t.plan.quarantine_rows(&cells));
+            }
             rows += (f.inserts + f.updates + f.deletes) as u64;
             tb.upserts = f.appends;
             tb.sequence = f.sequence;

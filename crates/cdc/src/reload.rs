@@ -36,6 +36,8 @@ pub(crate) struct Held {
     pub at: LogPosition,
     pub rows: Vec<Row>,
     pub range: ChunkRange,
+    /// The chunk's set-aside cells (None: the table has no column that sets cells aside).
+    pub cells: Option<Vec<ferry_target_postgres::quarantine::QuarantineRow>>,
 }
 
 pub(crate) struct Reloader {
@@ -129,7 +131,8 @@ impl Reloader {
         for (n, row) in raw.into_iter().enumerate() {
             rows.push(t.plan.converter.convert(row, n as u64 + 1, &mut stats).map_err(|e| format!("table {}, {}: {}", self.table, e.key, e.message))?);
         }
-        self.held = Some(Held { at, rows, range });
+        let cells = t.plan.converter.quarantine.then(|| t.plan.quarantine_rows(&stats.quarantined));
+        self.held = Some(Held { at, rows, range, cells });
         Ok(())
     }
 
@@ -163,6 +166,7 @@ impl Reloader {
             conflict: t.conflict.clone(),
             binary: t.plan.binary.clone(),
             upserts: held.rows,
+            quarantine: held.cells,
             replace: Some(cover),
             only: self.filter.clone(),
             ..Default::default()

@@ -93,7 +93,7 @@ fn target_url(config: &Config) -> Option<String> {
 /// what `migrate` and `verify` both start from.
 async fn open_plan(config: &Config) -> Result<(Arc<AnySource>, String, bool, Arc<ferry_plan::Plan>)> {
     let turl = target_url(config).context("no target: give --target postgres://user@host:port/database, FERRY_TARGET_URL, or [target] url in the config")?;
-    let source = ferry_sources::connect(&source_url(config)?).await?;
+    let source = ferry_sources::connect_with(&source_url(config)?, config.cell_rules()).await?;
     let target = PgTarget::connect(&turl).await?;
     let postgis = target.has_extension("postgis").await?;
     drop(target);
@@ -131,7 +131,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             config.source.url = Some(source.clone());
             config.target.url = target.clone();
             config.target.schema = schema;
-            let src = ferry_sources::connect(&source_url(&config)?).await?;
+            let src = ferry_sources::connect_with(&source_url(&config)?, config.cell_rules()).await?;
             let postgis = match target_url(&config) {
                 Some(url) => PgTarget::connect(&url).await?.has_extension("postgis").await?,
                 None => false,
@@ -170,7 +170,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Plan { common, json } => {
             let config = load_config(&common)?;
-            let source = ferry_sources::connect(&source_url(&config)?).await?;
+            let source = ferry_sources::connect_with(&source_url(&config)?, config.cell_rules()).await?;
             let postgis = match target_url(&config) {
                 Some(url) => PgTarget::connect(&url).await?.has_extension("postgis").await?,
                 None => false,

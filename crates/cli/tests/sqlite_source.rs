@@ -382,3 +382,120 @@ fn nocase_columns_become_citext_by_the_rule_and_compare_as_the_source_did() {
     assert!(dup.is_err_and(|e| e.contains("duplicate key")));
     verify_equal(&["--config", cfg.to_str().unwrap(), "--source", &src, "--target", &dst]);
 }
+
+const RULED: &str = r#"
+CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, d DATETIME, created INTEGER, s TEXT, doc JSON);
+INSERT INTO t VALUES
+ (1, 5, '2020-01-01 10:00:00', 1700000000, 'ok', '{"a": 1}'),
+ (2, 'toto', 'soon', 1700000001, CAST(x'ff41' AS TEXT), 'not json'),
+ (3, 7, 86400, 0, CAST(x'610062' AS TEXT), '[]');
+"#;
+
+const RULES: &str = r#"
+[rules]
+odd_cells = "quarantine"
+[tables."t".columns."s"]
+invalid_text = "replace"
+[tables."t".columns."created"]
+date_form = "unixepoch"
+[tables."t".columns."d"]
+date_form = "iso"
+"#;
+
+/// `ferry.quarantine` as sorted `column|class|raw|written|via` lines.
+fn quarantine(dst: &str, schema: &str) -> Vec<String> {
+    let out = psql(
+        dst,
+        &format!(
+            "SELECT column_name || '|' || storage_class || '|' || raw_value || '|' || coalesce(written, 'NULL') || '|' || via FROM ferry.quarantine \
+             WHERE target_schema = '{schema}' ORDER BY 1"
+        ),
+    );
+    let mut lines: Vec<String> = out.lines().map(str::to_string).filter(|l| !l.is_empty()).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn odd_cells_by_rule_are_quarantined_dates_forced_and_bad_text_replaced_counted_and_verified() {
+    let name = unique("sqlite_rules");
+    let file = sqlite_file(&name, RULED);
+    let src = url(&file);
+    let dst = fresh_pg(&name);
+    let schema = file.file_stem().unwrap().to_string_lossy().to_string();
+    let cfg = write_config(&name, RULES);
+    let cfg = cfg.to_str().unwrap();
+    let plan = ferry(&["plan", "--config", cfg, "--source", &src, "--target", &dst]);
+    assert_eq!(plan.status, 0, "{}", plan.all());
+    for said in ["1 cells (e.g. 'toto') are not what the declared type holds", "NOT NULL dropped", "U+FFFD", "date_form = \"unixepoch\"", "date_form = \"iso\""]
+    {
+        assert!(plan.stdout.contains(said), "the plan should say {said:?}:\n{}", plan.stdout);
+    }
+
+    // The load: declared types kept, odd cells NULL and listed, bad text replaced and listed.
+    let m = migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst, "--quiet", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&m.stdout).unwrap();
+    assert_eq!(report["tables"][0]["quarantined"], 6, "{report}");
+    for (c, want) in [("n", "integer"), ("d", "timestamp(0) without time zone"), ("created", "timestamp(0) with time zone"), ("s", "text"), ("doc", "jsonb")] {
+        assert_eq!(column_type(&dst, &schema, "t", c), want, "type of t.{c}");
+    }
+    let q = |sql: &str| psql(&dst, &format!("SET TIME ZONE 'UTC'; {sql}")).trim().to_string();
+    assert_eq!(
+        q(&format!("SELECT id, coalesce(n::text, 'NULL'), coalesce(d::text, 'NULL'), created, s, coalesce(doc::text, 'NULL') FROM \"{schema}\".t ORDER BY id")),
+        "1\t5\t2020-01-01 10:00:00\t2023-11-14 22:13:20+00\tok\t{\"a\": 1}\n\
+         2\tNULL\tNULL\t2023-11-14 22:13:21+00\t\u{FFFD}A\tNULL\n\
+         3\t7\tNULL\t1970-01-01 00:00:00+00\ta\u{FFFD}b\t[]"
+    );
+    assert_eq!(
+        quarantine(&dst, &schema),
+        vec![
+            "doc|text|not json|NULL|load",
+            "d|integer|86400|NULL|load",
+            "d|text|soon|NULL|load",
+            "n|text|toto|NULL|load",
+            "s|text|X'610062'|a\u{FFFD}b|load",
+            "s|text|X'FF41'|\u{FFFD}A|load",
+        ]
+    );
+    assert_eq!(q(&format!("SELECT row_key FROM ferry.quarantine WHERE target_schema = '{schema}' AND column_name = 'n'")), "[\"2\"]");
+
+    // Verify: equal, the set-aside cells found on the source by its own SQL and listed.
+    let report = verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
+    assert_eq!(report["tables"][0]["quarantine"]["source_cells"], 6, "{report}");
+    // A quarantine entry lost, or a value changed where a cell was set aside: found.
+    psql(&dst, &format!("DELETE FROM ferry.quarantine WHERE target_schema = '{schema}' AND column_name = 'n'"));
+    let (status, report) = verify_json(&["--config", cfg, "--source", &src, "--target", &dst]);
+    assert_ne!(status, 0, "{report}");
+    assert!(report["tables"][0]["quarantine"]["unlisted"].to_string().contains("n: toto"), "{report}");
+    psql(
+        &dst,
+        &format!(
+            "INSERT INTO ferry.quarantine (target_schema, table_name, column_name, row_key, storage_class, raw_value, reason, via) \
+             VALUES ('{schema}', 't', 'n', '[\"2\"]', 'text', 'toto', 'restored', 'load'); UPDATE \"{schema}\".t SET n = 0 WHERE id = 2"
+        ),
+    );
+    let (status, report) = verify_json(&["--config", cfg, "--source", &src, "--target", &dst]);
+    assert_ne!(status, 0, "{report}");
+    assert!(report.to_string().contains("\"n\""), "the changed cell is named: {report}");
+    psql(&dst, &format!("UPDATE \"{schema}\".t SET n = NULL WHERE id = 2"));
+    verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
+
+    // Sync under the same rules: a new odd cell is set aside by the stream, an odd cell made
+    // good loses its entry, a deleted row takes its entries along.
+    let r = ferry(&["sync", "--setup", "--until-caught-up", "--config", cfg, "--source", &src, "--target", &dst, "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    let conn = Connection::open(&file).unwrap();
+    conn.execute_batch("INSERT INTO t VALUES (4, 'again', '2021-02-03', 5, 'fine', '{}'); UPDATE t SET n = 2 WHERE id = 2; DELETE FROM t WHERE id = 3;")
+        .unwrap();
+    drop(conn);
+    let r = ferry(&["sync", "--until-caught-up", "--config", cfg, "--source", &src, "--target", &dst, "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert_eq!(
+        quarantine(&dst, &schema),
+        vec!["doc|text|not json|NULL|sync", "d|text|soon|NULL|sync", "n|text|again|NULL|sync", "s|text|X'FF41'|\u{FFFD}A|sync"],
+        "row 2 written again by sync keeps its other set-aside cells, row 3's are gone, row 4's are new"
+    );
+    assert_eq!(q(&format!("SELECT coalesce(n::text, 'NULL') FROM \"{schema}\".t WHERE id = 4")), "NULL");
+    let report = verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
+    assert_eq!(report["tables"][0]["quarantine"]["source_cells"], 4, "{report}");
+}

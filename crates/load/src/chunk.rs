@@ -9,6 +9,7 @@ use ferry_plan::{ConversionStats, Plan, TablePlan};
 use ferry_progress::Progress;
 use ferry_target_postgres::copy_binary::{self, BinaryKind};
 use ferry_target_postgres::copy_text;
+use ferry_target_postgres::state::ChunkRecord;
 use ferry_target_postgres::PgTarget;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -144,7 +145,9 @@ async fn load_chunk<R: SnapshotReader>(
         let (byte_tx, byte_rx) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(4);
         let bytes_sent = AtomicU64::new(0);
         let copy_sql = t.copy_sql(true);
-        let copy = target.copy_chunk(&copy_sql, byte_rx, schema, &t.target.name, job.chunk_id, &bytes_sent);
+        let none = std::sync::Mutex::new(Vec::new());
+        let copy =
+            target.copy_chunk(&copy_sql, byte_rx, ChunkRecord { schema, table: &t.target.name, chunk_id: job.chunk_id, bytes: &bytes_sent, quarantine: &none });
         let bytes_ref = &bytes_sent;
         let read = async move {
             let r = reader.read_raw(&t.source, &columns, &job.range, byte_tx.clone(), bytes_ref).await;
@@ -174,7 +177,13 @@ async fn load_chunk<R: SnapshotReader>(
     let (row_tx, mut row_rx) = tokio::sync::mpsc::channel(4);
     let (byte_tx, byte_rx) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(4);
     let bytes_sent = AtomicU64::new(0);
-    let copy = target.copy_chunk(&copy_sql, byte_rx, schema, &t.target.name, job.chunk_id, &bytes_sent);
+    // Cells the source set aside, handed to the COPY's transaction once the encoder is done.
+    let set_aside = std::sync::Mutex::new(Vec::new());
+    let copy = target.copy_chunk(
+        &copy_sql,
+        byte_rx,
+        ChunkRecord { schema, table: &t.target.name, chunk_id: job.chunk_id, bytes: &bytes_sent, quarantine: &set_aside },
+    );
     let read = reader.read(&t.source, &job.range, row_tx);
     let enc_tx = byte_tx.clone();
     let bytes_ref = &bytes_sent;
@@ -229,8 +238,12 @@ async fn load_chunk<R: SnapshotReader>(
     };
     // The COPY is committed only when both the read and the encoding succeeded; otherwise it
     // is aborted, so a failed chunk never leaves part of its rows.
+    let set_aside_ref = &set_aside;
     let read_and_encode = async move {
         let (r, e) = tokio::join!(read, encode);
+        if let Ok(stats) = &e {
+            *set_aside_ref.lock().expect("quarantine list") = t.quarantine_rows(&stats.quarantined);
+        }
         let failure = match (&r, &e) {
             (Err(re), _) => Some(re.message.clone()),
             (_, Err(ee)) => Some(ee.clone()),

@@ -349,6 +349,7 @@ pub async fn migrate<S: Source>(
         r.zero_dates_nulled += d.stats.zero_dates_nulled;
         r.zero_dates_infinity += d.stats.zero_dates_infinity;
         r.json_duplicate_keys += d.stats.json_duplicate_keys;
+        r.quarantined += d.stats.quarantined.len() as u64;
         if let Some(e) = d.error {
             r.error.get_or_insert(e);
         }

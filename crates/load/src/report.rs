@@ -31,6 +31,9 @@ pub struct TableReport {
     pub zero_dates_infinity: u64,
     /// JSON documents with a duplicate key loaded with the last value (json_duplicate_keys = "last").
     pub json_duplicate_keys: u64,
+    /// Cells set aside by a column's rule into `ferry.quarantine` (NULL or replaced on the target).
+    #[serde(default)]
+    pub quarantined: u64,
     /// The source table's engine when it is not transactional: read outside the snapshot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outside_snapshot: Option<String>,
@@ -55,6 +58,7 @@ impl TableReport {
             zero_dates_nulled: 0,
             zero_dates_infinity: 0,
             json_duplicate_keys: 0,
+            quarantined: 0,
             outside_snapshot: ferry_plan::non_transactional(&t.source).map(str::to_string),
             error: None,
             failures: vec![],
@@ -180,7 +184,7 @@ impl MigrateReport {
             let status = match (&t.error, t.failures.len()) {
                 (Some(_), _) if t.rows > 0 => format!("FAILED ({} rows of committed chunks loaded, the rest missing: fix, then --resume)", t.rows),
                 (Some(_), _) => "FAILED (table is empty)".to_string(),
-                (None, 0) if t.zero_dates_nulled + t.zero_dates_infinity + t.json_duplicate_keys > 0 => {
+                (None, 0) if t.zero_dates_nulled + t.zero_dates_infinity + t.json_duplicate_keys + t.quarantined > 0 => {
                     let mut parts = Vec::new();
                     if t.zero_dates_nulled > 0 {
                         parts.push(format!("{} zero dates → NULL", t.zero_dates_nulled));
@@ -190,6 +194,9 @@ impl MigrateReport {
                     }
                     if t.json_duplicate_keys > 0 {
                         parts.push(format!("{} JSON documents with a duplicate key (last kept)", t.json_duplicate_keys));
+                    }
+                    if t.quarantined > 0 {
+                        parts.push(format!("{} cells set aside in ferry.quarantine", t.quarantined));
                     }
                     format!("ok, {}", parts.join(", "))
                 }

@@ -85,7 +85,16 @@ pub fn canonical(v: &Value) -> Option<String> {
             let inner: Vec<String> = items.iter().map(|i| canonical(i).unwrap_or_else(|| "NULL".into())).collect();
             format!("{{{}}}", inner.join(","))
         }
+        // What the target holds.
+        Value::Quarantined(q) => return canonical(&q.value),
     })
+}
+
+/// A row's key as one text (a JSON array of its values' canonical texts, `["7"]`): how
+/// `ferry.quarantine` names the row of a set-aside cell, written the same by the load, by sync
+/// and by verify.
+pub fn row_key_text<'a>(key: impl IntoIterator<Item = &'a Value>) -> String {
+    serde_json::Value::Array(key.into_iter().map(|v| canonical(v).map(serde_json::Value::String).unwrap_or(serde_json::Value::Null)).collect()).to_string()
 }
 
 fn format_full(d: &crate::value::DateTime) -> String {

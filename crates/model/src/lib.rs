@@ -5,18 +5,20 @@
 pub mod canonical;
 pub mod catalog;
 pub mod cdc;
+pub mod cells;
 pub mod error;
 pub mod schema;
 pub mod source;
 pub mod sqltext;
 pub mod value;
 
+pub use cells::{BadText, CellRule, CellRules, DateForm, OddCells};
 pub use error::{ErrorKind, SourceError};
 pub use schema::*;
 pub use source::{
     read_rows, split_int_range, ByteSender, ChunkRange, Probe, RowBatch, RowSender, SnapshotPosition, SnapshotReader, Source, TableSelection, VerifySource,
 };
-pub use value::{Date, DateTime, Row, Value};
+pub use value::{Date, DateTime, Quarantined, Row, Value};
 
 /// A connection URL with its password replaced by `***`, for messages and reports.
 pub fn redact_url(url: &str) -> String {

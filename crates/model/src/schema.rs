@@ -162,6 +162,14 @@ pub struct Column {
     /// characters → text"): the plan shows it as a warning.
     #[serde(default)]
     pub profile_note: Option<String>,
+    /// A stored cell the type cannot hold is set aside (`Value::Quarantined`, NULL on the
+    /// target, the raw cell in `ferry.quarantine`) instead of stopping the table.
+    #[serde(default)]
+    pub quarantine: bool,
+    /// Stored text that is not UTF-8 or holds a NUL is written with each bad sequence replaced
+    /// by U+FFFD (and the raw cell set aside, counted) instead of stopping the table.
+    #[serde(default)]
+    pub replace_bad_text: bool,
 }
 
 impl Column {
@@ -182,6 +190,8 @@ impl Column {
             comment: None,
             stored_as: None,
             profile_note: None,
+            quarantine: false,
+            replace_bad_text: false,
         }
     }
 }

@@ -261,6 +261,12 @@ pub trait VerifySource: Source {
     fn canonical_expr(&self, column: &crate::Column, canon: crate::canonical::Canon) -> String;
     /// Quotes an identifier for the source's SQL.
     fn quote(&self, ident: &str) -> String;
+    /// For a column whose rule sets cells aside (`Column::quarantine`, `replace_bad_text`): the
+    /// source's SQL for a set-aside cell's storage class and raw text (NULL for other cells),
+    /// which verify compares with `ferry.quarantine`. None: the column sets nothing aside.
+    fn set_aside_exprs(&self, _column: &crate::Column) -> Option<[String; 2]> {
+        None
+    }
     /// The source's SQL for the smallest and largest value of a quoted column, as text or an
     /// integer cell (default: `min(c)`, `max(c)`).
     fn key_bound_exprs(&self, quoted_column: &str) -> [String; 2] {

@@ -77,6 +77,22 @@ pub enum Value {
     /// Bit string, most significant bit first, as '0'/'1' characters.
     Bits(String),
     Array(Vec<Value>),
+    /// A stored cell the column's type cannot hold, set aside by the column's rule instead of
+    /// stopping the table: the target gets `value` (NULL, or the text with invalid bytes
+    /// replaced) and `ferry.quarantine` the raw cell (`RowConverter` moves it there).
+    Quarantined(Box<Quarantined>),
+}
+
+/// A cell set aside: what the target gets, the cell as stored, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quarantined {
+    /// What the target column gets (NULL, or a replacement).
+    pub value: Value,
+    /// The cell's storage class on the source (`integer`, `real`, `text`, `blob`).
+    pub class: String,
+    /// The cell as stored: numbers and UTF-8 text as text, other bytes as `X'…'` hex.
+    pub raw: String,
+    pub reason: String,
 }
 
 pub type Row = Vec<Value>;
@@ -90,6 +106,7 @@ impl Value {
                 Value::Decimal(s) | Value::Text(s) | Value::Json(s) | Value::Bits(s) => s.len(),
                 Value::Bytes(b) => b.len(),
                 Value::Array(vs) => vs.iter().map(Value::heap_size).sum(),
+                Value::Quarantined(q) => q.value.heap_size() + q.raw.len() + q.reason.len(),
                 _ => 0,
             }
     }
@@ -116,6 +133,7 @@ impl Value {
             Value::Json(_) => "json",
             Value::Bits(_) => "bits",
             Value::Array(_) => "array",
+            Value::Quarantined(_) => "quarantined",
         }
     }
 }
@@ -152,6 +170,7 @@ impl fmt::Display for Value {
             Value::DateTime(d) | Value::Timestamp(d) => format!("'{d}'"),
             Value::Duration(m) => format!("'{}'", format_duration(*m)),
             Value::Array(v) => format!("[{} items]", v.len()),
+            Value::Quarantined(q) => format!("{} ({} {}, quarantined)", q.value, q.class, q.raw),
         };
         if s.chars().count() > 64 {
             let cut: String = s.chars().take(61).collect();

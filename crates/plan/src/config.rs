@@ -417,6 +417,18 @@ pub struct Rules {
     /// schema; a `varchar(n)`'s length is not enforced by citext, the plan says which).
     #[serde(default)]
     pub case_insensitive: CaseInsensitive,
+    /// SQLite cells whose storage class the declared type does not hold (`'toto'` in an
+    /// INTEGER column): `widen` (default; the column takes a type that holds them all, said in
+    /// the plan) or `quarantine` (the declared type stays; such cells are NULL on the target and
+    /// kept raw in `ferry.quarantine`, counted).
+    #[serde(default)]
+    pub odd_cells: ferry_model::OddCells,
+    /// SQLite text that PostgreSQL text cannot hold (not UTF-8, a NUL): `bytea` (default; the
+    /// column keeps every byte), `error` (the column stays text and such a row stops the table,
+    /// naming it) or `replace` (each bad sequence becomes U+FFFD, the raw cell kept in
+    /// `ferry.quarantine`, counted).
+    #[serde(default)]
+    pub invalid_text: ferry_model::BadText,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -455,6 +467,8 @@ impl Default for Rules {
             json_duplicate_keys: JsonDuplicates::default(),
             utf8_binary: Utf8Binary::default(),
             case_insensitive: CaseInsensitive::default(),
+            odd_cells: Default::default(),
+            invalid_text: Default::default(),
         }
     }
 }
@@ -481,6 +495,17 @@ pub struct ColumnRule {
     /// This column's zero dates, overriding `rules.zero_dates`.
     #[serde(default)]
     pub zero_dates: Option<ZeroDatePolicy>,
+    /// This column's odd cells (SQLite), overriding `rules.odd_cells`.
+    #[serde(default)]
+    pub odd_cells: Option<ferry_model::OddCells>,
+    /// This column's invalid text (SQLite), overriding `rules.invalid_text`.
+    #[serde(default)]
+    pub invalid_text: Option<ferry_model::BadText>,
+    /// How the column's numbers are read as dates (SQLite): `iso` (only ISO 8601 texts are
+    /// dates), `unixepoch`, `unixepoch-ms` or `julianday`; makes the column a timestamp even
+    /// when declared INTEGER or REAL. Unset: recognised from the values of date-typed columns.
+    #[serde(default)]
+    pub date_form: Option<ferry_model::DateForm>,
 }
 
 /// `default = "expr"` or `default = false`.
@@ -533,6 +558,25 @@ impl Default for MigrateConfig {
 impl Config {
     pub fn from_toml(text: &str) -> Result<Config, String> {
         toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The cell rules the source reads before it introspects (SQLite's profile and reader).
+    pub fn cell_rules(&self) -> ferry_model::CellRules {
+        let default = ferry_model::CellRule { odd_cells: self.rules.odd_cells, bad_text: self.rules.invalid_text, date_form: None };
+        let mut columns = BTreeMap::new();
+        for (table, t) in &self.tables {
+            for (column, c) in &t.columns {
+                if c.odd_cells.is_some() || c.invalid_text.is_some() || c.date_form.is_some() {
+                    let rule = ferry_model::CellRule {
+                        odd_cells: c.odd_cells.unwrap_or(default.odd_cells),
+                        bad_text: c.invalid_text.unwrap_or(default.bad_text),
+                        date_form: c.date_form,
+                    };
+                    columns.insert((table.clone(), column.clone()), rule);
+                }
+            }
+        }
+        ferry_model::CellRules { default, columns }
     }
 }
 
@@ -605,5 +649,19 @@ mod tests {
     fn unknown_keys_are_errors() {
         let e = Config::from_toml("[rules]\nincluded = [\"x\"]").unwrap_err();
         assert!(e.contains("included"), "{e}");
+    }
+
+    #[test]
+    fn cell_rules_take_the_column_rule_over_the_default() {
+        let c = Config::from_toml(
+            "[rules]\nodd_cells = \"quarantine\"\n[tables.t.columns.s]\ninvalid_text = \"replace\"\n[tables.t.columns.d]\ndate_form = \"unixepoch\"\n",
+        )
+        .unwrap();
+        let rules = c.cell_rules();
+        let s = rules.for_column("t", "s");
+        assert_eq!((s.odd_cells, s.bad_text, s.date_form), (ferry_model::OddCells::Quarantine, ferry_model::BadText::Replace, None));
+        assert_eq!(rules.for_column("t", "d").date_form, Some(ferry_model::DateForm::UnixSeconds));
+        let other = rules.for_column("u", "x");
+        assert_eq!((other.odd_cells, other.bad_text), (ferry_model::OddCells::Quarantine, ferry_model::BadText::Bytea));
     }
 }

@@ -46,6 +46,25 @@ pub struct ConversionStats {
     pub zero_dates_infinity: u64,
     /// JSON documents with a duplicate key, kept with the last value (`json_duplicate_keys = "last"`).
     pub json_duplicate_keys: u64,
+    /// Cells the source set aside by the column's rule (`Value::Quarantined`): NULL or a
+    /// replacement on the target, the raw cell for `ferry.quarantine`. The writer takes them
+    /// into the same transaction as the rows; the report counts them.
+    #[serde(skip)]
+    pub quarantined: Vec<QuarantinedCell>,
+}
+
+/// One set-aside cell of a converted row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantinedCell {
+    /// Index of the target column (in the converter's output row).
+    pub column: usize,
+    /// The row's key (`ferry_model::canonical::row_key_text`), or `row #n` for a table without one.
+    pub key: String,
+    /// What the target column got, as text (None: NULL).
+    pub written: Option<String>,
+    pub class: String,
+    pub raw: String,
+    pub reason: String,
 }
 
 impl Conversion {
@@ -273,6 +292,10 @@ pub struct RowConverter {
     pub columns: Vec<ColumnConversion>,
     /// The source key (primary key, else a NOT NULL unique key); empty when the table has none.
     pub key: Vec<KeyColumn>,
+    /// The source may set cells aside (`Value::Quarantined`, a column with a quarantine or
+    /// replace rule): rows are searched for them.
+    #[serde(default)]
+    pub quarantine: bool,
 }
 
 /// A row the converter refused: which target column, why, and which row.
@@ -304,8 +327,44 @@ impl RowConverter {
         self.describe(&vals, ordinal)
     }
 
-    /// Converts one row; `ordinal` (1-based position in the read) names key-less rows.
+    /// Converts one row; `ordinal` (1-based position in the read) names key-less rows. Cells
+    /// the source set aside are unwrapped to what the target gets and listed in
+    /// `stats.quarantined` (only once the whole row converted).
     pub fn convert(&self, mut row: Row, ordinal: u64, stats: &mut ConversionStats) -> Result<Row, RowError> {
+        if !self.quarantine {
+            return self.convert_cells(row, ordinal, stats);
+        }
+        let mut set_aside = Vec::new();
+        for (i, v) in row.iter_mut().enumerate() {
+            if let Value::Quarantined(_) = v {
+                let Value::Quarantined(q) = std::mem::replace(v, Value::Null) else { unreachable!() };
+                let q = *q;
+                *v = q.value;
+                let written = ferry_model::canonical::canonical(v);
+                set_aside.push((i, QuarantinedCell { column: 0, key: String::new(), written, class: q.class, raw: q.raw, reason: q.reason }));
+            }
+        }
+        let out = self.convert_cells(row, ordinal, stats)?;
+        if !set_aside.is_empty() {
+            let key = if self.key.is_empty() {
+                format!("row #{ordinal}")
+            } else {
+                let at = |k: &KeyColumn| self.columns.iter().position(|c| c.source_index == k.source_index).and_then(|i| out.get(i));
+                ferry_model::canonical::row_key_text(self.key.iter().map(|k| at(k).unwrap_or(&Value::Null)))
+            };
+            for (source_index, mut cell) in set_aside {
+                // A set-aside cell of a column the target does not have is not written anywhere.
+                if let Some(column) = self.columns.iter().position(|c| c.source_index == source_index) {
+                    cell.column = column;
+                    cell.key = key.clone();
+                    stats.quarantined.push(cell);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn convert_cells(&self, mut row: Row, ordinal: u64, stats: &mut ConversionStats) -> Result<Row, RowError> {
         // Target columns in source order (the usual case): convert in place, no new row.
         if row.len() == self.columns.len() && self.columns.iter().enumerate().all(|(i, c)| c.source_index == i) {
             for (i, c) in self.columns.iter().enumerate() {

@@ -129,6 +129,8 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
             data_type,
             stored_as: None,
             profile_note: None,
+            quarantine: false,
+            replace_bad_text: false,
         });
     }
 

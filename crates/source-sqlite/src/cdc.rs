@@ -271,6 +271,7 @@ impl CdcSource for SqliteCdc {
             // from before this run) with the file, so a change made while ferry was stopped is seen.
             schema_version: schema_version.1.wrapping_add(1),
             idle_since: None,
+            rules: Arc::new(self.source.rules.clone()),
         })
     }
 
@@ -322,6 +323,8 @@ pub struct SqliteChangeStream {
     writer: Option<Connection>,
     schema_version: i64,
     idle_since: Option<Instant>,
+    /// The user's cell rules: a table read again after a schema change follows them too.
+    rules: Arc<ferry_model::CellRules>,
 }
 
 struct Polled {
@@ -335,7 +338,7 @@ struct Polled {
 
 impl SqliteChangeStream {
     /// One batch of log rows after `from`, each as its key's current row (see the module note).
-    fn poll(conn: &Connection, known: &HashMap<String, Table>, from: i64, known_version: i64) -> Result<Polled, SourceError> {
+    fn poll(conn: &Connection, known: &HashMap<String, Table>, from: i64, known_version: i64, rules: &ferry_model::CellRules) -> Result<Polled, SourceError> {
         conn.execute_batch("BEGIN DEFERRED").map_err(map_error)?;
         let result = (|| {
             let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0)).map_err(map_error)?;
@@ -360,7 +363,7 @@ impl SqliteChangeStream {
                         ddl = true;
                         continue;
                     }
-                    match schema_change(conn, t)? {
+                    match schema_change(conn, t, rules)? {
                         TableChange::Same => {}
                         TableChange::Altered(ops, now) => {
                             events.push(ChangeEvent::Ddl {
@@ -425,11 +428,11 @@ enum TableChange {
     Stop(String),
 }
 
-fn schema_change(conn: &Connection, t: &Table) -> Result<TableChange, SourceError> {
+fn schema_change(conn: &Connection, t: &Table, rules: &ferry_model::CellRules) -> Result<TableChange, SourceError> {
     if !crate::introspect::shape_differs(conn, t)? {
         return Ok(TableChange::Same);
     }
-    let now = crate::introspect::introspect(conn, "", std::slice::from_ref(&t.name))?;
+    let now = crate::introspect::introspect(conn, "", std::slice::from_ref(&t.name), rules)?;
     let Some(now) = now.tables.into_iter().next() else { return Ok(TableChange::Same) };
     for c in &t.columns {
         if let Some(n) = now.column(&c.name) {
@@ -534,9 +537,9 @@ impl ChangeStream for SqliteChangeStream {
             }
             if self.inflight.is_none() {
                 let conn = self.conn.take().ok_or_else(|| SourceError::new(ErrorKind::Definite, "the SQLite change stream failed earlier"))?;
-                let (tables, from, version) = (self.tables.clone(), self.from, self.schema_version);
+                let (tables, from, version, rules) = (self.tables.clone(), self.from, self.schema_version, self.rules.clone());
                 self.inflight = Some(tokio::task::spawn_blocking(move || {
-                    let p = Self::poll(&conn, &tables, from, version);
+                    let p = Self::poll(&conn, &tables, from, version, &rules);
                     (conn, p)
                 }));
             }

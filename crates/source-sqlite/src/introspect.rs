@@ -12,7 +12,8 @@
 use crate::profile::{self, Profile, Profiler};
 use crate::{ddl, map_error, quote_ident, CHANGE_LOG};
 use ferry_model::{
-    Check, Column, DefaultValue, ErrorKind, FkAction, ForeignKey, Index, IndexColumn, IndexKind, Key, ObjectKind, Schema, SourceError, SourceObject, Table,
+    BadText, CellRule, CellRules, Check, Column, DefaultValue, ErrorKind, FkAction, ForeignKey, Index, IndexColumn, IndexKind, Key, ObjectKind, OddCells,
+    Schema, SourceError, SourceObject, Table,
 };
 use rusqlite::Connection;
 
@@ -62,7 +63,7 @@ pub struct RawColumn {
 }
 
 /// Reads the schema of `tables` (already selected).
-pub fn introspect(conn: &Connection, name: &str, tables: &[String]) -> Result<Schema, SourceError> {
+pub fn introspect(conn: &Connection, name: &str, tables: &[String], rules: &CellRules) -> Result<Schema, SourceError> {
     let version: String = conn.query_row("SELECT sqlite_version()", [], |r| r.get(0)).map_err(map_error)?;
     let mut schema = Schema { name: name.to_string(), server_version: format!("SQLite {version}"), probes: Vec::new(), ..Default::default() };
     let sequences: Vec<(String, i64)> = if has_table(conn, "sqlite_sequence")? {
@@ -99,21 +100,31 @@ pub fn introspect(conn: &Connection, name: &str, tables: &[String]) -> Result<Sc
         let key_expr =
             if without_rowid { pk.iter().map(|k| format!("quote({})", quote_ident(k))).collect::<Vec<_>>().join(" || ',' || ") } else { "rowid".to_string() };
         let key_expr = if key_expr.is_empty() { "NULL".to_string() } else { key_expr };
-        let (rows, profiles) = profile_table(conn, t, &raw, &key_expr)?;
+        let col_rules: Vec<CellRule> = raw.iter().map(|c| rules.for_column(t, &c.name)).collect();
+        let (rows, profiles) = profile_table(conn, t, &raw, &col_rules, &key_expr)?;
         let column_names: Vec<String> = raw.iter().map(|c| c.name.clone()).collect();
         let mut table = Table { name: t.clone(), estimated_rows: rows, ..Default::default() };
-        for (c, p) in raw.iter().zip(&profiles) {
+        for ((c, p), rule) in raw.iter().zip(&profiles).zip(&col_rules) {
             let extra = def.columns.iter().find(|d| d.name.eq_ignore_ascii_case(&c.name)).cloned().unwrap_or_default();
-            let choice = profile::choose(&c.declared, p);
+            let choice = profile::choose(&c.declared, p, *rule);
             let mut col = Column::new(&c.name, choice.data_type, &c.declared);
             col.nullable = !c.not_null;
+            // The rules hold for cells written later too (sync), not only for those found now.
+            col.quarantine = rule.odd_cells == OddCells::Quarantine;
+            col.replace_bad_text = choice.replace_bad_text || rule.bad_text == BadText::Replace;
+            let mut note = choice.note;
+            if choice.quarantined > 0 && c.not_null {
+                // Its set-aside cells are NULL on the target.
+                col.nullable = true;
+                note = note.map(|n| format!("{n}; NOT NULL dropped"));
+            }
             if pk.contains(&c.name) {
                 // A rowid table's primary key other than INTEGER may hold NULLs (a SQLite quirk):
                 // the profile says whether one does; the key is created only if none does.
                 col.nullable = !(without_rowid || rowid_alias.is_some() || c.not_null) && p.non_null() < rows;
             }
             col.stored_as = choice.stored_as;
-            col.profile_note = choice.note;
+            col.profile_note = note;
             col.default = if c.hidden >= 2 { None } else { default_value(c.default.clone()) };
             if c.hidden >= 2 {
                 col.generated = extra.generated.clone().map(|g| ddl::standard_expr(&g, &column_names)).or(Some(String::new()));
@@ -200,7 +211,7 @@ const PROFILE_PART_ROWS: i64 = 200_000;
 /// stored and measured in ferry ([`profile::Profiler`]), which costs a scan. A large rowid
 /// table is scanned in rowid ranges on parallel connections and the parts merged in rowid
 /// order ([`Profile::merge`]), so the first bad row and the sample are the same as one pass's.
-pub fn profile_table(conn: &Connection, table: &str, columns: &[RawColumn], key: &str) -> Result<(u64, Vec<Profile>), SourceError> {
+pub fn profile_table(conn: &Connection, table: &str, columns: &[RawColumn], rules: &[CellRule], key: &str) -> Result<(u64, Vec<Profile>), SourceError> {
     let ctx = |e: rusqlite::Error| map_error(e).context(format!("profiling the values of table `{table}`"));
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8) as i64;
     let span = if key == "rowid" && threads > 1 {
@@ -217,7 +228,7 @@ pub fn profile_table(conn: &Connection, table: &str, columns: &[RawColumn], key:
             let step = (hi - lo) / n + 1;
             (0..n).map(|k| (lo.saturating_add(k * step), if k == n - 1 { hi } else { lo.saturating_add((k + 1) * step - 1) })).collect::<Vec<_>>()
         }
-        _ => return profile_range(conn, table, columns, key, ""),
+        _ => return profile_range(conn, table, columns, rules, key, ""),
     };
     let path = conn.path().unwrap_or_default().to_string();
     let results: Vec<Result<(u64, Vec<Profile>), SourceError>> = std::thread::scope(|scope| {
@@ -229,7 +240,7 @@ pub fn profile_table(conn: &Connection, table: &str, columns: &[RawColumn], key:
                     let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
                         .map_err(map_error)?;
                     c.busy_timeout(std::time::Duration::from_secs(30)).map_err(map_error)?;
-                    profile_range(&c, table, columns, key, &format!(" WHERE rowid BETWEEN {lo} AND {hi}"))
+                    profile_range(&c, table, columns, rules, key, &format!(" WHERE rowid BETWEEN {lo} AND {hi}"))
                 })
             })
             .collect();
@@ -249,14 +260,21 @@ pub fn profile_table(conn: &Connection, table: &str, columns: &[RawColumn], key:
 }
 
 /// One pass over the rows `condition` selects.
-fn profile_range(conn: &Connection, table: &str, columns: &[RawColumn], key: &str, condition: &str) -> Result<(u64, Vec<Profile>), SourceError> {
+fn profile_range(
+    conn: &Connection,
+    table: &str,
+    columns: &[RawColumn],
+    rules: &[CellRule],
+    key: &str,
+    condition: &str,
+) -> Result<(u64, Vec<Profile>), SourceError> {
     let ctx = |e: rusqlite::Error| map_error(e).context(format!("profiling the values of table `{table}`"));
     let mut select: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
     select.push(key.to_string());
     let sql = format!("SELECT {} FROM {}{condition}", select.join(", "), quote_ident(table));
     let mut st = conn.prepare(&sql).map_err(ctx)?;
     let mut rows = st.query([]).map_err(ctx)?;
-    let mut profilers: Vec<Profiler> = columns.iter().map(|c| Profiler::new(&c.declared)).collect();
+    let mut profilers: Vec<Profiler> = columns.iter().zip(rules).map(|(c, r)| Profiler::new(&c.declared, *r)).collect();
     let mut n = 0u64;
     let k = columns.len();
     while let Some(r) = rows.next().map_err(ctx)? {

@@ -27,7 +27,7 @@ pub mod profile;
 mod read;
 mod verify;
 
-use ferry_model::{split_int_range, ChunkRange, ErrorKind, Probe, Schema, SnapshotPosition, Source, SourceError, Table, TableSelection};
+use ferry_model::{split_int_range, CellRules, ChunkRange, ErrorKind, Probe, Schema, SnapshotPosition, Source, SourceError, Table, TableSelection};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 
@@ -42,6 +42,8 @@ pub const CHANGE_LOG: &str = "_ferry_changes";
 /// A SQLite database file.
 pub struct SqliteSource {
     path: PathBuf,
+    /// The user's rules for cells the declared types do not describe.
+    pub(crate) rules: CellRules,
 }
 
 /// `name` quoted for SQLite (standard double quotes).
@@ -88,8 +90,13 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, So
 impl SqliteSource {
     /// Opens `url`'s file read-only, checking it is a SQLite database.
     pub async fn connect(url: &str) -> Result<Self, SourceError> {
+        Self::connect_with(url, CellRules::default()).await
+    }
+
+    /// As [`SqliteSource::connect`], introspecting and reading under the user's cell `rules`.
+    pub async fn connect_with(url: &str, rules: CellRules) -> Result<Self, SourceError> {
         let path = url_path(url)?;
-        let s = SqliteSource { path };
+        let s = SqliteSource { path, rules };
         let p = s.path.clone();
         let conn = s.open()?;
         blocking(move || {
@@ -126,7 +133,8 @@ impl Source for SqliteSource {
         // The selection is not 'static: decide it here, then profile off the async threads.
         let names = introspect::table_names(&conn)?;
         let chosen: Vec<String> = names.into_iter().filter(|n| select(n)).collect();
-        blocking(move || introspect::introspect(&conn, &name, &chosen)).await
+        let rules = self.rules.clone();
+        blocking(move || introspect::introspect(&conn, &name, &chosen, &rules)).await
     }
 
     /// The profile answered every question at introspection; SQLite declares no probes.

@@ -8,7 +8,7 @@
 //! declared type says. Guarantee: every stored cell has a lossless reading in the chosen type
 //! (`read::convert` refuses, naming the row, any cell written after the profile that has not).
 
-use ferry_model::DataType;
+use ferry_model::{BadText, CellRule, DataType, DateForm, OddCells};
 
 /// SQLite's column affinity, from the declared type (§3.1 of SQLite's datatype page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,8 @@ pub struct Profile {
     pub utf8_blobs: u64,
     /// A sample of a text cell in a numeric column (what made it text).
     pub text_sample: Option<String>,
+    /// Texts that read as numbers (what a numeric column's reader accepts).
+    pub number_texts: u64,
 }
 
 impl Profile {
@@ -110,6 +112,7 @@ impl Profile {
             bad_text_row: self.bad_text_row.or(later.bad_text_row),
             utf8_blobs: self.utf8_blobs + later.utf8_blobs,
             text_sample: self.text_sample.or(later.text_sample),
+            number_texts: self.number_texts + later.number_texts,
         }
     }
 }
@@ -181,6 +184,10 @@ pub struct Choice {
     pub data_type: DataType,
     pub stored_as: Option<String>,
     pub note: Option<String>,
+    /// Cells the type does not hold are set aside (`odd_cells = "quarantine"`): so many.
+    pub quarantined: u64,
+    /// Text the type cannot hold is replaced (`invalid_text = "replace"`).
+    pub replace_bad_text: bool,
 }
 
 /// Julian day numbers of 0001-01-01 and 9999-12-31.
@@ -200,10 +207,166 @@ fn int_type(bytes: u8) -> DataType {
     DataType::Int { bytes, unsigned: false, display_width: None }
 }
 
-/// The type that holds what `p` found in column `column` declared `declared`.
-pub fn choose(declared: &str, p: &Profile) -> Choice {
-    let plain = |data_type| Choice { data_type, stored_as: None, note: None };
-    let noted = |data_type, note: String| Choice { data_type, stored_as: None, note: Some(note) };
+/// The type of a column declared `declared` whose cells `p` measured, under the user's `rule`:
+/// - `date_form` makes it a date column whose numbers are read in that form;
+/// - `invalid_text` other than `bytea` keeps a text column text despite bytes text cannot
+///   hold (the reader stops at them, or replaces them and sets the raw cell aside);
+/// - `odd_cells = "quarantine"` keeps the declared type: the cells it cannot hold are counted
+///   and set aside by the reader instead of widening the type.
+pub fn choose(declared: &str, p: &Profile, rule: CellRule) -> Choice {
+    let forced = rule.date_form.map(|f| (f, forced_declared(declared)));
+    let declared_as = forced.as_ref().map(|(_, d)| d.as_str()).unwrap_or(declared);
+    let intent = intent(declared_as);
+    let mut p = p.clone();
+    let mut notes = Vec::new();
+    let mut replace_bad_text = false;
+    if p.bad_texts > 0 && rule.bad_text != BadText::Bytea {
+        let at = p.bad_text_row.as_deref().map(|r| format!(", first at {r}")).unwrap_or_default();
+        if rule.bad_text == BadText::Replace {
+            replace_bad_text = true;
+            notes.push(format!(
+                "{} text cells hold a NUL or bytes that are not UTF-8{at}: each bad sequence becomes U+FFFD, the raw cell kept in ferry.quarantine (invalid_text = \"replace\")",
+                p.bad_texts
+            ));
+        } else {
+            notes
+                .push(format!("{} text cells hold a NUL or bytes that are not UTF-8{at}: the load stops at the first (invalid_text = \"error\")", p.bad_texts));
+        }
+        // What remains to decide the type: those cells as if they were text.
+        p.bad_texts = 0;
+    }
+    let mut quarantined = 0;
+    if rule.odd_cells == OddCells::Quarantine {
+        let (kept, odd) = without_odd(&intent, &p, rule.date_form);
+        if odd > 0 {
+            let sample = p.text_sample.as_deref().map(|s| format!(" (e.g. '{s}')")).unwrap_or_default();
+            quarantined = odd;
+            p = kept;
+            notes.push(format!(
+                "{odd} cells{sample} are not what the declared type holds: NULL on the target, each kept raw in ferry.quarantine (odd_cells = \"quarantine\")"
+            ));
+        }
+    }
+    let mut c = match forced {
+        Some((form, _)) => forced_dates(form, &intent, &p, declared),
+        None => choose_widening(declared, &p),
+    };
+    c.quarantined = quarantined;
+    c.replace_bad_text = replace_bad_text;
+    if !notes.is_empty() {
+        let shown = if declared.trim().is_empty() { "no declared type".to_string() } else { format!("declared {declared}") };
+        let mut all = c.note.take().map(|n| vec![n]).unwrap_or_else(|| vec![format!("{shown} → {}", type_label(&c.data_type))]);
+        all.extend(notes);
+        c.note = Some(all.join("; "));
+    }
+    c
+}
+
+/// What a column forced to a date form is declared as, for its intent: a date type stays
+/// itself, anything else is read as DATETIME.
+fn forced_declared(declared: &str) -> String {
+    match intent(declared) {
+        Intent::Date | Intent::DateTime => declared.to_string(),
+        _ => "DATETIME".to_string(),
+    }
+}
+
+/// A date column whose numbers are read in `form` (`date_form` rule): texts must be ISO 8601,
+/// numbers (unless `iso`) are read in the form — what the reader then converts, or refuses.
+fn forced_dates(form: DateForm, intent: &Intent, p: &Profile, declared: &str) -> Choice {
+    let shown = if declared.trim().is_empty() { "no declared type".to_string() } else { format!("declared {declared}") };
+    let numbers = p.ints + p.reals;
+    let stored_as = form.stored_as();
+    let mut fsp = p.frac_digits.min(6);
+    if stored_as.is_some() && numbers > 0 && (p.reals > 0 || form != DateForm::UnixSeconds) {
+        fsp = fsp.max(3);
+    }
+    let instant = p.zoned_texts > 0 || matches!(form, DateForm::UnixSeconds | DateForm::UnixMillis);
+    let date_only = *intent == Intent::Date && p.non_midnight == 0 && (numbers == 0 || stored_as.is_none());
+    let data_type = if date_only {
+        DataType::Date
+    } else if instant {
+        DataType::Timestamp { fsp }
+    } else {
+        DataType::DateTime { fsp }
+    };
+    let mut why = vec![format!("date_form = \"{}\"", form.label())];
+    if numbers > 0 && stored_as.is_none() {
+        why.push(format!("{numbers} numbers are not ISO 8601 texts and cannot be read"));
+    }
+    let odd_texts = p.texts - p.iso_texts.min(p.texts);
+    if odd_texts > 0 {
+        why.push(format!("{odd_texts} texts are not ISO 8601 dates and cannot be read"));
+    }
+    Choice {
+        data_type: data_type.clone(),
+        stored_as: stored_as.map(str::to_string),
+        note: Some(format!("{shown}, {} → {}", why.join("; "), type_label(&data_type))),
+        quarantined: 0,
+        replace_bad_text: false,
+    }
+}
+
+/// `p` without the cells a column of `intent` cannot hold, and how many those are.
+fn without_odd(intent: &Intent, p: &Profile, form: Option<DateForm>) -> (Profile, u64) {
+    let mut q = p.clone();
+    let non_utf8_blobs = p.blobs - p.utf8_blobs.min(p.blobs);
+    let odd = match intent {
+        Intent::Int { .. } | Intent::Bool => {
+            q.texts = 0;
+            q.blobs = 0;
+            q.reals = 0;
+            q.real_min = None;
+            q.real_max = None;
+            p.texts + p.blobs + p.reals
+        }
+        Intent::Double => {
+            q.texts = 0;
+            q.blobs = 0;
+            p.texts + p.blobs
+        }
+        Intent::Decimal { .. } => {
+            q.texts = p.number_texts;
+            q.blobs = 0;
+            (p.texts - p.number_texts.min(p.texts)) + p.blobs
+        }
+        Intent::Date | Intent::DateTime => {
+            let mut odd = (p.texts - p.iso_texts.min(p.texts)) + p.blobs;
+            q.texts = p.iso_texts;
+            q.blobs = 0;
+            if form == Some(DateForm::Iso) {
+                odd += p.ints + p.reals;
+                q.ints = 0;
+                q.reals = 0;
+                (q.int_min, q.int_max, q.real_min, q.real_max) = (None, None, None, None);
+            }
+            odd
+        }
+        Intent::Json => {
+            q.texts = p.json_texts;
+            q.json_texts = p.json_texts;
+            q.blobs = 0;
+            q.ints = 0;
+            q.reals = 0;
+            (p.texts - p.json_texts.min(p.texts)) + p.blobs + p.ints + p.reals
+        }
+        Intent::Text | Intent::Varchar { .. } => {
+            q.blobs = p.utf8_blobs.min(p.blobs);
+            non_utf8_blobs
+        }
+        Intent::Blob | Intent::Any => 0,
+    };
+    if odd > 0 && !matches!(intent, Intent::Text | Intent::Varchar { .. }) {
+        q.text_sample = None;
+    }
+    (q, odd)
+}
+
+/// The type that holds what `p` found in a column declared `declared`, widening it where the
+/// values disagree.
+pub fn choose_widening(declared: &str, p: &Profile) -> Choice {
+    let plain = |data_type| Choice { data_type, stored_as: None, note: None, quarantined: 0, replace_bad_text: false };
+    let noted = |data_type, note: String| Choice { data_type, stored_as: None, note: Some(note), quarantined: 0, replace_bad_text: false };
     let shown = if declared.trim().is_empty() { "no declared type".to_string() } else { format!("declared {declared}") };
     let texts_note = || match &p.text_sample {
         Some(s) => format!("{} texts (e.g. '{s}')", p.texts),
@@ -378,7 +541,7 @@ fn dates(intent: &Intent, p: &Profile, shown: &str) -> Choice {
         notes.push(format!("{} texts carry a time zone, read as the instant in UTC", p.zoned_texts));
     }
     let note = (!notes.is_empty()).then(|| format!("{shown}, {} → {}", notes.join("; "), type_label(&data_type)));
-    Choice { data_type, stored_as: stored_as.map(str::to_string), note }
+    Choice { data_type, stored_as: stored_as.map(str::to_string), note, quarantined: 0, replace_bad_text: false }
 }
 
 fn type_label(t: &DataType) -> String {
@@ -400,8 +563,12 @@ pub struct Profiler {
 }
 
 impl Profiler {
-    pub fn new(declared: &str) -> Self {
-        Profiler { intent: intent(declared), p: Profile::default() }
+    pub fn new(declared: &str, rule: CellRule) -> Self {
+        let intent = match rule.date_form {
+            Some(_) => intent(&forced_declared(declared)),
+            None => intent(declared),
+        };
+        Profiler { intent, p: Profile::default() }
     }
 
     /// Adds one cell; `row` names its row (called only for the first bad text).
@@ -460,6 +627,8 @@ impl Profiler {
                     p.zoned_texts += zoned as u64;
                     p.frac_digits = p.frac_digits.max(crate::dates::fraction_digits(text));
                     p.non_midnight += (d.hour != 0 || d.minute != 0 || d.second != 0 || d.micros != 0) as u64;
+                } else if matches!(self.intent, Intent::Decimal { .. }) && crate::read::is_number(text) {
+                    p.number_texts += 1;
                 } else if !matches!(self.intent, Intent::Text | Intent::Varchar { .. } | Intent::Blob) && p.text_sample.is_none() {
                     p.text_sample = Some(text.chars().take(20).collect());
                 }
@@ -485,6 +654,10 @@ impl Profiler {
 mod tests {
     use super::*;
 
+    fn pick(declared: &str, p: &Profile) -> Choice {
+        choose(declared, p, CellRule::default())
+    }
+
     fn ints(min: i64, max: i64) -> Profile {
         Profile { ints: 10, int_min: Some(min), int_max: Some(max), ..Default::default() }
     }
@@ -493,7 +666,7 @@ mod tests {
     fn parts_merge_into_the_profile_of_one_pass() {
         let cells: Vec<rusqlite::types::Value> = vec![1.into(), "x".to_string().into(), 7.into(), 2.5.into(), "yy".to_string().into(), (-3).into()];
         let run = |cells: &[rusqlite::types::Value]| {
-            let mut p = Profiler::new("INTEGER");
+            let mut p = Profiler::new("INTEGER", CellRule::default());
             for c in cells {
                 p.add(c.into(), || "row".into());
             }
@@ -521,18 +694,18 @@ mod tests {
 
     #[test]
     fn integers_get_the_smallest_type_that_holds_them() {
-        assert_eq!(choose("INTEGER", &ints(1, 3503)).data_type, int_type(4));
-        let c = choose("INTEGER", &ints(1, 5_000_000_000));
+        assert_eq!(pick("INTEGER", &ints(1, 3503)).data_type, int_type(4));
+        let c = pick("INTEGER", &ints(1, 5_000_000_000));
         assert_eq!(c.data_type, int_type(8));
         assert!(c.note.unwrap().contains("5000000000"));
-        assert_eq!(choose("SMALLINT", &ints(0, 70000)).data_type, int_type(4));
-        assert_eq!(choose("BIGINT", &ints(0, 1)).data_type, int_type(8));
+        assert_eq!(pick("SMALLINT", &ints(0, 70000)).data_type, int_type(4));
+        assert_eq!(pick("BIGINT", &ints(0, 1)).data_type, int_type(8));
     }
 
     #[test]
     fn text_in_an_integer_column_widens_it_to_text_and_says_so() {
         let p = Profile { texts: 1, text_sample: Some("toto".into()), ..ints(1, 9) };
-        let c = choose("INTEGER", &p);
+        let c = pick("INTEGER", &p);
         assert_eq!(c.data_type, DataType::Text { max_bytes: u64::MAX });
         let note = c.note.unwrap();
         assert!(note.contains("'toto'") && note.contains("→ text"), "{note}");
@@ -541,54 +714,57 @@ mod tests {
     #[test]
     fn an_overlong_varchar_becomes_text() {
         let p = Profile { texts: 5, text_max_chars: Some(40), ..Default::default() };
-        let c = choose("VARCHAR(20)", &p);
+        let c = pick("VARCHAR(20)", &p);
         assert_eq!(c.data_type, DataType::Text { max_bytes: u64::MAX });
         assert!(c.note.unwrap().contains("up to 40 characters"));
         let p = Profile { texts: 5, text_max_chars: Some(20), ..Default::default() };
-        assert_eq!(choose("NVARCHAR(20)", &p), Choice { data_type: DataType::Varchar { len: 20 }, stored_as: None, note: None });
+        assert_eq!(
+            pick("NVARCHAR(20)", &p),
+            Choice { data_type: DataType::Varchar { len: 20 }, stored_as: None, note: None, quarantined: 0, replace_bad_text: false }
+        );
     }
 
     #[test]
     fn decimals_keep_their_scale_only_when_every_value_fits_it() {
         let p = Profile { reals: 3, ints: 1, ..Default::default() };
-        assert_eq!(choose("NUMERIC(10,2)", &p).data_type, DataType::Decimal { precision: 10, scale: 2, unsigned: false });
+        assert_eq!(pick("NUMERIC(10,2)", &p).data_type, DataType::Decimal { precision: 10, scale: 2, unsigned: false });
         let p = Profile { reals: 3, beyond_scale: 1, ..Default::default() };
-        assert_eq!(choose("NUMERIC(10,2)", &p).data_type, DataType::Double { unsigned: false });
+        assert_eq!(pick("NUMERIC(10,2)", &p).data_type, DataType::Double { unsigned: false });
     }
 
     #[test]
     fn dates_are_recognised_in_each_form() {
         let iso = Profile { texts: 4, iso_texts: 4, timed_texts: 4, ..Default::default() };
-        assert_eq!(choose("DATETIME", &iso).data_type, DataType::DateTime { fsp: 0 });
-        assert_eq!(choose("DATETIME", &iso).note, None);
+        assert_eq!(pick("DATETIME", &iso).data_type, DataType::DateTime { fsp: 0 });
+        assert_eq!(pick("DATETIME", &iso).note, None);
         let day = Profile { texts: 4, iso_texts: 4, ..Default::default() };
-        assert_eq!(choose("DATE", &day).data_type, DataType::Date);
-        let secs = choose("DATETIME", &ints(0, 1_700_000_000));
+        assert_eq!(pick("DATE", &day).data_type, DataType::Date);
+        let secs = pick("DATETIME", &ints(0, 1_700_000_000));
         assert_eq!((secs.data_type, secs.stored_as.as_deref()), (DataType::Timestamp { fsp: 0 }, Some("unixepoch")));
-        let ms = choose("TIMESTAMP", &ints(0, 1_700_000_000_000));
+        let ms = pick("TIMESTAMP", &ints(0, 1_700_000_000_000));
         assert_eq!((ms.data_type, ms.stored_as.as_deref()), (DataType::Timestamp { fsp: 3 }, Some("unixepoch-ms")));
         let jd = Profile { reals: 2, real_min: Some(2_451_545.0), real_max: Some(2_460_000.25), ..Default::default() };
-        let jd = choose("DATE", &jd);
+        let jd = pick("DATE", &jd);
         assert_eq!((jd.data_type, jd.stored_as.as_deref()), (DataType::DateTime { fsp: 3 }, Some("julianday")));
         let junk = Profile { texts: 2, iso_texts: 1, text_sample: Some("yesterday".into()), ..Default::default() };
-        assert_eq!(choose("DATE", &junk).data_type, DataType::Text { max_bytes: u64::MAX });
+        assert_eq!(pick("DATE", &junk).data_type, DataType::Text { max_bytes: u64::MAX });
     }
 
     #[test]
     fn bytes_text_cannot_hold_become_bytea_with_their_row() {
         let p = Profile { texts: 3, bad_texts: 1, bad_text_row: Some("rowid 7".into()), ..Default::default() };
-        let c = choose("TEXT", &p);
+        let c = pick("TEXT", &p);
         assert_eq!(c.data_type, DataType::Blob { max_bytes: u64::MAX });
         assert!(c.note.unwrap().contains("rowid 7"));
     }
 
     #[test]
     fn untyped_columns_take_the_type_of_their_values() {
-        assert_eq!(choose("", &ints(1, 2)).data_type, int_type(8));
-        assert_eq!(choose("", &Profile { ints: 1, reals: 1, ..Default::default() }).data_type, DataType::Double { unsigned: false });
-        assert_eq!(choose("", &Profile { texts: 1, ints: 1, ..Default::default() }).data_type, DataType::Text { max_bytes: u64::MAX });
-        assert_eq!(choose("", &Profile { blobs: 2, ..Default::default() }).data_type, DataType::Blob { max_bytes: u64::MAX });
-        assert_eq!(choose("BOOLEAN", &ints(0, 1)).data_type, DataType::Bool);
-        assert_eq!(choose("BOOLEAN", &ints(0, 2)).data_type, int_type(8));
+        assert_eq!(pick("", &ints(1, 2)).data_type, int_type(8));
+        assert_eq!(pick("", &Profile { ints: 1, reals: 1, ..Default::default() }).data_type, DataType::Double { unsigned: false });
+        assert_eq!(pick("", &Profile { texts: 1, ints: 1, ..Default::default() }).data_type, DataType::Text { max_bytes: u64::MAX });
+        assert_eq!(pick("", &Profile { blobs: 2, ..Default::default() }).data_type, DataType::Blob { max_bytes: u64::MAX });
+        assert_eq!(pick("BOOLEAN", &ints(0, 1)).data_type, DataType::Bool);
+        assert_eq!(pick("BOOLEAN", &ints(0, 2)).data_type, int_type(8));
     }
 }

@@ -95,8 +95,53 @@ fn describe(v: &ValueRef<'_>) -> String {
     }
 }
 
-/// A stored cell as a value of `col`'s profiled type.
+/// A cell's storage class and its raw text as `ferry.quarantine` keeps it (and verify derives
+/// it from the stored cell in SQLite's SQL, `verify::raw_expr`): numbers as text, UTF-8 text
+/// without NUL as itself, other bytes as `X'…'` hex.
+pub fn raw_cell(v: &ValueRef<'_>) -> (&'static str, String) {
+    let hex = |b: &[u8]| format!("X'{}'", b.iter().map(|x| format!("{x:02X}")).collect::<String>());
+    match v {
+        ValueRef::Null => ("null", String::new()),
+        ValueRef::Integer(i) => ("integer", i.to_string()),
+        ValueRef::Real(f) => ("real", real_text(*f)),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) if !s.contains('\0') => ("text", s.to_string()),
+            _ => ("text", hex(t)),
+        },
+        ValueRef::Blob(b) => ("blob", hex(b)),
+    }
+}
+
+/// `bytes` as text with each sequence that is not UTF-8, and each NUL, replaced by U+FFFD.
+pub fn replace_bad_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
+}
+
+/// A stored cell as a value of `col`'s profiled type. A cell the type cannot hold is an error,
+/// unless the column's rule sets it aside (`Value::Quarantined`): `quarantine` → NULL on the
+/// target, `replace_bad_text` → its text with the bad bytes replaced.
 pub fn convert(col: &Column, v: ValueRef<'_>) -> Result<Value, String> {
+    match convert_cell(col, v) {
+        Err(reason) if col.quarantine || (col.replace_bad_text && is_bad_text(col, &v)) => {
+            let (class, raw) = raw_cell(&v);
+            let value = match v {
+                ValueRef::Text(t) | ValueRef::Blob(t) if col.replace_bad_text && is_bad_text(col, &v) => Value::Text(replace_bad_text(t)),
+                _ => Value::Null,
+            };
+            let reason = if matches!(value, Value::Text(_)) { format!("{reason} (replaced by U+FFFD: invalid_text = \"replace\")") } else { reason };
+            Ok(Value::Quarantined(Box::new(ferry_model::Quarantined { value, class: class.into(), raw, reason })))
+        }
+        r => r,
+    }
+}
+
+/// `v` is text (or a blob) that a text column cannot hold: not UTF-8, or with a NUL.
+fn is_bad_text(col: &Column, v: &ValueRef<'_>) -> bool {
+    matches!(col.data_type, DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. })
+        && matches!(v, ValueRef::Text(t) | ValueRef::Blob(t) if std::str::from_utf8(t).map_or(true, |s| s.contains('\0')))
+}
+
+fn convert_cell(col: &Column, v: ValueRef<'_>) -> Result<Value, String> {
     use ValueRef as V;
     if let V::Null = v {
         return Ok(Value::Null);
@@ -144,6 +189,9 @@ pub fn convert(col: &Column, v: ValueRef<'_>) -> Result<Value, String> {
             V::Null => Value::Null,
         },
         DataType::Json => match v {
+            // Under a quarantine rule a text that is not JSON is set aside here, before
+            // PostgreSQL would refuse the whole chunk.
+            V::Text(t) if col.quarantine && serde_json::from_slice::<serde_json::Value>(t).is_err() => return Err("holds a text that is not valid JSON".into()),
             V::Text(t) => Value::Json(utf8(t)?),
             _ => return Err(odd()),
         },
@@ -414,7 +462,7 @@ mod snapshot_tests {
         let _ = std::fs::remove_file(&path);
         let w = Connection::open(&path).unwrap();
         w.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);").unwrap();
-        let src = SqliteSource { path: path.clone() };
+        let src = SqliteSource { path: path.clone(), rules: Default::default() };
         let first = src.open().unwrap();
         first.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)).unwrap();
         begin_read(&first).unwrap();

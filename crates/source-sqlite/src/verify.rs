@@ -12,7 +12,7 @@
 use crate::read::{range_condition, read_rows, real_text, select_sql};
 use crate::{blocking, map_error, quote_ident, quote_literal, SqliteSource};
 use ferry_model::canonical::{json_canonical, Canon, ColumnText, RowText};
-use ferry_model::{ChunkRange, Column, RowSender, SourceError, Table};
+use ferry_model::{ChunkRange, Column, DataType, RowSender, SourceError, Table};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
@@ -28,7 +28,87 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
             ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
         })
     })
+    .map(|_| ())?;
+    // Whether a cell's bytes are UTF-8 without NUL, what PostgreSQL text holds (a check, not a
+    // conversion: the canonical text stays SQLite's).
+    conn.create_scalar_function("ferry_utf8_ok", 1, flags, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            ValueRef::Text(t) | ValueRef::Blob(t) => std::str::from_utf8(t).is_ok_and(|s| !s.contains('\0')),
+            _ => true,
+        })
+    })?;
+    conn.create_scalar_function("ferry_is_number", 1, flags, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            ValueRef::Text(t) => std::str::from_utf8(t).is_ok_and(crate::read::is_number),
+            ValueRef::Integer(_) | ValueRef::Real(_) => true,
+            _ => false,
+        })
+    })?;
+    // The declared replacement of `invalid_text = "replace"` (the raw cell is checked against
+    // ferry.quarantine separately, see `set_aside_exprs`).
+    conn.create_scalar_function("ferry_utf8_replace", 1, flags, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            ValueRef::Text(t) | ValueRef::Blob(t) => Some(crate::read::replace_bad_text(t)),
+            _ => None,
+        })
+    })
     .map(|_| ())
+}
+
+/// SQLite's SQL for "the cell of `col` is one its type holds" (what the reader converts rather
+/// than sets aside), from the stored cell's class and SQLite's own date functions.
+fn fits_expr(col: &Column) -> String {
+    // A NULL from a date function is "does not fit", never unknown (NOT NULL is NULL).
+    format!("coalesce({}, 0)", fits_raw(col))
+}
+
+fn fits_raw(col: &Column) -> String {
+    let c = &quote_ident(&col.name);
+    let iso = format!("(typeof({c}) = 'text' AND {c} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' AND julianday({c}) IS NOT NULL)");
+    match &col.data_type {
+        DataType::Int { .. } => format!("typeof({c}) = 'integer'"),
+        DataType::Bool => format!("(typeof({c}) = 'integer' AND {c} IN (0, 1))"),
+        DataType::Double { .. } | DataType::Float { .. } => format!("(typeof({c}) = 'real' OR (typeof({c}) = 'integer' AND abs({c}) <= 9007199254740992))"),
+        DataType::Decimal { .. } => format!("(typeof({c}) IN ('integer', 'real') OR (typeof({c}) = 'text' AND ferry_is_number({c})))"),
+        DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } => format!("ferry_utf8_ok({c})"),
+        DataType::Json => format!("(typeof({c}) = 'text' AND ferry_utf8_ok({c}) AND json_valid({c}))"),
+        DataType::Date => format!("({iso} AND strftime('%H:%M:%f', {c}) = '00:00:00.000')"),
+        DataType::DateTime { .. } | DataType::Timestamp { .. } => {
+            let number = match col.stored_as.as_deref() {
+                Some("unixepoch") => format!("strftime('%Y', {c}, 'unixepoch')"),
+                Some("unixepoch-ms") => format!("strftime('%Y', {c} / 1000.0, 'unixepoch')"),
+                Some("julianday") => format!("strftime('%Y', {c})"),
+                _ => "0".into(),
+            };
+            format!("({iso} OR (typeof({c}) IN ('integer', 'real') AND {number} BETWEEN '0000' AND '9999'))")
+        }
+        _ => "1".into(),
+    }
+}
+
+/// SQLite's SQL for "the cell of `col` is set aside" by the column's rule (None: it sets none).
+fn set_aside_condition(col: &Column) -> Option<String> {
+    let c = &quote_ident(&col.name);
+    let text = matches!(col.data_type, DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. });
+    let bad_text = format!("(typeof({c}) IN ('text', 'blob') AND NOT ferry_utf8_ok({c}))");
+    match (col.quarantine, col.replace_bad_text && text) {
+        (true, _) => Some(format!("({c} IS NOT NULL AND NOT {})", fits_expr(col))),
+        (false, true) => Some(bad_text),
+        (false, false) => None,
+    }
+}
+
+/// The storage class and raw text of a set-aside cell of `col`, as ferry.quarantine keeps them
+/// (`read::raw_cell`), in SQLite's SQL; NULL for cells not set aside.
+pub fn set_aside_exprs(col: &Column) -> Option<[String; 2]> {
+    let cond = set_aside_condition(col)?;
+    let c = &quote_ident(&col.name);
+    let hex = format!("'X''' || hex({c}) || ''''");
+    let raw = format!(
+        "CASE typeof({c}) WHEN 'integer' THEN CAST({c} AS TEXT) WHEN 'real' THEN ferry_real_text({c}) \
+         WHEN 'text' THEN CASE WHEN ferry_utf8_ok({c}) THEN {c} ELSE {hex} END ELSE {hex} END"
+    );
+    Some([format!("CASE WHEN {cond} THEN typeof({c}) END"), format!("CASE WHEN {cond} THEN {raw} END")])
 }
 
 /// The text SQLite's `strftime` gives for a date cell of a column stored as `stored_as` with
@@ -54,8 +134,24 @@ fn datetime_text(c: &str, stored_as: Option<&str>, digits: u8) -> String {
     format!("CASE typeof({c}) WHEN 'text' THEN strftime('%Y-%m-%d %H:%M:%S', {c}) || {frac} ELSE {numeric} END")
 }
 
-/// The canonical text of `col` in SQLite's SQL.
+/// The canonical text of `col` in SQLite's SQL: what the target holds for each stored cell —
+/// NULL for a cell the column's rule sets aside, the replacement for bad text under
+/// `invalid_text = "replace"` (the raw cells are compared with ferry.quarantine separately).
 pub fn canonical_expr(col: &Column, canon: Canon) -> String {
+    let text = canonical_stored(col, canon);
+    let c = &quote_ident(&col.name);
+    // Bad text is the only cell a text column does not hold: replaced, it is never NULL.
+    if col.replace_bad_text && matches!(col.data_type, DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. }) {
+        format!("CASE WHEN typeof({c}) IN ('text', 'blob') AND NOT ferry_utf8_ok({c}) THEN ferry_utf8_replace({c}) ELSE {text} END")
+    } else if col.quarantine {
+        format!("CASE WHEN {c} IS NULL OR {} THEN {text} END", fits_expr(col))
+    } else {
+        text
+    }
+}
+
+/// The canonical text of a cell `col`'s type holds, in SQLite's SQL.
+fn canonical_stored(col: &Column, canon: Canon) -> String {
     let c = &quote_ident(&col.name);
     // `hex(NULL)` is '' and `printf('%.2f', NULL)` is '0.00': NULL stays NULL first.
     let not_null = |e: String| format!("CASE WHEN {c} IS NULL THEN NULL ELSE {e} END");
@@ -111,6 +207,10 @@ impl ferry_model::VerifySource for SqliteSource {
 
     fn quote(&self, ident: &str) -> String {
         quote_ident(ident)
+    }
+
+    fn set_aside_exprs(&self, column: &Column) -> Option<[String; 2]> {
+        set_aside_exprs(column)
     }
 
     async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {

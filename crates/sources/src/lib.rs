@@ -96,6 +96,12 @@ pub fn unknown_scheme(url: &str) -> SourceError {
 
 /// Opens the source `url` names.
 pub async fn connect(url: &str) -> Result<AnySource, SourceError> {
+    connect_with(url, ferry_model::CellRules::default()).await
+}
+
+/// Opens the source `url` names, which introspects and reads under the user's cell `rules`
+/// (sources whose declared types describe every cell ignore them).
+pub async fn connect_with(url: &str, rules: ferry_model::CellRules) -> Result<AnySource, SourceError> {
     let r = registered(url).ok_or_else(|| unknown_scheme(url))?;
     match r.kind {
         ferry_source_mysql::binlog::POSITION_KIND => {
@@ -103,7 +109,7 @@ pub async fn connect(url: &str) -> Result<AnySource, SourceError> {
             Ok(AnySource::MySql(Arc::new(MySqlSource::connect(&url).await?)))
         }
         ferry_source_postgres::cdc::POSITION_KIND => Ok(AnySource::Postgres(Arc::new(PgSource::connect(url).await?))),
-        ferry_source_sqlite::KIND => Ok(AnySource::Sqlite(Arc::new(SqliteSource::connect(url).await?))),
+        ferry_source_sqlite::KIND => Ok(AnySource::Sqlite(Arc::new(SqliteSource::connect_with(url, rules).await?))),
         _ => Err(unknown_scheme(url)),
     }
 }
@@ -234,6 +240,10 @@ impl Source for AnySource {
 impl VerifySource for AnySource {
     fn canonical_expr(&self, column: &Column, canon: Canon) -> String {
         each!(self, AnySource, s => s.canonical_expr(column, canon))
+    }
+
+    fn set_aside_exprs(&self, column: &Column) -> Option<[String; 2]> {
+        each!(self, AnySource, s => s.set_aside_exprs(column))
     }
 
     fn quote(&self, ident: &str) -> String {

@@ -88,6 +88,9 @@ pub struct TableBatch {
     pub replace: Option<String>,
     /// Only the `upserts` rows for which this condition holds are written (`--where`).
     pub only: Option<String>,
+    /// The table may hold set-aside cells: the entries of every row written or deleted here are
+    /// replaced by these (`crate::quarantine`). None: the table has no such column.
+    pub quarantine: Option<Vec<crate::quarantine::QuarantineRow>>,
 }
 
 /// A batch of whole source transactions.
@@ -246,6 +249,20 @@ impl PgTarget {
                 )
                 .await?;
             for t in b.tables.iter().filter(|t| !stopped.iter().any(|(s, _)| s == &t.table)) {
+                if let Some(cells) = &t.quarantine {
+                    if t.truncate {
+                        self.clear_quarantine(&b.schema, &t.table).await?;
+                    }
+                    let keys: Vec<String> = t
+                        .upserts
+                        .iter()
+                        .chain(&t.deletes)
+                        .filter(|_| !t.key.is_empty())
+                        .map(|r| ferry_model::canonical::row_key_text(t.key.iter().map(|&i| &r[i])))
+                        .collect();
+                    self.forget_quarantine(&b.schema, &t.table, &keys).await?;
+                    self.write_quarantine(&b.schema, cells, "sync").await?;
+                }
                 self.client
                     .execute(
                         "INSERT INTO ferry.sync_tables (target_schema, table_name, inserts, updates, deletes, zero_dates_nulled, zero_dates_infinity, json_duplicate_keys) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \

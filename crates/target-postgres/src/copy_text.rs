@@ -32,6 +32,8 @@ pub fn encode_row(row: &[Value], out: &mut Vec<u8>) -> Result<(), (usize, Encode
 pub fn encode_value(v: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     match v {
         Value::Null => out.extend_from_slice(b"\\N"),
+        // The converter unwraps these; what the target gets is the replacement.
+        Value::Quarantined(q) => return encode_value(&q.value, out),
         other => {
             let mut s = String::new();
             text_of(other, &mut s)?;
@@ -45,6 +47,7 @@ pub fn encode_value(v: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
 pub fn text_of(v: &Value, s: &mut String) -> Result<(), EncodeError> {
     match v {
         Value::Null => s.push_str("NULL"),
+        Value::Quarantined(q) => return text_of(&q.value, s),
         Value::Bool(b) => s.push(if *b { 't' } else { 'f' }),
         Value::Int(i) => write!(s, "{i}").unwrap(),
         Value::UInt(u) => write!(s, "{u}").unwrap(),

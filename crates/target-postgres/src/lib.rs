@@ -11,6 +11,7 @@ pub mod copy_text;
 pub mod ddl;
 pub mod error;
 pub mod ident;
+pub mod quarantine;
 pub mod reshape;
 pub mod state;
 pub mod sync_state;

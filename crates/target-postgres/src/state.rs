@@ -25,7 +25,27 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("positions owned by their source: kind, text and order key instead of binlog file and offset", V2),
     ("the final hop's id map of merged lookup tables and names of pivoted forms and attributes", V3),
     ("online reloads of one table of a running sync", V4),
+    ("cells set aside by a column's rule instead of stopping the table", V5),
 ];
+
+/// `quarantine`: each cell a source set aside (`Value::Quarantined`), by target table, column
+/// and row key: the raw cell as stored, why, and what the target column got. A later write of
+/// the same row replaces its entry (`crate::quarantine`).
+const V5: &str = "
+CREATE TABLE ferry.quarantine (
+    target_schema text NOT NULL,
+    table_name text NOT NULL,
+    column_name text NOT NULL,
+    row_key text NOT NULL,
+    storage_class text NOT NULL,
+    raw_value text NOT NULL,
+    reason text NOT NULL,
+    written text,
+    via text NOT NULL CHECK (via IN ('load', 'sync')),
+    at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (target_schema, table_name, column_name, row_key)
+);
+";
 
 /// `reloads`: `ferry reload` requests and their progress (`crate::sync_state`).
 const V4: &str = "
@@ -318,7 +338,7 @@ impl PgTarget {
     /// Starts a fresh run for `schema`: forgets earlier chunks and stores the chunk plan.
     pub async fn start_run(&self, schema: &str, source: &str, chunk_plan: &str) -> Result<(), TargetError> {
         let sql = format!(
-            "BEGIN; DELETE FROM ferry.load_chunks WHERE target_schema = {s}; \
+            "BEGIN; DELETE FROM ferry.load_chunks WHERE target_schema = {s}; DELETE FROM ferry.quarantine WHERE target_schema = {s}; \
              DELETE FROM ferry.sync_state WHERE target_schema = {s}; DELETE FROM ferry.sync_tables WHERE target_schema = {s}; \
              DELETE FROM ferry.sync_log WHERE target_schema = {s}; \
              INSERT INTO ferry.load_runs (target_schema, source, status, chunk_plan) VALUES ({s}, {src}, 'loading', {plan}::jsonb) \
@@ -357,19 +377,21 @@ impl PgTarget {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
     }
 
-    /// Runs a COPY for one chunk and records the chunk in the same transaction.
+    /// Runs a COPY for one chunk and records the chunk, and the cells its encoder set aside, in
+    /// the same transaction.
     pub async fn copy_chunk(
         &self,
         copy_sql: &str,
         rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>,
-        schema: &str,
-        table: &str,
-        chunk_id: i32,
-        bytes: &std::sync::atomic::AtomicU64,
+        chunk: ChunkRecord<'_>,
     ) -> Result<u64, TargetError> {
+        let ChunkRecord { schema, table, chunk_id, bytes, quarantine } = chunk;
         self.batch("BEGIN").await?;
         let result = async {
             let rows = self.copy_in(copy_sql, rx).await?;
+            // The rows' encoder has finished (the COPY data ended): its set-aside cells are all here.
+            let set_aside = std::mem::take(&mut *quarantine.lock().expect("quarantine list"));
+            self.write_quarantine(schema, &set_aside, "load").await?;
             let b = bytes.load(std::sync::atomic::Ordering::Relaxed) as i64;
             self.client
                 .execute(
@@ -386,6 +408,16 @@ impl PgTarget {
         }
         result
     }
+}
+
+/// What [`PgTarget::copy_chunk`] records with a chunk's rows: which chunk, the bytes the COPY
+/// sent (counted while it runs) and the cells its encoder set aside (filled while it runs).
+pub struct ChunkRecord<'a> {
+    pub schema: &'a str,
+    pub table: &'a str,
+    pub chunk_id: i32,
+    pub bytes: &'a std::sync::atomic::AtomicU64,
+    pub quarantine: &'a std::sync::Mutex<Vec<crate::quarantine::QuarantineRow>>,
 }
 
 /// The set of (table, chunk id) in `done`.

@@ -31,7 +31,7 @@
 mod report;
 pub mod structure;
 
-pub use report::{TableStatus, TableVerify, VerifyReport};
+pub use report::{QuarantineVerify, TableStatus, TableVerify, VerifyReport};
 
 use bytes::Bytes;
 use ferry_model::canonical::{Canon, ColumnText, ZeroAs};
@@ -345,8 +345,54 @@ async fn verify_table<S: VerifySource>(
     r.changed_columns = cols;
     r.status = if r.missing + r.extra + r.changed == 0 { TableStatus::Equal } else { TableStatus::Differs };
     r.diff_keys = diffs.missing.into_iter().chain(diffs.extra).chain(diffs.changed.into_iter().map(|(k, _)| k)).collect();
+    r.quarantine = verify_quarantine(source, target, t).await?;
     r.seconds = started.elapsed().as_secs_f64();
     Ok(r)
+}
+
+/// The cells `t`'s column rules set aside on the source now (by the source's own SQL over the
+/// stored cells) against the entries of `ferry.quarantine`, as multisets of (target column,
+/// storage class, raw value): each set-aside cell must be listed with the value it holds, and
+/// nothing else. None: no column of `t` sets cells aside.
+async fn verify_quarantine<S: VerifySource>(source: &S, target: &PgTarget, t: &TablePlan) -> Result<Option<QuarantineVerify>, VerifyError> {
+    let mut columns = Vec::new();
+    let mut exprs = Vec::new();
+    for c in &t.source.columns {
+        if let (Some([class, raw]), Some(target_column)) = (source.set_aside_exprs(c), t.target_column_of(&c.name)) {
+            columns.push(target_column.to_string());
+            exprs.push(class);
+            exprs.push(raw);
+        }
+    }
+    if columns.is_empty() {
+        return Ok(None);
+    }
+    let rows = source.canonical_rows(&t.source, &exprs, &ChunkRange::All).await?;
+    let mut on_source: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    for row in &rows {
+        for (i, column) in columns.iter().enumerate() {
+            if let (Some(class), Some(raw)) = (&row[2 * i], &row[2 * i + 1]) {
+                *on_source.entry((column.clone(), class.clone(), raw.clone())).or_default() += 1;
+            }
+        }
+    }
+    let source_cells = on_source.values().sum::<i64>() as u64;
+    let listed = target.quarantine_of(&t.target.schema, &t.target.name).await?;
+    let mut q = QuarantineVerify { source_cells, listed: listed.len() as u64, ..Default::default() };
+    for cell in listed {
+        match on_source.get_mut(&cell) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => q.stale.push(format!("{}: {}", cell.0, cell.2)),
+        }
+    }
+    for ((column, _, raw), n) in on_source {
+        for _ in 0..n {
+            q.unlisted.push(format!("{column}: {raw}"));
+        }
+    }
+    q.unlisted.truncate(SAMPLES);
+    q.stale.truncate(SAMPLES);
+    Ok(Some(q))
 }
 
 /// Orders keys column by column, numerically where both texts are integers (so 2 < 10).

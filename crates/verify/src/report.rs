@@ -36,6 +36,9 @@ pub struct TableVerify {
     pub sample_extra: Vec<String>,
     pub sample_changed: Vec<(String, Vec<String>)>,
     pub repaired: u64,
+    /// Cells the source's column rules set aside, compared with `ferry.quarantine`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<QuarantineVerify>,
     /// The result before `--repair`, when it repaired this table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before_repair: Option<Box<TableVerify>>,
@@ -63,10 +66,29 @@ impl TableVerify {
             sample_extra: vec![],
             sample_changed: vec![],
             repaired: 0,
+            quarantine: None,
             before_repair: None,
             seconds: 0.0,
             diff_keys: vec![],
         }
+    }
+}
+
+/// A table's set-aside cells: those the source holds now (by its own SQL) against those
+/// `ferry.quarantine` lists, as (column, storage class, raw value) multisets.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QuarantineVerify {
+    pub source_cells: u64,
+    pub listed: u64,
+    /// On the source, not listed (`column: raw`), a sample.
+    pub unlisted: Vec<String>,
+    /// Listed, not on the source, a sample.
+    pub stale: Vec<String>,
+}
+
+impl QuarantineVerify {
+    pub fn equal(&self) -> bool {
+        self.unlisted.is_empty() && self.stale.is_empty()
     }
 }
 
@@ -99,7 +121,10 @@ impl VerifyReport {
         VerifyReport {
             source_database: plan.source_database.clone(),
             target_schema: plan.target_schema.clone(),
-            equal: structure.is_empty() && tables.iter().all(|t| matches!(t.status, TableStatus::Equal | TableStatus::EqualWithoutKey)),
+            equal: structure.is_empty()
+                && tables.iter().all(|t| {
+                    matches!(t.status, TableStatus::Equal | TableStatus::EqualWithoutKey) && t.quarantine.as_ref().is_none_or(QuarantineVerify::equal)
+                }),
             structure,
             rows_compared: tables.iter().map(|t| t.source_rows).sum(),
             tables,
@@ -129,6 +154,11 @@ impl VerifyReport {
                 TableStatus::MissingTable => "MISSING in target".into(),
                 TableStatus::EqualWithoutKey => "equal (compared without key)".into(),
                 TableStatus::DiffersWithoutKey => "DIFFERS (compared without key: no row detail)".into(),
+            };
+            let status = match &t.quarantine {
+                Some(q) if !q.equal() => format!("{status}, QUARANTINE DIFFERS ({} set aside on the source, {} listed)", q.source_cells, q.listed),
+                Some(q) if q.source_cells > 0 => format!("{status}, {} cells set aside (in ferry.quarantine)", q.source_cells),
+                _ => status,
             };
             let shown = t.before_repair.as_deref().unwrap_or(t);
             let _ = writeln!(
@@ -162,6 +192,17 @@ impl VerifyReport {
             let _ = writeln!(s, "\nstructure: {} planned object(s) missing or different on the target:", self.structure.len());
             for p in &self.structure {
                 let _ = writeln!(s, "  {p}");
+            }
+        }
+        for t in &self.tables {
+            if let Some(q) = t.quarantine.as_ref().filter(|q| !q.equal()) {
+                let _ = writeln!(s, "\n{} (ferry.quarantine):", t.target);
+                if !q.unlisted.is_empty() {
+                    let _ = writeln!(s, "  set aside on the source, not in ferry.quarantine: {}", q.unlisted.join("; "));
+                }
+                if !q.stale.is_empty() {
+                    let _ = writeln!(s, "  in ferry.quarantine, not set aside on the source: {}", q.stale.join("; "));
+                }
             }
         }
         for t in &self.tables {

@@ -140,6 +140,22 @@ impl TablePlan {
         })
     }
 
+    /// Set-aside `cells` of converted rows as rows of `ferry.quarantine` (target names).
+    pub fn quarantine_rows(&self, cells: &[crate::convert::QuarantinedCell]) -> Vec<ferry_target_postgres::quarantine::QuarantineRow> {
+        cells
+            .iter()
+            .map(|c| ferry_target_postgres::quarantine::QuarantineRow {
+                table: self.target.name.clone(),
+                column: self.target.columns[c.column].name.clone(),
+                key: c.key.clone(),
+                class: c.class.clone(),
+                raw: c.raw.clone(),
+                reason: c.reason.clone(),
+                written: c.written.clone(),
+            })
+            .collect()
+    }
+
     /// The target column that source column `name` lands in.
     pub fn target_column_of(&self, name: &str) -> Option<&str> {
         let i = self.source.column_index(name)?;

@@ -117,6 +117,7 @@ impl Planner<'_> {
                         k.columns.iter().filter_map(|c| t.column_index(c).map(|i| crate::convert::KeyColumn { name: c.clone(), source_index: i })).collect()
                     })
                     .unwrap_or_default(),
+                quarantine: t.columns.iter().any(|c| c.quarantine || c.replace_bad_text),
             },
             auto_increment_floor: t.auto_increment,
             binary: None,
