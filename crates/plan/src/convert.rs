@@ -460,4 +460,31 @@ mod tests {
         assert_eq!(Conversion::IntToBool.apply(Value::Int(1), &mut st).unwrap(), Value::Bool(true));
         assert!(Conversion::IntToBool.apply(Value::Int(2), &mut st).is_err());
     }
+
+    #[test]
+    fn set_aside_cells_are_unwrapped_listed_with_their_key_and_dropped_columns_skipped() {
+        let conv = RowConverter {
+            // Target: id, s (source column 1, `n`, is not on the target).
+            columns: vec![
+                ColumnConversion { source_index: 0, conversion: Conversion::Identity },
+                ColumnConversion { source_index: 2, conversion: Conversion::Identity },
+            ],
+            key: vec![KeyColumn { name: "id".into(), source_index: 0 }],
+            quarantine: true,
+        };
+        let aside = |value: Value, raw: &str| {
+            Value::Quarantined(Box::new(ferry_model::Quarantined { value, class: "text".into(), raw: raw.into(), reason: "odd".into() }))
+        };
+        let mut st = ConversionStats::default();
+        let row = conv.convert(vec![Value::Int(2), aside(Value::Null, "toto"), aside(Value::Text("\u{FFFD}A".into()), "X'FF41'")], 1, &mut st).unwrap();
+        assert_eq!(row, vec![Value::Int(2), Value::Text("\u{FFFD}A".into())]);
+        assert_eq!(st.quarantined.len(), 1, "the dropped column's cell is written nowhere");
+        let q = &st.quarantined[0];
+        assert_eq!((q.column, q.key.as_str(), q.written.as_deref(), q.raw.as_str()), (1, "[\"2\"]", Some("\u{FFFD}A"), "X'FF41'"));
+        // A row that fails to convert lists nothing.
+        let bad = RowConverter { columns: vec![ColumnConversion { source_index: 0, conversion: Conversion::IntToBool }], ..conv.clone() };
+        let mut st = ConversionStats::default();
+        assert!(bad.convert(vec![Value::Int(5), aside(Value::Null, "x")], 1, &mut st).is_err());
+        assert!(st.quarantined.is_empty());
+    }
 }

@@ -767,4 +767,47 @@ mod tests {
         assert_eq!(pick("BOOLEAN", &ints(0, 1)).data_type, DataType::Bool);
         assert_eq!(pick("BOOLEAN", &ints(0, 2)).data_type, int_type(8));
     }
+
+    fn ruled(odd_cells: OddCells, bad_text: BadText, date_form: Option<DateForm>) -> CellRule {
+        CellRule { odd_cells, bad_text, date_form }
+    }
+
+    #[test]
+    fn quarantine_keeps_the_declared_type_and_counts_the_odd_cells() {
+        let p = Profile { texts: 2, text_sample: Some("toto".into()), ..ints(1, 9) };
+        let c = choose("INTEGER", &p, ruled(OddCells::Quarantine, BadText::Bytea, None));
+        assert_eq!((c.data_type.clone(), c.quarantined), (int_type(4), 2));
+        let note = c.note.unwrap();
+        assert!(note.contains("2 cells (e.g. 'toto')") && note.contains("ferry.quarantine"), "{note}");
+        // Nothing odd: nothing counted, nothing said.
+        let c = choose("INTEGER", &ints(1, 9), ruled(OddCells::Quarantine, BadText::Bytea, None));
+        assert_eq!((c.quarantined, c.note), (0, None));
+    }
+
+    #[test]
+    fn bad_text_stays_text_under_replace_and_error() {
+        let p = Profile { texts: 3, bad_texts: 1, bad_text_row: Some("rowid 7".into()), ..Default::default() };
+        let c = choose("TEXT", &p, ruled(OddCells::Widen, BadText::Replace, None));
+        assert_eq!((c.data_type.clone(), c.replace_bad_text), (DataType::Text { max_bytes: u64::MAX }, true));
+        assert!(c.note.unwrap().contains("U+FFFD"));
+        let c = choose("TEXT", &p, ruled(OddCells::Widen, BadText::Error, None));
+        assert_eq!((c.data_type.clone(), c.replace_bad_text), (DataType::Text { max_bytes: u64::MAX }, false));
+        assert!(c.note.unwrap().contains("stops at the first"));
+    }
+
+    #[test]
+    fn a_forced_date_form_reads_an_integer_column_as_dates() {
+        let c = choose("INTEGER", &ints(0, 1_700_000_000), ruled(OddCells::Widen, BadText::Bytea, Some(DateForm::UnixSeconds)));
+        assert_eq!((c.data_type, c.stored_as.as_deref()), (DataType::Timestamp { fsp: 0 }, Some("unixepoch")));
+        // Without the rule the same numbers are integers: the profile alone cannot tell.
+        assert_eq!(pick("INTEGER", &ints(0, 1_700_000_000)).data_type, int_type(4));
+        let ms = choose("INTEGER", &ints(0, 1_700_000_000_000), ruled(OddCells::Widen, BadText::Bytea, Some(DateForm::UnixMillis)));
+        assert_eq!((ms.data_type, ms.stored_as.as_deref()), (DataType::Timestamp { fsp: 3 }, Some("unixepoch-ms")));
+        // `iso` with numbers: said, and under quarantine the numbers are the odd cells.
+        let mixed = Profile { texts: 2, iso_texts: 2, timed_texts: 2, ..ints(86400, 86400) };
+        let c = choose("DATETIME", &mixed, ruled(OddCells::Widen, BadText::Bytea, Some(DateForm::Iso)));
+        assert!(c.note.unwrap().contains("numbers are not ISO 8601"));
+        let c = choose("DATETIME", &mixed, ruled(OddCells::Quarantine, BadText::Bytea, Some(DateForm::Iso)));
+        assert_eq!((c.data_type, c.stored_as, c.quarantined), (DataType::DateTime { fsp: 0 }, None, 10));
+    }
 }
