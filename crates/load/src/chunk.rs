@@ -215,15 +215,18 @@ async fn load_chunk<R: SnapshotReader>(
                     let key = t.converter.describe_target_row(&converted, ordinal);
                     return Err(format!("table `{}`, column `{col}`, {key}: {e}", t.source.name));
                 }
-            }
-            progress.rows(table_index, n);
-            if buf.len() >= FLUSH_BYTES {
-                bytes_ref.fetch_add(buf.len() as u64, Ordering::Relaxed);
-                let chunk = Bytes::from(std::mem::replace(&mut buf, Vec::with_capacity(FLUSH_BYTES * 2)));
-                if byte_tx.send(Ok(chunk)).await.is_err() {
-                    return Err("the COPY stopped".into());
+                drop(converted);
+                // A full piece leaves at once, not at the end of the batch: with wide rows a
+                // batch is megabytes, and the lane holds one piece, not one batch, encoded.
+                if buf.len() >= FLUSH_BYTES {
+                    bytes_ref.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    let chunk = Bytes::from(std::mem::replace(&mut buf, Vec::with_capacity(FLUSH_BYTES * 2)));
+                    if byte_tx.send(Ok(chunk)).await.is_err() {
+                        return Err("the COPY stopped".into());
+                    }
                 }
             }
+            progress.rows(table_index, n);
         }
         if let Encoder::Binary(_) = encoder {
             buf.extend_from_slice(copy_binary::TRAILER);

@@ -16,8 +16,11 @@ use ferry_model::{ChunkRange, Column, DataType, ErrorKind, Row, RowSender, Snaps
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
+/// A batch ends at 2,000 rows or 1 MB, whichever comes first: the load's row channel holds a
+/// few batches, so wide rows (blobs) travel one or two at a time and a lane's memory stays a
+/// few megabytes above its largest row.
 const BATCH_ROWS: usize = 2000;
-const BATCH_BYTES: usize = 4 << 20;
+const BATCH_BYTES: usize = 1 << 20;
 
 /// The integer column chunks split on: the rowid alias or a one-column integer primary key.
 pub fn chunk_key(table: &Table) -> Option<String> {
