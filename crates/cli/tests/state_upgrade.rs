@@ -70,7 +70,8 @@ fn downgrade_state(dst: &str, schema: &str, file_pos: impl Fn(&str) -> (String, 
 /// After the upgrade: the state is at the current version, the position carries its kind, the
 /// resumed sync's first log row starts where the old state's ended, and inserts were counted once.
 fn assert_upgraded(dst: &str, schema: &str, old_position: &str, kind: &str, inserts_before: i64) {
-    assert_eq!(psql(dst, "SELECT max(version) FROM ferry.state_version"), "4\n");
+    assert_eq!(psql(dst, "SELECT max(version) FROM ferry.state_version"), "5\n");
+    assert_eq!(psql(dst, "SELECT to_regclass('ferry.quarantine') IS NOT NULL"), "t\n", "V5 added the quarantine table");
     assert_eq!(psql(dst, &format!("SELECT position_kind FROM ferry.sync_state WHERE target_schema = '{schema}'")), format!("{kind}\n"));
     let first = psql(dst, &format!("SELECT from_position, to_position FROM ferry.sync_log WHERE target_schema = '{schema}' ORDER BY id"));
     let rows: Vec<&str> = first.lines().collect();
