@@ -147,3 +147,25 @@ fn state_of_a_newer_ferry_is_refused_not_rewritten() {
     assert!(r.stderr.contains("version 99") && r.stderr.contains("newer ferry"), "{}", r.stderr);
     assert_eq!(psql(&dst, "SELECT count(*) FROM ferry.state_version"), "1\n", "nothing written");
 }
+
+/// Runs that meet a target without ferry's state at the same moment all start: one creates the
+/// state, the others wait for it and find it made (they once ran the upgrade a second time and
+/// failed with "column … already exists").
+#[test]
+fn concurrent_first_runs_create_the_state_once_and_all_succeed() {
+    let db = unique("state_race");
+    let src = fresh_pg(&format!("{db}_src"));
+    psql(&src, "CREATE TABLE t (id int PRIMARY KEY, v text)");
+    let dst = fresh_pg(&db);
+    let runs: Vec<_> = (0..6)
+        .map(|i| {
+            let (src, dst) = (src.clone(), dst.clone());
+            std::thread::spawn(move || ferry(&["migrate", "--schema-only", "--source", &src, "--target", &dst, "--schema", &format!("s{i}"), "--quiet"]))
+        })
+        .collect();
+    for r in runs {
+        let r = r.join().unwrap();
+        assert_eq!(r.status, 0, "{}", r.all());
+    }
+    assert_eq!(psql(&dst, "SELECT count(*), count(DISTINCT version) FROM ferry.state_version"), "5\t5\n", "each version recorded once");
+}

@@ -253,18 +253,27 @@ impl PgTarget {
         if found == Some(STATE_VERSION) {
             return Ok(());
         }
-        self.batch("BEGIN").await?;
-        let result = self.upgrade_state().await;
-        match result {
-            Ok(()) => self.batch("COMMIT").await,
-            Err(e) => {
-                let _ = self.batch("ROLLBACK").await;
-                Err(match found {
-                    None => e.context("creating ferry's state schema \"ferry\" (nothing was created)"),
-                    Some(_) => e,
-                })
+        // The lock is taken before the transaction starts: a transaction's start is where the
+        // server catches up on catalog changes other sessions committed, so one that waited for
+        // a concurrent upgrade sees its tables (taken inside, the wait ends with a stale catalog
+        // cache and the upgrade runs twice: "column … already exists").
+        self.client.execute("SELECT pg_advisory_lock($1, 0)", &[&STATE_LOCK_CLASS]).await?;
+        let result = async {
+            self.batch("BEGIN").await?;
+            match self.upgrade_state().await {
+                Ok(()) => self.batch("COMMIT").await,
+                Err(e) => {
+                    let _ = self.batch("ROLLBACK").await;
+                    Err(e)
+                }
             }
         }
+        .await;
+        let _ = self.client.execute("SELECT pg_advisory_unlock($1, 0)", &[&STATE_LOCK_CLASS]).await;
+        result.map_err(|e| match found {
+            None => e.context("creating ferry's state schema \"ferry\" (nothing was created)"),
+            Some(_) => e,
+        })
     }
 
     /// [`PgTarget::ensure_state`] inside the caller's transaction (a check that rolls back
