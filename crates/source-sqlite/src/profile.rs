@@ -283,13 +283,7 @@ fn forced_dates(form: DateForm, intent: &Intent, p: &Profile, declared: &str) ->
     }
     let instant = p.zoned_texts > 0 || matches!(form, DateForm::UnixSeconds | DateForm::UnixMillis);
     let date_only = *intent == Intent::Date && p.non_midnight == 0 && (numbers == 0 || stored_as.is_none());
-    let data_type = if date_only {
-        DataType::Date
-    } else if instant {
-        DataType::Timestamp { fsp }
-    } else {
-        DataType::DateTime { fsp }
-    };
+    let data_type = date_type(date_only, instant, fsp);
     let mut why = vec![format!("date_form = \"{}\"", form.label())];
     if numbers > 0 && stored_as.is_none() {
         why.push(format!("{numbers} numbers are not ISO 8601 texts and cannot be read"));
@@ -304,6 +298,18 @@ fn forced_dates(form: DateForm, intent: &Intent, p: &Profile, declared: &str) ->
         note: Some(format!("{shown}, {} → {}", why.join("; "), type_label(&data_type))),
         quarantined: 0,
         replace_bad_text: false,
+    }
+}
+
+/// A date column's type: `date` when every cell is a day, `timestamptz` when a cell names an
+/// instant (a zone, a unix time), else `timestamp`, with `fsp` fractional digits.
+fn date_type(date_only: bool, instant: bool, fsp: u8) -> DataType {
+    if date_only {
+        DataType::Date
+    } else if instant {
+        DataType::Timestamp { fsp }
+    } else {
+        DataType::DateTime { fsp }
     }
 }
 
@@ -523,13 +529,7 @@ fn dates(intent: &Intent, p: &Profile, shown: &str) -> Choice {
         forms.insert(0, format!("{} ISO 8601 texts", p.texts));
     }
     let date_only = *intent == Intent::Date && p.non_midnight == 0 && stored_as.is_none();
-    let data_type = if date_only {
-        DataType::Date
-    } else if instant {
-        DataType::Timestamp { fsp }
-    } else {
-        DataType::DateTime { fsp }
-    };
+    let data_type = date_type(date_only, instant, fsp);
     let mut notes = Vec::new();
     if stored_as.is_some() {
         notes.push(format!("stored as {}", forms.join(" and ")));
