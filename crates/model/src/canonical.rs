@@ -94,7 +94,12 @@ pub fn canonical(v: &Value) -> Option<String> {
 /// `ferry.quarantine` names the row of a set-aside cell, written the same by the load, by sync
 /// and by verify.
 pub fn row_key_text<'a>(key: impl IntoIterator<Item = &'a Value>) -> String {
-    serde_json::Value::Array(key.into_iter().map(|v| canonical(v).map(serde_json::Value::String).unwrap_or(serde_json::Value::Null)).collect()).to_string()
+    key_text(key.into_iter().map(canonical))
+}
+
+/// [`row_key_text`] from the key's canonical texts (what verify reads from the source).
+pub fn key_text(texts: impl IntoIterator<Item = Option<String>>) -> String {
+    serde_json::Value::Array(texts.into_iter().map(|t| t.map(serde_json::Value::String).unwrap_or(serde_json::Value::Null)).collect()).to_string()
 }
 
 fn format_full(d: &crate::value::DateTime) -> String {

@@ -74,12 +74,15 @@ impl PgTarget {
         Ok(())
     }
 
-    /// `table`'s entries as (column, class, raw), for verify.
-    pub async fn quarantine_of(&self, schema: &str, table: &str) -> Result<Vec<(String, String, String)>, TargetError> {
+    /// `table`'s entries as (column, row key, class, raw), for verify.
+    pub async fn quarantine_of(&self, schema: &str, table: &str) -> Result<Vec<(String, String, String, String)>, TargetError> {
         let rows = self
             .client
-            .query("SELECT column_name, storage_class, raw_value FROM ferry.quarantine WHERE target_schema = $1 AND table_name = $2", &[&schema, &table])
+            .query(
+                "SELECT column_name, row_key, storage_class, raw_value FROM ferry.quarantine WHERE target_schema = $1 AND table_name = $2",
+                &[&schema, &table],
+            )
             .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
     }
 }

@@ -285,6 +285,7 @@ async fn verify_table<S: VerifySource>(
         r.chunks = 1;
         progress.0.rows(progress.1, sc);
         r.status = if sc == tc && sh == th { TableStatus::EqualWithoutKey } else { TableStatus::DiffersWithoutKey };
+        r.quarantine = verify_quarantine(source, target, t, &sql, opts.chunk_rows).await?;
         r.seconds = started.elapsed().as_secs_f64();
         return Ok(r);
     }
@@ -345,18 +346,27 @@ async fn verify_table<S: VerifySource>(
     r.changed_columns = cols;
     r.status = if r.missing + r.extra + r.changed == 0 { TableStatus::Equal } else { TableStatus::Differs };
     r.diff_keys = diffs.missing.into_iter().chain(diffs.extra).chain(diffs.changed.into_iter().map(|(k, _)| k)).collect();
-    r.quarantine = verify_quarantine(source, target, t).await?;
+    r.quarantine = verify_quarantine(source, target, t, &sql, opts.chunk_rows).await?;
     r.seconds = started.elapsed().as_secs_f64();
     Ok(r)
 }
 
 /// The cells `t`'s column rules set aside on the source now (by the source's own SQL over the
-/// stored cells) against the entries of `ferry.quarantine`, as multisets of (target column,
-/// storage class, raw value): each set-aside cell must be listed with the value it holds, and
-/// nothing else. None: no column of `t` sets cells aside.
-async fn verify_quarantine<S: VerifySource>(source: &S, target: &PgTarget, t: &TablePlan) -> Result<Option<QuarantineVerify>, VerifyError> {
+/// stored cells) against the entries of `ferry.quarantine`, as multisets of (target column, row
+/// key, storage class, raw value): each set-aside cell must be listed under its row with the
+/// value it holds, and nothing else. A table without a key is compared without the row key (its
+/// entries are named by load position). Read chunk by chunk like the rows, so memory does not
+/// grow with the table. None: no column of `t` sets cells aside.
+async fn verify_quarantine<S: VerifySource>(
+    source: &S,
+    target: &PgTarget,
+    t: &TablePlan,
+    sql: &TableSql,
+    chunk_rows: u64,
+) -> Result<Option<QuarantineVerify>, VerifyError> {
+    let keys = sql.key_src.len();
     let mut columns = Vec::new();
-    let mut exprs = Vec::new();
+    let mut exprs = sql.key_src.clone();
     for c in &t.source.columns {
         if let (Some([class, raw]), Some(target_column)) = (source.set_aside_exprs(c), t.target_column_of(&c.name)) {
             columns.push(target_column.to_string());
@@ -367,27 +377,32 @@ async fn verify_quarantine<S: VerifySource>(source: &S, target: &PgTarget, t: &T
     if columns.is_empty() {
         return Ok(None);
     }
-    let rows = source.canonical_rows(&t.source, &exprs, &ChunkRange::All).await?;
-    let mut on_source: BTreeMap<(String, String, String), i64> = BTreeMap::new();
-    for row in &rows {
-        for (i, column) in columns.iter().enumerate() {
-            if let (Some(class), Some(raw)) = (&row[2 * i], &row[2 * i + 1]) {
-                *on_source.entry((column.clone(), class.clone(), raw.clone())).or_default() += 1;
+    let ranges = source.plan_chunks(&t.source, chunk_rows.max(1)).await?;
+    let mut on_source: BTreeMap<(String, String, String, String), i64> = BTreeMap::new();
+    for range in &ranges {
+        for row in source.canonical_rows(&t.source, &exprs, range).await? {
+            let key = if keys > 0 { ferry_model::canonical::key_text(row[..keys].iter().cloned()) } else { String::new() };
+            for (i, column) in columns.iter().enumerate() {
+                if let (Some(class), Some(raw)) = (&row[keys + 2 * i], &row[keys + 2 * i + 1]) {
+                    *on_source.entry((column.clone(), key.clone(), class.clone(), raw.clone())).or_default() += 1;
+                }
             }
         }
     }
     let source_cells = on_source.values().sum::<i64>() as u64;
     let listed = target.quarantine_of(&t.target.schema, &t.target.name).await?;
     let mut q = QuarantineVerify { source_cells, listed: listed.len() as u64, ..Default::default() };
-    for cell in listed {
-        match on_source.get_mut(&cell) {
+    let shown = |column: &str, key: &str, raw: &str| if key.is_empty() { format!("{column}: {raw}") } else { format!("{column} {key}: {raw}") };
+    for (column, key, class, raw) in listed {
+        let key = if keys > 0 { key } else { String::new() };
+        match on_source.get_mut(&(column.clone(), key.clone(), class, raw.clone())) {
             Some(n) if *n > 0 => *n -= 1,
-            _ => q.stale.push(format!("{}: {}", cell.0, cell.2)),
+            _ => q.stale.push(shown(&column, &key, &raw)),
         }
     }
-    for ((column, _, raw), n) in on_source {
+    for ((column, key, _, raw), n) in on_source {
         for _ in 0..n {
-            q.unlisted.push(format!("{column}: {raw}"));
+            q.unlisted.push(shown(&column, &key, &raw));
         }
     }
     q.unlisted.truncate(SAMPLES);
