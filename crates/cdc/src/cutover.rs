@@ -149,6 +149,14 @@ pub async fn run<C: CdcSource, S: VerifySource>(
     if target.sync_state_status(&schema).await? == Some(SyncState::CutOver) {
         return Err(SyncError::Refused(format!("schema \"{schema}\" was already cut over")));
     }
+    // A paused table's target lags its source by the changes held for it.
+    let paused: Vec<String> = target.holds(&schema).await?.into_iter().filter(|h| h.status != "failed").map(|h| h.table).collect();
+    if !paused.is_empty() {
+        return Err(SyncError::Refused(format!(
+            "schema \"{schema}\" has paused tables ({}): `ferry resume` them (and let sync apply what it holds for them) before the cutover",
+            paused.join(", ")
+        )));
+    }
     drop(target);
     let source_read_only = if opts.read_only_source {
         let done = cdc.set_read_only().await?;

@@ -39,6 +39,7 @@ use ferry_target_postgres::{PgTarget, TargetError};
 mod batch;
 pub mod cutover;
 mod ddl;
+mod pause;
 pub mod reload;
 pub mod start;
 
@@ -235,17 +236,39 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
     let mut checker: Option<reload::Reloader> = None;
     let mut to_check: std::collections::VecDeque<String> = Default::default();
     let mut next_pass = Instant::now();
+    // Paused tables (`ferry pause`, target names) and when the engine last looked for requests.
+    let mut paused: HashSet<String> = HashSet::new();
+    let mut hold_poll = reload::Poll(Instant::now() - reload::POLL);
     loop {
         // What the target committed, the source may forget.
         if batch.from != confirmed {
             stream.confirm(&batch.from).await?;
             confirmed = batch.from.clone();
         }
+        // Pause and resume requests, between batches (see `pause`).
+        if hold_poll.due() {
+            let reloading = reloader.as_ref().map(|r| r.table.clone());
+            let engine = pause::Engine {
+                tables: &tables,
+                batch: &mut batch,
+                stopped: &mut stopped,
+                report,
+                monitor: opts.monitor.as_deref(),
+                reloading: reloading.as_deref(),
+                checker: &mut checker,
+            };
+            pause::take_requests(&sink, engine, &mut paused).await?;
+        }
         // Reload: take up a request, read its next chunk, and apply a held chunk once the
         // stream has reached its position (see `reload`).
         if reloader.is_none() && poll.due() {
             if let Some(req) = target.next_reload(&schema).await? {
                 let name = req.table.clone();
+                if paused.contains(&name) {
+                    reload::fail(&target, &schema, &name, "the table is paused: `ferry resume` it first (its held changes are applied), then reload it")
+                        .await?;
+                    continue;
+                }
                 match reload::Reloader::start(source, &target, &schema, req, &tables).await {
                     Ok(r) => reloader = Some(r),
                     Err(why) => reload::fail(&target, &schema, &name, &why).await?,
@@ -266,11 +289,15 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
         if let (Some(every), true) = (opts.verify_every, reload::Reloader::supported(source)) {
             if checker.is_none() && reloader.is_none() {
                 if to_check.is_empty() && Instant::now() >= next_pass {
-                    to_check = tables.iter().filter(|(n, t)| !stopped.contains(*n) && !t.key.is_empty()).map(|(n, _)| n.clone()).collect();
+                    to_check = tables
+                        .iter()
+                        .filter(|(n, t)| !stopped.contains(*n) && !t.key.is_empty() && !paused.contains(&t.plan.target.name))
+                        .map(|(n, _)| n.clone())
+                        .collect();
                     next_pass = Instant::now() + every;
                 }
                 if let Some(name) = to_check.pop_front() {
-                    if let Some(t) = tables.get(&name) {
+                    if let Some(t) = tables.get(&name).filter(|t| !paused.contains(&t.plan.target.name)) {
                         match reload::Reloader::verifier(source, t).await {
                             Ok(c) => checker = Some(c),
                             Err(why) => tracing::warn!("continuous verify of {name}: {why}"),
@@ -585,6 +612,7 @@ pub fn status_view(st: &ferry_target_postgres::sync_state::SyncStatus) -> ferry_
                 _ if cut_over => S::CutOver,
                 TableState::Stopped | TableState::NotSynced | TableState::Dropped => S::Stopped,
                 TableState::Streaming => S::Streaming,
+                TableState::Paused => S::Paused,
             };
             let error = match t.status {
                 TableState::NotSynced | TableState::Dropped => Some(t.last_error.clone().unwrap_or_else(|| t.status.to_string())),
@@ -598,6 +626,7 @@ pub fn status_view(st: &ferry_target_postgres::sync_state::SyncStatus) -> ferry_
                 deletes: t.deletes.max(0) as u64,
                 ddl: t.ddl.max(0) as u64,
                 error,
+                held: t.held.unwrap_or(0).max(0) as u64,
                 ..Default::default()
             };
             (t.table.clone(), view)

@@ -293,6 +293,28 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Pause one table of a running sync: its changes are held in order (in schema `ferry`)
+    /// while the other tables keep streaming, until `ferry resume`.
+    Pause {
+        /// The table (source or target name).
+        table: String,
+        #[command(flatten)]
+        common: Common,
+        /// Wait until the running sync has paused it (or refused, saying why).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Resume a paused table: the running sync applies the changes held for it, in one
+    /// transaction, and streams it again.
+    Resume {
+        /// The table (source or target name).
+        table: String,
+        #[command(flatten)]
+        common: Common,
+        /// Wait until the running sync has applied what it held.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Print the PostgreSQL DDL and the assessment; writes nothing.
     Plan {
         #[command(flatten)]

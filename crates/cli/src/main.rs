@@ -369,6 +369,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Pause { table, common, wait } => hold_command(&common, &table, true, wait).await,
+        Command::Resume { table, common, wait } => hold_command(&common, &table, false, wait).await,
         Command::Run { file, common, dry_run, sample, json } => {
             let config = load_config(&common)?;
             let turl = target_url(&config).context("no target: give --target postgres://…")?;
@@ -618,6 +620,60 @@ fn verify_options(config: &Config, turl: &str, postgis: bool, repair: bool, prog
 
 fn config_file(path: &Option<std::path::PathBuf>) -> Result<Config> {
     load_config(&Common { config: path.clone(), source: None, target: None, schema: None })
+}
+
+/// `ferry pause` / `ferry resume`: a request the running sync takes up between two batches
+/// (`ferry_cdc`'s `pause` module); `--wait` follows it to its end.
+async fn hold_command(common: &Common, table: &str, pause: bool, wait: bool) -> Result<ExitCode> {
+    let config = load_config(common)?;
+    let (source, turl, _, plan) = open_plan(&config).await?;
+    drop(source);
+    let schema = &plan.target_schema;
+    let t = plan
+        .tables
+        .iter()
+        .find(|t| t.target.name == table || t.source_name == table)
+        .with_context(|| format!("table {table} is not among the planned tables of schema \"{schema}\""))?;
+    let (name, q) = (&t.target.name, t.target.qualified());
+    let target = PgTarget::connect(&turl).await?;
+    target.ensure_state().await?;
+    if target.sync_position(schema).await?.is_none() {
+        anyhow::bail!("schema \"{schema}\" has no sync: pause and resume act inside `ferry sync`; start it first");
+    }
+    if pause {
+        target.request_pause(schema, name).await?;
+        eprintln!("pause of {q} requested; the running `ferry sync` takes it up between two batches");
+    } else if target.request_resume(schema, name).await? {
+        eprintln!("resume of {q} requested; the running `ferry sync` applies what it holds for it between two batches");
+    } else {
+        anyhow::bail!("table {q} is not paused");
+    }
+    if !wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        let h = target.hold_status(schema, name).await?;
+        match (pause, h) {
+            (true, Some(h)) if h.status == "paused" => {
+                println!("paused {q}: its changes are held until `ferry resume`");
+                return Ok(ExitCode::SUCCESS);
+            }
+            (true, Some(h)) if h.status == "failed" => {
+                eprintln!("pause of {q} refused: {}", h.error.unwrap_or_default());
+                return Ok(ExitCode::FAILURE);
+            }
+            (true, None) => {
+                eprintln!("the pause of {q} was withdrawn by `ferry resume`");
+                return Ok(ExitCode::FAILURE);
+            }
+            (false, None) => {
+                println!("resumed {q}: the changes held for it are applied; it streams again");
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }
 
 #[cfg(test)]

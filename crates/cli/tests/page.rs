@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The page's DOM after it ran for a moment (its events arrive every second).
 fn dom(addr: &str, profile: &std::path::Path, screenshot: Option<&std::path::Path>) -> String {
@@ -32,14 +32,6 @@ fn cell(dom: &str, table: &str, class: &str) -> Option<String> {
 
 fn number(s: &str) -> u64 {
     s.chars().filter(|c| c.is_ascii_digit()).collect::<String>().parse().unwrap_or(0)
-}
-
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// The account table's updates in the page's event stream, view after view, until one is

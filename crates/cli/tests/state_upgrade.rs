@@ -70,8 +70,9 @@ fn downgrade_state(dst: &str, schema: &str, file_pos: impl Fn(&str) -> (String, 
 /// After the upgrade: the state is at the current version, the position carries its kind, the
 /// resumed sync's first log row starts where the old state's ended, and inserts were counted once.
 fn assert_upgraded(dst: &str, schema: &str, old_position: &str, kind: &str, inserts_before: i64) {
-    assert_eq!(psql(dst, "SELECT max(version) FROM ferry.state_version"), "5\n");
+    assert_eq!(psql(dst, "SELECT max(version) FROM ferry.state_version"), "6\n");
     assert_eq!(psql(dst, "SELECT to_regclass('ferry.quarantine') IS NOT NULL"), "t\n", "V5 added the quarantine table");
+    assert_eq!(psql(dst, "SELECT to_regclass('ferry.holds') IS NOT NULL"), "t\n", "V6 added the holds table");
     assert_eq!(psql(dst, &format!("SELECT position_kind FROM ferry.sync_state WHERE target_schema = '{schema}'")), format!("{kind}\n"));
     let first = psql(dst, &format!("SELECT from_position, to_position FROM ferry.sync_log WHERE target_schema = '{schema}' ORDER BY id"));
     let rows: Vec<&str> = first.lines().collect();
@@ -167,5 +168,5 @@ fn concurrent_first_runs_create_the_state_once_and_all_succeed() {
         let r = r.join().unwrap();
         assert_eq!(r.status, 0, "{}", r.all());
     }
-    assert_eq!(psql(&dst, "SELECT count(*), count(DISTINCT version) FROM ferry.state_version"), "5\t5\n", "each version recorded once");
+    assert_eq!(psql(&dst, "SELECT count(*), count(DISTINCT version) FROM ferry.state_version"), "6\t6\n", "each version recorded once");
 }

@@ -32,6 +32,8 @@ pub enum TableState {
     Stopped,
     /// `ferry reload` is re-reading it while its changes keep streaming.
     Reloading,
+    /// `ferry pause`: its changes are held in order until `ferry resume`.
+    Paused,
     /// The schema was cut over: sync is finished.
     CutOver,
 }
@@ -93,6 +95,16 @@ pub enum Event {
     VerifyPass {
         table: String,
     },
+    /// `ferry pause` took effect: the table's changes are held from now on (`held` so far).
+    Paused {
+        table: String,
+        held: u64,
+    },
+    /// `ferry resume` took effect: the held changes were applied and the table streams again.
+    Resumed {
+        table: String,
+        applied: u64,
+    },
     /// A reload of the table moved on (chunks done of all, rows of the last chunk) or ended.
     Reload {
         table: String,
@@ -115,6 +127,8 @@ pub struct TableView {
     pub deletes: u64,
     pub ddl: u64,
     pub error: Option<String>,
+    /// Paused: the source changes held for it so far (applied when it resumes).
+    pub held: u64,
     /// Changes per bucket, oldest first: (bucket start, unix seconds; changes).
     pub history: VecDeque<(u64, u64)>,
     /// A reload under way: chunks done, chunks in all, rows reloaded by this process.
@@ -136,7 +150,7 @@ pub struct TableView {
 /// The whole sync as every reader shows it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct View {
-    /// `loading`, `streaming`, `stopped tables` or `cut over`.
+    /// `loading`, `streaming`, `stopped tables`, `paused tables` or `cut over`.
     pub state: String,
     /// When this view was taken (unix seconds, fractional).
     pub at: f64,
@@ -222,6 +236,9 @@ impl Monitor {
                     tv.inserts += t.inserts;
                     tv.updates += t.updates;
                     tv.deletes += t.deletes;
+                    if tv.state == TableState::Paused {
+                        tv.held += n;
+                    }
                     add_history(&mut tv.history, at, n);
                 }
                 for t in ddl {
@@ -251,6 +268,18 @@ impl Monitor {
                 tv.state = if done { TableState::Streaming } else { TableState::Reloading };
                 let so_far = tv.reload.map(|r| r.2).unwrap_or(0) + rows;
                 tv.reload = (!done).then_some((chunks_done, chunks, so_far));
+            }
+            Event::Paused { table, held } => {
+                let tv = v.tables.entry(table).or_default();
+                tv.state = TableState::Paused;
+                tv.held = held;
+            }
+            Event::Resumed { table, .. } => {
+                let tv = v.tables.entry(table).or_default();
+                if tv.state == TableState::Paused {
+                    tv.state = TableState::Streaming;
+                }
+                tv.held = 0;
             }
             Event::Retry => v.retries += 1,
             Event::Idle => v.lag_seconds = 0.0,
@@ -297,6 +326,8 @@ fn overall_state(v: &View) -> String {
         "loading".into()
     } else if v.tables.values().any(|t| t.state == TableState::Stopped) {
         "stopped tables".into()
+    } else if v.tables.values().any(|t| t.state == TableState::Paused) {
+        "paused tables".into()
     } else if v.tables.values().all(|t| t.state == TableState::CutOver) && !v.tables.is_empty() {
         "cut over".into()
     } else {
@@ -354,6 +385,10 @@ pub fn prometheus(v: &View) -> String {
     let _ = writeln!(out, "# HELP ferry_sync_table_stopped 1 when a definite error stopped the table.\n# TYPE ferry_sync_table_stopped gauge");
     for (t, c) in &v.tables {
         let _ = writeln!(out, "ferry_sync_table_stopped{{table=\"{}\"}} {}", escape(t), u8::from(c.state == TableState::Stopped));
+    }
+    let _ = writeln!(out, "# HELP ferry_sync_table_held_changes Changes held for a paused table (0: not paused).\n# TYPE ferry_sync_table_held_changes gauge");
+    for (t, c) in &v.tables {
+        let _ = writeln!(out, "ferry_sync_table_held_changes{{table=\"{}\"}} {}", escape(t), c.held);
     }
     out
 }

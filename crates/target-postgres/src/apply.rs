@@ -168,6 +168,8 @@ impl PgTarget {
         }
         let mut stopped = Vec::new();
         let result = async {
+            // Paused tables (`ferry pause`): their changes go to their hold tables (`crate::hold`).
+            let holds = self.active_holds(&b.schema).await?;
             for d in &b.schema_ddl {
                 self.batch("SAVEPOINT ferry_table").await?;
                 match self.apply_schema_ddl(&b.schema, d).await {
@@ -190,6 +192,7 @@ impl PgTarget {
                     let changed = b
                         .tables
                         .iter()
+                        .filter(|t| !holds.contains_key(&t.table))
                         .map(|t| ChangedKeys {
                             table: t.table.clone(),
                             key: t.key.iter().map(|&k| t.columns[k].clone()).collect(),
@@ -207,6 +210,19 @@ impl PgTarget {
             };
             for t in &b.tables {
                 self.batch("SAVEPOINT ferry_table").await?;
+                if let Some(hold) = holds.get(&t.table) {
+                    match self.hold_changes(&b.schema, hold, t).await {
+                        Ok(()) => self.batch("RELEASE SAVEPOINT ferry_table").await?,
+                        Err(e) if e.kind == ferry_model::ErrorKind::Transient => return Err(e),
+                        Err(e) => {
+                            self.batch("ROLLBACK TO SAVEPOINT ferry_table").await?;
+                            let msg = e.to_string();
+                            self.stop_sync_table(&b.schema, &t.table, &msg).await?;
+                            stopped.push((t.table.clone(), msg));
+                        }
+                    }
+                    continue;
+                }
                 let mut result = self.apply_table(&b.schema, t).await;
                 if matches!(&result, Err(e) if e.sqlstate.as_deref() == Some("23505")) && !t.sequence.is_empty() {
                     self.batch("ROLLBACK TO SAVEPOINT ferry_table").await?;
@@ -318,6 +334,14 @@ impl PgTarget {
     async fn apply_schema_ddl(&self, schema: &str, d: &SchemaDdl) -> Result<(), TargetError> {
         // The staging table is shaped like the target table: it goes with the old shape.
         self.exec(&format!("DROP TABLE IF EXISTS pg_temp.{}", quote_ident(&d.table))).await?;
+        if let Some(n) = self.release_for_ddl(schema, &d.table).await? {
+            tracing::warn!(
+                "paused table {}.{} resumed for a source DDL statement ({}): its {n} held changes were applied first",
+                quote_ident(schema),
+                quote_ident(&d.table),
+                d.note
+            );
+        }
         for sql in &d.statements {
             self.exec(sql).await?;
         }
@@ -481,7 +505,7 @@ impl PgTarget {
     /// COPYs `rows` with `sql` (binary when the table has encoders for every column), encoded
     /// in pieces of about 1 MB while the COPY runs: the batch is not held a second time as one
     /// encoded buffer (memory for wide rows stays about one copy of the batch).
-    async fn copy_rows(&self, sql: &str, t: &TableBatch, rows: &[Row]) -> Result<(), TargetError> {
+    pub(crate) async fn copy_rows(&self, sql: &str, t: &TableBatch, rows: &[Row]) -> Result<(), TargetError> {
         const PIECE: usize = 1 << 20;
         if rows.is_empty() {
             return Ok(());
@@ -520,7 +544,7 @@ impl PgTarget {
     }
 
     /// Marks a table stopped (definite error) without stopping the others.
-    async fn stop_sync_table(&self, schema: &str, table: &str, error: &str) -> Result<(), TargetError> {
+    pub(crate) async fn stop_sync_table(&self, schema: &str, table: &str, error: &str) -> Result<(), TargetError> {
         self.client
             .execute(
                 "INSERT INTO ferry.sync_tables (target_schema, table_name, errors, status, last_error) VALUES ($1, $2, 1, 'stopped', $3) \

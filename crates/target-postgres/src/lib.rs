@@ -10,6 +10,7 @@ pub mod copy_binary;
 pub mod copy_text;
 pub mod ddl;
 pub mod error;
+pub mod hold;
 pub mod ident;
 pub mod quarantine;
 pub mod reshape;

@@ -26,7 +26,25 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("the final hop's id map of merged lookup tables and names of pivoted forms and attributes", V3),
     ("online reloads of one table of a running sync", V4),
     ("cells set aside by a column's rule instead of stopping the table", V5),
+    ("paused tables of a running sync and the changes held for them", V6),
 ];
+
+/// `holds`: `ferry pause` / `ferry resume` requests and the paused tables of a sync: each paused
+/// table's changes go, in source order, to its hold table in schema `ferry` (`crate::hold`).
+const V6: &str = "
+CREATE TABLE ferry.holds (
+    target_schema text NOT NULL,
+    table_name text NOT NULL,
+    status text NOT NULL DEFAULT 'pausing' CHECK (status IN ('pausing', 'paused', 'resuming', 'failed')),
+    hold_table text,
+    key_columns text[],
+    held bigint NOT NULL DEFAULT 0,
+    error text,
+    requested_at timestamptz NOT NULL DEFAULT now(),
+    paused_at timestamptz,
+    PRIMARY KEY (target_schema, table_name)
+);
+";
 
 /// `quarantine`: each cell a source set aside (`Value::Quarantined`), by target table, column
 /// and row key: the raw cell as stored, why, and what the target column got. A later write of
@@ -233,6 +251,8 @@ state_enum! {
         NotSynced = "not synced",
         /// Dropped on the source (and on the target).
         Dropped = "dropped",
+        /// `ferry pause`: its changes are held in order (`ferry.holds`) until `ferry resume`.
+        Paused = "paused",
     }
 }
 

@@ -50,7 +50,7 @@ impl SyncStatus {
         for t in &self.tables {
             let _ = writeln!(
                 out,
-                "  {:<30} {:>12} {:>10} {:>10} {:>10} {:>5} {:>6} {:>9}  {}{}",
+                "  {:<30} {:>12} {:>10} {:>10} {:>10} {:>5} {:>6} {:>9}  {}{}{}",
                 t.table,
                 t.full_load_rows,
                 t.inserts,
@@ -60,6 +60,7 @@ impl SyncStatus {
                 t.errors,
                 t.zero_dates_nulled,
                 t.status,
+                t.held.map(|h| format!(" ({h} changes held)")).unwrap_or_default(),
                 t.last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
             );
             if let Some(d) = &t.last_ddl {
@@ -86,6 +87,8 @@ pub struct SyncTableStatus {
     pub last_error: Option<String>,
     /// The last source DDL on the table and what ferry did with it.
     pub last_ddl: Option<String>,
+    /// Paused (`ferry pause`): the changes held for it so far.
+    pub held: Option<i64>,
 }
 
 /// A position as stored: with its kind and order key, or (state upgraded from a release before
@@ -137,6 +140,8 @@ impl PgTarget {
             )
             .await?;
         self.client.execute("DELETE FROM ferry.sync_tables WHERE target_schema = $1", &[&schema]).await?;
+        // A new sync starts from a new full load: nothing held for the old one applies.
+        self.drop_holds(schema).await?;
         self.client.execute("DELETE FROM ferry.sync_log WHERE target_schema = $1", &[&schema]).await?;
         for (t, rows) in loaded {
             self.client.execute("INSERT INTO ferry.sync_tables (target_schema, table_name, full_load_rows) VALUES ($1, $2, $3)", &[&schema, t, rows]).await?;
@@ -230,8 +235,9 @@ impl PgTarget {
         let tables = self
             .client
             .query(
-                "SELECT table_name, full_load_rows, inserts, updates, deletes, ddl, errors, status, last_error, zero_dates_nulled, last_ddl, zero_dates_infinity, json_duplicate_keys FROM ferry.sync_tables \
-                 WHERE target_schema = $1 ORDER BY table_name",
+                "SELECT t.table_name, full_load_rows, inserts, updates, deletes, ddl, errors, t.status, last_error, zero_dates_nulled, last_ddl, zero_dates_infinity, json_duplicate_keys, h.held \
+                 FROM ferry.sync_tables t LEFT JOIN ferry.holds h ON h.target_schema = t.target_schema AND h.table_name = t.table_name AND h.status IN ('paused', 'resuming') \
+                 WHERE t.target_schema = $1 ORDER BY t.table_name",
                 &[&schema],
             )
             .await?
@@ -251,6 +257,7 @@ impl PgTarget {
                 last_ddl: t.get(10),
                 zero_dates_infinity: t.get(11),
                 json_duplicate_keys: t.get(12),
+                held: t.get(13),
                 })
             })
             .collect::<Result<Vec<_>, TargetError>>()?;

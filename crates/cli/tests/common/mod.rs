@@ -317,7 +317,11 @@ pub fn spawn_sync_with(args: &[&str]) -> std::process::Child {
         .env_remove("FERRY_SOURCE_URL")
         .env_remove("FERRY_TARGET_URL")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(match std::env::var("FERRY_TEST_SYNC_LOG") {
+            // Debugging: every background sync's log appended to this file.
+            Ok(path) => std::fs::OpenOptions::new().create(true).append(true).open(path).expect("FERRY_TEST_SYNC_LOG").into(),
+            Err(_) => std::process::Stdio::null(),
+        })
         .spawn()
         .expect("ferry sync")
 }
@@ -344,4 +348,14 @@ pub fn chromium() -> &'static str {
         .into_iter()
         .find(|c| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
         .expect("chromium is not installed: ./scripts/test installs it (apt-get install chromium)")
+}
+
+/// Waits (up to 3 minutes, then fails naming `what`) until `ok` holds: tests wait for progress,
+/// not for a number of seconds.
+pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    while !ok() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
