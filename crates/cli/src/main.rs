@@ -258,7 +258,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(addr) = &http {
                 let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("--http {addr}: cannot listen there"))?;
                 let monitor = Arc::new(ferry_cdc::Monitor::default());
-                tokio::spawn(ferry_monitor::serve(monitor.clone(), listener));
+                let actions = page_actions(turl.clone(), plan.target_schema.clone(), plan.tables.iter().map(|t| t.target.name.clone()).collect());
+                tokio::spawn(ferry_monitor::serve_with_actions(monitor.clone(), listener, Some(actions)));
                 sync.monitor = Some(monitor.clone());
                 observer = Some(monitor);
                 if talk {
@@ -620,6 +621,30 @@ fn verify_options(config: &Config, turl: &str, postgis: bool, repair: bool, prog
 
 fn config_file(path: &Option<std::path::PathBuf>) -> Result<Config> {
     load_config(&Common { config: path.clone(), source: None, target: None, schema: None })
+}
+
+/// The live page's buttons: each writes the request `ferry reload` / `pause` / `resume` would
+/// (the running sync takes it up between batches) and says what it asked, or why not.
+fn page_actions(turl: String, schema: String, tables: Vec<String>) -> ferry_monitor::Actions {
+    use ferry_monitor::Action;
+    Arc::new(move |table: String, action: Action| {
+        let (turl, schema, known) = (turl.clone(), schema.clone(), tables.contains(&table));
+        Box::pin(async move {
+            if !known {
+                return Err(format!("table {table} is not among the planned tables of schema \"{schema}\""));
+            }
+            let target = PgTarget::connect(&turl).await.map_err(|e| e.to_string())?;
+            let asked = match action {
+                Action::Reload => target.request_reload(&schema, &table, None).await.map(|_| "reload"),
+                Action::Pause => target.request_pause(&schema, &table).await.map(|_| "pause"),
+                Action::Resume => match target.request_resume(&schema, &table).await {
+                    Ok(false) => return Err(format!("table {table} is not paused")),
+                    r => r.map(|_| "resume"),
+                },
+            };
+            asked.map(|a| format!("{a} of {table} requested; the sync takes it up between two batches")).map_err(|e| e.to_string())
+        })
+    })
 }
 
 /// `ferry pause` / `ferry resume`: a request the running sync takes up between two batches

@@ -92,6 +92,9 @@ fn live_page_shows_numbers_growing_while_writes_happen_a_stopped_tables_error_an
     let seen_first = number(&cell(&first, "account", "updates").unwrap_or_else(|| panic!("the page shows the account table:\n{first}")));
     assert!(seen_first >= 10, "{seen_first}");
     assert_eq!(cell(&first, "account", "full-load").as_deref(), Some("500 (100%)"), "{first}");
+    // The row's buttons (their requests are tested in pause.rs).
+    let actions = first.split("data-table=\"account\"").nth(1).and_then(|r| r.split("</tr>").next()).unwrap_or_default();
+    assert!(actions.contains("data-action=\"pause\"") && actions.contains("data-action=\"reload\""), "{first}");
     // Progress, not time: the target has applied more since the first read.
     wait_until("more updates", || status(&addr)["tables"]["account"]["updates"].as_u64().unwrap_or(0) >= seen_first + 20);
     let second = dom(&addr, &profile, None);

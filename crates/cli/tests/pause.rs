@@ -229,3 +229,48 @@ fn ddl_on_a_paused_table_applies_what_was_held_and_resumes_it() {
     verify_equal(&["--source", &src, "--target", &dst]);
     no_holds_left(&dst);
 }
+
+/// The page's buttons: pause, resume and reload a table through `POST /tables/{table}/{action}`
+/// (what the buttons send), taken up by the running sync like the commands; a request without
+/// the page's header (another site's form, say) is refused, and so is an unknown table.
+#[test]
+fn page_buttons_pause_resume_and_reload_a_table_and_a_forged_request_is_refused() {
+    let db = unique("pause_page");
+    let src = fresh_mysql(&db);
+    mysql(Some(&db), "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL); INSERT INTO t SELECT seq, 0 FROM seq_1_to_200;");
+    let dst = fresh_pg(&db);
+    let q = format!("\"{db}\"");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut sync = spawn_sync_with(&["--source", &src, "--target", &dst, "--batch-rows", "20", "--http", &addr]);
+    wait_until("the full load", || psql_try(&dst, &format!("SELECT count(*) FROM {q}.t")).map(|c| c.trim() == "200").unwrap_or(false));
+    wait_until("the page", || std::net::TcpStream::connect(&addr).is_ok());
+    let button = [("x-ferry-action", "1")];
+    let (code, body) = http_post(&addr, "/tables/t/pause", &[]);
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(psql(&dst, "SELECT count(*) FROM ferry.holds").trim(), "0", "a forged request asks nothing");
+    let (code, body) = http_post(&addr, "/tables/nope/pause", &button);
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("table nope is not among the planned tables"), "{body}");
+    let (code, body) = http_post(&addr, "/tables/t/resume", &button);
+    assert_eq!((code, body.contains("is not paused")), (409, true), "{body}");
+
+    let (code, body) = http_post(&addr, "/tables/t/pause", &button);
+    assert_eq!(code, 200, "{body}");
+    wait_until("the page to show it paused", || status(&addr)["tables"]["t"]["state"] == "paused");
+    mysql(Some(&db), "UPDATE t SET v = 1 WHERE id <= 10;");
+    wait_until("changes held", || held(&dst, "t") >= 10);
+    assert_eq!(psql(&dst, &format!("SELECT sum(v) FROM {q}.t")).trim(), "0");
+    let (code, body) = http_post(&addr, "/tables/t/resume", &button);
+    assert_eq!(code, 200, "{body}");
+    wait_until("the held changes applied", || psql(&dst, &format!("SELECT sum(v) FROM {q}.t")).trim() == "10");
+    wait_until("the page to show it streaming", || status(&addr)["tables"]["t"]["state"] == "streaming");
+
+    psql(&dst, &format!("UPDATE {q}.t SET v = -1 WHERE id = 100"));
+    let (code, body) = http_post(&addr, "/tables/t/reload", &button);
+    assert_eq!(code, 200, "{body}");
+    wait_until("the reload", || psql(&dst, "SELECT status FROM ferry.reloads WHERE table_name = 't'").trim() == "done");
+    assert_eq!(psql(&dst, &format!("SELECT v FROM {q}.t WHERE id = 100")).trim(), "0", "the reload put the row right");
+    let _ = sync.kill();
+    let _ = sync.wait();
+    verify_equal(&["--source", &src, "--target", &dst]);
+}

@@ -2,7 +2,9 @@
 //! through one call ([`Monitor::emit`]); the [`View`] they add up to is what every reader shows:
 //! the Prometheus text ([`prometheus`]), the JSON status and the live page with server-sent
 //! events ([`serve`], axum). One state, so the page, `/status.json` and `/metrics` show the same
-//! numbers for the same moment (each reader takes one [`Monitor::view`] snapshot).
+//! numbers for the same moment (each reader takes one [`Monitor::view`] snapshot). The page's
+//! buttons (reload, pause, resume a table) go to [`Actions`] the caller supplies
+//! ([`serve_with_actions`]); only requests with the page's [`ACTION_HEADER`] are taken.
 //!
 //! Values change only when the engine says so: a batch's counts are emitted after its target
 //! transaction commits, so no reader ever shows a change the target does not hold. Throughput is
@@ -397,18 +399,56 @@ pub fn prometheus(v: &View) -> String {
 pub const PAGE: &str = include_str!("page.html");
 
 /// The page with `view` in it (shown before the first event arrives).
-pub fn page(view: &View) -> String {
+pub fn page(view: &View, actions: bool) -> String {
     // Inside a <script>: `</` would end it.
     let json = serde_json::to_string(view).unwrap_or_else(|_| "null".into()).replace("</", "<\\/");
-    PAGE.replace("/*INITIAL_VIEW*/null", &json)
+    PAGE.replace("/*INITIAL_VIEW*/null", &json).replace("/*ACTIONS*/false", if actions { "true" } else { "false" })
 }
+
+/// What the page's buttons ask of the running sync, per table (`POST /tables/{table}/{action}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `ferry reload TABLE` (the whole table).
+    Reload,
+    /// `ferry pause TABLE`.
+    Pause,
+    /// `ferry resume TABLE`.
+    Resume,
+}
+
+impl Action {
+    fn parse(text: &str) -> Option<Action> {
+        match text {
+            "reload" => Some(Action::Reload),
+            "pause" => Some(Action::Pause),
+            "resume" => Some(Action::Resume),
+            _ => None,
+        }
+    }
+}
+
+/// Carries out an action on a table (the request goes to the target's state, where the running
+/// sync takes it up): Ok(what was asked), or Err(why not).
+pub type Actions = std::sync::Arc<dyn Fn(String, Action) -> futures_util::future::BoxFuture<'static, Result<String, String>> + Send + Sync>;
+
+/// The header a request for an action must carry. A browser sends a custom header across
+/// origins only after a CORS preflight, which this server never grants: another site open in the
+/// same browser cannot press the buttons (cross-site request forgery).
+pub const ACTION_HEADER: &str = "x-ferry-action";
 
 /// Serves the page (`/`), its server-sent events (`/events`, one view a second), `/status.json`
 /// and `/metrics` on `listener` until the process ends.
 pub async fn serve(monitor: std::sync::Arc<Monitor>, listener: tokio::net::TcpListener) {
+    serve_with_actions(monitor, listener, None).await
+}
+
+/// [`serve`], and with `actions` the page's buttons (reload, pause, resume a table) and their
+/// `POST /tables/{table}/{action}` endpoint.
+pub async fn serve_with_actions(monitor: std::sync::Arc<Monitor>, listener: tokio::net::TcpListener, actions: Option<Actions>) {
+    use axum::http::StatusCode;
     use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
     use axum::response::{Html, IntoResponse};
-    use axum::routing::get;
+    use axum::routing::{get, post};
     use futures_util::StreamExt;
     let m = monitor.clone();
     let events = move || {
@@ -423,8 +463,28 @@ pub async fn serve(monitor: std::sync::Arc<Monitor>, listener: tokio::net::TcpLi
         }
     };
     let (m0, m1, m2) = (monitor.clone(), monitor.clone(), monitor.clone());
+    let with_actions = actions.is_some();
+    let act = move |axum::extract::Path((table, action)): axum::extract::Path<(String, String)>, headers: axum::http::HeaderMap| {
+        let actions = actions.clone();
+        async move {
+            let Some(actions) = actions else {
+                return (StatusCode::NOT_FOUND, "this page takes no actions (no sync runs here)".to_string());
+            };
+            if headers.get(ACTION_HEADER).is_none() {
+                return (StatusCode::FORBIDDEN, format!("an action needs the {ACTION_HEADER} header (the page's buttons send it)"));
+            }
+            let Some(action) = Action::parse(&action) else {
+                return (StatusCode::NOT_FOUND, format!("no action {action:?}: reload, pause or resume"));
+            };
+            match actions(table, action).await {
+                Ok(said) => (StatusCode::OK, said),
+                Err(why) => (StatusCode::CONFLICT, why),
+            }
+        }
+    };
     let app = axum::Router::new()
-        .route("/", get(move || async move { Html(page(&m0.view())) }))
+        .route("/", get(move || async move { Html(page(&m0.view(), with_actions)) }))
+        .route("/tables/{table}/{action}", post(act))
         .route("/events", get(events))
         .route("/status.json", get(move || async move { axum::Json(m1.view()) }))
         .route(

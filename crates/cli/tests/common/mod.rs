@@ -337,6 +337,18 @@ pub fn http_get(addr: &str, path: &str) -> String {
     text.split_once("\r\n\r\n").unwrap().1.to_string()
 }
 
+/// `POST path` to a ferry HTTP endpoint with `headers`: the status code and the body.
+pub fn http_post(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    sock.write_all(format!("POST {path} HTTP/1.1\r\nHost: ferry\r\nContent-Length: 0\r\n{extra}Connection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut text = String::new();
+    sock.read_to_string(&mut text).unwrap();
+    let code = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
