@@ -149,12 +149,14 @@ pub async fn run<C: CdcSource, S: VerifySource>(
     if target.sync_state_status(&schema).await? == Some(SyncState::CutOver) {
         return Err(SyncError::Refused(format!("schema \"{schema}\" was already cut over")));
     }
-    // A paused table's target lags its source by the changes held for it.
-    let paused: Vec<String> = target.holds(&schema).await?.into_iter().filter(|h| h.status != "failed").map(|h| h.table).collect();
-    if !paused.is_empty() {
+    // A paused table's target lags its source by the changes held for it, an excluded one by
+    // every change since.
+    let held_back: Vec<String> =
+        target.table_controls(&schema).await?.into_iter().filter(|c| c.status != "failed").map(|c| format!("{} {}", c.table, c.status)).collect();
+    if !held_back.is_empty() {
         return Err(SyncError::Refused(format!(
-            "schema \"{schema}\" has paused tables ({}): `ferry resume` them (and let sync apply what it holds for them) before the cutover",
-            paused.join(", ")
+            "schema \"{schema}\" has tables held back ({}): `ferry resume` or `ferry include` them (and let sync catch them up) before the cutover",
+            held_back.join(", ")
         )));
     }
     drop(target);

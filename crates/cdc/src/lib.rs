@@ -37,9 +37,9 @@ use ferry_plan::Plan;
 use ferry_target_postgres::apply::{ApplyBatch, TableBatch};
 use ferry_target_postgres::{PgTarget, TargetError};
 mod batch;
+mod controls;
 pub mod cutover;
 mod ddl;
-mod pause;
 pub mod reload;
 pub mod start;
 
@@ -236,19 +236,26 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
     let mut checker: Option<reload::Reloader> = None;
     let mut to_check: std::collections::VecDeque<String> = Default::default();
     let mut next_pass = Instant::now();
-    // Paused tables (`ferry pause`, target names) and when the engine last looked for requests.
-    let mut paused: HashSet<String> = HashSet::new();
-    let mut hold_poll = reload::Poll(Instant::now() - reload::POLL);
+    // Paused and excluded tables (`ferry pause`, `ferry exclude`), and when the engine last
+    // looked for such requests. Excluded tables are known before the first event.
+    let excluded = target.table_controls(&schema).await?.into_iter().filter(|r| r.status == "excluded" || r.status == "including").map(|r| r.table).collect();
+    let mut controlled = controls::Controlled { excluded, ..Default::default() };
+    if let Some(m) = &opts.monitor {
+        for t in &controlled.excluded {
+            m.emit(Event::Excluded { table: t.clone() });
+        }
+    }
+    let mut control_poll = reload::Poll(Instant::now() - reload::POLL);
     loop {
         // What the target committed, the source may forget.
         if batch.from != confirmed {
             stream.confirm(&batch.from).await?;
             confirmed = batch.from.clone();
         }
-        // Pause and resume requests, between batches (see `pause`).
-        if hold_poll.due() {
+        // Pause, resume, exclude and include requests, between batches (see `controls`).
+        if control_poll.due() {
             let reloading = reloader.as_ref().map(|r| r.table.clone());
-            let engine = pause::Engine {
+            let engine = controls::Engine {
                 tables: &tables,
                 batch: &mut batch,
                 stopped: &mut stopped,
@@ -256,17 +263,24 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                 monitor: opts.monitor.as_deref(),
                 reloading: reloading.as_deref(),
                 checker: &mut checker,
+                can_reload: reload::Reloader::supported(source),
             };
-            pause::take_requests(&sink, engine, &mut paused).await?;
+            controls::take_requests(&sink, engine, &mut controlled).await?;
         }
         // Reload: take up a request, read its next chunk, and apply a held chunk once the
         // stream has reached its position (see `reload`).
         if reloader.is_none() && poll.due() {
             if let Some(req) = target.next_reload(&schema).await? {
                 let name = req.table.clone();
-                if paused.contains(&name) {
-                    reload::fail(&target, &schema, &name, "the table is paused: `ferry resume` it first (its held changes are applied), then reload it")
-                        .await?;
+                let held_back = if controlled.paused.contains(&name) {
+                    Some("the table is paused: `ferry resume` it first (its held changes are applied), then reload it")
+                } else if controlled.excluded.contains(&name) {
+                    Some("the table is excluded from the sync: `ferry include` it (which reloads it)")
+                } else {
+                    None
+                };
+                if let Some(why) = held_back {
+                    reload::fail(&target, &schema, &name, why).await?;
                     continue;
                 }
                 match reload::Reloader::start(source, &target, &schema, req, &tables).await {
@@ -291,13 +305,13 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                 if to_check.is_empty() && Instant::now() >= next_pass {
                     to_check = tables
                         .iter()
-                        .filter(|(n, t)| !stopped.contains(*n) && !t.key.is_empty() && !paused.contains(&t.plan.target.name))
+                        .filter(|(n, t)| !stopped.contains(*n) && !t.key.is_empty() && !controlled.holds_back(&t.plan.target.name))
                         .map(|(n, _)| n.clone())
                         .collect();
                     next_pass = Instant::now() + every;
                 }
                 if let Some(name) = to_check.pop_front() {
-                    if let Some(t) = tables.get(&name).filter(|t| !paused.contains(&t.plan.target.name)) {
+                    if let Some(t) = tables.get(&name).filter(|t| !controlled.holds_back(&t.plan.target.name)) {
                         match reload::Reloader::verifier(source, t).await {
                             Ok(c) => checker = Some(c),
                             Err(why) => tracing::warn!("continuous verify of {name}: {why}"),
@@ -362,6 +376,11 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                 undecodable.push((table, error));
             }
             Some(ChangeEvent::Ddl { table, statement, change }) => {
+                // An excluded table takes no change, a truncate included (its schema changes
+                // still apply: the shape follows the source while it is out).
+                if matches!(change, SchemaChange::Truncate) && table.as_ref().is_some_and(|t| excluded_source(&tables, &controlled, t)) {
+                    continue;
+                }
                 // A TRUNCATE inside a transaction: the table's earlier rows of it are gone.
                 if let (SchemaChange::Truncate, Some(t)) = (&change, &table) {
                     txn.retain(|(name, _)| name != t);
@@ -378,9 +397,11 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                     }
                 }
                 for (table, error) in undecodable.drain(..) {
-                    batch.stop_table(&tables, &table, error, &mut stopped);
+                    if !excluded_source(&tables, &controlled, &table) {
+                        batch.stop_table(&tables, &table, error, &mut stopped);
+                    }
                 }
-                txn.retain(|(name, _)| !stopped.contains(name));
+                txn.retain(|(name, _)| !stopped.contains(name) && !excluded_source(&tables, &controlled, name));
                 if !ddl.is_empty() {
                     for (table, statement, change) in ddl.drain(..) {
                         let mut ctx = DdlContext { plan: &mut current, batch: &mut batch, stopped: &mut stopped };
@@ -439,6 +460,11 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
             }
         }
     }
+}
+
+/// Whether the source table `name` is excluded from the sync (`ferry exclude`).
+fn excluded_source(tables: &HashMap<String, TableApply>, c: &controls::Controlled, name: &str) -> bool {
+    !c.excluded.is_empty() && tables.get(name).is_some_and(|t| c.excluded.contains(&t.plan.target.name))
 }
 
 /// Applies (reload) or compares (continuous verify) the held chunk at the committed position
@@ -613,6 +639,7 @@ pub fn status_view(st: &ferry_target_postgres::sync_state::SyncStatus) -> ferry_
                 TableState::Stopped | TableState::NotSynced | TableState::Dropped => S::Stopped,
                 TableState::Streaming => S::Streaming,
                 TableState::Paused => S::Paused,
+                TableState::Excluded => S::Excluded,
             };
             let error = match t.status {
                 TableState::NotSynced | TableState::Dropped => Some(t.last_error.clone().unwrap_or_else(|| t.status.to_string())),

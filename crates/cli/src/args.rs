@@ -315,6 +315,28 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Exclude one table from a running sync: its changes are skipped from now on (its target
+    /// rows stay as they are; its source DDL still applies) until `ferry include`.
+    Exclude {
+        /// The table (source or target name).
+        table: String,
+        #[command(flatten)]
+        common: Common,
+        /// Wait until the running sync has excluded it (or refused, saying why).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Include an excluded table again: it streams from now on and is reloaded (online, while
+    /// every table streams), so the changes it missed reach it.
+    Include {
+        /// The table (source or target name).
+        table: String,
+        #[command(flatten)]
+        common: Common,
+        /// Wait until the reload that brings it up to date has finished.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Print the PostgreSQL DDL and the assessment; writes nothing.
     Plan {
         #[command(flatten)]

@@ -10,6 +10,7 @@ use ferry_load::{make_plan, migrate, CopyFormat, MigrateOptions, ProgressMode};
 use ferry_model::cdc::CdcSource;
 use ferry_plan::Config;
 use ferry_sources::AnySource;
+use ferry_target_postgres::controls::Control;
 use ferry_target_postgres::state::keep_report;
 use ferry_target_postgres::PgTarget;
 use std::process::ExitCode;
@@ -370,8 +371,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Pause { table, common, wait } => hold_command(&common, &table, true, wait).await,
-        Command::Resume { table, common, wait } => hold_command(&common, &table, false, wait).await,
+        Command::Pause { table, common, wait } => control_command(&common, &table, Control::Pause, wait).await,
+        Command::Resume { table, common, wait } => control_command(&common, &table, Control::Resume, wait).await,
+        Command::Exclude { table, common, wait } => control_command(&common, &table, Control::Exclude, wait).await,
+        Command::Include { table, common, wait } => control_command(&common, &table, Control::Include, wait).await,
         Command::Run { file, common, dry_run, sample, json } => {
             let config = load_config(&common)?;
             let turl = target_url(&config).context("no target: give --target postgres://…")?;
@@ -634,22 +637,25 @@ fn page_actions(turl: String, schema: String, tables: Vec<String>) -> ferry_moni
                 return Err(format!("table {table} is not among the planned tables of schema \"{schema}\""));
             }
             let target = PgTarget::connect(&turl).await.map_err(|e| e.to_string())?;
-            let asked = match action {
-                Action::Reload => target.request_reload(&schema, &table, None).await.map(|_| "reload"),
-                Action::Pause => target.request_pause(&schema, &table).await.map(|_| "pause"),
-                Action::Resume => match target.request_resume(&schema, &table).await {
-                    Ok(false) => return Err(format!("table {table} is not paused")),
-                    r => r.map(|_| "resume"),
-                },
+            let control = match action {
+                Action::Reload => {
+                    target.request_reload(&schema, &table, None).await.map_err(|e| e.to_string())?;
+                    return Ok(format!("reload of {table} requested; the sync takes it up between two batches"));
+                }
+                Action::Pause => Control::Pause,
+                Action::Resume => Control::Resume,
+                Action::Exclude => Control::Exclude,
+                Action::Include => Control::Include,
             };
-            asked.map(|a| format!("{a} of {table} requested; the sync takes it up between two batches")).map_err(|e| e.to_string())
+            target.request_control(&schema, &table, control).await.map_err(|e| e.to_string())??;
+            Ok(format!("{} of {table} requested; the sync takes it up between two batches", control_name(control)))
         })
     })
 }
 
-/// `ferry pause` / `ferry resume`: a request the running sync takes up between two batches
-/// (`ferry_cdc`'s `pause` module); `--wait` follows it to its end.
-async fn hold_command(common: &Common, table: &str, pause: bool, wait: bool) -> Result<ExitCode> {
+/// `ferry pause` / `resume` / `exclude` / `include`: a request the running sync takes up between
+/// two batches (`ferry_cdc`'s `controls` module); `--wait` follows it to its end.
+async fn control_command(common: &Common, table: &str, asked: Control, wait: bool) -> Result<ExitCode> {
     let config = load_config(common)?;
     let (source, turl, _, plan) = open_plan(&config).await?;
     drop(source);
@@ -663,41 +669,63 @@ async fn hold_command(common: &Common, table: &str, pause: bool, wait: bool) -> 
     let target = PgTarget::connect(&turl).await?;
     target.ensure_state().await?;
     if target.sync_position(schema).await?.is_none() {
-        anyhow::bail!("schema \"{schema}\" has no sync: pause and resume act inside `ferry sync`; start it first");
+        anyhow::bail!("schema \"{schema}\" has no sync: pause, resume, exclude and include act inside `ferry sync`; start it first");
     }
-    if pause {
-        target.request_pause(schema, name).await?;
-        eprintln!("pause of {q} requested; the running `ferry sync` takes it up between two batches");
-    } else if target.request_resume(schema, name).await? {
-        eprintln!("resume of {q} requested; the running `ferry sync` applies what it holds for it between two batches");
-    } else {
-        anyhow::bail!("table {q} is not paused");
+    let what = control_name(asked);
+    if let Err(why) = target.request_control(schema, name, asked).await? {
+        anyhow::bail!("{why}");
     }
+    eprintln!("{what} of {q} requested; the running `ferry sync` takes it up between two batches");
     if !wait {
         return Ok(ExitCode::SUCCESS);
     }
     loop {
-        let h = target.hold_status(schema, name).await?;
-        match (pause, h) {
-            (true, Some(h)) if h.status == "paused" => {
+        let c = target.table_control(schema, name).await?;
+        let (status, error) = c.map(|c| (c.status, c.error)).unwrap_or_default();
+        match (asked, status.as_str()) {
+            (Control::Pause, "paused") => {
                 println!("paused {q}: its changes are held until `ferry resume`");
                 return Ok(ExitCode::SUCCESS);
             }
-            (true, Some(h)) if h.status == "failed" => {
-                eprintln!("pause of {q} refused: {}", h.error.unwrap_or_default());
+            (Control::Exclude, "excluded") => {
+                println!("excluded {q}: its changes are skipped until `ferry include`");
+                return Ok(ExitCode::SUCCESS);
+            }
+            (Control::Pause | Control::Exclude, "failed") | (Control::Include, "excluded") if error.is_some() => {
+                eprintln!("{what} of {q} refused: {}", error.unwrap_or_default());
                 return Ok(ExitCode::FAILURE);
             }
-            (true, None) => {
-                eprintln!("the pause of {q} was withdrawn by `ferry resume`");
+            (Control::Pause | Control::Exclude, "") => {
+                eprintln!("the {what} of {q} was withdrawn");
                 return Ok(ExitCode::FAILURE);
             }
-            (false, None) => {
+            (Control::Resume, "") => {
                 println!("resumed {q}: the changes held for it are applied; it streams again");
                 return Ok(ExitCode::SUCCESS);
             }
+            (Control::Include, "") => match target.reload_status(schema, name).await?.map(|r| (r.status, r.rows, r.error)) {
+                Some((s, rows, _)) if s == "done" => {
+                    println!("included {q}: it streams again, and its reload brought {rows} rows");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Some((s, _, e)) if s == "failed" => {
+                    eprintln!("included {q}, but its reload failed: {}", e.unwrap_or_default());
+                    return Ok(ExitCode::FAILURE);
+                }
+                _ => {}
+            },
             _ => {}
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+fn control_name(c: Control) -> &'static str {
+    match c {
+        Control::Pause => "pause",
+        Control::Resume => "resume",
+        Control::Exclude => "exclude",
+        Control::Include => "include",
     }
 }
 

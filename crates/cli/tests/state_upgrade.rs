@@ -72,7 +72,7 @@ fn downgrade_state(dst: &str, schema: &str, file_pos: impl Fn(&str) -> (String, 
 fn assert_upgraded(dst: &str, schema: &str, old_position: &str, kind: &str, inserts_before: i64) {
     assert_eq!(psql(dst, "SELECT max(version) FROM ferry.state_version"), "6\n");
     assert_eq!(psql(dst, "SELECT to_regclass('ferry.quarantine') IS NOT NULL"), "t\n", "V5 added the quarantine table");
-    assert_eq!(psql(dst, "SELECT to_regclass('ferry.holds') IS NOT NULL"), "t\n", "V6 added the holds table");
+    assert_eq!(psql(dst, "SELECT to_regclass('ferry.table_controls') IS NOT NULL"), "t\n", "V6 added the table controls");
     assert_eq!(psql(dst, &format!("SELECT position_kind FROM ferry.sync_state WHERE target_schema = '{schema}'")), format!("{kind}\n"));
     let first = psql(dst, &format!("SELECT from_position, to_position FROM ferry.sync_log WHERE target_schema = '{schema}' ORDER BY id"));
     let rows: Vec<&str> = first.lines().collect();

@@ -36,6 +36,8 @@ pub enum TableState {
     Reloading,
     /// `ferry pause`: its changes are held in order until `ferry resume`.
     Paused,
+    /// `ferry exclude`: its changes are skipped until `ferry include` (which reloads it).
+    Excluded,
     /// The schema was cut over: sync is finished.
     CutOver,
 }
@@ -107,6 +109,14 @@ pub enum Event {
         table: String,
         applied: u64,
     },
+    /// `ferry exclude` took effect: the table's changes are skipped from now on.
+    Excluded {
+        table: String,
+    },
+    /// `ferry include` took effect: it streams again (a reload brings what it missed).
+    Included {
+        table: String,
+    },
     /// A reload of the table moved on (chunks done of all, rows of the last chunk) or ended.
     Reload {
         table: String,
@@ -152,7 +162,7 @@ pub struct TableView {
 /// The whole sync as every reader shows it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct View {
-    /// `loading`, `streaming`, `stopped tables`, `paused tables` or `cut over`.
+    /// `loading`, `streaming`, `stopped tables`, `tables held back` (paused or excluded) or `cut over`.
     pub state: String,
     /// When this view was taken (unix seconds, fractional).
     pub at: f64,
@@ -283,6 +293,13 @@ impl Monitor {
                 }
                 tv.held = 0;
             }
+            Event::Excluded { table } => v.tables.entry(table).or_default().state = TableState::Excluded,
+            Event::Included { table } => {
+                let tv = v.tables.entry(table).or_default();
+                if tv.state == TableState::Excluded {
+                    tv.state = TableState::Streaming;
+                }
+            }
             Event::Retry => v.retries += 1,
             Event::Idle => v.lag_seconds = 0.0,
             Event::Backlog { bytes, what } => {
@@ -328,8 +345,8 @@ fn overall_state(v: &View) -> String {
         "loading".into()
     } else if v.tables.values().any(|t| t.state == TableState::Stopped) {
         "stopped tables".into()
-    } else if v.tables.values().any(|t| t.state == TableState::Paused) {
-        "paused tables".into()
+    } else if v.tables.values().any(|t| t.state == TableState::Paused || t.state == TableState::Excluded) {
+        "tables held back".into()
     } else if v.tables.values().all(|t| t.state == TableState::CutOver) && !v.tables.is_empty() {
         "cut over".into()
     } else {
@@ -414,6 +431,10 @@ pub enum Action {
     Pause,
     /// `ferry resume TABLE`.
     Resume,
+    /// `ferry exclude TABLE`.
+    Exclude,
+    /// `ferry include TABLE`.
+    Include,
 }
 
 impl Action {
@@ -422,6 +443,8 @@ impl Action {
             "reload" => Some(Action::Reload),
             "pause" => Some(Action::Pause),
             "resume" => Some(Action::Resume),
+            "exclude" => Some(Action::Exclude),
+            "include" => Some(Action::Include),
             _ => None,
         }
     }
@@ -442,8 +465,8 @@ pub async fn serve(monitor: std::sync::Arc<Monitor>, listener: tokio::net::TcpLi
     serve_with_actions(monitor, listener, None).await
 }
 
-/// [`serve`], and with `actions` the page's buttons (reload, pause, resume a table) and their
-/// `POST /tables/{table}/{action}` endpoint.
+/// [`serve`], and with `actions` the page's buttons (reload, pause, resume, exclude, include a
+/// table) and their `POST /tables/{table}/{action}` endpoint.
 pub async fn serve_with_actions(monitor: std::sync::Arc<Monitor>, listener: tokio::net::TcpListener, actions: Option<Actions>) {
     use axum::http::StatusCode;
     use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -474,7 +497,7 @@ pub async fn serve_with_actions(monitor: std::sync::Arc<Monitor>, listener: toki
                 return (StatusCode::FORBIDDEN, format!("an action needs the {ACTION_HEADER} header (the page's buttons send it)"));
             }
             let Some(action) = Action::parse(&action) else {
-                return (StatusCode::NOT_FOUND, format!("no action {action:?}: reload, pause or resume"));
+                return (StatusCode::NOT_FOUND, format!("no action {action:?}: reload, pause, resume, exclude or include"));
             };
             match actions(table, action).await {
                 Ok(said) => (StatusCode::OK, said),

@@ -27,84 +27,10 @@ use crate::ident::quote_ident;
 use ferry_model::{Row, Value};
 use std::collections::HashMap;
 
-/// A pause request or a paused table (`ferry.holds`).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Hold {
-    pub table: String,
-    /// `pausing` (asked, not yet taken up), `paused`, `resuming` (asked), `failed` (refused).
-    pub status: String,
-    /// The hold table in schema `ferry`, once paused.
-    pub hold_table: Option<String>,
-    /// Changes held so far.
-    pub held: i64,
-    pub error: Option<String>,
-    pub paused_at: Option<String>,
-}
-
-const HOLD_COLUMNS: &str = "table_name, status, hold_table, held, error, paused_at::text";
-
-fn hold_of(r: &tokio_postgres::Row) -> Hold {
-    Hold { table: r.get(0), status: r.get(1), hold_table: r.get(2), held: r.get(3), error: r.get(4), paused_at: r.get(5) }
-}
-
 const SEQ: &str = "\"ferry$seq\"";
 const OP: &str = "\"ferry$op\"";
 
 impl PgTarget {
-    /// Asks the running sync of `schema` to pause `table` (a resume asked and not yet taken up
-    /// is withdrawn instead).
-    pub async fn request_pause(&self, schema: &str, table: &str) -> Result<(), TargetError> {
-        self.client
-            .execute(
-                "INSERT INTO ferry.holds (target_schema, table_name) VALUES ($1, $2) ON CONFLICT (target_schema, table_name) DO UPDATE SET \
-                 status = CASE holds.status WHEN 'resuming' THEN 'paused' WHEN 'failed' THEN 'pausing' ELSE holds.status END, \
-                 error = NULL, requested_at = CASE WHEN holds.status = 'failed' THEN now() ELSE holds.requested_at END",
-                &[&schema, &table],
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Asks the running sync of `schema` to resume `table`; a pause not yet taken up (or refused)
-    /// is withdrawn at once. False: the table is not paused.
-    pub async fn request_resume(&self, schema: &str, table: &str) -> Result<bool, TargetError> {
-        let gone = self
-            .client
-            .execute("DELETE FROM ferry.holds WHERE target_schema = $1 AND table_name = $2 AND status IN ('pausing', 'failed')", &[&schema, &table])
-            .await?;
-        let asked = self
-            .client
-            .execute(
-                "UPDATE ferry.holds SET status = 'resuming' WHERE target_schema = $1 AND table_name = $2 AND status IN ('paused', 'resuming')",
-                &[&schema, &table],
-            )
-            .await?;
-        Ok(gone + asked > 0)
-    }
-
-    /// Every pause request and paused table of `schema`, oldest request first.
-    pub async fn holds(&self, schema: &str) -> Result<Vec<Hold>, TargetError> {
-        let rows = self.client.query(&format!("SELECT {HOLD_COLUMNS} FROM ferry.holds WHERE target_schema = $1 ORDER BY requested_at"), &[&schema]).await?;
-        Ok(rows.iter().map(hold_of).collect())
-    }
-
-    pub async fn hold_status(&self, schema: &str, table: &str) -> Result<Option<Hold>, TargetError> {
-        let row =
-            self.client.query_opt(&format!("SELECT {HOLD_COLUMNS} FROM ferry.holds WHERE target_schema = $1 AND table_name = $2"), &[&schema, &table]).await?;
-        Ok(row.as_ref().map(hold_of))
-    }
-
-    /// A pause the sync cannot take: recorded with why (`ferry pause --wait` prints it).
-    pub async fn refuse_pause(&self, schema: &str, table: &str, why: &str) -> Result<(), TargetError> {
-        self.client
-            .execute(
-                "UPDATE ferry.holds SET status = 'failed', error = $3 WHERE target_schema = $1 AND table_name = $2 AND status = 'pausing'",
-                &[&schema, &table, &why],
-            )
-            .await?;
-        Ok(())
-    }
-
     /// Pauses `table` between two batches: its hold table is made (shaped like `columns` of the
     /// target table) and the table is marked paused, in one transaction.
     pub async fn pause_table(&self, schema: &str, table: &str, columns: &[String], key: &[String]) -> Result<(), TargetError> {
@@ -126,7 +52,7 @@ impl PgTarget {
             .await?;
             self.client
                 .execute(
-                    "UPDATE ferry.holds SET status = 'paused', hold_table = $3, key_columns = $4, held = 0, paused_at = now() WHERE target_schema = $1 AND table_name = $2",
+                    "UPDATE ferry.table_controls SET status = 'paused', hold_table = $3, key_columns = $4, held = 0, since = now() WHERE target_schema = $1 AND table_name = $2",
                     &[&schema, &table, &name, &key],
                 )
                 .await?;
@@ -173,7 +99,7 @@ impl PgTarget {
         let rows = self
             .client
             .query(
-                "SELECT table_name, hold_table FROM ferry.holds WHERE target_schema = $1 AND status IN ('paused', 'resuming') AND hold_table IS NOT NULL",
+                "SELECT table_name, hold_table FROM ferry.table_controls WHERE target_schema = $1 AND status IN ('paused', 'resuming') AND hold_table IS NOT NULL",
                 &[&schema],
             )
             .await?;
@@ -227,7 +153,9 @@ impl PgTarget {
             self.copy_rows(&format!("COPY {hold} ({}) FROM STDIN", cols.join(", ")), t, &t.upserts).await.map_err(ctx)?;
             held += t.upserts.len() as i64;
         }
-        self.client.execute("UPDATE ferry.holds SET held = held + $3 WHERE target_schema = $1 AND table_name = $2", &[&schema, &t.table, &held]).await?;
+        self.client
+            .execute("UPDATE ferry.table_controls SET held = held + $3 WHERE target_schema = $1 AND table_name = $2", &[&schema, &t.table, &held])
+            .await?;
         Ok(())
     }
 
@@ -237,7 +165,7 @@ impl PgTarget {
         let row = self
             .client
             .query_opt(
-                "SELECT hold_table, coalesce(key_columns, '{}') FROM ferry.holds WHERE target_schema = $1 AND table_name = $2 AND hold_table IS NOT NULL",
+                "SELECT hold_table, coalesce(key_columns, '{}') FROM ferry.table_controls WHERE target_schema = $1 AND table_name = $2 AND hold_table IS NOT NULL",
                 &[&schema, &table],
             )
             .await?;
@@ -304,7 +232,7 @@ impl PgTarget {
             }
         }
         self.batch(&format!("DROP TABLE {hold}")).await?;
-        self.client.execute("DELETE FROM ferry.holds WHERE target_schema = $1 AND table_name = $2", &[&schema, &table]).await?;
+        self.client.execute("DELETE FROM ferry.table_controls WHERE target_schema = $1 AND table_name = $2", &[&schema, &table]).await?;
         self.client
             .execute("UPDATE ferry.sync_tables SET status = 'streaming' WHERE target_schema = $1 AND table_name = $2 AND status = 'paused'", &[&schema, &table])
             .await?;
@@ -313,26 +241,12 @@ impl PgTarget {
 
     /// Drops every hold of `schema` (a new full load starts its sync again).
     pub(crate) async fn drop_holds(&self, schema: &str) -> Result<(), TargetError> {
-        let rows = self.client.query("SELECT hold_table FROM ferry.holds WHERE target_schema = $1 AND hold_table IS NOT NULL", &[&schema]).await?;
+        let rows = self.client.query("SELECT hold_table FROM ferry.table_controls WHERE target_schema = $1 AND hold_table IS NOT NULL", &[&schema]).await?;
         for r in rows {
             self.batch(&format!("DROP TABLE IF EXISTS ferry.{}", quote_ident(r.get(0)))).await?;
         }
-        self.client.execute("DELETE FROM ferry.holds WHERE target_schema = $1", &[&schema]).await?;
+        self.client.execute("DELETE FROM ferry.table_controls WHERE target_schema = $1", &[&schema]).await?;
         Ok(())
-    }
-
-    /// COMMIT after `result` went well, ROLLBACK otherwise.
-    async fn end_transaction<T>(&self, result: Result<T, TargetError>) -> Result<T, TargetError> {
-        match result {
-            Ok(v) => {
-                self.batch("COMMIT").await?;
-                Ok(v)
-            }
-            Err(e) => {
-                let _ = self.batch("ROLLBACK").await;
-                Err(e)
-            }
-        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod alter;
 pub mod apply;
 pub mod catalog;
 pub mod conn;
+pub mod controls;
 pub mod copy_binary;
 pub mod copy_text;
 pub mod ddl;

@@ -26,22 +26,23 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("the final hop's id map of merged lookup tables and names of pivoted forms and attributes", V3),
     ("online reloads of one table of a running sync", V4),
     ("cells set aside by a column's rule instead of stopping the table", V5),
-    ("paused tables of a running sync and the changes held for them", V6),
+    ("pause, resume, exclude and include requests for one table of a running sync, and the changes held for a paused one", V6),
 ];
 
-/// `holds`: `ferry pause` / `ferry resume` requests and the paused tables of a sync: each paused
-/// table's changes go, in source order, to its hold table in schema `ferry` (`crate::hold`).
+/// `table_controls`: `ferry pause` / `resume` / `exclude` / `include` requests and the paused or
+/// excluded tables of a sync (`crate::controls`); a paused table's changes go, in source order,
+/// to its hold table in schema `ferry` (`crate::hold`).
 const V6: &str = "
-CREATE TABLE ferry.holds (
+CREATE TABLE ferry.table_controls (
     target_schema text NOT NULL,
     table_name text NOT NULL,
-    status text NOT NULL DEFAULT 'pausing' CHECK (status IN ('pausing', 'paused', 'resuming', 'failed')),
+    status text NOT NULL CHECK (status IN ('pausing', 'paused', 'resuming', 'excluding', 'excluded', 'including', 'failed')),
     hold_table text,
     key_columns text[],
     held bigint NOT NULL DEFAULT 0,
     error text,
     requested_at timestamptz NOT NULL DEFAULT now(),
-    paused_at timestamptz,
+    since timestamptz,
     PRIMARY KEY (target_schema, table_name)
 );
 ";
@@ -251,8 +252,10 @@ state_enum! {
         NotSynced = "not synced",
         /// Dropped on the source (and on the target).
         Dropped = "dropped",
-        /// `ferry pause`: its changes are held in order (`ferry.holds`) until `ferry resume`.
+        /// `ferry pause`: its changes are held in order (`ferry.table_controls`) until `ferry resume`.
         Paused = "paused",
+        /// `ferry exclude`: not streamed until `ferry include` (which reloads it).
+        Excluded = "excluded",
     }
 }
 

@@ -236,7 +236,7 @@ impl PgTarget {
             .client
             .query(
                 "SELECT t.table_name, full_load_rows, inserts, updates, deletes, ddl, errors, t.status, last_error, zero_dates_nulled, last_ddl, zero_dates_infinity, json_duplicate_keys, h.held \
-                 FROM ferry.sync_tables t LEFT JOIN ferry.holds h ON h.target_schema = t.target_schema AND h.table_name = t.table_name AND h.status IN ('paused', 'resuming') \
+                 FROM ferry.sync_tables t LEFT JOIN ferry.table_controls h ON h.target_schema = t.target_schema AND h.table_name = t.table_name AND h.status IN ('paused', 'resuming') \
                  WHERE t.target_schema = $1 ORDER BY t.table_name",
                 &[&schema],
             )
