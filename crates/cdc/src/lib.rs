@@ -294,9 +294,13 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                 reload::fail(&target, &schema, &r.table.clone(), "the table stopped during the reload").await?;
                 reloader = None;
             } else if r.held.is_none() && !r.finished() {
-                if let Err(why) = r.read_next(source, &tables).await {
-                    reload::fail(&target, &schema, &r.table.clone(), &why).await?;
-                    reloader = None;
+                match r.read_next(source, &tables).await {
+                    // The chunk waits for the first commit past its position.
+                    Ok(()) => stream.nudge().await,
+                    Err(why) => {
+                        reload::fail(&target, &schema, &r.table.clone(), &why).await?;
+                        reloader = None;
+                    }
                 }
             }
         }
@@ -322,9 +326,12 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
             // One chunk read at a time, and not while a reload reads.
             if let Some(c) = checker.as_mut().filter(|c| c.held.is_none() && !c.finished()) {
                 if reloader.as_ref().is_none_or(|r| r.held.is_none()) {
-                    if let Err(why) = c.read_next(source, &tables).await {
-                        tracing::warn!("continuous verify of {}: {why}", c.table);
-                        checker = None;
+                    match c.read_next(source, &tables).await {
+                        Ok(()) => stream.nudge().await,
+                        Err(why) => {
+                            tracing::warn!("continuous verify of {}: {why}", c.table);
+                            checker = None;
+                        }
                     }
                 }
             }

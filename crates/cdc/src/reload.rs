@@ -10,8 +10,11 @@
 //! first transaction after S. So the table equals the source at S for the chunk's keys, and every
 //! later change follows. The chunk, its progress and the batch position commit in one target
 //! transaction: after a crash the reload goes on at the first chunk not recorded, in a new
-//! snapshot. Sources whose every log position is reached by a commit the stream yields and whose
-//! snapshots carry that position (MySQL's binlog) can reload; the others are refused with why.
+//! snapshot. Sources that can give each chunk such a snapshot ([`CdcSource::reloads_online`],
+//! [`CdcSource::chunk_source`]: MySQL's snapshot at its binlog position, PostgreSQL's temporary
+//! slot per chunk at its consistent point) can reload; the others are refused with why. A held
+//! chunk asks the stream for a commit past it ([`ferry_model::cdc::ChangeStream::nudge`]), so an
+//! idle source does not keep it waiting.
 //!
 //! Continuous verify (`ferry sync --verify-every`) is the same chunk walk in compare mode
 //! ([`Reloader::verifier`]): at the moment the target holds exactly the source at the chunk's
@@ -75,7 +78,7 @@ impl Reloader {
         let chunks: Vec<ChunkRange> = match &req.chunk_plan {
             Some(p) => serde_json::from_str(p).map_err(|e| format!("unreadable chunk plan of the reload: {e}"))?,
             None => {
-                let snap = source.prepare_full_load(std::slice::from_ref(&t.plan.source)).await.map_err(|e| e.to_string())?;
+                let snap = source.chunk_source(std::slice::from_ref(&t.plan.source)).await.map_err(|e| e.to_string())?;
                 let c = snap.plan_chunks(&t.plan.source, RELOAD_CHUNK_ROWS).await.map_err(|e| e.to_string())?;
                 if c.iter().any(|r| matches!(r, ChunkRange::Pages { .. })) {
                     return Err(format!("table {} has no integer key to read chunks by", req.table));
@@ -97,14 +100,14 @@ impl Reloader {
 
     /// A verify pass over one table (nothing stored: a pass that stops is simply run again).
     pub(crate) async fn verifier<C: CdcSource>(source: &C, t: &TableApply) -> Result<Reloader, String> {
-        let snap = source.prepare_full_load(std::slice::from_ref(&t.plan.source)).await.map_err(|e| e.to_string())?;
+        let snap = source.chunk_source(std::slice::from_ref(&t.plan.source)).await.map_err(|e| e.to_string())?;
         let chunks = snap.plan_chunks(&t.plan.source, RELOAD_CHUNK_ROWS).await.map_err(|e| e.to_string())?;
         Ok(Reloader { table: t.plan.target.name.clone(), verify: true, source_table: t.plan.source.name.clone(), filter: None, next: 0, chunks, held: None })
     }
 
     /// Whether this source can read chunks at a position its stream reaches by a commit.
     pub(crate) fn supported<C: CdcSource>(source: &C) -> bool {
-        source.commits_reach_every_position() && source.reuses_finished_load()
+        source.reloads_online()
     }
 
     /// Chunks done and in all.
@@ -120,7 +123,7 @@ impl Reloader {
     pub(crate) async fn read_next<C: CdcSource>(&mut self, source: &C, tables: &HashMap<String, TableApply>) -> Result<(), String> {
         let Some(range) = self.chunks.get(self.next).cloned() else { return Ok(()) };
         let t = tables.get(&self.source_table).ok_or_else(|| format!("table {} is no longer synced", self.table))?;
-        let snap = source.prepare_full_load(std::slice::from_ref(&t.plan.source)).await.map_err(|e| e.to_string())?;
+        let snap = source.chunk_source(std::slice::from_ref(&t.plan.source)).await.map_err(|e| e.to_string())?;
         let (mut readers, at) = snap.open_snapshot(1).await.map_err(|e| e.to_string())?;
         let at = at.position.ok_or("the source's snapshot has no log position")?;
         let at = crate::own_position(source, at).map_err(|e| e.to_string())?;

@@ -16,6 +16,11 @@ fn held(dst: &str, table: &str) -> i64 {
     psql(dst, &format!("SELECT coalesce(max(held), -1) FROM ferry.table_controls WHERE table_name = '{table}' AND status = 'paused'")).trim().parse().unwrap()
 }
 
+/// The full load is done and the sync streams (its state committed): requests can be taken.
+fn wait_streaming(dst: &str) {
+    wait_until("the sync to stream", || psql_try(dst, "SELECT count(*) FROM ferry.sync_state").map(|c| c.trim() == "1").unwrap_or(false));
+}
+
 fn status(addr: &str) -> serde_json::Value {
     serde_json::from_str(&http_get(addr, "/status.json")).unwrap()
 }
@@ -48,6 +53,7 @@ fn paused_table_holds_its_changes_in_order_through_a_sigkill_and_resume_applies_
     let addr = format!("127.0.0.1:{}", free_port());
     let mut sync = spawn(&addr);
     wait_until("the full load", || psql_try(&dst, &format!("SELECT count(*) FROM {q}.t")).map(|c| c.trim() == "3000").unwrap_or(false));
+    wait_streaming(&dst);
     wait_until("the page", || std::net::TcpStream::connect(&addr).is_ok());
 
     let r = ferry(&["pause", "t", "--wait", "--source", &src, "--target", &dst]);
@@ -157,6 +163,7 @@ fn paused_postgresql_tables_hold_a_truncate_and_keyless_inserts_in_order() {
     let source = format!("{}/{src_db}?schema=app", pg_base());
     let mut sync = spawn_sync_with(&["--source", &source, "--target", &dst, "--batch-rows", "40"]);
     wait_until("the full load", || psql_try(&dst, "SELECT count(*) FROM app.p").map(|c| c.trim() == "500").unwrap_or(false));
+    wait_streaming(&dst);
     for t in ["p", "k", "s"] {
         let r = ferry(&["pause", t, "--wait", "--source", &source, "--target", &dst]);
         assert_eq!(r.status, 0, "{}", r.all());
@@ -195,17 +202,21 @@ fn paused_postgresql_tables_hold_a_truncate_and_keyless_inserts_in_order() {
     unbroken_chain(&dst);
     no_holds_left(&dst);
 
-    // Include needs an online reload, which this source cannot do yet: refused, with why, and
-    // the table stays excluded (said, not silently half-synced).
+    // Exclude and include from PostgreSQL: the include's reload reads each chunk in a
+    // temporary slot's snapshot, at that slot's exact position.
     let mut sync = spawn_sync_with(&["--source", &source, "--target", &dst, "--batch-rows", "40"]);
     let r = ferry(&["exclude", "o", "--wait", "--source", &source, "--target", &dst]);
     assert_eq!(r.status, 0, "{}", r.all());
+    psql(&src, "UPDATE app.o SET v = 2; INSERT INTO app.o VALUES (2, 2); UPDATE app.s SET u = 4 WHERE id = 3;");
+    wait_until("the other tables streaming", || psql(&dst, "SELECT u FROM app.s WHERE id = 3").trim() == "4");
+    assert_eq!(psql(&dst, "SELECT count(*), sum(v) FROM app.o").trim(), "1\t1", "an excluded table takes no change");
     let r = ferry(&["include", "o", "--wait", "--source", &source, "--target", &dst]);
-    assert_ne!(r.status, 0, "{}", r.all());
-    assert!(r.stderr.contains("include of \"app\".\"o\" refused: this source cannot reload a table online"), "{}", r.all());
-    assert_eq!(psql(&dst, "SELECT status FROM ferry.sync_tables WHERE table_name = 'o'").trim(), "excluded");
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert_eq!(psql(&dst, "SELECT count(*), sum(v) FROM app.o").trim(), "2\t4", "the reload brought what it missed");
+    assert_eq!(psql(&src, "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%chunk%'").trim(), "0", "the chunks' temporary slots are gone");
     let _ = sync.kill();
     let _ = sync.wait();
+    verify_equal(&["--source", &source, "--target", &dst]);
 }
 
 /// A source DDL statement on a paused table: what was held is applied first and the table
@@ -223,6 +234,7 @@ fn ddl_on_a_paused_table_applies_what_was_held_and_resumes_it() {
     assert!(r.stderr.contains("table nope is not among the planned tables"), "{}", r.all());
     let mut sync = spawn_sync_with(&["--source", &src, "--target", &dst, "--batch-rows", "20"]);
     wait_until("the full load", || psql_try(&dst, &format!("SELECT count(*) FROM {q}.t")).map(|c| c.trim() == "100").unwrap_or(false));
+    wait_streaming(&dst);
     let r = ferry(&["resume", "t", "--source", &src, "--target", &dst]);
     assert_ne!(r.status, 0);
     assert!(r.stderr.contains("is not paused"), "{}", r.all());
@@ -258,6 +270,7 @@ fn page_buttons_pause_resume_reload_exclude_and_include_a_table_and_a_forged_req
     let addr = format!("127.0.0.1:{}", free_port());
     let mut sync = spawn_sync_with(&["--source", &src, "--target", &dst, "--batch-rows", "20", "--http", &addr]);
     wait_until("the full load", || psql_try(&dst, &format!("SELECT count(*) FROM {q}.t")).map(|c| c.trim() == "200").unwrap_or(false));
+    wait_streaming(&dst);
     wait_until("the page", || std::net::TcpStream::connect(&addr).is_ok());
     let button = [("x-ferry-action", "1")];
     let (code, body) = http_post(&addr, "/tables/t/pause", &[]);
@@ -322,6 +335,7 @@ fn excluded_table_is_skipped_said_and_included_again_by_an_online_reload_under_w
     let addr = format!("127.0.0.1:{}", free_port());
     let mut sync = spawn(&addr);
     wait_until("the full load", || psql_try(&dst, &format!("SELECT count(*) FROM {q}.t")).map(|c| c.trim() == "20000").unwrap_or(false));
+    wait_streaming(&dst);
     wait_until("the page", || std::net::TcpStream::connect(&addr).is_ok());
     let r = ferry(&["exclude", "t", "--wait", "--source", &src, "--target", &dst]);
     assert_eq!(r.status, 0, "{}", r.all());

@@ -177,6 +177,12 @@ pub trait ChangeStream: Send {
     fn confirm(&mut self, _position: &LogPosition) -> impl Future<Output = Result<(), SourceError>> + Send {
         async { Ok(()) }
     }
+    /// Asks the source for a commit the stream yields soon, past every position so far (a held
+    /// reload chunk waits for the first commit past its own). Default: the source's own traffic
+    /// (or its heartbeats) will do.
+    fn nudge(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// A source that can stream its changes, and what it declares for the snapshot → CDC hand-off
@@ -217,6 +223,20 @@ pub trait CdcSource: Send + Sync + 'static {
     /// the log's end can be proven by the committed position (MySQL's binlog). False where the
     /// stream skips other tables' log (a PostgreSQL slot): the stream's end is the proof.
     fn commits_reach_every_position(&self) -> bool;
+    /// Whether one table can be re-read online, chunk by chunk, while the stream flows
+    /// (`ferry reload`, `ferry include`, continuous verify): each chunk's snapshot
+    /// ([`CdcSource::chunk_source`]) carries a position such that a transaction is in the
+    /// snapshot exactly when its commit position is at or before it, and the stream yields a
+    /// commit past any such position ([`ChangeStream::nudge`]). Default: sources whose every log
+    /// position is reached by a commit and whose snapshots carry a log position (MySQL).
+    fn reloads_online(&self) -> bool {
+        self.commits_reach_every_position() && self.reuses_finished_load()
+    }
+    /// The source one reload (or continuous-verify) chunk reads: its snapshot's position is the
+    /// chunk's. Default: the full load's (which must not disturb the running sync).
+    fn chunk_source(&self, tables: &[Table]) -> impl Future<Output = Result<Arc<Self::Snapshot>, SourceError>> + Send {
+        self.prepare_full_load(tables)
+    }
     /// Stops writes on the source for cutover where ferry can (MySQL `read_only`); says what it did.
     fn set_read_only(&self) -> impl Future<Output = Result<String, SourceError>> + Send {
         async { Err(SourceError::new(crate::ErrorKind::Definite, "ferry cannot set this source read-only: stop the application's writes before cutover")) }

@@ -94,13 +94,18 @@ async fn retained(c: &ferry_target_postgres::PgTarget, slot: &str) -> Option<u64
 }
 
 /// Creates the slot with an exported snapshot on `conn` (which must stay open, idle, until
-/// every reader imported the snapshot): returns (consistent point, snapshot name).
-pub async fn create_slot_exporting(conn: &mut ReplConn, slot: &str, server_version: i32) -> Result<(u64, String), SourceError> {
-    let _ = conn.simple_query(&format!("DROP_REPLICATION_SLOT {}", quote_ident(slot))).await;
+/// every reader imported the snapshot): returns (consistent point, snapshot name). A temporary
+/// slot (a reload chunk's) goes with `conn`; its consistent point is the chunk's position: the
+/// snapshot holds exactly the transactions whose commit ends at or before it.
+pub async fn create_slot_exporting(conn: &mut ReplConn, slot: &str, server_version: i32, temporary: bool) -> Result<(u64, String), SourceError> {
+    let kind = if temporary { "TEMPORARY LOGICAL" } else { "LOGICAL" };
+    if !temporary {
+        let _ = conn.simple_query(&format!("DROP_REPLICATION_SLOT {}", quote_ident(slot))).await;
+    }
     let sql = if server_version >= 150000 {
-        format!("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')", quote_ident(slot))
+        format!("CREATE_REPLICATION_SLOT {} {kind} pgoutput (SNAPSHOT 'export')", quote_ident(slot))
     } else {
-        format!("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput EXPORT_SNAPSHOT", quote_ident(slot))
+        format!("CREATE_REPLICATION_SLOT {} {kind} pgoutput EXPORT_SNAPSHOT", quote_ident(slot))
     };
     let rows = conn.simple_query(&sql).await?;
     let row = rows.first().ok_or_else(|| SourceError::new(ErrorKind::Definite, "CREATE_REPLICATION_SLOT returned nothing"))?;
@@ -135,6 +140,19 @@ impl CdcSource for PgCdc {
     /// The slot skips WAL of other tables: the stream's end at the stop point is the proof.
     fn commits_reach_every_position(&self) -> bool {
         false
+    }
+
+    /// A temporary slot per chunk gives its snapshot an exact position (its consistent point),
+    /// and a heartbeat message a commit past it (PostgreSQL 14 on; before, the next change to a
+    /// published table).
+    fn reloads_online(&self) -> bool {
+        true
+    }
+
+    /// The sync's own slot and publication stay as they are: the chunk's snapshot is a
+    /// temporary slot's.
+    async fn chunk_source(&self, _tables: &[Table]) -> Result<Arc<PgSource>, SourceError> {
+        Ok(Arc::new(self.source.with_temporary_slot(format!("{}_chunk", self.slot))))
     }
 
     async fn sequence_values(&self, names: &[String]) -> Result<Vec<(String, Option<i64>)>, SourceError> {
@@ -458,7 +476,7 @@ impl PgChangeStream {
                             None
                         };
                         self.pending.push_back(ChangeEvent::Heartbeat { position: lsn_position(end.max(self.committed)), backlog_bytes: backlog });
-                        self.heartbeat().await;
+                        self.heartbeat(false).await;
                     }
                 }
             }
@@ -471,8 +489,9 @@ impl PgChangeStream {
     /// may be confirmed (never a keepalive position). So every 10 s of quiet ferry writes a
     /// transactional logical message (`pg_logical_emit_message`, no table needed); it arrives as
     /// an empty transaction, commits with its position and is confirmed like any other.
-    async fn heartbeat(&mut self) {
-        if !self.heartbeats || self.stop_at.is_some() || self.heartbeat_at.elapsed() < Duration::from_secs(10) {
+    /// `now`: at once (a reload chunk waits for a commit past its position), not after 10 s.
+    async fn heartbeat(&mut self, now: bool) {
+        if !self.heartbeats || self.stop_at.is_some() || (!now && self.heartbeat_at.elapsed() < Duration::from_secs(10)) {
             return;
         }
         self.heartbeat_at = Instant::now();
@@ -493,6 +512,11 @@ impl PgChangeStream {
 }
 
 impl ChangeStream for PgChangeStream {
+    /// A heartbeat message now (it commits past every position so far).
+    async fn nudge(&mut self) {
+        self.heartbeat(true).await;
+    }
+
     async fn next(&mut self) -> Result<Option<ChangeEvent>, SourceError> {
         if !self.fill().await? {
             return Ok(None);

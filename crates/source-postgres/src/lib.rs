@@ -39,6 +39,9 @@ pub struct PgSource {
     /// Set for the full load that starts a sync: the snapshot is the one the replication slot
     /// exports at its creation, so streaming starts exactly where the load's data ends.
     pub slot: Option<String>,
+    /// The slot is a temporary one, made only for its snapshot and its exact position (a
+    /// reload chunk of a running sync): it goes when the snapshot does.
+    pub temporary: bool,
 }
 
 pub(crate) fn source_error(e: TargetError) -> SourceError {
@@ -76,12 +79,17 @@ impl PgSource {
         if !row.get::<_, bool>(1) {
             return Err(SourceError::new(ErrorKind::NotFound, format!("the source database has no schema \"{schema}\" (give ?schema=… in the URL)")));
         }
-        Ok(PgSource { url, schema, database: row.get(0), slot: None })
+        Ok(PgSource { url, schema, database: row.get(0), slot: None, temporary: false })
     }
 
     /// The same source, whose next snapshot creates replication slot `slot` (see [`PgSource::slot`]).
     pub fn with_slot(&self, slot: String) -> Self {
-        PgSource { url: self.url.clone(), schema: self.schema.clone(), database: self.database.clone(), slot: Some(slot) }
+        PgSource { url: self.url.clone(), schema: self.schema.clone(), database: self.database.clone(), slot: Some(slot), temporary: false }
+    }
+
+    /// The same source, whose next snapshot is a temporary slot's (see [`PgSource::temporary`]).
+    pub fn with_temporary_slot(&self, slot: String) -> Self {
+        PgSource { temporary: true, ..self.with_slot(slot) }
     }
 
     /// The last value each of the schema's free sequences `names` handed out (`None`: never
@@ -264,7 +272,7 @@ impl Source for PgSource {
                 let version: i32 =
                     c.client.query_one("SELECT current_setting('server_version_num')::int", &[]).await.map_err(|e| source_error(TargetError::from(e)))?.get(0);
                 let mut repl = replication::ReplConn::connect(&self.url).await?;
-                let (lsn, snapshot) = cdc::create_slot_exporting(&mut repl, slot, version).await?;
+                let (lsn, snapshot) = cdc::create_slot_exporting(&mut repl, slot, version, self.temporary).await?;
                 (snapshot, cdc::lsn_position(lsn), Arc::new(repl))
             }
             None => {

@@ -291,6 +291,10 @@ impl ChangeStream for AnyStream {
     async fn confirm(&mut self, position: &LogPosition) -> Result<(), SourceError> {
         each!(self, AnyStream, s => s.confirm(position).await)
     }
+
+    async fn nudge(&mut self) {
+        each!(self, AnyStream, s => s.nudge().await)
+    }
 }
 
 impl CdcSource for AnyCdc {
@@ -339,6 +343,18 @@ impl CdcSource for AnyCdc {
 
     fn commits_reach_every_position(&self) -> bool {
         each!(self, AnyCdc, c => c.commits_reach_every_position())
+    }
+
+    fn reloads_online(&self) -> bool {
+        each!(self, AnyCdc, c => c.reloads_online())
+    }
+
+    async fn chunk_source(&self, tables: &[Table]) -> Result<Arc<AnySource>, SourceError> {
+        Ok(Arc::new(match self {
+            AnyCdc::MySql(c) => AnySource::MySql(c.chunk_source(tables).await?),
+            AnyCdc::Postgres(c) => AnySource::Postgres(c.chunk_source(tables).await?),
+            AnyCdc::Sqlite(c) => AnySource::Sqlite(c.chunk_source(tables).await?),
+        }))
     }
 
     async fn set_read_only(&self) -> Result<String, SourceError> {
