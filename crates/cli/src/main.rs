@@ -485,7 +485,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             config.migrate.workers = workers.unwrap_or(config.migrate.workers);
             config.migrate.chunk_rows = chunk_rows.unwrap_or(config.migrate.chunk_rows);
             let (source, turl, postgis, plan) = open_plan(&config).await?;
-            let opts = verify_options(&config, &turl, postgis, repair, progress(quiet || json));
+            let mut opts = verify_options(&config, &turl, postgis, repair, progress(quiet || json));
+            opts.live = live_sync(&source, &turl, &plan.target_schema).await?;
+            if opts.live.is_some() && !json {
+                eprintln!("a `ferry sync` is applying changes to schema \"{}\": a table that differs is compared again once the sync has applied the source past the comparison, and only rows that differ every time are reported", plan.target_schema);
+            }
             let report = ferry_verify::verify(source, &turl, plan.clone(), &opts).await?;
             keep_report(&turl, &plan.target_schema, "verify", &serde_json::to_string(&report)?).await;
             if json {
@@ -609,6 +613,24 @@ fn migrate_options(config: &Config) -> MigrateOptions {
     }
 }
 
+/// A running sync of `schema`, for verify to tell a change in flight from a difference: its
+/// source's log position on demand. None: no sync holds the schema's lock now.
+async fn live_sync(source: &Arc<AnySource>, turl: &str, schema: &str) -> Result<Option<ferry_verify::LiveSync>> {
+    let target = PgTarget::connect(turl).await?;
+    if target.sync_position(schema).await.ok().flatten().is_none() || !target.sync_running(schema).await? {
+        return Ok(None);
+    }
+    let cdc = Arc::new(source.cdc(ferry_cdc::start::job_id(turl, schema), None)?);
+    Ok(Some(ferry_verify::LiveSync {
+        source_position: Arc::new(move || {
+            let cdc = cdc.clone();
+            Box::pin(async move { cdc.current_position().await })
+        }),
+        rounds: 3,
+        wait: std::time::Duration::from_secs(60),
+    }))
+}
+
 /// The verify options the config asks for.
 fn verify_options(config: &Config, turl: &str, postgis: bool, repair: bool, progress: ProgressMode) -> ferry_verify::VerifyOptions {
     ferry_verify::VerifyOptions {
@@ -619,6 +641,7 @@ fn verify_options(config: &Config, turl: &str, postgis: bool, repair: bool, prog
         postgis,
         zero_dates: config.rules.zero_dates,
         progress,
+        live: None,
     }
 }
 

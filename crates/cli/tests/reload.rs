@@ -233,3 +233,44 @@ fn postgresql_reload_and_continuous_verify_read_each_chunk_at_a_temporary_slots_
     assert_eq!(chain.trim(), "0", "every batch started where the previous one ended");
     assert_eq!(psql(&src, "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%chunk%'").trim(), "0", "no temporary slot is left");
 }
+
+/// `ferry verify` against a target a running `ferry sync` keeps changing: under a steady writer
+/// it is equal (a change in flight is compared again once the sync has applied past it), and a
+/// row changed on the target behind ferry's back is the one difference it reports.
+#[test]
+fn verify_against_a_syncing_target_reports_only_what_persists() {
+    let db = unique("verify_live");
+    let src = fresh_mysql(&db);
+    mysql(Some(&db), "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL); INSERT INTO t SELECT seq, 0 FROM seq_1_to_20000;");
+    let dst = fresh_pg(&db);
+    let mut sync = spawn_sync_with(&["--source", &src, "--target", &dst, "--batch-rows", "20"]);
+    let q = format!("\"{db}\"");
+    wait_until("the full load", || psql_try(&dst, &format!("SELECT count(*) FROM {q}.t")).map(|c| c.trim() == "20000").unwrap_or(false));
+    wait_until("the sync to stream", || psql_try(&dst, "SELECT count(*) FROM ferry.sync_state").map(|c| c.trim() == "1").unwrap_or(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (w_db, w_stop) = (db.clone(), stop.clone());
+    let writer = std::thread::spawn(move || {
+        let mut i = 0u32;
+        while !w_stop.load(Ordering::Relaxed) {
+            // Rows 1..=10000 only: the injected difference below is never written over.
+            mysql(Some(&w_db), &format!("UPDATE t SET v = v + 1 WHERE id IN ({}, {});", (i * 7919) % 10000 + 1, (i * 104729) % 10000 + 1));
+            i += 1;
+        }
+    });
+    // The writer is under way before verify starts.
+    wait_until("changes applied", || psql(&dst, &format!("SELECT sum(v) FROM {q}.t")).trim().parse::<i64>().unwrap_or(0) >= 100);
+    let args = ["verify", "--source", &src, "--target", &dst, "--json", "--chunk-rows", "2000"];
+    let r = ferry(&args);
+    assert_eq!(r.status, 0, "equal under writes: {}", r.all());
+    psql(&dst, &format!("UPDATE {q}.t SET v = -5 WHERE id = 15000"));
+    let r = ferry(&args);
+    assert_eq!(r.status, 1, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let t = &v["tables"][0];
+    assert_eq!((t["changed"].as_u64(), t["missing"].as_u64(), t["extra"].as_u64()), (Some(1), Some(0), Some(0)), "only the injected row: {t}");
+    assert_eq!(t["sample_changed"][0][0], "15000", "{t}");
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let _ = sync.kill();
+    let _ = sync.wait();
+}

@@ -465,6 +465,17 @@ impl PgTarget {
     /// a second `ferry sync` of the same schema refuses at once (naming the first) instead of
     /// fighting it for the source's replica id. A holder that just died is waited for briefly
     /// (the server notices a killed client's connection within moments).
+    /// Whether a `ferry sync` of `schema` holds its lock now (it is applying changes). Asked on
+    /// this connection, which must not hold the lock itself.
+    pub async fn sync_running(&self, schema: &str) -> Result<bool, TargetError> {
+        let got: bool =
+            self.client.query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&SYNC_LOCK_CLASS, &schema]).await.map_err(TargetError::from)?.get(0);
+        if got {
+            self.client.execute("SELECT pg_advisory_unlock($1, hashtext($2))", &[&SYNC_LOCK_CLASS, &schema]).await.map_err(TargetError::from)?;
+        }
+        Ok(!got)
+    }
+
     pub async fn lock_sync(&self, schema: &str) -> Result<(), TargetError> {
         self.batch("SET application_name = 'ferry sync'").await?;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

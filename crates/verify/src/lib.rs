@@ -23,6 +23,12 @@
 //! same function ([`ferry_model::canonical::StreamedRowHash`]). Verify installs nothing and
 //! writes nothing in either database, except with `--repair`.
 //!
+//! Against a target a running `ferry sync` keeps changing ([`LiveSync`]), a difference may be a
+//! change still in flight. A table that differs is then compared again once the sync has applied
+//! the source up to a position read after the comparison ([`recheck_live`]), up to
+//! [`LiveSync::rounds`] times; only keys that differ in every round are reported (a change in
+//! flight has reached the target by the next round, a real difference stays).
+//!
 //! `--repair` deletes the differing keys from the target and inserts the source's rows through
 //! the same row converter as `migrate`, in one transaction per table, then verifies the table
 //! again. Tables without a usable key are compared as a whole (count + hash) and reported as
@@ -70,6 +76,24 @@ impl VerifyError {
     }
 }
 
+/// A sync running against the target being verified: where the source's log is now, and how
+/// far the target has applied it.
+#[derive(Clone)]
+pub struct LiveSync {
+    /// The source's log position now (`CdcSource::current_position`).
+    pub source_position: std::sync::Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, Result<ferry_model::cdc::LogPosition, SourceError>> + Send + Sync>,
+    /// Comparisons of a differing table in all (the first included).
+    pub rounds: usize,
+    /// How long to wait for the sync to reach a position before reporting what differs then.
+    pub wait: std::time::Duration,
+}
+
+impl std::fmt::Debug for LiveSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LiveSync {{ rounds: {}, wait: {:?} }}", self.rounds, self.wait)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
     pub target_url: String,
@@ -80,6 +104,8 @@ pub struct VerifyOptions {
     pub postgis: bool,
     pub zero_dates: ZeroDatePolicy,
     pub progress: ProgressMode,
+    /// A sync is applying changes to the target meanwhile: differing tables are re-checked.
+    pub live: Option<LiveSync>,
 }
 
 /// How one column is compared.
@@ -194,7 +220,7 @@ fn table_sql<S: VerifySource>(source: &S, t: &TablePlan, postgis: bool) -> Table
 }
 
 /// Differences found in one table.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Diffs {
     missing: Vec<Vec<String>>,
     extra: Vec<Vec<String>>,
@@ -244,7 +270,10 @@ async fn verify_all<S: VerifySource>(
 ) -> Result<Vec<TableVerify>, VerifyError> {
     let mut tables = Vec::new();
     for (i, t) in plan.tables.iter().enumerate() {
-        let mut r = verify_table(source, target, t, opts, (progress, i)).await?;
+        let (mut r, diffs) = verify_table_diffs(source, target, t, opts, (progress, i)).await?;
+        if let (Some(live), TableStatus::Differs) = (&opts.live, r.status) {
+            r = recheck_live(source, target, &plan.target_schema, t, opts, live, (progress, i), r, diffs).await?;
+        }
         if opts.repair && r.status == TableStatus::Differs {
             let diffs = std::mem::take(&mut r.diff_keys);
             let repaired = repair_table(source, target, t, opts, &diffs).await?;
@@ -260,6 +289,57 @@ async fn verify_all<S: VerifySource>(
     Ok(tables)
 }
 
+/// A differing table of a live sync, compared again after the sync has applied the source up to
+/// a position read after the last comparison: keys that differed every time are reported, with
+/// the last comparison's values; none left, the table is equal. Should the sync not get there
+/// within [`LiveSync::wait`], what differs then is reported as it is.
+#[allow(clippy::too_many_arguments)]
+async fn recheck_live<S: VerifySource>(
+    source: &S,
+    target: &PgTarget,
+    schema: &str,
+    t: &TablePlan,
+    opts: &VerifyOptions,
+    live: &LiveSync,
+    progress: (&Progress, usize),
+    mut r: TableVerify,
+    mut persistent: Diffs,
+) -> Result<TableVerify, VerifyError> {
+    for _ in 1..live.rounds.max(1) {
+        let at = (live.source_position)().await?;
+        let deadline = Instant::now() + live.wait;
+        loop {
+            match target.sync_position(schema).await? {
+                Some(p) if p >= at => break,
+                _ if Instant::now() >= deadline => {
+                    progress.0.println(&format!(
+                        "{}: the running sync did not reach the source's position {at} within {:?}; reporting what differs now",
+                        t.target.qualified(),
+                        live.wait
+                    ));
+                    return Ok(r);
+                }
+                _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            }
+        }
+        let (again, diffs) = verify_table_diffs(source, target, t, opts, progress).await?;
+        let seen: std::collections::HashSet<&Vec<String>> =
+            persistent.missing.iter().chain(&persistent.extra).chain(persistent.changed.iter().map(|(k, _)| k)).collect();
+        let kept = Diffs {
+            missing: diffs.missing.iter().filter(|k| seen.contains(k)).cloned().collect(),
+            extra: diffs.extra.iter().filter(|k| seen.contains(k)).cloned().collect(),
+            changed: diffs.changed.iter().filter(|(k, _)| seen.contains(k)).cloned().collect(),
+        };
+        r = again;
+        summarize(&mut r, kept.clone());
+        persistent = kept;
+        if r.status == TableStatus::Equal {
+            break;
+        }
+    }
+    Ok(r)
+}
+
 /// `progress`: the display and this table's index in it.
 async fn verify_table<S: VerifySource>(
     source: &S,
@@ -268,12 +348,23 @@ async fn verify_table<S: VerifySource>(
     opts: &VerifyOptions,
     progress: (&Progress, usize),
 ) -> Result<TableVerify, VerifyError> {
+    Ok(verify_table_diffs(source, target, t, opts, progress).await?.0)
+}
+
+/// The table's comparison, and the differences it found (key by key).
+async fn verify_table_diffs<S: VerifySource>(
+    source: &S,
+    target: &PgTarget,
+    t: &TablePlan,
+    opts: &VerifyOptions,
+    progress: (&Progress, usize),
+) -> Result<(TableVerify, Diffs), VerifyError> {
     let started = Instant::now();
     let mut r = TableVerify::new(t);
     let qualified = t.target.qualified();
     if !target.table_exists(&qualified).await? {
         r.status = TableStatus::MissingTable;
-        return Ok(r);
+        return Ok((r, Diffs::default()));
     }
     let sql = table_sql(source, t, opts.postgis);
     if sql.key_src.is_empty() {
@@ -287,7 +378,7 @@ async fn verify_table<S: VerifySource>(
         r.status = if sc == tc && sh == th { TableStatus::EqualWithoutKey } else { TableStatus::DiffersWithoutKey };
         r.quarantine = verify_quarantine(source, target, t, &sql, opts.chunk_rows).await?;
         r.seconds = started.elapsed().as_secs_f64();
-        return Ok(r);
+        return Ok((r, Diffs::default()));
     }
     let ranges = match (&sql.chunk_column, &t.source.primary_key) {
         // A table small enough for one chunk comes back as `All`; as an open key range it can
@@ -328,6 +419,14 @@ async fn verify_table<S: VerifySource>(
         diffs.extra.extend(rr.diffs.extra);
         diffs.changed.extend(rr.diffs.changed);
     }
+    summarize(&mut r, diffs.clone());
+    r.quarantine = verify_quarantine(source, target, t, &sql, opts.chunk_rows).await?;
+    r.seconds = started.elapsed().as_secs_f64();
+    Ok((r, diffs))
+}
+
+/// Counts, samples, changed columns, status and keys of `r` from `diffs`.
+fn summarize(r: &mut TableVerify, mut diffs: Diffs) {
     diffs.missing.sort_by(|a, b| key_order(a, b));
     diffs.extra.sort_by(|a, b| key_order(a, b));
     diffs.changed.sort_by(|a, b| key_order(&a.0, &b.0));
@@ -346,9 +445,6 @@ async fn verify_table<S: VerifySource>(
     r.changed_columns = cols;
     r.status = if r.missing + r.extra + r.changed == 0 { TableStatus::Equal } else { TableStatus::Differs };
     r.diff_keys = diffs.missing.into_iter().chain(diffs.extra).chain(diffs.changed.into_iter().map(|(k, _)| k)).collect();
-    r.quarantine = verify_quarantine(source, target, t, &sql, opts.chunk_rows).await?;
-    r.seconds = started.elapsed().as_secs_f64();
-    Ok(r)
 }
 
 /// The cells `t`'s column rules set aside on the source now (by the source's own SQL over the
