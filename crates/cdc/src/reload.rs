@@ -75,6 +75,12 @@ impl Reloader {
         if t.key.is_empty() {
             return Err(format!("table {} has no key: a reload cannot tell which target rows a chunk replaces", req.table));
         }
+        if t.plan.converter.quarantine {
+            return Err(format!(
+                "table {} sets cells aside (ferry.quarantine): a reload cannot yet clear the entries of the rows it deletes; run `ferry migrate` for the schema again",
+                req.table
+            ));
+        }
         let chunks: Vec<ChunkRange> = match &req.chunk_plan {
             Some(p) => serde_json::from_str(p).map_err(|e| format!("unreadable chunk plan of the reload: {e}"))?,
             None => {

@@ -294,6 +294,13 @@ impl CdcSource for SqliteCdc {
         true
     }
 
+    /// A read transaction's snapshot holds exactly the changes logged up to the log's sequence
+    /// in it (a change and its log row commit together), and the stream replays the log in
+    /// sequence order: a reload chunk read in one is placed exactly.
+    fn reloads_online(&self) -> bool {
+        true
+    }
+
     async fn release(&self) -> Result<Option<String>, SourceError> {
         let (_, triggers) = self.installed().await?;
         let conn = self.source.open_rw()?;
