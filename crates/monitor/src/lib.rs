@@ -134,6 +134,12 @@ pub struct TableView {
     pub full_load_rows: u64,
     /// The full load's estimate (0: not loaded by this process).
     pub full_load_total: u64,
+    /// Loading: seconds to go at the table's rate so far (rows left over rows per second since
+    /// its first rows; None before them or without an estimate).
+    pub eta_seconds: Option<u64>,
+    /// When its first loaded rows were reported (unix seconds).
+    #[serde(skip)]
+    pub load_started: Option<f64>,
     pub inserts: u64,
     pub updates: u64,
     pub deletes: u64,
@@ -224,12 +230,15 @@ impl Monitor {
             }
             Event::LoadRows { table, rows } => {
                 let tv = v.tables.entry(table).or_default();
+                let started = *tv.load_started.get_or_insert(at);
                 tv.full_load_rows += rows;
+                tv.eta_seconds = eta(tv.full_load_rows, tv.full_load_total, at - started);
                 add_history(&mut tv.history, at, rows);
                 add_history(&mut v.history, at, rows);
             }
             Event::LoadDone { table } => {
                 let tv = v.tables.entry(table).or_default();
+                tv.eta_seconds = None;
                 if tv.state == TableState::Loading {
                     tv.state = TableState::Streaming;
                 }
@@ -335,6 +344,15 @@ impl ferry_progress::Observer for Monitor {
     fn done(&self, table: &str) {
         self.emit(Event::LoadDone { table: table.to_string() });
     }
+}
+
+/// Seconds left for `total - done` rows at the rate `done` took `elapsed` seconds; None without
+/// a rate yet, or when the estimate is passed (the total was an estimate).
+fn eta(done: u64, total: u64, elapsed: f64) -> Option<u64> {
+    if done == 0 || elapsed <= 0.0 || total <= done {
+        return None;
+    }
+    Some(((total - done) as f64 * elapsed / done as f64).ceil() as u64)
 }
 
 fn overall_state(v: &View) -> String {
@@ -562,5 +580,18 @@ mod tests {
         assert_eq!(h.len(), HISTORY_BUCKETS);
         add_history(&mut h, (1_000_000 + 199 * BUCKET_SECONDS + 1) as f64, 4);
         assert_eq!(h.back(), Some(&(1_000_000 + 199 * BUCKET_SECONDS, 5)));
+    }
+
+    #[test]
+    fn a_loading_tables_eta_is_the_rows_left_at_its_rate_so_far() {
+        assert_eq!(eta(250, 1000, 10.0), Some(30));
+        assert_eq!(eta(0, 1000, 10.0), None, "no rate yet");
+        assert_eq!(eta(1200, 1000, 10.0), None, "past the estimate");
+        let m = Monitor::default();
+        m.emit(Event::LoadStarted { tables: vec![("t".into(), 1000)] });
+        m.emit(Event::LoadRows { table: "t".into(), rows: 100 });
+        assert_eq!(m.view().tables["t"].eta_seconds, None, "the first rows start the clock");
+        m.emit(Event::LoadDone { table: "t".into() });
+        assert_eq!(m.view().tables["t"].eta_seconds, None);
     }
 }
