@@ -9,8 +9,6 @@
 
 mod common;
 use common::*;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 fn held(dst: &str, table: &str) -> i64 {
     psql(dst, &format!("SELECT coalesce(max(held), -1) FROM ferry.table_controls WHERE table_name = '{table}' AND status = 'paused'")).trim().parse().unwrap()
@@ -61,30 +59,25 @@ fn paused_table_holds_its_changes_in_order_through_a_sigkill_and_resume_applies_
     assert!(r.stdout.contains("paused"), "{}", r.all());
     let frozen = psql(&dst, &format!("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM {q}.t t"));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (w_db, w_stop) = (db.clone(), stop.clone());
-    let writer = std::thread::spawn(move || {
-        let mut i = 0u32;
-        while !w_stop.load(Ordering::Relaxed) {
-            let a = (i * 7919) % 3000 + 1;
-            let sql = match i % 5 {
-                0 => format!("UPDATE t SET v = v + 1, note = 'upd {i}' WHERE id = {a};"),
-                // Rows above 1000 only: the rows trading `u` are never deleted.
-                1 => format!("DELETE FROM t WHERE id = {};", 3000 - i % 2000),
-                2 => format!("INSERT INTO t VALUES ({}, {}, {i}, 'new') ON DUPLICATE KEY UPDATE v = v + 1;", 10000 + i, 10000 + i),
-                // Two rows trade their `u` values in one transaction.
-                3 => {
-                    let (x, y) = (i % 100 + 1, (i * 3) % 100 + 101);
-                    format!(
-                        "START TRANSACTION; SELECT u INTO @ux FROM t WHERE id = {x}; SELECT u INTO @uy FROM t WHERE id = {y}; \
-                         UPDATE t SET u = -1 WHERE id = {x}; UPDATE t SET u = @ux WHERE id = {y}; UPDATE t SET u = @uy WHERE id = {x}; COMMIT;"
-                    )
-                }
-                _ => format!("UPDATE other SET v = v + 1 WHERE id = {};", i % 10 + 1),
-            };
-            mysql(Some(&w_db), &sql);
-            i += 1;
-        }
+    let w_db = db.clone();
+    let writer = Writer::start(move |i| {
+        let a = (i * 7919) % 3000 + 1;
+        let sql = match i % 5 {
+            0 => format!("UPDATE t SET v = v + 1, note = 'upd {i}' WHERE id = {a};"),
+            // Rows above 1000 only: the rows trading `u` are never deleted.
+            1 => format!("DELETE FROM t WHERE id = {};", 3000 - i % 2000),
+            2 => format!("INSERT INTO t VALUES ({}, {}, {i}, 'new') ON DUPLICATE KEY UPDATE v = v + 1;", 10000 + i, 10000 + i),
+            // Two rows trade their `u` values in one transaction.
+            3 => {
+                let (x, y) = (i % 100 + 1, (i * 3) % 100 + 101);
+                format!(
+                    "START TRANSACTION; SELECT u INTO @ux FROM t WHERE id = {x}; SELECT u INTO @uy FROM t WHERE id = {y}; \
+                     UPDATE t SET u = -1 WHERE id = {x}; UPDATE t SET u = @ux WHERE id = {y}; UPDATE t SET u = @uy WHERE id = {x}; COMMIT;"
+                )
+            }
+            _ => format!("UPDATE other SET v = v + 1 WHERE id = {};", i % 10 + 1),
+        };
+        mysql(Some(&w_db), &sql);
     });
 
     // The other table streams; the paused one holds.
@@ -128,8 +121,7 @@ fn paused_table_holds_its_changes_in_order_through_a_sigkill_and_resume_applies_
     wait_until("the page to show it streaming", || status(&addr)["tables"]["t"]["state"] == "streaming");
     assert_ne!(psql(&dst, &format!("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM {q}.t t")), frozen, "the held changes were applied");
 
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    writer.stop();
     let _ = sync.kill();
     let _ = sync.wait();
     let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
@@ -341,21 +333,16 @@ fn excluded_table_is_skipped_said_and_included_again_by_an_online_reload_under_w
     assert_eq!(r.status, 0, "{}", r.all());
     assert!(r.stdout.contains("excluded"), "{}", r.all());
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (w_db, w_stop) = (db.clone(), stop.clone());
-    let writer = std::thread::spawn(move || {
-        let mut i = 0u32;
-        while !w_stop.load(Ordering::Relaxed) {
-            let a = (i * 7919) % 20000 + 1;
-            let sql = match i % 4 {
-                0 => format!("UPDATE t SET v = v + 1, note = 'upd {i}' WHERE id = {a};"),
-                1 => format!("DELETE FROM t WHERE id = {};", 20000 - i % 20000),
-                2 => format!("INSERT INTO t (id, v, note) VALUES ({}, {i}, 'new') ON DUPLICATE KEY UPDATE v = v + 1;", 30000 + i),
-                _ => format!("UPDATE other SET v = v + 1 WHERE id = {};", i % 10 + 1),
-            };
-            mysql(Some(&w_db), &sql);
-            i += 1;
-        }
+    let w_db = db.clone();
+    let writer = Writer::start(move |i| {
+        let a = (i * 7919) % 20000 + 1;
+        let sql = match i % 4 {
+            0 => format!("UPDATE t SET v = v + 1, note = 'upd {i}' WHERE id = {a};"),
+            1 => format!("DELETE FROM t WHERE id = {};", 20000 - i % 20000),
+            2 => format!("INSERT INTO t (id, v, note) VALUES ({}, {i}, 'new') ON DUPLICATE KEY UPDATE v = v + 1;", 30000 + i),
+            _ => format!("UPDATE other SET v = v + 1 WHERE id = {};", i % 10 + 1),
+        };
+        mysql(Some(&w_db), &sql);
     });
     let other_sum = |dst: &str| psql(dst, &format!("SELECT sum(v) FROM {q}.other")).trim().parse::<i64>().unwrap();
     // Its shape still follows the source while it is out.
@@ -399,8 +386,7 @@ fn excluded_table_is_skipped_said_and_included_again_by_an_online_reload_under_w
     assert!(r.stdout.contains("included") && r.stdout.contains("reload brought"), "{}", r.all());
     wait_until("the page to show it streaming", || status(&addr)["tables"]["t"]["state"] == "streaming");
 
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    writer.stop();
     let _ = sync.kill();
     let _ = sync.wait();
     let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);

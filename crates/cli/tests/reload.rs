@@ -5,8 +5,6 @@
 
 mod common;
 use common::*;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 fn reload_state(dst: &str) -> (String, i64) {
     let s = psql(dst, "SELECT status, chunks_done FROM ferry.reloads");
@@ -33,21 +31,16 @@ fn reload_whole_and_where_subset_under_a_writer_and_a_sigkill_ends_equal_with_an
     // The target goes wrong where the reload must put it right.
     psql(&dst, &format!("UPDATE {q}.t SET v = -1 WHERE id % 100 = 0; DELETE FROM {q}.t WHERE id % 97 = 0; INSERT INTO {q}.t VALUES (100001, 7, 'extra'), (5, 5, 'x') ON CONFLICT (id) DO UPDATE SET note = 'wrong';"));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (w_db, w_stop) = (db.clone(), stop.clone());
-    let writer = std::thread::spawn(move || {
-        let mut i = 0u32;
-        while !w_stop.load(Ordering::Relaxed) {
-            let a = (i * 7919) % 60000 + 1;
-            let sql = match i % 4 {
-                0 => format!("UPDATE t SET v = v + 1 WHERE id = {a};"),
-                1 => format!("DELETE FROM t WHERE id = {};", 60000 - i % 60000),
-                2 => format!("INSERT INTO t VALUES ({}, {i}, 'new') ON DUPLICATE KEY UPDATE v = v + 1;", 70000 + i),
-                _ => format!("UPDATE other SET v = v + 1 WHERE id = {};", i % 10 + 1),
-            };
-            mysql(Some(&w_db), &sql);
-            i += 1;
-        }
+    let w_db = db.clone();
+    let writer = Writer::start(move |i| {
+        let a = (i * 7919) % 60000 + 1;
+        let sql = match i % 4 {
+            0 => format!("UPDATE t SET v = v + 1 WHERE id = {a};"),
+            1 => format!("DELETE FROM t WHERE id = {};", 60000 - i % 60000),
+            2 => format!("INSERT INTO t VALUES ({}, {i}, 'new') ON DUPLICATE KEY UPDATE v = v + 1;", 70000 + i),
+            _ => format!("UPDATE other SET v = v + 1 WHERE id = {};", i % 10 + 1),
+        };
+        mysql(Some(&w_db), &sql);
     });
 
     // A subset: rows with id <= 30000.
@@ -90,8 +83,7 @@ fn reload_whole_and_where_subset_under_a_writer_and_a_sigkill_ends_equal_with_an
         assert!(rows < 60_000 + 5_000 + 2_500, "the reload started over after the kill: {rows} rows reloaded");
     }
 
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    writer.stop();
     let _ = sync.kill();
     let _ = sync.wait();
     let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
@@ -133,15 +125,10 @@ fn continuous_verify_reports_an_injected_difference_and_no_false_alarm_under_wri
     let addr = format!("127.0.0.1:{}", free_port());
     let mut sync = spawn_sync_with(&["--source", &src, "--target", &dst, "--http", &addr, "--verify-every", "1s", "--batch-rows", "20"]);
     wait_until("the page", || std::net::TcpStream::connect(&addr).is_ok());
-    let stop = Arc::new(AtomicBool::new(false));
-    let (w_db, w_stop) = (db.clone(), stop.clone());
-    let writer = std::thread::spawn(move || {
-        let mut i = 0u32;
-        while !w_stop.load(Ordering::Relaxed) {
-            // Rows 1..=6000 only: the injected difference below is never written over.
-            mysql(Some(&w_db), &format!("UPDATE t SET v = v + 1 WHERE id = {};", (i * 7919) % 6000 + 1));
-            i += 1;
-        }
+    let w_db = db.clone();
+    let writer = Writer::start(move |i| {
+        // Rows 1..=6000 only: the injected difference below is never written over.
+        mysql(Some(&w_db), &format!("UPDATE t SET v = v + 1 WHERE id = {};", (i * 7919) % 6000 + 1));
     });
     let passes = |s: &serde_json::Value| s["tables"]["t"]["verify_passes"].as_u64().unwrap_or(0);
     wait_until("three passes", || passes(&status(&addr)) >= 3);
@@ -157,8 +144,7 @@ fn continuous_verify_reports_an_injected_difference_and_no_false_alarm_under_wri
     assert!(s["tables"]["t"]["verify_samples"].to_string().contains("9000"), "{}", s["tables"]["t"]);
     let metrics = http_get(&addr, "/metrics");
     assert!(metrics.contains("ferry_sync_table_verify_differences{table=\"t\"} 2"), "{metrics}");
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    writer.stop();
     let _ = sync.kill();
     let _ = sync.wait();
 }
@@ -188,24 +174,19 @@ fn postgresql_reload_and_continuous_verify_read_each_chunk_at_a_temporary_slots_
     wait_until("the sync to stream", || psql_try(&dst, "SELECT count(*) FROM ferry.sync_state").map(|c| c.trim() == "1").unwrap_or(false));
     psql(&dst, "UPDATE app.t SET v = -1 WHERE id % 100 = 0; DELETE FROM app.t WHERE id % 97 = 0; INSERT INTO app.t VALUES (100001, 7, 'extra');");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (w_src, w_stop) = (src.clone(), stop.clone());
-    let writer = std::thread::spawn(move || {
-        let mut i = 0u32;
-        while !w_stop.load(Ordering::Relaxed) {
-            let a = (i * 7919) % 30000 + 1;
-            psql(
-                &w_src,
-                &format!(
-                    "UPDATE app.t SET v = v + 1 WHERE id = {a}; DELETE FROM app.t WHERE id = {}; \
-                     INSERT INTO app.t VALUES ({}, {i}, 'new') ON CONFLICT (id) DO UPDATE SET v = app.t.v + 1; UPDATE app.other SET v = v + 1 WHERE id = {};",
-                    30000 - i % 30000,
-                    40000 + i,
-                    i % 10 + 1
-                ),
-            );
-            i += 1;
-        }
+    let w_src = src.clone();
+    let writer = Writer::start(move |i| {
+        let a = (i * 7919) % 30000 + 1;
+        psql(
+            &w_src,
+            &format!(
+                "UPDATE app.t SET v = v + 1 WHERE id = {a}; DELETE FROM app.t WHERE id = {}; \
+                 INSERT INTO app.t VALUES ({}, {i}, 'new') ON CONFLICT (id) DO UPDATE SET v = app.t.v + 1; UPDATE app.other SET v = v + 1 WHERE id = {};",
+                30000 - i % 30000,
+                40000 + i,
+                i % 10 + 1
+            ),
+        );
     });
     let r = ferry(&["reload", "t", "--where", "id <= 15000", "--wait", "--source", &source, "--target", &dst]);
     assert_eq!(r.status, 0, "{}", r.all());
@@ -222,8 +203,7 @@ fn postgresql_reload_and_continuous_verify_read_each_chunk_at_a_temporary_slots_
     let s = status(&addr);
     assert_eq!(s["tables"]["t"]["verify_differences"], 0, "{}", s["tables"]["t"]);
 
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    writer.stop();
     let _ = sync.kill();
     let _ = sync.wait();
     let r = ferry(&["sync", "--source", &source, "--target", &dst, "--until-caught-up", "--quiet"]);
@@ -247,15 +227,10 @@ fn verify_against_a_syncing_target_reports_only_what_persists() {
     let q = format!("\"{db}\"");
     wait_until("the full load", || psql_try(&dst, &format!("SELECT count(*) FROM {q}.t")).map(|c| c.trim() == "20000").unwrap_or(false));
     wait_until("the sync to stream", || psql_try(&dst, "SELECT count(*) FROM ferry.sync_state").map(|c| c.trim() == "1").unwrap_or(false));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (w_db, w_stop) = (db.clone(), stop.clone());
-    let writer = std::thread::spawn(move || {
-        let mut i = 0u32;
-        while !w_stop.load(Ordering::Relaxed) {
-            // Rows 1..=10000 only: the injected difference below is never written over.
-            mysql(Some(&w_db), &format!("UPDATE t SET v = v + 1 WHERE id IN ({}, {});", (i * 7919) % 10000 + 1, (i * 104729) % 10000 + 1));
-            i += 1;
-        }
+    let w_db = db.clone();
+    let writer = Writer::start(move |i| {
+        // Rows 1..=10000 only: the injected difference below is never written over.
+        mysql(Some(&w_db), &format!("UPDATE t SET v = v + 1 WHERE id IN ({}, {});", (i * 7919) % 10000 + 1, (i * 104729) % 10000 + 1));
     });
     // The writer is under way before verify starts.
     wait_until("changes applied", || psql(&dst, &format!("SELECT sum(v) FROM {q}.t")).trim().parse::<i64>().unwrap_or(0) >= 100);
@@ -269,8 +244,7 @@ fn verify_against_a_syncing_target_reports_only_what_persists() {
     let t = &v["tables"][0];
     assert_eq!((t["changed"].as_u64(), t["missing"].as_u64(), t["extra"].as_u64()), (Some(1), Some(0), Some(0)), "only the injected row: {t}");
     assert_eq!(t["sample_changed"][0][0], "15000", "{t}");
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    writer.stop();
     let _ = sync.kill();
     let _ = sync.wait();
 }

@@ -210,21 +210,12 @@ impl PgTarget {
             };
             for t in &b.tables {
                 self.batch("SAVEPOINT ferry_table").await?;
-                if let Some(hold) = holds.get(&t.table) {
-                    match self.hold_changes(&b.schema, hold, t).await {
-                        Ok(()) => self.batch("RELEASE SAVEPOINT ferry_table").await?,
-                        Err(e) if e.kind == ferry_model::ErrorKind::Transient => return Err(e),
-                        Err(e) => {
-                            self.batch("ROLLBACK TO SAVEPOINT ferry_table").await?;
-                            let msg = e.to_string();
-                            self.stop_sync_table(&b.schema, &t.table, &msg).await?;
-                            stopped.push((t.table.clone(), msg));
-                        }
-                    }
-                    continue;
-                }
-                let mut result = self.apply_table(&b.schema, t).await;
-                if matches!(&result, Err(e) if e.sqlstate.as_deref() == Some("23505")) && !t.sequence.is_empty() {
+                let held = holds.get(&t.table);
+                let mut result = match held {
+                    Some(hold) => self.hold_changes(&b.schema, hold, t).await,
+                    None => self.apply_table(&b.schema, t).await,
+                };
+                if held.is_none() && matches!(&result, Err(e) if e.sqlstate.as_deref() == Some("23505")) && !t.sequence.is_empty() {
                     self.batch("ROLLBACK TO SAVEPOINT ferry_table").await?;
                     tracing::info!("table {}: unique conflict inside a batch; replaying its {} changes in source order", t.table, t.sequence.len());
                     result = self.apply_sequence(&b.schema, t).await;

@@ -18,6 +18,7 @@
 
 use crate::conn::PgTarget;
 use crate::error::TargetError;
+use crate::state::TableState;
 
 /// A request or the state it led to (`ferry.table_controls`).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -139,14 +140,7 @@ impl PgTarget {
             self.client
                 .execute("UPDATE ferry.table_controls SET status = 'excluded', since = now() WHERE target_schema = $1 AND table_name = $2", &[&schema, &table])
                 .await?;
-            self.client
-                .execute(
-                    "INSERT INTO ferry.sync_tables (target_schema, table_name, status) VALUES ($1, $2, 'excluded') \
-                     ON CONFLICT (target_schema, table_name) DO UPDATE SET status = 'excluded'",
-                    &[&schema, &table],
-                )
-                .await?;
-            Ok::<_, TargetError>(())
+            self.mark_sync_table(schema, table, TableState::Excluded).await
         }
         .await;
         self.end_transaction(result).await
@@ -168,6 +162,19 @@ impl PgTarget {
         }
         .await;
         self.end_transaction(result).await
+    }
+
+    /// Marks `table` paused or excluded in `ferry.sync_tables` (what `ferry status` and the page
+    /// read).
+    pub(crate) async fn mark_sync_table(&self, schema: &str, table: &str, state: TableState) -> Result<(), TargetError> {
+        self.client
+            .execute(
+                "INSERT INTO ferry.sync_tables (target_schema, table_name, status) VALUES ($1, $2, $3) \
+                 ON CONFLICT (target_schema, table_name) DO UPDATE SET status = EXCLUDED.status",
+                &[&schema, &table, &state.as_str()],
+            )
+            .await?;
+        Ok(())
     }
 
     /// COMMIT after `result` went well, ROLLBACK otherwise.

@@ -56,14 +56,7 @@ impl PgTarget {
                     &[&schema, &table, &name, &key],
                 )
                 .await?;
-            self.client
-                .execute(
-                    "INSERT INTO ferry.sync_tables (target_schema, table_name, status) VALUES ($1, $2, 'paused') \
-                     ON CONFLICT (target_schema, table_name) DO UPDATE SET status = 'paused'",
-                    &[&schema, &table],
-                )
-                .await?;
-            Ok::<_, TargetError>(())
+            self.mark_sync_table(schema, table, crate::state::TableState::Paused).await
         }
         .await;
         self.end_transaction(result).await

@@ -371,3 +371,30 @@ pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A writer on a thread of its own: `write(i)` for i = 0, 1, 2, … until [`Writer::stop`].
+pub struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Writer {
+    pub fn start(mut write: impl FnMut(u32) + Send + 'static) -> Writer {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut i = 0u32;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                write(i);
+                i += 1;
+            }
+        });
+        Writer { stop, thread }
+    }
+
+    /// Stops it after the write under way, and fails the test if a write failed.
+    pub fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("the writer failed");
+    }
+}
