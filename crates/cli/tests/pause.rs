@@ -19,6 +19,17 @@ fn wait_streaming(dst: &str) {
     wait_until("the sync to stream", || psql_try(dst, "SELECT count(*) FROM ferry.sync_state").map(|c| c.trim() == "1").unwrap_or(false));
 }
 
+/// `ferry sync` with its page on a free port, once the full load put `rows` rows in `table`
+/// (schema-qualified) and the sync streams.
+fn sync_with_page(src: &str, dst: &str, table: &str, rows: u64) -> (String, std::process::Child) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let sync = spawn_sync_with(&["--source", src, "--target", dst, "--batch-rows", "50", "--http", &addr]);
+    wait_until("the full load", || psql_try(dst, &format!("SELECT count(*) FROM {table}")).map(|c| c.trim() == rows.to_string()).unwrap_or(false));
+    wait_streaming(dst);
+    wait_until("the page", || std::net::TcpStream::connect(&addr).is_ok());
+    (addr, sync)
+}
+
 fn status(addr: &str) -> serde_json::Value {
     serde_json::from_str(&http_get(addr, "/status.json")).unwrap()
 }
@@ -48,11 +59,7 @@ fn paused_table_holds_its_changes_in_order_through_a_sigkill_and_resume_applies_
     let dst = fresh_pg(&db);
     let q = format!("\"{db}\"");
     let spawn = |addr: &str| spawn_sync_with(&["--source", &src, "--target", &dst, "--batch-rows", "50", "--http", addr]);
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut sync = spawn(&addr);
-    wait_until("the full load", || psql_try(&dst, &format!("SELECT count(*) FROM {q}.t")).map(|c| c.trim() == "3000").unwrap_or(false));
-    wait_streaming(&dst);
-    wait_until("the page", || std::net::TcpStream::connect(&addr).is_ok());
+    let (addr, mut sync) = sync_with_page(&src, &dst, &format!("{q}.t"), 3000);
 
     let r = ferry(&["pause", "t", "--wait", "--source", &src, "--target", &dst]);
     assert_eq!(r.status, 0, "{}", r.all());
@@ -324,11 +331,7 @@ fn excluded_table_is_skipped_said_and_included_again_by_an_online_reload_under_w
     let dst = fresh_pg(&db);
     let q = format!("\"{db}\"");
     let spawn = |addr: &str| spawn_sync_with(&["--source", &src, "--target", &dst, "--batch-rows", "50", "--http", addr]);
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut sync = spawn(&addr);
-    wait_until("the full load", || psql_try(&dst, &format!("SELECT count(*) FROM {q}.t")).map(|c| c.trim() == "20000").unwrap_or(false));
-    wait_streaming(&dst);
-    wait_until("the page", || std::net::TcpStream::connect(&addr).is_ok());
+    let (addr, mut sync) = sync_with_page(&src, &dst, &format!("{q}.t"), 20000);
     let r = ferry(&["exclude", "t", "--wait", "--source", &src, "--target", &dst]);
     assert_eq!(r.status, 0, "{}", r.all());
     assert!(r.stdout.contains("excluded"), "{}", r.all());
