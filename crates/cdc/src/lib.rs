@@ -159,6 +159,9 @@ pub fn own_position<S: CdcSource>(source: &S, p: LogPosition) -> Result<LogPosit
     )))
 }
 
+/// How often the engine asks the source how much log it holds for this sync.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+
 /// Runs sync until the stream ends (`until_caught_up`) or a definite error; retries transient
 /// errors from the committed position.
 pub async fn sync<S: CdcSource>(source: Arc<S>, target_url: &str, plan: Arc<Plan>, opts: &SyncOptions) -> Result<SyncReport, SyncError> {
@@ -246,11 +249,22 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
         }
     }
     let mut control_poll = reload::Poll(Instant::now() - reload::POLL);
+    // How much log the source holds after the committed position, read every few seconds for
+    // the page and the metrics (PostgreSQL reports its slot's with each heartbeat instead).
+    let mut backlog_at = Instant::now() - BACKLOG_EVERY;
     loop {
         // What the target committed, the source may forget.
         if batch.from != confirmed {
             stream.confirm(&batch.from).await?;
             confirmed = batch.from.clone();
+        }
+        if let (Some(m), true) = (&opts.monitor, backlog_at.elapsed() >= BACKLOG_EVERY) {
+            backlog_at = Instant::now();
+            match source.backlog(&batch.from).await {
+                Ok(Some((bytes, what))) => m.emit(Event::Backlog { bytes, what }),
+                Ok(None) => {}
+                Err(e) => tracing::debug!("the source's backlog: {e}"),
+            }
         }
         // Pause, resume, exclude and include requests, between batches (see `controls`).
         if control_poll.due() {

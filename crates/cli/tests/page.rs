@@ -131,6 +131,13 @@ fn live_page_shows_numbers_growing_while_writes_happen_a_stopped_tables_error_an
     assert_eq!(metric("ferry_sync_table_changes_total{table=\"account\",op=\"update\"}"), json["tables"]["account"]["updates"].to_string());
     assert_eq!(metric("ferry_sync_table_full_load_rows{table=\"account\"}"), "500");
     assert_eq!(metric("ferry_sync_table_stopped{table=\"note\"}"), "1");
+    // Lag in bytes: the binlog after the committed position, read from the source every few
+    // seconds (other databases of the shared test server write too, so only its presence is
+    // compared here).
+    wait_until("the binlog backlog", || status(&addr)["backlog_bytes"].is_u64());
+    assert_eq!(status(&addr)["backlog_what"], "of binlog not applied yet");
+    let metrics = http_get(&addr, "/metrics");
+    assert!(metrics.lines().any(|l| l.strip_prefix("ferry_sync_backlog_bytes ").is_some_and(|n| n.parse::<u64>().is_ok())), "{metrics}");
     let page = http_get(&addr, "/");
     assert!(!page.contains("src=") && !page.contains("<link") && !page.contains("http://") && !page.contains("https://"), "self-contained");
     let _ = sync.kill();

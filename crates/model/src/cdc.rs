@@ -223,6 +223,11 @@ pub trait CdcSource: Send + Sync + 'static {
     /// the log's end can be proven by the committed position (MySQL's binlog). False where the
     /// stream skips other tables' log (a PostgreSQL slot): the stream's end is the proof.
     fn commits_reach_every_position(&self) -> bool;
+    /// How much change log the source holds after `committed` (what sync has yet to apply):
+    /// bytes and what they are, for the page and the metrics. Default: unknown.
+    fn backlog(&self, _committed: &LogPosition) -> impl Future<Output = Result<Option<(u64, String)>, SourceError>> + Send {
+        async { Ok(None) }
+    }
     /// Whether one table can be re-read online, chunk by chunk, while the stream flows
     /// (`ferry reload`, `ferry include`, continuous verify): each chunk's snapshot
     /// ([`CdcSource::chunk_source`]) carries a position such that a transaction is in the

@@ -494,6 +494,17 @@ fn coordinates(p: &LogPosition) -> Result<(String, u64), SourceError> {
     })
 }
 
+/// Bytes of the binlogs `logs` (name, size; names order as their sequence numbers) after
+/// offset `pos` of file `file`.
+fn binlog_after(logs: impl Iterator<Item = (String, u64)>, file: &str, pos: u64) -> u64 {
+    logs.map(|(name, size)| match name.as_str().cmp(file) {
+        std::cmp::Ordering::Greater => size,
+        std::cmp::Ordering::Equal => size.saturating_sub(pos),
+        std::cmp::Ordering::Less => 0,
+    })
+    .sum()
+}
+
 /// A MySQL source read as replica `server_id`: ferry's [`CdcSource`] for MySQL/MariaDB.
 pub struct MySqlCdc {
     pub source: std::sync::Arc<MySqlSource>,
@@ -530,6 +541,15 @@ impl ferry_model::cdc::CdcSource for MySqlCdc {
     fn commits_reach_every_position(&self) -> bool {
         true
     }
+    /// The binlog after the committed position (`SHOW BINARY LOGS`): the rest of its file and
+    /// every later file, whatever their tables.
+    async fn backlog(&self, committed: &LogPosition) -> Result<Option<(u64, String)>, SourceError> {
+        let (file, pos) = coordinates(committed)?;
+        let mut conn = self.source.conn().await?;
+        let logs: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await.map_err(|e| map_error(e).context("listing the binlogs"))?;
+        let logs = logs.into_iter().filter_map(|r| Some((r.get::<String, _>(0)?, r.get::<u64, _>(1)?)));
+        Ok(Some((binlog_after(logs, &file, pos), "of binlog not applied yet".into())))
+    }
     async fn set_read_only(&self) -> Result<String, SourceError> {
         self.source.set_read_only().await?;
         Ok("source set read-only (SET GLOBAL read_only = ON)".into())
@@ -553,6 +573,13 @@ mod tests {
             binlog_column_value(&latin1, BinlogValue::Value(MyValue::Bytes(b"caf\xe9 \x80".to_vec()))).unwrap(),
             ferry_model::Value::Text("café €".into())
         );
+    }
+
+    #[test]
+    fn the_backlog_is_the_rest_of_the_file_and_every_later_one() {
+        let logs = || [("binlog.000001".to_string(), 500u64), ("binlog.000002".to_string(), 800), ("binlog.000003".to_string(), 100)].into_iter();
+        assert_eq!(binlog_after(logs(), "binlog.000002", 300), 600);
+        assert_eq!(binlog_after(logs(), "binlog.000003", 100), 0);
     }
 
     #[test]

@@ -349,6 +349,10 @@ impl CdcSource for AnyCdc {
         each!(self, AnyCdc, c => c.reloads_online())
     }
 
+    async fn backlog(&self, committed: &LogPosition) -> Result<Option<(u64, String)>, SourceError> {
+        each!(self, AnyCdc, c => c.backlog(committed).await)
+    }
+
     async fn chunk_source(&self, tables: &[Table]) -> Result<Arc<AnySource>, SourceError> {
         Ok(Arc::new(match self {
             AnyCdc::MySql(c) => AnySource::MySql(c.chunk_source(tables).await?),
