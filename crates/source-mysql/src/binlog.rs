@@ -137,11 +137,7 @@ impl MySqlSource {
             },
             server_id != own,
         );
-        let retention = match (var("binlog_expire_logs_seconds"), var("expire_logs_days")) {
-            (Some(s), _) if s != "0" => format!("binlogs kept {s} s"),
-            (_, Some(d)) if d != "0" && !d.starts_with("0.0") => format!("binlogs kept {d} days"),
-            _ => "binlogs are never purged automatically".into(),
-        };
+        let retention = binlog_retention(var("binlog_expire_logs_seconds").as_deref(), var("expire_logs_days").as_deref());
         check("binlog retention", true, retention, true);
         let gtid = var("gtid_mode").map(|m| format!("gtid_mode={m}")).or_else(|| var("gtid_binlog_pos").map(|p| format!("MariaDB GTID position {p}")));
         check("GTID", true, gtid.unwrap_or_else(|| "no GTID (file and offset positions are used)".into()), true);
@@ -494,6 +490,15 @@ fn coordinates(p: &LogPosition) -> Result<(String, u64), SourceError> {
     })
 }
 
+/// How long the source keeps binlogs, from `binlog_expire_logs_seconds` and `expire_logs_days`.
+fn binlog_retention(seconds: Option<&str>, days: Option<&str>) -> String {
+    match (seconds, days) {
+        (Some(s), _) if s != "0" => format!("binlogs kept {s} s"),
+        (_, Some(d)) if d != "0" && !d.starts_with("0.0") => format!("binlogs kept {d} days"),
+        _ => "binlogs are never purged automatically".into(),
+    }
+}
+
 /// Bytes of the binlogs `logs` (name, size; names order as their sequence numbers) after
 /// offset `pos` of file `file`.
 fn binlog_after(logs: impl Iterator<Item = (String, u64)>, file: &str, pos: u64) -> u64 {
@@ -542,13 +547,23 @@ impl ferry_model::cdc::CdcSource for MySqlCdc {
         true
     }
     /// The binlog after the committed position (`SHOW BINARY LOGS`): the rest of its file and
-    /// every later file, whatever their tables.
+    /// every later file, whatever their tables; and how long the source keeps binlogs (the
+    /// headroom a stopped sync has before what it needs is purged).
     async fn backlog(&self, committed: &LogPosition) -> Result<Option<(u64, String)>, SourceError> {
         let (file, pos) = coordinates(committed)?;
         let mut conn = self.source.conn().await?;
         let logs: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await.map_err(|e| map_error(e).context("listing the binlogs"))?;
         let logs = logs.into_iter().filter_map(|r| Some((r.get::<String, _>(0)?, r.get::<u64, _>(1)?)));
-        Ok(Some((binlog_after(logs, &file, pos), "of binlog not applied yet".into())))
+        let bytes = binlog_after(logs, &file, pos);
+        // SHOW works on MySQL and MariaDB alike (information_schema's copy is MariaDB's only).
+        let vars: Vec<(String, String)> =
+            conn.query("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('binlog_expire_logs_seconds', 'expire_logs_days')").await.unwrap_or_default();
+        let var = |n: &str| vars.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_str());
+        let kept = match (var("binlog_expire_logs_seconds"), var("expire_logs_days")) {
+            (None, None) => String::new(),
+            (s, d) => format!(" ({})", binlog_retention(s, d)),
+        };
+        Ok(Some((bytes, format!("of binlog not applied yet{kept}"))))
     }
     async fn set_read_only(&self) -> Result<String, SourceError> {
         self.source.set_read_only().await?;
