@@ -241,8 +241,7 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
     let mut next_pass = Instant::now();
     // Paused and excluded tables (`ferry pause`, `ferry exclude`), and when the engine last
     // looked for such requests. Excluded tables are known before the first event.
-    let excluded = target.table_controls(&schema).await?.into_iter().filter(|r| r.status == "excluded" || r.status == "including").map(|r| r.table).collect();
-    let mut controlled = controls::Controlled { excluded, ..Default::default() };
+    let mut controlled = controls::Controlled { excluded: excluded_tables(&target, &schema).await?, ..Default::default() };
     if let Some(m) = &opts.monitor {
         for t in &controlled.excluded {
             m.emit(Event::Excluded { table: t.clone() });
@@ -441,6 +440,9 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                     batch.fold_transaction(&tables, txn.drain(..), &mut stopped);
                     batch.commit(position, time);
                     flush(&sink, &tables, &mut batch, &mut stopped, report, opts.monitor.as_deref()).await?;
+                    // A rename carries an exclusion to the new name (in the batch's transaction):
+                    // the next rows must already see it.
+                    controlled.excluded = excluded_tables(&target, &schema).await?;
                     continue;
                 }
                 batch.fold_transaction(&tables, txn.drain(..), &mut stopped);
@@ -481,6 +483,11 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
             }
         }
     }
+}
+
+/// The target tables `ferry exclude` took out of the sync of `schema`.
+async fn excluded_tables(target: &PgTarget, schema: &str) -> Result<HashSet<String>, SyncError> {
+    Ok(target.table_controls(schema).await?.into_iter().filter(|r| r.status == "excluded" || r.status == "including").map(|r| r.table).collect())
 }
 
 /// Whether the source table `name` is excluded from the sync (`ferry exclude`).

@@ -398,3 +398,31 @@ fn excluded_table_is_skipped_said_and_included_again_by_an_online_reload_under_w
     unbroken_chain(&dst);
     no_holds_left(&dst);
 }
+
+/// A source rename of an excluded table keeps it excluded under its new name: none of its rows
+/// slip in before `ferry include`, which then brings them by its reload.
+#[test]
+fn an_excluded_table_stays_excluded_when_the_source_renames_it() {
+    let db = unique("exclude_rename");
+    let src = fresh_mysql(&db);
+    mysql(
+        Some(&db),
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL); INSERT INTO t SELECT seq, 0 FROM seq_1_to_100;
+         CREATE TABLE other (id INT PRIMARY KEY, v INT NOT NULL); INSERT INTO other VALUES (1, 0);",
+    );
+    let dst = fresh_pg(&db);
+    let q = format!("\"{db}\"");
+    let (_, mut sync) = sync_with_page(&src, &dst, &format!("{q}.t"), 100);
+    let r = ferry(&["exclude", "t", "--wait", "--source", &src, "--target", &dst]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    mysql(Some(&db), "RENAME TABLE t TO t2; UPDATE t2 SET v = 1 WHERE id <= 10; UPDATE other SET v = 1;");
+    wait_until("the marker after the rename", || psql(&dst, &format!("SELECT v FROM {q}.other")).trim() == "1");
+    assert_eq!(psql(&dst, &format!("SELECT sum(v) FROM {q}.t2")).trim(), "0", "still excluded under its new name");
+    assert_eq!(psql(&dst, "SELECT table_name, status FROM ferry.table_controls").trim(), "t2\texcluded");
+    let r = ferry(&["include", "t2", "--wait", "--source", &src, "--target", &dst]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert_eq!(psql(&dst, &format!("SELECT sum(v) FROM {q}.t2")).trim(), "10");
+    let _ = sync.kill();
+    let _ = sync.wait();
+    verify_equal(&["--source", &src, "--target", &dst]);
+}

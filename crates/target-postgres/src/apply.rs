@@ -349,6 +349,13 @@ impl PgTarget {
             self.client
                 .execute("UPDATE ferry.sync_tables SET table_name = $3 WHERE target_schema = $1 AND table_name = $2", &[&schema, &d.table, &name])
                 .await?;
+            // An excluded table stays excluded under its new name.
+            self.client
+                .execute("UPDATE ferry.table_controls SET table_name = $3 WHERE target_schema = $1 AND table_name = $2", &[&schema, &d.table, &name])
+                .await?;
+        }
+        if d.dropped {
+            self.client.execute("DELETE FROM ferry.table_controls WHERE target_schema = $1 AND table_name = $2", &[&schema, &name]).await?;
         }
         self.client
             .execute(
