@@ -157,3 +157,30 @@ fn cutover_carries_sequences_no_column_owns() {
     psql(&dst, "INSERT INTO app.t (v) VALUES ('after cutover')");
     assert_eq!(psql(&dst, "SELECT id FROM app.t WHERE v = 'after cutover'").trim(), "8", "past the source's 7");
 }
+
+/// Aggregates were dropped without a word (`pg_get_functiondef` refuses them, so only functions
+/// and procedures were listed): now each is an action item whose SQL makes it again — run on the
+/// migrated target, the aggregate works.
+#[test]
+fn aggregates_are_listed_with_sql_that_recreates_them() {
+    let db = unique("pgtrust_agg");
+    let src_db = format!("{db}_src");
+    let src = fresh_pg(&src_db);
+    psql(
+        &src,
+        "CREATE SCHEMA app;
+         CREATE TABLE app.t (id int PRIMARY KEY, v int);
+         INSERT INTO app.t VALUES (1, 2), (2, 3), (3, 4);
+         CREATE FUNCTION app.mul_sf(bigint, int) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT $1 * $2';
+         CREATE AGGREGATE app.product(int) (SFUNC = app.mul_sf, STYPE = bigint, INITCOND = '1');",
+    );
+    let source = pg_source(&src_db, "app");
+    let acts = plan_actions(&source);
+    let agg = acts.iter().find(|a| a["object"].as_str().unwrap().contains("product(integer) aggregate")).unwrap_or_else(|| panic!("{acts:#?}"));
+    let sql = agg["sql"].as_str().unwrap().to_string();
+    let fun = acts.iter().find(|a| a["object"].as_str().unwrap().contains("mul_sf")).unwrap()["sql"].as_str().unwrap().to_string();
+    let dst = fresh_pg(&db);
+    migrate_ok(&["--source", &source, "--target", &dst, "--schema", "app", "--quiet"]);
+    psql(&dst, &format!("SET search_path = app; {fun}; {sql};"));
+    assert_eq!(psql(&dst, "SELECT app.product(v) FROM app.t").trim(), "24");
+}

@@ -431,6 +431,29 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
     {
         objects.push(SourceObject { kind: ObjectKind::Function, name: r.get(0), table: None, sql: r.get(1) });
     }
+    // Aggregates (pg_get_functiondef refuses them): listed with the CREATE AGGREGATE that makes
+    // them again, not dropped silently.
+    for r in conn
+        .client
+        .query(
+            "SELECT p.proname::text, pg_get_function_identity_arguments(p.oid), a.aggtransfn::regproc::text, format_type(a.aggtranstype, NULL), \
+                    CASE WHEN a.aggfinalfn <> 0 THEN a.aggfinalfn::regproc::text END, CASE WHEN a.aggcombinefn <> 0 THEN a.aggcombinefn::regproc::text END, \
+                    a.agginitval, a.aggkind::text \
+             FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = $1 AND p.prokind = 'a' ORDER BY 1, 2",
+            &[schema],
+        )
+        .await
+        .map_err(q)?
+    {
+        let (name, args): (String, String) = (r.get(0), r.get(1));
+        objects.push(SourceObject {
+            kind: ObjectKind::Function,
+            name: format!("{name}({args}) aggregate"),
+            table: None,
+            sql: aggregate_sql(&name, &args, r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), &r.get::<_, String>(7)),
+        });
+    }
     for r in conn
         .client
         .query(
@@ -472,6 +495,29 @@ fn strip_outer_parens(mut e: &str) -> &str {
         }
         e = &t[1..t.len() - 1];
     }
+}
+
+/// `CREATE AGGREGATE` for an aggregate as the catalog holds it (its support functions as
+/// `regproc` prints them, qualified where not on the search path).
+#[allow(clippy::too_many_arguments)]
+fn aggregate_sql(
+    name: &str,
+    args: &str,
+    sfunc: String,
+    stype: String,
+    finalfunc: Option<String>,
+    combinefunc: Option<String>,
+    initcond: Option<String>,
+    kind: &str,
+) -> String {
+    let mut opts = vec![format!("SFUNC = {sfunc}"), format!("STYPE = {stype}")];
+    opts.extend(finalfunc.map(|f| format!("FINALFUNC = {f}")));
+    opts.extend(combinefunc.map(|f| format!("COMBINEFUNC = {f}")));
+    opts.extend(initcond.map(|i| format!("INITCOND = {}", ferry_target_postgres::quote_literal(&i))));
+    if kind == "h" {
+        opts.push("HYPOTHETICAL".into());
+    }
+    format!("CREATE AGGREGATE {}({args}) ({})", ferry_target_postgres::quote_ident(name), opts.join(", "))
 }
 
 #[cfg(test)]
