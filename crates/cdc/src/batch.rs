@@ -273,6 +273,7 @@ mod tests {
             types: vec![],
             sequences: vec![],
             probes: ferry_model::Probe::all(),
+            native_objects: false,
         }
     }
 

@@ -29,6 +29,7 @@ mod chunk;
 pub mod data_only;
 pub mod hooks;
 mod makeplan;
+pub mod objects;
 mod prepare;
 pub mod preview;
 mod report;
@@ -377,6 +378,8 @@ pub async fn migrate<S: Source>(
     } else {
         build_structure(&target, target_url, &plan, &mut reports, opts).await;
     }
+    // A PostgreSQL source's views, routines, triggers and rules, over the complete tables.
+    let objects = if opts.scope == Scope::DataOnly { Default::default() } else { objects::create_objects(&target, &plan).await };
     // The final hop, from the complete landing tables; the user's own SQL steps come after.
     let mut reshaped = Vec::new();
     if let Some(r) = &plan.reshape {
@@ -399,6 +402,8 @@ pub async fn migrate<S: Source>(
     report.ok &= hook_runs.iter().all(|h| h.error.is_none()) && sequence_failures.is_empty() && reshaped.iter().all(|r| r.error.is_none());
     report.ok &= plan.reshape.is_none() || !reshaped.is_empty();
     report.reshape = reshaped;
+    report.ok &= objects.failed.is_empty();
+    report.objects = objects;
     notes.extend(sequence_failures);
     report.notes = notes;
     report.hooks = hook_runs;

@@ -99,6 +99,8 @@ pub struct MigrateReport {
     /// The final hop's tables (`[reshape]`), filled from the landing tables after the load.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reshape: Vec<ferry_target_postgres::reshape::ReshapeResult>,
+    /// A PostgreSQL source's views, routines, triggers and rules created after the load.
+    pub objects: crate::objects::ObjectsReport,
 }
 
 impl MigrateReport {
@@ -121,6 +123,7 @@ impl MigrateReport {
             hooks: vec![],
             notes: vec![],
             reshape: vec![],
+            objects: Default::default(),
         }
     }
 
@@ -161,6 +164,12 @@ impl MigrateReport {
         }
         for n in &self.notes {
             let _ = writeln!(s, "  note: {n}");
+        }
+        if !self.objects.created.is_empty() || !self.objects.failed.is_empty() {
+            let _ = writeln!(s, "  views, routines, triggers and rules: {} created, {} refused", self.objects.created.len(), self.objects.failed.len());
+            for f in &self.objects.failed {
+                let _ = writeln!(s, "    FAILED: {}", f.error);
+            }
         }
         let readers = self.snapshot.readers.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
         match (&self.snapshot.position, self.snapshot.consistent) {

@@ -10,8 +10,14 @@ pub struct Schema {
     /// Product and version as the server reports it, e.g. `MariaDB 10.11.6`.
     pub server_version: String,
     pub tables: Vec<Table>,
-    /// Views, triggers, routines and events: not migrated, listed as action items.
+    /// Views, triggers, routines and events: listed as action items, or (`native_objects`)
+    /// created on the target after the load.
     pub objects: Vec<SourceObject>,
+    /// The views, functions, procedures, aggregates, triggers and rules among `objects` are
+    /// PostgreSQL's own SQL, written for `search_path` = this schema (a PostgreSQL source): the
+    /// target creates them after the load ([`SourceObject::native`]).
+    #[serde(default)]
+    pub native_objects: bool,
     /// Enum and domain types of the source schema its columns use (PostgreSQL sources).
     #[serde(default)]
     pub types: Vec<UserType>,
@@ -458,7 +464,8 @@ impl ObjectKind {
     }
 }
 
-/// A schema object ferry does not migrate but reports with its SQL, for the user to port.
+/// A schema object ferry does not migrate but reports with its SQL, for the user to port (or,
+/// from a PostgreSQL source, creates after the load: [`SourceObject::native`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceObject {
     pub kind: ObjectKind,
@@ -466,6 +473,14 @@ pub struct SourceObject {
     /// The table it belongs to (triggers).
     pub table: Option<String>,
     pub sql: String,
+}
+
+impl SourceObject {
+    /// Created on the target after the load (in a schema whose objects are PostgreSQL's own):
+    /// views, functions, procedures, aggregates, triggers and rules; the rest stays listed.
+    pub fn native(&self, schema: &Schema) -> bool {
+        schema.native_objects && matches!(self.kind, ObjectKind::View | ObjectKind::Function | ObjectKind::Procedure | ObjectKind::Trigger | ObjectKind::Rule)
+    }
 }
 
 /// SQL LIKE: `%` any run, `_` one character, a backslash escapes; ASCII case-insensitive. The one

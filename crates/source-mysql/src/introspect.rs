@@ -237,6 +237,7 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
         // Every question: MySQL stores zero dates, invalid ENUMs, TIME beyond a day, tinyint(1)
         // beyond 0/1, bigint unsigned beyond bigint and arbitrary bytes in binary columns.
         probes: ferry_model::Probe::all(),
+        native_objects: false,
     })
 }
 

@@ -333,7 +333,11 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         });
     }
 
-    // What ferry does not create: listed with its SQL.
+    // What ferry does not create as tables: listed with its SQL, views, routines, triggers and
+    // rules to be created on the target after the load. Their definitions are read with the
+    // search path on this schema, so names in it print unqualified and resolve in the target
+    // schema, whatever it is called (reset below: column types above print qualified).
+    conn.batch(&format!("SET search_path = {}", ferry_target_postgres::quote_ident(schema))).await.map_err(source_error)?;
     for r in conn
         .client
         .query(
@@ -351,8 +355,8 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         let name: String = r.get(1);
         let body: String = r.get(2);
         let (kind, sql) = match kind.as_str() {
-            "view" => (ObjectKind::View, format!("CREATE VIEW {name} AS {body}")),
-            "matview" => (ObjectKind::View, format!("CREATE MATERIALIZED VIEW {name} AS {body}")),
+            "view" => (ObjectKind::View, format!("CREATE VIEW {} AS {body}", ferry_target_postgres::quote_ident(&name))),
+            "matview" => (ObjectKind::View, format!("CREATE MATERIALIZED VIEW {} AS {body}", ferry_target_postgres::quote_ident(&name))),
             _ => continue,
         };
         objects.push(SourceObject { kind, name, table: None, sql });
@@ -429,7 +433,8 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         .await
         .map_err(q)?
     {
-        objects.push(SourceObject { kind: ObjectKind::Function, name: r.get(0), table: None, sql: r.get(1) });
+        let (name, def): (String, String) = (r.get(0), r.get(1));
+        objects.push(SourceObject { kind: ObjectKind::Function, sql: unqualified_routine(&def, schema), name, table: None });
     }
     // Aggregates (pg_get_functiondef refuses them): listed with the CREATE AGGREGATE that makes
     // them again, not dropped silently.
@@ -457,7 +462,7 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
     for r in conn
         .client
         .query(
-            "SELECT tg.tgname::text, c.relname::text, pg_get_triggerdef(tg.oid) FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid \
+            "SELECT tg.tgname::text, c.relname::text, pg_get_triggerdef(tg.oid, true) FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid \
              WHERE c.oid = ANY($1) AND NOT tg.tgisinternal ORDER BY 1",
             &[&oids],
         )
@@ -468,7 +473,17 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
     }
 
     // PostgreSQL's own types reach PostgreSQL unchanged: there is nothing to ask of the data.
-    Ok(Schema { name: src.schema.clone(), server_version: version, tables: tables.into_values().collect(), objects, types, sequences, probes: vec![] })
+    conn.batch("RESET search_path").await.map_err(source_error)?;
+    Ok(Schema {
+        name: src.schema.clone(),
+        server_version: version,
+        tables: tables.into_values().collect(),
+        objects,
+        types,
+        sequences,
+        probes: vec![],
+        native_objects: true,
+    })
 }
 
 /// `((a > 0))` → `a > 0`; `(a > 0) AND (b < 1)` stays whole: a pair is stripped only when the
@@ -495,6 +510,20 @@ fn strip_outer_parens(mut e: &str) -> &str {
         }
         e = &t[1..t.len() - 1];
     }
+}
+
+/// A routine's definition (`pg_get_functiondef`, which qualifies the routine's own name whatever
+/// the search path) with that name's schema removed, so it is created in the target schema.
+fn unqualified_routine(def: &str, schema: &str) -> String {
+    for kind in ["FUNCTION ", "PROCEDURE "] {
+        let head = format!("CREATE OR REPLACE {kind}");
+        for prefix in [format!("{}.", ferry_target_postgres::quote_ident(schema)), format!("{schema}.")] {
+            if let Some(rest) = def.strip_prefix(&format!("{head}{prefix}")) {
+                return format!("{head}{rest}");
+            }
+        }
+    }
+    def.to_string()
 }
 
 /// `CREATE AGGREGATE` for an aggregate as the catalog holds it (its support functions as

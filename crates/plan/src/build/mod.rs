@@ -385,6 +385,11 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             Some(t) => format!("{} {} (on {t})", o.kind.label(), o.name),
             None => format!("{} {}", o.kind.label(), o.name),
         };
+        if o.native(schema) {
+            // PostgreSQL's own SQL: `migrate` creates it after the load and lists it if refused.
+            a.push_sql(Severity::Info, object, "created on the target after the load (the migrate report lists it if PostgreSQL refuses it)", o.sql.clone());
+            continue;
+        }
         a.push_sql(Severity::Action, object, msg, o.sql.clone());
     }
 
@@ -516,6 +521,7 @@ mod tests {
             types: vec![],
             sequences: vec![],
             probes: Probe::all(),
+            native_objects: false,
         }
     }
 

@@ -1,0 +1,73 @@
+//! A PostgreSQL source's views, materialized views, functions, procedures, aggregates, triggers
+//! and rules, created on the target after the load ([`create_objects`]).
+//!
+//! Guarantees and why:
+//! - **Created or listed, never dropped in silence.** Each object either exists on the target
+//!   afterwards or is reported with the server's error (and the run is not OK).
+//! - **In dependency order** without reading `pg_depend`: the objects are run in passes, and one
+//!   whose dependency is not there yet (a view over a view, a trigger calling a function) fails
+//!   and comes back in the next pass; the passes end when one creates nothing more.
+//! - **In the target schema.** The definitions were read with the search path on the source
+//!   schema (names in it unqualified, a routine's own name stripped of it); they run with the
+//!   search path on the target schema, so a renamed schema holds them. Names qualified by hand
+//!   inside routine bodies are kept as written.
+//! - Triggers come after the data, so the load never fires them; sync applies with
+//!   `session_replication_role = replica` where the role may (triggers and rules then stay quiet).
+//! - An object that exists already (a rerun that kept the schema) counts as there.
+
+use crate::report::StepFailure;
+use ferry_model::SourceObject;
+use ferry_plan::Plan;
+use ferry_target_postgres::{quote_ident, PgTarget};
+
+/// What [`create_objects`] did: the objects made (or found) and those PostgreSQL refused.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ObjectsReport {
+    /// `view adults`, `function f`…: created now, or there already.
+    pub created: Vec<String>,
+    /// The SQL of each refused object, with the last error the server gave.
+    pub failed: Vec<StepFailure>,
+}
+
+fn label(o: &SourceObject) -> String {
+    match &o.table {
+        Some(t) => format!("{} {} (on {t})", o.kind.label(), o.name),
+        None => format!("{} {}", o.kind.label(), o.name),
+    }
+}
+
+/// Creates the plan's native objects in the target schema (see the module note).
+pub async fn create_objects(target: &PgTarget, plan: &Plan) -> ObjectsReport {
+    let schema = &plan.inputs.schema;
+    let mut pending: Vec<&SourceObject> = schema.objects.iter().filter(|o| o.native(schema)).collect();
+    let mut report = ObjectsReport::default();
+    if pending.is_empty() {
+        return report;
+    }
+    if let Err(e) = target.batch(&format!("SET search_path = {}, public", quote_ident(&plan.target_schema))).await {
+        report.failed = pending.iter().map(|o| StepFailure { statement: o.sql.clone(), error: format!("{}: {e}", label(o)) }).collect();
+        return report;
+    }
+    loop {
+        let before = report.created.len();
+        let mut refused = Vec::new();
+        for o in std::mem::take(&mut pending) {
+            match target.exec(&o.sql).await {
+                Ok(()) => report.created.push(label(o)),
+                Err(e) if matches!(e.sqlstate.as_deref(), Some("42P07" | "42710" | "42723")) => report.created.push(label(o)),
+                Err(e) => refused.push((o, e.to_string())),
+            }
+        }
+        if refused.is_empty() {
+            break;
+        }
+        // A pass that made nothing new: what is left cannot be made.
+        if report.created.len() == before {
+            report.failed = refused.into_iter().map(|(o, e)| StepFailure { statement: o.sql.clone(), error: format!("{}: {e}", label(o)) }).collect();
+            break;
+        }
+        pending = refused.into_iter().map(|(o, _)| o).collect();
+    }
+    let _ = target.batch("RESET search_path").await;
+    report
+}
