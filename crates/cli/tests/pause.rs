@@ -39,6 +39,17 @@ fn unbroken_chain(dst: &str) {
     assert_eq!(chain.trim(), "0", "every batch started where the previous one ended");
 }
 
+/// The sync stopped, then run until caught up: verify equal, the log chain unbroken, nothing held.
+fn caught_up_and_equal(mut sync: std::process::Child, src: &str, dst: &str) {
+    let _ = sync.kill();
+    let _ = sync.wait();
+    let r = ferry(&["sync", "--source", src, "--target", dst, "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    verify_equal(&["--source", src, "--target", dst]);
+    unbroken_chain(dst);
+    no_holds_left(dst);
+}
+
 fn no_holds_left(dst: &str) {
     assert_eq!(psql(dst, "SELECT count(*) FROM ferry.table_controls").trim(), "0");
     assert_eq!(psql(dst, "SELECT count(*) FROM pg_tables WHERE schemaname = 'ferry' AND tablename LIKE 'hold\\_%'").trim(), "0", "the hold tables are gone");
@@ -117,7 +128,7 @@ fn paused_table_holds_its_changes_in_order_through_a_sigkill_and_resume_applies_
     sync.wait().unwrap();
     let before = held(&dst, "t");
     let addr = format!("127.0.0.1:{}", free_port());
-    let mut sync = spawn(&addr);
+    let sync = spawn(&addr);
     wait_until("more changes held after the restart", || held(&dst, "t") >= before + 100);
     wait_until("the page to show it paused", || std::net::TcpStream::connect(&addr).is_ok() && status(&addr)["tables"]["t"]["state"] == "paused");
     assert_eq!(psql(&dst, &format!("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM {q}.t t")), frozen, "still as it was");
@@ -129,13 +140,7 @@ fn paused_table_holds_its_changes_in_order_through_a_sigkill_and_resume_applies_
     assert_ne!(psql(&dst, &format!("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM {q}.t t")), frozen, "the held changes were applied");
 
     writer.stop();
-    let _ = sync.kill();
-    let _ = sync.wait();
-    let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
-    assert_eq!(r.status, 0, "{}", r.all());
-    verify_equal(&["--source", &src, "--target", &dst]);
-    unbroken_chain(&dst);
-    no_holds_left(&dst);
+    caught_up_and_equal(sync, &src, &dst);
 }
 
 /// From PostgreSQL: a truncate and a table without a key are held too (the truncate in order
@@ -160,7 +165,7 @@ fn paused_postgresql_tables_hold_a_truncate_and_keyless_inserts_in_order() {
     );
     let dst = fresh_pg(&db);
     let source = format!("{}/{src_db}?schema=app", pg_base());
-    let mut sync = spawn_sync_with(&["--source", &source, "--target", &dst, "--batch-rows", "40"]);
+    let sync = spawn_sync_with(&["--source", &source, "--target", &dst, "--batch-rows", "40"]);
     wait_until("the full load", || psql_try(&dst, "SELECT count(*) FROM app.p").map(|c| c.trim() == "500").unwrap_or(false));
     wait_streaming(&dst);
     for t in ["p", "k", "s"] {
@@ -193,13 +198,7 @@ fn paused_postgresql_tables_hold_a_truncate_and_keyless_inserts_in_order() {
     assert_eq!(psql(&dst, "SELECT count(*) FROM app.k").trim(), "60");
     // Rows that traded a unique value: applied at once they conflict, so replayed in order.
     assert_eq!(psql(&dst, "SELECT string_agg(id || '=' || u, ' ' ORDER BY id) FROM app.s").trim(), "1=3 2=1 3=2");
-    let _ = sync.kill();
-    let _ = sync.wait();
-    let r = ferry(&["sync", "--source", &source, "--target", &dst, "--until-caught-up", "--quiet"]);
-    assert_eq!(r.status, 0, "{}", r.all());
-    verify_equal(&["--source", &source, "--target", &dst]);
-    unbroken_chain(&dst);
-    no_holds_left(&dst);
+    caught_up_and_equal(sync, &source, &dst);
 
     // Exclude and include from PostgreSQL: the include's reload reads each chunk in a
     // temporary slot's snapshot, at that slot's exact position.
@@ -378,7 +377,7 @@ fn excluded_table_is_skipped_said_and_included_again_by_an_online_reload_under_w
     sync.kill().unwrap();
     sync.wait().unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let mut sync = spawn(&addr);
+    let sync = spawn(&addr);
     wait_until("the page again", || std::net::TcpStream::connect(&addr).is_ok() && status(&addr)["tables"]["t"]["state"] == "excluded");
     let seen = other_sum(&dst);
     wait_until("the other table streaming after the restart", || other_sum(&dst) >= seen + 30);
@@ -390,13 +389,7 @@ fn excluded_table_is_skipped_said_and_included_again_by_an_online_reload_under_w
     wait_until("the page to show it streaming", || status(&addr)["tables"]["t"]["state"] == "streaming");
 
     writer.stop();
-    let _ = sync.kill();
-    let _ = sync.wait();
-    let r = ferry(&["sync", "--source", &src, "--target", &dst, "--until-caught-up", "--quiet"]);
-    assert_eq!(r.status, 0, "{}", r.all());
-    verify_equal(&["--source", &src, "--target", &dst]);
-    unbroken_chain(&dst);
-    no_holds_left(&dst);
+    caught_up_and_equal(sync, &src, &dst);
 }
 
 /// A source rename of an excluded table keeps it excluded under its new name: none of its rows
