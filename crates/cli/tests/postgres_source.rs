@@ -261,7 +261,7 @@ fn idle_postgresql_slot_advances_and_backlog_is_warned() {
 }
 
 /// A PostgreSQL source's views (over views and functions), materialized view, functions,
-/// procedure, aggregate, trigger and rule are created on the target after the load — in a
+/// procedure, aggregate, trigger, rule and row-level security are created on the target after the load — in a
 /// renamed schema, in the order their dependencies need — and work there; one PostgreSQL
 /// refuses (a view over another schema the target lacks) is listed with the server's error and
 /// the run is not OK, nothing dropped in silence.
@@ -287,7 +287,9 @@ fn postgresql_views_routines_triggers_and_rules_are_created_after_the_load_in_a_
          CREATE RULE account_keep_debtors AS ON DELETE TO account WHERE OLD.balance < 0 DO INSTEAD NOTHING;
          CREATE FUNCTION mul_sf(bigint, int) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT $1 * $2';
          CREATE AGGREGATE product(int) (SFUNC = mul_sf, STYPE = bigint, INITCOND = '1');
-         CREATE PROCEDURE bump(p_id int) LANGUAGE sql AS $$ UPDATE account SET balance = balance + 1 WHERE id = p_id $$;",
+         CREATE PROCEDURE bump(p_id int) LANGUAGE sql AS $$ UPDATE account SET balance = balance + 1 WHERE id = p_id $$;
+         ALTER TABLE account ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own_rows ON account FOR SELECT TO PUBLIC USING (owner = current_user);",
     );
     let source = pg_source(&src_db, "app");
     let plan = ferry(&["plan", "--json", "--source", &source]);
@@ -302,7 +304,13 @@ fn postgresql_views_routines_triggers_and_rules_are_created_after_the_load_in_a_
     let failed = report["objects"]["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1, "{report:#}");
     assert!(failed[0]["error"].as_str().unwrap().contains("view v_other") && failed[0]["error"].as_str().unwrap().contains("other.t"), "{failed:#?}");
-    assert_eq!(report["objects"]["created"].as_array().unwrap().len(), 10, "{report:#}");
+    assert_eq!(report["objects"]["created"].as_array().unwrap().len(), 12, "{report:#}");
+    // Row-level security comes too: without it every role would see every row.
+    assert_eq!(psql(&dst, "SELECT relrowsecurity FROM pg_class WHERE oid = 'live.account'::regclass").trim(), "t");
+    assert_eq!(
+        psql(&dst, "SELECT cmd, roles::text, qual FROM pg_policies WHERE schemaname = 'live' AND policyname = 'own_rows'").trim(),
+        "SELECT\t{public}\t(owner = CURRENT_USER)"
+    );
     // Each works in the renamed schema.
     assert_eq!(psql(&dst, "SET search_path = live; SELECT string_agg(owner, ',') FROM v_a_top").trim(), "ANN");
     assert_eq!(psql(&dst, "SELECT total FROM live.m_total").trim(), "5");

@@ -442,6 +442,8 @@ pub enum ObjectKind {
     Inheritance,
     /// A rewrite rule (`CREATE RULE`).
     Rule,
+    /// Row-level security: a table's `ENABLE ROW LEVEL SECURITY` or one of its policies.
+    Policy,
     /// A virtual table (SQLite FTS, R*Tree…): its module has no PostgreSQL equivalent.
     VirtualTable,
 }
@@ -459,6 +461,7 @@ impl ObjectKind {
             ObjectKind::Sequence => "sequence",
             ObjectKind::Inheritance => "inheritance",
             ObjectKind::Rule => "rule",
+            ObjectKind::Policy => "row security",
             ObjectKind::VirtualTable => "virtual table",
         }
     }
@@ -479,7 +482,11 @@ impl SourceObject {
     /// Created on the target after the load (in a schema whose objects are PostgreSQL's own):
     /// views, functions, procedures, aggregates, triggers and rules; the rest stays listed.
     pub fn native(&self, schema: &Schema) -> bool {
-        schema.native_objects && matches!(self.kind, ObjectKind::View | ObjectKind::Function | ObjectKind::Procedure | ObjectKind::Trigger | ObjectKind::Rule)
+        schema.native_objects
+            && matches!(
+                self.kind,
+                ObjectKind::View | ObjectKind::Function | ObjectKind::Procedure | ObjectKind::Trigger | ObjectKind::Rule | ObjectKind::Policy
+            )
     }
 }
 

@@ -436,6 +436,55 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         let (name, def): (String, String) = (r.get(0), r.get(1));
         objects.push(SourceObject { kind: ObjectKind::Function, sql: unqualified_routine(&def, schema), name, table: None });
     }
+    // Row-level security: the tables that enable it, then their policies (a target without them
+    // would show every row to every role).
+    for r in conn
+        .client
+        .query("SELECT c.relname::text, c.relforcerowsecurity FROM pg_class c WHERE c.oid = ANY($1) AND c.relrowsecurity ORDER BY 1", &[&oids])
+        .await
+        .map_err(q)?
+    {
+        let (table, force): (String, bool) = (r.get(0), r.get(1));
+        let t = ferry_target_postgres::quote_ident(&table);
+        let sql = if force {
+            format!("ALTER TABLE {t} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY")
+        } else {
+            format!("ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
+        };
+        objects.push(SourceObject { kind: ObjectKind::Policy, name: "enabled".into(), table: Some(table), sql });
+    }
+    for r in conn
+        .client
+        .query(
+            "SELECT p.polname::text, c.relname::text, p.polpermissive, p.polcmd::text, \
+                    ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(r)) END FROM unnest(p.polroles) r), \
+                    pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid) \
+             FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.oid = ANY($1) ORDER BY 2, 1",
+            &[&oids],
+        )
+        .await
+        .map_err(q)?
+    {
+        let (name, table, permissive, cmd, roles): (String, String, bool, String, Vec<String>) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        let (using, check): (Option<String>, Option<String>) = (r.get(5), r.get(6));
+        let cmd = match cmd.as_str() {
+            "r" => "SELECT",
+            "a" => "INSERT",
+            "w" => "UPDATE",
+            "d" => "DELETE",
+            _ => "ALL",
+        };
+        let mut sql = format!(
+            "CREATE POLICY {} ON {} AS {} FOR {cmd} TO {}",
+            ferry_target_postgres::quote_ident(&name),
+            ferry_target_postgres::quote_ident(&table),
+            if permissive { "PERMISSIVE" } else { "RESTRICTIVE" },
+            roles.join(", ")
+        );
+        sql.extend(using.map(|u| format!(" USING ({u})")));
+        sql.extend(check.map(|c| format!(" WITH CHECK ({c})")));
+        objects.push(SourceObject { kind: ObjectKind::Policy, name, table: Some(table), sql });
+    }
     // Aggregates (pg_get_functiondef refuses them): listed with the CREATE AGGREGATE that makes
     // them again, not dropped silently.
     for r in conn
