@@ -261,7 +261,8 @@ fn idle_postgresql_slot_advances_and_backlog_is_warned() {
 }
 
 /// A PostgreSQL source's views (over views and functions), materialized view, functions,
-/// procedure, aggregate, trigger, rule and row-level security are created on the target after the load — in a
+/// procedure, window function, aggregate, trigger, rule, row-level security and extended
+/// statistics are created on the target after the load — in a
 /// renamed schema, in the order their dependencies need — and work there; one PostgreSQL
 /// refuses (a view over another schema the target lacks) is listed with the server's error and
 /// the run is not OK, nothing dropped in silence.
@@ -289,7 +290,9 @@ fn postgresql_views_routines_triggers_and_rules_are_created_after_the_load_in_a_
          CREATE AGGREGATE product(int) (SFUNC = mul_sf, STYPE = bigint, INITCOND = '1');
          CREATE PROCEDURE bump(p_id int) LANGUAGE sql AS $$ UPDATE account SET balance = balance + 1 WHERE id = p_id $$;
          ALTER TABLE account ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY own_rows ON account FOR SELECT TO PUBLIC USING (owner = current_user);",
+         CREATE POLICY own_rows ON account FOR SELECT TO PUBLIC USING (owner = current_user);
+         CREATE STATISTICS account_owner_balance (ndistinct) ON owner, balance FROM account;
+         CREATE FUNCTION my_row_number() RETURNS bigint LANGUAGE internal WINDOW IMMUTABLE AS 'window_row_number';",
     );
     let source = pg_source(&src_db, "app");
     let plan = ferry(&["plan", "--json", "--source", &source]);
@@ -304,7 +307,9 @@ fn postgresql_views_routines_triggers_and_rules_are_created_after_the_load_in_a_
     let failed = report["objects"]["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1, "{report:#}");
     assert!(failed[0]["error"].as_str().unwrap().contains("view v_other") && failed[0]["error"].as_str().unwrap().contains("other.t"), "{failed:#?}");
-    assert_eq!(report["objects"]["created"].as_array().unwrap().len(), 12, "{report:#}");
+    assert_eq!(report["objects"]["created"].as_array().unwrap().len(), 14, "{report:#}");
+    assert_eq!(psql(&dst, "SELECT string_agg(n::text, ',') FROM (SELECT live.my_row_number() OVER (ORDER BY id) AS n FROM live.account) w").trim(), "1,2");
+    assert_eq!(psql(&dst, "SELECT count(*) FROM pg_statistic_ext WHERE stxname = 'account_owner_balance' AND stxnamespace = 'live'::regnamespace").trim(), "1");
     // Row-level security comes too: without it every role would see every row.
     assert_eq!(psql(&dst, "SELECT relrowsecurity FROM pg_class WHERE oid = 'live.account'::regclass").trim(), "t");
     assert_eq!(

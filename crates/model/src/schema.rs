@@ -444,6 +444,8 @@ pub enum ObjectKind {
     Rule,
     /// Row-level security: a table's `ENABLE ROW LEVEL SECURITY` or one of its policies.
     Policy,
+    /// Extended planner statistics (`CREATE STATISTICS`).
+    Statistics,
     /// A virtual table (SQLite FTS, R*Tree…): its module has no PostgreSQL equivalent.
     VirtualTable,
 }
@@ -462,6 +464,7 @@ impl ObjectKind {
             ObjectKind::Inheritance => "inheritance",
             ObjectKind::Rule => "rule",
             ObjectKind::Policy => "row security",
+            ObjectKind::Statistics => "statistics",
             ObjectKind::VirtualTable => "virtual table",
         }
     }
@@ -485,7 +488,13 @@ impl SourceObject {
         schema.native_objects
             && matches!(
                 self.kind,
-                ObjectKind::View | ObjectKind::Function | ObjectKind::Procedure | ObjectKind::Trigger | ObjectKind::Rule | ObjectKind::Policy
+                ObjectKind::View
+                    | ObjectKind::Function
+                    | ObjectKind::Procedure
+                    | ObjectKind::Trigger
+                    | ObjectKind::Rule
+                    | ObjectKind::Policy
+                    | ObjectKind::Statistics
             )
     }
 }

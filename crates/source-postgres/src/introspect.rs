@@ -427,14 +427,14 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         .client
         .query(
             "SELECT p.proname::text, pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-             WHERE n.nspname = $1 AND p.prokind IN ('f', 'p') ORDER BY 1",
+             WHERE n.nspname = $1 AND p.prokind IN ('f', 'p', 'w') ORDER BY 1",
             &[schema],
         )
         .await
         .map_err(q)?
     {
         let (name, def): (String, String) = (r.get(0), r.get(1));
-        objects.push(SourceObject { kind: ObjectKind::Function, sql: unqualified_routine(&def, schema), name, table: None });
+        objects.push(SourceObject { kind: ObjectKind::Function, sql: unqualified_name(&def, schema), name, table: None });
     }
     // Row-level security: the tables that enable it, then their policies (a target without them
     // would show every row to every role).
@@ -484,6 +484,20 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         sql.extend(using.map(|u| format!(" USING ({u})")));
         sql.extend(check.map(|c| format!(" WITH CHECK ({c})")));
         objects.push(SourceObject { kind: ObjectKind::Policy, name, table: Some(table), sql });
+    }
+    // Extended statistics: the planner's, made again (ANALYZE fills them).
+    for r in conn
+        .client
+        .query(
+            "SELECT s.stxname::text, c.relname::text, pg_get_statisticsobjdef(s.oid) FROM pg_statistic_ext s JOIN pg_class c ON c.oid = s.stxrelid \
+             WHERE c.oid = ANY($1) ORDER BY 2, 1",
+            &[&oids],
+        )
+        .await
+        .map_err(q)?
+    {
+        let def: String = r.get(2);
+        objects.push(SourceObject { kind: ObjectKind::Statistics, name: r.get(0), table: Some(r.get(1)), sql: unqualified_name(&def, schema) });
     }
     // Aggregates (pg_get_functiondef refuses them): listed with the CREATE AGGREGATE that makes
     // them again, not dropped silently.
@@ -561,11 +575,11 @@ fn strip_outer_parens(mut e: &str) -> &str {
     }
 }
 
-/// A routine's definition (`pg_get_functiondef`, which qualifies the routine's own name whatever
-/// the search path) with that name's schema removed, so it is created in the target schema.
-fn unqualified_routine(def: &str, schema: &str) -> String {
-    for kind in ["FUNCTION ", "PROCEDURE "] {
-        let head = format!("CREATE OR REPLACE {kind}");
+/// A definition whose own name the catalog qualifies whatever the search path (a routine's,
+/// `pg_get_functiondef`; extended statistics', `pg_get_statisticsobjdef`) with that schema
+/// removed, so it is created in the target schema.
+fn unqualified_name(def: &str, schema: &str) -> String {
+    for head in ["CREATE OR REPLACE FUNCTION ", "CREATE OR REPLACE PROCEDURE ", "CREATE STATISTICS "] {
         for prefix in [format!("{}.", ferry_target_postgres::quote_ident(schema)), format!("{schema}.")] {
             if let Some(rest) = def.strip_prefix(&format!("{head}{prefix}")) {
                 return format!("{head}{rest}");
@@ -596,6 +610,21 @@ fn aggregate_sql(
         opts.push("HYPOTHETICAL".into());
     }
     format!("CREATE AGGREGATE {}({args}) ({})", ferry_target_postgres::quote_ident(name), opts.join(", "))
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::unqualified_name;
+
+    #[test]
+    fn a_definition_loses_the_schema_of_its_own_name_only() {
+        assert_eq!(
+            unqualified_name("CREATE OR REPLACE FUNCTION app.f(x integer)\n RETURNS int AS $$ SELECT app.g() $$", "app"),
+            "CREATE OR REPLACE FUNCTION f(x integer)\n RETURNS int AS $$ SELECT app.g() $$"
+        );
+        assert_eq!(unqualified_name("CREATE STATISTICS \"My App\".s ON a, b FROM t", "My App"), "CREATE STATISTICS s ON a, b FROM t");
+        assert_eq!(unqualified_name("CREATE VIEW v AS SELECT 1", "app"), "CREATE VIEW v AS SELECT 1");
+    }
 }
 
 #[cfg(test)]

@@ -378,6 +378,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             ObjectKind::Inheritance => "table inheritance not carried: the child is a table of its own on the target (its rows only); run this to restore it",
             ObjectKind::Rule => "rule not migrated: recreate it on the target (or rewrite it as a trigger)",
             ObjectKind::Policy => "row-level security not migrated: enable it and recreate the policy on the target",
+            ObjectKind::Statistics => "extended statistics not migrated: recreate them on the target and ANALYZE",
             ObjectKind::VirtualTable => {
                 "virtual table not migrated (its module is SQLite's): use PostgreSQL full-text search (tsvector + GIN) or an extension instead"
             }
