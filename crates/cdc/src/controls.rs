@@ -33,8 +33,8 @@ pub(crate) struct Engine<'a> {
     pub reloading: Option<&'a str>,
     /// Continuous verify's table under way: dropped when that table pauses or is excluded.
     pub checker: &'a mut Option<Reloader>,
-    /// Whether this source can reload a table online (which include needs).
-    pub can_reload: bool,
+    /// Why a table cannot be reloaded online (which include needs), if it cannot.
+    pub cannot_reload: &'a (dyn Fn(&TableApply) -> Option<String> + Sync),
 }
 
 /// The tables a request took out of the stream, by target name.
@@ -128,12 +128,10 @@ pub(crate) async fn take_requests(sink: &Sink<'_>, e: Engine<'_>, c: &mut Contro
                 }
             }
             "including" => {
-                if !e.can_reload {
-                    refuse("this source cannot reload a table online, which an included table needs to get the changes it missed: run `ferry migrate --if-exists drop` and `ferry sync` for the schema".into()).await?;
-                    continue;
-                }
-                if t.is_some_and(|t| t.key.is_empty()) {
-                    refuse(format!("table {} has no key: a reload cannot tell which target rows it replaces", r.table)).await?;
+                // Include is a reload: what would refuse the reload refuses the include (else the
+                // table would stream again without the rows it missed).
+                if let Some(why) = t.and_then(|t| (e.cannot_reload)(t)) {
+                    refuse(format!("{why} (an included table is reloaded to get the changes it missed)")).await?;
                     continue;
                 }
                 flush(sink, e.tables, e.batch, e.stopped, e.report, e.monitor).await?;

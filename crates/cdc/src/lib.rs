@@ -268,6 +268,7 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
         // Pause, resume, exclude and include requests, between batches (see `controls`).
         if control_poll.due() {
             let reloading = reloader.as_ref().map(|r| r.table.clone());
+            let cannot_reload = |t: &TableApply| reload::Reloader::refusal(source, t);
             let engine = controls::Engine {
                 tables: &tables,
                 batch: &mut batch,
@@ -276,7 +277,7 @@ async fn run_once<S: CdcSource>(source: &S, target_url: &str, plan: &Plan, opts:
                 monitor: opts.monitor.as_deref(),
                 reloading: reloading.as_deref(),
                 checker: &mut checker,
-                can_reload: reload::Reloader::supported(source),
+                cannot_reload: &cannot_reload,
             };
             controls::take_requests(&sink, engine, &mut controlled).await?;
         }

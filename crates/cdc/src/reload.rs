@@ -68,18 +68,9 @@ impl Reloader {
         req: Reload,
         tables: &HashMap<String, TableApply>,
     ) -> Result<Reloader, String> {
-        if !Self::supported(source) {
-            return Err("this source cannot reload a table online yet (its snapshots do not carry a position the change stream reaches by a commit); run `ferry migrate --if-exists drop` and `ferry sync` for the schema".into());
-        }
         let t = tables.values().find(|t| t.plan.target.name == req.table).ok_or_else(|| format!("table {} is not synced in schema \"{schema}\"", req.table))?;
-        if t.key.is_empty() {
-            return Err(format!("table {} has no key: a reload cannot tell which target rows a chunk replaces", req.table));
-        }
-        if t.plan.converter.quarantine {
-            return Err(format!(
-                "table {} sets cells aside (ferry.quarantine): a reload cannot yet clear the entries of the rows it deletes; run `ferry migrate` for the schema again",
-                req.table
-            ));
+        if let Some(why) = Self::refusal(source, t) {
+            return Err(why);
         }
         let chunks: Vec<ChunkRange> = match &req.chunk_plan {
             Some(p) => serde_json::from_str(p).map_err(|e| format!("unreadable chunk plan of the reload: {e}"))?,
@@ -114,6 +105,24 @@ impl Reloader {
     /// Whether this source can read chunks at a position its stream reaches by a commit.
     pub(crate) fn supported<C: CdcSource>(source: &C) -> bool {
         source.reloads_online()
+    }
+
+    /// Why table `t` cannot be reloaded online, if it cannot: the one check a reload and an
+    /// include (which asks a reload) both make.
+    pub(crate) fn refusal<C: CdcSource>(source: &C, t: &TableApply) -> Option<String> {
+        let table = &t.plan.target.name;
+        if !Self::supported(source) {
+            return Some("this source cannot reload a table online yet (its snapshots do not carry a position the change stream reaches by a commit); run `ferry migrate --if-exists drop` and `ferry sync` for the schema".into());
+        }
+        if t.key.is_empty() {
+            return Some(format!("table {table} has no key: a reload cannot tell which target rows a chunk replaces"));
+        }
+        if t.plan.converter.quarantine {
+            return Some(format!(
+                "table {table} sets cells aside (ferry.quarantine): a reload cannot yet clear the entries of the rows it deletes; run `ferry migrate` for the schema again"
+            ));
+        }
+        None
     }
 
     /// Chunks done and in all.
