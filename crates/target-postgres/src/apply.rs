@@ -309,16 +309,7 @@ impl PgTarget {
             Ok::<_, TargetError>(())
         }
         .await;
-        match result {
-            Ok(()) => {
-                self.batch("COMMIT").await?;
-                Ok(stopped)
-            }
-            Err(e) => {
-                let _ = self.batch("ROLLBACK").await;
-                Err(e)
-            }
-        }
+        self.end_transaction(result.map(|()| stopped)).await
     }
 
     /// Runs one DDL translation and records it on the table's `ferry.sync_tables` row.

@@ -21,6 +21,21 @@ impl Drop for PgTarget {
 }
 
 impl PgTarget {
+    /// Ends the transaction the caller began: COMMIT after `result` went well, ROLLBACK
+    /// otherwise (the error is the one returned).
+    pub(crate) async fn end_transaction<T>(&self, result: Result<T, TargetError>) -> Result<T, TargetError> {
+        match result {
+            Ok(v) => {
+                self.batch("COMMIT").await?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.batch("ROLLBACK").await;
+                Err(e)
+            }
+        }
+    }
+
     /// Connects to `url`; the error names host, port and database, never the password.
     pub async fn connect(url: &str) -> Result<PgTarget, TargetError> {
         Self::connect_as(url, "target").await

@@ -176,20 +176,6 @@ impl PgTarget {
             .await?;
         Ok(())
     }
-
-    /// COMMIT after `result` went well, ROLLBACK otherwise.
-    pub(crate) async fn end_transaction<T>(&self, result: Result<T, TargetError>) -> Result<T, TargetError> {
-        match result {
-            Ok(v) => {
-                self.batch("COMMIT").await?;
-                Ok(v)
-            }
-            Err(e) => {
-                let _ = self.batch("ROLLBACK").await;
-                Err(e)
-            }
-        }
-    }
 }
 
 #[cfg(test)]

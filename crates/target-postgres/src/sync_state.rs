@@ -120,13 +120,7 @@ impl PgTarget {
                 .map_err(TargetError::from),
             e => e,
         };
-        match result {
-            Ok(()) => self.batch("COMMIT").await,
-            Err(e) => {
-                let _ = self.batch("ROLLBACK").await;
-                Err(e)
-            }
-        }
+        self.end_transaction(result).await
     }
 
     async fn start_sync_in_tx(&self, schema: &str, source: &str, from: &LogPosition, loaded: &[(String, i64)]) -> Result<(), TargetError> {
