@@ -74,11 +74,7 @@ pub(crate) async fn take_requests(sink: &Sink<'_>, e: Engine<'_>, c: &mut Contro
         let t = e.tables.values().find(|t| t.plan.target.name == r.table);
         let (table, status) = (r.table.clone(), r.status.clone());
         let refuse = |why: String| async move {
-            let asked = match status.as_str() {
-                "pausing" => "pause",
-                "excluding" => "exclude",
-                _ => "include",
-            };
+            let asked = ferry_target_postgres::controls::Control::asked_by(&status).map(|c| c.as_str()).unwrap_or("request");
             tracing::warn!("{asked} of {table} refused: {why}");
             target.refuse_control(schema, &table, &why).await
         };

@@ -671,7 +671,7 @@ fn page_actions(turl: String, schema: String, tables: Vec<String>) -> ferry_moni
                 Action::Include => Control::Include,
             };
             target.request_control(&schema, &table, control).await.map_err(|e| e.to_string())??;
-            Ok(format!("{} of {table} requested; the sync takes it up between two batches", control_name(control)))
+            Ok(format!("{} of {table} requested; the sync takes it up between two batches", control.as_str()))
         })
     })
 }
@@ -694,7 +694,7 @@ async fn control_command(common: &Common, table: &str, asked: Control, wait: boo
     if target.sync_position(schema).await?.is_none() {
         anyhow::bail!("schema \"{schema}\" has no sync: pause, resume, exclude and include act inside `ferry sync`; start it first");
     }
-    let what = control_name(asked);
+    let what = asked.as_str();
     if let Err(why) = target.request_control(schema, name, asked).await? {
         anyhow::bail!("{why}");
     }
@@ -740,15 +740,6 @@ async fn control_command(common: &Common, table: &str, asked: Control, wait: boo
             _ => {}
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    }
-}
-
-fn control_name(c: Control) -> &'static str {
-    match c {
-        Control::Pause => "pause",
-        Control::Resume => "resume",
-        Control::Exclude => "exclude",
-        Control::Include => "include",
     }
 }
 

@@ -45,6 +45,29 @@ pub enum Control {
     Include,
 }
 
+impl Control {
+    /// The command's word: `pause`, `resume`, `exclude`, `include`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Control::Pause => "pause",
+            Control::Resume => "resume",
+            Control::Exclude => "exclude",
+            Control::Include => "include",
+        }
+    }
+
+    /// The request a status waiting for the sync stands for (`pausing` → pause …).
+    pub fn asked_by(status: &str) -> Option<Control> {
+        match status {
+            "pausing" => Some(Control::Pause),
+            "resuming" => Some(Control::Resume),
+            "excluding" => Some(Control::Exclude),
+            "including" => Some(Control::Include),
+            _ => None,
+        }
+    }
+}
+
 const COLUMNS: &str = "table_name, status, hold_table, held, error, since::text";
 
 fn control_of(r: &tokio_postgres::Row) -> TableControl {
