@@ -274,6 +274,7 @@ mod tests {
             sequences: vec![],
             probes: ferry_model::Probe::all(),
             native_objects: false,
+            view_columns: Vec::new(),
         }
     }
 

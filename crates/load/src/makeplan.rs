@@ -28,5 +28,9 @@ pub async fn make_plan<S: Source>(source: &S, config: &ferry_plan::Config, postg
             answers.insert((table.clone(), column, probe), n);
         }
     }
-    Ok(ferry_plan::build(ferry_plan::PlanInput { schema: &schema, config, probes: &answers, postgis })?)
+    let mut plan = ferry_plan::build(ferry_plan::PlanInput { schema: &schema, config, probes: &answers, postgis })?;
+    // The source's views, triggers and routines in PostgreSQL, under the plan's names.
+    let converted = source.convert_objects(&plan.inputs.schema, &plan.names());
+    plan.attach_objects(converted);
+    Ok(plan)
 }

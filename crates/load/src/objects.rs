@@ -1,5 +1,6 @@
 //! A PostgreSQL source's views, materialized views, functions, procedures, aggregates, triggers
-//! and rules, created on the target after the load ([`create_objects`]).
+//! and rules, and the objects another source's converter made PostgreSQL of (MySQL views and
+//! triggers: `Plan::objects`), created on the target after the load ([`create_objects`]).
 //!
 //! Guarantees and why:
 //! - **Created or listed, never dropped in silence.** Each object either exists on the target
@@ -10,13 +11,14 @@
 //! - **In the target schema.** The definitions were read with the search path on the source
 //!   schema (names in it unqualified, a routine's own name stripped of it); they run with the
 //!   search path on the target schema, so a renamed schema holds them. Names qualified by hand
-//!   inside routine bodies are kept as written.
+//!   inside routine bodies are kept as written. Converted objects name the target schema
+//!   themselves; each one's statements (a trigger's function and the trigger) run as one.
 //! - Triggers come after the data, so the load never fires them; sync applies with
 //!   `session_replication_role = replica` where the role may (triggers and rules then stay quiet).
 //! - An object that exists already (a rerun that kept the schema) counts as there.
 
 use crate::report::StepFailure;
-use ferry_model::SourceObject;
+use ferry_model::{ConvertedObject, SourceObject};
 use ferry_plan::Plan;
 use ferry_target_postgres::{quote_ident, PgTarget};
 
@@ -29,32 +31,46 @@ pub struct ObjectsReport {
     pub failed: Vec<StepFailure>,
 }
 
-fn label(o: &SourceObject) -> String {
-    match &o.table {
-        Some(t) => format!("{} {} (on {t})", o.kind.label(), o.name),
-        None => format!("{} {}", o.kind.label(), o.name),
+/// One object to create: its name for the report and its SQL.
+struct Pending {
+    label: String,
+    sql: String,
+}
+
+impl Pending {
+    fn native(o: &SourceObject) -> Self {
+        let label = match &o.table {
+            Some(t) => format!("{} {} (on {t})", o.kind.label(), o.name),
+            None => format!("{} {}", o.kind.label(), o.name),
+        };
+        Pending { label, sql: o.sql.clone() }
+    }
+
+    fn converted(o: &ConvertedObject) -> Self {
+        Pending { label: o.label(), sql: o.statements.join(";\n") }
     }
 }
 
-/// Creates the plan's native objects in the target schema (see the module note).
+/// Creates the plan's native and converted objects in the target schema (see the module note).
 pub async fn create_objects(target: &PgTarget, plan: &Plan) -> ObjectsReport {
     let schema = &plan.inputs.schema;
-    let mut pending: Vec<&SourceObject> = schema.objects.iter().filter(|o| o.native(schema)).collect();
+    let mut pending: Vec<Pending> = schema.objects.iter().filter(|o| o.native(schema)).map(Pending::native).collect();
+    pending.extend(plan.objects.iter().filter(|o| !o.statements.is_empty()).map(Pending::converted));
     let mut report = ObjectsReport::default();
     if pending.is_empty() {
         return report;
     }
     if let Err(e) = target.batch(&format!("SET search_path = {}, public", quote_ident(&plan.target_schema))).await {
-        report.failed = pending.iter().map(|o| StepFailure { statement: o.sql.clone(), error: format!("{}: {e}", label(o)) }).collect();
+        report.failed = pending.iter().map(|o| StepFailure { statement: o.sql.clone(), error: format!("{}: {e}", o.label) }).collect();
         return report;
     }
     loop {
         let before = report.created.len();
         let mut refused = Vec::new();
         for o in std::mem::take(&mut pending) {
-            match target.exec(&o.sql).await {
-                Ok(()) => report.created.push(label(o)),
-                Err(e) if matches!(e.sqlstate.as_deref(), Some("42P07" | "42710" | "42723")) => report.created.push(label(o)),
+            match target.batch(&o.sql).await {
+                Ok(()) => report.created.push(o.label),
+                Err(e) if matches!(e.sqlstate.as_deref(), Some("42P07" | "42710" | "42723")) => report.created.push(o.label),
                 Err(e) => refused.push((o, e.to_string())),
             }
         }
@@ -63,7 +79,7 @@ pub async fn create_objects(target: &PgTarget, plan: &Plan) -> ObjectsReport {
         }
         // A pass that made nothing new: what is left cannot be made.
         if report.created.len() == before {
-            report.failed = refused.into_iter().map(|(o, e)| StepFailure { statement: o.sql.clone(), error: format!("{}: {e}", label(o)) }).collect();
+            report.failed = refused.into_iter().map(|(o, e)| StepFailure { statement: o.sql, error: format!("{}: {e}", o.label) }).collect();
             break;
         }
         pending = refused.into_iter().map(|(o, _)| o).collect();

@@ -6,6 +6,7 @@ pub mod canonical;
 pub mod catalog;
 pub mod cdc;
 pub mod cells;
+pub mod code;
 pub mod error;
 pub mod schema;
 pub mod source;
@@ -13,6 +14,7 @@ pub mod sqltext;
 pub mod value;
 
 pub use cells::{BadText, CellRule, CellRules, DateForm, OddCells};
+pub use code::{ConvertedObject, Outcome, TargetColumn, TargetNames, ViewCheck};
 pub use error::{ErrorKind, SourceError};
 pub use schema::*;
 pub use source::{

@@ -18,6 +18,10 @@ pub struct Schema {
     /// target creates them after the load ([`SourceObject::native`]).
     #[serde(default)]
     pub native_objects: bool,
+    /// The output columns of the source's views (name, then columns as a table's are
+    /// described), for `verify --objects`; sources that convert no views leave it empty.
+    #[serde(default)]
+    pub view_columns: Vec<(String, Vec<Column>)>,
     /// Enum and domain types of the source schema its columns use (PostgreSQL sources).
     #[serde(default)]
     pub types: Vec<UserType>,

@@ -194,6 +194,12 @@ pub trait Source: Send + Sync + 'static {
     /// Opens `readers` connections that all see the same consistent snapshot, and the position
     /// of that snapshot in the change stream.
     fn open_snapshot(&self, readers: usize) -> impl Future<Output = Result<(Vec<Self::Reader>, SnapshotPosition), SourceError>> + Send;
+    /// The schema's views, triggers and routines converted to PostgreSQL, named as `names`
+    /// says, for a source whose dialect has a converter. The default converts nothing: the
+    /// objects stay action items (or, `Schema::native_objects`, are PostgreSQL's own already).
+    fn convert_objects(&self, _schema: &Schema, _names: &dyn crate::code::TargetNames) -> Vec<crate::code::ConvertedObject> {
+        Vec::new()
+    }
 }
 
 /// Splits the integer key span `[min, max]` into about `parts` disjoint ranges covering it all

@@ -42,6 +42,10 @@ pub struct Assessment {
     pub target_schema: String,
     pub tables: Vec<TableSummary>,
     pub items: Vec<Item>,
+    /// Views, triggers, routines…: how many of each kind were converted, converted with
+    /// warnings, not converted ([`crate::objects::code_counts`]).
+    #[serde(default)]
+    pub code: Vec<crate::objects::CodeCount>,
 }
 
 impl Assessment {
@@ -84,6 +88,7 @@ impl Assessment {
                 t.foreign_keys
             );
         }
+        s.push_str(&self.render_code());
         for (sev, title) in [
             (Severity::Action, "Action items (not migrated; port by hand)"),
             (Severity::Warning, "Warnings (migrated; behaviour differs)"),

@@ -11,6 +11,7 @@ pub mod config;
 pub mod convert;
 pub mod init;
 pub mod naming;
+pub mod objects;
 pub mod reshape;
 pub mod typemap;
 

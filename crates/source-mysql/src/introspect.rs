@@ -82,6 +82,11 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
         t.checks.push(Check { name, expression: types::standard_quoting(&clause) });
     }
 
+    // Views' output columns, described like a table's, for `verify --objects`.
+    let mut view_columns: BTreeMap<String, Vec<Column>> = BTreeMap::new();
+    for r in rows(&mut conn, format!("SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = {db}")).await? {
+        view_columns.insert(text(&r, 0).unwrap_or_default(), Vec::new());
+    }
     for r in rows(
         &mut conn,
         format!(
@@ -94,44 +99,12 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
     .await?
     {
         let table = text(&r, 0).unwrap_or_default();
-        let Some(t) = tables.get_mut(&table) else { continue };
-        let name = text(&r, 1).unwrap_or_default();
-        let data_type_raw = text(&r, 4).unwrap_or_default();
-        let column_type = text(&r, 5).unwrap_or_default();
-        let mut data_type = types::data_type(&types::ColumnTypeInfo {
-            data_type: &data_type_raw,
-            column_type: &column_type,
-            char_max_len: num(&r, 6),
-            octet_len: num(&r, 7),
-            precision: num(&r, 8),
-            scale: num(&r, 9),
-            datetime_precision: num(&r, 10),
-        });
-        if json_columns.iter().any(|(tt, c)| *tt == table && *c == name) {
-            data_type = DataType::Json;
+        let json = |name: &str| json_columns.iter().any(|(tt, c)| *tt == table && c == name);
+        if let Some(t) = tables.get_mut(&table) {
+            t.columns.push(column_of(&r, dialect, &json));
+        } else if let Some(cols) = view_columns.get_mut(&table) {
+            cols.push(column_of(&r, dialect, &json));
         }
-        let extra = text(&r, 13).unwrap_or_default();
-        let extra_l = extra.to_ascii_lowercase();
-        let generated = text(&r, 15).filter(|g| !g.is_empty() && g != "NULL");
-        let default = if generated.is_some() { None } else { types::default_value(dialect, text(&r, 2).as_deref(), &extra, &data_type) };
-        t.columns.push(Column {
-            name,
-            source_type: column_type,
-            nullable: text(&r, 3).as_deref() == Some("YES"),
-            default,
-            auto_increment: extra_l.contains("auto_increment"),
-            on_update_current_timestamp: extra_l.contains("on update current_timestamp"),
-            generated,
-            charset: text(&r, 11),
-            case_insensitive: types::case_insensitive(text(&r, 12).as_deref()),
-            collation: text(&r, 12),
-            comment: text(&r, 14).filter(|c| !c.is_empty()),
-            data_type,
-            stored_as: None,
-            profile_note: None,
-            quarantine: false,
-            replace_bad_text: false,
-        });
     }
 
     // Indexes, primary and unique keys.
@@ -238,7 +211,49 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
         // beyond 0/1, bigint unsigned beyond bigint and arbitrary bytes in binary columns.
         probes: ferry_model::Probe::all(),
         native_objects: false,
+        view_columns: view_columns.into_iter().collect(),
     })
+}
+
+/// One row of `information_schema.COLUMNS` (the query's column order) as a model column.
+fn column_of(r: &Row, dialect: &crate::dialect::Dialect, json: &dyn Fn(&str) -> bool) -> Column {
+    let name = text(r, 1).unwrap_or_default();
+    let data_type_raw = text(r, 4).unwrap_or_default();
+    let column_type = text(r, 5).unwrap_or_default();
+    let mut data_type = types::data_type(&types::ColumnTypeInfo {
+        data_type: &data_type_raw,
+        column_type: &column_type,
+        char_max_len: num(r, 6),
+        octet_len: num(r, 7),
+        precision: num(r, 8),
+        scale: num(r, 9),
+        datetime_precision: num(r, 10),
+    });
+    if json(&name) {
+        data_type = DataType::Json;
+    }
+    let extra = text(r, 13).unwrap_or_default();
+    let extra_l = extra.to_ascii_lowercase();
+    let generated = text(r, 15).filter(|g| !g.is_empty() && g != "NULL");
+    let default = if generated.is_some() { None } else { types::default_value(dialect, text(r, 2).as_deref(), &extra, &data_type) };
+    Column {
+        name,
+        source_type: column_type,
+        nullable: text(r, 3).as_deref() == Some("YES"),
+        default,
+        auto_increment: extra_l.contains("auto_increment"),
+        on_update_current_timestamp: extra_l.contains("on update current_timestamp"),
+        generated,
+        charset: text(r, 11),
+        case_insensitive: types::case_insensitive(text(r, 12).as_deref()),
+        collation: text(r, 12),
+        comment: text(r, 14).filter(|c| !c.is_empty()),
+        data_type,
+        stored_as: None,
+        profile_note: None,
+        quarantine: false,
+        replace_bad_text: false,
+    }
 }
 
 /// Views, triggers, routines and events, each with the SQL a user needs to port it.

@@ -3,6 +3,7 @@
 
 pub mod binlog;
 pub mod charset;
+pub mod code;
 mod ddl;
 mod dialect;
 mod error;
@@ -231,5 +232,9 @@ impl Source for MySqlSource {
         opened.map_err(|e| e.context("opening the snapshot"))?;
         let consistent = locked || readers <= 1;
         Ok((out, SnapshotPosition { position, gtid, consistent, note: if consistent { None } else { note }, readers: None }))
+    }
+
+    fn convert_objects(&self, schema: &Schema, names: &dyn ferry_model::TargetNames) -> Vec<ferry_model::ConvertedObject> {
+        code::convert_objects(schema, names)
     }
 }

@@ -546,6 +546,7 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         sequences,
         probes: vec![],
         native_objects: true,
+        view_columns: Vec::new(),
     })
 }
 

@@ -235,6 +235,10 @@ impl Source for AnySource {
             AnySource::Sqlite(s) => s.open_snapshot(readers).await.map(|(r, p)| (r.into_iter().map(AnyReader::Sqlite).collect(), p)),
         }
     }
+
+    fn convert_objects(&self, schema: &Schema, names: &dyn ferry_model::TargetNames) -> Vec<ferry_model::ConvertedObject> {
+        each!(self, AnySource, s => s.convert_objects(schema, names))
+    }
 }
 
 impl VerifySource for AnySource {

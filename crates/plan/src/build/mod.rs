@@ -90,6 +90,10 @@ pub struct Plan {
     /// The final hop (`[reshape]`): target tables computed from the landing tables above.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reshape: Option<ferry_target_postgres::reshape::Reshape>,
+    /// The source's views, triggers and routines its converter turned into PostgreSQL
+    /// ([`Plan::attach_objects`]): `migrate` creates them after the load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<ferry_model::ConvertedObject>,
     /// What the plan was made from, so it can be made again for a changed source schema
     /// ([`Plan::rebuilt`], used by sync when the source runs DDL).
     #[serde(skip)]
@@ -395,6 +399,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         a.push_sql(Severity::Action, object, msg, o.sql.clone());
     }
 
+    a.code = crate::objects::code_counts(schema, &[]);
     let extensions = extensions_needed(&tables);
     let mut plan = Plan {
         source_database: schema.name.clone(),
@@ -407,6 +412,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         citus: None,
         extensions,
         reshape: None,
+        objects: Vec::new(),
         inputs: PlanInputs { schema: source_model.clone(), config: config.clone(), probes: probes.clone(), postgis },
     };
     if let Some(c) = &config.target.citus {
@@ -524,6 +530,7 @@ mod tests {
             sequences: vec![],
             probes: Probe::all(),
             native_objects: false,
+            view_columns: Vec::new(),
         }
     }
 

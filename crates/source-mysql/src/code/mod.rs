@@ -1,0 +1,135 @@
+//! MySQL/MariaDB views and triggers converted to PostgreSQL ([`convert_objects`]), through
+//! sqlparser's AST (MySQL dialect), never by text substitution.
+//!
+//! Guarantees and why:
+//! - **Converted, or refused by name.** Every construct is rendered by a rule that keeps its
+//!   MySQL meaning ([`render`], [`functions`], [`plpgsql`]) or stops the object with the construct
+//!   named; a refused object stays an action item and nothing of it is created.
+//! - **Names as the plan made them.** Tables, columns, the view's own name and its output
+//!   columns go through [`TargetNames`]; every identifier is double-quoted. A view's column list
+//!   is given explicitly (`CREATE VIEW v ("a", "b") AS …`), from the columns MySQL reports for it,
+//!   so applications see the same names whatever PostgreSQL would have derived.
+//! - **Where meaning may differ, a warning** (collations, LIKE's case, division, ungrouped
+//!   columns added to GROUP BY): the object counts as converted with warnings, and
+//!   `ferry verify --objects` compares every converted view's rows on both sides.
+//! - **Triggers** become a PL/pgSQL function (`RETURNS trigger`) plus a row trigger with the
+//!   same timing and event; a BEFORE trigger returns the (changed) NEW row, or OLD for DELETE,
+//!   an AFTER trigger NULL. They are created after the load, so the load never fires them, and
+//!   sync applies in `session_replication_role = replica` where the role may.
+
+mod functions;
+mod plpgsql;
+mod render;
+
+use ferry_model::{ConvertedObject, ObjectKind, Schema, SourceObject, TargetNames, ViewCheck};
+use render::{q, Refused, Renderer};
+use sqlparser::ast::{ConditionalStatements, Statement, TriggerEvent, TriggerPeriod};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+
+pub use functions::date_format;
+
+/// Converts the views and triggers of `schema` (routines and events stay action items).
+pub fn convert_objects(schema: &Schema, names: &dyn TargetNames) -> Vec<ConvertedObject> {
+    schema
+        .objects
+        .iter()
+        .filter_map(|o| match o.kind {
+            ObjectKind::View => Some(view(schema, names, o)),
+            ObjectKind::Trigger => Some(trigger(schema, names, o)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn outcome(o: &SourceObject, r: Result<(Vec<String>, Option<ViewCheck>), Refused>, warnings: Vec<String>) -> ConvertedObject {
+    let base = ConvertedObject { kind: o.kind, name: o.name.clone(), table: o.table.clone(), statements: vec![], warnings: vec![], refused: None, view: None };
+    match r {
+        Ok((statements, view)) => ConvertedObject { statements, warnings, view, ..base },
+        Err(Refused(what)) => ConvertedObject { refused: Some(what), ..base },
+    }
+}
+
+fn parse_one(sql: &str) -> Result<Statement, Refused> {
+    // A one-statement trigger body (`FOR EACH ROW SET …`) needs its terminator to parse.
+    let mut stmts = Parser::parse_sql(&MySqlDialect {}, &format!("{sql};")).map_err(|e| Refused(format!("SQL the converter cannot read ({e})")))?;
+    if stmts.len() != 1 {
+        return Err(Refused(format!("{} statements where one was expected", stmts.len())));
+    }
+    Ok(stmts.remove(0))
+}
+
+fn view(schema: &Schema, names: &dyn TargetNames, o: &SourceObject) -> ConvertedObject {
+    let mut r = Renderer::new(names, schema);
+    let result = (|| {
+        let Statement::CreateView(cv) = parse_one(&o.sql)? else { return Err(Refused("a view definition the converter cannot read".into())) };
+        let body = r.query(&cv.query)?;
+        let columns = schema.view_columns.iter().find(|(v, _)| *v == o.name).map(|(_, c)| c.clone()).unwrap_or_default();
+        let target_columns: Vec<String> = columns.iter().map(|c| names.ident(&c.name)).collect();
+        let target = names.ident(&o.name);
+        let list = if target_columns.is_empty() { String::new() } else { format!(" ({})", target_columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")) };
+        let sql = format!("CREATE VIEW {}.{}{list} AS {body}", q(names.schema()), q(&target));
+        let check = ViewCheck { target, ordered: cv.query.order_by.is_some(), columns, target_columns };
+        Ok((vec![sql], Some(check)))
+    })();
+    let warnings = std::mem::take(&mut r.warnings);
+    outcome(o, result, warnings)
+}
+
+fn trigger(schema: &Schema, names: &dyn TargetNames, o: &SourceObject) -> ConvertedObject {
+    let mut r = Renderer::new(names, schema);
+    let result = (|| {
+        let table = o.table.clone().unwrap_or_default();
+        let Some(target_table) = names.table(&table) else { return Err(Refused(format!("its table `{table}` is not migrated"))) };
+        let sql = plpgsql::rewrite_signals(&o.sql)?;
+        let Statement::CreateTrigger(t) = parse_one(&sql)? else { return Err(Refused("a trigger definition the converter cannot read".into())) };
+        let timing = match t.period {
+            Some(TriggerPeriod::Before) => "BEFORE",
+            Some(TriggerPeriod::After) => "AFTER",
+            other => return Err(Refused(format!("trigger timing {other:?}"))),
+        };
+        let [event] = t.events.as_slice() else { return Err(Refused("a trigger on several events".into())) };
+        let event = match event {
+            TriggerEvent::Insert => "INSERT",
+            TriggerEvent::Update(cols) if cols.is_empty() => "UPDATE",
+            TriggerEvent::Delete => "DELETE",
+            other => return Err(Refused(format!("trigger event {other}"))),
+        };
+        let body = match &t.statements {
+            Some(ConditionalStatements::BeginEnd(b)) => &b.statements,
+            Some(ConditionalStatements::Sequence { statements }) => statements,
+            None => return Err(Refused("a trigger without a body".into())),
+        };
+        r.bind_rows(&table);
+        let code = plpgsql::statements(&mut r, body, 2)?;
+        let ret = match (timing, event) {
+            ("BEFORE", "DELETE") => "OLD",
+            ("BEFORE", _) => "NEW",
+            _ => "NULL",
+        };
+        let name = names.ident(&o.name);
+        let function = format!("{}.{}", q(names.schema()), q(&format!("{name}_fn")));
+        let f = format!("CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $ferry$\nBEGIN\n{code}  RETURN {ret};\nEND\n$ferry$");
+        let trig =
+            format!("CREATE TRIGGER {} {timing} {event} ON {}.{} FOR EACH ROW EXECUTE FUNCTION {function}()", q(&name), q(names.schema()), q(&target_table));
+        Ok((vec![f, trig], None))
+    })();
+    let siblings = schema.objects.iter().filter(|x| x.kind == ObjectKind::Trigger && x.table == o.table && x.name != o.name && same_event(x, o)).count();
+    if siblings > 0 {
+        r.warn("several triggers on the same table and event: PostgreSQL fires them in name order, not in MySQL's FOLLOWS/PRECEDES order");
+    }
+    let warnings = std::mem::take(&mut r.warnings);
+    outcome(o, result, warnings)
+}
+
+/// Two MySQL triggers of one table with the same timing and event (read from their SQL).
+fn same_event(a: &SourceObject, b: &SourceObject) -> bool {
+    let head = |o: &SourceObject| {
+        let words: Vec<String> = o.sql.split_whitespace().take(6).map(|w| w.to_ascii_uppercase()).collect();
+        words.get(3..5).map(|w| w.join(" "))
+    };
+    head(a).is_some() && head(a) == head(b)
+}
+
+#[cfg(test)]
+mod tests;
