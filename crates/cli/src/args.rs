@@ -84,6 +84,9 @@ pub enum Command {
         /// Apply the differences (insert / update / delete by key) to the target, then verify again.
         #[arg(long)]
         repair: bool,
+        /// Also run every converted view on both sides and compare the rows they return.
+        #[arg(long)]
+        objects: bool,
         /// Rows per checksum chunk (default: the migrate chunk size).
         #[arg(long)]
         chunk_rows: Option<u64>,

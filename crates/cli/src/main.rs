@@ -480,13 +480,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("wrote {}", html.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { common, json, repair, chunk_rows, workers, quiet } => {
+        Command::Verify { common, json, repair, objects, chunk_rows, workers, quiet } => {
             let mut config = load_config(&common)?;
             config.migrate.workers = workers.unwrap_or(config.migrate.workers);
             config.migrate.chunk_rows = chunk_rows.unwrap_or(config.migrate.chunk_rows);
             let (source, turl, postgis, plan) = open_plan(&config).await?;
             let mut opts = verify_options(&config, &turl, postgis, repair, progress(quiet || json));
             opts.live = live_sync(&source, &turl, &plan.target_schema).await?;
+            opts.objects = objects;
             if opts.live.is_some() && !json {
                 eprintln!("a `ferry sync` is applying changes to schema \"{}\": a table that differs is compared again once the sync has applied the source past the comparison, and only rows that differ every time are reported", plan.target_schema);
             }
@@ -642,6 +643,7 @@ fn verify_options(config: &Config, turl: &str, postgis: bool, repair: bool, prog
         zero_dates: config.rules.zero_dates,
         progress,
         live: None,
+        objects: false,
     }
 }
 

@@ -100,4 +100,9 @@ pub struct ViewCheck {
     pub target_columns: Vec<String>,
     /// The view orders its rows (a top-level ORDER BY): compared in order, not as a set.
     pub ordered: bool,
+    /// Output columns that aggregate values into one text in no defined order (MySQL's
+    /// `GROUP_CONCAT` without ORDER BY follows its join order, PostgreSQL's `string_agg` its
+    /// own), with their separator: compared as the multiset of their parts.
+    #[serde(default)]
+    pub unordered_lists: Vec<(usize, String)>,
 }

@@ -119,6 +119,22 @@ impl PgTarget {
         Ok(rows.iter().map(|r| (0..exprs.len()).map(|i| r.get::<_, Option<String>>(i)).collect()).collect())
     }
 
+    /// The columns of relation `qualified` (a table or view) as name and `format_type` text,
+    /// in order; None when there is no such relation.
+    pub async fn relation_columns(&self, qualified: &str) -> Result<Option<Vec<(String, String)>>, TargetError> {
+        if !self.table_exists(qualified).await? {
+            return Ok(None);
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                &[&qualified],
+            )
+            .await?;
+        Ok(Some(rows.iter().map(|r| (r.get(0), r.get(1))).collect()))
+    }
+
     pub async fn table_exists(&self, qualified: &str) -> Result<bool, TargetError> {
         let row = self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified]).await?;
         Ok(row.get(0))

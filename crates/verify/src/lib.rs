@@ -34,6 +34,7 @@
 //! again. Tables without a usable key are compared as a whole (count + hash) and reported as
 //! "compared without key".
 
+pub mod objects;
 mod report;
 pub mod structure;
 
@@ -106,28 +107,35 @@ pub struct VerifyOptions {
     pub progress: ProgressMode,
     /// A sync is applying changes to the target meanwhile: differing tables are re-checked.
     pub live: Option<LiveSync>,
+    /// Also compare every converted view's rows on both sides (`--objects`).
+    pub objects: bool,
 }
 
 /// How one column is compared.
 fn canon_of(t: &TablePlan, i: usize, postgis: bool) -> Canon {
     let cc = &t.converter.columns[i];
     let src = &t.source.columns[cc.source_index];
-    let ty = match &t.target.columns[i].ty {
-        PgType::Custom(s) => PgType::parse_known(s).unwrap_or_else(|| PgType::Custom(s.clone())),
-        ty => ty.clone(),
-    };
     let zero = match cc.conversion {
         Conversion::Temporal { policy: ZeroDatePolicy::Null, .. } => ZeroAs::Null,
         Conversion::Temporal { policy: ZeroDatePolicy::NegInfinity, .. } => ZeroAs::NegInfinity,
         _ => ZeroAs::Kept,
     };
+    canon_for(&src.data_type, &t.target.columns[i].ty, zero, postgis)
+}
+
+/// How a source value of `data_type` stored as target type `ty` is compared.
+pub(crate) fn canon_for(data_type: &DataType, ty: &PgType, zero: ZeroAs, postgis: bool) -> Canon {
+    let ty = match ty {
+        PgType::Custom(s) => PgType::parse_known(s).unwrap_or_else(|| PgType::Custom(s.clone())),
+        ty => ty.clone(),
+    };
     // A type override to text (or one ferry does not know) compares the stored text.
     if matches!(ty, PgType::Custom(_) | PgType::Text | PgType::Varchar(_) | PgType::Char(_))
-        && !matches!(src.data_type, DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } | DataType::Enum { .. } | DataType::Uuid)
+        && !matches!(data_type, DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } | DataType::Enum { .. } | DataType::Uuid)
     {
         return Canon::Text;
     }
-    match &src.data_type {
+    match data_type {
         DataType::Bool => Canon::Bool,
         DataType::Int { .. } if matches!(ty, PgType::Boolean) => Canon::Bool,
         DataType::Int { .. } | DataType::Year => Canon::Integer,
@@ -241,6 +249,9 @@ pub async fn verify<S: VerifySource>(source: Arc<S>, target_url: &str, plan: Arc
     let tables = result?;
     let structure = structure::unmet_structure(&target, &plan).await?;
     let mut report = VerifyReport::new(&plan, tables, structure, started.elapsed().as_secs_f64());
+    if opts.objects {
+        report.add_objects(objects::verify_objects(&*source, &target, &plan, opts.postgis).await?);
+    }
     // The landing is proven against the source above; each reshaped table is proven against
     // its mapping evaluated on that landing, in the target itself.
     if let Some(r) = &plan.reshape {

@@ -107,6 +107,9 @@ pub struct VerifyReport {
     /// The final hop's tables, each compared with its mapping evaluated on the landing tables.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reshape: Vec<ferry_target_postgres::reshape::ReshapeResult>,
+    /// Converted views, each run on both sides (`--objects`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<crate::objects::ObjectVerify>,
 }
 
 impl VerifyReport {
@@ -115,6 +118,12 @@ impl VerifyReport {
     pub fn add_reshape(&mut self, results: Vec<ferry_target_postgres::reshape::ReshapeResult>) {
         self.equal &= results.iter().all(|r| r.error.is_none() && r.missing == Some(0) && r.extra == Some(0));
         self.reshape = results;
+    }
+
+    /// Adds the converted views' comparison: EQUAL needs each to return the same rows.
+    pub fn add_objects(&mut self, objects: Vec<crate::objects::ObjectVerify>) {
+        self.equal &= objects.iter().all(|o| o.equal);
+        self.objects = objects;
     }
 
     pub fn new(plan: &Plan, tables: Vec<TableVerify>, structure: Vec<String>, seconds: f64) -> Self {
@@ -130,6 +139,7 @@ impl VerifyReport {
             tables,
             seconds,
             reshape: Vec::new(),
+            objects: Vec::new(),
         }
     }
 
@@ -185,6 +195,19 @@ impl VerifyReport {
                 }
                 if !r.samples.is_empty() {
                     let _ = writeln!(s, "\n{} (rows by the mapping vs the table):\n  {}", r.table, r.samples.join("\n  "));
+                }
+            }
+        }
+        if !self.objects.is_empty() {
+            let _ = writeln!(s, "  converted views, each run on both sides:");
+            for o in &self.objects {
+                let status = if o.equal { "equal" } else { "DIFFERS" };
+                let _ = writeln!(s, "  {:<32} {:>10} {:>10} {:>8} {:>8} {:>8}  {status}", o.object, o.source_rows, o.target_rows, "", "", "");
+            }
+            for o in self.objects.iter().filter(|o| o.detail.is_some()) {
+                let _ = writeln!(s, "\n{}: {}", o.object, o.detail.as_deref().unwrap_or_default());
+                for x in &o.samples {
+                    let _ = writeln!(s, "  {x}");
                 }
             }
         }

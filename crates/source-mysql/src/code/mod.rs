@@ -69,7 +69,11 @@ fn view(schema: &Schema, names: &dyn TargetNames, o: &SourceObject) -> Converted
         let target = names.ident(&o.name);
         let list = if target_columns.is_empty() { String::new() } else { format!(" ({})", target_columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")) };
         let sql = format!("CREATE VIEW {}.{}{list} AS {body}", q(names.schema()), q(&target));
-        let check = ViewCheck { target, ordered: cv.query.order_by.is_some(), columns, target_columns };
+        let unordered_lists = unordered_lists(&cv.query);
+        if !unordered_lists.is_empty() {
+            r.warn("GROUP_CONCAT without ORDER BY: the order of the values is not defined (MySQL follows its join order, PostgreSQL its own); add an ORDER BY where it matters — verify compares them as sets");
+        }
+        let check = ViewCheck { target, ordered: cv.query.order_by.is_some(), columns, target_columns, unordered_lists };
         Ok((vec![sql], Some(check)))
     })();
     let warnings = std::mem::take(&mut r.warnings);
@@ -120,6 +124,36 @@ fn trigger(schema: &Schema, names: &dyn TargetNames, o: &SourceObject) -> Conver
     }
     let warnings = std::mem::take(&mut r.warnings);
     outcome(o, result, warnings)
+}
+
+/// Output columns that are a `GROUP_CONCAT` without ORDER BY, with their separator.
+fn unordered_lists(query: &sqlparser::ast::Query) -> Vec<(usize, String)> {
+    use sqlparser::ast::{Expr, FunctionArgumentClause, FunctionArguments, SelectItem, SetExpr, Value};
+    let SetExpr::Select(sel) = query.body.as_ref() else { return vec![] };
+    let mut out = Vec::new();
+    for (i, item) in sel.projection.iter().enumerate() {
+        let (SelectItem::UnnamedExpr(Expr::Function(f)) | SelectItem::ExprWithAlias { expr: Expr::Function(f), .. }) = item else { continue };
+        if !f.name.to_string().eq_ignore_ascii_case("group_concat") {
+            continue;
+        }
+        let FunctionArguments::List(l) = &f.args else { continue };
+        if l.clauses.iter().any(|c| matches!(c, FunctionArgumentClause::OrderBy(_))) {
+            continue;
+        }
+        let sep = l
+            .clauses
+            .iter()
+            .find_map(|c| match c {
+                FunctionArgumentClause::Separator(v) => match &v.value {
+                    Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(s.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .unwrap_or_else(|| ",".to_string());
+        out.push((i, sep));
+    }
+    out
 }
 
 /// Two MySQL triggers of one table with the same timing and event (read from their SQL).
