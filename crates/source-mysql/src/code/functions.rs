@@ -283,6 +283,30 @@ fn scalar_or_aggregate(r: &mut Renderer, upper: &str, args: &[&Expr], star: bool
             let (a, b) = (r.expr(args[1])?, r.expr(args[2])?);
             format!("CAST(trunc(extract(epoch from CAST({b} AS timestamp) - CAST({a} AS timestamp)) / {seconds}) AS bigint)")
         }
+        // Days since year 0, as MySQL counts them (proleptic Gregorian on both sides).
+        "TO_DAYS" => {
+            n_args(upper, args, 1..=1)?;
+            format!("(CAST({} AS date) - DATE '0001-01-01' + 366)", r.expr(args[0])?)
+        }
+        "FROM_DAYS" => {
+            n_args(upper, args, 1..=1)?;
+            format!("(DATE '0001-01-01' + ({} - 366))", r.expr(args[0])?)
+        }
+        "LAST_DAY" => {
+            n_args(upper, args, 1..=1)?;
+            format!("CAST(date_trunc('month', {}) + INTERVAL '1 month' - INTERVAL '1 day' AS date)", r.expr(args[0])?)
+        }
+        "STR_TO_DATE" => {
+            n_args(upper, args, 2..=2)?;
+            let Some(fmt) = literal_str(args[1]) else { return refuse("STR_TO_DATE with a format that is not a constant") };
+            let pg = lit(&date_format(fmt)?);
+            let has_time = ["%H", "%k", "%h", "%I", "%l", "%i", "%s", "%S", "%f", "%p", "%T", "%r"].iter().any(|t| fmt.contains(t));
+            if has_time {
+                format!("CAST(to_timestamp({}, {pg}) AS timestamp)", r.expr(args[0])?)
+            } else {
+                format!("to_date({}, {pg})", r.expr(args[0])?)
+            }
+        }
         "DATE_FORMAT" => {
             n_args(upper, args, 2..=2)?;
             let Some(fmt) = literal_str(args[1]) else { return refuse("DATE_FORMAT with a format that is not a constant") };

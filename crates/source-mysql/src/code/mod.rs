@@ -20,6 +20,7 @@
 mod functions;
 mod plpgsql;
 mod render;
+mod routine;
 
 use ferry_model::{ConvertedObject, ObjectKind, Schema, SourceObject, TargetNames, ViewCheck};
 use render::{q, Refused, Renderer};
@@ -29,7 +30,7 @@ use sqlparser::parser::Parser;
 
 pub use functions::date_format;
 
-/// Converts the views and triggers of `schema` (routines and events stay action items).
+/// Converts the views, triggers, functions and procedures of `schema` (events stay action items).
 pub fn convert_objects(schema: &Schema, names: &dyn TargetNames) -> Vec<ConvertedObject> {
     schema
         .objects
@@ -37,6 +38,7 @@ pub fn convert_objects(schema: &Schema, names: &dyn TargetNames) -> Vec<Converte
         .filter_map(|o| match o.kind {
             ObjectKind::View => Some(view(schema, names, o)),
             ObjectKind::Trigger => Some(trigger(schema, names, o)),
+            ObjectKind::Function | ObjectKind::Procedure => Some(stored_routine(schema, names, o)),
             _ => None,
         })
         .collect()
@@ -122,6 +124,13 @@ fn trigger(schema: &Schema, names: &dyn TargetNames, o: &SourceObject) -> Conver
     if siblings > 0 {
         r.warn("several triggers on the same table and event: PostgreSQL fires them in name order, not in MySQL's FOLLOWS/PRECEDES order");
     }
+    let warnings = std::mem::take(&mut r.warnings);
+    outcome(o, result, warnings)
+}
+
+fn stored_routine(schema: &Schema, names: &dyn TargetNames, o: &SourceObject) -> ConvertedObject {
+    let mut r = Renderer::new(names, schema);
+    let result = routine::routine(schema, names, &o.sql, &mut r).map(|sql| (vec![sql], None));
     let warnings = std::mem::take(&mut r.warnings);
     outcome(o, result, warnings)
 }

@@ -146,7 +146,15 @@ pub fn statement(r: &mut Renderer, s: &Statement, indent: usize) -> R<String> {
             if sel.into.is_none() {
                 return refuse("a SELECT that returns rows to the client (PL/pgSQL has no result sets: a set-returning function is the port)");
             }
-            format!("{p}{};\n", r.query(query)?)
+            if !is_aggregate_only(sel) {
+                r.warn("SELECT … INTO: a query that finds several rows takes the first in PL/pgSQL (MySQL refuses it); one that finds none sets the variables to NULL (MySQL leaves them) unless a NOT FOUND handler says otherwise");
+            }
+            let mut out = format!("{p}{};\n", r.query(query)?);
+            // MySQL raises NOT FOUND for an INTO that finds no row; PL/pgSQL sets FOUND.
+            if let Some(h) = &r.not_found {
+                out.push_str(&format!("{p}IF NOT FOUND THEN\n{h}{p}END IF;\n"));
+            }
+            out
         }
         Statement::Return(ret) => match &ret.value {
             Some(ReturnStatementValue::Expr(e)) => format!("{p}RETURN {};\n", r.expr(e)?),
@@ -158,6 +166,29 @@ pub fn statement(r: &mut Renderer, s: &Statement, indent: usize) -> R<String> {
             return refuse(format!("the statement `{head} …`"));
         }
     })
+}
+
+/// A SELECT of aggregates only, without GROUP BY: exactly one row, so INTO behaves alike.
+fn is_aggregate_only(sel: &Select) -> bool {
+    let no_groups = matches!(&sel.group_by, GroupByExpr::Expressions(g, _) if g.is_empty());
+    no_groups
+        && sel.projection.iter().all(|i| match i {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => is_aggregate(e),
+            _ => false,
+        })
+}
+
+fn is_aggregate(e: &Expr) -> bool {
+    match e {
+        Expr::Function(f) => {
+            let n = f.name.to_string().to_ascii_uppercase();
+            matches!(n.as_str(), "COUNT" | "SUM" | "MIN" | "MAX" | "AVG" | "GROUP_CONCAT")
+                || (matches!(n.as_str(), "IFNULL" | "COALESCE")
+                    && matches!(&f.args, FunctionArguments::List(l) if l.args.first().is_some_and(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) if is_aggregate(x)))))
+        }
+        Expr::Nested(x) => is_aggregate(x),
+        _ => false,
+    }
 }
 
 /// `NEW.col` (a trigger's row) or a local variable.

@@ -82,12 +82,14 @@ pub struct Renderer<'a> {
     levels: Vec<Level>,
     /// Variables and parameters of the routine or trigger being converted (lower case).
     pub vars: Vec<String>,
+    /// A routine's NOT FOUND handler, as PL/pgSQL run when a `SELECT … INTO` finds no row.
+    pub not_found: Option<String>,
     pub warnings: Vec<String>,
 }
 
 impl<'a> Renderer<'a> {
     pub fn new(names: &'a dyn TargetNames, schema: &'a Schema) -> Self {
-        Renderer { names, schema, levels: Vec::new(), vars: Vec::new(), warnings: Vec::new() }
+        Renderer { names, schema, levels: Vec::new(), vars: Vec::new(), not_found: None, warnings: Vec::new() }
     }
 
     pub fn warn(&mut self, w: impl Into<String>) {
