@@ -155,7 +155,18 @@ impl SchemaDiff {
                 s.push(sql);
             }
         }
-        // 3. Columns.
+        // 3. Columns. PostgreSQL refuses to change the type of a column a view uses: the
+        // converted views B has are dropped first and made again with the missing ones (6.).
+        let retyped = changed("column").any(|c| c.property == "type");
+        let remade: Vec<&str> = if retyped {
+            a.views.iter().filter(|v| v.create.is_some() && b.views.iter().any(|w| w.name == v.name)).map(|v| v.name.as_str()).collect()
+        } else {
+            vec![]
+        };
+        if !remade.is_empty() {
+            let list: Vec<String> = remade.iter().map(|v| s.q(v)).collect();
+            s.push(format!("DROP VIEW IF EXISTS {}", list.join(", ")));
+        }
         for i in missing("column") {
             let c = table_a(&i.table).and_then(|t| t.column(&i.name)).unwrap();
             s.push(format!("ALTER TABLE {} ADD COLUMN {}", s.q(i.table.as_deref().unwrap()), s.column_sql(c)));
@@ -246,10 +257,14 @@ impl SchemaDiff {
             let sql = s.fk_sql(c.table.as_deref().unwrap(), fa);
             s.push(sql);
         }
-        // 6. Views.
-        for i in missing("view") {
-            let v = a.views.iter().find(|v| v.name == i.name).unwrap();
-            if v.definition.is_empty() || a.engine != b.engine {
+        // 6. Views: the missing ones and those dropped for a type change.
+        let remake = a.views.iter().filter(|v| remade.contains(&v.name.as_str())).map(|v| v.name.clone());
+        let views: Vec<String> = missing("view").map(|i| i.name.clone()).chain(remake).collect();
+        for name in &views {
+            let v = a.views.iter().find(|v| &v.name == name).unwrap();
+            if let Some(create) = &v.create {
+                s.push(create.clone());
+            } else if v.definition.is_empty() || a.engine != b.engine {
                 s.comment(format!("view {}: written for {}, port its definition by hand", v.name, a.engine));
             } else {
                 s.push(format!("CREATE VIEW {} AS {}", s.q(&v.name), v.definition));

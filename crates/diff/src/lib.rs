@@ -171,7 +171,7 @@ pub fn diff(a: &Catalog, b: &Catalog, opts: &DiffOptions) -> SchemaDiff {
     for va in &a.views {
         match b.views.iter().find(|v| v.name == va.name) {
             None => d.missing.push(Item { kind: "view", table: None, name: va.name.clone(), definition: String::new() }),
-            Some(vb) if !cross_engine && va.definition != vb.definition => d.changed.push(Change {
+            Some(vb) if !cross_engine && !va.definition.is_empty() && va.definition != vb.definition => d.changed.push(Change {
                 kind: "view",
                 table: None,
                 name: va.name.clone(),
@@ -381,7 +381,8 @@ pub use fixup::FixupError;
 /// differently: missing tables, columns, keys, foreign keys, checks, indexes, enum types and
 /// sequences, and changed types, nullability, defaults, key columns and definitions — one line
 /// each, for `migrate` (its OK needs none) and `verify` (EQUAL needs none). Names are compared
-/// as `diff` does (generated names ignored), views are not (ferry does not create them), and
+/// as `diff` does (generated names ignored), views only where ferry creates them (converted
+/// ones, which carry their CREATE; their text is not compared), and
 /// what the target has beyond the plan is not a broken promise.
 pub fn unmet(expected: &Catalog, actual: &Catalog) -> Vec<String> {
     let d = diff(expected, actual, &DiffOptions::default());
@@ -392,7 +393,7 @@ pub fn unmet(expected: &Catalog, actual: &Catalog) -> Vec<String> {
     let mut out: Vec<String> = d
         .missing
         .iter()
-        .filter(|m| m.kind != "view")
+        .filter(|m| m.kind != "view" || expected.views.iter().any(|v| v.name == m.name && v.create.is_some()))
         .map(|m| format!("missing {}{}", obj(m.kind, &m.table, &m.name), if m.definition.is_empty() { String::new() } else { format!(" ({})", m.definition) }))
         .collect();
     out.extend(

@@ -207,6 +207,7 @@ pub async fn migrate<S: Source>(
         let mut reports: Vec<TableReport> = plan.tables.iter().map(TableReport::empty).collect();
         let load_seconds = started.elapsed().as_secs_f64();
         build_structure(&target, target_url, &plan, &mut reports, opts).await;
+        let objects = objects::create_objects(&target, &plan, false).await;
         // The reshaped tables too, empty (a --data-only run fills them).
         let reshaped = match &plan.reshape {
             Some(r) => target.reshape_load(r, opts.if_exists != IfExists::Fail).await?,
@@ -216,8 +217,9 @@ pub async fn migrate<S: Source>(
         let snapshot = ferry_model::SnapshotPosition { note: Some("schema only: no rows were read".into()), ..Default::default() };
         let mut report = MigrateReport::new(&plan, reports, structure, snapshot, load_seconds, started.elapsed().as_secs_f64());
         report.scope = Scope::SchemaOnly;
-        report.ok &= reshaped.iter().all(|r| r.error.is_none());
+        report.ok &= reshaped.iter().all(|r| r.error.is_none()) && objects.failed.is_empty();
         report.reshape = reshaped;
+        report.objects = objects;
         report.hooks = hook_runs;
         return Ok(report);
     }
@@ -378,8 +380,9 @@ pub async fn migrate<S: Source>(
     } else {
         build_structure(&target, target_url, &plan, &mut reports, opts).await;
     }
-    // A PostgreSQL source's views, routines, triggers and rules, over the complete tables.
-    let objects = if opts.scope == Scope::DataOnly { Default::default() } else { objects::create_objects(&target, &plan).await };
+    // Views, routines, triggers and rules (a PostgreSQL source's own, or converted), over the
+    // complete tables.
+    let objects = objects::create_objects(&target, &plan, true).await;
     // The final hop, from the complete landing tables; the user's own SQL steps come after.
     let mut reshaped = Vec::new();
     if let Some(r) = &plan.reshape {

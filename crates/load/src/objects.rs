@@ -16,9 +16,11 @@
 //! - Triggers come after the data, so the load never fires them; sync applies with
 //!   `session_replication_role = replica` where the role may (triggers and rules then stay quiet).
 //! - An object that exists already (a rerun that kept the schema) counts as there.
+//! - `--schema-only` creates all but the triggers; `--data-only` creates them all (those made
+//!   already count as there), so no trigger exists while rows are copied in.
 
 use crate::report::StepFailure;
-use ferry_model::{ConvertedObject, SourceObject};
+use ferry_model::{ConvertedObject, ObjectKind, SourceObject};
 use ferry_plan::Plan;
 use ferry_target_postgres::{quote_ident, PgTarget};
 
@@ -51,11 +53,14 @@ impl Pending {
     }
 }
 
-/// Creates the plan's native and converted objects in the target schema (see the module note).
-pub async fn create_objects(target: &PgTarget, plan: &Plan) -> ObjectsReport {
+/// Creates the plan's native and converted objects in the target schema (see the module note);
+/// without `triggers` (a schema-only run, before any data) the triggers wait for the run that
+/// loads the data.
+pub async fn create_objects(target: &PgTarget, plan: &Plan, triggers: bool) -> ObjectsReport {
     let schema = &plan.inputs.schema;
-    let mut pending: Vec<Pending> = schema.objects.iter().filter(|o| o.native(schema)).map(Pending::native).collect();
-    pending.extend(plan.objects.iter().filter(|o| !o.statements.is_empty()).map(Pending::converted));
+    let wanted = |k: ObjectKind| triggers || k != ObjectKind::Trigger;
+    let mut pending: Vec<Pending> = schema.objects.iter().filter(|o| o.native(schema) && wanted(o.kind)).map(Pending::native).collect();
+    pending.extend(plan.objects.iter().filter(|o| !o.statements.is_empty() && wanted(o.kind)).map(Pending::converted));
     let mut report = ObjectsReport::default();
     if pending.is_empty() {
         return report;

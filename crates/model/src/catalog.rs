@@ -105,8 +105,12 @@ pub struct CatalogIndex {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CatalogView {
     pub name: String,
-    /// Canonical definition text (whitespace folded).
+    /// Canonical definition text (whitespace folded); empty when only the view's presence
+    /// compares (a plan's view converted from another dialect).
     pub definition: String,
+    /// The statement that creates it, for a fix-up script (a plan's converted view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -22,6 +22,10 @@ pub trait TargetNames: Sync {
     fn table(&self, table: &str) -> Option<String>;
     /// The target column source column `table`.`column` became.
     fn column(&self, table: &str, column: &str) -> Option<TargetColumn>;
+    /// A SQL condition true in ferry's own target sessions (load, apply, repair): a converted
+    /// trigger returns at once when it holds, so ferry's copies of rows the source's triggers
+    /// already produced are not produced twice.
+    fn ferry_session(&self) -> &str;
     /// Any other identifier the converter names (view columns, aliases, a view's or trigger's
     /// own name) under the plan's identifier rule.
     fn ident(&self, name: &str) -> String;

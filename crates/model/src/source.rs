@@ -296,6 +296,12 @@ pub trait VerifySource: Source {
     /// The canonical texts `exprs` (expressions in the source's SQL) of every row of `range`.
     fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange)
         -> impl Future<Output = Result<Vec<Vec<Option<String>>>, SourceError>> + Send;
+    /// The value of expression `expr` in the source's SQL (a call of one of its functions), as
+    /// text; NULL is None. The default: this source runs no such checks.
+    fn evaluate(&self, expr: &str) -> impl Future<Output = Result<Option<String>, SourceError>> + Send {
+        let e = SourceError::new(crate::ErrorKind::Definite, format!("this source does not evaluate checks ([checks] calls: `{expr}`)"));
+        async move { Err(e) }
+    }
     /// Reads the full rows whose canonical key texts (`key_exprs`) equal one of `keys`.
     fn read_keys(&self, table: &Table, key_exprs: &[String], keys: &[Vec<String>], tx: RowSender) -> impl Future<Output = Result<u64, SourceError>> + Send;
 }

@@ -73,10 +73,16 @@ pub fn from_plan(plan: &Plan) -> Catalog {
     cat.sequences.sort();
     for o in &plan.inputs.schema.objects {
         if o.kind == ferry_model::ObjectKind::View {
-            // A MySQL view's SQL is not PostgreSQL's: only its presence compares.
+            // Only its presence compares (PostgreSQL rewrites a view's text as it stores it);
+            // a converted view carries its CREATE for a fix-up script.
+            let converted = plan.objects.iter().find(|c| c.kind == o.kind && c.name == o.name).filter(|c| !c.statements.is_empty());
             cat.views.push(CatalogView {
-                name: crate::naming::apply_case(crate::build::identifier_case(&plan.inputs.config, &plan.inputs.schema), &o.name),
+                name: converted
+                    .and_then(|c| c.view.as_ref())
+                    .map(|v| v.target.clone())
+                    .unwrap_or_else(|| crate::naming::apply_case(crate::build::identifier_case(&plan.inputs.config, &plan.inputs.schema), &o.name)),
                 definition: String::new(),
+                create: converted.map(|c| c.statements.join(";\n")),
             });
         }
     }
@@ -141,7 +147,7 @@ pub fn from_source(s: &Schema) -> Catalog {
     }
     for o in &s.objects {
         if o.kind == ferry_model::ObjectKind::View {
-            cat.views.push(CatalogView { name: o.name.clone(), definition: canonical_expression(&o.sql) });
+            cat.views.push(CatalogView { name: o.name.clone(), definition: canonical_expression(&o.sql), create: None });
         }
     }
     cat.tables.sort_by(|a, b| a.name.cmp(&b.name));

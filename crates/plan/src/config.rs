@@ -44,6 +44,20 @@ pub struct Config {
     /// The final hop: target tables of a new design computed from the landing tables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reshape: Option<ReshapeConfig>,
+    /// What `verify --objects` checks beyond the converted views.
+    #[serde(default)]
+    pub checks: ChecksConfig,
+}
+
+/// `[checks]`: calls of converted functions `verify --objects` runs on both sides.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksConfig {
+    /// Expressions calling the source's functions, as the source writes them
+    /// (`"get_customer_balance(1, '2005-08-01')"`); the target runs the same text with the
+    /// search path on the target schema.
+    #[serde(default)]
+    pub calls: Vec<String>,
 }
 
 /// `[reshape]`: the target's own design, each table a mapping over the 1:1 landing tables

@@ -38,6 +38,9 @@ impl TargetNames for PlanNames {
     fn ident(&self, name: &str) -> String {
         apply_case(self.case, name)
     }
+    fn ferry_session(&self) -> &str {
+        ferry_target_postgres::conn::APPLYING
+    }
 }
 
 impl PlanNames {

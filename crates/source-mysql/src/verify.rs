@@ -89,6 +89,13 @@ impl ferry_model::VerifySource for MySqlSource {
     async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {
         MySqlSource::chunk_hash(self, table, exprs, range).await
     }
+    async fn evaluate(&self, expr: &str) -> Result<Option<String>, SourceError> {
+        let mut conn = self.conn().await?;
+        let v: Option<Option<String>> =
+            conn.query_first(format!("SELECT CAST(({expr}) AS CHAR)")).await.map_err(|e| map_error(e).context(format!("evaluating `{expr}` on the source")))?;
+        Ok(v.flatten())
+    }
+
     async fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> Result<Vec<Vec<Option<String>>>, SourceError> {
         MySqlSource::canonical_rows(self, table, exprs, range).await
     }

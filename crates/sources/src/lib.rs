@@ -273,6 +273,10 @@ impl VerifySource for AnySource {
     async fn read_keys(&self, table: &Table, key_exprs: &[String], keys: &[Vec<String>], tx: RowSender) -> Result<u64, SourceError> {
         each!(self, AnySource, s => s.read_keys(table, key_exprs, keys, tx).await)
     }
+
+    async fn evaluate(&self, expr: &str) -> Result<Option<String>, SourceError> {
+        each!(self, AnySource, s => s.evaluate(expr).await)
+    }
 }
 
 impl ChangeStream for AnyStream {

@@ -141,7 +141,11 @@ impl PgTarget {
             )
             .await?
         {
-            cat.views.push(CatalogView { name: r.get(0), definition: canonical_expression(&r.get::<_, String>(1)).trim_end_matches(';').to_string() });
+            cat.views.push(CatalogView {
+                name: r.get(0),
+                definition: canonical_expression(&r.get::<_, String>(1)).trim_end_matches(';').to_string(),
+                create: None,
+            });
         }
         for r in self
             .client

@@ -20,6 +20,10 @@ impl Drop for PgTarget {
     }
 }
 
+/// The setting a ferry session carries, and the test that opens every trigger function ferry
+/// creates: `IF` it holds, the trigger returns at once (`RETURN NEW`, `OLD` or `NULL`).
+pub const APPLYING: &str = "current_setting('ferry.applying', true) = 'on'";
+
 impl PgTarget {
     /// Ends the transaction the caller began: COMMIT after `result` went well, ROLLBACK
     /// otherwise (the error is the one returned).
@@ -37,6 +41,9 @@ impl PgTarget {
     }
 
     /// Connects to `url`; the error names host, port and database, never the password.
+    /// Every ferry session sets [`APPLYING`]: triggers ferry creates (converted ones,
+    /// `ON UPDATE CURRENT_TIMESTAMP`) skip ferry's own writes — the load, apply and repair
+    /// copy what the source's triggers already did — whatever the role may set.
     pub async fn connect(url: &str) -> Result<PgTarget, TargetError> {
         Self::connect_as(url, "target").await
     }
@@ -86,7 +93,7 @@ impl PgTarget {
         };
         let t = PgTarget { client, task, replica: Default::default() };
         t.batch(
-            "SET client_min_messages = warning; SET timezone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3",
+            "SET client_min_messages = warning; SET timezone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; SET ferry.applying = 'on'",
         )
         .await?;
         Ok(t)

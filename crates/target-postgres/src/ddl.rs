@@ -420,7 +420,7 @@ impl PgTable {
             .collect();
         let mut out = vec![
             format!(
-                "CREATE OR REPLACE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql AS $ferry$\nBEGIN\n  IF NEW IS DISTINCT FROM OLD THEN\n{sets}  END IF;\n  RETURN NEW;\nEND\n$ferry$"
+                "CREATE OR REPLACE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql AS $ferry$\nBEGIN\n  IF {} THEN\n    RETURN NEW;\n  END IF;\n  IF NEW IS DISTINCT FROM OLD THEN\n{sets}  END IF;\n  RETURN NEW;\nEND\n$ferry$", crate::conn::APPLYING
             ),
             format!("CREATE TRIGGER {} BEFORE UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {func}()", quote_ident(&func_name), self.qualified()),
         ];

@@ -119,6 +119,19 @@ impl PgTarget {
         Ok(rows.iter().map(|r| (0..exprs.len()).map(|i| r.get::<_, Option<String>>(i)).collect()).collect())
     }
 
+    /// The value of `expr` as text (NULL: None), with the search path on `schema` so the
+    /// source's unqualified function names find the converted functions.
+    pub async fn evaluate(&self, schema: &str, expr: &str) -> Result<Option<String>, TargetError> {
+        self.batch(&format!("SET search_path = {}, public", quote_ident(schema))).await?;
+        let v = self
+            .client
+            .query_one(&format!("SELECT ({expr})::text"), &[])
+            .await
+            .map_err(|e| TargetError::from(e).context(format!("evaluating `{expr}` on the target")));
+        let _ = self.batch("RESET search_path").await;
+        Ok(v?.get(0))
+    }
+
     /// The columns of relation `qualified` (a table or view) as name and `format_type` text,
     /// in order; None when there is no such relation.
     pub async fn relation_columns(&self, qualified: &str) -> Result<Option<Vec<(String, String)>>, TargetError> {

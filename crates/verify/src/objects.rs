@@ -13,6 +13,8 @@
 //! - **An undefined order is not a difference.** A column aggregating values in no defined
 //!   order (`GROUP_CONCAT` without ORDER BY, `ViewCheck::unordered_lists`) is compared as the
 //!   sorted list of its parts on both sides: the rows are fetched for such views.
+//! - **Calls** (`[checks] calls`) run on both sides; their results are equal when their texts
+//!   are, or both are the same number, or a boolean and MySQL's 0/1 for it ([`same_value`]).
 //! - **Bounded.** Rows are fetched for at most [`ROW_LIMIT`] rows a side; beyond that a
 //!   difference is reported by count and hash alone.
 
@@ -49,8 +51,49 @@ pub struct ObjectVerify {
     pub samples: Vec<String>,
 }
 
-/// Compares every converted view of the plan on both sides (see the module note).
+/// Compares every converted view of the plan, and every call `[checks]` lists, on both sides
+/// (see the module note).
 pub async fn verify_objects<S: VerifySource>(source: &S, target: &PgTarget, plan: &Plan, postgis: bool) -> Result<Vec<ObjectVerify>, VerifyError> {
+    let mut out = views(source, target, plan, postgis).await?;
+    for call in &plan.inputs.config.checks.calls {
+        let mut r = ObjectVerify {
+            object: format!("call {call}"),
+            target: plan.target_schema.clone(),
+            source_rows: 1,
+            target_rows: 1,
+            equal: false,
+            detail: None,
+            samples: vec![],
+        };
+        let a = source.evaluate(call).await?;
+        match target.evaluate(&plan.target_schema, call).await {
+            Ok(b) => {
+                r.equal = same_value(a.as_deref(), b.as_deref());
+                if !r.equal {
+                    r.detail = Some(format!("source {}, target {}", a.as_deref().unwrap_or("NULL"), b.as_deref().unwrap_or("NULL")));
+                }
+            }
+            Err(e) => r.detail = Some(format!("the target refused it: {e}")),
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// One call's results alike: the same text, the same number (`0.00` and `0`), or a boolean and
+/// MySQL's number for it.
+pub fn same_value(a: Option<&str>, b: Option<&str>) -> bool {
+    let (Some(a), Some(b)) = (a, b) else { return a.is_none() && b.is_none() };
+    let number = |s: &str| s.trim().parse::<f64>().is_ok().then(|| ferry_model::canonical::normalize_decimal(s));
+    let boolean = |s: &str| match s {
+        "t" | "true" => Some("1"),
+        "f" | "false" => Some("0"),
+        _ => None,
+    };
+    a == b || (number(a).is_some() && number(a) == number(b)) || boolean(b).is_some_and(|x| number(a).as_deref() == Some(x))
+}
+
+async fn views<S: VerifySource>(source: &S, target: &PgTarget, plan: &Plan, postgis: bool) -> Result<Vec<ObjectVerify>, VerifyError> {
     let mut out = Vec::new();
     for o in plan.objects.iter().filter(|o| !o.statements.is_empty()) {
         let Some(check) = &o.view else { continue };
@@ -184,6 +227,17 @@ mod tests {
 
     fn rows(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn call_results_compare_as_values() {
+        assert!(same_value(Some("0.00"), Some("0.00")));
+        assert!(same_value(Some("2.50"), Some("2.5")));
+        assert!(same_value(Some("1"), Some("t")), "MySQL's BOOLEAN is a number");
+        assert!(same_value(None, None));
+        assert!(!same_value(Some("1"), None));
+        assert!(!same_value(Some("0"), Some("t")));
+        assert!(!same_value(Some("abc"), Some("abd")));
     }
 
     #[test]

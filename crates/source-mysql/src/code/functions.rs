@@ -44,10 +44,31 @@ fn literal_str(e: &Expr) -> Option<&str> {
     }
 }
 
-/// `e` as text for a concatenation: literals as they are, the rest cast.
+/// Functions whose PostgreSQL result is text already.
+const TEXT_RESULTS: [&str; 16] = [
+    "CONCAT",
+    "CONCAT_WS",
+    "UPPER",
+    "UCASE",
+    "LOWER",
+    "LCASE",
+    "SUBSTR",
+    "SUBSTRING",
+    "LEFT",
+    "RIGHT",
+    "TRIM",
+    "REPLACE",
+    "LPAD",
+    "RPAD",
+    "GROUP_CONCAT",
+    "DATE_FORMAT",
+];
+
+/// `e` as text for a concatenation: literals and text-valued functions as they are, the rest cast.
 fn as_text(r: &mut Renderer, e: &Expr) -> R<String> {
     let s = r.expr(e)?;
-    Ok(if literal_str(e).is_some() { s } else { format!("CAST({s} AS text)") })
+    let text_function = matches!(e, Expr::Function(f) if TEXT_RESULTS.iter().any(|n| f.name.to_string().eq_ignore_ascii_case(n)));
+    Ok(if literal_str(e).is_some() || text_function { s } else { format!("CAST({s} AS text)") })
 }
 
 pub fn call(r: &mut Renderer, f: &Function) -> R<String> {

@@ -14,8 +14,9 @@
 //!   `ferry verify --objects` compares every converted view's rows on both sides.
 //! - **Triggers** become a PL/pgSQL function (`RETURNS trigger`) plus a row trigger with the
 //!   same timing and event; a BEFORE trigger returns the (changed) NEW row, or OLD for DELETE,
-//!   an AFTER trigger NULL. They are created after the load, so the load never fires them, and
-//!   sync applies in `session_replication_role = replica` where the role may.
+//!   an AFTER trigger NULL. They are created after the load, and each returns at once in
+//!   ferry's own sessions (`TargetNames::ferry_session`): sync, repair and a later data-only
+//!   load copy what the source's triggers did, never doing it a second time.
 
 mod functions;
 mod plpgsql;
@@ -115,7 +116,9 @@ fn trigger(schema: &Schema, names: &dyn TargetNames, o: &SourceObject) -> Conver
         };
         let name = names.ident(&o.name);
         let function = format!("{}.{}", q(names.schema()), q(&format!("{name}_fn")));
-        let f = format!("CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $ferry$\nBEGIN\n{code}  RETURN {ret};\nEND\n$ferry$");
+        let guard = format!("  IF {} THEN\n    RETURN {ret};\n  END IF;\n", names.ferry_session());
+        let f =
+            format!("CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $ferry$\nBEGIN\n{guard}{code}  RETURN {ret};\nEND\n$ferry$");
         let trig =
             format!("CREATE TRIGGER {} {timing} {event} ON {}.{} FOR EACH ROW EXECUTE FUNCTION {function}()", q(&name), q(names.schema()), q(&target_table));
         Ok((vec![f, trig], None))

@@ -114,7 +114,9 @@ fn header(sql: &str) -> R<Header> {
     let tokens = Tokenizer::new(&MySqlDialect {}, sql).tokenize().map_err(|e| Refused(format!("the SQL could not be read: {e}")))?;
     let solid: Vec<usize> = (0..tokens.len()).filter(|&i| !matches!(tokens[i], Token::Whitespace(_))).collect();
     let at = |k: usize| solid.get(k).map(|&i| &tokens[i]);
-    let kind = (0..solid.len()).find(|&k| at(k).is_some_and(|t| is_word(t, "FUNCTION") || is_word(t, "PROCEDURE"))).ok_or_else(|| Refused("a routine header the converter cannot read".into()))?;
+    let kind = (0..solid.len())
+        .find(|&k| at(k).is_some_and(|t| is_word(t, "FUNCTION") || is_word(t, "PROCEDURE")))
+        .ok_or_else(|| Refused("a routine header the converter cannot read".into()))?;
     let function = at(kind).is_some_and(|t| is_word(t, "FUNCTION"));
     let mut k = kind + 1;
     let mut name = word_value(at(k).unwrap_or(&Token::EOF)).unwrap_or_default().to_string();
@@ -184,7 +186,12 @@ fn header(sql: &str) -> R<Header> {
         let Some(t) = tokens.get(i) else { break };
         if is_word(t, "COMMENT") {
             i = skip_ws(i + 1) + 1;
-        } else if CHARACTERISTICS.iter().any(|c| is_word(t, c)) || is_word(t, "DATA") || is_word(t, "SECURITY") || is_word(t, "DEFINER") || is_word(t, "INVOKER") {
+        } else if CHARACTERISTICS.iter().any(|c| is_word(t, c))
+            || is_word(t, "DATA")
+            || is_word(t, "SECURITY")
+            || is_word(t, "DEFINER")
+            || is_word(t, "INVOKER")
+        {
             i += 1;
         } else {
             break;
