@@ -378,7 +378,10 @@ fn group_concat(r: &mut Renderer, args: &[&Expr], distinct: bool, clauses: &[Fun
         // With DISTINCT PostgreSQL orders only by the aggregated value itself.
         Some(o) if distinct => {
             let desc = o.first().is_some_and(|x| matches!(x.options.sort, Some(OrderBySort::Desc)));
-            r.warn("GROUP_CONCAT(DISTINCT … ORDER BY …) orders by the concatenated value in PostgreSQL (it allows no other order with DISTINCT)");
+            let by_itself = args.len() == 1 && o.len() == 1 && &o[0].expr == args[0];
+            if !by_itself {
+                r.warn("GROUP_CONCAT(DISTINCT … ORDER BY …) orders by the concatenated value in PostgreSQL (it allows no other order with DISTINCT)");
+            }
             format!(" ORDER BY {value}{}", if desc { " DESC" } else { "" })
         }
         Some(o) => format!(" ORDER BY {}", o.iter().map(|x| r.order_item(x)).collect::<R<Vec<_>>>()?.join(", ")),

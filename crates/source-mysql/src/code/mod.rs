@@ -88,7 +88,7 @@ fn trigger(schema: &Schema, names: &dyn TargetNames, o: &SourceObject) -> Conver
     let result = (|| {
         let table = o.table.clone().unwrap_or_default();
         let Some(target_table) = names.table(&table) else { return Err(Refused(format!("its table `{table}` is not migrated"))) };
-        let sql = plpgsql::rewrite_signals(&o.sql)?;
+        let sql = plpgsql::rewrite_while(&plpgsql::rewrite_signals(&o.sql)?)?;
         let Statement::CreateTrigger(t) = parse_one(&sql)? else { return Err(Refused("a trigger definition the converter cannot read".into())) };
         let timing = match t.period {
             Some(TriggerPeriod::Before) => "BEFORE",

@@ -72,6 +72,37 @@ pub fn rewrite_signals(sql: &str) -> Result<String, Refused> {
     Ok(out)
 }
 
+/// `WHILE c DO … END WHILE` → `WHILE c BEGIN … END`, the form sqlparser reads
+/// ([`statement`] renders it as PL/pgSQL's `WHILE c LOOP … END LOOP`).
+pub fn rewrite_while(sql: &str) -> Result<String, Refused> {
+    let tokens = Tokenizer::new(&MySqlDialect {}, sql).tokenize().map_err(|e| Refused(format!("the SQL could not be read: {e}")))?;
+    let word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let next = |from: usize| (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)));
+    let mut out = String::with_capacity(sql.len());
+    let mut open_whiles = 0usize;
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        if word(t, "WHILE") && !out.trim_end().to_ascii_uppercase().ends_with("END") {
+            open_whiles += 1;
+        } else if word(t, "DO") && open_whiles > 0 {
+            out.push_str("BEGIN");
+            i += 1;
+            continue;
+        } else if word(t, "END") && open_whiles > 0 {
+            if let Some(n) = next(i + 1).filter(|&n| word(&tokens[n], "WHILE")) {
+                open_whiles -= 1;
+                out.push_str("END");
+                i = n + 1;
+                continue;
+            }
+        }
+        out.push_str(&t.to_string());
+        i += 1;
+    }
+    Ok(out)
+}
+
 /// The statements of a body, one PL/pgSQL statement per line at `indent`.
 pub fn statements(r: &mut Renderer, body: &[Statement], indent: usize) -> R<String> {
     let mut out = String::new();

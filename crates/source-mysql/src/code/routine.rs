@@ -301,7 +301,7 @@ pub fn routine(schema: &Schema, names: &dyn TargetNames, sql: &str, r: &mut Rend
         }
         body = out;
     }
-    let body_sql = plpgsql::rewrite_signals(&text(&body))?;
+    let body_sql = plpgsql::rewrite_while(&plpgsql::rewrite_signals(&text(&body))?)?;
     let wrapped = format!("CREATE TRIGGER __ferry_body AFTER INSERT ON __ferry_t FOR EACH ROW {body_sql};");
     let parsed = Parser::parse_sql(&MySqlDialect {}, &wrapped).map_err(|e| Refused(format!("a statement the converter cannot read ({e})")))?;
     let Some(Statement::CreateTrigger(t)) = parsed.into_iter().next() else { return refused("a body the converter cannot read") };
