@@ -158,9 +158,7 @@ fn sakila_views_triggers_and_functions_are_converted_and_proven_by_verify_object
     let dst = fresh_pg(&db);
     let cfg = write_config(
         &format!("{db}.toml"),
-        &format!(
-            "[target]\nschema = \"sakila\"\n[checks]\ncalls = [\"get_customer_balance(1, '2005-08-01')\", \"get_customer_balance(148, '2005-08-30')\", \"inventory_in_stock(1)\", \"inventory_in_stock(2047)\", \"inventory_held_by_customer(2047)\", \"inventory_held_by_customer(1)\"]\n"
-        ),
+        "[target]\nschema = \"sakila\"\n[checks]\ncalls = [\"get_customer_balance(1, '2005-08-01')\", \"get_customer_balance(148, '2005-08-30')\", \"inventory_in_stock(1)\", \"inventory_in_stock(2047)\", \"inventory_held_by_customer(2047)\", \"inventory_held_by_customer(1)\"]\n",
     );
     let cfg = cfg.to_str().unwrap();
 

@@ -40,8 +40,7 @@ pub fn rewrite_signals(sql: &str) -> Result<String, Refused> {
         if let Some(s) = next(k).filter(|&s| word(&tokens[s], "SET")) {
             // SET name = expr [, name = expr]: MESSAGE_TEXT is kept, MYSQL_ERRNO and the rest dropped.
             k = s + 1;
-            loop {
-                let Some(n) = next(k) else { break };
+            while let Some(n) = next(k) {
                 let Token::Word(name) = &tokens[n] else { break };
                 let Some(eq) = next(n + 1).filter(|&e| tokens[e] == Token::Eq) else { break };
                 let mut depth = 0;

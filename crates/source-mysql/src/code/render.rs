@@ -210,13 +210,13 @@ impl<'a> Renderer<'a> {
     /// Runs `f` with `from` bound, as a statement's FROM would bind it.
     pub fn scoped<T>(&mut self, from: &TableWithJoins, f: impl FnOnce(&mut Renderer<'a>, &str) -> R<T>) -> R<T> {
         self.levels.push(Level::default());
-        let out = self.from_item(from).and_then(|s| f(self, &s));
+        let out = self.join_tree(from).and_then(|s| f(self, &s));
         self.levels.pop();
         out
     }
 
     /// A `SELECT … INTO` target: a variable of the routine.
-    fn into_target(&self, t: &Expr) -> R<String> {
+    fn select_into_target(&self, t: &Expr) -> R<String> {
         match t {
             Expr::Identifier(i) if self.vars.iter().any(|v| v.eq_ignore_ascii_case(&i.value)) => Ok(i.value.to_ascii_lowercase()),
             other => refuse(format!("SELECT … INTO {other}")),
@@ -552,7 +552,7 @@ impl<'a> Renderer<'a> {
         Ok(s)
     }
 
-    fn from_item(&mut self, t: &TableWithJoins) -> R<String> {
+    fn join_tree(&mut self, t: &TableWithJoins) -> R<String> {
         let mut s = self.factor(&t.relation)?;
         for j in &t.joins {
             let (kw, c) = match &j.join_operator {
@@ -612,7 +612,7 @@ impl<'a> Renderer<'a> {
                 self.bind(Entry { qualifier: a.name.value.clone(), rendered: shown.clone(), binding: Binding::Columns(columns) });
                 Ok(format!("({sql}) {shown}"))
             }
-            TableFactor::NestedJoin { table_with_joins, alias: None } => Ok(format!("({})", self.from_item(table_with_joins)?)),
+            TableFactor::NestedJoin { table_with_joins, alias: None } => Ok(format!("({})", self.join_tree(table_with_joins)?)),
             other => refuse(format!("the FROM item `{other}`")),
         }
     }
@@ -641,7 +641,7 @@ impl<'a> Renderer<'a> {
         if sel.top.is_some() || !sel.lateral_views.is_empty() || sel.qualify.is_some() || !sel.named_window.is_empty() {
             return refuse("a SELECT clause PostgreSQL does not have");
         }
-        let from: Vec<String> = sel.from.iter().map(|t| self.from_item(t)).collect::<R<_>>()?;
+        let from: Vec<String> = sel.from.iter().map(|t| self.join_tree(t)).collect::<R<_>>()?;
         let mut s = String::from("SELECT ");
         match &sel.distinct {
             None => {}
@@ -671,7 +671,7 @@ impl<'a> Renderer<'a> {
             if into.temporary || into.unlogged || into.table {
                 return refuse("SELECT … INTO a table");
             }
-            let targets: Vec<String> = into.targets.iter().map(|t| self.into_target(t)).collect::<R<_>>()?;
+            let targets: Vec<String> = into.targets.iter().map(|t| self.select_into_target(t)).collect::<R<_>>()?;
             s.push_str(&format!(" INTO {}", targets.join(", ")));
         }
         if !from.is_empty() {

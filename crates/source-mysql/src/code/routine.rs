@@ -236,7 +236,7 @@ fn declarations(body: &[Token]) -> R<(Vec<Declare>, Vec<Token>)> {
         let w = |k: usize, s: &str| words.get(k).is_some_and(|t| is_word(t, s));
         if (w(0, "EXIT") || w(0, "CONTINUE")) && w(1, "HANDLER") && w(2, "FOR") && w(3, "NOT") && w(4, "FOUND") {
             // The handler's statement: the tokens after FOUND.
-            let found = (d..end).filter(|&j| is_word(&body[j], "FOUND")).next().unwrap_or(end);
+            let found = (d..end).find(|&j| is_word(&body[j], "FOUND")).unwrap_or(end);
             let statement = text(&body[found + 1..end]);
             if statement.to_ascii_uppercase().starts_with("BEGIN") {
                 return refused("a NOT FOUND handler with a BEGIN … END body");
@@ -247,7 +247,7 @@ fn declarations(body: &[Token]) -> R<(Vec<Declare>, Vec<Token>)> {
         } else if w(1, "CONDITION") {
             return refused("DECLARE … CONDITION");
         } else if w(1, "CURSOR") && w(2, "FOR") {
-            let f = (d..end).filter(|&j| is_word(&body[j], "FOR")).next().unwrap_or(end);
+            let f = (d..end).find(|&j| is_word(&body[j], "FOR")).unwrap_or(end);
             out.push(Declare::Cursor { name: word_value(words[0]).unwrap_or_default().to_string(), query: text(&body[f + 1..end]) });
         } else {
             let default_at = (d..end).find(|&j| is_word(&body[j], "DEFAULT"));
