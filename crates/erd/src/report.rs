@@ -292,6 +292,13 @@ pub fn html(r: &ReportInput) -> String {
         ],
     );
     s.push_str("</details>\n");
+    // Views, triggers, routines: how many of each kind were converted (as AWS SCT reports it).
+    let code = arr(a, "code");
+    if !code.is_empty() {
+        s.push_str("<div id=\"code-objects\"><h3>Code objects</h3>\n");
+        table(&mut s, &code, &[("kind", "kind"), ("converted", "converted"), ("with warnings", "with_warnings"), ("not converted", "not_converted")]);
+        s.push_str("</div>\n");
+    }
     for (sev, title, open) in
         [("action", "Action items: a person must port these", true), ("warning", "Warnings: converted, behaviour differs", false), ("info", "Notes", false)]
     {
@@ -444,7 +451,8 @@ mod tests {
                 {"severity": "action", "object": "trigger t", "message": "port"},
                 {"severity": "action", "object": "view w", "message": "port"},
                 {"severity": "warning", "object": "t.c", "message": "w"}
-            ], "tables": [{"source": "t", "target": "t", "estimated_rows": 5}]}),
+            ], "tables": [{"source": "t", "target": "t", "estimated_rows": 5}],
+               "code": [{"kind": "view", "converted": 3, "with_warnings": 1, "not_converted": 2}]}),
             migrate: migrate.map(|m| ("then".to_string(), m)),
             verify: Some(("now".into(), serde_json::json!({"equal": true, "tables": [], "rows_compared": 3, "seconds": 0.5}))),
             svg: Some("<?xml version=\"1.0\"?><!DOCTYPE svg><svg width=\"300pt\" height=\"100pt\"><g/></svg>".into()),
@@ -461,6 +469,12 @@ mod tests {
         assert!(page.contains("<svg width=\"300pt\" height=\"100pt\"><g/></svg>") && !page.contains("<?xml"));
         assert!(page.contains("target equals source"));
         assert!(page.contains("<pre><code>SELECT 1</code></pre>"), "SQL in a code block");
+        assert!(
+            page.contains(
+                "<td class=\"kind\">view</td><td class=\"converted n\">3</td><td class=\"with_warnings n\">1</td><td class=\"not_converted n\">2</td>"
+            ),
+            "the per-kind conversion counts"
+        );
         assert!(!page.contains("<script"));
     }
 
