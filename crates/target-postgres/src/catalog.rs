@@ -132,15 +132,19 @@ impl PgTarget {
                 t.indexes.push(CatalogIndex { name: r.get(1), columns, unique, method: r.get(3), predicate });
             }
         }
-        for r in self
+        // Definitions printed with the search path on the schema: its own names unqualified, so
+        // one schema's views compare equal to the same views of another.
+        self.batch(&format!("SET search_path = {}, public", crate::ident::quote_ident(schema))).await?;
+        let views = self
             .client
             .query(
                 "SELECT c.relname, pg_get_viewdef(c.oid, true) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') ORDER BY 1",
                 &[&schema],
             )
-            .await?
-        {
+            .await;
+        self.batch("RESET search_path").await?;
+        for r in views? {
             cat.views.push(CatalogView {
                 name: r.get(0),
                 definition: canonical_expression(&r.get::<_, String>(1)).trim_end_matches(';').to_string(),
