@@ -452,6 +452,18 @@ pub enum ObjectKind {
     Statistics,
     /// A virtual table (SQLite FTS, R*Tree…): its module has no PostgreSQL equivalent.
     VirtualTable,
+    /// A composite, range or base type ferry does not create (enums and domains it does).
+    Type,
+    /// A foreign table (its server and options).
+    ForeignTable,
+    /// An operator or operator class.
+    Operator,
+    /// A collation.
+    Collation,
+    /// A text search configuration or dictionary.
+    TextSearch,
+    /// An encoding conversion.
+    Conversion,
 }
 
 impl ObjectKind {
@@ -470,6 +482,12 @@ impl ObjectKind {
             ObjectKind::Policy => "row security",
             ObjectKind::Statistics => "statistics",
             ObjectKind::VirtualTable => "virtual table",
+            ObjectKind::Type => "type",
+            ObjectKind::ForeignTable => "foreign table",
+            ObjectKind::Operator => "operator",
+            ObjectKind::Collation => "collation",
+            ObjectKind::TextSearch => "text search",
+            ObjectKind::Conversion => "conversion",
         }
     }
 }

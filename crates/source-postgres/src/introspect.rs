@@ -427,7 +427,8 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         .client
         .query(
             "SELECT p.proname::text, pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-             WHERE n.nspname = $1 AND p.prokind IN ('f', 'p', 'w') ORDER BY 1",
+             WHERE n.nspname = $1 AND p.prokind IN ('f', 'p', 'w') \
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype IN ('i', 'e')) ORDER BY 1",
             &[schema],
         )
         .await
@@ -533,6 +534,92 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         .map_err(q)?
     {
         objects.push(SourceObject { kind: ObjectKind::Trigger, name: r.get(0), table: Some(r.get(1)), sql: r.get(2) });
+    }
+
+    // The schema's other objects ferry does not make: listed with the SQL that makes them, so
+    // nothing of the schema is dropped in silence.
+    let others = [
+        (
+            ObjectKind::Type,
+            "SELECT t.typname::text, 'CREATE TYPE ' || quote_ident(t.typname) || ' AS (' || \
+                    string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) || ')' \
+             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c' \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+             WHERE n.nspname = $1 AND t.typtype = 'c' GROUP BY t.typname",
+        ),
+        (
+            ObjectKind::Type,
+            "SELECT t.typname::text, 'CREATE TYPE ' || quote_ident(t.typname) || ' AS RANGE (SUBTYPE = ' || format_type(r.rngsubtype, NULL) || \
+                    CASE WHEN r.rngsubdiff <> 0 THEN ', SUBTYPE_DIFF = ' || r.rngsubdiff::regproc::text ELSE '' END || ')' \
+             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_range r ON r.rngtypid = t.oid WHERE n.nspname = $1",
+        ),
+        (
+            ObjectKind::Type,
+            "SELECT t.typname::text, '-- base type ' || quote_ident(t.typname) || ': made by its input and output functions (' || \
+                    t.typinput::regproc::text || ', ' || t.typoutput::regproc::text || '), usually an extension''s: install it on the target' \
+             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
+             WHERE n.nspname = $1 AND t.typtype = 'b' AND t.typelem = 0 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = t.oid AND d.deptype = 'e')",
+        ),
+        (
+            ObjectKind::ForeignTable,
+            "SELECT c.relname::text, 'CREATE FOREIGN TABLE ' || quote_ident(c.relname) || ' (' || \
+                    (SELECT string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) \
+                     FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) || ') SERVER ' || quote_ident(s.srvname) || \
+                    coalesce(' OPTIONS (' || (SELECT string_agg(split_part(o, '=', 1) || ' ' || quote_literal(substr(o, strpos(o, '=') + 1)), ', ') \
+                     FROM unnest(ft.ftoptions) o) || ')', '') \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_foreign_table ft ON ft.ftrelid = c.oid \
+             JOIN pg_foreign_server s ON s.oid = ft.ftserver WHERE n.nspname = $1 AND c.relkind = 'f'",
+        ),
+        (
+            ObjectKind::Operator,
+            "SELECT o.oprname::text || '(' || coalesce(format_type(o.oprleft, NULL), 'NONE') || ', ' || coalesce(format_type(o.oprright, NULL), 'NONE') || ')', \
+                    'CREATE OPERATOR ' || o.oprname || ' (FUNCTION = ' || o.oprcode::regproc::text || \
+                    CASE WHEN o.oprleft <> 0 THEN ', LEFTARG = ' || format_type(o.oprleft, NULL) ELSE '' END || \
+                    CASE WHEN o.oprright <> 0 THEN ', RIGHTARG = ' || format_type(o.oprright, NULL) ELSE '' END || ')' \
+             FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace \
+             WHERE n.nspname = $1 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = o.oid AND d.deptype = 'e')",
+        ),
+        (
+            ObjectKind::Operator,
+            "SELECT 'class ' || c.opcname::text || ' (' || am.amname::text || ')', \
+                    '-- operator class ' || quote_ident(c.opcname) || ' USING ' || am.amname || ' for ' || format_type(c.opcintype, NULL) || ': recreate it with CREATE OPERATOR CLASS' \
+             FROM pg_opclass c JOIN pg_namespace n ON n.oid = c.opcnamespace JOIN pg_am am ON am.oid = c.opcmethod \
+             WHERE n.nspname = $1 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')",
+        ),
+        (
+            ObjectKind::Collation,
+            "SELECT c.collname::text, 'CREATE COLLATION ' || quote_ident(c.collname) || ' (PROVIDER = ' || \
+                    CASE c.collprovider WHEN 'i' THEN 'icu' WHEN 'c' THEN 'libc' ELSE 'libc' END || \
+                    ', LOCALE = ' || quote_literal(coalesce(to_jsonb(c)->>'colllocale', to_jsonb(c)->>'colliculocale', c.collcollate, '')) || \
+                    CASE WHEN NOT c.collisdeterministic THEN ', DETERMINISTIC = false' ELSE '' END || ')' \
+             FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace WHERE n.nspname = $1",
+        ),
+        (
+            ObjectKind::TextSearch,
+            "SELECT 'configuration ' || c.cfgname::text, 'CREATE TEXT SEARCH CONFIGURATION ' || quote_ident(c.cfgname) || ' (PARSER = ' || p.prsname::text || \
+                    '); -- then its mappings (ALTER TEXT SEARCH CONFIGURATION … ADD MAPPING)' \
+             FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace JOIN pg_ts_parser p ON p.oid = c.cfgparser WHERE n.nspname = $1",
+        ),
+        (
+            ObjectKind::TextSearch,
+            "SELECT 'dictionary ' || d.dictname::text, 'CREATE TEXT SEARCH DICTIONARY ' || quote_ident(d.dictname) || ' (TEMPLATE = ' || t.tmplname::text || \
+                    coalesce(', ' || d.dictinitoption, '') || ')' \
+             FROM pg_ts_dict d JOIN pg_namespace n ON n.oid = d.dictnamespace JOIN pg_ts_template t ON t.oid = d.dicttemplate WHERE n.nspname = $1",
+        ),
+        (
+            ObjectKind::Conversion,
+            "SELECT c.conname::text, 'CREATE ' || CASE WHEN c.condefault THEN 'DEFAULT ' ELSE '' END || 'CONVERSION ' || quote_ident(c.conname) || \
+                    ' FOR ' || quote_literal(pg_encoding_to_char(c.conforencoding)) || ' TO ' || quote_literal(pg_encoding_to_char(c.contoencoding)) || \
+                    ' FROM ' || c.conproc::regproc::text \
+             FROM pg_conversion c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = $1",
+        ),
+    ];
+    for (kind, sql) in others {
+        let mut rows = conn.client.query(sql, &[schema]).await.map_err(q)?;
+        rows.sort_by_key(|r| r.get::<_, String>(0));
+        for r in rows {
+            objects.push(SourceObject { kind, name: r.get(0), table: None, sql: r.get(1) });
+        }
     }
 
     // PostgreSQL's own types reach PostgreSQL unchanged: there is nothing to ask of the data.

@@ -386,6 +386,12 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             ObjectKind::VirtualTable => {
                 "virtual table not migrated (its module is SQLite's): use PostgreSQL full-text search (tsvector + GIN) or an extension instead"
             }
+            ObjectKind::Type => "type not migrated: create it on the target before migrating (a table or routine using it needs it)",
+            ObjectKind::ForeignTable => "foreign table not migrated: create its server and user mapping on the target, then the table",
+            ObjectKind::Operator => "operator not migrated: create it (and its function) on the target",
+            ObjectKind::Collation => "collation not migrated: create it on the target before migrating (columns and indexes may use it)",
+            ObjectKind::TextSearch => "text search object not migrated: create it on the target",
+            ObjectKind::Conversion => "encoding conversion not migrated: create it on the target",
         };
         let object = match &o.table {
             Some(t) => format!("{} {} (on {t})", o.kind.label(), o.name),
