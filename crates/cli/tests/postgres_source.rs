@@ -436,3 +436,35 @@ fn every_object_kind_in_the_source_catalogs_is_created_or_listed() {
     }
     assert!(silent.is_empty(), "dropped without a word: {silent:?}\nlisted: {listed:#?}");
 }
+
+/// A PostgreSQL source's view, trigger and policy over a table the plan renames (and one of its
+/// columns) are made over the renamed table; the view still shows its column under the old name.
+#[test]
+fn views_triggers_and_policies_over_renamed_tables_are_created_over_them() {
+    let db = unique("pgsrc_renamed_objects");
+    let src_db = format!("{db}_src");
+    let src = fresh_pg(&src_db);
+    psql(
+        &src,
+        "CREATE SCHEMA app; SET search_path = app;
+         CREATE TABLE account (id int PRIMARY KEY, owner text NOT NULL);
+         CREATE TABLE audit (id serial PRIMARY KEY, account_id int);
+         INSERT INTO account VALUES (1, 'ann'), (2, 'bob');
+         CREATE VIEW owners AS SELECT a.id, a.owner FROM account a WHERE a.owner <> 'nobody';
+         CREATE FUNCTION audit_trg() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit (account_id) VALUES (NEW.id); RETURN NEW; END $$;
+         CREATE TRIGGER account_audit AFTER INSERT ON account FOR EACH ROW EXECUTE FUNCTION audit_trg();
+         CREATE POLICY own ON account USING (owner = current_user);",
+    );
+    let cfg = write_config(&db, "[tables.account]\nrename = \"accounts\"\n[tables.account.columns.owner]\nrename = \"owner_name\"\n");
+    let source = pg_source(&src_db, "app");
+    let dst = fresh_pg(&db);
+    let r = ferry(&["migrate", "--source", &source, "--target", &dst, "--schema", "live", "--config", cfg.to_str().unwrap(), "--json", "--quiet"]);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|_| panic!("{}", r.all()));
+    assert!(report["objects"]["failed"].as_array().unwrap().is_empty(), "{:#}", report["objects"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    assert_eq!(psql(&dst, "SELECT string_agg(owner, ',' ORDER BY id) FROM live.owners").trim(), "ann,bob", "the view shows `owner`");
+    assert_eq!(psql(&dst, "SELECT count(*) FROM pg_policy WHERE polrelid = 'live.accounts'::regclass").trim(), "1");
+    // The application's sessions look names up in its schema, as on the source.
+    psql(&dst, "SET search_path = live; INSERT INTO accounts VALUES (3, 'cy')");
+    assert_eq!(psql(&dst, "SELECT count(*) FROM live.audit WHERE account_id = 3").trim(), "1", "the trigger fires on the renamed table");
+}

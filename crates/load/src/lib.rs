@@ -32,6 +32,7 @@ mod makeplan;
 pub mod objects;
 mod prepare;
 pub mod preview;
+mod rename;
 mod report;
 pub mod script;
 

@@ -40,12 +40,17 @@ struct Pending {
 }
 
 impl Pending {
-    fn native(o: &SourceObject) -> Self {
+    /// A PostgreSQL source's own object, naming tables and columns as the plan renamed them.
+    fn native(o: &SourceObject, schema: &ferry_model::Schema, names: &dyn ferry_model::TargetNames) -> Self {
         let label = match &o.table {
             Some(t) => format!("{} {} (on {t})", o.kind.label(), o.name),
             None => format!("{} {}", o.kind.label(), o.name),
         };
-        Pending { label, sql: o.sql.clone() }
+        let sql = match o.kind {
+            ObjectKind::View | ObjectKind::Trigger | ObjectKind::Policy => crate::rename::renamed(&o.sql, schema, names),
+            _ => o.sql.clone(),
+        };
+        Pending { label, sql }
     }
 
     fn converted(o: &ConvertedObject) -> Self {
@@ -59,7 +64,8 @@ impl Pending {
 pub async fn create_objects(target: &PgTarget, plan: &Plan, triggers: bool) -> ObjectsReport {
     let schema = &plan.inputs.schema;
     let wanted = |k: ObjectKind| triggers || k != ObjectKind::Trigger;
-    let mut pending: Vec<Pending> = schema.objects.iter().filter(|o| o.native(schema) && wanted(o.kind)).map(Pending::native).collect();
+    let names = plan.names();
+    let mut pending: Vec<Pending> = schema.objects.iter().filter(|o| o.native(schema) && wanted(o.kind)).map(|o| Pending::native(o, schema, &names)).collect();
     pending.extend(plan.objects.iter().filter(|o| !o.statements.is_empty() && wanted(o.kind)).map(Pending::converted));
     let mut report = ObjectsReport::default();
     if pending.is_empty() {
