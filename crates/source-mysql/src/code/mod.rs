@@ -18,6 +18,7 @@
 //!   ferry's own sessions (`TargetNames::ferry_session`): sync, repair and a later data-only
 //!   load copy what the source's triggers did, never doing it a second time.
 
+mod block;
 mod functions;
 mod plpgsql;
 mod render;
@@ -25,7 +26,7 @@ mod routine;
 
 use ferry_model::{ConvertedObject, ObjectKind, Schema, SourceObject, TargetNames, ViewCheck};
 use render::{q, Refused, Renderer};
-use sqlparser::ast::{ConditionalStatements, Statement, TriggerEvent, TriggerPeriod};
+use sqlparser::ast::{Statement, TriggerEvent, TriggerPeriod};
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
@@ -88,8 +89,13 @@ fn trigger(schema: &Schema, names: &dyn TargetNames, o: &SourceObject) -> Conver
     let result = (|| {
         let table = o.table.clone().unwrap_or_default();
         let Some(target_table) = names.table(&table) else { return Err(Refused(format!("its table `{table}` is not migrated"))) };
-        let sql = plpgsql::rewrite_while(&plpgsql::rewrite_signals(&o.sql)?)?;
-        let Statement::CreateTrigger(t) = parse_one(&sql)? else { return Err(Refused("a trigger definition the converter cannot read".into())) };
+        // The header through sqlparser (with an empty body), the body through the block reader.
+        let upper = o.sql.to_ascii_uppercase();
+        let at = upper.find(" FOR EACH ROW ").ok_or_else(|| Refused("a trigger definition the converter cannot read".into()))?;
+        let (head, body_sql) = (&o.sql[..at], &o.sql[at + " FOR EACH ROW ".len()..]);
+        let Statement::CreateTrigger(t) = parse_one(&format!("{head} FOR EACH ROW BEGIN END"))? else {
+            return Err(Refused("a trigger definition the converter cannot read".into()));
+        };
         let timing = match t.period {
             Some(TriggerPeriod::Before) => "BEFORE",
             Some(TriggerPeriod::After) => "AFTER",
@@ -102,23 +108,22 @@ fn trigger(schema: &Schema, names: &dyn TargetNames, o: &SourceObject) -> Conver
             TriggerEvent::Delete => "DELETE",
             other => return Err(Refused(format!("trigger event {other}"))),
         };
-        let body = match &t.statements {
-            Some(ConditionalStatements::BeginEnd(b)) => &b.statements,
-            Some(ConditionalStatements::Sequence { statements }) => statements,
-            None => return Err(Refused("a trigger without a body".into())),
-        };
         r.bind_rows(&table);
-        let code = plpgsql::statements(&mut r, body, 2)?;
+        let tokens =
+            sqlparser::tokenizer::Tokenizer::new(&MySqlDialect {}, body_sql).tokenize().map_err(|e| Refused(format!("the SQL could not be read: {e}")))?;
         let ret = match (timing, event) {
             ("BEFORE", "DELETE") => "OLD",
             ("BEFORE", _) => "NEW",
             _ => "NULL",
         };
+        let ret_stmt = format!("RETURN {ret}");
+        let (declare, code) = routine::body(&mut r, &tokens, None, &ret_stmt)?;
         let name = names.ident(&o.name);
         let function = format!("{}.{}", q(names.schema()), q(&format!("{name}_fn")));
         let guard = format!("  IF {} THEN\n    RETURN {ret};\n  END IF;\n", names.ferry_session());
-        let f =
-            format!("CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $ferry$\nBEGIN\n{guard}{code}  RETURN {ret};\nEND\n$ferry$");
+        let f = format!(
+            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $ferry$\n{declare}BEGIN\n{guard}{code}  RETURN {ret};\nEND\n$ferry$"
+        );
         let trig =
             format!("CREATE TRIGGER {} {timing} {event} ON {}.{} FOR EACH ROW EXECUTE FUNCTION {function}()", q(&name), q(names.schema()), q(&target_table));
         Ok((vec![f, trig], None))
@@ -133,7 +138,7 @@ fn trigger(schema: &Schema, names: &dyn TargetNames, o: &SourceObject) -> Conver
 
 fn stored_routine(schema: &Schema, names: &dyn TargetNames, o: &SourceObject) -> ConvertedObject {
     let mut r = Renderer::new(names, schema);
-    let result = routine::routine(schema, names, &o.sql, &mut r).map(|sql| (vec![sql], None));
+    let result = routine::routine(names, &o.sql, &mut r).map(|sql| (vec![sql], None));
     let warnings = std::mem::take(&mut r.warnings);
     outcome(o, result, warnings)
 }

@@ -1,7 +1,8 @@
-//! MySQL compound statements (trigger and routine bodies) as PL/pgSQL, statement by statement
-//! ([`statements`]): `SET`, `INSERT`/`UPDATE`/`DELETE` of other tables, `IF … ELSEIF … END IF`,
-//! `WHILE`, `SELECT … INTO`, `SIGNAL` (made `RAISE EXCEPTION` with its SQLSTATE and text). A
-//! statement of another kind refuses the object by name, so nothing half-converted is created.
+//! MySQL's plain statements of trigger and routine bodies as PL/pgSQL ([`statement`]): `SET`,
+//! `INSERT`/`UPDATE`/`DELETE` of other tables, `SELECT … INTO` (followed by the NOT FOUND
+//! handler), `RETURN`, `SIGNAL` (made `RAISE EXCEPTION` with its SQLSTATE and text). The control
+//! flow around them is `super::block`'s. A statement of another kind refuses the object by
+//! name, so nothing half-converted is created.
 
 use super::render::{lit, q, refuse, Refused, Renderer, R};
 use sqlparser::ast::*;
@@ -67,37 +68,6 @@ pub fn rewrite_signals(sql: &str) -> Result<String, Refused> {
         }
         out.push_str(&format!("CALL {SIGNAL}('{}', {message})", state.replace('\'', "''")));
         i = k;
-    }
-    Ok(out)
-}
-
-/// `WHILE c DO … END WHILE` → `WHILE c BEGIN … END`, the form sqlparser reads
-/// ([`statement`] renders it as PL/pgSQL's `WHILE c LOOP … END LOOP`).
-pub fn rewrite_while(sql: &str) -> Result<String, Refused> {
-    let tokens = Tokenizer::new(&MySqlDialect {}, sql).tokenize().map_err(|e| Refused(format!("the SQL could not be read: {e}")))?;
-    let word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
-    let next = |from: usize| (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)));
-    let mut out = String::with_capacity(sql.len());
-    let mut open_whiles = 0usize;
-    let mut i = 0;
-    while i < tokens.len() {
-        let t = &tokens[i];
-        if word(t, "WHILE") && !out.trim_end().to_ascii_uppercase().ends_with("END") {
-            open_whiles += 1;
-        } else if word(t, "DO") && open_whiles > 0 {
-            out.push_str("BEGIN");
-            i += 1;
-            continue;
-        } else if word(t, "END") && open_whiles > 0 {
-            if let Some(n) = next(i + 1).filter(|&n| word(&tokens[n], "WHILE")) {
-                open_whiles -= 1;
-                out.push_str("END");
-                i = n + 1;
-                continue;
-            }
-        }
-        out.push_str(&t.to_string());
-        i += 1;
     }
     Ok(out)
 }

@@ -15,10 +15,10 @@
 //! - A statement returning rows to the client (a bare SELECT in a procedure) has no PL/pgSQL
 //!   equivalent: the routine is refused naming it.
 
-use super::plpgsql;
+use super::block;
 use super::render::{q, Refused, Renderer, R};
-use ferry_model::{Schema, TargetNames};
-use sqlparser::ast::{ConditionalStatements, DataType, ExactNumberInfo, Statement};
+use ferry_model::TargetNames;
+use sqlparser::ast::{DataType, ExactNumberInfo, Statement};
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
@@ -277,41 +277,28 @@ fn parse_expr(sql: &str) -> R<sqlparser::ast::Expr> {
 }
 
 /// Converts one routine; `Ok` holds its `CREATE` statement.
-pub fn routine(schema: &Schema, names: &dyn TargetNames, sql: &str, r: &mut Renderer) -> R<String> {
+pub fn routine(names: &dyn TargetNames, sql: &str, r: &mut Renderer) -> R<String> {
     let h = header(sql)?;
-    let (decls, mut body) = declarations(&h.body)?;
-    // LEAVE of the routine's own label ends it.
-    if let Some(label) = &h.label {
-        let mut out = Vec::with_capacity(body.len());
-        let mut i = 0;
-        while i < body.len() {
-            if is_word(&body[i], "LEAVE") {
-                let n = (i + 1..body.len()).find(|&j| !matches!(body[j], Token::Whitespace(_)));
-                if let Some(n) = n.filter(|&n| word_value(&body[n]).is_some_and(|w| w.eq_ignore_ascii_case(label))) {
-                    if h.function {
-                        return refused("LEAVE of a function's body");
-                    }
-                    out.push(Token::make_keyword("RETURN"));
-                    i = n + 1;
-                    continue;
-                }
-            }
-            out.push(body[i].clone());
-            i += 1;
-        }
-        body = out;
-    }
-    let body_sql = plpgsql::rewrite_while(&plpgsql::rewrite_signals(&text(&body))?)?;
-    let wrapped = format!("CREATE TRIGGER __ferry_body AFTER INSERT ON __ferry_t FOR EACH ROW {body_sql};");
-    let parsed = Parser::parse_sql(&MySqlDialect {}, &wrapped).map_err(|e| Refused(format!("a statement the converter cannot read ({e})")))?;
-    let Some(Statement::CreateTrigger(t)) = parsed.into_iter().next() else { return refused("a body the converter cannot read") };
-    let statements = match &t.statements {
-        Some(ConditionalStatements::BeginEnd(b)) => b.statements.clone(),
-        Some(ConditionalStatements::Sequence { statements }) => statements.clone(),
-        None => return refused("an empty body"),
-    };
-
     r.vars = h.params.iter().map(|(_, n, _)| n.to_ascii_lowercase()).collect();
+    let (declare, code) = body(r, &h.body, h.label.as_deref(), if h.function { "RETURN NULL" } else { "RETURN" })?;
+    let params: Vec<String> = h
+        .params
+        .iter()
+        .map(|(mode, n, ty)| if h.function { format!("{} {ty}", n.to_ascii_lowercase()) } else { format!("{mode} {} {ty}", n.to_ascii_lowercase()) })
+        .collect();
+    let name = format!("{}.{}", q(names.schema()), q(&names.ident(&h.name)));
+    let head = match &h.returns {
+        Some(ret) => format!("CREATE OR REPLACE FUNCTION {name}({}) RETURNS {ret}", params.join(", ")),
+        None => format!("CREATE OR REPLACE PROCEDURE {name}({})", params.join(", ")),
+    };
+    Ok(format!("{head} LANGUAGE plpgsql AS $ferry$\n#variable_conflict use_variable\n{declare}BEGIN\n{code}END\n$ferry$"))
+}
+
+/// A routine's or trigger's body (its tokens from `BEGIN`, or one statement) as PL/pgSQL: the
+/// DECLARE section (empty, or `DECLARE` and its lines) and the statements. `exit` ends the
+/// routine from an EXIT handler; `label` is the body's own label.
+pub fn body(r: &mut Renderer, tokens: &[Token], label: Option<&str>, exit: &str) -> R<(String, String)> {
+    let (decls, rest) = declarations(tokens)?;
     let mut declare = String::new();
     for d in &decls {
         match d {
@@ -331,31 +318,18 @@ pub fn routine(schema: &Schema, names: &dyn TargetNames, sql: &str, r: &mut Rend
                 let Some(Statement::Query(qq)) = parsed.first() else { return refused("a cursor over something other than a SELECT") };
                 declare.push_str(&format!("  {} CURSOR FOR {};\n", name.to_ascii_lowercase(), r.query(qq)?));
             }
-            Declare::NotFound { exit, statement } => {
-                let sql = format!("CREATE TRIGGER __ferry_h AFTER INSERT ON __ferry_t FOR EACH ROW {statement};");
-                let parsed = Parser::parse_sql(&MySqlDialect {}, &sql).map_err(|e| Refused(format!("the NOT FOUND handler ({e})")))?;
-                let Some(Statement::CreateTrigger(t)) = parsed.into_iter().next() else { return refused("the NOT FOUND handler") };
-                let stmts = t.statements.map(|s| s.statements().clone()).unwrap_or_default();
-                let mut text = plpgsql::statements(r, &stmts, 4)?;
-                if *exit && !text.trim_start().starts_with("RETURN") {
-                    text.push_str(if h.function { "    RETURN NULL;\n" } else { "    RETURN;\n" });
+            Declare::NotFound { exit: is_exit, statement } => {
+                let stmts = block::parse_block(statement)?;
+                let mut text = block::render(r, &stmts, 4, label)?;
+                if *is_exit && !text.trim_start().starts_with("RETURN") {
+                    text.push_str(&format!("    {exit};\n"));
                 }
                 r.not_found = Some(text);
             }
         }
     }
-    let code = plpgsql::statements(r, &statements, 2)?;
-    let params: Vec<String> = h
-        .params
-        .iter()
-        .map(|(mode, n, ty)| if h.function { format!("{} {ty}", n.to_ascii_lowercase()) } else { format!("{mode} {} {ty}", n.to_ascii_lowercase()) })
-        .collect();
-    let name = format!("{}.{}", q(names.schema()), q(&names.ident(&h.name)));
-    let _ = schema;
-    let head = match &h.returns {
-        Some(ret) => format!("CREATE OR REPLACE FUNCTION {name}({}) RETURNS {ret}", params.join(", ")),
-        None => format!("CREATE OR REPLACE PROCEDURE {name}({})", params.join(", ")),
-    };
+    let stmts = block::parse_block(&text(&rest))?;
+    let code = block::render(r, &stmts, 2, label)?;
     let declare = if declare.is_empty() { String::new() } else { format!("DECLARE\n{declare}") };
-    Ok(format!("{head} LANGUAGE plpgsql AS $ferry$\n#variable_conflict use_variable\n{declare}BEGIN\n{code}END\n$ferry$"))
+    Ok((declare, code))
 }
