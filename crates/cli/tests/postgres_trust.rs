@@ -17,7 +17,7 @@ fn plan_actions(source: &str) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn inheritance_children_are_read_once_and_the_inheritance_is_listed() {
+fn inheritance_children_are_read_once_and_the_inheritance_is_carried() {
     let db = unique("pgtrust_inh");
     let src_db = format!("{db}_src");
     let src = fresh_pg(&src_db);
@@ -31,20 +31,33 @@ fn inheritance_children_are_read_once_and_the_inheritance_is_listed() {
          CREATE RULE p_no_delete AS ON DELETE TO app.p DO INSTEAD NOTHING;",
     );
     let source = pg_source(&src_db, "app");
-    let acts = plan_actions(&source);
-    assert!(acts.iter().any(|a| a["object"].as_str().unwrap().contains("c1 INHERITS p") && a["sql"].as_str().unwrap().contains("INHERIT")), "{acts:#?}");
-    // The rule is PostgreSQL's own: created on the target after the load (said, not an action).
+    // The inheritance and the rule are PostgreSQL's own: made on the target after the load.
     let items = plan_items(&source);
+    assert!(
+        items
+            .iter()
+            .any(|a| a["object"].as_str().unwrap().contains("c1 INHERITS p") && a["severity"] == "info" && a["sql"].as_str().unwrap().contains("INHERIT")),
+        "{items:#?}"
+    );
     assert!(items.iter().any(|a| a["object"].as_str().unwrap().contains("p_no_delete") && a["severity"] == "info"), "{items:#?}");
     let dst = fresh_pg(&db);
     migrate_ok(&["--source", &source, "--target", &dst, "--schema", "app", "--quiet"]);
     assert_eq!(psql(&dst, "SELECT count(*) FROM pg_rules WHERE schemaname = 'app' AND rulename = 'p_no_delete'").trim(), "1");
     assert_eq!(
-        psql(&dst, "SELECT (SELECT string_agg(id::text, ',') FROM app.p), (SELECT string_agg(id::text, ',') FROM app.c1)"),
-        "2\t1\n",
-        "each row once, in its own table"
+        psql(&dst, "SELECT (SELECT string_agg(id::text, ',' ORDER BY id) FROM app.p), (SELECT string_agg(id::text, ',') FROM app.c1)"),
+        "1,2\t1\n",
+        "each row once, in its own table; the parent sees its child's again"
     );
+    assert_eq!(
+        psql(&dst, "SELECT (SELECT string_agg(id::text, ',') FROM ONLY app.p), (SELECT count(*) FROM pg_inherits WHERE inhrelid = 'app.c1'::regclass)"),
+        "2\t1\n"
+    );
+    // Verify compares each table's own rows (ONLY on both sides): equal.
     verify_equal(&["--source", &source, "--target", &dst, "--schema", "app"]);
+    // --repair of the parent touches its own rows, never its child's.
+    psql(&dst, "DELETE FROM ONLY app.p WHERE id = 2");
+    verify_json(&["--source", &source, "--target", &dst, "--schema", "app", "--repair"]);
+    assert_eq!(psql(&dst, "SELECT (SELECT string_agg(id::text, ',' ORDER BY id) FROM ONLY app.p), (SELECT string_agg(id::text, ',') FROM app.c1)"), "2\t1\n");
     // Verify reads ONLY on the source too: a child row copied into the target parent is extra.
     psql(&dst, "INSERT INTO app.p VALUES (1, 1)");
     let (status, report) = verify_json(&["--source", &source, "--target", &dst, "--schema", "app"]);
@@ -188,4 +201,41 @@ fn aggregates_are_listed_and_created_on_the_target() {
     let dst = fresh_pg(&db);
     migrate_ok(&["--source", &source, "--target", &dst, "--schema", "app", "--quiet"]);
     assert_eq!(psql(&dst, "SELECT app.product(v) FROM app.t").trim(), "24");
+}
+
+/// Inheritance carried through a sync: a change to the parent's own rows (delete, update,
+/// truncate-free) lands on the parent's own rows, a child's on the child's; the target verifies
+/// equal table by table while the parent on the target again shows its children's rows.
+#[test]
+fn inheritance_survives_sync_each_change_on_its_own_table() {
+    let db = unique("pgtrust_inh_sync");
+    let src_db = format!("{db}_src");
+    let src = fresh_pg(&src_db);
+    psql(
+        &src,
+        "CREATE SCHEMA app;
+         CREATE TABLE app.p (id int PRIMARY KEY, v int);
+         CREATE TABLE app.c1 (note text) INHERITS (app.p);
+         ALTER TABLE app.c1 ADD PRIMARY KEY (id);
+         INSERT INTO app.p VALUES (1, 1), (2, 2);
+         INSERT INTO app.c1 VALUES (1, 10, 'same id as a parent row'), (3, 30, 'x');",
+    );
+    let source = pg_source(&src_db, "app");
+    let dst = fresh_pg(&db);
+    let r = ferry(&["sync", "--source", &source, "--target", &dst, "--schema", "app", "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    psql(
+        &src,
+        "DELETE FROM ONLY app.p WHERE id = 1; UPDATE ONLY app.p SET v = 20 WHERE id = 2; INSERT INTO app.p VALUES (5, 5);
+         UPDATE app.c1 SET v = 11 WHERE id = 1; DELETE FROM app.c1 WHERE id = 3; INSERT INTO app.c1 VALUES (6, 60, 'y');",
+    );
+    let r = ferry(&["sync", "--source", &source, "--target", &dst, "--schema", "app", "--until-caught-up", "--quiet"]);
+    assert_eq!(r.status, 0, "{}", r.all());
+    let rows = |url: &str, from: &str| psql(url, &format!("SELECT string_agg(id || ':' || v, ',' ORDER BY id, v) FROM {from}")).trim().to_string();
+    assert_eq!(rows(&dst, "ONLY app.p"), "2:20,5:5", "the parent's delete removed its own id 1, not the child's");
+    assert_eq!(rows(&dst, "app.c1"), "1:11,6:60");
+    assert_eq!(rows(&dst, "app.p"), rows(&src, "app.p"), "the parent shows its children's rows, as on the source");
+    verify_equal(&["--source", &source, "--target", &dst, "--schema", "app"]);
+    let c = ferry(&["cutover", "--source", &source, "--target", &dst, "--schema", "app"]);
+    assert_eq!(c.status, 0, "{}", c.all());
 }

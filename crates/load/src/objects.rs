@@ -47,7 +47,7 @@ impl Pending {
             None => format!("{} {}", o.kind.label(), o.name),
         };
         let sql = match o.kind {
-            ObjectKind::View | ObjectKind::Trigger | ObjectKind::Policy => crate::rename::renamed(&o.sql, schema, names),
+            ObjectKind::View | ObjectKind::Trigger | ObjectKind::Policy | ObjectKind::Inheritance => crate::rename::renamed(&o.sql, schema, names),
             _ => o.sql.clone(),
         };
         Pending { label, sql }

@@ -442,7 +442,8 @@ pub enum ObjectKind {
     Constraint,
     /// A sequence no column owns.
     Sequence,
-    /// Table inheritance (`INHERITS`), not carried: the child is created as a table of its own.
+    /// Table inheritance (`INHERITS`): the child is loaded as a table of its own (its rows
+    /// only), then made a child again (`ALTER TABLE … INHERIT`, a native object).
     Inheritance,
     /// A rewrite rule (`CREATE RULE`).
     Rule,
@@ -505,7 +506,8 @@ pub struct SourceObject {
 
 impl SourceObject {
     /// Created on the target after the load (in a schema whose objects are PostgreSQL's own):
-    /// views, functions, procedures, aggregates, triggers and rules; the rest stays listed.
+    /// views, functions, procedures, aggregates, triggers, rules, row security, statistics and
+    /// table inheritance; the rest stays listed.
     pub fn native(&self, schema: &Schema) -> bool {
         schema.native_objects
             && matches!(
@@ -517,6 +519,7 @@ impl SourceObject {
                     | ObjectKind::Rule
                     | ObjectKind::Policy
                     | ObjectKind::Statistics
+                    | ObjectKind::Inheritance
             )
     }
 }

@@ -360,8 +360,10 @@ impl PgTarget {
     async fn apply_table(&self, schema: &str, t: &TableBatch) -> Result<(), TargetError> {
         let target = format!("{}.{}", quote_ident(schema), quote_ident(&t.table));
         let ctx = |e: TargetError| e.context(format!("applying changes to {target}"));
+        // The table's own rows only, where it has inheritance children.
+        let only = self.only(&target).await?;
         if t.truncate {
-            self.exec(&format!("TRUNCATE {target}")).await.map_err(ctx)?;
+            self.exec(&format!("TRUNCATE {only}")).await.map_err(ctx)?;
         }
         if let Some(cond) = &t.replace {
             // A reload chunk: the covered rows the chunk does not have go (by key), then the
@@ -379,9 +381,7 @@ impl PgTarget {
                 crate::reshape::ChangedKeys { table: t.table.clone(), key: t.key.iter().map(|&k| t.columns[k].clone()).collect(), batch: t, truncated: false };
             self.copy_keys(&keys, &changed).await.map_err(ctx)?;
             let on: Vec<String> = key_cols.iter().map(|c| format!("k.{c} = t.{c}")).collect();
-            self.exec(&format!("DELETE FROM {target} t WHERE ({cond}) AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE {})", on.join(" AND ")))
-                .await
-                .map_err(ctx)?;
+            self.exec(&format!("DELETE FROM {only} t WHERE ({cond}) AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE {})", on.join(" AND "))).await.map_err(ctx)?;
         }
         if t.key.is_empty() {
             // No key: inserts only (the engine refuses updates and deletes for such tables).
@@ -396,7 +396,8 @@ impl PgTarget {
         let target = format!("{}.{}", quote_ident(schema), quote_ident(&t.table));
         let ctx = |e: TargetError| e.context(format!("applying changes to {target} one by one"));
         if t.truncate {
-            self.exec(&format!("TRUNCATE {target}")).await.map_err(ctx)?;
+            let only = self.only(&target).await?;
+            self.exec(&format!("TRUNCATE {only}")).await.map_err(ctx)?;
         }
         for (upsert, row) in &t.sequence {
             let one = std::slice::from_ref(row);
@@ -412,6 +413,7 @@ impl PgTarget {
         let cols: Vec<String> = t.columns.iter().map(|c| quote_ident(c)).collect();
         let col_list = cols.join(", ");
         let stage = format!("pg_temp.{}", quote_ident(&t.table));
+        let only = self.only(target).await?;
         // Shaped like the target but without its NOT NULL constraints: a delete carries only
         // its key when the source sends no more (PostgreSQL's default replica identity).
         self.batch(&format!("CREATE TEMP TABLE IF NOT EXISTS {} AS TABLE {target} WITH NO DATA", quote_ident(&t.table))).await?;
@@ -427,14 +429,14 @@ impl PgTarget {
                 ..Default::default()
             };
             self.copy_rows(&format!("COPY {stage} ({}) FROM STDIN", key_cols.join(", ")), &keys_only, &key_rows).await?;
-            self.exec(&format!("DELETE FROM {target} t USING {stage} s WHERE {}; TRUNCATE {stage}", on_key.join(" AND "))).await?;
+            self.exec(&format!("DELETE FROM {only} t USING {stage} s WHERE {}; TRUNCATE {stage}", on_key.join(" AND "))).await?;
         }
         if !upserts.is_empty() {
             self.copy_rows(&format!("COPY {stage} ({col_list}) FROM STDIN"), t, upserts).await?;
             let conflict = if t.conflict.is_empty() { &t.key } else { &t.conflict };
             let moved: Vec<String> = conflict.iter().filter(|k| !t.key.contains(k)).map(|&k| format!("t.{c} IS DISTINCT FROM s.{c}", c = cols[k])).collect();
             if !moved.is_empty() {
-                self.exec(&format!("DELETE FROM {target} t USING {stage} s WHERE {} AND ({})", on_key.join(" AND "), moved.join(" OR "))).await?;
+                self.exec(&format!("DELETE FROM {only} t USING {stage} s WHERE {} AND ({})", on_key.join(" AND "), moved.join(" OR "))).await?;
             }
             let key_cols: Vec<&str> = conflict.iter().map(|&k| cols[k].as_str()).collect();
             let sets: Vec<String> = cols.iter().enumerate().filter(|(i, _)| !conflict.contains(i)).map(|(_, c)| format!("{c} = EXCLUDED.{c}")).collect();

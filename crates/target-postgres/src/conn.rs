@@ -12,6 +12,9 @@ pub struct PgTarget {
     /// The role may set `session_replication_role` (set by `try_replica_role`): apply sets it
     /// for each of its transactions.
     pub(crate) replica: std::sync::atomic::AtomicBool,
+    /// Tables of the database with inheritance children (not partitions), qualified as
+    /// `qualified()` writes them: read once, on first use ([`PgTarget::only`]).
+    parents: Box<tokio::sync::OnceCell<std::collections::HashSet<String>>>,
 }
 
 impl Drop for PgTarget {
@@ -25,6 +28,31 @@ impl Drop for PgTarget {
 pub const APPLYING: &str = "current_setting('ferry.applying', true) = 'on'";
 
 impl PgTarget {
+    /// `qualified` as ferry's reads, deletes and truncates name it: `ONLY "s"."t"` for a table
+    /// with inheritance children (a source's INHERITS, carried), so its children's rows — which
+    /// are the children's own, on both sides — are neither compared, deleted nor emptied with
+    /// the parent's; the name as it is otherwise (a partitioned table's rows are its
+    /// partitions', which ONLY would leave out). The parents are read on first use: inheritance
+    /// is made after the load, before any verify or change is applied.
+    pub async fn only(&self, qualified: &str) -> Result<String, TargetError> {
+        let parents = self
+            .parents
+            .get_or_try_init(|| async {
+                let rows = self
+                    .client
+                    .query(
+                        "SELECT DISTINCT n.nspname::text, p.relname::text FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent \
+                         JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = p.relnamespace \
+                         WHERE NOT c.relispartition AND p.relkind = 'r'",
+                        &[],
+                    )
+                    .await?;
+                Ok::<_, TargetError>(rows.iter().map(|r| crate::ident::qualified(r.get::<_, &str>(0), r.get::<_, &str>(1))).collect())
+            })
+            .await?;
+        Ok(if parents.contains(qualified) { format!("ONLY {qualified}") } else { qualified.to_string() })
+    }
+
     /// Ends the transaction the caller began: COMMIT after `result` went well, ROLLBACK
     /// otherwise (the error is the one returned).
     pub(crate) async fn end_transaction<T>(&self, result: Result<T, TargetError>) -> Result<T, TargetError> {
@@ -91,7 +119,7 @@ impl PgTarget {
                 )
             }
         };
-        let t = PgTarget { client, task, replica: Default::default() };
+        let t = PgTarget { client, task, replica: Default::default(), parents: Default::default() };
         t.batch(
             "SET client_min_messages = warning; SET timezone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; SET ferry.applying = 'on'",
         )

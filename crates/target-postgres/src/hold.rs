@@ -167,6 +167,7 @@ impl PgTarget {
         let hold = format!("ferry.{}", quote_ident(&name));
         let target = format!("{}.{}", quote_ident(schema), quote_ident(table));
         let ctx = |e: TargetError| e.context(format!("applying the changes held for paused table {target}"));
+        let only = self.only(&target).await?;
         let columns: Vec<String> = self
             .client
             .query(
@@ -180,7 +181,7 @@ impl PgTarget {
         let held: i64 = self.client.query_one(&format!("SELECT count(*) FROM {hold}"), &[]).await?.get(0);
         let after: i64 = self.client.query_one(&format!("SELECT coalesce(max({SEQ}), 0) FROM {hold} WHERE {OP} = 't'"), &[]).await?.get(0);
         if after > 0 {
-            self.exec(&format!("TRUNCATE {target}")).await.map_err(ctx)?;
+            self.exec(&format!("TRUNCATE {only}")).await.map_err(ctx)?;
         }
         let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
         let col_list = cols.join(", ");
@@ -201,7 +202,7 @@ impl PgTarget {
                 ))
                 .await?;
                 let on: Vec<String> = keys.iter().map(|c| format!("t.{c} = s.{c}")).collect();
-                self.exec(&format!("DELETE FROM {target} t USING pg_temp.ferry_held s WHERE {} AND s.{OP} = 'd'", on.join(" AND "))).await?;
+                self.exec(&format!("DELETE FROM {only} t USING pg_temp.ferry_held s WHERE {} AND s.{OP} = 'd'", on.join(" AND "))).await?;
                 self.exec(&upsert.replace("{rows}", &format!("SELECT {col_list} FROM pg_temp.ferry_held WHERE {OP} = 'u'"))).await?;
                 self.batch("DROP TABLE pg_temp.ferry_held").await
             }
@@ -215,7 +216,7 @@ impl PgTarget {
                     let values: Vec<String> = cols.iter().map(|c| format!("r.{c}")).collect();
                     let body = format!(
                         "DECLARE r record; BEGIN FOR r IN SELECT * FROM {hold} WHERE {SEQ} > {after} ORDER BY {SEQ} LOOP \
-                         IF r.{OP} = 'd' THEN DELETE FROM {target} WHERE {}; ELSE {}; END IF; END LOOP; END",
+                         IF r.{OP} = 'd' THEN DELETE FROM {only} WHERE {}; ELSE {}; END IF; END LOOP; END",
                         on.join(" AND "),
                         upsert.replace("{rows}", &format!("VALUES ({})", values.join(", ")))
                     );

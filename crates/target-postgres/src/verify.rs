@@ -91,16 +91,17 @@ impl PgTarget {
     /// Row count and hash sum (decimal text) of the rows matching `condition`.
     pub async fn chunk_hash(&self, qualified: &str, exprs: &[ColumnText], condition: &str) -> Result<(u64, String), TargetError> {
         let ctx = |e: tokio_postgres::Error| TargetError::from(e).context(format!("verifying {qualified}"));
+        let from = self.only(qualified).await?;
         let Some(streamed) = StreamedRowHash::new(exprs, row_text) else {
             let sql = format!(
-                "SELECT count(*), coalesce(sum(('x' || encode(substr(sha256(convert_to({}, 'UTF8')), 1, 8), 'hex'))::bit(60)::bigint), 0)::text FROM {qualified}{condition}",
+                "SELECT count(*), coalesce(sum(('x' || encode(substr(sha256(convert_to({}, 'UTF8')), 1, 8), 'hex'))::bit(60)::bigint), 0)::text FROM {from}{condition}",
                 row_text(exprs)
             );
             let row = self.client.query_one(&sql, &[]).await.map_err(ctx)?;
             return Ok((row.get::<_, i64>(0) as u64, row.get(1)));
         };
         // JSON columns: stream the row texts and hash here (see the module note).
-        let sql = format!("SELECT {} FROM {qualified}{condition}", streamed.select.join(", "));
+        let sql = format!("SELECT {} FROM {from}{condition}", streamed.select.join(", "));
         let stream = self.client.query_raw(sql.as_str(), std::iter::empty::<&str>()).await.map_err(ctx)?;
         futures_util::pin_mut!(stream);
         let (mut count, mut sum, mut buf) = (0u64, 0u128, Vec::new());
@@ -114,7 +115,8 @@ impl PgTarget {
     /// The canonical texts of every row matching `condition` (JSON documents as PostgreSQL
     /// prints them; the caller canonicalises them).
     pub async fn canonical_rows(&self, qualified: &str, exprs: &[ColumnText], condition: &str) -> Result<Vec<Vec<Option<String>>>, TargetError> {
-        let sql = format!("SELECT {} FROM {qualified}{condition}", exprs.iter().map(|e| e.sql.as_str()).collect::<Vec<_>>().join(", "));
+        let from = self.only(qualified).await?;
+        let sql = format!("SELECT {} FROM {from}{condition}", exprs.iter().map(|e| e.sql.as_str()).collect::<Vec<_>>().join(", "));
         let rows = self.client.query(&sql, &[]).await.map_err(|e| TargetError::from(e).context(format!("verifying {qualified}")))?;
         Ok(rows.iter().map(|r| (0..exprs.len()).map(|i| r.get::<_, Option<String>>(i)).collect()).collect())
     }

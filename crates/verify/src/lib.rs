@@ -707,7 +707,7 @@ async fn repair_table<S: VerifySource>(source: &S, target: &PgTarget, t: &TableP
         }
         target.batch("RELEASE SAVEPOINT r").await?;
         for chunk in tuples.chunks(1000) {
-            target.exec(&format!("DELETE FROM {qualified} WHERE ({}) IN ({})", sql.key_match_tgt.join(", "), chunk.join(", "))).await?;
+            target.exec(&format!("DELETE FROM {} WHERE ({}) IN ({})", target.only(&qualified).await?, sql.key_match_tgt.join(", "), chunk.join(", "))).await?;
         }
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         tx.send(Ok(Bytes::from(buf))).await.ok();

@@ -379,7 +379,9 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 "constraint not created (exclusion, or a CHECK using functions PostgreSQL lacks): port it and add it on the target after the load"
             }
             ObjectKind::Sequence => "sequence not migrated (no column owns it): create it and set its value on the target",
-            ObjectKind::Inheritance => "table inheritance not carried: the child is a table of its own on the target (its rows only); run this to restore it",
+            ObjectKind::Inheritance => {
+                "table inheritance: the child is loaded as a table of its own (its rows only), then made a child again with this statement"
+            }
             ObjectKind::Rule => "rule not migrated: recreate it on the target (or rewrite it as a trigger)",
             ObjectKind::Policy => "row-level security not migrated: enable it and recreate the policy on the target",
             ObjectKind::Statistics => "extended statistics not migrated: recreate them on the target and ANALYZE",
