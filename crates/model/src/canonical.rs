@@ -483,7 +483,7 @@ mod tests {
 /// How `verify` compares one column: the canonical text both databases compute in SQL (hashed
 /// there); where the texts of a row differ, [`Canon::texts_equal`] decides whether the values do
 /// (floats and JSON, whose engines may print equal values differently).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Canon {
     /// Plain decimal integer text.
     Integer,
@@ -520,7 +520,7 @@ pub enum Canon {
 
 /// What a source's zero or partial date (`0000-00-00`) is compared as: the value the zero-date
 /// rule writes for it on the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ZeroAs {
     /// As read (the load refuses it, so a target never holds one).
     Kept,

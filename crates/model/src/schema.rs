@@ -465,6 +465,9 @@ pub enum ObjectKind {
     TextSearch,
     /// An encoding conversion.
     Conversion,
+    /// A statement of a script source that is neither schema nor data ferry carries (or that
+    /// could not be read), with its text.
+    Statement,
 }
 
 impl ObjectKind {
@@ -489,6 +492,7 @@ impl ObjectKind {
             ObjectKind::Collation => "collation",
             ObjectKind::TextSearch => "text search",
             ObjectKind::Conversion => "conversion",
+            ObjectKind::Statement => "statement",
         }
     }
 }

@@ -15,6 +15,7 @@ use ferry_model::{
     ByteSender, ChunkRange, Column, ErrorKind, Probe, RowSender, Schema, SnapshotPosition, SnapshotReader, Source, SourceError, Table, TableSelection,
     VerifySource,
 };
+use ferry_source_mssql::{MsScriptReader, MsScriptSource};
 use ferry_source_mysql::binlog::{MySqlCdc, MySqlChangeStream};
 use ferry_source_mysql::{MySqlReader, MySqlSource};
 use ferry_source_postgres::cdc::{PgCdc, PgChangeStream};
@@ -69,6 +70,13 @@ pub const SOURCES: &[Registered] = &[
         capabilities: Capabilities { cdc: Some("pgoutput"), hash_in_sql: true, shared_snapshot: true, raw_copy: true, read_only: false },
     },
     Registered {
+        kind: ferry_source_mssql::KIND,
+        schemes: &["mssql-script"],
+        name: "SQL Server T-SQL script",
+        example: "mssql-script:path/to/schema-and-data.sql",
+        capabilities: Capabilities { cdc: None, hash_in_sql: false, shared_snapshot: true, raw_copy: false, read_only: false },
+    },
+    Registered {
         kind: ferry_source_sqlite::KIND,
         schemes: &["sqlite"],
         name: "SQLite",
@@ -110,6 +118,7 @@ pub async fn connect_with(url: &str, rules: ferry_model::CellRules) -> Result<An
         }
         ferry_source_postgres::cdc::POSITION_KIND => Ok(AnySource::Postgres(Arc::new(PgSource::connect(url).await?))),
         ferry_source_sqlite::KIND => Ok(AnySource::Sqlite(Arc::new(SqliteSource::connect_with(url, rules).await?))),
+        ferry_source_mssql::KIND => Ok(AnySource::MsScript(Arc::new(MsScriptSource::connect(url)?))),
         _ => Err(unknown_scheme(url)),
     }
 }
@@ -119,6 +128,7 @@ pub enum AnySource {
     MySql(Arc<MySqlSource>),
     Postgres(Arc<PgSource>),
     Sqlite(Arc<SqliteSource>),
+    MsScript(Arc<MsScriptSource>),
 }
 
 /// A snapshot reader of any registered source.
@@ -126,6 +136,7 @@ pub enum AnyReader {
     MySql(MySqlReader),
     Postgres(PgReader),
     Sqlite(SqliteReader),
+    MsScript(MsScriptReader),
 }
 
 /// The change capture of any registered source.
@@ -140,6 +151,19 @@ pub enum AnyStream {
     MySql(MySqlChangeStream),
     Postgres(PgChangeStream),
     Sqlite(SqliteChangeStream),
+}
+
+/// [`each!`] for the enums every source has a variant in (`AnySource`, `AnyReader`); the change
+/// capture enums hold only the sources with a change stream.
+macro_rules! each_source {
+    ($value:expr, $any:ident, $s:ident => $body:expr) => {
+        match $value {
+            $any::MySql($s) => $body,
+            $any::Postgres($s) => $body,
+            $any::Sqlite($s) => $body,
+            $any::MsScript($s) => $body,
+        }
+    };
 }
 
 /// Runs `$body` with `$s` bound to the inner value of `$value`, an `$any` enum, whatever its source.
@@ -159,6 +183,7 @@ impl AnySource {
             AnySource::MySql(_) => ferry_source_mysql::binlog::POSITION_KIND,
             AnySource::Postgres(_) => ferry_source_postgres::cdc::POSITION_KIND,
             AnySource::Sqlite(_) => ferry_source_sqlite::KIND,
+            AnySource::MsScript(_) => ferry_source_mssql::KIND,
         };
         SOURCES.iter().find(|r| r.kind == kind).expect("every source is registered")
     }
@@ -175,6 +200,12 @@ impl AnySource {
             AnySource::MySql(s) => AnyCdc::MySql(MySqlCdc { source: s.clone(), server_id: server_id.unwrap_or(job) }),
             AnySource::Postgres(s) => AnyCdc::Postgres(PgCdc { source: s.clone(), slot: ferry_source_postgres::cdc::slot_name(job) }),
             AnySource::Sqlite(s) => AnyCdc::Sqlite(SqliteCdc { source: s.clone() }),
+            AnySource::MsScript(_) => {
+                return Err(SourceError::new(
+                    ErrorKind::Definite,
+                    "a T-SQL script has no change stream: `ferry migrate` loads it (sync needs the live SQL Server)",
+                ))
+            }
         })
     }
 
@@ -190,11 +221,11 @@ impl AnySource {
 
 impl SnapshotReader for AnyReader {
     async fn read(&mut self, table: &Table, range: &ChunkRange, tx: RowSender) -> Result<u64, SourceError> {
-        each!(self, AnyReader, r => r.read(table, range, tx).await)
+        each_source!(self, AnyReader, r => r.read(table, range, tx).await)
     }
 
     fn supports_raw(&self) -> bool {
-        each!(self, AnyReader, r => r.supports_raw())
+        each_source!(self, AnyReader, r => r.supports_raw())
     }
 
     async fn read_raw(
@@ -205,7 +236,7 @@ impl SnapshotReader for AnyReader {
         tx: ByteSender,
         bytes: &std::sync::atomic::AtomicU64,
     ) -> Result<(), SourceError> {
-        each!(self, AnyReader, r => r.read_raw(table, columns, range, tx, bytes).await)
+        each_source!(self, AnyReader, r => r.read_raw(table, columns, range, tx, bytes).await)
     }
 }
 
@@ -213,19 +244,19 @@ impl Source for AnySource {
     type Reader = AnyReader;
 
     async fn introspect(&self, select: TableSelection<'_>) -> Result<Schema, SourceError> {
-        each!(self, AnySource, s => s.introspect(select).await)
+        each_source!(self, AnySource, s => s.introspect(select).await)
     }
 
     async fn probe(&self, table: &str, column: &str, probe: Probe) -> Result<u64, SourceError> {
-        each!(self, AnySource, s => s.probe(table, column, probe).await)
+        each_source!(self, AnySource, s => s.probe(table, column, probe).await)
     }
 
     async fn probe_table(&self, table: &str, probes: &[(String, Probe)]) -> Result<Vec<u64>, SourceError> {
-        each!(self, AnySource, s => s.probe_table(table, probes).await)
+        each_source!(self, AnySource, s => s.probe_table(table, probes).await)
     }
 
     async fn plan_chunks(&self, table: &Table, rows_per_chunk: u64) -> Result<Vec<ChunkRange>, SourceError> {
-        each!(self, AnySource, s => s.plan_chunks(table, rows_per_chunk).await)
+        each_source!(self, AnySource, s => s.plan_chunks(table, rows_per_chunk).await)
     }
 
     async fn open_snapshot(&self, readers: usize) -> Result<(Vec<AnyReader>, SnapshotPosition), SourceError> {
@@ -233,49 +264,50 @@ impl Source for AnySource {
             AnySource::MySql(s) => s.open_snapshot(readers).await.map(|(r, p)| (r.into_iter().map(AnyReader::MySql).collect(), p)),
             AnySource::Postgres(s) => s.open_snapshot(readers).await.map(|(r, p)| (r.into_iter().map(AnyReader::Postgres).collect(), p)),
             AnySource::Sqlite(s) => s.open_snapshot(readers).await.map(|(r, p)| (r.into_iter().map(AnyReader::Sqlite).collect(), p)),
+            AnySource::MsScript(s) => s.open_snapshot(readers).await.map(|(r, p)| (r.into_iter().map(AnyReader::MsScript).collect(), p)),
         }
     }
 
     fn convert_objects(&self, schema: &Schema, names: &dyn ferry_model::TargetNames) -> Vec<ferry_model::ConvertedObject> {
-        each!(self, AnySource, s => s.convert_objects(schema, names))
+        each_source!(self, AnySource, s => s.convert_objects(schema, names))
     }
 }
 
 impl VerifySource for AnySource {
     fn canonical_expr(&self, column: &Column, canon: Canon) -> String {
-        each!(self, AnySource, s => s.canonical_expr(column, canon))
+        each_source!(self, AnySource, s => s.canonical_expr(column, canon))
     }
 
     fn set_aside_exprs(&self, column: &Column) -> Option<[String; 2]> {
-        each!(self, AnySource, s => s.set_aside_exprs(column))
+        each_source!(self, AnySource, s => s.set_aside_exprs(column))
     }
 
     fn quote(&self, ident: &str) -> String {
-        each!(self, AnySource, s => s.quote(ident))
+        each_source!(self, AnySource, s => s.quote(ident))
     }
 
     fn key_bound_exprs(&self, quoted_column: &str) -> [String; 2] {
-        each!(self, AnySource, s => s.key_bound_exprs(quoted_column))
+        each_source!(self, AnySource, s => s.key_bound_exprs(quoted_column))
     }
 
     async fn key_bounds(&self, table: &Table, column: &str, range: &ChunkRange) -> Result<(Option<i128>, Option<i128>), SourceError> {
-        each!(self, AnySource, s => s.key_bounds(table, column, range).await)
+        each_source!(self, AnySource, s => s.key_bounds(table, column, range).await)
     }
 
     async fn chunk_hash(&self, table: &Table, exprs: &[ColumnText], range: &ChunkRange) -> Result<(u64, String), SourceError> {
-        each!(self, AnySource, s => s.chunk_hash(table, exprs, range).await)
+        each_source!(self, AnySource, s => s.chunk_hash(table, exprs, range).await)
     }
 
     async fn canonical_rows(&self, table: &Table, exprs: &[String], range: &ChunkRange) -> Result<Vec<Vec<Option<String>>>, SourceError> {
-        each!(self, AnySource, s => s.canonical_rows(table, exprs, range).await)
+        each_source!(self, AnySource, s => s.canonical_rows(table, exprs, range).await)
     }
 
     async fn read_keys(&self, table: &Table, key_exprs: &[String], keys: &[Vec<String>], tx: RowSender) -> Result<u64, SourceError> {
-        each!(self, AnySource, s => s.read_keys(table, key_exprs, keys, tx).await)
+        each_source!(self, AnySource, s => s.read_keys(table, key_exprs, keys, tx).await)
     }
 
     async fn evaluate(&self, expr: &str) -> Result<Option<String>, SourceError> {
-        each!(self, AnySource, s => s.evaluate(expr).await)
+        each_source!(self, AnySource, s => s.evaluate(expr).await)
     }
 }
 

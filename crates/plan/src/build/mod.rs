@@ -394,6 +394,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             ObjectKind::Collation => "collation not migrated: create it on the target before migrating (columns and indexes may use it)",
             ObjectKind::TextSearch => "text search object not migrated: create it on the target",
             ObjectKind::Conversion => "encoding conversion not migrated: create it on the target",
+            ObjectKind::Statement => "statement of the script not migrated (neither schema nor data ferry carries): port it by hand if it matters",
         };
         let object = match &o.table {
             Some(t) => format!("{} {} (on {t})", o.kind.label(), o.name),

@@ -1,0 +1,408 @@
+//! A T-SQL script read as a database ([`read_schema`], [`read_rows`]): what SSMS "Generate
+//! Scripts", sqlpackage or SymmetricDS' dbexport write — `GO` batches, bracketed names, `N'…'`
+//! strings, `SET …` noise, `CREATE TABLE`, `ALTER TABLE … ADD CONSTRAINT`, `CREATE INDEX`,
+//! `INSERT … VALUES` — parsed by sqlparser's MsSql dialect.
+//!
+//! Guarantees and why:
+//! - **Nothing skipped in silence.** A batch sqlparser cannot read, and every statement that is
+//!   neither schema nor data ferry carries (views, procedures, triggers, anything else), is
+//!   listed as an object with its text; `SET`, `USE`, `GO`, `PRINT` and the database's own
+//!   `CREATE`/`DROP`/`ALTER DATABASE` are the only statements passed over.
+//! - **Values as the script wrote them.** Each literal becomes a value of its column's type
+//!   ([`crate::types::value`]) or an error naming the table, column and row; an omitted column
+//!   takes its literal DEFAULT, or NULL where it may be NULL, or is an error.
+//! - **Memory bounded by a batch.** Rows are not kept: each read parses the script again, one
+//!   `GO` batch at a time, and sends the rows of the one table asked for.
+
+use crate::types;
+use ferry_model::{
+    Check, Column, DataType, DefaultValue, FkAction, ForeignKey, Index, IndexColumn, IndexKind, Key, ObjectKind, Row, Schema, SourceObject, Table, Value,
+};
+use sqlparser::ast::{AlterTableOperation, ColumnOption, CreateTable, Expr, ObjectName, ReferentialAction, SetExpr, Statement, TableConstraint, TableObject};
+use sqlparser::dialect::MsSqlDialect;
+use sqlparser::parser::Parser;
+
+/// The script's batches: the text between `GO` lines (`GO` alone on its line, any case).
+pub fn batches(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.eq_ignore_ascii_case("GO") || (t.len() > 3 && t[..3].eq_ignore_ascii_case("GO ") && t[3..].trim().parse::<u32>().is_ok()) {
+            if !cur.trim().is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            cur.clear();
+        } else {
+            cur.push_str(line);
+            cur.push('\n');
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// A batch's statements, or the parser's error.
+pub fn parse(batch: &str) -> Result<Vec<Statement>, String> {
+    Parser::parse_sql(&MsSqlDialect {}, batch).map_err(|e| e.to_string())
+}
+
+/// `[dbo].[Album]` → `Album` (the last part, brackets gone).
+pub fn last_name(n: &ObjectName) -> String {
+    n.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_default()
+}
+
+fn fk_action(a: &Option<ReferentialAction>) -> FkAction {
+    match a {
+        Some(ReferentialAction::Cascade) => FkAction::Cascade,
+        Some(ReferentialAction::SetNull) => FkAction::SetNull,
+        Some(ReferentialAction::SetDefault) => FkAction::SetDefault,
+        Some(ReferentialAction::Restrict) => FkAction::Restrict,
+        _ => FkAction::NoAction,
+    }
+}
+
+/// A DEFAULT as the model's: literals unquoted, SQL Server's functions by meaning, the rest
+/// kept as T-SQL.
+fn default_value(e: &Expr) -> DefaultValue {
+    let e = match e {
+        Expr::Nested(x) => x.as_ref(),
+        e => e,
+    };
+    if let Expr::Nested(x) = e {
+        return default_value(x);
+    }
+    match e {
+        Expr::Value(v) => match &v.value {
+            sqlparser::ast::Value::Null => DefaultValue::Null,
+            sqlparser::ast::Value::Number(n, _) => DefaultValue::Literal(n.clone()),
+            sqlparser::ast::Value::SingleQuotedString(s) | sqlparser::ast::Value::NationalStringLiteral(s) => DefaultValue::Literal(s.clone()),
+            other => DefaultValue::Expression(other.to_string()),
+        },
+        Expr::Function(f) => match last_name(&f.name).to_ascii_lowercase().as_str() {
+            "getdate" | "sysdatetime" | "current_timestamp" | "getutcdate" | "sysutcdatetime" => DefaultValue::CurrentTimestamp,
+            "newid" | "newsequentialid" => DefaultValue::NewUuid,
+            _ => DefaultValue::Expression(e.to_string()),
+        },
+        other => DefaultValue::Expression(other.to_string()),
+    }
+}
+
+fn key(name: &Option<sqlparser::ast::Ident>, table: &str, kind: &str, columns: Vec<String>) -> Key {
+    Key { name: name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| format!("{kind}_{table}")), columns }
+}
+
+fn index_columns(cols: &[sqlparser::ast::IndexColumn]) -> Vec<String> {
+    cols.iter()
+        .map(|c| match &c.column.expr {
+            Expr::Identifier(i) => i.value.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+fn constraint(t: &mut Table, c: &TableConstraint) -> Result<(), String> {
+    match c {
+        TableConstraint::PrimaryKey(pk) => t.primary_key = Some(key(&pk.name, &t.name, "PK", index_columns(&pk.columns))),
+        TableConstraint::Unique(u) => t.unique_keys.push(key(&u.name, &t.name, "UQ", index_columns(&u.columns))),
+        TableConstraint::ForeignKey(fk) => t.foreign_keys.push(ForeignKey {
+            name: fk.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| format!("FK_{}_{}", t.name, t.foreign_keys.len() + 1)),
+            columns: fk.columns.iter().map(|c| c.value.clone()).collect(),
+            ref_schema: None,
+            ref_table: last_name(&fk.foreign_table),
+            ref_columns: fk.referred_columns.iter().map(|c| c.value.clone()).collect(),
+            on_delete: fk_action(&fk.on_delete),
+            on_update: fk_action(&fk.on_update),
+        }),
+        TableConstraint::Check(ck) => t.checks.push(Check {
+            name: ck.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| format!("CK_{}_{}", t.name, t.checks.len() + 1)),
+            expression: standard_quoting(&ck.expr.to_string()),
+        }),
+        other => return Err(format!("the constraint {other}")),
+    }
+    Ok(())
+}
+
+/// `[a]` → `"a"` in an expression's text (the model's quoting for check expressions).
+fn standard_quoting(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_str = false;
+    for c in s.chars() {
+        match c {
+            '\'' => {
+                in_str = !in_str;
+                out.push(c);
+            }
+            '[' | ']' if !in_str => out.push('"'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn table_of(ct: &CreateTable) -> Result<Table, String> {
+    let name = last_name(&ct.name);
+    let mut t = Table { name: name.clone(), ..Default::default() };
+    for c in &ct.columns {
+        let source_type = c.data_type.to_string();
+        let data_type = types::data_type(&c.data_type).map_err(|e| format!("column {name}.{}: {e}", c.name.value))?;
+        let mut col = Column::new(c.name.value.clone(), data_type, source_type);
+        for o in &c.options {
+            match &o.option {
+                ColumnOption::NotNull => col.nullable = false,
+                ColumnOption::Null => col.nullable = true,
+                ColumnOption::Default(e) => col.default = Some(default_value(e)),
+                ColumnOption::Identity(_) => col.auto_increment = true,
+                ColumnOption::PrimaryKey(_) => {
+                    col.nullable = false;
+                    t.primary_key = Some(Key { name: format!("PK_{name}"), columns: vec![c.name.value.clone()] });
+                }
+                ColumnOption::Unique(_) => t.unique_keys.push(Key { name: format!("UQ_{name}_{}", c.name.value), columns: vec![c.name.value.clone()] }),
+                ColumnOption::Collation(coll) => {
+                    col.collation = Some(coll.to_string());
+                    col.case_insensitive = coll.to_string().to_ascii_uppercase().contains("_CI");
+                }
+                _ => {}
+            }
+        }
+        t.columns.push(col);
+    }
+    for c in &ct.constraints {
+        constraint(&mut t, c).map_err(|e| format!("table {name}: {e}"))?;
+    }
+    if let Some(pk) = &t.primary_key {
+        for c in t.columns.iter_mut().filter(|c| pk.columns.contains(&c.name)) {
+            c.nullable = false;
+        }
+    }
+    Ok(t)
+}
+
+/// Statements passed over: session settings and the database's own lifecycle.
+fn is_noise(s: &Statement) -> bool {
+    matches!(s, Statement::Set(_) | Statement::Use(_) | Statement::CreateDatabase { .. } | Statement::Print(_))
+        || matches!(s, Statement::Drop { .. })
+        || s.to_string().to_ascii_uppercase().starts_with("ALTER DATABASE")
+}
+
+/// The schema a script creates (tables, keys, indexes, checks, row counts as estimates), with
+/// every statement it does not carry listed.
+pub fn read_schema(text: &str, fallback_name: &str, select: &dyn Fn(&str) -> bool) -> Result<Schema, String> {
+    let mut database = None;
+    let mut tables: Vec<Table> = Vec::new();
+    let mut objects: Vec<SourceObject> = Vec::new();
+    let listed = |objects: &mut Vec<SourceObject>, kind: ObjectKind, name: String, sql: String| objects.push(SourceObject { kind, name, table: None, sql });
+    for (bi, batch) in batches(text).iter().enumerate() {
+        let stmts = match parse(batch) {
+            Ok(s) => s,
+            Err(e) => {
+                // An IF EXISTS … DROP DATABASE preamble is the generator's, not the schema's.
+                let upper = batch.to_ascii_uppercase();
+                if upper.contains("DROP DATABASE") && !upper.contains("CREATE TABLE") {
+                    continue;
+                }
+                listed(&mut objects, ObjectKind::Statement, format!("batch {}", bi + 1), format!("-- not read ({e})\n{}", batch.trim()));
+                continue;
+            }
+        };
+        for s in stmts {
+            match &s {
+                Statement::Use(u) => database = Some(u.to_string().trim_start_matches("USE ").trim_matches(|c| c == '[' || c == ']').to_string()),
+                s if is_noise(s) => {}
+                Statement::CreateTable(ct) => {
+                    let t = table_of(ct)?;
+                    if select(&t.name) {
+                        if tables.iter().any(|x| x.name == t.name) {
+                            return Err(format!("table {} is created twice (two schemas of the script hold it)", t.name));
+                        }
+                        tables.push(t);
+                    }
+                }
+                Statement::AlterTable(at) => {
+                    let name = last_name(&at.name);
+                    let Some(t) = tables.iter_mut().find(|t| t.name == name) else { continue };
+                    for op in &at.operations {
+                        match op {
+                            AlterTableOperation::AddConstraint { constraint: c, .. } => constraint(t, c).map_err(|e| format!("table {name}: {e}"))?,
+                            other => listed(&mut objects, ObjectKind::Statement, format!("ALTER TABLE {name}"), format!("ALTER TABLE {} {other}", at.name)),
+                        }
+                    }
+                }
+                Statement::CreateIndex(ci) => {
+                    let name = last_name(&ci.table_name);
+                    let Some(t) = tables.iter_mut().find(|t| t.name == name) else { continue };
+                    t.indexes.push(Index {
+                        name: ci.name.as_ref().map(last_name).unwrap_or_else(|| format!("IX_{name}_{}", t.indexes.len() + 1)),
+                        columns: index_columns(&ci.columns).into_iter().map(|c| IndexColumn { name: c, prefix: None, descending: false }).collect(),
+                        unique: ci.unique,
+                        kind: IndexKind::BTree,
+                        comment: None,
+                    });
+                }
+                Statement::Insert(ins) => {
+                    let TableObject::TableName(n) = &ins.table else { continue };
+                    let name = last_name(n);
+                    if let (Some(t), Some(src)) = (tables.iter_mut().find(|t| t.name == name), &ins.source) {
+                        if let SetExpr::Values(v) = src.body.as_ref() {
+                            t.estimated_rows += v.rows.len() as u64;
+                        }
+                    }
+                }
+                Statement::CreateView(v) => listed(&mut objects, ObjectKind::View, last_name(&v.name), s.to_string()),
+                Statement::CreateProcedure { name, .. } => listed(&mut objects, ObjectKind::Procedure, last_name(name), s.to_string()),
+                Statement::CreateFunction(f) => listed(&mut objects, ObjectKind::Function, last_name(&f.name), s.to_string()),
+                Statement::CreateTrigger(t) => listed(&mut objects, ObjectKind::Trigger, last_name(&t.name), s.to_string()),
+                other => {
+                    let text = other.to_string();
+                    let head: String = text.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+                    listed(&mut objects, ObjectKind::Statement, head, text);
+                }
+            }
+        }
+    }
+    Ok(Schema {
+        name: database.unwrap_or_else(|| fallback_name.to_string()),
+        server_version: "SQL Server (T-SQL script)".into(),
+        tables,
+        objects,
+        probes: vec![],
+        ..Default::default()
+    })
+}
+
+/// Every row the script inserts into `table`, in script order, sent in batches of `per_batch`.
+pub fn read_rows(text: &str, table: &Table, per_batch: usize, mut send: impl FnMut(Vec<Row>) -> bool) -> Result<u64, String> {
+    let mut sent = 0u64;
+    let mut rows: Vec<Row> = Vec::new();
+    for batch in batches(text) {
+        // Only batches that insert into the table are parsed (the name in brackets or bare).
+        if !batch.contains(&table.name) {
+            continue;
+        }
+        let Ok(stmts) = parse(&batch) else { continue };
+        for s in stmts {
+            let Statement::Insert(ins) = &s else { continue };
+            let TableObject::TableName(n) = &ins.table else { continue };
+            if last_name(n) != table.name {
+                continue;
+            }
+            let Some(src) = &ins.source else { return Err(format!("table {}: INSERT without VALUES", table.name)) };
+            let SetExpr::Values(values) = src.body.as_ref() else {
+                return Err(format!("table {}: INSERT … SELECT is not data a script carries", table.name));
+            };
+            // Where each table column comes from in this INSERT.
+            let listed: Vec<String> = ins.columns.iter().map(last_name).collect();
+            let at: Vec<Option<usize>> = if listed.is_empty() {
+                (0..table.columns.len()).map(Some).collect()
+            } else {
+                for l in &listed {
+                    if table.column(l).is_none() {
+                        return Err(format!("table {}: INSERT names column {l}, which the table does not have", table.name));
+                    }
+                }
+                table.columns.iter().map(|c| listed.iter().position(|l| l.eq_ignore_ascii_case(&c.name))).collect()
+            };
+            for (ri, row) in values.rows.iter().enumerate() {
+                let mut out = Vec::with_capacity(table.columns.len());
+                for (ci, c) in table.columns.iter().enumerate() {
+                    let v = match at[ci] {
+                        Some(i) => {
+                            let e = row.get(i).ok_or_else(|| format!("table {}: a row with fewer values than columns", table.name))?;
+                            types::value(e, &c.data_type).map_err(|e| format!("table {}, column {}, row {} of its INSERT: {e}", table.name, c.name, ri + 1))?
+                        }
+                        None => omitted(table, c)?,
+                    };
+                    out.push(v);
+                }
+                rows.push(out);
+                if rows.len() >= per_batch {
+                    sent += rows.len() as u64;
+                    if !send(std::mem::take(&mut rows)) {
+                        return Ok(sent);
+                    }
+                }
+            }
+        }
+    }
+    sent += rows.len() as u64;
+    if !rows.is_empty() {
+        send(rows);
+    }
+    Ok(sent)
+}
+
+/// A column an INSERT leaves out: its literal default, else NULL where it may be NULL.
+fn omitted(t: &Table, c: &Column) -> Result<Value, String> {
+    match &c.default {
+        Some(DefaultValue::Literal(l)) => {
+            let e = if matches!(c.data_type, DataType::Int { .. } | DataType::Decimal { .. } | DataType::Double { .. } | DataType::Bool) {
+                l.to_string()
+            } else {
+                format!("'{}'", l.replace('\'', "''"))
+            };
+            let expr = Parser::new(&MsSqlDialect {}).try_with_sql(&e).and_then(|mut p| p.parse_expr()).map_err(|e| e.to_string())?;
+            types::value(&expr, &c.data_type)
+        }
+        Some(DefaultValue::Null) | None if c.nullable => Ok(Value::Null),
+        _ => Err(format!(
+            "table {}, column {}: an INSERT leaves it out and its default ({}) is not a literal ferry can evaluate",
+            t.name,
+            c.name,
+            c.default.as_ref().map(|d| format!("{d:?}")).unwrap_or_else(|| "none, NOT NULL".into())
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCRIPT: &str = "SET NOCOUNT ON;\nGO\nUSE [Shop];\nGO\nCREATE TABLE [dbo].[Item] (\n  [Id] INT NOT NULL IDENTITY(1,1),\n  [Name] NVARCHAR(40) NOT NULL,\n  [Price] NUMERIC(8,2) NOT NULL DEFAULT ((0)),\n  [Added] DATETIME NOT NULL DEFAULT (getdate()),\n  CONSTRAINT [PK_Item] PRIMARY KEY CLUSTERED ([Id]),\n  CONSTRAINT [CK_Price] CHECK ([Price] >= 0)\n);\nGO\nCREATE TABLE [dbo].[Tag] ([ItemId] INT NOT NULL, [Tag] NVARCHAR(10));\nGO\nALTER TABLE [dbo].[Tag] ADD CONSTRAINT [FK_Tag_Item] FOREIGN KEY ([ItemId]) REFERENCES [dbo].[Item] ([Id]) ON DELETE CASCADE;\nGO\nCREATE INDEX [IX_Tag] ON [dbo].[Tag] ([Tag]);\nGO\nCREATE VIEW [dbo].[Cheap] AS SELECT [Name] FROM [dbo].[Item] WHERE [Price] < 1;\nGO\nINSERT INTO [dbo].[Item] ([Id], [Name], [Price], [Added]) VALUES (1, N'Antônio''s', 0.99, '2009-01-01T00:00:00'), (2, N'b', 10, '2009-01-02 10:00:00.5');\nINSERT INTO [dbo].[Tag] ([ItemId]) VALUES (1);\nGO\n";
+
+    #[test]
+    fn a_script_becomes_tables_keys_indexes_and_listed_objects() {
+        let s = read_schema(SCRIPT, "file", &|_| true).unwrap();
+        assert_eq!(s.name, "Shop");
+        let item = s.table("Item").unwrap();
+        assert_eq!(item.primary_key.as_ref().unwrap().columns, vec!["Id"]);
+        assert!(item.columns[0].auto_increment);
+        assert_eq!(item.columns[2].default, Some(DefaultValue::Literal("0".into())));
+        assert_eq!(item.columns[3].default, Some(DefaultValue::CurrentTimestamp));
+        assert_eq!(item.checks[0].expression, "\"Price\" >= 0");
+        assert_eq!(item.estimated_rows, 2);
+        let tag = s.table("Tag").unwrap();
+        assert_eq!((tag.foreign_keys[0].ref_table.as_str(), tag.foreign_keys[0].on_delete), ("Item", FkAction::Cascade));
+        assert_eq!(tag.indexes[0].name, "IX_Tag");
+        assert_eq!(s.objects.len(), 1, "{:?}", s.objects);
+        assert_eq!((s.objects[0].kind, s.objects[0].name.as_str()), (ObjectKind::View, "Cheap"));
+    }
+
+    #[test]
+    fn rows_come_typed_with_omitted_columns_filled_or_refused() {
+        let s = read_schema(SCRIPT, "file", &|_| true).unwrap();
+        let mut rows = Vec::new();
+        assert_eq!(
+            read_rows(SCRIPT, s.table("Item").unwrap(), 10, |b| {
+                rows.extend(b);
+                true
+            })
+            .unwrap(),
+            2
+        );
+        assert_eq!(rows[0][1], Value::Text("Antônio's".into()));
+        assert_eq!(rows[1][2], Value::Decimal("10".into()));
+        assert_eq!(ferry_model::canonical::canonical(&rows[1][3]).unwrap(), "2009-01-02 10:00:00.5");
+        let mut tags = Vec::new();
+        read_rows(SCRIPT, s.table("Tag").unwrap(), 10, |b| {
+            tags.extend(b);
+            true
+        })
+        .unwrap();
+        assert_eq!(tags, vec![vec![Value::Int(1), Value::Null]], "the left-out nullable column is NULL");
+        let bad = SCRIPT.replace("(1, N'Antônio''s', 0.99", "(1, N'x', 'abc'");
+        let err = read_rows(&bad, s.table("Item").unwrap(), 10, |_| true).unwrap_err();
+        assert!(err.contains("table Item, column Price, row 1"), "{err}");
+    }
+}
