@@ -158,6 +158,9 @@ pub fn canonical_text(v: &Value, canon: Canon) -> Option<String> {
         (Value::Bytes(b), Canon::Bytes) => Some(b.iter().map(|x| format!("{x:02x}")).collect()),
         (Value::Bool(b), _) => Some(if *b { "t" } else { "f" }.into()),
         (Value::Int(i), Canon::Bool) => Some(if *i != 0 { "t" } else { "f" }.into()),
+        (Value::Duration(us), Canon::Duration) => Some(us.to_string()),
+        // timestamptz prints in the session's UTC without a zone, as timestamp does.
+        (Value::Timestamp(d), Canon::DateTime { .. }) => canonical(&Value::DateTime(d.clone())),
         (v, _) => canonical(v),
     }
 }

@@ -267,7 +267,8 @@ pub fn read_schema(text: &str, fallback_name: &str, select: &dyn Fn(&str) -> boo
         server_version: "SQL Server (T-SQL script)".into(),
         tables,
         objects,
-        probes: vec![],
+        // A SQL Server TIME is a time of day, never MySQL's ±838 hours: it maps to `time`.
+        probes: vec![ferry_model::Probe::OutsideDay],
         ..Default::default()
     })
 }

@@ -104,9 +104,20 @@ fn hex(h: &str) -> Result<Vec<u8>, String> {
 
 fn string(s: &str, t: &DataType) -> Result<Value, String> {
     Ok(match t {
-        DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } | DataType::Xml | DataType::Uuid => Value::Text(s.to_string()),
+        DataType::Char { .. } | DataType::Varchar { .. } | DataType::Text { .. } | DataType::Xml => Value::Text(s.to_string()),
+        // A GUID's letters carry no data: written and compared in lower case, as uuid prints.
+        DataType::Uuid => {
+            let g = s.trim().trim_matches(|c| c == '{' || c == '}').to_ascii_lowercase();
+            let shape = g.len() == 36 && g.bytes().enumerate().all(|(i, b)| if [8, 13, 18, 23].contains(&i) { b == b'-' } else { b.is_ascii_hexdigit() });
+            if !shape {
+                return Err(format!("'{s}' for a uniqueidentifier"));
+            }
+            Value::Text(g)
+        }
         DataType::Date => Value::Date(date(s).ok_or_else(|| format!("'{s}' for a date"))?),
         DataType::DateTime { .. } => Value::DateTime(datetime(s).ok_or_else(|| format!("'{s}' for a datetime"))?),
+        DataType::DateTimeOffset { .. } => Value::Timestamp(offset_datetime(s).ok_or_else(|| format!("'{s}' for a datetimeoffset"))?),
+        DataType::Time { .. } => Value::Duration(time_of_day(s).ok_or_else(|| format!("'{s}' for a time"))?),
         DataType::Decimal { .. } | DataType::Money { .. } if s.trim().parse::<f64>().is_ok() => Value::Decimal(s.trim().to_string()),
         DataType::Int { .. } => Value::Int(s.trim().parse().map_err(|_| format!("'{s}' for an integer"))?),
         DataType::Bool => match s.trim().to_ascii_lowercase().as_str() {
@@ -157,6 +168,57 @@ fn datetime(s: &str) -> Option<DateTime> {
     Some(DateTime { date, hour, minute, second, micros })
 }
 
+/// `HH:MM[:SS[.fffffff]]` as microseconds since midnight (a SQL Server TIME is a time of day).
+fn time_of_day(s: &str) -> Option<i64> {
+    let (hms, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
+    let mut it = hms.split(':');
+    let (h, m): (i64, i64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?);
+    let sec: i64 = it.next().unwrap_or("0").parse().ok()?;
+    if h > 23 || m > 59 || sec > 59 || (frac.len() > 6 && frac[6..].bytes().any(|b| b != b'0')) {
+        return None;
+    }
+    let micros: i64 = if frac.is_empty() { 0 } else { format!("{:0<6}", &frac[..frac.len().min(6)]).parse().ok()? };
+    Some(((h * 60 + m) * 60 + sec) * 1_000_000 + micros)
+}
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// The civil date of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> Date {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    Date { year: (yoe + era * 400 + i64::from(m <= 2)) as i32, month: m as u8, day: d as u8 }
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.f] ±HH:MM` as the instant in UTC.
+fn offset_datetime(s: &str) -> Option<DateTime> {
+    let s = s.trim();
+    let at = s.rfind(['+', '-']).filter(|&i| i > 10)?;
+    let (local, off) = (s[..at].trim(), &s[at..]);
+    let sign = if off.starts_with('-') { -1 } else { 1 };
+    let (oh, om) = off[1..].split_once(':')?;
+    let offset_min = sign * (oh.trim().parse::<i64>().ok()? * 60 + om.trim().parse::<i64>().ok()?);
+    let dt = datetime(local)?;
+    let days = days_from_civil(dt.date.year.into(), dt.date.month.into(), dt.date.day.into());
+    let minutes = days * 1440 + i64::from(dt.hour) * 60 + i64::from(dt.minute) - offset_min;
+    let (day, min) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
+    Some(DateTime { date: civil_from_days(day), hour: (min / 60) as u8, minute: (min % 60) as u8, second: dt.second, micros: dt.micros })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +254,9 @@ mod tests {
         let slashed = value(&lit("'1962/2/18'"), &DataType::DateTime { fsp: 3 }).unwrap();
         assert_eq!(ferry_model::canonical::canonical(&slashed).unwrap(), "1962-02-18 00:00:00");
         assert!(value(&lit("'2/18/1962'"), &DataType::DateTime { fsp: 3 }).is_err(), "month-first depends on DATEFORMAT: refused");
+        let at = value(&lit("'2020-03-01 01:30:00.25 +02:00'"), &DataType::DateTimeOffset { fsp: 7 }).unwrap();
+        assert_eq!(ferry_model::canonical::canonical(&at).unwrap(), "2020-02-29 23:30:00.25Z", "the instant, in UTC, across a leap day");
+        assert_eq!(value(&lit("'13:05:09.5'"), &DataType::Time { fsp: 3 }).unwrap(), Value::Duration(47_109_500_000));
+        assert!(value(&lit("'24:00:00'"), &DataType::Time { fsp: 0 }).is_err());
     }
 }
