@@ -160,7 +160,7 @@ pub fn canonical_text(v: &Value, canon: Canon) -> Option<String> {
         (Value::Int(i), Canon::Bool) => Some(if *i != 0 { "t" } else { "f" }.into()),
         (Value::Duration(us), Canon::Duration) => Some(us.to_string()),
         // timestamptz prints in the session's UTC without a zone, as timestamp does.
-        (Value::Timestamp(d), Canon::DateTime { .. }) => canonical(&Value::DateTime(d.clone())),
+        (Value::Timestamp(d), Canon::DateTime { .. }) => canonical(&Value::DateTime(*d)),
         (v, _) => canonical(v),
     }
 }
