@@ -115,36 +115,31 @@ fn fixed(d: &str, scale: u32) -> String {
     };
     let (int, frac) = digits.split_once('.').map(|(a, b)| (a.to_string(), b.to_string())).unwrap_or((digits.clone(), String::new()));
     let s = scale as usize;
-    let (mut int_digits, mut frac_digits): (Vec<u8>, Vec<u8>) = (int.bytes().map(|b| b - b'0').collect(), frac.bytes().map(|b| b - b'0').collect());
-    let round_up = frac_digits.len() > s && frac_digits[s] >= 5;
-    frac_digits.resize(s, 0);
+    // All digits in one run (integer part, then the fraction cut to `scale`): rounding carries
+    // through both alike.
+    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).map(|b| b - b'0').collect();
+    let round_up = frac.len() > s && frac.as_bytes()[s] >= b'5';
+    digits.truncate(int.len() + s.min(frac.len()));
+    digits.resize(int.len() + s, 0);
+    let mut int_len = int.len();
     if round_up {
-        let mut i = frac_digits.len();
-        let mut carry = true;
-        while carry && i > 0 {
+        let mut i = digits.len();
+        loop {
+            if i == 0 {
+                digits.insert(0, 1);
+                int_len += 1;
+                break;
+            }
             i -= 1;
-            frac_digits[i] += 1;
-            carry = frac_digits[i] == 10;
-            if carry {
-                frac_digits[i] = 0;
+            digits[i] = (digits[i] + 1) % 10;
+            if digits[i] != 0 {
+                break;
             }
-        }
-        let mut j = int_digits.len();
-        while carry && j > 0 {
-            j -= 1;
-            int_digits[j] += 1;
-            carry = int_digits[j] == 10;
-            if carry {
-                int_digits[j] = 0;
-            }
-        }
-        if carry {
-            int_digits.insert(0, 1);
         }
     }
-    let int: String = int_digits.iter().map(|d| (d + b'0') as char).collect();
-    let frac: String = frac_digits.iter().map(|d| (d + b'0') as char).collect();
-    let body = if s == 0 { int } else { format!("{int}.{frac}") };
+    let text: String = digits.iter().map(|d| (d + b'0') as char).collect();
+    let (int, frac) = text.split_at(int_len);
+    let body = if s == 0 { int.to_string() } else { format!("{int}.{frac}") };
     let zero = body.bytes().all(|b| b == b'0' || b == b'.');
     format!("{}{body}", if neg && !zero { "-" } else { "" })
 }
@@ -235,6 +230,8 @@ mod tests {
         assert_eq!(fixed("0.995", 2), "1.00");
         assert_eq!(fixed("-0.004", 2), "0.00");
         assert_eq!(fixed("-1.5", 0), "-2");
+        assert_eq!(fixed("9.999", 2), "10.00", "the carry runs into the integer part");
+        assert_eq!(fixed("99.5", 0), "100");
         assert_eq!(canonical_text(&Value::Bytes(vec![0, 255]), Canon::Bytes).as_deref(), Some("00ff"));
     }
 }

@@ -56,24 +56,7 @@ impl TargetNames for Names {
 }
 
 fn schema(objects: Vec<SourceObject>) -> Schema {
-    let col = |n: &str| Column {
-        name: n.into(),
-        data_type: DataType::Int { bytes: 4, unsigned: false, display_width: None },
-        source_type: "int".into(),
-        nullable: true,
-        default: None,
-        auto_increment: false,
-        on_update_current_timestamp: false,
-        generated: None,
-        charset: None,
-        collation: None,
-        case_insensitive: false,
-        comment: None,
-        stored_as: None,
-        profile_note: None,
-        quarantine: false,
-        replace_bad_text: false,
-    };
+    let col = |n: &str| Column::new(n, DataType::Int { bytes: 4, unsigned: false, display_width: None }, "int");
     Schema {
         name: "shop".into(),
         server_version: "MariaDB 10.11".into(),
