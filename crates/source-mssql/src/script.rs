@@ -1,7 +1,8 @@
 //! A T-SQL script read as a database ([`read_schema`], [`read_rows`]): what SSMS "Generate
 //! Scripts", sqlpackage or SymmetricDS' dbexport write — `GO` batches, bracketed names, `N'…'`
 //! strings, `SET …` noise, `CREATE TABLE`, `ALTER TABLE … ADD CONSTRAINT`, `CREATE INDEX`,
-//! `INSERT … VALUES` — parsed by sqlparser's MsSql dialect.
+//! `INSERT … VALUES`, `MS_Description` extended properties (→ comments) — parsed by sqlparser's
+//! MsSql dialect.
 //!
 //! Guarantees and why:
 //! - **Nothing skipped in silence.** A batch sqlparser cannot read, and every statement that is
@@ -250,6 +251,11 @@ pub fn read_schema(text: &str, fallback_name: &str, select: &dyn Fn(&str) -> boo
                         }
                     }
                 }
+                Statement::Execute { name: Some(proc), parameters, .. } if last_name(proc).eq_ignore_ascii_case("sp_addextendedproperty") => {
+                    if !description(&mut tables, parameters) {
+                        listed(&mut objects, ObjectKind::Statement, "EXECUTE sp_addextendedproperty".into(), s.to_string());
+                    }
+                }
                 Statement::CreateView(v) => listed(&mut objects, ObjectKind::View, last_name(&v.name), s.to_string()),
                 Statement::CreateProcedure { name, .. } => listed(&mut objects, ObjectKind::Procedure, last_name(name), s.to_string()),
                 Statement::CreateFunction(f) => listed(&mut objects, ObjectKind::Function, last_name(&f.name), s.to_string()),
@@ -271,6 +277,50 @@ pub fn read_schema(text: &str, fallback_name: &str, select: &dyn Fn(&str) -> boo
         probes: vec![ferry_model::Probe::OutsideDay],
         ..Default::default()
     })
+}
+
+/// `EXEC sp_addextendedproperty @name = N'MS_Description', @value = …, @level1name = <table>
+/// [, @level2type = N'COLUMN', @level2name = <column>]` (named or positional) as the table's or
+/// column's comment; false when it is another property or names nothing the script created.
+fn description(tables: &mut [Table], parameters: &[Expr]) -> bool {
+    const ORDER: [&str; 8] = ["@name", "@value", "@level0type", "@level0name", "@level1type", "@level1name", "@level2type", "@level2name"];
+    let text = |e: &Expr| match e {
+        Expr::Value(v) => match &v.value {
+            sqlparser::ast::Value::SingleQuotedString(s) | sqlparser::ast::Value::NationalStringLiteral(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut args: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for (i, p) in parameters.iter().enumerate() {
+        match p {
+            Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::Eq, right } => {
+                if let (Expr::Identifier(k), Some(v)) = (left.as_ref(), text(right)) {
+                    args.insert(k.value.to_ascii_lowercase(), v);
+                }
+            }
+            e => {
+                if let (Some(k), Some(v)) = (ORDER.get(i), text(e)) {
+                    args.insert(k.to_string(), v);
+                }
+            }
+        }
+    }
+    let get = |k: &str| args.get(k).map(String::as_str);
+    if !get("@name").is_some_and(|n| n.eq_ignore_ascii_case("MS_Description")) || !get("@level1type").is_some_and(|t| t.eq_ignore_ascii_case("TABLE")) {
+        return false;
+    }
+    let (Some(table), Some(value)) = (get("@level1name"), get("@value")) else { return false };
+    let Some(t) = tables.iter_mut().find(|t| t.name.eq_ignore_ascii_case(table)) else { return false };
+    match (get("@level2type"), get("@level2name")) {
+        (None, _) => t.comment = Some(value.to_string()),
+        (Some(kind), Some(col)) if kind.eq_ignore_ascii_case("COLUMN") => match t.columns.iter_mut().find(|c| c.name.eq_ignore_ascii_case(col)) {
+            Some(c) => c.comment = Some(value.to_string()),
+            None => return false,
+        },
+        _ => return false,
+    }
+    true
 }
 
 /// Every row the script inserts into `table`, in script order, sent in batches of `per_batch`.
@@ -360,7 +410,7 @@ fn omitted(t: &Table, c: &Column) -> Result<Value, String> {
 mod tests {
     use super::*;
 
-    const SCRIPT: &str = "SET NOCOUNT ON;\nGO\nUSE [Shop];\nGO\nCREATE TABLE [dbo].[Item] (\n  [Id] INT NOT NULL IDENTITY(1,1),\n  [Name] NVARCHAR(40) NOT NULL,\n  [Price] NUMERIC(8,2) NOT NULL DEFAULT ((0)),\n  [Added] DATETIME NOT NULL DEFAULT (getdate()),\n  CONSTRAINT [PK_Item] PRIMARY KEY CLUSTERED ([Id]),\n  CONSTRAINT [CK_Price] CHECK ([Price] >= 0)\n);\nGO\nCREATE TABLE [dbo].[Tag] ([ItemId] INT NOT NULL, [Tag] NVARCHAR(10));\nGO\nALTER TABLE [dbo].[Tag] ADD CONSTRAINT [FK_Tag_Item] FOREIGN KEY ([ItemId]) REFERENCES [dbo].[Item] ([Id]) ON DELETE CASCADE;\nGO\nCREATE INDEX [IX_Tag] ON [dbo].[Tag] ([Tag]);\nGO\nCREATE VIEW [dbo].[Cheap] AS SELECT [Name] FROM [dbo].[Item] WHERE [Price] < 1;\nGO\nINSERT INTO [dbo].[Item] ([Id], [Name], [Price], [Added]) VALUES (1, N'Antônio''s', 0.99, '2009-01-01T00:00:00'), (2, N'b', 10, '2009-01-02 10:00:00.5');\nINSERT INTO [dbo].[Tag] ([ItemId]) VALUES (1);\nGO\n";
+    const SCRIPT: &str = "SET NOCOUNT ON;\nGO\nUSE [Shop];\nGO\nCREATE TABLE [dbo].[Item] (\n  [Id] INT NOT NULL IDENTITY(1,1),\n  [Name] NVARCHAR(40) NOT NULL,\n  [Price] NUMERIC(8,2) NOT NULL DEFAULT ((0)),\n  [Added] DATETIME NOT NULL DEFAULT (getdate()),\n  CONSTRAINT [PK_Item] PRIMARY KEY CLUSTERED ([Id]),\n  CONSTRAINT [CK_Price] CHECK ([Price] >= 0)\n);\nGO\nCREATE TABLE [dbo].[Tag] ([ItemId] INT NOT NULL, [Tag] NVARCHAR(10));\nGO\nALTER TABLE [dbo].[Tag] ADD CONSTRAINT [FK_Tag_Item] FOREIGN KEY ([ItemId]) REFERENCES [dbo].[Item] ([Id]) ON DELETE CASCADE;\nGO\nCREATE INDEX [IX_Tag] ON [dbo].[Tag] ([Tag]);\nGO\nCREATE VIEW [dbo].[Cheap] AS SELECT [Name] FROM [dbo].[Item] WHERE [Price] < 1;\nGO\nEXEC sys.sp_addextendedproperty @name=N'MS_Description', @value=N'What we sell', @level0type=N'SCHEMA', @level0name=N'dbo', @level1type=N'TABLE', @level1name=N'Item';\nEXEC sp_addextendedproperty N'MS_Description', N'Shown to buyers', N'SCHEMA', N'dbo', N'TABLE', N'Item', N'COLUMN', N'Name';\nGO\nINSERT INTO [dbo].[Item] ([Id], [Name], [Price], [Added]) VALUES (1, N'Antônio''s', 0.99, '2009-01-01T00:00:00'), (2, N'b', 10, '2009-01-02 10:00:00.5');\nINSERT INTO [dbo].[Tag] ([ItemId]) VALUES (1);\nGO\n";
 
     #[test]
     fn a_script_becomes_tables_keys_indexes_and_listed_objects() {
@@ -373,6 +423,11 @@ mod tests {
         assert_eq!(item.columns[3].default, Some(DefaultValue::CurrentTimestamp));
         assert_eq!(item.checks[0].expression, "\"Price\" >= 0");
         assert_eq!(item.estimated_rows, 2);
+        assert_eq!(
+            (item.comment.as_deref(), item.columns[1].comment.as_deref()),
+            (Some("What we sell"), Some("Shown to buyers")),
+            "MS_Description, named and positional"
+        );
         let tag = s.table("Tag").unwrap();
         assert_eq!((tag.foreign_keys[0].ref_table.as_str(), tag.foreign_keys[0].on_delete), ("Item", FkAction::Cascade));
         assert_eq!(tag.indexes[0].name, "IX_Tag");
