@@ -251,24 +251,16 @@ impl Reader {
                 self.end("REPEAT", &label)?;
                 Stmt::Repeat { label, body, until }
             }
-            "LEAVE" | "ITERATE" => {
+            // One keyword and one name: `LEAVE l`, `ITERATE l`, `OPEN c`, `CLOSE c`.
+            "LEAVE" | "ITERATE" | "OPEN" | "CLOSE" => {
                 self.at += 1;
-                let l = self.name()?;
+                let n = self.name()?;
                 self.semicolon();
-                if first == "LEAVE" {
-                    Stmt::Leave(l)
-                } else {
-                    Stmt::Iterate(l)
-                }
-            }
-            "OPEN" | "CLOSE" => {
-                self.at += 1;
-                let c = self.name()?;
-                self.semicolon();
-                if first == "OPEN" {
-                    Stmt::Open(c)
-                } else {
-                    Stmt::Close(c)
+                match first.as_str() {
+                    "LEAVE" => Stmt::Leave(n),
+                    "ITERATE" => Stmt::Iterate(n),
+                    "OPEN" => Stmt::Open(n),
+                    _ => Stmt::Close(n),
                 }
             }
             "FETCH" => {
