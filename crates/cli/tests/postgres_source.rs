@@ -467,4 +467,9 @@ fn views_triggers_and_policies_over_renamed_tables_are_created_over_them() {
     // The application's sessions look names up in its schema, as on the source.
     psql(&dst, "SET search_path = live; INSERT INTO accounts VALUES (3, 'cy')");
     assert_eq!(psql(&dst, "SELECT count(*) FROM live.audit WHERE account_id = 3").trim(), "1", "the trigger fires on the renamed table");
+    // The view ferry made is part of what verify holds the target to.
+    psql(&dst, "DROP VIEW live.owners");
+    let (status, report) = verify_json(&["--source", &source, "--target", &dst, "--schema", "live", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(status, 1, "{report:#}");
+    assert!(report["structure"].as_array().unwrap().iter().any(|s| s == "missing view owners"), "{report:#}");
 }

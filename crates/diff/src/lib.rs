@@ -382,7 +382,7 @@ pub use fixup::FixupError;
 /// sequences, and changed types, nullability, defaults, key columns and definitions — one line
 /// each, for `migrate` (its OK needs none) and `verify` (EQUAL needs none). Names are compared
 /// as `diff` does (generated names ignored), views only where ferry creates them (converted
-/// ones, which carry their CREATE; their text is not compared), and
+/// ones and a PostgreSQL source's own; their text is not compared), and
 /// what the target has beyond the plan is not a broken promise.
 pub fn unmet(expected: &Catalog, actual: &Catalog) -> Vec<String> {
     let d = diff(expected, actual, &DiffOptions::default());
@@ -393,7 +393,7 @@ pub fn unmet(expected: &Catalog, actual: &Catalog) -> Vec<String> {
     let mut out: Vec<String> = d
         .missing
         .iter()
-        .filter(|m| m.kind != "view" || expected.views.iter().any(|v| v.name == m.name && v.create.is_some()))
+        .filter(|m| m.kind != "view" || expected.views.iter().any(|v| v.name == m.name && v.promised))
         .map(|m| format!("missing {}{}", obj(m.kind, &m.table, &m.name), if m.definition.is_empty() { String::new() } else { format!(" ({})", m.definition) }))
         .collect();
     out.extend(

@@ -111,6 +111,10 @@ pub struct CatalogView {
     /// The statement that creates it, for a fix-up script (a plan's converted view).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub create: Option<String>,
+    /// A plan's view ferry creates (converted, or a PostgreSQL source's own): its absence on
+    /// the target is a broken promise (`diff::unmet`).
+    #[serde(skip)]
+    pub promised: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -83,6 +83,7 @@ pub fn from_plan(plan: &Plan) -> Catalog {
                     .unwrap_or_else(|| crate::naming::apply_case(crate::build::identifier_case(&plan.inputs.config, &plan.inputs.schema), &o.name)),
                 definition: String::new(),
                 create: converted.map(|c| c.statements.join(";\n")),
+                promised: converted.is_some() || o.native(&plan.inputs.schema),
             });
         }
     }
@@ -147,7 +148,7 @@ pub fn from_source(s: &Schema) -> Catalog {
     }
     for o in &s.objects {
         if o.kind == ferry_model::ObjectKind::View {
-            cat.views.push(CatalogView { name: o.name.clone(), definition: canonical_expression(&o.sql), create: None });
+            cat.views.push(CatalogView { name: o.name.clone(), definition: canonical_expression(&o.sql), create: None, promised: false });
         }
     }
     cat.tables.sort_by(|a, b| a.name.cmp(&b.name));

@@ -149,6 +149,7 @@ impl PgTarget {
                 name: r.get(0),
                 definition: canonical_expression(&r.get::<_, String>(1)).trim_end_matches(';').to_string(),
                 create: None,
+                promised: false,
             });
         }
         for r in self
