@@ -464,6 +464,10 @@ fn views_triggers_and_policies_over_renamed_tables_are_created_over_them() {
     assert_eq!(r.status, 0, "{}", r.all());
     assert_eq!(psql(&dst, "SELECT string_agg(owner, ',' ORDER BY id) FROM live.owners").trim(), "ann,bob", "the view shows `owner`");
     assert_eq!(psql(&dst, "SELECT count(*) FROM pg_policy WHERE polrelid = 'live.accounts'::regclass").trim(), "1");
+    // verify --objects runs the source's view on both sides.
+    let report = verify_equal(&["--source", &source, "--target", &dst, "--schema", "live", "--config", cfg.to_str().unwrap(), "--objects"]);
+    let objects = report["objects"].as_array().unwrap();
+    assert!(objects.iter().any(|o| o["object"] == "view owners" && o["equal"] == true && o["target_rows"] == 2), "{objects:#?}");
     // The application's sessions look names up in its schema, as on the source.
     psql(&dst, "SET search_path = live; INSERT INTO accounts VALUES (3, 'cy')");
     assert_eq!(psql(&dst, "SELECT count(*) FROM live.audit WHERE account_id = 3").trim(), "1", "the trigger fires on the renamed table");

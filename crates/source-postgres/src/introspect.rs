@@ -361,6 +361,27 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         };
         objects.push(SourceObject { kind, name, table: None, sql });
     }
+    // Views' output columns, for `verify --objects`.
+    let mut view_columns: Vec<(String, Vec<Column>)> = Vec::new();
+    for r in conn
+        .client
+        .query(
+            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), t.typtype IN ('e', 'd') AND tn.nspname = $1 \
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum",
+            &[schema],
+        )
+        .await
+        .map_err(q)?
+    {
+        let (view, name, ty): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+        let column = Column::new(name, DataType::Native { name: ty.clone(), user_type: r.get(3) }, ty);
+        match view_columns.last_mut() {
+            Some((v, cols)) if *v == view => cols.push(column),
+            _ => view_columns.push((view, vec![column])),
+        }
+    }
     // Free sequences (no column owns them; defaults may call them): created on the target.
     let mut sequences = Vec::new();
     for r in conn
@@ -633,7 +654,7 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
         sequences,
         probes: vec![],
         native_objects: true,
-        view_columns: Vec::new(),
+        view_columns,
     })
 }
 

@@ -1,5 +1,6 @@
-//! `ferry verify --objects`: every view the source's converter made is read on both sides and
-//! its rows compared by canonical text ([`verify_objects`]).
+//! `ferry verify --objects`: every view the source's converter made, and every view of a
+//! PostgreSQL source, is read on both sides and its rows compared by canonical text
+//! ([`verify_objects`]).
 //!
 //! Guarantees and why:
 //! - **Equal means the same rows.** Each side computes the canonical text of every column in its
@@ -93,12 +94,32 @@ pub fn same_value(a: Option<&str>, b: Option<&str>) -> bool {
     a == b || (number(a).is_some() && number(a) == number(b)) || boolean(b).is_some_and(|x| number(a).as_deref() == Some(x))
 }
 
+/// The views to compare: the converted ones, and a PostgreSQL source's own (the same view on
+/// both sides, compared as a multiset: its text on the target is PostgreSQL's again).
+fn view_checks(plan: &Plan) -> Vec<(String, String, ferry_model::ViewCheck)> {
+    let mut out: Vec<(String, String, ferry_model::ViewCheck)> =
+        plan.objects.iter().filter(|o| !o.statements.is_empty()).filter_map(|o| o.view.clone().map(|v| (o.label(), o.name.clone(), v))).collect();
+    let schema = &plan.inputs.schema;
+    for o in schema.objects.iter().filter(|o| o.kind == ferry_model::ObjectKind::View && o.native(schema)) {
+        let Some((_, columns)) = schema.view_columns.iter().find(|(v, _)| *v == o.name) else { continue };
+        let check = ferry_model::ViewCheck {
+            target: o.name.clone(),
+            target_columns: columns.iter().map(|c| c.name.clone()).collect(),
+            columns: columns.clone(),
+            ordered: false,
+            unordered_lists: vec![],
+        };
+        out.push((format!("view {}", o.name), o.name.clone(), check));
+    }
+    out
+}
+
 async fn views<S: VerifySource>(source: &S, target: &PgTarget, plan: &Plan, postgis: bool) -> Result<Vec<ObjectVerify>, VerifyError> {
     let mut out = Vec::new();
-    for o in plan.objects.iter().filter(|o| !o.statements.is_empty()) {
-        let Some(check) = &o.view else { continue };
+    for (label, source_name, check) in view_checks(plan) {
+        let check = &check;
         let qualified = format!("{}.{}", quote_ident(&plan.target_schema), quote_ident(&check.target));
-        let mut r = ObjectVerify { object: o.label(), target: qualified.clone(), source_rows: 0, target_rows: 0, equal: false, detail: None, samples: vec![] };
+        let mut r = ObjectVerify { object: label, target: qualified.clone(), source_rows: 0, target_rows: 0, equal: false, detail: None, samples: vec![] };
         let Some(columns) = target.relation_columns(&qualified).await? else {
             r.detail = Some("missing on the target (see the migrate report for why it was not created)".into());
             out.push(r);
@@ -125,7 +146,7 @@ async fn views<S: VerifySource>(source: &S, target: &PgTarget, plan: &Plan, post
             .map(|(c, canon)| ColumnText { sql: source.canonical_expr(c, *canon), nullable: true, json: *canon == Canon::Json })
             .collect();
         let tgt: Vec<ColumnText> = columns.iter().zip(&canons).map(|((name, _), canon)| pgv::canonical_expr(&quote_ident(name), *canon, true)).collect();
-        let table = Table { name: o.name.clone(), columns: check.columns.clone(), ..Default::default() };
+        let table = Table { name: source_name, columns: check.columns.clone(), ..Default::default() };
         let (sc, sh) = source.chunk_hash(&table, &src, &ChunkRange::All).await?;
         let (tc, th) = target.chunk_hash(&qualified, &tgt, "").await?;
         (r.source_rows, r.target_rows) = (sc, tc);

@@ -199,7 +199,7 @@ impl VerifyReport {
             }
         }
         if !self.objects.is_empty() {
-            let _ = writeln!(s, "  converted views and calls, each run on both sides:");
+            let _ = writeln!(s, "  views and calls, each run on both sides:");
             for o in &self.objects {
                 let status = if o.equal { "equal" } else { "DIFFERS" };
                 let _ = writeln!(s, "  {:<32} {:>10} {:>10} {:>8} {:>8} {:>8}  {status}", o.object, o.source_rows, o.target_rows, "", "", "");
