@@ -453,9 +453,13 @@ fn views_triggers_and_policies_over_renamed_tables_are_created_over_them() {
          CREATE VIEW owners AS SELECT a.id, a.owner FROM account a WHERE a.owner <> 'nobody';
          CREATE FUNCTION audit_trg() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit (account_id) VALUES (NEW.id); RETURN NEW; END $$;
          CREATE TRIGGER account_audit AFTER INSERT ON account FOR EACH ROW EXECUTE FUNCTION audit_trg();
-         CREATE POLICY own ON account USING (owner = current_user);",
+         CREATE POLICY own ON account USING (owner = current_user);
+         CREATE FUNCTION shout(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT upper($1) || '!' $$;",
     );
-    let cfg = write_config(&db, "[tables.account]\nrename = \"accounts\"\n[tables.account.columns.owner]\nrename = \"owner_name\"\n");
+    let cfg = write_config(
+        &db,
+        "[tables.account]\nrename = \"accounts\"\n[tables.account.columns.owner]\nrename = \"owner_name\"\n[checks]\ncalls = [\"shout('hi')\"]\n",
+    );
     let source = pg_source(&src_db, "app");
     let dst = fresh_pg(&db);
     let r = ferry(&["migrate", "--source", &source, "--target", &dst, "--schema", "live", "--config", cfg.to_str().unwrap(), "--json", "--quiet"]);
@@ -468,6 +472,7 @@ fn views_triggers_and_policies_over_renamed_tables_are_created_over_them() {
     let report = verify_equal(&["--source", &source, "--target", &dst, "--schema", "live", "--config", cfg.to_str().unwrap(), "--objects"]);
     let objects = report["objects"].as_array().unwrap();
     assert!(objects.iter().any(|o| o["object"] == "view owners" && o["equal"] == true && o["target_rows"] == 2), "{objects:#?}");
+    assert!(objects.iter().any(|o| o["object"] == "call shout('hi')" && o["equal"] == true), "{objects:#?}");
     // The application's sessions look names up in its schema, as on the source.
     psql(&dst, "SET search_path = live; INSERT INTO accounts VALUES (3, 'cy')");
     assert_eq!(psql(&dst, "SELECT count(*) FROM live.audit WHERE account_id = 3").trim(), "1", "the trigger fires on the renamed table");

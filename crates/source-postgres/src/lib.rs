@@ -322,6 +322,13 @@ impl VerifySource for PgSource {
         conn.canonical_rows(&self.relation(table), &texts, &range_condition(range)).await.map_err(source_error)
     }
 
+    /// A `[checks]` call, with the search path on the source schema (as the target runs it on
+    /// the target schema).
+    async fn evaluate(&self, expr: &str) -> Result<Option<String>, SourceError> {
+        let conn = self.conn().await?;
+        conn.evaluate(&self.schema, expr).await.map_err(source_error)
+    }
+
     async fn read_keys(&self, table: &Table, key_exprs: &[String], keys: &[Vec<String>], tx: RowSender) -> Result<u64, SourceError> {
         if keys.is_empty() {
             return Ok(0);
