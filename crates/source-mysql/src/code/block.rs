@@ -319,7 +319,7 @@ pub fn render(r: &mut Renderer, stmts: &[Stmt], indent: usize, body_label: Optio
     for s in stmts {
         match s {
             Stmt::Sql(text) => {
-                let sql = plpgsql::rewrite_signals(text)?;
+                let sql = plpgsql::rewrite_signals(&super::strip_cast_charsets(text))?;
                 let mut parsed = Parser::parse_sql(&MySqlDialect {}, &sql).map_err(|e| Refused(format!("`{text}` ({e})")))?;
                 let [stmt]: [Statement; 1] = std::mem::take(&mut parsed).try_into().map_err(|_| Refused(format!("`{text}`")))?;
                 out.push_str(&plpgsql::statement(r, &stmt, indent)?);
@@ -387,7 +387,8 @@ pub fn render(r: &mut Renderer, stmts: &[Stmt], indent: usize, body_label: Optio
 }
 
 fn expr(text: &str) -> R<sqlparser::ast::Expr> {
-    Parser::new(&MySqlDialect {}).try_with_sql(text).and_then(|mut p| p.parse_expr()).map_err(|e| Refused(format!("`{text}` ({e})")))
+    let stripped = super::strip_cast_charsets(text);
+    Parser::new(&MySqlDialect {}).try_with_sql(&stripped).and_then(|mut p| p.parse_expr()).map_err(|e| Refused(format!("`{text}` ({e})")))
 }
 
 fn condition(r: &mut Renderer, text: &str) -> R<String> {

@@ -63,10 +63,52 @@ fn parse_one(sql: &str) -> Result<Statement, Refused> {
     Ok(stmts.remove(0))
 }
 
+/// `CAST(x AS CHAR CHARSET utf8mb4)` (how MySQL 8 stores a view's casts) → `CAST(x AS CHAR)`:
+/// sqlparser reads no character set in a cast, and PostgreSQL's text has one encoding.
+pub(super) fn strip_cast_charsets(sql: &str) -> String {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&MySqlDialect {}, sql).tokenize() else { return sql.to_string() };
+    let word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let solid = |from: usize| (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)));
+    let mut out = String::with_capacity(sql.len());
+    let mut last_solid: Option<&Token> = None;
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        let after_type = last_solid.is_some_and(|p| word(p, "CHAR") || word(p, "CHARACTER") || word(p, "VARCHAR") || *p == Token::RParen);
+        let charset_len = if word(t, "CHARSET") {
+            Some(1)
+        } else if word(t, "CHARACTER") && solid(i + 1).is_some_and(|n| word(&tokens[n], "SET")) {
+            Some(2)
+        } else {
+            None
+        };
+        if let (true, Some(n)) = (after_type, charset_len) {
+            // Skip the keyword(s) and the character set's name.
+            let mut j = i;
+            for _ in 0..n {
+                j = solid(j).map(|k| k + 1).unwrap_or(tokens.len());
+            }
+            if let Some(name) = solid(j).filter(|&k| matches!(tokens[k], Token::Word(_))) {
+                i = name + 1;
+                continue;
+            }
+        }
+        if !matches!(t, Token::Whitespace(_)) {
+            last_solid = Some(t);
+        }
+        out.push_str(&t.to_string());
+        i += 1;
+    }
+    out
+}
+
 fn view(schema: &Schema, names: &dyn TargetNames, o: &SourceObject) -> ConvertedObject {
     let mut r = Renderer::new(names, schema);
     let result = (|| {
-        let Statement::CreateView(cv) = parse_one(&o.sql)? else { return Err(Refused("a view definition the converter cannot read".into())) };
+        let Statement::CreateView(cv) = parse_one(&strip_cast_charsets(&o.sql))? else {
+            return Err(Refused("a view definition the converter cannot read".into()));
+        };
         let body = r.query(&cv.query)?;
         let columns = schema.view_columns.iter().find(|(v, _)| *v == o.name).map(|(_, c)| c.clone()).unwrap_or_default();
         let target_columns: Vec<String> = columns.iter().map(|c| names.ident(&c.name)).collect();

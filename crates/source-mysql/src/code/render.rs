@@ -348,7 +348,9 @@ impl<'a> Renderer<'a> {
                 s
             }
             Expr::Cast { expr, data_type, .. } => format!("CAST({} AS {})", self.expr(expr)?, cast_type(data_type)?),
-            Expr::Convert { expr, data_type: Some(t), charset: None, .. } => format!("CAST({} AS {})", self.expr(expr)?, cast_type(t)?),
+            Expr::Convert { expr, data_type: Some(t), .. } => format!("CAST({} AS {})", self.expr(expr)?, cast_type(t)?),
+            // `CONVERT(x USING utf8mb4)`: PostgreSQL's text is one encoding already.
+            Expr::Convert { expr, data_type: None, charset: Some(_), .. } => self.expr(expr)?,
             Expr::Exists { subquery, negated } => format!("{}EXISTS ({})", if *negated { "NOT " } else { "" }, self.query(subquery)?),
             Expr::Subquery(sub) => format!("({})", self.query(sub)?),
             Expr::Function(f) => functions::call(self, f)?,

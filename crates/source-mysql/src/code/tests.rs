@@ -193,3 +193,11 @@ fn signals_become_calls_before_parsing() {
     );
     assert!(plpgsql::rewrite_signals("SIGNAL my_condition").is_err());
 }
+
+#[test]
+fn mysql_8_casts_and_conversions_with_character_sets_read() {
+    let c = view("select cast(`Qty` as char charset utf8mb4) AS `A`, convert(`Note` using utf8mb4) AS `b` from `Orders`");
+    assert_eq!(sql(&c), "CREATE VIEW \"shop\".\"v\" (\"a\", \"b\") AS SELECT CAST(\"qty\" AS text) AS \"a\", \"note\" AS \"b\" FROM \"shop\".\"orders\"");
+    assert_eq!(strip_cast_charsets("cast(a as char(10) character set latin1)"), "cast(a as char(10) )");
+    assert_eq!(strip_cast_charsets("select 'charset x'"), "select 'charset x'", "strings untouched");
+}
