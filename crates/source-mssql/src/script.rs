@@ -188,6 +188,100 @@ fn is_noise(s: &Statement) -> bool {
         || s.to_string().to_ascii_uppercase().starts_with("ALTER DATABASE")
 }
 
+/// `CREATE TABLE` batches without their computed columns (`[c] AS (expr) [PERSISTED]`, which
+/// sqlparser cannot read and a script's INSERTs never fill), and those columns: (table,
+/// column, definition).
+fn without_computed_columns(batch: &str) -> (String, Vec<(String, String, String)>) {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let upper = batch.to_ascii_uppercase();
+    if !upper.contains("CREATE TABLE") || !upper.contains(" AS ") {
+        return (batch.to_string(), vec![]);
+    }
+    let Ok(tokens) = Tokenizer::new(&MsSqlDialect {}, batch).tokenize() else { return (batch.to_string(), vec![]) };
+    let word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let solid = |from: usize| (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)));
+    let mut out = String::with_capacity(batch.len());
+    let mut found = Vec::new();
+    let (mut depth, mut table, mut in_create, mut i) = (0i32, String::new(), false, 0usize);
+    // Where the current column definition starts in `out`, and its first token.
+    let mut item_start: Option<(usize, usize)> = None;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        if word(t, "TABLE") && out.to_ascii_uppercase().trim_end().ends_with("CREATE") {
+            in_create = true;
+            if let Some(n) = solid(i + 1) {
+                // The table's last name part: `[dbo].[T]` → `T`.
+                let mut k = n;
+                while let Some(dot) = solid(k + 1).filter(|&d| tokens[d] == Token::Period) {
+                    k = solid(dot + 1).unwrap_or(k);
+                }
+                if let Token::Word(w) = &tokens[k] {
+                    table = w.value.clone();
+                }
+            }
+        }
+        match t {
+            Token::LParen => {
+                depth += 1;
+                if in_create && depth == 1 {
+                    out.push_str(&t.to_string());
+                    i += 1;
+                    item_start = solid(i).map(|s| (out.len(), s));
+                    continue;
+                }
+            }
+            Token::RParen => depth -= 1,
+            Token::Comma if in_create && depth == 1 => {
+                out.push_str(&t.to_string());
+                i += 1;
+                item_start = solid(i).map(|s| (out.len(), s));
+                continue;
+            }
+            _ => {}
+        }
+        // `name AS (` at the start of a column definition: a computed column.
+        if let (true, 1, Some((at, first))) = (in_create, depth, item_start) {
+            if i == first {
+                if let (Token::Word(name), Some(a)) = (t, solid(i + 1)) {
+                    if word(&tokens[a], "AS") {
+                        // Its definition runs to the next comma or the closing parenthesis at depth 1.
+                        let (mut d, mut j) = (0i32, a + 1);
+                        while j < tokens.len() {
+                            match &tokens[j] {
+                                Token::LParen => d += 1,
+                                Token::RParen if d == 0 => break,
+                                Token::RParen => d -= 1,
+                                Token::Comma if d == 0 => break,
+                                _ => {}
+                            }
+                            j += 1;
+                        }
+                        let definition: String = tokens[a + 1..j].iter().map(|t| t.to_string()).collect::<String>().trim().to_string();
+                        found.push((table.clone(), name.value.clone(), definition));
+                        // Drop the column and the comma before it (or after it, for the first).
+                        out.truncate(at);
+                        if out.trim_end().ends_with(',') {
+                            let cut = out.trim_end().len() - 1;
+                            out.truncate(cut);
+                            i = j;
+                        } else {
+                            i = if tokens.get(j) == Some(&Token::Comma) { j + 1 } else { j };
+                        }
+                        item_start = None;
+                        continue;
+                    }
+                }
+            }
+        }
+        if in_create && depth == 0 && matches!(t, Token::RParen) {
+            in_create = false;
+        }
+        out.push_str(&t.to_string());
+        i += 1;
+    }
+    (out, found)
+}
+
 /// The schema a script creates (tables, keys, indexes, checks, row counts as estimates), with
 /// every statement it does not carry listed.
 pub fn read_schema(text: &str, fallback_name: &str, select: &dyn Fn(&str) -> bool) -> Result<Schema, String> {
@@ -196,6 +290,16 @@ pub fn read_schema(text: &str, fallback_name: &str, select: &dyn Fn(&str) -> boo
     let mut objects: Vec<SourceObject> = Vec::new();
     let listed = |objects: &mut Vec<SourceObject>, kind: ObjectKind, name: String, sql: String| objects.push(SourceObject { kind, name, table: None, sql });
     for (bi, batch) in batches(text).iter().enumerate() {
+        let (batch, computed) = without_computed_columns(batch);
+        for (table, column, definition) in computed {
+            objects.push(SourceObject {
+                kind: ObjectKind::Statement,
+                name: format!("computed column {table}.{column}"),
+                table: Some(table.clone()),
+                sql: format!("-- a computed column (its values are not in the script): add it on the target as a generated column\nALTER TABLE {table} ADD {column} AS {definition}"),
+            });
+        }
+        let batch = &batch;
         let stmts = match parse(batch) {
             Ok(s) => s,
             Err(e) => {
@@ -332,7 +436,8 @@ pub fn read_rows(text: &str, table: &Table, per_batch: usize, mut send: impl FnM
         if !batch.contains(&table.name) {
             continue;
         }
-        let Ok(stmts) = parse(&batch) else { continue };
+        // Read as introspection read it (a batch it could not read is listed there).
+        let Ok(stmts) = parse(&without_computed_columns(&batch).0) else { continue };
         for s in stmts {
             let Statement::Insert(ins) = &s else { continue };
             let TableObject::TableName(n) = &ins.table else { continue };
@@ -433,6 +538,17 @@ mod tests {
         assert_eq!(tag.indexes[0].name, "IX_Tag");
         assert_eq!(s.objects.len(), 1, "{:?}", s.objects);
         assert_eq!((s.objects[0].kind, s.objects[0].name.as_str()), (ObjectKind::View, "Cheap"));
+    }
+
+    #[test]
+    fn computed_columns_are_listed_and_the_table_still_read() {
+        let script = "CREATE TABLE [dbo].[Line] ([Qty] INT NOT NULL, [Total] AS ([Qty] * [Price]) PERSISTED, [Price] MONEY NOT NULL, [Twice] AS ([Qty]*(2)));\nGO\nINSERT INTO [dbo].[Line] ([Qty], [Price]) VALUES (2, 1.5);\nGO\n";
+        let s = read_schema(script, "f", &|_| true).unwrap();
+        let cols: Vec<&str> = s.table("Line").unwrap().columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(cols, ["Qty", "Price"]);
+        let listed: Vec<&str> = s.objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(listed, ["computed column Line.Total", "computed column Line.Twice"]);
+        assert!(s.objects[0].sql.ends_with("ADD Total AS ([Qty] * [Price]) PERSISTED"), "{}", s.objects[0].sql);
     }
 
     #[test]
