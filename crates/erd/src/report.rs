@@ -417,6 +417,23 @@ pub fn html(r: &ReportInput) -> String {
                 ],
             );
             s.push_str("</details>\n");
+            // `--objects`: each view and call, run on both sides.
+            let objects = arr(v, "objects");
+            if !objects.is_empty() {
+                let all_equal = objects.iter().all(|o| o.get("equal").and_then(Value::as_bool) == Some(true));
+                let _ = writeln!(
+                    s,
+                    "<details id=\"verify-objects\"{}><summary>Views and calls ({})</summary>",
+                    if all_equal { "" } else { " open" },
+                    objects.len()
+                );
+                table(
+                    &mut s,
+                    &objects,
+                    &[("object", "object"), ("equal", "equal"), ("source rows", "source_rows"), ("target rows", "target_rows"), ("detail", "detail")],
+                );
+                s.push_str("</details>\n");
+            }
         }
     }
     s.push_str("</section>\n<section id=\"erd\" class=\"erd\"><h2>Entity-relationship diagram</h2>\n");
@@ -454,7 +471,11 @@ mod tests {
             ], "tables": [{"source": "t", "target": "t", "estimated_rows": 5}],
                "code": [{"kind": "view", "converted": 3, "with_warnings": 1, "not_converted": 2}]}),
             migrate: migrate.map(|m| ("then".to_string(), m)),
-            verify: Some(("now".into(), serde_json::json!({"equal": true, "tables": [], "rows_compared": 3, "seconds": 0.5}))),
+            verify: Some((
+                "now".into(),
+                serde_json::json!({"equal": true, "tables": [], "rows_compared": 3, "seconds": 0.5,
+                    "objects": [{"object": "view v", "equal": true, "source_rows": 2, "target_rows": 2}]}),
+            )),
             svg: Some("<?xml version=\"1.0\"?><!DOCTYPE svg><svg width=\"300pt\" height=\"100pt\"><g/></svg>".into()),
             svg_error: None,
             mermaid: String::new(),
@@ -474,6 +495,10 @@ mod tests {
                 "<td class=\"kind\">view</td><td class=\"converted n\">3</td><td class=\"with_warnings n\">1</td><td class=\"not_converted n\">2</td>"
             ),
             "the per-kind conversion counts"
+        );
+        assert!(
+            page.contains("<details id=\"verify-objects\"><summary>Views and calls (1)</summary>") && page.contains("<td class=\"object\">view v</td>"),
+            "verify --objects in the report"
         );
         assert!(!page.contains("<script"));
     }
