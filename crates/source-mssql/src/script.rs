@@ -188,6 +188,98 @@ fn is_noise(s: &Statement) -> bool {
         || s.to_string().to_ascii_uppercase().starts_with("ALTER DATABASE")
 }
 
+/// A token as T-SQL again: sqlparser prints string tokens without escaping their quotes
+/// (`N'it''s'` would come back as `N'it's'`), so strings are quoted here.
+fn token_sql(t: &sqlparser::tokenizer::Token) -> String {
+    use sqlparser::tokenizer::Token;
+    match t {
+        Token::SingleQuotedString(s) => format!("'{}'", s.replace('\'', "''")),
+        Token::NationalStringLiteral(s) => format!("N'{}'", s.replace('\'', "''")),
+        other => other.to_string(),
+    }
+}
+
+/// What SSMS adds around the schema that says nothing of it: index and table storage
+/// (`WITH (PAD_INDEX = OFF, …)`, `ON [PRIMARY]`, `TEXTIMAGE_ON [PRIMARY]`), `WITH [NO]CHECK`
+/// before `ADD CONSTRAINT`, and the `ALTER TABLE … [NO]CHECK CONSTRAINT …` statements that
+/// follow each constraint — removed so sqlparser reads the rest.
+fn without_storage_clauses(batch: &str) -> String {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&MsSqlDialect {}, batch).tokenize() else { return batch.to_string() };
+    let word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let solid = |from: usize| (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)));
+    // `ALTER TABLE t [NO]CHECK CONSTRAINT c` (after a `WITH CHECK ADD`): the whole statement.
+    let first = solid(0);
+    if let Some(f) = first.filter(|&f| word(&tokens[f], "ALTER")) {
+        let words: Vec<usize> = (f..tokens.len()).filter(|&j| !matches!(tokens[j], Token::Whitespace(_))).collect();
+        // ALTER TABLE name(.name)* CHECK|NOCHECK CONSTRAINT …
+        let mut k = 2;
+        while words.get(k + 1).is_some_and(|&j| tokens[j] == Token::Period) {
+            k += 2;
+        }
+        if words.len() > k + 2 && (word(&tokens[words[k + 1]], "CHECK") || word(&tokens[words[k + 1]], "NOCHECK")) && word(&tokens[words[k + 2]], "CONSTRAINT")
+        {
+            return String::new();
+        }
+    }
+    let mut out = String::with_capacity(batch.len());
+    let mut last: Option<&Token> = None;
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        let after_paren = last == Some(&Token::RParen);
+        // `) WITH (option = value, …)`
+        if after_paren && word(t, "WITH") {
+            if let Some(open) = solid(i + 1).filter(|&o| tokens[o] == Token::LParen) {
+                let (mut d, mut j) = (0i32, open);
+                while j < tokens.len() {
+                    match tokens[j] {
+                        Token::LParen => d += 1,
+                        Token::RParen => {
+                            d -= 1;
+                            if d == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                if tokens[open..j].contains(&Token::Eq) {
+                    i = j + 1;
+                    continue;
+                }
+            }
+        }
+        // `) ON [PRIMARY]`, `TEXTIMAGE_ON [x]`, `FILESTREAM_ON [x]`
+        if (after_paren && word(t, "ON")) || word(t, "TEXTIMAGE_ON") || word(t, "FILESTREAM_ON") {
+            let filegroup =
+                |t: &Token| matches!(t, Token::Word(w) if w.quote_style == Some('[') || (w.quote_style.is_none() && w.value.eq_ignore_ascii_case("PRIMARY")));
+            if let Some(n) = solid(i + 1).filter(|&n| filegroup(&tokens[n])) {
+                if solid(n + 1).is_none_or(|m| tokens[m] != Token::LParen) {
+                    i = n + 1;
+                    continue;
+                }
+            }
+        }
+        // `ALTER TABLE t WITH CHECK ADD …` / `WITH NOCHECK ADD …`
+        if word(t, "WITH") && solid(i + 1).is_some_and(|n| word(&tokens[n], "CHECK") || word(&tokens[n], "NOCHECK")) {
+            if let Some(n) = solid(i + 1) {
+                if solid(n + 1).is_some_and(|m| word(&tokens[m], "ADD")) {
+                    i = n + 1;
+                    continue;
+                }
+            }
+        }
+        if !matches!(t, Token::Whitespace(_)) {
+            last = Some(t);
+        }
+        out.push_str(&token_sql(t));
+        i += 1;
+    }
+    out
+}
+
 /// `CREATE TABLE` batches without their computed columns (`[c] AS (expr) [PERSISTED]`, which
 /// sqlparser cannot read and a script's INSERTs never fill), and those columns: (table,
 /// column, definition).
@@ -224,7 +316,7 @@ fn without_computed_columns(batch: &str) -> (String, Vec<(String, String, String
             Token::LParen => {
                 depth += 1;
                 if in_create && depth == 1 {
-                    out.push_str(&t.to_string());
+                    out.push_str(&token_sql(t));
                     i += 1;
                     item_start = solid(i).map(|s| (out.len(), s));
                     continue;
@@ -232,7 +324,7 @@ fn without_computed_columns(batch: &str) -> (String, Vec<(String, String, String
             }
             Token::RParen => depth -= 1,
             Token::Comma if in_create && depth == 1 => {
-                out.push_str(&t.to_string());
+                out.push_str(&token_sql(t));
                 i += 1;
                 item_start = solid(i).map(|s| (out.len(), s));
                 continue;
@@ -256,7 +348,7 @@ fn without_computed_columns(batch: &str) -> (String, Vec<(String, String, String
                             }
                             j += 1;
                         }
-                        let definition: String = tokens[a + 1..j].iter().map(|t| t.to_string()).collect::<String>().trim().to_string();
+                        let definition: String = tokens[a + 1..j].iter().map(token_sql).collect::<String>().trim().to_string();
                         found.push((table.clone(), name.value.clone(), definition));
                         // Drop the column and the comma before it (or after it, for the first).
                         out.truncate(at);
@@ -276,7 +368,7 @@ fn without_computed_columns(batch: &str) -> (String, Vec<(String, String, String
         if in_create && depth == 0 && matches!(t, Token::RParen) {
             in_create = false;
         }
-        out.push_str(&t.to_string());
+        out.push_str(&token_sql(t));
         i += 1;
     }
     (out, found)
@@ -290,7 +382,7 @@ pub fn read_schema(text: &str, fallback_name: &str, select: &dyn Fn(&str) -> boo
     let mut objects: Vec<SourceObject> = Vec::new();
     let listed = |objects: &mut Vec<SourceObject>, kind: ObjectKind, name: String, sql: String| objects.push(SourceObject { kind, name, table: None, sql });
     for (bi, batch) in batches(text).iter().enumerate() {
-        let (batch, computed) = without_computed_columns(batch);
+        let (batch, computed) = without_computed_columns(&without_storage_clauses(batch));
         for (table, column, definition) in computed {
             objects.push(SourceObject {
                 kind: ObjectKind::Statement,
@@ -437,7 +529,7 @@ pub fn read_rows(text: &str, table: &Table, per_batch: usize, mut send: impl FnM
             continue;
         }
         // Read as introspection read it (a batch it could not read is listed there).
-        let Ok(stmts) = parse(&without_computed_columns(&batch).0) else { continue };
+        let Ok(stmts) = parse(&without_computed_columns(&without_storage_clauses(&batch)).0) else { continue };
         for s in stmts {
             let Statement::Insert(ins) = &s else { continue };
             let TableObject::TableName(n) = &ins.table else { continue };
@@ -538,6 +630,37 @@ mod tests {
         assert_eq!(tag.indexes[0].name, "IX_Tag");
         assert_eq!(s.objects.len(), 1, "{:?}", s.objects);
         assert_eq!((s.objects[0].kind, s.objects[0].name.as_str()), (ObjectKind::View, "Cheap"));
+    }
+
+    /// What SSMS "Generate Scripts" writes, data included.
+    const SSMS: &str = "USE [Shop]\nGO\n/****** Object:  Table [dbo].[Item] ******/\nSET ANSI_NULLS ON\nGO\nCREATE TABLE [dbo].[Item](\n\t[Id] [int] IDENTITY(1,1) NOT NULL,\n\t[Name] [nvarchar](40) NOT NULL,\n\t[Price] [numeric](10, 2) NULL,\n\t[Added] [datetime] NULL,\n\t[Body] [nvarchar](max) NULL,\n CONSTRAINT [PK_Item] PRIMARY KEY CLUSTERED \n(\n\t[Id] ASC\n)WITH (PAD_INDEX = OFF, STATISTICS_NORECOMPUTE = OFF, IGNORE_DUP_KEY = OFF) ON [PRIMARY]\n) ON [PRIMARY] TEXTIMAGE_ON [PRIMARY]\nGO\nCREATE TABLE [dbo].[Tag]([ItemId] [int] NOT NULL) ON [PRIMARY]\nGO\nSET IDENTITY_INSERT [dbo].[Item] ON \nGO\nINSERT [dbo].[Item] ([Id], [Name], [Price], [Added], [Body]) VALUES (1, N'a', CAST(0.99 AS Numeric(10, 2)), CAST(N'2009-01-01T00:00:00.000' AS DateTime), NULL)\nGO\nSET IDENTITY_INSERT [dbo].[Item] OFF\nGO\nALTER TABLE [dbo].[Tag]  WITH CHECK ADD  CONSTRAINT [FK_Tag_Item] FOREIGN KEY([ItemId])\nREFERENCES [dbo].[Item] ([Id])\nGO\nALTER TABLE [dbo].[Tag] CHECK CONSTRAINT [FK_Tag_Item]\nGO\n";
+
+    #[test]
+    fn an_ssms_generated_script_reads_whole() {
+        let s = read_schema(SSMS, "f", &|_| true).unwrap();
+        assert!(s.objects.is_empty(), "nothing left unread: {:?}", s.objects);
+        let item = s.table("Item").unwrap();
+        let types: Vec<&DataType> = item.columns.iter().map(|c| &c.data_type).collect();
+        assert_eq!(
+            types,
+            [
+                &DataType::Int { bytes: 4, unsigned: false, display_width: None },
+                &DataType::Varchar { len: 40 },
+                &DataType::Decimal { precision: 10, scale: 2, unsigned: false },
+                &DataType::DateTime { fsp: 3 },
+                &DataType::Text { max_bytes: 2_147_483_647 },
+            ]
+        );
+        assert!(item.columns[0].auto_increment);
+        assert_eq!(s.table("Tag").unwrap().foreign_keys[0].ref_table, "Item");
+        let mut rows = Vec::new();
+        read_rows(SSMS, item, 10, |b| {
+            rows.extend(b);
+            true
+        })
+        .unwrap();
+        assert_eq!(rows[0][2], Value::Decimal("0.99".into()), "CAST(0.99 AS Numeric(10, 2)) is 0.99");
+        assert_eq!(ferry_model::canonical::canonical(&rows[0][3]).unwrap(), "2009-01-01 00:00:00");
     }
 
     #[test]

@@ -41,6 +41,15 @@ pub fn data_type(t: &T) -> Result<DataType, String> {
         T::Datetime(_) => DataType::DateTime { fsp: 3 },
         T::Time(p, _) => DataType::Time { fsp: p.unwrap_or(7).min(7) as u8 },
         T::Uuid => DataType::Uuid,
+        // SSMS brackets type names (`[nvarchar](40)`): read again without the brackets.
+        T::Custom(name, args) if name.to_string().starts_with('[') && !args.iter().any(|a| a.starts_with('[')) => {
+            let bare = name.to_string().replace(['[', ']'], "");
+            let text = if args.is_empty() { bare.clone() } else { format!("{bare}({})", args.join(", ")) };
+            match sqlparser::parser::Parser::new(&sqlparser::dialect::MsSqlDialect {}).try_with_sql(&text).and_then(|mut p| p.parse_data_type()) {
+                Ok(t) if !matches!(&t, T::Custom(n, _) if n.to_string().starts_with('[')) => return data_type(&t),
+                _ => return Err(format!("type {text}")),
+            }
+        }
         T::Custom(name, args) => {
             let n = name.to_string().trim_matches(|c| c == '[' || c == ']').to_ascii_lowercase();
             let n = n.rsplit('.').next().unwrap_or(&n).trim_matches(|c| c == '[' || c == ']').to_string();
@@ -67,6 +76,11 @@ pub fn data_type(t: &T) -> Result<DataType, String> {
 
 /// A literal of the script as a value of `ty`.
 pub fn value(e: &Expr, ty: &DataType) -> Result<Value, String> {
+    // `CAST(N'2009-01-01T00:00:00.000' AS DateTime)`, `CAST(0.99 AS Numeric(10, 2))`: how SSMS
+    // writes values; the column's type governs.
+    if let Expr::Cast { expr, .. } = e {
+        return value(expr, ty);
+    }
     let (negative, e) = match e {
         Expr::UnaryOp { op: UnaryOperator::Minus, expr } => (true, expr.as_ref()),
         Expr::UnaryOp { op: UnaryOperator::Plus, expr } => (false, expr.as_ref()),

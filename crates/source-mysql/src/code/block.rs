@@ -70,7 +70,7 @@ impl Reader {
     fn new(sql: &str) -> R<Self> {
         let tokens = Tokenizer::new(&MySqlDialect {}, sql).tokenize().map_err(|e| Refused(format!("the SQL could not be read: {e}")))?;
         // Comments are white space to the tokenizer; `#` comments are MySQL's too.
-        let tokens = tokens.into_iter().filter(|t| !matches!(t, Token::Whitespace(_))).map(|t| (t.clone(), t.to_string())).collect();
+        let tokens = tokens.into_iter().filter(|t| !matches!(t, Token::Whitespace(_))).map(|t| (t.clone(), super::token_sql(&t))).collect();
         Ok(Reader { tokens, at: 0 })
     }
 

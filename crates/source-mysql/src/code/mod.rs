@@ -63,6 +63,18 @@ fn parse_one(sql: &str) -> Result<Statement, Refused> {
     Ok(stmts.remove(0))
 }
 
+/// A token as SQL again: sqlparser prints string tokens without escaping their quotes
+/// (`'it''s'` would come back as `'it's'`), so strings are quoted here, doubling the quote.
+pub(super) fn token_sql(t: &sqlparser::tokenizer::Token) -> String {
+    use sqlparser::tokenizer::Token;
+    match t {
+        Token::SingleQuotedString(s) => format!("'{}'", s.replace('\'', "''")),
+        Token::NationalStringLiteral(s) => format!("N'{}'", s.replace('\'', "''")),
+        Token::DoubleQuotedString(s) => format!("'{}'", s.replace('\'', "''")),
+        other => other.to_string(),
+    }
+}
+
 /// `CAST(x AS CHAR CHARSET utf8mb4)` (how MySQL 8 stores a view's casts) → `CAST(x AS CHAR)`:
 /// sqlparser reads no character set in a cast, and PostgreSQL's text has one encoding.
 pub(super) fn strip_cast_charsets(sql: &str) -> String {
@@ -97,7 +109,7 @@ pub(super) fn strip_cast_charsets(sql: &str) -> String {
         if !matches!(t, Token::Whitespace(_)) {
             last_solid = Some(t);
         }
-        out.push_str(&t.to_string());
+        out.push_str(&token_sql(t));
         i += 1;
     }
     out

@@ -23,7 +23,7 @@ pub fn rewrite_signals(sql: &str) -> Result<String, Refused> {
     let next = |from: usize| (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)));
     while i < tokens.len() {
         if !word(&tokens[i], "SIGNAL") {
-            out.push_str(&tokens[i].to_string());
+            out.push_str(&super::token_sql(&tokens[i]));
             i += 1;
             continue;
         }
@@ -56,7 +56,7 @@ pub fn rewrite_signals(sql: &str) -> Result<String, Refused> {
                     end += 1;
                 }
                 if name.value.eq_ignore_ascii_case("MESSAGE_TEXT") {
-                    message = tokens[eq + 1..end].iter().map(|t| t.to_string()).collect::<String>().trim().to_string();
+                    message = tokens[eq + 1..end].iter().map(super::token_sql).collect::<String>().trim().to_string();
                 }
                 k = end;
                 if tokens.get(end) == Some(&Token::Comma) {

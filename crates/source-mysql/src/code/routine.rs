@@ -29,7 +29,7 @@ fn refused<T>(what: impl Into<String>) -> R<T> {
 
 /// A token's text, as written.
 fn text(tokens: &[Token]) -> String {
-    tokens.iter().map(|t| t.to_string()).collect::<String>().trim().to_string()
+    tokens.iter().map(super::token_sql).collect::<String>().trim().to_string()
 }
 
 fn is_word(t: &Token, w: &str) -> bool {
@@ -152,7 +152,7 @@ fn header(sql: &str) -> R<Header> {
             _ => ("IN".to_string(), &words[..]),
         };
         let Some(pname) = rest.first().and_then(|t| word_value(t)) else { return refused("a parameter the converter cannot read") };
-        let ty = rest[1..].iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ");
+        let ty = rest[1..].iter().map(|t| super::token_sql(t)).collect::<Vec<_>>().join(" ");
         params.push((mode, pname.to_string(), declared_type(&ty)?));
     }
     let mut i = close + 1;
@@ -260,7 +260,7 @@ fn declarations(body: &[Token]) -> R<(Vec<Declare>, Vec<Token>)> {
                 let Some(name) = ws.first().and_then(|t| word_value(t)) else { return refused("a DECLARE the converter cannot read") };
                 names.push(name.to_string());
                 if n == parts.len() - 1 {
-                    ty = ws[1..].iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ");
+                    ty = ws[1..].iter().map(|t| super::token_sql(t)).collect::<Vec<_>>().join(" ");
                 }
             }
             out.push(Declare::Vars { names, ty, default: default_at.map(|j| text(&body[j + 1..end])) });

@@ -201,3 +201,16 @@ fn mysql_8_casts_and_conversions_with_character_sets_read() {
     assert_eq!(strip_cast_charsets("cast(a as char(10) character set latin1)"), "cast(a as char(10) )");
     assert_eq!(strip_cast_charsets("select 'charset x'"), "select 'charset x'", "strings untouched");
 }
+
+#[test]
+fn quotes_inside_strings_survive_the_token_passes() {
+    let o = SourceObject {
+        kind: ObjectKind::Trigger,
+        name: "q".into(),
+        table: Some("Orders".into()),
+        sql: "CREATE TRIGGER `q` BEFORE INSERT ON `Orders` FOR EACH ROW BEGIN SET NEW.Note = 'it''s'; IF NEW.Qty < 0 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'can''t'; END IF; END".into(),
+    };
+    let c = convert_objects(&schema(vec![o]), &Names::new()).remove(0);
+    assert!(c.refused.is_none(), "{:?}", c.refused);
+    assert!(c.statements[0].contains("NEW.\"note\" := 'it''s';") && c.statements[0].contains("MESSAGE = 'can''t'"), "{}", c.statements[0]);
+}
