@@ -74,3 +74,67 @@ fn sql_server_type_families_from_a_script_load_and_verify() {
     assert_ne!(r.status, 0);
     assert!(r.all().contains("table Family, column Small, row 1 of its INSERT"), "{}", r.all());
 }
+
+/// What SSMS "Generate Scripts" (schema and data) writes migrates and verifies as it is.
+#[test]
+fn an_ssms_generated_script_migrates_and_verifies() {
+    let script = "USE [Shop]
+GO
+/****** Object:  Table [dbo].[Item]    Script Date: 12/4/2026 10:00:00 AM ******/
+SET ANSI_NULLS ON
+GO
+SET QUOTED_IDENTIFIER ON
+GO
+CREATE TABLE [dbo].[Item](
+\t[Id] [int] IDENTITY(1,1) NOT NULL,
+\t[Name] [nvarchar](40) NOT NULL,
+\t[Price] [numeric](10, 2) NULL,
+\t[Added] [datetime] NULL,
+ CONSTRAINT [PK_Item] PRIMARY KEY CLUSTERED 
+(
+\t[Id] ASC
+)WITH (PAD_INDEX = OFF, STATISTICS_NORECOMPUTE = OFF, IGNORE_DUP_KEY = OFF, ALLOW_ROW_LOCKS = ON, ALLOW_PAGE_LOCKS = ON) ON [PRIMARY]
+) ON [PRIMARY]
+GO
+CREATE TABLE [dbo].[Tag](
+\t[ItemId] [int] NOT NULL,
+\t[Tag] [nvarchar](10) NOT NULL
+) ON [PRIMARY]
+GO
+SET IDENTITY_INSERT [dbo].[Item] ON 
+GO
+INSERT [dbo].[Item] ([Id], [Name], [Price], [Added]) VALUES (1, N'it''s', CAST(0.99 AS Numeric(10, 2)), CAST(N'2009-01-01T00:00:00.000' AS DateTime))
+GO
+INSERT [dbo].[Item] ([Id], [Name], [Price], [Added]) VALUES (7, N'b', NULL, NULL)
+GO
+SET IDENTITY_INSERT [dbo].[Item] OFF
+GO
+INSERT [dbo].[Tag] ([ItemId], [Tag]) VALUES (1, N'x')
+GO
+ALTER TABLE [dbo].[Tag]  WITH CHECK ADD  CONSTRAINT [FK_Tag_Item] FOREIGN KEY([ItemId])
+REFERENCES [dbo].[Item] ([Id])
+ON DELETE CASCADE
+GO
+ALTER TABLE [dbo].[Tag] CHECK CONSTRAINT [FK_Tag_Item]
+GO
+";
+    let db = unique("mssql_ssms");
+    let file = std::env::temp_dir().join(format!("{db}.sql"));
+    std::fs::write(&file, script).unwrap();
+    let src = format!("mssql-script:{}", file.display());
+    let dst = fresh_pg(&db);
+    let plan = ferry(&["plan", "--source", &src, "--target", &dst, "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap_or_else(|_| panic!("{}", plan.all()));
+    let actions: Vec<&serde_json::Value> = json["assessment"]["items"].as_array().unwrap().iter().filter(|i| i["severity"] == "action").collect();
+    assert!(actions.is_empty(), "nothing of an SSMS script is left unread: {actions:#?}");
+    migrate_ok(&["--source", &src, "--target", &dst, "--quiet"]);
+    assert_eq!(psql(&dst, "SELECT name || '|' || price || '|' || added FROM shop.item WHERE id = 1").trim(), "it's|0.99|2009-01-01 00:00:00");
+    assert_eq!(psql(&dst, "SELECT confdeltype FROM pg_constraint WHERE conname = 'fk_tag_item'").trim(), "c", "ON DELETE CASCADE kept");
+    assert_eq!(
+        psql(&dst, "INSERT INTO shop.item (name) VALUES ('next') RETURNING id").lines().next().unwrap().trim(),
+        "8",
+        "the identity continues past the script's ids"
+    );
+    psql(&dst, "DELETE FROM shop.item WHERE name = 'next'");
+    verify_equal(&["--source", &src, "--target", &dst]);
+}
