@@ -208,6 +208,18 @@ fn sakila_views_triggers_and_functions_are_converted_and_proven_by_verify_object
     );
     assert_eq!(created.lines().next().unwrap().trim(), "t", "customer_create_date sets create_date on insert");
     psql(&dst, "DELETE FROM sakila.customer WHERE first_name = 'A' AND last_name = 'B'");
+    // payment_date and rental_date: the date given is replaced by the time of the insert.
+    let paid = psql(
+        &dst,
+        "INSERT INTO sakila.payment (customer_id, staff_id, amount, payment_date) VALUES (1, 1, 1.00, '2000-01-01') RETURNING payment_date > '2001-01-01'",
+    );
+    assert_eq!(paid.lines().next().unwrap().trim(), "t", "payment_date sets the payment's date on insert");
+    let rented = psql(
+        &dst,
+        "INSERT INTO sakila.rental (rental_date, inventory_id, customer_id, staff_id) VALUES ('2000-01-01', 1, 1, 1) RETURNING rental_date > '2001-01-01'",
+    );
+    assert_eq!(rented.lines().next().unwrap().trim(), "t", "rental_date sets the rental's date on insert");
+    psql(&dst, "DELETE FROM sakila.payment WHERE amount = 1.00 AND payment_date > '2020-01-01'; DELETE FROM sakila.rental WHERE rental_date > '2020-01-01'");
     // …and stay quiet in ferry's own sessions, which copy what the source's triggers did.
     psql(&dst, "SET ferry.applying = 'on'; INSERT INTO sakila.film (film_id, title, language_id) VALUES (5000, 'FERRY QUIET', 1); DELETE FROM sakila.film WHERE film_id = 5000");
     assert_eq!(film_text("FERRY QUIET"), "0");

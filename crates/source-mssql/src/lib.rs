@@ -167,17 +167,26 @@ fn expr(column: &str, canon: Canon) -> String {
 }
 
 impl MsScriptSource {
-    /// The canonical texts `exprs` of every row of `table`.
-    fn texts(&self, table: &Table, exprs: &[String]) -> Result<Vec<Vec<Option<String>>>, SourceError> {
-        let cols: Vec<(usize, Canon)> = exprs
+    /// How each of `exprs` reads a row: the column's index and its comparison.
+    fn columns_of(table: &Table, exprs: &[String]) -> Result<Vec<(usize, Canon)>, SourceError> {
+        exprs
             .iter()
             .map(|e| {
                 let (c, canon): (String, Canon) = serde_json::from_str(e).map_err(|_| definite(format!("not a canonical expression of this source: {e}")))?;
                 let i = table.column_index(&c).ok_or_else(|| definite(format!("table {}: no column {c}", table.name)))?;
                 Ok((i, canon))
             })
-            .collect::<Result<_, SourceError>>()?;
-        Ok(self.rows(table)?.iter().map(|r| cols.iter().map(|(i, canon)| canonical_text(&r[*i], *canon)).collect()).collect())
+            .collect()
+    }
+
+    fn row_texts(row: &Row, cols: &[(usize, Canon)]) -> Vec<Option<String>> {
+        cols.iter().map(|(i, canon)| canonical_text(&row[*i], *canon)).collect()
+    }
+
+    /// The canonical texts `exprs` of every row of `table`.
+    fn texts(&self, table: &Table, exprs: &[String]) -> Result<Vec<Vec<Option<String>>>, SourceError> {
+        let cols = Self::columns_of(table, exprs)?;
+        Ok(self.rows(table)?.iter().map(|r| Self::row_texts(r, &cols)).collect())
     }
 }
 
@@ -202,14 +211,13 @@ impl ferry_model::VerifySource for MsScriptSource {
     }
 
     async fn read_keys(&self, table: &Table, key_exprs: &[String], keys: &[Vec<String>], tx: RowSender) -> Result<u64, SourceError> {
-        let texts = self.texts(table, key_exprs)?;
+        // One read of the script: each row's key texts decide whether it is sent.
+        let cols = Self::columns_of(table, key_exprs)?;
         let wanted: std::collections::HashSet<&Vec<String>> = keys.iter().collect();
         let rows: Vec<Row> = self
             .rows(table)?
             .into_iter()
-            .zip(texts)
-            .filter(|(_, t)| wanted.contains(&t.iter().map(|x| x.clone().unwrap_or_default()).collect::<Vec<_>>()))
-            .map(|(r, _)| r)
+            .filter(|r| wanted.contains(&Self::row_texts(r, &cols).into_iter().map(Option::unwrap_or_default).collect::<Vec<_>>()))
             .collect();
         let n = rows.len() as u64;
         if !rows.is_empty() {

@@ -181,11 +181,14 @@ fn table_of(ct: &CreateTable) -> Result<Table, String> {
     Ok(t)
 }
 
-/// Statements passed over: session settings and the database's own lifecycle.
+/// Statements passed over: session settings and the database's own lifecycle. (An INSERT is
+/// never printed to find out: it may hold a batch's worth of rows.)
 fn is_noise(s: &Statement) -> bool {
-    matches!(s, Statement::Set(_) | Statement::Use(_) | Statement::CreateDatabase { .. } | Statement::Print(_))
-        || matches!(s, Statement::Drop { .. })
-        || s.to_string().to_ascii_uppercase().starts_with("ALTER DATABASE")
+    match s {
+        Statement::Set(_) | Statement::Use(_) | Statement::CreateDatabase { .. } | Statement::Print(_) | Statement::Drop { .. } => true,
+        Statement::Insert(_) | Statement::CreateTable(_) => false,
+        other => other.to_string().to_ascii_uppercase().starts_with("ALTER DATABASE"),
+    }
 }
 
 /// A token as T-SQL again: sqlparser prints string tokens without escaping their quotes

@@ -1,6 +1,7 @@
 //! SQL Server's types in the neutral model ([`data_type`]) and a script's literals as values of
 //! them ([`value`]). A literal a column's type cannot hold is an error naming it, never a NULL.
 
+use ferry_model::value::{civil_from_days, days_from_civil};
 use ferry_model::{DataType, Date, DateTime, Value};
 use sqlparser::ast::{CharacterLength, DataType as T, ExactNumberInfo, Expr, UnaryOperator, Value as V};
 
@@ -195,29 +196,6 @@ fn time_of_day(s: &str) -> Option<i64> {
     Some(((h * 60 + m) * 60 + sec) * 1_000_000 + micros)
 }
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-/// The civil date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> Date {
-    let z = z + 719468;
-    let era = if z >= 0 { z } else { z - 146096 } / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    Date { year: (yoe + era * 400 + i64::from(m <= 2)) as i32, month: m as u8, day: d as u8 }
-}
-
 /// `YYYY-MM-DD HH:MM:SS[.f] ±HH:MM` as the instant in UTC.
 fn offset_datetime(s: &str) -> Option<DateTime> {
     let s = s.trim();
@@ -230,7 +208,8 @@ fn offset_datetime(s: &str) -> Option<DateTime> {
     let days = days_from_civil(dt.date.year.into(), dt.date.month.into(), dt.date.day.into());
     let minutes = days * 1440 + i64::from(dt.hour) * 60 + i64::from(dt.minute) - offset_min;
     let (day, min) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
-    Some(DateTime { date: civil_from_days(day), hour: (min / 60) as u8, minute: (min % 60) as u8, second: dt.second, micros: dt.micros })
+    let (year, month, day) = civil_from_days(day);
+    Some(DateTime { date: Date { year: year as i32, month, day }, hour: (min / 60) as u8, minute: (min % 60) as u8, second: dt.second, micros: dt.micros })
 }
 
 #[cfg(test)]

@@ -63,6 +63,11 @@ fn parse_one(sql: &str) -> Result<Statement, Refused> {
     Ok(stmts.remove(0))
 }
 
+/// `t` is the unquoted keyword or name `w` (any case).
+pub(super) fn is_word(t: &sqlparser::tokenizer::Token, w: &str) -> bool {
+    matches!(t, sqlparser::tokenizer::Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
+}
+
 /// A token as SQL again: sqlparser prints string tokens without escaping their quotes
 /// (`'it''s'` would come back as `'it's'`), so strings are quoted here, doubling the quote.
 pub(super) fn token_sql(t: &sqlparser::tokenizer::Token) -> String {
@@ -80,7 +85,7 @@ pub(super) fn token_sql(t: &sqlparser::tokenizer::Token) -> String {
 pub(super) fn strip_cast_charsets(sql: &str) -> String {
     use sqlparser::tokenizer::{Token, Tokenizer};
     let Ok(tokens) = Tokenizer::new(&MySqlDialect {}, sql).tokenize() else { return sql.to_string() };
-    let word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let word = is_word;
     let solid = |from: usize| (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)));
     let mut out = String::with_capacity(sql.len());
     let mut last_solid: Option<&Token> = None;

@@ -19,7 +19,7 @@ pub fn rewrite_signals(sql: &str) -> Result<String, Refused> {
     let tokens = Tokenizer::new(&MySqlDialect {}, sql).tokenize().map_err(|e| Refused(format!("the SQL could not be read: {e}")))?;
     let mut out = String::with_capacity(sql.len());
     let mut i = 0;
-    let word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let word = super::is_word;
     let next = |from: usize| (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)));
     while i < tokens.len() {
         if !word(&tokens[i], "SIGNAL") {
@@ -72,23 +72,11 @@ pub fn rewrite_signals(sql: &str) -> Result<String, Refused> {
     Ok(out)
 }
 
-/// The statements of a body, one PL/pgSQL statement per line at `indent`.
-pub fn statements(r: &mut Renderer, body: &[Statement], indent: usize) -> R<String> {
-    let mut out = String::new();
-    for s in body {
-        out.push_str(&statement(r, s, indent)?);
-    }
-    Ok(out)
-}
-
 fn pad(indent: usize) -> String {
     " ".repeat(indent)
 }
 
-fn block(r: &mut Renderer, b: &ConditionalStatementBlock, indent: usize) -> R<String> {
-    statements(r, b.conditional_statements.statements(), indent)
-}
-
+/// One plain statement (control flow is `super::block`'s: it never reaches here).
 pub fn statement(r: &mut Renderer, s: &Statement, indent: usize) -> R<String> {
     let p = pad(indent);
     Ok(match s {
@@ -101,32 +89,6 @@ pub fn statement(r: &mut Renderer, s: &Statement, indent: usize) -> R<String> {
         Statement::Insert(ins) => format!("{p}{};\n", insert(r, ins)?),
         Statement::Update(u) => format!("{p}{};\n", update(r, u)?),
         Statement::Delete(d) => format!("{p}{};\n", delete(r, d)?),
-        Statement::If(ifs) => {
-            let mut out = String::new();
-            let cond = |r: &mut Renderer, b: &ConditionalStatementBlock| match &b.condition {
-                Some(c) => r.condition(c),
-                None => refuse("IF without a condition"),
-            };
-            out.push_str(&format!("{p}IF {} THEN\n", cond(r, &ifs.if_block)?));
-            out.push_str(&block(r, &ifs.if_block, indent + 2)?);
-            for b in &ifs.elseif_blocks {
-                out.push_str(&format!("{p}ELSIF {} THEN\n", cond(r, b)?));
-                out.push_str(&block(r, b, indent + 2)?);
-            }
-            if let Some(b) = &ifs.else_block {
-                out.push_str(&format!("{p}ELSE\n"));
-                out.push_str(&block(r, b, indent + 2)?);
-            }
-            out.push_str(&format!("{p}END IF;\n"));
-            out
-        }
-        Statement::While(w) => {
-            let c = match &w.while_block.condition {
-                Some(c) => r.condition(c)?,
-                None => return refuse("WHILE without a condition"),
-            };
-            format!("{p}WHILE {c} LOOP\n{}{p}END LOOP;\n", block(r, &w.while_block, indent + 2)?)
-        }
         Statement::Call(f) if f.name.to_string().eq_ignore_ascii_case(SIGNAL) => {
             let FunctionArguments::List(l) = &f.args else { return refuse("SIGNAL") };
             let args: Vec<&Expr> = l

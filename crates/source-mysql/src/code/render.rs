@@ -27,10 +27,8 @@ pub fn refuse<T>(what: impl Into<String>) -> R<T> {
     Err(Refused(what.into()))
 }
 
-/// A PostgreSQL identifier, always quoted.
-pub fn q(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+/// A PostgreSQL identifier, always quoted (the model's standard quoting).
+pub use ferry_model::sqltext::standard_identifier as q;
 
 /// A PostgreSQL string literal.
 pub fn lit(s: &str) -> String {

@@ -15,8 +15,8 @@
 //! - A statement returning rows to the client (a bare SELECT in a procedure) has no PL/pgSQL
 //!   equivalent: the routine is refused naming it.
 
-use super::block;
 use super::render::{q, Refused, Renderer, R};
+use super::{block, is_word};
 use ferry_model::TargetNames;
 use sqlparser::ast::{DataType, ExactNumberInfo, Statement};
 use sqlparser::dialect::MySqlDialect;
@@ -30,10 +30,6 @@ fn refused<T>(what: impl Into<String>) -> R<T> {
 /// A token's text, as written.
 fn text(tokens: &[Token]) -> String {
     tokens.iter().map(super::token_sql).collect::<String>().trim().to_string()
-}
-
-fn is_word(t: &Token, w: &str) -> bool {
-    matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
 }
 
 fn word_value(t: &Token) -> Option<&str> {
