@@ -264,6 +264,8 @@ mod tests {
                         unique: true,
                         kind: IndexKind::BTree,
                         comment: None,
+                        filter: None,
+                        include: vec![],
                     }],
                     ..Default::default()
                 },

@@ -486,7 +486,7 @@ async fn add_foreign_keys(target: &PgTarget, plan: &Plan, reports: &mut [TableRe
                     continue;
                 }
             }
-            let validate = fk.validate;
+            let Some(validate) = fk.validate else { continue };
             if let Err(e) = target.exec(&validate).await {
                 reports[i].failures.push(StepFailure {
                     statement: validate,

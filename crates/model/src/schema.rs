@@ -373,6 +373,12 @@ pub struct Index {
     pub unique: bool,
     pub kind: IndexKind,
     pub comment: Option<String>,
+    /// Non-key columns carried in the index (SQL Server `INCLUDE`), PostgreSQL's `INCLUDE` too.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// A filtered (partial) index's condition, column references in standard double quotes.
+    #[serde(default)]
+    pub filter: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -417,6 +423,10 @@ pub struct ForeignKey {
     pub ref_columns: Vec<String>,
     pub on_delete: FkAction,
     pub on_update: FkAction,
+    /// The source does not vouch for the existing rows (SQL Server: untrusted or disabled): the
+    /// target creates it `NOT VALID`, so new rows are checked and old ones are not.
+    #[serde(default)]
+    pub not_valid: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -426,6 +436,9 @@ pub struct Check {
     /// identifiers (`"qty" > 0`; the source rewrites its own quoting) so the plan can rename them;
     /// the rest as the source wrote it (functions may still need translating).
     pub expression: String,
+    /// As [`ForeignKey::not_valid`]: created `NOT VALID` (existing rows unchecked).
+    #[serde(default)]
+    pub not_valid: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -715,6 +728,8 @@ mod alter_tests {
                 unique: false,
                 kind: IndexKind::BTree,
                 comment: None,
+                filter: None,
+                include: vec![],
             }],
             ..Default::default()
         }

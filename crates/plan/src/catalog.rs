@@ -45,10 +45,10 @@ pub fn from_plan(plan: &Plan) -> Catalog {
         for ix in &t.indexes {
             let columns: Vec<String> = ix.elements.iter().map(|e| index_part(e.trim_end_matches(" DESC"))).collect();
             let plain = ix.elements.iter().all(|e| !e.starts_with('('));
-            if ix.unique && plain {
+            if ix.unique && plain && ix.predicate.is_none() {
                 ct.uniques.push(Constraint { name: ix.name.clone(), columns });
             } else {
-                ct.indexes.push(CatalogIndex { name: ix.name.clone(), columns, unique: ix.unique, method: ix.method.clone(), predicate: None });
+                ct.indexes.push(CatalogIndex { name: ix.name.clone(), columns, unique: ix.unique, method: ix.method.clone(), predicate: ix.predicate.clone() });
             }
         }
         for fk in &t.foreign_keys {

@@ -12,8 +12,11 @@
 //!   target's hashes are made by: a value the load converted wrongly shows as a difference.
 //!   (`Capabilities::hash_in_sql = false`.)
 
+pub mod live;
 pub mod script;
 mod types;
+
+pub use live::{MsReader, MsSource};
 
 use ferry_model::canonical::{canonical, normalize_decimal, row_hash, Canon, ColumnText};
 use ferry_model::{ChunkRange, ErrorKind, Probe, Row, RowSender, Schema, SnapshotPosition, SnapshotReader, Source, SourceError, Table, TableSelection, Value};

@@ -67,7 +67,7 @@ fn fk_action(a: &Option<ReferentialAction>) -> FkAction {
 
 /// A DEFAULT as the model's: literals unquoted, SQL Server's functions by meaning, the rest
 /// kept as T-SQL.
-fn default_value(e: &Expr) -> DefaultValue {
+pub(crate) fn default_value(e: &Expr) -> DefaultValue {
     let e = match e {
         Expr::Nested(x) => x.as_ref(),
         e => e,
@@ -116,10 +116,12 @@ fn constraint(t: &mut Table, c: &TableConstraint) -> Result<(), String> {
             ref_columns: fk.referred_columns.iter().map(|c| c.value.clone()).collect(),
             on_delete: fk_action(&fk.on_delete),
             on_update: fk_action(&fk.on_update),
+            not_valid: false,
         }),
         TableConstraint::Check(ck) => t.checks.push(Check {
             name: ck.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| format!("CK_{}_{}", t.name, t.checks.len() + 1)),
             expression: standard_quoting(&ck.expr.to_string()),
+            not_valid: false,
         }),
         other => return Err(format!("the constraint {other}")),
     }
@@ -127,7 +129,7 @@ fn constraint(t: &mut Table, c: &TableConstraint) -> Result<(), String> {
 }
 
 /// `[a]` → `"a"` in an expression's text (the model's quoting for check expressions).
-fn standard_quoting(s: &str) -> String {
+pub(crate) fn standard_quoting(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut in_str = false;
     for c in s.chars() {
@@ -439,6 +441,8 @@ pub fn read_schema(text: &str, fallback_name: &str, select: &dyn Fn(&str) -> boo
                         unique: ci.unique,
                         kind: IndexKind::BTree,
                         comment: None,
+                        filter: None,
+                        include: vec![],
                     });
                 }
                 Statement::Insert(ins) => {

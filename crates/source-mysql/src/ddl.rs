@@ -76,7 +76,15 @@ fn statement(st: Statement, tables: &HashMap<String, Table>, default_charset: Op
             let table = last_name(&ci.table_name);
             let name = ci.name.as_ref().map(last_name).unwrap_or_default();
             let change = match index_columns(&ci.columns) {
-                Ok(columns) => SchemaChange::Alter(vec![AlterOp::AddIndex(Index { name, columns, unique: ci.unique, kind: IndexKind::BTree, comment: None })]),
+                Ok(columns) => SchemaChange::Alter(vec![AlterOp::AddIndex(Index {
+                    name,
+                    columns,
+                    unique: ci.unique,
+                    kind: IndexKind::BTree,
+                    comment: None,
+                    filter: None,
+                    include: vec![],
+                })]),
                 Err(e) => SchemaChange::NoRowChange(e),
             };
             vec![(Some(table), change)]
@@ -170,6 +178,8 @@ fn alter_table(table: Option<&Table>, ops: &[AlterTableOperation], default_chars
                         unique: false,
                         kind: IndexKind::BTree,
                         comment: None,
+                        filter: None,
+                        include: vec![],
                     })),
                     Err(e) => skipped.push(e),
                 },
@@ -180,6 +190,8 @@ fn alter_table(table: Option<&Table>, ops: &[AlterTableOperation], default_chars
                         unique: true,
                         kind: IndexKind::BTree,
                         comment: None,
+                        filter: None,
+                        include: vec![],
                     })),
                     Err(e) => return SchemaChange::Unsupported(format!("a unique key ferry cannot translate ({e})")),
                 },
@@ -236,6 +248,8 @@ fn create_table(name: &str, ct: &CreateTable, tables: &HashMap<String, Table>, d
                     unique: true,
                     kind: IndexKind::BTree,
                     comment: None,
+                    filter: None,
+                    include: vec![],
                 });
             }
             None => {}
@@ -259,12 +273,12 @@ fn create_table(name: &str, ct: &CreateTable, tables: &HashMap<String, Table>, d
                 if columns.iter().all(|c| c.prefix.is_none()) {
                     t.unique_keys.push(Key { name: name.clone(), columns: columns.iter().map(|c| c.name.clone()).collect() });
                 }
-                t.indexes.push(Index { name, columns, unique: true, kind: IndexKind::BTree, comment: None });
+                t.indexes.push(Index { name, columns, unique: true, kind: IndexKind::BTree, comment: None, filter: None, include: vec![] });
             }
             TableConstraint::Index(ix) => {
                 if let Ok(columns) = index_columns(&ix.columns) {
                     let name = ix.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| columns[0].name.clone());
-                    t.indexes.push(Index { name, columns, unique: false, kind: IndexKind::BTree, comment: None });
+                    t.indexes.push(Index { name, columns, unique: false, kind: IndexKind::BTree, comment: None, filter: None, include: vec![] });
                 }
             }
             // Foreign keys, CHECKs and FULLTEXT/SPATIAL indexes of a table created during sync

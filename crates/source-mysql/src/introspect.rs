@@ -79,7 +79,7 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
             json_columns.push((table, col));
             continue;
         }
-        t.checks.push(Check { name, expression: types::standard_quoting(&clause) });
+        t.checks.push(Check { name, expression: types::standard_quoting(&clause), not_valid: false });
     }
 
     // Views' output columns, described like a table's, for `verify --objects`.
@@ -138,6 +138,8 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
                     _ => IndexKind::BTree,
                 },
                 comment: text(&r, 7).filter(|c| !c.is_empty()),
+                filter: None,
+                include: vec![],
             }
         });
         entry.columns.push(IndexColumn {
@@ -191,6 +193,7 @@ pub async fn introspect(src: &MySqlSource, select: TableSelection<'_>) -> Result
             ref_columns: vec![],
             on_update: FkAction::parse(&text(&r, 6).unwrap_or_default()).unwrap_or(FkAction::NoAction),
             on_delete: FkAction::parse(&text(&r, 7).unwrap_or_default()).unwrap_or(FkAction::NoAction),
+            not_valid: false,
         });
         fk.columns.push(text(&r, 2).unwrap_or_default());
         fk.ref_columns.push(text(&r, 5).unwrap_or_default());

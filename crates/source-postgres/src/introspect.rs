@@ -46,7 +46,7 @@ fn index_of_row(r: &tokio_postgres::Row) -> Result<Index, (String, String)> {
     }
     let columns =
         cols.iter().enumerate().map(|(i, c)| IndexColumn { name: c.clone(), prefix: None, descending: desc.get(i).copied().unwrap_or(false) }).collect();
-    Ok(Index { name, columns, unique, kind, comment: None })
+    Ok(Index { name, columns, unique, kind, comment: None, filter: None, include: vec![] })
 }
 
 pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Schema, SourceError> {
@@ -184,6 +184,7 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
                     unique: true,
                     kind: IndexKind::BTree,
                     comment: None,
+                    filter: None, include: vec![],
                 });
                 t.unique_keys.push(Key { name, columns });
             }
@@ -197,12 +198,13 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
                     ref_columns: r.get(6),
                     on_delete: fk_action(&r.get::<_, String>(7)),
                     on_update: fk_action(&r.get::<_, String>(8)),
+                    not_valid: false,
                 });
             }
             "c" => {
                 let body = def.trim_end_matches(" NOT VALID");
                 let expr = body.strip_prefix("CHECK ").unwrap_or(body);
-                t.checks.push(Check { name, expression: expr.to_string() });
+                t.checks.push(Check { name, expression: expr.to_string(), not_valid: false });
             }
             _ => objects.push(SourceObject {
                 kind: ObjectKind::Constraint,
@@ -283,6 +285,7 @@ pub async fn introspect(src: &PgSource, select: TableSelection<'_>) -> Result<Sc
             ref_columns: r.get(5),
             on_delete: fk_action(&r.get::<_, String>(6)),
             on_update: fk_action(&r.get::<_, String>(7)),
+            not_valid: false,
         });
     }
     for (oid, po) in part_objects {

@@ -193,7 +193,7 @@ pub(crate) fn has_table(conn: &Connection, name: &str) -> Result<bool, SourceErr
 
 fn push_check(table: &mut Table, objects: &mut Vec<SourceObject>, t: &str, name: &str, check: &str, columns: &[String]) {
     if ddl::portable_check(check, columns) {
-        table.checks.push(Check { name: name.to_string(), expression: ddl::standard_expr(check, columns) });
+        table.checks.push(Check { name: name.to_string(), expression: ddl::standard_expr(check, columns), not_valid: false });
     } else {
         objects.push(SourceObject {
             kind: ObjectKind::Constraint,
@@ -330,7 +330,7 @@ pub(crate) fn indexes(conn: &Connection, table: &mut Table, objects: &mut Vec<So
         if unique {
             table.unique_keys.push(Key { name: name.clone(), columns: columns.iter().map(|c| c.name.clone()).collect() });
         }
-        table.indexes.push(Index { name, columns, unique, kind: IndexKind::BTree, comment: None });
+        table.indexes.push(Index { name, columns, unique, kind: IndexKind::BTree, comment: None, filter: None, include: vec![] });
     }
     Ok(())
 }
@@ -356,6 +356,7 @@ fn foreign_keys(conn: &Connection, table: &mut Table, tables: &[String]) -> Resu
                     ref_columns: vec![],
                     on_delete: fk_action(&on_delete),
                     on_update: fk_action(&on_update),
+                    not_valid: false,
                 };
                 fks.push((id, fk, to.is_none()));
                 fks.len() - 1

@@ -15,7 +15,7 @@ use ferry_model::{
     ByteSender, ChunkRange, Column, ErrorKind, Probe, RowSender, Schema, SnapshotPosition, SnapshotReader, Source, SourceError, Table, TableSelection,
     VerifySource,
 };
-use ferry_source_mssql::{MsScriptReader, MsScriptSource};
+use ferry_source_mssql::{MsReader, MsScriptReader, MsScriptSource, MsSource};
 use ferry_source_mysql::binlog::{MySqlCdc, MySqlChangeStream};
 use ferry_source_mysql::{MySqlReader, MySqlSource};
 use ferry_source_postgres::cdc::{PgCdc, PgChangeStream};
@@ -70,6 +70,14 @@ pub const SOURCES: &[Registered] = &[
         capabilities: Capabilities { cdc: Some("pgoutput"), hash_in_sql: true, shared_snapshot: true, raw_copy: true, read_only: false },
     },
     Registered {
+        kind: ferry_source_mssql::live::KIND,
+        schemes: &["mssql", "sqlserver"],
+        name: "SQL Server",
+        example: "mssql://user@host:1433/database?schema=dbo",
+        // No snapshot is shared between SQL Server connections (one per reader).
+        capabilities: Capabilities { cdc: None, hash_in_sql: false, shared_snapshot: false, raw_copy: false, read_only: false },
+    },
+    Registered {
         kind: ferry_source_mssql::KIND,
         schemes: &["mssql-script"],
         name: "SQL Server T-SQL script",
@@ -119,6 +127,10 @@ pub async fn connect_with(url: &str, rules: ferry_model::CellRules) -> Result<An
         ferry_source_postgres::cdc::POSITION_KIND => Ok(AnySource::Postgres(Arc::new(PgSource::connect(url).await?))),
         ferry_source_sqlite::KIND => Ok(AnySource::Sqlite(Arc::new(SqliteSource::connect_with(url, rules).await?))),
         ferry_source_mssql::KIND => Ok(AnySource::MsScript(Arc::new(MsScriptSource::connect(url)?))),
+        ferry_source_mssql::live::KIND => {
+            let url = format!("mssql://{}", url.split_once("://").map(|(_, rest)| rest).unwrap_or(url));
+            Ok(AnySource::MsSql(Arc::new(MsSource::connect(&url).await?)))
+        }
         _ => Err(unknown_scheme(url)),
     }
 }
@@ -129,6 +141,7 @@ pub enum AnySource {
     Postgres(Arc<PgSource>),
     Sqlite(Arc<SqliteSource>),
     MsScript(Arc<MsScriptSource>),
+    MsSql(Arc<MsSource>),
 }
 
 /// A snapshot reader of any registered source.
@@ -137,6 +150,7 @@ pub enum AnyReader {
     Postgres(PgReader),
     Sqlite(SqliteReader),
     MsScript(MsScriptReader),
+    MsSql(MsReader),
 }
 
 /// The change capture of any registered source.
@@ -162,6 +176,7 @@ macro_rules! each_source {
             $any::Postgres($s) => $body,
             $any::Sqlite($s) => $body,
             $any::MsScript($s) => $body,
+            $any::MsSql($s) => $body,
         }
     };
 }
@@ -184,6 +199,7 @@ impl AnySource {
             AnySource::Postgres(_) => ferry_source_postgres::cdc::POSITION_KIND,
             AnySource::Sqlite(_) => ferry_source_sqlite::KIND,
             AnySource::MsScript(_) => ferry_source_mssql::KIND,
+            AnySource::MsSql(_) => ferry_source_mssql::live::KIND,
         };
         SOURCES.iter().find(|r| r.kind == kind).expect("every source is registered")
     }
@@ -204,6 +220,12 @@ impl AnySource {
                 return Err(SourceError::new(
                     ErrorKind::Definite,
                     "a T-SQL script has no change stream: `ferry migrate` loads it (sync needs the live SQL Server)",
+                ))
+            }
+            AnySource::MsSql(_) => {
+                return Err(SourceError::new(
+                    ErrorKind::Definite,
+                    "ferry sync does not read SQL Server's change data capture yet: `ferry migrate` then `ferry verify --repair` bring the target up to date",
                 ))
             }
         })
@@ -265,6 +287,7 @@ impl Source for AnySource {
             AnySource::Postgres(s) => s.open_snapshot(readers).await.map(|(r, p)| (r.into_iter().map(AnyReader::Postgres).collect(), p)),
             AnySource::Sqlite(s) => s.open_snapshot(readers).await.map(|(r, p)| (r.into_iter().map(AnyReader::Sqlite).collect(), p)),
             AnySource::MsScript(s) => s.open_snapshot(readers).await.map(|(r, p)| (r.into_iter().map(AnyReader::MsScript).collect(), p)),
+            AnySource::MsSql(s) => s.open_snapshot(readers).await.map(|(r, p)| (r.into_iter().map(AnyReader::MsSql).collect(), p)),
         }
     }
 

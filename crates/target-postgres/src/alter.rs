@@ -191,7 +191,9 @@ pub fn alter_table_sql(old: &PgTable, new: &PgTable, renamed: &[(String, String)
     for n in &new.checks {
         if !old.checks.iter().any(|o| o.name == n.name && o.expression == n.expression) {
             out.push(new.check_sql(n));
-            out.push(new.validate_sql(&n.name));
+            if !n.not_valid {
+                out.push(new.validate_sql(&n.name));
+            }
         }
     }
     // ON UPDATE CURRENT_TIMESTAMP triggers follow the columns and the table's name.
@@ -232,7 +234,14 @@ mod tests {
             name: name.into(),
             columns: cols,
             primary_key: Some(PgKey { name: format!("{name}_pkey"), columns: vec!["id".into()] }),
-            indexes: vec![PgIndex { name: format!("{name}_iv"), unique: false, method: "btree".into(), elements: vec!["\"v\"".into()] }],
+            indexes: vec![PgIndex {
+                name: format!("{name}_iv"),
+                unique: false,
+                method: "btree".into(),
+                elements: vec!["\"v\"".into()],
+                include: vec![],
+                predicate: None,
+            }],
             foreign_keys: vec![],
             checks: vec![],
             on_update_now: vec![],
@@ -302,7 +311,7 @@ mod tests {
         new.columns.push(PgColumn { identity: true, ..col("seq", PgType::BigInt, false) });
         assert!(alter_table_sql(&old, &new, &[], &[], &[]).unwrap_err().contains("AUTO_INCREMENT"));
         let mut new = old.clone();
-        new.checks.push(PgCheck { name: "c".into(), expression: "v <> ''".into() });
+        new.checks.push(PgCheck { name: "c".into(), expression: "v <> ''".into(), not_valid: false });
         let sql = alter_table_sql(&old, &new, &[], &[], &[]).unwrap();
         assert!(sql[0].contains("ADD CONSTRAINT \"c\" CHECK") && sql[1].contains("VALIDATE"), "{sql:?}");
     }

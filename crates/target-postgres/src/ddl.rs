@@ -156,6 +156,12 @@ pub struct PgIndex {
     pub method: String,
     /// Rendered index elements: quoted columns or parenthesised expressions, with `DESC`.
     pub elements: Vec<String>,
+    /// Quoted non-key columns (`INCLUDE (…)`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// A partial index's condition (`WHERE …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicate: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,12 +173,18 @@ pub struct PgForeignKey {
     pub ref_columns: Vec<String>,
     pub on_delete: String,
     pub on_update: String,
+    /// Left `NOT VALID` (the source does not vouch for the existing rows): never validated.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_valid: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PgCheck {
     pub name: String,
     pub expression: String,
+    /// As [`PgForeignKey::not_valid`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_valid: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -218,7 +230,8 @@ pub struct PgTable {
 #[derive(Debug, Clone)]
 pub struct FkStep {
     pub add: String,
-    pub validate: String,
+    /// None for a key left `NOT VALID` on purpose ([`PgForeignKey::not_valid`]).
+    pub validate: Option<String>,
     pub ref_table: String,
 }
 
@@ -320,14 +333,21 @@ impl PgTable {
     }
 
     pub fn index_sql(&self, i: &PgIndex) -> String {
-        format!(
+        let mut s = format!(
             "CREATE {}INDEX {} ON {} USING {} ({})",
             if i.unique { "UNIQUE " } else { "" },
             quote_ident(&i.name),
             self.qualified(),
             i.method,
             i.elements.join(", ")
-        )
+        );
+        if !i.include.is_empty() {
+            s.push_str(&format!(" INCLUDE ({})", i.include.join(", ")));
+        }
+        if let Some(p) = &i.predicate {
+            s.push_str(&format!(" WHERE {p}"));
+        }
+        s
     }
 
     /// The same table's partition `name` (same schema), for statements on one partition.
@@ -342,7 +362,11 @@ impl PgTable {
 
     /// Every foreign key of the table and of its single partitions, in order.
     pub fn foreign_key_steps(&self) -> Vec<FkStep> {
-        let step = |t: &PgTable, fk: &PgForeignKey| FkStep { add: t.foreign_key_sql(fk), validate: t.validate_sql(&fk.name), ref_table: fk.ref_table.clone() };
+        let step = |t: &PgTable, fk: &PgForeignKey| FkStep {
+            add: t.foreign_key_sql(fk),
+            validate: (!fk.not_valid).then(|| t.validate_sql(&fk.name)),
+            ref_table: fk.ref_table.clone(),
+        };
         let mut out: Vec<FkStep> = self.foreign_keys.iter().map(|fk| step(self, fk)).collect();
         out.extend(self.partition_foreign_keys.iter().map(|(p, fk)| step(&self.partition(p), fk)));
         out

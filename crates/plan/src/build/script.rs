@@ -52,7 +52,10 @@ impl Plan {
         }
         for t in &self.tables {
             for fk in t.target.foreign_key_steps() {
-                s.push_str(&format!("{};\n{};\n", fk.add, fk.validate));
+                s.push_str(&format!("{};\n", fk.add));
+                if let Some(v) = fk.validate {
+                    s.push_str(&format!("{v};\n"));
+                }
             }
         }
         s
@@ -88,7 +91,9 @@ impl Plan {
         }
         for c in &t.target.checks {
             out.push(t.target.check_sql(c));
-            out.push(t.target.validate_sql(&c.name));
+            if !c.not_valid {
+                out.push(t.target.validate_sql(&c.name));
+            }
         }
         out.extend(t.target.restart_identity_sql(t.auto_increment_floor));
         out.extend(t.target.on_update_trigger_sql());

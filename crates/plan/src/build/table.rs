@@ -314,6 +314,8 @@ impl Planner<'_> {
                         unique: false,
                         method: "gin".into(),
                         elements: vec![format!("(to_tsvector('simple'::regconfig, {}))", parts.join(" || ' ' || "))],
+                        include: vec![],
+                        predicate: None,
                     });
                     a.push(
                         Severity::Warning,
@@ -328,6 +330,8 @@ impl Planner<'_> {
                             unique: false,
                             method: "gist".into(),
                             elements: ix.columns.iter().map(|c| quote_ident(&col(&c.name))).collect(),
+                            include: vec![],
+                            predicate: None,
                         });
                         a.push(Severity::Info, &obj, "SPATIAL → GiST index");
                     } else {
@@ -362,7 +366,16 @@ impl Planner<'_> {
                     if ix.kind == IndexKind::Hash {
                         a.push(Severity::Info, &obj, "HASH index → btree");
                     }
-                    let pg = PgIndex { name, unique: ix.unique, method: "btree".into(), elements };
+                    let include = ix.include.iter().map(|c| quote_ident(&col(c))).collect();
+                    let predicate = ix.filter.as_ref().map(|f| translate_expression(f, &col));
+                    if ix.filter.is_some() {
+                        a.push(
+                            Severity::Info,
+                            &obj,
+                            "filtered index → partial index (identifiers translated; if PostgreSQL rejects the condition the migrate report lists it)",
+                        );
+                    }
+                    let pg = PgIndex { name, unique: ix.unique, method: "btree".into(), elements, include, predicate };
                     if ix.columns.iter().any(|c| c.prefix.is_some()) {
                         if ix.unique {
                             // Unique on a prefix is a different rule than unique on the value,
@@ -414,7 +427,11 @@ impl Planner<'_> {
                 ref_columns,
                 on_delete: fk.on_delete.sql().into(),
                 on_update: fk.on_update.sql().into(),
+                not_valid: fk.not_valid,
             });
+            if fk.not_valid {
+                a.push(Severity::Warning, &obj, "created NOT VALID: the source does not trust it (untrusted or disabled), so existing rows are not checked; VALIDATE it once they are clean");
+            }
         }
 
         (foreign_keys, fk_names)
@@ -432,7 +449,14 @@ impl Planner<'_> {
                 let elements = ix.columns.iter().map(|c| format!("{}{}", quote_ident(&col(&c.name)), if c.descending { " DESC" } else { "" })).collect();
                 partition_indexes.push((
                     pname.clone(),
-                    PgIndex { name: relnames.allocate(&apply_case(case, &ix.name)), unique: ix.unique, method: "btree".into(), elements },
+                    PgIndex {
+                        name: relnames.allocate(&apply_case(case, &ix.name)),
+                        unique: ix.unique,
+                        method: "btree".into(),
+                        elements,
+                        include: vec![],
+                        predicate: None,
+                    },
                 ));
                 a.push(Severity::Info, format!("{} partition {} index {}", t.name, po.partition, ix.name), "index of one partition: created on that partition");
             }
@@ -458,6 +482,7 @@ impl Planner<'_> {
                             .collect(),
                         on_delete: fk.on_delete.sql().into(),
                         on_update: fk.on_update.sql().into(),
+                        not_valid: fk.not_valid,
                     },
                 ));
             }
@@ -476,7 +501,11 @@ impl Planner<'_> {
             checks.push(PgCheck {
                 name: fk_names.allocate(&apply_case(case, &ch.name)),
                 expression: user.qualify_casts(&translate_expression(&ch.expression, &col)),
+                not_valid: ch.not_valid,
             });
+            if ch.not_valid {
+                a.push(Severity::Warning, format!("{} check {}", t.name, ch.name), "created NOT VALID: the source does not trust it (untrusted or disabled)");
+            }
             a.push(
                 Severity::Info,
                 format!("{} check {}", t.name, ch.name),
@@ -490,6 +519,7 @@ impl Planner<'_> {
                     checks.push(PgCheck {
                         name: fk_names.allocate(&format!("{}_check", col(&c.name))),
                         expression: format!("{} IN ({})", quote_ident(&col(&c.name)), vals.join(", ")),
+                        not_valid: false,
                     });
                 }
             }
