@@ -230,3 +230,48 @@ fn chinook_from_the_sql_server_script_equals_the_postgres_reference() {
     assert!(text.contains("N'Edinburgh '"));
     assert_eq!(psql(&dst, "SELECT count(*) FROM public.customer WHERE city = 'Edinburgh '").trim(), "1", "ferry equals the script");
 }
+
+/// Chinook loaded into a live SQL Server (FERRY_TEST_MSSQL_URL; Babelfish stands in here) from
+/// its own script, then read over TDS: plan, migrate, verify (blind to nothing: a changed value
+/// is found and repaired), every column equal to the PostgreSQL reference but where the SQL
+/// Server data themselves differ (as through the script), and `ferry diff` sees no change.
+#[test]
+fn chinook_over_tds_equals_the_postgres_reference() {
+    let Some(server) = mssql_server() else { return };
+    let db = unique("chinook_tds");
+    let src = fresh_mssql(&server, &db);
+    let script = std::fs::read_to_string(shared_datasets().join("chinook/Chinook_SqlServer.sql")).unwrap();
+    // The script drops and creates its own database: run what follows `USE [Chinook]` in ours.
+    let body = &script[script.find("USE [Chinook];").unwrap() + "USE [Chinook];".len()..];
+    tsql(&src, body);
+    let reference = load_reference(&db);
+    let dst = fresh_pg(&db);
+    let cfg = write_config(&db, "[target]\nschema = \"public\"\n[rules]\nidentifiers = \"snake_case\"\n");
+    let cfg = cfg.to_str().unwrap();
+    let plan = ferry(&["plan", "--config", cfg, "--source", &src, "--target", &dst]);
+    assert_eq!(plan.status, 0, "{}", plan.all());
+    assert!(plan.stdout.contains("CREATE TABLE \"public\".\"invoice_line\"") && plan.stdout.contains("Assessment: "), "{}", plan.stdout);
+    assert!(plan.stdout.contains("(SQL Server"), "the assessment names the server: {}", plan.stdout);
+    let out = migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst]);
+    assert!(out.all().contains("SNAPSHOT"), "the report says how the readers read: {}", out.all());
+    if let Some(pw) = mssql_password(&server) {
+        assert!(!out.all().contains(&format!(":{pw}@")), "no password printed: {}", out.all());
+    }
+    let report = verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
+    assert_eq!(report["tables"].as_array().unwrap().len(), 11);
+    // Verify is not blind, and repair puts the source's rows back.
+    psql(&dst, "UPDATE public.invoice SET total = total + 0.01 WHERE invoice_id = 5; UPDATE public.employee SET hire_date = hire_date + interval '1 ms' WHERE employee_id = 2; DELETE FROM public.invoice_line WHERE invoice_line_id = 7; UPDATE public.customer SET city = 'X' WHERE customer_id = 3");
+    let (status, r) = verify_json(&["--config", cfg, "--source", &src, "--target", &dst]);
+    assert_eq!(status, 1, "{r:#}");
+    let repair = ferry(&["verify", "--repair", "--config", cfg, "--source", &src, "--target", &dst]);
+    assert!(repair.status == 0 || repair.status == 1, "{}", repair.all());
+    verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
+
+    let differing = columns_differing_from_reference(&dst, &reference);
+    assert_eq!(differing.keys().map(String::as_str).collect::<Vec<_>>(), ["customer.city", "invoice.billing_city"]);
+    assert_eq!(psql(&dst, "SELECT count(*) FROM public.customer WHERE city = 'Edinburgh '").trim(), "1", "ferry equals the server's data");
+
+    let diff = ferry(&["diff", "--config", cfg, &src, &dst]);
+    assert_eq!(diff.status, 0, "{}", diff.all());
+    assert!(diff.stdout.contains("No differences") && diff.stdout.contains("sql server as postgresql"), "{}", diff.stdout);
+}

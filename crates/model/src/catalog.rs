@@ -11,7 +11,8 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Catalog {
-    /// Where it was read: `postgresql`, `mysql`, or `mysql as postgresql` (converted by the plan).
+    /// Where it was read: `postgresql`, `mysql`, or `<source> as postgresql` (converted by the plan:
+    /// `mysql as postgresql` for MySQL and MariaDB, `sql server as postgresql`).
     pub engine: String,
     /// The PostgreSQL schema or MySQL database.
     pub schema: String,

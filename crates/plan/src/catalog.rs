@@ -10,7 +10,14 @@ use ferry_target_postgres::catalog::{canonical_check, index_part, unqualify_type
 /// The plan's target tables, enums and (as names only) the source's views.
 pub fn from_plan(plan: &Plan) -> Catalog {
     let schema = &plan.target_schema;
-    let mut cat = Catalog { engine: "mysql as postgresql".into(), schema: plan.source_database.clone(), ..Default::default() };
+    // The source's product (`MariaDB`, `SQL Server`, `SQLite`) as the plan converted it.
+    let product = plan.assessment.source_server.split_whitespace().next().filter(|p| !p.is_empty()).unwrap_or("source").to_ascii_lowercase();
+    let product = match product.as_str() {
+        "sql" => "sql server".to_string(),
+        "mariadb" | "mysql" => "mysql".to_string(),
+        _ => product,
+    };
+    let mut cat = Catalog { engine: format!("{product} as postgresql"), schema: plan.source_database.clone(), ..Default::default() };
     for tp in &plan.tables {
         let t = &tp.target;
         let mut ct = CatalogTable { name: t.name.clone(), comment: t.comment.clone(), ..Default::default() };

@@ -135,14 +135,14 @@ pub fn map_column(col: &Column, rules: &Rules, probes: ColumnProbes, enum_type: 
         DataType::Binary { .. } | DataType::Varbinary { .. } | DataType::Blob { .. } => m(PgType::Bytea, Conversion::Identity),
         DataType::Date => m(PgType::Date, temporal(zero)),
         DataType::DateTime { fsp } if *fsp > 6 => noted(PgType::Timestamp(6), temporal(zero), beyond_microseconds(*fsp)),
-        DataType::Timestamp { fsp } | DataType::DateTimeOffset { fsp } if *fsp > 6 => noted(PgType::TimestampTz(6), temporal(zero), beyond_microseconds(*fsp)),
+        DataType::Timestamp { fsp } if *fsp > 6 => noted(PgType::TimestampTz(6), temporal(zero), beyond_microseconds(*fsp)),
         DataType::DateTime { fsp } => m(PgType::Timestamp(*fsp), temporal(zero)),
         DataType::Timestamp { fsp } => m(PgType::TimestampTz(*fsp), temporal(zero)),
-        DataType::DateTimeOffset { fsp } => noted(
-            PgType::TimestampTz(*fsp),
-            temporal(zero),
-            "datetimeoffset → timestamptz: the instant is kept, the offset it was written with is not (add a column for it if the application reads it)".into(),
-        ),
+        DataType::DateTimeOffset { fsp } => {
+            let offset = "datetimeoffset → timestamptz: the instant is kept, the offset it was written with is not (add a column for it if the application reads it)";
+            let note = if *fsp > 6 { format!("{offset}; {}", beyond_microseconds(*fsp)) } else { offset.to_string() };
+            noted(PgType::TimestampTz((*fsp).min(6)), temporal(zero), note)
+        }
         DataType::Money { bytes } => noted(
             PgType::Numeric(Some((if *bytes == 4 { 10 } else { 19 }, 4))),
             Conversion::Identity,
@@ -236,6 +236,16 @@ mod tests {
         assert!(matches!(override_conversion(&blob, "text", zero), Conversion::BytesToText));
         assert!(matches!(override_conversion(&blob, "varchar(20)", zero), Conversion::BytesToText));
         assert!(matches!(override_conversion(&blob, "bytea", zero), Conversion::Identity));
+    }
+
+    #[test]
+    fn datetimeoffset_7_says_both_the_lost_offset_and_the_lost_digit() {
+        let zero = ZeroDates { policy: ZeroDatePolicy::Error, nullable: true };
+        let col = Column::new("at", DataType::DateTimeOffset { fsp: 7 }, "datetimeoffset(7)");
+        let m = map_column(&col, &Rules::default(), ColumnProbes::default(), None, false, zero).unwrap();
+        assert_eq!(m.ty, PgType::TimestampTz(6));
+        let note = m.note.unwrap();
+        assert!(note.contains("offset it was written with is not") && note.contains("7 fractional-second digits"), "{note}");
     }
 
     #[test]

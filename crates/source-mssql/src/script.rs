@@ -471,6 +471,16 @@ pub fn read_schema(text: &str, fallback_name: &str, select: &dyn Fn(&str) -> boo
             }
         }
     }
+    // A UNIQUE constraint is a unique index too (the model lists keys and indexes apart; the
+    // plan creates indexes).
+    for t in &mut tables {
+        for k in &t.unique_keys {
+            if !t.indexes.iter().any(|i| i.name == k.name) {
+                let columns = k.columns.iter().map(|c| IndexColumn { name: c.clone(), prefix: None, descending: false }).collect();
+                t.indexes.push(Index { name: k.name.clone(), columns, unique: true, kind: IndexKind::BTree, comment: None, include: vec![], filter: None });
+            }
+        }
+    }
     Ok(Schema {
         name: database.unwrap_or_else(|| fallback_name.to_string()),
         server_version: "SQL Server (T-SQL script)".into(),
@@ -668,6 +678,17 @@ mod tests {
         .unwrap();
         assert_eq!(rows[0][2], Value::Decimal("0.99".into()), "CAST(0.99 AS Numeric(10, 2)) is 0.99");
         assert_eq!(ferry_model::canonical::canonical(&rows[0][3]).unwrap(), "2009-01-01 00:00:00");
+    }
+
+    #[test]
+    fn unique_constraints_of_a_script_become_unique_indexes() {
+        let script = "CREATE TABLE [dbo].[P] ([Id] INT NOT NULL PRIMARY KEY, [Code] NVARCHAR(10) NOT NULL UNIQUE, [Sku] INT NOT NULL, CONSTRAINT [UQ_P_Sku] UNIQUE ([Sku]));\nGO\n";
+        let s = read_schema(script, "f", &|_| true).unwrap();
+        let t = s.table("P").unwrap();
+        let unique: Vec<(&str, Vec<&str>)> =
+            t.indexes.iter().filter(|i| i.unique).map(|i| (i.name.as_str(), i.columns.iter().map(|c| c.name.as_str()).collect())).collect();
+        assert_eq!(unique, [("UQ_P_Code", vec!["Code"]), ("UQ_P_Sku", vec!["Sku"])]);
+        assert_eq!(t.unique_keys.len(), 2);
     }
 
     #[test]

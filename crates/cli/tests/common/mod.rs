@@ -398,3 +398,69 @@ impl Writer {
         self.thread.join().expect("the writer failed");
     }
 }
+
+/// The live SQL Server (or Babelfish) the SQL Server tests run against, when
+/// FERRY_TEST_MSSQL_URL is set (`mssql://user:password@host:1433/master?encrypt=off`); None
+/// otherwise, and those tests say they were skipped.
+pub fn mssql_server() -> Option<String> {
+    let url = std::env::var("FERRY_TEST_MSSQL_URL").ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("skipped: FERRY_TEST_MSSQL_URL is not set (see README: tests against a live SQL Server)");
+    }
+    url
+}
+
+/// The password in a test server URL, if it has one.
+pub fn mssql_password(server: &str) -> Option<String> {
+    let userinfo = server.split_once("://")?.1.split_once('@')?.0;
+    userinfo.split_once(':').map(|(_, p)| p.to_string()).filter(|p| !p.is_empty())
+}
+
+/// `server` with `database` as its path (query kept).
+pub fn mssql_url(server: &str, database: &str) -> String {
+    let (base, query) = server.split_once('?').map(|(b, q)| (b, format!("?{q}"))).unwrap_or((server, String::new()));
+    let base = base.trim_end_matches('/');
+    let host = match base.rfind('/') {
+        Some(i) if i > "mssql://".len() => &base[..i],
+        _ => base,
+    };
+    format!("{host}/{database}{query}")
+}
+
+/// Runs a T-SQL script (GO-separated batches) on `url`; Err names the failing batch.
+pub fn tsql_try(url: &str, script: &str) -> Result<Vec<Vec<String>>, String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let u = ferry_source_mssql::live::conn::MsUrl::parse(url).map_err(|e| e.message)?;
+        let mut c = u.connect().await.map_err(|e| e.message)?;
+        let mut rows = Vec::new();
+        let mut batch = String::new();
+        let mut batches = Vec::new();
+        for line in script.lines() {
+            if line.trim().eq_ignore_ascii_case("go") {
+                batches.push(std::mem::take(&mut batch));
+            } else {
+                batch.push_str(line);
+                batch.push('\n');
+            }
+        }
+        batches.push(batch);
+        for b in batches.iter().filter(|b| !b.trim().is_empty()) {
+            let results = c.simple_query(b.as_str()).await.map_err(|e| format!("{e} in: {b}"))?.into_results().await.map_err(|e| format!("{e} in: {b}"))?;
+            for r in results.into_iter().flatten() {
+                rows.push(r.into_iter().map(|cell| format!("{cell:?}")).collect());
+            }
+        }
+        Ok(rows)
+    })
+}
+
+pub fn tsql(url: &str, script: &str) -> Vec<Vec<String>> {
+    tsql_try(url, script).unwrap_or_else(|e| panic!("T-SQL failed: {e}"))
+}
+
+/// A new, empty database on the SQL Server test server; its URL.
+pub fn fresh_mssql(server: &str, name: &str) -> String {
+    tsql(&mssql_url(server, "master"), &format!("IF DB_ID(N'{name}') IS NOT NULL DROP DATABASE [{name}]\nGO\nCREATE DATABASE [{name}]\nGO\n"));
+    mssql_url(server, name)
+}

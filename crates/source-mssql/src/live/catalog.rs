@@ -9,8 +9,9 @@
 //!   column ([`column_type`]); views, procedures, functions, triggers, synonyms and table types
 //!   are listed with their T-SQL; an untrusted or disabled foreign key or check is created
 //!   `NOT VALID` or listed, and said so.
-//! - **`sql_variant` never reaches the driver raw** (some drivers crash on it): identity seeds,
-//!   last values and extended properties are cast to bigint / nvarchar server-side.
+//! - **`sql_variant` never reaches the driver raw** (tiberius 0.12 panics on it): identity
+//!   values come from `IDENT_SEED`/`IDENT_INCR`/`IDENT_CURRENT` and extended properties are
+//!   cast to nvarchar server-side.
 
 use crate::script::{default_value, standard_quoting};
 use ferry_model::{Check, Column, DataType, DefaultValue, FkAction, ForeignKey, Index, IndexColumn, IndexKind, Key, ObjectKind, Schema, SourceObject, Table};
@@ -29,7 +30,8 @@ pub struct ColumnRow {
     pub precision: u8,
     pub scale: u8,
     pub nullable: bool,
-    /// Seed, increment, last value handed out.
+    /// Seed, increment and `IDENT_CURRENT` (the last value handed out, or the seed when none
+    /// was: the next value is taken past it either way, so no value the application saw returns).
     pub identity: Option<(i64, i64, Option<i64>)>,
     /// Computed column definition and whether it is persisted.
     pub computed: Option<(String, bool)>,
@@ -109,14 +111,15 @@ pub const COLUMNS: &str = "SELECT t.name AS tbl, c.name, \
      CASE WHEN ut.is_user_defined = 0 THEN ut.name ELSE bt.name END AS base_type, \
      CASE WHEN ut.is_user_defined = 1 THEN ut.name END AS alias, \
      c.max_length, c.precision, c.scale, c.is_nullable, c.is_identity, \
-     CAST(ic.seed_value AS bigint) AS seed, CAST(ic.increment_value AS bigint) AS incr, CAST(ic.last_value AS bigint) AS last_value, \
+     CAST(IDENT_SEED(QUOTENAME(s.name) + '.' + QUOTENAME(t.name)) AS bigint) AS seed, \
+     CAST(IDENT_INCR(QUOTENAME(s.name) + '.' + QUOTENAME(t.name)) AS bigint) AS incr, \
+     CAST(IDENT_CURRENT(QUOTENAME(s.name) + '.' + QUOTENAME(t.name)) AS bigint) AS last_value, \
      cc.definition AS computed, CAST(COALESCE(cc.is_persisted, 0) AS bit) AS persisted, dc.definition AS default_def, c.collation_name, \
      CAST(ep.value AS nvarchar(max)) AS comment \
      FROM sys.tables t JOIN sys.schemas s ON s.schema_id = t.schema_id \
      JOIN sys.columns c ON c.object_id = t.object_id \
      JOIN sys.types ut ON ut.user_type_id = c.user_type_id \
      LEFT JOIN sys.types bt ON bt.user_type_id = ut.system_type_id \
-     LEFT JOIN sys.identity_columns ic ON ic.object_id = c.object_id AND ic.column_id = c.column_id \
      LEFT JOIN sys.computed_columns cc ON cc.object_id = c.object_id AND cc.column_id = c.column_id \
      LEFT JOIN sys.default_constraints dc ON dc.object_id = c.default_object_id \
      LEFT JOIN sys.extended_properties ep ON ep.class = 1 AND ep.major_id = c.object_id AND ep.minor_id = c.column_id AND ep.name = 'MS_Description' \
@@ -313,6 +316,7 @@ pub fn schema_of(
     fks: Vec<FkRow>,
     checks: Vec<CheckRow>,
     modules: Vec<ModuleRow>,
+    names: &Names,
     select: &dyn Fn(&str) -> bool,
 ) -> Result<Schema, String> {
     let mut out: Vec<Table> = Vec::new();
@@ -331,14 +335,14 @@ pub fn schema_of(
         let mut col = Column::new(c.name.clone(), data_type, source_type);
         col.nullable = c.nullable;
         col.comment = c.comment.clone();
-        col.case_insensitive = c.collation.as_deref().is_some_and(|x| x.contains("_CI_") || x.ends_with("_CI"));
+        col.case_insensitive = c.collation.as_deref().map(str::to_ascii_uppercase).is_some_and(|x| x.contains("_CI_") || x.ends_with("_CI"));
         col.collation = c.collation.clone();
         if let Some(d) = &c.default {
             col.default = Some(default_of(d));
         }
         if let Some((seed, incr, last)) = c.identity {
             col.auto_increment = true;
-            // The next value the source would hand out: past the last one, or the seed.
+            // Past the last value handed out (IDENT_CURRENT), or the seed when none is known.
             let next = match last {
                 Some(l) => l + incr,
                 None => seed,
@@ -377,14 +381,15 @@ pub fn schema_of(
         let key_cols: Vec<&IndexRow> = group.iter().filter(|r| !r.included).collect();
         let include: Vec<String> = group.iter().filter(|r| r.included).map(|r| r.column.clone()).collect();
         let obj = format!("index {} on {}", first.name, first.table);
-        if first.primary || first.unique_constraint {
-            let key = Key { name: first.name.clone(), columns: key_cols.iter().map(|r| r.column.clone()).collect() };
-            if first.primary {
-                t.primary_key = Some(key);
-            } else {
-                t.unique_keys.push(key);
-            }
+        let key = Key { name: first.name.clone(), columns: key_cols.iter().map(|r| r.column.clone()).collect() };
+        if first.primary {
+            t.primary_key = Some(key);
             continue;
+        }
+        // A UNIQUE constraint, or a unique index over plain columns without filter, identifies
+        // rows as a key does (the index itself is created below, as the model keeps keys).
+        if first.unique && first.filter.is_none() {
+            t.unique_keys.push(key);
         }
         if !first.type_desc.contains("CLUSTERED") || first.type_desc.contains("COLUMNSTORE") {
             listed(
@@ -431,7 +436,9 @@ pub fn schema_of(
         let Some(ti) = find(&mut out, &c.table) else { continue };
         out[ti].checks.push(Check { name: c.name.clone(), expression: standard_quoting(&c.definition), not_valid: c.not_trusted || c.disabled });
     }
-    for m in modules {
+    for mut m in modules {
+        m.name = names.table(&m.name);
+        m.table = m.table.map(|t| names.table(&t));
         let kind = match m.kind.as_str() {
             "V" => ObjectKind::View,
             "P" => ObjectKind::Procedure,
@@ -549,7 +556,7 @@ mod tests {
             ModuleRow { name: "trg_Orders".into(), kind: "TR".into(), definition: None, table: Some("Orders".into()) },
             ModuleRow { name: "OrderLines".into(), kind: "TT".into(), definition: None, table: None },
         ];
-        let s = schema_of("shop_sales", "Sales", "SQL Server 16.0", tables, columns, indexes, fks, checks, modules, &|_| true).unwrap();
+        let s = schema_of("shop_sales", "Sales", "SQL Server 16.0", tables, columns, indexes, fks, checks, modules, &Names::default(), &|_| true).unwrap();
         assert_eq!(s.name, "shop_sales");
         let o = s.table("Orders").unwrap();
         assert_eq!(o.comment.as_deref(), Some("one row per order"));
@@ -573,6 +580,7 @@ mod tests {
         assert_eq!(open.include, ["Note", "Qty"]);
         assert_eq!(open.filter.as_deref(), Some("(\"Status\"=(1))"));
         assert!(o.indexes.iter().find(|i| i.name == "IX_Customer").unwrap().columns[0].descending);
+        assert!(o.unique_keys.is_empty() && o.indexes.len() == 2, "the primary key is not an index too");
         let fk = &o.foreign_keys[0];
         assert_eq!((fk.ref_table.as_str(), fk.on_delete, fk.not_valid, fk.ref_schema.clone()), ("Customers", FkAction::Cascade, true, None));
         assert_eq!(o.checks[0].expression, "(\"Qty\">(0))");

@@ -162,7 +162,7 @@ impl MsUrl {
                 }
                 // `prefer`: a server that cannot encrypt at all is read in clear, as libpq's prefer does.
                 Err(e) if prefer && matches!(&e, tiberius::error::Error::Tls(_) | tiberius::error::Error::Io { .. }) => {
-                    tracing::debug!("{}: TLS failed ({e}); encrypt=prefer: connecting without", self.describe());
+                    tracing::warn!("{}: the server does not encrypt ({e}); encrypt=prefer: reading it without TLS (encrypt=required refuses)", self.describe());
                     prefer = false;
                     self.plain.store(true, Ordering::Relaxed);
                     config = self.config(Encrypt::Off);

@@ -219,7 +219,7 @@ impl Source for MsSource {
         names.fix(&mut tables, &mut columns, &mut indexes, &mut fks, &mut checks);
         let version = Self::server_version(&mut c).await?;
         self.give_back(c).await;
-        schema_of(&self.default_schema_name(), &self.schema, &version, tables, columns, indexes, fks, checks, modules, select).map_err(definite)
+        schema_of(&self.default_schema_name(), &self.schema, &version, tables, columns, indexes, fks, checks, modules, &names, select).map_err(definite)
     }
 
     /// A SQL Server TIME is a time of day and no other probe applies: nothing to count.

@@ -13,7 +13,7 @@
 use super::conn::{map_error, quote_ident, quote_str};
 use super::read::{base_type, range_condition, select_expr};
 use super::MsSource;
-use ferry_model::canonical::{canonical, Canon, ColumnText, RowText};
+use ferry_model::canonical::{Canon, ColumnText, RowText};
 use ferry_model::{ChunkRange, Column, DataType, RowSender, SourceError, Table, Value};
 use futures_util::TryStreamExt;
 use tiberius::ColumnData;
@@ -28,11 +28,19 @@ pub enum Finish {
     Double,
     /// A real's 9 digits → shortest round-trip text.
     Real,
+    /// The stored bytes → lower-case hex (T-SQL's `CONVERT(…, 2)` is not everywhere: Babelfish
+    /// lacks it; the bytes themselves are exact).
+    Hex,
+    /// A CHAR's pad spaces dropped (as PostgreSQL's `bpchar::text`; T-SQL's RTRIM would do, but
+    /// Babelfish's turns nchar into a code-page string).
+    Pad,
 }
 
 const TRIM: &str = "/*ferry:trim*/";
 const DOUBLE: &str = "/*ferry:double*/";
 const REAL: &str = "/*ferry:real*/";
+const HEX: &str = "/*ferry:hex*/";
+const PAD: &str = "/*ferry:pad*/";
 
 impl Finish {
     pub fn of(expr: &str) -> Finish {
@@ -42,6 +50,10 @@ impl Finish {
             Finish::Double
         } else if expr.starts_with(REAL) {
             Finish::Real
+        } else if expr.starts_with(HEX) {
+            Finish::Hex
+        } else if expr.starts_with(PAD) {
+            Finish::Pad
         } else {
             Finish::None
         }
@@ -49,13 +61,51 @@ impl Finish {
 
     pub fn apply(self, text: String) -> String {
         match self {
-            Finish::None => text,
+            Finish::None | Finish::Hex => text,
             Finish::Trim if text.contains('.') => text.trim_end_matches('0').trim_end_matches('.').to_string(),
             Finish::Trim => text,
-            Finish::Double => text.trim().parse::<f64>().ok().and_then(|x| canonical(&Value::Double(x))).unwrap_or(text),
-            Finish::Real => text.trim().parse::<f32>().ok().and_then(|x| canonical(&Value::Float(x))).unwrap_or(text),
+            Finish::Pad => text.trim_end_matches(' ').to_string(),
+            Finish::Double => text.trim().parse::<f64>().map(pg_float_text).unwrap_or(text),
+            // The target compares a real as the double it is (`real::float8`).
+            Finish::Real => text.trim().parse::<f32>().map(|x| pg_float_text(x as f64)).unwrap_or(text),
         }
     }
+}
+
+/// A double as the target's verify prints it (`float8::text` with `e+` written `e`): the
+/// shortest round-trip digits, in exponent form below 1e-4 and from 1e15 on (two exponent digits
+/// at least), so equal values hash alike on both sides.
+pub fn pg_float_text(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    let sci = format!("{x:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    if !(-4..15).contains(&exp) {
+        let sign = if exp < 0 { "-" } else { "" };
+        return format!("{neg}{mantissa}e{sign}{:02}", exp.abs());
+    }
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let point = exp + 1;
+    let body = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+    };
+    format!("{neg}{body}")
 }
 
 /// The canonical text of `col` in T-SQL (see the module note for the finishing step).
@@ -73,7 +123,7 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
         Canon::Decimal { scale: Some(_) } => format!("CONVERT(varchar(60), {c})"),
         Canon::Decimal { scale: None } => format!("{TRIM}CONVERT(varchar(60), {c})"),
         Canon::Text => match base {
-            "char" | "nchar" => format!("RTRIM({c})"),
+            "char" | "nchar" => format!("{PAD}{c}"),
             "uniqueidentifier" => format!("LOWER(CONVERT(char(36), {c}))"),
             "xml" | "sql_variant" | "ntext" => format!("CONVERT(nvarchar(max), {c})"),
             "text" => format!("CONVERT(varchar(max), {c})"),
@@ -85,7 +135,7 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
                 "geometry" | "geography" => format!("{c}.STAsBinary()"),
                 _ => format!("CAST({c} AS varbinary(max))"),
             };
-            format!("LOWER(CONVERT(varchar(max), {v}, 2))")
+            format!("{HEX}{v}")
         }
         Canon::Date { .. } => format!("CONVERT(char(10), {c}, 23)"),
         Canon::DateTime { .. } => {
@@ -103,6 +153,14 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
         Canon::Float if base == "real" => format!("{REAL}CONVERT(varchar(40), {c}, 3)"),
         Canon::Float => format!("{DOUBLE}CONVERT(varchar(40), {c}, 3)"),
         Canon::Json | Canon::Set | Canon::Bits { .. } | Canon::Geometry { .. } => format!("CONVERT(nvarchar(max), {c})"),
+    }
+}
+
+/// A result cell as its finished canonical text.
+fn finished(cell: &ColumnData<'static>, finish: Finish) -> Option<String> {
+    match (cell, finish) {
+        (ColumnData::Binary(b), Finish::Hex) => b.as_ref().map(|b| b.iter().map(|x| format!("{x:02x}")).collect()),
+        (c, f) => cell_text(c).map(|t| f.apply(t)),
     }
 }
 
@@ -133,7 +191,7 @@ impl MsSource {
         {
             let mut stream = client.simple_query(&sql).await.map_err(ctx)?.into_row_stream();
             while let Some(row) = stream.try_next().await.map_err(ctx)? {
-                let texts = row.into_iter().take(exprs.len()).zip(&finish).map(|(c, f)| cell_text(&c).map(|t| f.apply(t))).collect();
+                let texts = row.into_iter().take(exprs.len()).zip(&finish).map(|(c, f)| finished(&c, *f)).collect();
                 each(texts);
             }
         }
@@ -203,7 +261,7 @@ impl ferry_model::VerifySource for MsSource {
                 let n = table.columns.len();
                 while let Some(r) = stream.try_next().await.map_err(ctx)? {
                     let cells: Vec<ColumnData<'static>> = r.into_iter().collect();
-                    let key: Vec<String> = cells[n..].iter().zip(&finish).map(|(c, f)| cell_text(c).map(|t| f.apply(t)).unwrap_or_default()).collect();
+                    let key: Vec<String> = cells[n..].iter().zip(&finish).map(|(c, f)| finished(c, *f).unwrap_or_default()).collect();
                     if !wanted.contains(&key) {
                         continue;
                     }
@@ -232,8 +290,21 @@ mod tests {
         assert_eq!(Finish::Trim.apply("2009-01-01 10:00:00.5000000".into()), "2009-01-01 10:00:00.5");
         assert_eq!(Finish::Trim.apply("120".into()), "120", "no fraction, nothing trimmed");
         assert_eq!(Finish::Double.apply("1.0000000000000001e-001".into()), "0.1");
-        assert_eq!(Finish::Double.apply("1.7976931348623157e+308".into()), f64::MAX.to_string());
-        assert_eq!(Finish::Real.apply("3.40282347e+038".into()), canonical(&Value::Float(f32::MAX)).unwrap());
+        assert_eq!(Finish::Double.apply("1.7976931348623157e+308".into()), "1.7976931348623157e308");
+        assert_eq!(Finish::Real.apply("3.40282347e+038".into()), "3.4028234663852886e38");
+        assert_eq!(pg_float_text(3.4e38f32 as f64), "3.3999999521443642e38");
+        assert_eq!(pg_float_text(1e15), "1e15");
+        assert_eq!(pg_float_text(123456789012345.0), "123456789012345");
+        assert_eq!(pg_float_text(0.0001), "0.0001");
+        assert_eq!(pg_float_text(0.00001), "1e-05");
+        assert_eq!(pg_float_text(-1.5), "-1.5");
+        assert_eq!(pg_float_text(1.0), "1");
+        assert_eq!(pg_float_text(2.5e-308), "2.5e-308");
+        assert_eq!(Finish::Pad.apply("日本  ".into()), "日本");
+        // SQL Server pads style 3 to the column width; Babelfish prints 121 without trailing zeros.
+        assert_eq!(Finish::Double.apply(" 1.7976931348623157e+308      ".into()), "1.7976931348623157e308");
+        assert_eq!(Finish::Trim.apply("2020-02-29 23:30:00.25".into()), "2020-02-29 23:30:00.25");
+        assert_eq!(finished(&ColumnData::Binary(Some(vec![0xde, 0xad, 0x00].into())), Finish::Hex).as_deref(), Some("dead00"));
         let col = |ty, src: &str| Column::new("v", ty, src);
         assert!(canonical_expr(&col(DataType::DateTime { fsp: 3 }, "datetime"), Canon::DateTime { zero: ferry_model::canonical::ZeroAs::Kept, digits: 3 })
             .contains("datetime2(3)"));
