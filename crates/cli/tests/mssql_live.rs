@@ -46,16 +46,13 @@ fn every_type_family_migrates_and_verifies_over_tds() {
     let first: serde_json::Value = serde_json::from_str(&row(10)).unwrap();
     let expect = serde_json::json!({
         "id": 10, "b": true, "ti": 255, "si": -32768, "bi": 9223372036854775807i64,
-        "d": 1234567890123456789012345678.0123456789f64, "m": -922337203685477.5808f64, "sm": 214748.3647,
         "c": "ab   ", "vc": "héllo", "nc": "日本  ", "nv": "x'y", "tx": "old text", "ntx": "ñ",
         "bn": "\\x01020304", "vb": "\\xdeadbeef", "img": "\\x00ff", "dt": "0001-01-01", "tm": "23:59:59.999999",
         "dtm": "1753-01-01T00:00:00.003", "sdt": "2079-06-06T23:59:00", "dt2": "9999-12-31T23:59:59.999999",
         "g": "6f9619ff-8b86-d011-b42d-00c04fc964ff", "x": "<a b=\"1\">t</a>", "sv": "42", "total": -65536
     });
+    // Decimals, money and floats are compared as text below (JSON numbers lose digits).
     for (k, v) in expect.as_object().unwrap() {
-        if v.is_f64() {
-            continue; // compared as text below: JSON numbers lose the digits
-        }
         assert_eq!(&first[k], v, "column {k}");
     }
     let exact = psql(&dst, "SELECT d::text, m::text, sm::text, r::text, f::text, dto AT TIME ZONE 'UTC' FROM public.t WHERE id = 10");
