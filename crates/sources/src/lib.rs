@@ -15,6 +15,7 @@ use ferry_model::{
     ByteSender, ChunkRange, Column, ErrorKind, Probe, RowSender, Schema, SnapshotPosition, SnapshotReader, Source, SourceError, Table, TableSelection,
     VerifySource,
 };
+use ferry_source_mssql::live::cdc::{MsCdc, MsChangeStream};
 use ferry_source_mssql::{MsReader, MsScriptReader, MsScriptSource, MsSource};
 use ferry_source_mysql::binlog::{MySqlCdc, MySqlChangeStream};
 use ferry_source_mysql::{MySqlReader, MySqlSource};
@@ -75,7 +76,7 @@ pub const SOURCES: &[Registered] = &[
         name: "SQL Server",
         example: "mssql://user@host:1433/database?schema=dbo",
         // No snapshot is shared between SQL Server connections (one per reader).
-        capabilities: Capabilities { cdc: None, hash_in_sql: false, shared_snapshot: false, raw_copy: false, read_only: false },
+        capabilities: Capabilities { cdc: Some("cdc"), hash_in_sql: false, shared_snapshot: false, raw_copy: false, read_only: false },
     },
     Registered {
         kind: ferry_source_mssql::KIND,
@@ -158,6 +159,7 @@ pub enum AnyCdc {
     MySql(MySqlCdc),
     Postgres(PgCdc),
     Sqlite(SqliteCdc),
+    MsSql(MsCdc),
 }
 
 /// A change stream of any registered source.
@@ -165,6 +167,7 @@ pub enum AnyStream {
     MySql(MySqlChangeStream),
     Postgres(PgChangeStream),
     Sqlite(SqliteChangeStream),
+    MsSql(MsChangeStream),
 }
 
 /// [`each!`] for the enums every source has a variant in (`AnySource`, `AnyReader`); the change
@@ -188,6 +191,7 @@ macro_rules! each {
             $any::MySql($s) => $body,
             $any::Postgres($s) => $body,
             $any::Sqlite($s) => $body,
+            $any::MsSql($s) => $body,
         }
     };
 }
@@ -222,12 +226,7 @@ impl AnySource {
                     "a T-SQL script has no change stream: `ferry migrate` loads it (sync needs the live SQL Server)",
                 ))
             }
-            AnySource::MsSql(_) => {
-                return Err(SourceError::new(
-                    ErrorKind::Definite,
-                    "ferry sync does not read SQL Server's change data capture yet: `ferry migrate` then `ferry verify --repair` bring the target up to date",
-                ))
-            }
+            AnySource::MsSql(s) => AnyCdc::MsSql(MsCdc { source: s.clone() }),
         })
     }
 
@@ -389,6 +388,7 @@ impl CdcSource for AnyCdc {
             AnyCdc::MySql(c) => c.stream(from, tables, until_caught_up).await.map(AnyStream::MySql),
             AnyCdc::Postgres(c) => c.stream(from, tables, until_caught_up).await.map(AnyStream::Postgres),
             AnyCdc::Sqlite(c) => c.stream(from, tables, until_caught_up).await.map(AnyStream::Sqlite),
+            AnyCdc::MsSql(c) => c.stream(from, tables, until_caught_up).await.map(AnyStream::MsSql),
         }
     }
 
@@ -401,6 +401,7 @@ impl CdcSource for AnyCdc {
             AnyCdc::MySql(c) => AnySource::MySql(c.prepare_full_load(tables).await?),
             AnyCdc::Postgres(c) => AnySource::Postgres(c.prepare_full_load(tables).await?),
             AnyCdc::Sqlite(c) => AnySource::Sqlite(c.prepare_full_load(tables).await?),
+            AnyCdc::MsSql(c) => AnySource::MsSql(c.prepare_full_load(tables).await?),
         }))
     }
 
@@ -421,6 +422,7 @@ impl CdcSource for AnyCdc {
             AnyCdc::MySql(c) => AnySource::MySql(c.chunk_source(tables).await?),
             AnyCdc::Postgres(c) => AnySource::Postgres(c.chunk_source(tables).await?),
             AnyCdc::Sqlite(c) => AnySource::Sqlite(c.chunk_source(tables).await?),
+            AnyCdc::MsSql(c) => AnySource::MsSql(c.chunk_source(tables).await?),
         }))
     }
 

@@ -16,6 +16,7 @@
 //! - **Read-only**: nothing is written to the source.
 
 pub mod catalog;
+pub mod cdc;
 pub mod conn;
 pub mod read;
 pub mod verify;
@@ -31,9 +32,12 @@ pub const KIND: &str = "mssql";
 
 /// A live SQL Server database (one source schema).
 pub struct MsSource {
-    url: MsUrl,
+    pub(crate) url: MsUrl,
     /// The source schema read.
-    schema: String,
+    pub(crate) schema: String,
+    /// The full load that starts a sync: its snapshot carries the CDC position read before the
+    /// first table is scanned ([`cdc`]).
+    sync_load: bool,
     /// Idle connections, reused by verify and the catalog queries.
     idle: tokio::sync::Mutex<Vec<MsClient>>,
 }
@@ -48,14 +52,14 @@ async fn query(client: &mut MsClient, sql: &str, param: &str) -> Result<Vec<Row>
     stream.into_first_result().await.map_err(map_error)
 }
 
-fn text(r: &Row, i: usize) -> Option<String> {
+pub(crate) fn text(r: &Row, i: usize) -> Option<String> {
     match r.cells().nth(i).map(|(_, c)| c) {
         Some(ColumnData::String(s)) => s.as_ref().map(|s| s.to_string()),
         _ => None,
     }
 }
 
-fn int(r: &Row, i: usize) -> Option<i64> {
+pub(crate) fn int(r: &Row, i: usize) -> Option<i64> {
     match r.cells().nth(i).map(|(_, c)| c) {
         Some(ColumnData::U8(v)) => v.map(i64::from),
         Some(ColumnData::I16(v)) => v.map(i64::from),
@@ -84,7 +88,7 @@ impl MsSource {
             )));
         }
         let schema = url.schemas[0].clone();
-        let source = MsSource { url, schema, idle: tokio::sync::Mutex::new(Vec::new()) };
+        let source = MsSource { url, schema, sync_load: false, idle: tokio::sync::Mutex::new(Vec::new()) };
         let mut c = source.client().await?;
         let found = query(&mut c, "SELECT name FROM sys.schemas WHERE name = @P1", &source.schema).await?;
         if found.is_empty() {
@@ -107,6 +111,11 @@ impl MsSource {
         if idle.len() < 4 {
             idle.push(c);
         }
+    }
+
+    /// The same source, for the full load that starts a sync.
+    pub(crate) fn for_sync_load(&self) -> MsSource {
+        MsSource { url: self.url.clone(), schema: self.schema.clone(), sync_load: true, idle: tokio::sync::Mutex::new(Vec::new()) }
     }
 
     /// The target schema name SCT would choose: `<database>_<schema>`, lower-cased.
@@ -250,6 +259,12 @@ impl Source for MsSource {
     async fn open_snapshot(&self, readers: usize) -> Result<(Vec<MsReader>, SnapshotPosition), SourceError> {
         let mut first = self.url.connect().await?;
         let snapshot = self.snapshot_allowed(&mut first).await?;
+        // A sync's load: the CDC position before any reader reads.
+        let start = if self.sync_load {
+            Some(MsSource::max_lsn(&mut first).await?.ok_or_else(|| definite("change data capture is not enabled on the source database"))?)
+        } else {
+            None
+        };
         let mut clients = vec![first];
         for _ in 1..readers.max(1) {
             clients.push(self.url.connect().await?);
@@ -273,6 +288,12 @@ impl Source for MsSource {
                 format!("the database does not allow snapshot isolation: rows are read committed while the application writes; allow it with ALTER DATABASE [{}] SET ALLOW_SNAPSHOT_ISOLATION ON", self.url.database),
             ),
         };
+        if let Some(lsn) = start {
+            // Every change after the position is replayed over the load and applied by key, so
+            // readers that stand at later instants still end in one state (see `cdc`).
+            let note = format!("{note}; changes from LSN {} on are replayed over the load (applied by key)", cdc::position(&lsn).text);
+            return Ok((out, SnapshotPosition { position: Some(cdc::position(&lsn)), gtid: None, consistent: true, note: Some(note), readers: None }));
+        }
         Ok((out, SnapshotPosition { position: None, gtid: None, consistent, note: Some(note), readers: None }))
     }
 }
