@@ -81,6 +81,9 @@ pub struct CellRule {
     pub bad_text: BadText,
     /// Forces how the column's cells are read as dates (even a column declared INTEGER).
     pub date_form: Option<DateForm>,
+    /// The user overrode the column's type to a text type: a source that has a text form of
+    /// its own for the value reads that (SQL Server date-times keep their 100 ns digit).
+    pub read_as_text: bool,
 }
 
 /// Every column's rules: a default and per-column exceptions, by source table and column name.

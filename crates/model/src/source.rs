@@ -50,12 +50,15 @@ pub enum Probe {
     InvalidEnum,
     /// Rows of a binary column whose bytes are not UTF-8 text (invalid sequences or a NUL).
     NotUtf8Text,
+    /// Rows whose time holds a digit beyond the microsecond (SQL Server's 100 ns), which
+    /// PostgreSQL cannot keep.
+    BeyondMicroseconds,
 }
 
 impl Probe {
     /// Every probe.
     pub fn all() -> Vec<Probe> {
-        vec![Probe::NotZeroOrOne, Probe::OutsideDay, Probe::AboveBigint, Probe::ZeroDates, Probe::InvalidEnum, Probe::NotUtf8Text]
+        vec![Probe::NotZeroOrOne, Probe::OutsideDay, Probe::AboveBigint, Probe::ZeroDates, Probe::InvalidEnum, Probe::NotUtf8Text, Probe::BeyondMicroseconds]
     }
 }
 

@@ -576,15 +576,17 @@ impl Config {
 
     /// The cell rules the source reads before it introspects (SQLite's profile and reader).
     pub fn cell_rules(&self) -> ferry_model::CellRules {
-        let default = ferry_model::CellRule { odd_cells: self.rules.odd_cells, bad_text: self.rules.invalid_text, date_form: None };
+        let default = ferry_model::CellRule { odd_cells: self.rules.odd_cells, bad_text: self.rules.invalid_text, date_form: None, read_as_text: false };
         let mut columns = BTreeMap::new();
         for (table, t) in &self.tables {
             for (column, c) in &t.columns {
-                if c.odd_cells.is_some() || c.invalid_text.is_some() || c.date_form.is_some() {
+                let text = c.type_.as_deref().is_some_and(crate::typemap::is_text_type);
+                if c.odd_cells.is_some() || c.invalid_text.is_some() || c.date_form.is_some() || text {
                     let rule = ferry_model::CellRule {
                         odd_cells: c.odd_cells.unwrap_or(default.odd_cells),
                         bad_text: c.invalid_text.unwrap_or(default.bad_text),
                         date_form: c.date_form,
+                        read_as_text: text,
                     };
                     columns.insert((table.clone(), column.clone()), rule);
                 }

@@ -145,8 +145,16 @@ pub fn write(input: &InitInput) -> Result<Init, String> {
             let zero_rows = probes.get(&(t.source.name.clone(), c.name.clone(), Probe::ZeroDates)).copied().unwrap_or(0);
             let zero_default = c.data_type.is_temporal() && !c.nullable && matches!(c.default, Some(DefaultValue::ZeroDate(_)));
             let invalid_enum = probes.get(&(t.source.name.clone(), c.name.clone(), Probe::InvalidEnum)).copied().unwrap_or(0);
+            let beyond_micro = probes.get(&(t.source.name.clone(), c.name.clone(), Probe::BeyondMicroseconds)).copied().unwrap_or(0);
             let mut active = None;
-            if invalid_enum > 0 {
+            if beyond_micro > 0 {
+                let rule = config.tables.entry(t.source.name.clone()).or_default().columns.entry(c.name.clone()).or_default();
+                rule.type_ = Some("text".into());
+                active = Some(format!(
+                    "{beyond_micro} rows hold a 100 ns digit PostgreSQL's {} cannot keep: text keeps every digit; round the values on the source and remove this to get the time type",
+                    if matches!(c.data_type, ferry_model::DataType::Time { .. }) { "time" } else { "timestamp" }
+                ));
+            } else if invalid_enum > 0 {
                 let rule = config.tables.entry(t.source.name.clone()).or_default().columns.entry(c.name.clone()).or_default();
                 rule.type_ = Some("text".into());
                 active = Some(format!(

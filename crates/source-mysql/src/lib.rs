@@ -153,6 +153,8 @@ impl Source for MySqlSource {
                     Probe::ZeroDates => format!("(YEAR({col}) = 0 OR MONTH({col}) = 0 OR DAYOFMONTH({col}) = 0)"),
                     Probe::InvalidEnum => format!("({col} + 0) = 0"),
                     Probe::NotUtf8Text => format!("(NOT ({col} <=> CAST(CONVERT({col} USING utf8mb4) AS BINARY)) OR INSTR({col}, X'00') > 0)"),
+                    // MySQL keeps at most microseconds.
+                    Probe::BeyondMicroseconds => "0".to_string(),
                 };
                 format!("CAST(COALESCE(SUM({cond}), 0) AS UNSIGNED)")
             })

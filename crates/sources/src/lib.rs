@@ -130,7 +130,7 @@ pub async fn connect_with(url: &str, rules: ferry_model::CellRules) -> Result<An
         ferry_source_mssql::KIND => Ok(AnySource::MsScript(Arc::new(MsScriptSource::connect(url)?))),
         ferry_source_mssql::live::KIND => {
             let url = format!("mssql://{}", url.split_once("://").map(|(_, rest)| rest).unwrap_or(url));
-            Ok(AnySource::MsSql(Arc::new(MsSource::connect(&url).await?)))
+            Ok(AnySource::MsSql(Arc::new(MsSource::connect_with(&url, rules).await?)))
         }
         _ => Err(unknown_scheme(url)),
     }

@@ -231,6 +231,11 @@ pub fn probes_needed(schema: &Schema, config: &Config) -> Vec<(String, String, P
                 DataType::Time { .. } => out.push((t.name.clone(), c.name.clone(), Probe::OutsideDay)),
                 _ => {}
             }
+            if let DataType::DateTime { fsp } | DataType::Timestamp { fsp } | DataType::DateTimeOffset { fsp } | DataType::Time { fsp } = c.data_type {
+                if fsp > 6 && t.estimated_rows > 0 {
+                    out.push((t.name.clone(), c.name.clone(), Probe::BeyondMicroseconds));
+                }
+            }
         }
     }
     // Only what the source declared its data can fail.
@@ -591,6 +596,27 @@ mod tests {
         assert!(e.to_string().contains("Nope"));
         assert!(e.to_string().contains("Missing"));
         assert!(e.to_string().contains("all become \"status\""));
+    }
+
+    #[test]
+    fn a_100ns_digit_is_probed_counted_and_an_override_to_text_clears_it() {
+        let mut s = schema();
+        s.tables[0].estimated_rows = 10;
+        s.tables[0].columns.push(col("Placed", DataType::DateTime { fsp: 7 }));
+        let cfg = Config::default();
+        let asked = probes_needed(&s, &cfg);
+        assert!(asked.contains(&("OrderLine".into(), "Placed".into(), Probe::BeyondMicroseconds)), "{asked:?}");
+        let probes = ProbeAnswers::from([(("OrderLine".to_string(), "Placed".to_string(), Probe::BeyondMicroseconds), 3)]);
+        let p = build(PlanInput { schema: &s, config: &cfg, probes: &probes, postgis: false }).unwrap();
+        assert!(
+            p.assessment.items.iter().any(|i| i.severity == Severity::Action && i.message.starts_with("3 rows hold a digit beyond the microsecond")),
+            "{:?}",
+            p.assessment.items
+        );
+        let text = Config::from_toml("[tables.OrderLine.columns.Placed]\ntype = \"text\"").unwrap();
+        let p = build(PlanInput { schema: &s, config: &text, probes: &probes, postgis: false }).unwrap();
+        assert!(!p.assessment.items.iter().any(|i| i.message.contains("beyond the microsecond") && i.severity == Severity::Action));
+        assert!(text.cell_rules().for_column("OrderLine", "Placed").read_as_text, "the source is told to read its own text");
     }
 
     #[test]

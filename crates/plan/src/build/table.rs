@@ -202,6 +202,14 @@ impl Planner<'_> {
                 }
             }
             let zero = ZeroDates { policy: zpolicy, nullable };
+            if let Some(n) = probes.get(&(t.name.clone(), c.name.clone(), Probe::BeyondMicroseconds)).copied().filter(|n| *n > 0) {
+                if !text_override {
+                    a.push(Severity::Action, &obj, format!(
+                        "{n} rows hold a digit beyond the microsecond (100 ns), which PostgreSQL cannot keep: the table fails to load rather than round it; override [tables.\"{}\".columns.\"{}\"] type = \"text\" to keep every digit, or round the values on the source",
+                        t.name, c.name
+                    ));
+                }
+            }
             if let Some(n) = probes.get(&(t.name.clone(), c.name.clone(), Probe::InvalidEnum)).copied().filter(|n| *n > 0) {
                 a.push(Severity::Action, &obj, format!(
                     "{n} rows hold MySQL's invalid ENUM value '' (what MySQL stores for a value not in the list): the table fails to load; override [tables.\"{}\".columns.\"{}\"] type = \"text\" to keep them, or fix the data",

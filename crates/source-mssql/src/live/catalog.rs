@@ -459,8 +459,8 @@ pub fn schema_of(
         server_version: server_version.to_string(),
         tables: out,
         objects,
-        // A TIME is a time of day; no zero dates, no invalid enums.
-        probes: vec![ferry_model::Probe::OutsideDay],
+        // A TIME is a time of day; no zero dates, no invalid enums; 100 ns digits, yes.
+        probes: vec![ferry_model::Probe::OutsideDay, ferry_model::Probe::BeyondMicroseconds],
         ..Default::default()
     })
 }

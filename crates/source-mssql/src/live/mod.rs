@@ -38,6 +38,9 @@ pub struct MsSource {
     /// The full load that starts a sync: its snapshot carries the CDC position read before the
     /// first table is scanned ([`cdc`]).
     sync_load: bool,
+    /// The user's cell rules: date-time columns overridden to text are read as SQL Server's
+    /// own text of them (`Column::stored_as = "text"`).
+    rules: ferry_model::CellRules,
     /// Idle connections, reused by verify and the catalog queries.
     idle: tokio::sync::Mutex<Vec<MsClient>>,
 }
@@ -78,6 +81,11 @@ fn flag(r: &Row, i: usize) -> bool {
 impl MsSource {
     /// Connects to `url` and checks that the schema exists. Errors name host and database.
     pub async fn connect(url: &str) -> Result<Self, SourceError> {
+        Self::connect_with(url, ferry_model::CellRules::default()).await
+    }
+
+    /// [`MsSource::connect`] under the user's cell rules.
+    pub async fn connect_with(url: &str, rules: ferry_model::CellRules) -> Result<Self, SourceError> {
         let url = MsUrl::parse(url)?;
         if url.schemas.len() > 1 {
             return Err(definite(format!(
@@ -88,7 +96,7 @@ impl MsSource {
             )));
         }
         let schema = url.schemas[0].clone();
-        let source = MsSource { url, schema, sync_load: false, idle: tokio::sync::Mutex::new(Vec::new()) };
+        let source = MsSource { url, schema, sync_load: false, rules, idle: tokio::sync::Mutex::new(Vec::new()) };
         let mut c = source.client().await?;
         let found = query(&mut c, "SELECT name FROM sys.schemas WHERE name = @P1", &source.schema).await?;
         if found.is_empty() {
@@ -115,7 +123,7 @@ impl MsSource {
 
     /// The same source, for the full load that starts a sync.
     pub(crate) fn for_sync_load(&self) -> MsSource {
-        MsSource { url: self.url.clone(), schema: self.schema.clone(), sync_load: true, idle: tokio::sync::Mutex::new(Vec::new()) }
+        MsSource { url: self.url.clone(), schema: self.schema.clone(), sync_load: true, rules: self.rules.clone(), idle: tokio::sync::Mutex::new(Vec::new()) }
     }
 
     /// The target schema name SCT would choose: `<database>_<schema>`, lower-cased.
@@ -228,12 +236,32 @@ impl Source for MsSource {
         names.fix(&mut tables, &mut columns, &mut indexes, &mut fks, &mut checks);
         let version = Self::server_version(&mut c).await?;
         self.give_back(c).await;
-        schema_of(&self.default_schema_name(), &self.schema, &version, tables, columns, indexes, fks, checks, modules, &names, select).map_err(definite)
+        let mut schema =
+            schema_of(&self.default_schema_name(), &self.schema, &version, tables, columns, indexes, fks, checks, modules, &names, select).map_err(definite)?;
+        for t in &mut schema.tables {
+            for c in &mut t.columns {
+                let temporal = matches!(c.data_type, DataType::DateTime { .. } | DataType::DateTimeOffset { .. } | DataType::Time { .. });
+                if temporal && self.rules.for_column(&t.name, &c.name).read_as_text {
+                    c.stored_as = Some("text".into());
+                }
+            }
+        }
+        Ok(schema)
     }
 
-    /// A SQL Server TIME is a time of day and no other probe applies: nothing to count.
-    async fn probe(&self, _table: &str, _column: &str, _probe: Probe) -> Result<u64, SourceError> {
-        Ok(0)
+    /// A SQL Server TIME is a time of day (nothing to count); `BeyondMicroseconds` counts the
+    /// values whose 100 ns digit is not zero.
+    async fn probe(&self, table: &str, column: &str, probe: Probe) -> Result<u64, SourceError> {
+        if probe != Probe::BeyondMicroseconds {
+            return Ok(0);
+        }
+        let c = quote_ident(column);
+        let sql = format!("SELECT COUNT_BIG(*) FROM {}.{} WHERE DATEPART(nanosecond, {c}) % 1000 <> 0", quote_ident(&self.schema), quote_ident(table));
+        let mut client = self.client().await?;
+        let rows =
+            client.simple_query(sql).await.map_err(map_error)?.into_first_result().await.map_err(|e| map_error(e).context(format!("probing table {table}")))?;
+        self.give_back(client).await;
+        Ok(rows.first().and_then(|r| int(r, 0)).unwrap_or(0).max(0) as u64)
     }
 
     async fn plan_chunks(&self, table: &Table, rows_per_chunk: u64) -> Result<Vec<ChunkRange>, SourceError> {

@@ -27,6 +27,10 @@ pub fn base_type(col: &Column) -> &str {
 /// The T-SQL expression the reader selects for `col`.
 pub fn select_expr(col: &Column) -> String {
     let c = quote_ident(&col.name);
+    if col.stored_as.as_deref() == Some("text") {
+        // Overridden to text: SQL Server's own text, every digit (ODBC canonical, style 121).
+        return format!("CONVERT(varchar(40), {c}, 121)");
+    }
     match base_type(col) {
         "money" => format!("CAST({c} AS decimal(19, 4))"),
         "smallmoney" => format!("CAST({c} AS decimal(10, 4))"),
@@ -260,5 +264,9 @@ mod tests {
         assert_eq!(select_expr(&c("hierarchyid")), "[v].ToString()");
         assert_eq!(select_expr(&c("money")), "CAST([v] AS decimal(19, 4))");
         assert_eq!(select_expr(&c("nvarchar(40)")), "[v]");
+        let mut dt = Column::new("at", DataType::DateTime { fsp: 7 }, "datetime2(7)");
+        dt.stored_as = Some("text".into());
+        assert_eq!(select_expr(&dt), "CONVERT(varchar(40), [at], 121)", "a date-time overridden to text keeps its 100 ns digit");
+        assert_eq!(value_of(ColumnData::String(Some("2020-01-01 00:00:00.1234567".into())), &dt).unwrap(), Value::Text("2020-01-01 00:00:00.1234567".into()));
     }
 }

@@ -122,6 +122,7 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
         }
         Canon::Decimal { scale: Some(_) } => format!("CONVERT(varchar(60), {c})"),
         Canon::Decimal { scale: None } => format!("{TRIM}CONVERT(varchar(60), {c})"),
+        Canon::Text if col.stored_as.as_deref() == Some("text") => select_expr(col),
         Canon::Text => match base {
             "char" | "nchar" => format!("{PAD}{c}"),
             "uniqueidentifier" => format!("LOWER(CONVERT(char(36), {c}))"),
