@@ -40,7 +40,7 @@ fn every_type_family_migrates_and_verifies_over_tds() {
     ] {
         assert!(plan.stdout.contains(expect), "{expect}: {}", plan.stdout);
     }
-    assert!(plan.stdout.contains("generated column copied as a plain column"), "the computed column is said: {}", plan.stdout);
+    assert!(plan.stdout.contains("computed column → generated column"), "the computed column is computed by the target: {}", plan.stdout);
     migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst, "--quiet"]);
     let row = |id: u32| psql(&dst, &format!("SELECT row_to_json(t)::text FROM public.t t WHERE id = {id}"));
     let first: serde_json::Value = serde_json::from_str(&row(10)).unwrap();
@@ -63,6 +63,7 @@ fn every_type_family_migrates_and_verifies_over_tds() {
     let second = psql(&dst, "SELECT b, bi, d::text, m::text, r, f, dtm, dt2 FROM public.t WHERE id = 15");
     assert_eq!(second.trim(), "f\t-9223372036854775808\t-0.0000000001\t922337203685477.5807\t-1.5\t2.5e-308\t9999-12-31 23:59:59.997\t2020-01-01 10:00:00.5");
     assert_eq!(psql(&dst, "SELECT count(*) FROM public.t WHERE id = 20 AND b IS NULL AND m IS NULL AND g IS NULL").trim(), "1");
+    assert_eq!(psql(&dst, "SELECT attgenerated FROM pg_attribute WHERE attrelid = 'public.t'::regclass AND attname = 'total'").trim(), "s");
     verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
     // One change per family; verify names each column, repair restores every one.
     let changes = [
@@ -135,7 +136,7 @@ fn structure_carries_over_from_the_catalog() {
         &src,
         "CREATE TABLE dbo.P (id int IDENTITY(1,1) PRIMARY KEY, code nvarchar(10) NOT NULL CONSTRAINT UQ_P_code UNIQUE, status tinyint NOT NULL DEFAULT ((1)), created datetime2(3) DEFAULT (sysdatetime()), g uniqueidentifier DEFAULT (newid()))
 GO
-CREATE TABLE dbo.C (id bigint IDENTITY(100,10) PRIMARY KEY, p_id int, qty int CONSTRAINT CK_C_qty CHECK (qty > 0), note nvarchar(50))
+CREATE TABLE dbo.C (id bigint IDENTITY(100,10) PRIMARY KEY, p_id int, qty int CONSTRAINT CK_C_qty CHECK (qty > 0), note nvarchar(50), twice AS (qty * 2), CONSTRAINT CK_C_note CHECK (len(note) > 0))
 GO
 INSERT INTO dbo.P (code) VALUES (N'a'), (N'b')
 GO
@@ -174,6 +175,8 @@ GO
     // The unique constraint and the check hold on the target.
     assert!(psql_try(&dst, "INSERT INTO public.p (code) VALUES ('a')").is_err(), "UQ_P_code carried");
     assert!(psql_try(&dst, "INSERT INTO public.c (qty) VALUES (0)").is_err(), "CK_C_qty carried");
+    assert!(psql_try(&dst, "INSERT INTO public.c (qty, note) VALUES (1, '  ')").is_err(), "CK_C_note translated (LEN → length(rtrim()))");
+    assert_eq!(psql(&dst, "SELECT twice FROM public.c WHERE id = 100").trim(), "10", "the computed column is computed by the target");
     assert_eq!(psql(&dst, "SELECT obj_description('public.c'::regclass), col_description('public.c'::regclass, 3)").trim(), "child rows\thow many");
     let defs = psql(&dst, "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'c' ORDER BY indexname");
     assert!(defs.contains("(p_id DESC) INCLUDE (note)"), "{defs}");

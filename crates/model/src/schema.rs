@@ -154,6 +154,11 @@ pub struct Column {
     pub on_update_current_timestamp: bool,
     /// A generated (computed) column's expression, in the source dialect.
     pub generated: Option<String>,
+    /// The same expression in PostgreSQL's SQL (column references standard double-quoted
+    /// source names), where the source could translate it: the target computes the column
+    /// (`GENERATED ALWAYS AS (…) STORED`) and its values are not copied.
+    #[serde(default)]
+    pub generated_postgres: Option<String>,
     pub charset: Option<String>,
     /// The source's collation name, as the source spells it (shown in reports).
     pub collation: Option<String>,
@@ -202,6 +207,7 @@ impl Column {
             profile_note: None,
             quarantine: false,
             replace_bad_text: false,
+            generated_postgres: None,
         }
     }
 }

@@ -256,6 +256,7 @@ fn column_of(r: &Row, dialect: &crate::dialect::Dialect, json: &dyn Fn(&str) -> 
         profile_note: None,
         quarantine: false,
         replace_bad_text: false,
+        generated_postgres: None,
     }
 }
 

@@ -461,6 +461,15 @@ pub fn tsql(url: &str, script: &str) -> Vec<Vec<String>> {
 
 /// A new, empty database on the SQL Server test server; its URL.
 pub fn fresh_mssql(server: &str, name: &str) -> String {
-    tsql(&mssql_url(server, "master"), &format!("IF DB_ID(N'{name}') IS NOT NULL DROP DATABASE [{name}]\nGO\nCREATE DATABASE [{name}]\nGO\n"));
-    mssql_url(server, name)
+    // Babelfish refuses concurrent CREATE DATABASE now and then (a catalog lock): tried again.
+    let script = format!("IF DB_ID(N'{name}') IS NOT NULL DROP DATABASE [{name}]\nGO\nCREATE DATABASE [{name}]\nGO\n");
+    let mut last = String::new();
+    for _ in 0..5 {
+        match tsql_try(&mssql_url(server, "master"), &script) {
+            Ok(_) => return mssql_url(server, name),
+            Err(e) => last = e,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("creating database {name}: {last}")
 }

@@ -176,6 +176,17 @@ impl Planner<'_> {
                 generated.push(PgGenerated { name: cname, ty, expression: user.qualify_casts(expr) });
                 continue;
             }
+            // A computed column the source translated (SQL Server) is computed by the target
+            // too, unless a rule gives it a type of its own (then its values are copied).
+            if let (Some(pg), None) = (&c.generated_postgres, rule.and_then(|r| r.columns.get(&c.name)).and_then(|r| r.type_.as_ref())) {
+                let zero = ZeroDates { policy: ZeroDatePolicy::Error, nullable: true };
+                if let Ok(m) = typemap::map_column(c, rules, typemap::ColumnProbes::default(), None, postgis, zero) {
+                    let expression = translate_expression(pg, &|n: &str| cname_of.get(n).cloned().unwrap_or_else(|| n.to_string()));
+                    a.push(Severity::Info, &obj, format!("computed column → generated column (STORED), computed by PostgreSQL: {expression}"));
+                    generated.push(PgGenerated { name: cname, ty: m.ty.to_string(), expression });
+                    continue;
+                }
+            }
             let crule = rule.and_then(|r| r.columns.get(&c.name));
             let override_ty = crule.and_then(|r| r.type_.clone());
             // Zero dates: the column's policy, and whether its target column must accept NULL.

@@ -366,6 +366,14 @@ pub fn schema_of(
         }
         out[ti].columns.push(col);
     }
+    // Computed columns: computed by the target where the expression translates.
+    for t in &mut out {
+        let translated: Vec<Option<String>> =
+            t.columns.iter().map(|c| c.generated.as_deref().and_then(|g| super::expr::to_postgres_immutable(g.trim_end_matches(" PERSISTED"), t))).collect();
+        for (c, pg) in t.columns.iter_mut().zip(translated) {
+            c.generated_postgres = pg;
+        }
+    }
     // Keys and indexes: rows arrive per index, key columns (by ordinal) before included ones.
     let mut i = 0;
     while i < indexes.len() {
@@ -408,7 +416,7 @@ pub fn schema_of(
             kind: IndexKind::BTree,
             comment: None,
             include,
-            filter: first.filter.as_deref().map(filter_of),
+            filter: first.filter.as_deref().map(|f| super::expr::to_postgres(f, t).unwrap_or_else(|| filter_of(f))),
         });
     }
     let mut k = 0;
@@ -434,7 +442,9 @@ pub fn schema_of(
     }
     for c in checks {
         let Some(ti) = find(&mut out, &c.table) else { continue };
-        out[ti].checks.push(Check { name: c.name.clone(), expression: standard_quoting(&c.definition), not_valid: c.not_trusted || c.disabled });
+        // Translated where certain; else identifiers only (PostgreSQL may refuse it: listed).
+        let expression = super::expr::to_postgres(&c.definition, &out[ti]).unwrap_or_else(|| standard_quoting(&c.definition));
+        out[ti].checks.push(Check { name: c.name.clone(), expression, not_valid: c.not_trusted || c.disabled });
     }
     for mut m in modules {
         m.name = names.table(&m.name);
@@ -567,6 +577,7 @@ mod tests {
         assert_eq!(o.column("Qty").unwrap().comment.as_deref(), Some("units"));
         assert_eq!(o.column("Price").unwrap().data_type, DataType::Money { bytes: 8 });
         assert_eq!(o.column("Total").unwrap().generated.as_deref(), Some("([Qty]*[Price]) PERSISTED"));
+        assert_eq!(o.column("Total").unwrap().generated_postgres.as_deref(), Some("(\"Qty\" * \"Price\")"), "computed by the target");
         assert_eq!(o.column("Status").unwrap().default, Some(DefaultValue::Literal("1".into())));
         assert_eq!(o.column("Status").unwrap().data_type, DataType::Int { bytes: 1, unsigned: true, display_width: None });
         let note = o.column("Note").unwrap();
@@ -578,12 +589,12 @@ mod tests {
         let open = o.indexes.iter().find(|i| i.name == "IX_Open").unwrap();
         assert_eq!(open.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["Placed"]);
         assert_eq!(open.include, ["Note", "Qty"]);
-        assert_eq!(open.filter.as_deref(), Some("(\"Status\"=(1))"));
+        assert_eq!(open.filter.as_deref(), Some("(\"Status\" = (1))"));
         assert!(o.indexes.iter().find(|i| i.name == "IX_Customer").unwrap().columns[0].descending);
         assert!(o.unique_keys.is_empty() && o.indexes.len() == 2, "the primary key is not an index too");
         let fk = &o.foreign_keys[0];
         assert_eq!((fk.ref_table.as_str(), fk.on_delete, fk.not_valid, fk.ref_schema.clone()), ("Customers", FkAction::Cascade, true, None));
-        assert_eq!(o.checks[0].expression, "(\"Qty\">(0))");
+        assert_eq!(o.checks[0].expression, "(\"Qty\" > (0))");
         assert!(!o.checks[0].not_valid);
         let kinds: Vec<(ObjectKind, &str)> = s.objects.iter().map(|x| (x.kind, x.name.as_str())).collect();
         assert_eq!(kinds, [(ObjectKind::View, "OpenOrders"), (ObjectKind::Trigger, "trg_Orders"), (ObjectKind::Type, "OrderLines")]);

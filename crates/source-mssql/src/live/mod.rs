@@ -18,6 +18,7 @@
 pub mod catalog;
 pub mod cdc;
 pub mod conn;
+pub mod expr;
 pub mod read;
 pub mod verify;
 
