@@ -219,6 +219,36 @@ impl Names {
     }
 }
 
+/// Sequences of the schema (SQL Server 2012+): bounds read as decimal text (a `decimal(38,0)`
+/// sequence may exceed a bigint; [`sequence_of`] clamps it).
+pub const SEQUENCES: &str = "SELECT sq.name, TYPE_NAME(sq.system_type_id), CONVERT(varchar(40), sq.start_value), CONVERT(varchar(40), sq.increment), \
+     CONVERT(varchar(40), sq.minimum_value), CONVERT(varchar(40), sq.maximum_value), CAST(sq.cache_size AS bigint), CAST(sq.is_cycling AS int), \
+     CONVERT(varchar(40), sq.current_value) FROM sys.sequences sq JOIN sys.schemas s ON s.schema_id = sq.schema_id WHERE s.name = @P1 ORDER BY sq.name";
+
+/// One row of [`SEQUENCES`] as the model's sequence: `tinyint`/`smallint` → smallint, `int` →
+/// integer, the rest bigint (bounds clamped to it). The last value is `current_value` (SQL
+/// Server gives the start value for a sequence never called: the target then continues one
+/// step past it, never handing out a value the source did).
+pub fn sequence_of(name: &str, ty: &str, start: &str, increment: &str, min: &str, max: &str, cache: i64, cycle: bool, current: &str) -> ferry_model::Sequence {
+    let n = |s: &str| -> i64 { s.trim().split('.').next().unwrap_or("0").parse::<i128>().unwrap_or(0).clamp(i64::MIN as i128, i64::MAX as i128) as i64 };
+    let data_type = match ty.to_ascii_lowercase().as_str() {
+        "tinyint" | "smallint" => "smallint",
+        "int" => "integer",
+        _ => "bigint",
+    };
+    ferry_model::Sequence {
+        name: name.to_string(),
+        data_type: data_type.into(),
+        start: n(start),
+        increment: n(increment),
+        min: n(min),
+        max: n(max),
+        cache: cache.max(1),
+        cycle,
+        last_value: Some(n(current)),
+    }
+}
+
 /// The neutral type of a column, and its T-SQL spelling.
 pub fn column_type(base: &str, max_length: i16, precision: u8, scale: u8) -> Result<(DataType, String), String> {
     let base = base.to_ascii_lowercase();
@@ -272,6 +302,12 @@ pub fn column_type(base: &str, max_length: i16, precision: u8, scale: u8) -> Res
 
 /// A column's `DEFAULT` definition (`((0))`, `(getdate())`, `(N'x')`) in the model.
 pub fn default_of(definition: &str) -> DefaultValue {
+    // `(NEXT VALUE FOR [dbo].[seq])`: the sequence, created on the target (the plan qualifies it).
+    let bare = definition.trim().trim_start_matches('(').trim_end_matches(')').trim();
+    if let Some(rest) = bare.strip_prefix("NEXT VALUE FOR ").or_else(|| bare.strip_prefix("next value for ")) {
+        let seq = rest.rsplit('.').next().unwrap_or(rest).trim().trim_start_matches('[').trim_end_matches(']').replace("]]", "]");
+        return DefaultValue::Native(format!("nextval('{}'::regclass)", seq.replace('\'', "''")));
+    }
     let parsed = sqlparser::parser::Parser::new(&sqlparser::dialect::MsSqlDialect {}).try_with_sql(definition).and_then(|mut p| p.parse_expr());
     match parsed {
         Ok(e) => match default_value(&e) {
@@ -622,5 +658,10 @@ mod tests {
         assert_eq!(default_of("(newsequentialid())"), DefaultValue::NewUuid);
         assert_eq!(default_of("(CONVERT([date],getdate()))"), DefaultValue::CurrentDate);
         assert!(matches!(default_of("(suser_sname())"), DefaultValue::Expression(_)));
+        assert_eq!(default_of("(NEXT VALUE FOR [dbo].[OrderNo])"), DefaultValue::Native("nextval('OrderNo'::regclass)".into()));
+        let q =
+            sequence_of("OrderNo", "decimal", "1", "1", "-99999999999999999999999999999999999999", "99999999999999999999999999999999999999", 50, false, "41");
+        assert_eq!((q.data_type.as_str(), q.min, q.max, q.last_value), ("bigint", i64::MIN, i64::MAX, Some(41)));
+        assert_eq!(sequence_of("s", "int", "100", "5", "-2147483648", "2147483647", 0, true, "100").data_type, "integer");
     }
 }

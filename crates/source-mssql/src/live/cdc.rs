@@ -404,6 +404,19 @@ impl CdcSource for MsCdc {
     fn reloads_online(&self) -> bool {
         false
     }
+
+    async fn sequence_values(&self, names: &[String]) -> Result<Vec<(String, Option<i64>)>, SourceError> {
+        let mut c = self.source.client().await?;
+        let rows = super::query(&mut c, super::catalog::SEQUENCES, &self.source.schema).await?;
+        self.source.give_back(c).await;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let name = super::text(r, 0)?;
+                names.contains(&name).then(|| (name, super::text(r, 8).and_then(|v| v.trim().split('.').next().and_then(|x| x.parse().ok()))))
+            })
+            .collect())
+    }
 }
 
 #[derive(Clone)]
