@@ -225,11 +225,27 @@ pub const SEQUENCES: &str = "SELECT sq.name, TYPE_NAME(sq.system_type_id), CONVE
      CONVERT(varchar(40), sq.minimum_value), CONVERT(varchar(40), sq.maximum_value), CAST(sq.cache_size AS bigint), CAST(sq.is_cycling AS int), \
      CONVERT(varchar(40), sq.current_value) FROM sys.sequences sq JOIN sys.schemas s ON s.schema_id = sq.schema_id WHERE s.name = @P1 ORDER BY sq.name";
 
+/// One row of [`SEQUENCES`] (numbers as SQL Server's decimal text).
+#[derive(Debug, Clone, Default)]
+pub struct SequenceRow {
+    pub name: String,
+    pub ty: String,
+    pub start: String,
+    pub increment: String,
+    pub min: String,
+    pub max: String,
+    pub cache: i64,
+    pub cycle: bool,
+    pub current: String,
+}
+
 /// One row of [`SEQUENCES`] as the model's sequence: `tinyint`/`smallint` → smallint, `int` →
 /// integer, the rest bigint (bounds clamped to it). The last value is `current_value` (SQL
 /// Server gives the start value for a sequence never called: the target then continues one
 /// step past it, never handing out a value the source did).
-pub fn sequence_of(name: &str, ty: &str, start: &str, increment: &str, min: &str, max: &str, cache: i64, cycle: bool, current: &str) -> ferry_model::Sequence {
+pub fn sequence_of(r: &SequenceRow) -> ferry_model::Sequence {
+    let SequenceRow { name, ty, start, increment, min, max, cache, cycle, current } = r;
+    let (cache, cycle) = (*cache, *cycle);
     let n = |s: &str| -> i64 { s.trim().split('.').next().unwrap_or("0").parse::<i128>().unwrap_or(0).clamp(i64::MIN as i128, i64::MAX as i128) as i64 };
     let data_type = match ty.to_ascii_lowercase().as_str() {
         "tinyint" | "smallint" => "smallint",
