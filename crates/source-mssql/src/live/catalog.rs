@@ -675,9 +675,20 @@ mod tests {
         assert_eq!(default_of("(CONVERT([date],getdate()))"), DefaultValue::CurrentDate);
         assert!(matches!(default_of("(suser_sname())"), DefaultValue::Expression(_)));
         assert_eq!(default_of("(NEXT VALUE FOR [dbo].[OrderNo])"), DefaultValue::Native("nextval('OrderNo'::regclass)".into()));
-        let q =
-            sequence_of("OrderNo", "decimal", "1", "1", "-99999999999999999999999999999999999999", "99999999999999999999999999999999999999", 50, false, "41");
+        let row = |ty: &str, min: &str, max: &str, current: &str| SequenceRow {
+            name: "OrderNo".into(),
+            ty: ty.into(),
+            start: "1".into(),
+            increment: "1".into(),
+            min: min.into(),
+            max: max.into(),
+            cache: 50,
+            cycle: false,
+            current: current.into(),
+        };
+        let nines = "9".repeat(38);
+        let q = sequence_of(&row("decimal", &format!("-{nines}"), &nines, "41"));
         assert_eq!((q.data_type.as_str(), q.min, q.max, q.last_value), ("bigint", i64::MIN, i64::MAX, Some(41)));
-        assert_eq!(sequence_of("s", "int", "100", "5", "-2147483648", "2147483647", 0, true, "100").data_type, "integer");
+        assert_eq!(sequence_of(&row("int", "-2147483648", "2147483647", "100")).data_type, "integer");
     }
 }

@@ -241,7 +241,17 @@ impl Source for MsSource {
                 .iter()
                 .map(|r| {
                     let t = |i| text(r, i).unwrap_or_default();
-                    sequence_of(&t(0), &t(1), &t(2), &t(3), &t(4), &t(5), int(r, 6).unwrap_or(1), int(r, 7) == Some(1), &t(8))
+                    sequence_of(&SequenceRow {
+                        name: t(0),
+                        ty: t(1),
+                        start: t(2),
+                        increment: t(3),
+                        min: t(4),
+                        max: t(5),
+                        cache: int(r, 6).unwrap_or(1),
+                        cycle: int(r, 7) == Some(1),
+                        current: t(8),
+                    })
                 })
                 .collect(),
             // Babelfish has sequences but no sys.sequences: said, not guessed.
