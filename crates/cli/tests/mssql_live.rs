@@ -134,11 +134,11 @@ fn structure_carries_over_from_the_catalog() {
     let src = fresh_mssql(&server, &db);
     tsql(
         &src,
-        "CREATE TABLE dbo.P (id int IDENTITY(1,1) PRIMARY KEY, code nvarchar(10) NOT NULL CONSTRAINT UQ_P_code UNIQUE, status tinyint NOT NULL DEFAULT ((1)), created datetime2(3) DEFAULT (sysdatetime()), g uniqueidentifier DEFAULT (newid()))
+        "CREATE TABLE dbo.P (id int IDENTITY(1,1) PRIMARY KEY, code nvarchar(10) NOT NULL CONSTRAINT UQ_P_code UNIQUE, status tinyint NOT NULL DEFAULT ((1)), created datetime2(3) DEFAULT (sysdatetime()), g uniqueidentifier DEFAULT (newid()), at datetimeoffset(3))
 GO
 CREATE TABLE dbo.C (id bigint IDENTITY(100,10) PRIMARY KEY, p_id int, qty int CONSTRAINT CK_C_qty CHECK (qty > 0), note nvarchar(50), twice AS (qty * 2), CONSTRAINT CK_C_note CHECK (len(note) > 0))
 GO
-INSERT INTO dbo.P (code) VALUES (N'a'), (N'b')
+INSERT INTO dbo.P (code, at) VALUES (N'a', '2020-03-01 01:30:00.250 +02:00'), (N'b', NULL)
 GO
 INSERT INTO dbo.C (p_id, qty, note) VALUES (1, 5, N'x'), (99, 1, N'orphan')
 GO
@@ -159,13 +159,20 @@ GO
         && tsql(&src, "SELECT CAST(has_filter AS int) FROM sys.indexes WHERE name = 'IX_C_big'").first().is_some_and(|r| r[0].contains("Some(1)"));
     eprintln!("server: untrusted foreign keys {untrusted}, filtered indexes {filtered}");
     let dst = fresh_pg(&db);
-    let cfg = write_config(&db, "[target]\nschema = \"public\"\n");
+    let cfg = write_config(&db, "[target]\nschema = \"public\"\n[tables.P.columns.at]\nkeep_offset = true\n");
     let cfg = cfg.to_str().unwrap();
     let plan = ferry(&["plan", "--config", cfg, "--source", &src, "--target", &dst]);
     assert_eq!(plan.status, 0, "{}", plan.all());
     assert!(plan.stdout.contains("CREATE VIEW dbo.V"), "the view is listed with its T-SQL: {}", plan.stdout);
     migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst, "--quiet"]);
     verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
+    // keep_offset: the instant, and beside it the offset it was written with.
+    assert_eq!(psql(&dst, "SELECT at AT TIME ZONE 'UTC', at_offset FROM public.p WHERE id = 1").trim(), "2020-02-29 23:30:00.25\t120");
+    assert_eq!(psql(&dst, "SELECT at_offset IS NULL FROM public.p WHERE id = 2").trim(), "t");
+    psql(&dst, "UPDATE public.p SET at_offset = 60 WHERE id = 1");
+    let (status, r) = verify_json(&["--config", cfg, "--source", &src, "--target", &dst]);
+    assert_eq!(status, 1, "a changed offset is found: {r:#}");
+    psql(&dst, "UPDATE public.p SET at_offset = 120 WHERE id = 1");
     // Identity continues past the source's last value; defaults translated.
     assert_eq!(psql(&dst, "INSERT INTO public.c (p_id, qty) VALUES (1, 2) RETURNING id").lines().next().unwrap().trim(), "120");
     assert_eq!(
@@ -174,6 +181,11 @@ GO
     );
     // The unique constraint and the check hold on the target.
     assert!(psql_try(&dst, "INSERT INTO public.p (code) VALUES ('a')").is_err(), "UQ_P_code carried");
+    // keep_offset on a column that is no datetimeoffset is refused by the plan.
+    let wrong = write_config(&format!("{db}_wrong"), "[target]\nschema = \"public\"\n[tables.P.columns.code]\nkeep_offset = true\n");
+    let refused = ferry(&["plan", "--config", wrong.to_str().unwrap(), "--source", &src, "--target", &dst]);
+    assert_ne!(refused.status, 0);
+    assert!(refused.all().contains("keep_offset"), "{}", refused.all());
     assert!(psql_try(&dst, "INSERT INTO public.c (qty) VALUES (0)").is_err(), "CK_C_qty carried");
     assert!(psql_try(&dst, "INSERT INTO public.c (qty, note) VALUES (1, '  ')").is_err(), "CK_C_note translated (LEN → length(rtrim()))");
     assert_eq!(psql(&dst, "SELECT twice FROM public.c WHERE id = 100").trim(), "10", "the computed column is computed by the target");

@@ -84,6 +84,8 @@ pub struct CellRule {
     /// The user overrode the column's type to a text type: a source that has a text form of
     /// its own for the value reads that (SQL Server date-times keep their 100 ns digit).
     pub read_as_text: bool,
+    /// Keep a SQL Server `datetimeoffset`'s offset in a companion column `<name>_offset`.
+    pub keep_offset: bool,
 }
 
 /// Every column's rules: a default and per-column exceptions, by source table and column name.

@@ -520,6 +520,11 @@ pub struct ColumnRule {
     /// when declared INTEGER or REAL. Unset: recognised from the values of date-typed columns.
     #[serde(default)]
     pub date_form: Option<ferry_model::DateForm>,
+    /// A SQL Server `datetimeoffset` column's offset kept too, in a `smallint` column
+    /// `<name>_offset` beside it (minutes east of UTC, as written); the column itself holds the
+    /// instant.
+    #[serde(default)]
+    pub keep_offset: Option<bool>,
 }
 
 /// `default = "expr"` or `default = false`.
@@ -576,17 +581,25 @@ impl Config {
 
     /// The cell rules the source reads before it introspects (SQLite's profile and reader).
     pub fn cell_rules(&self) -> ferry_model::CellRules {
-        let default = ferry_model::CellRule { odd_cells: self.rules.odd_cells, bad_text: self.rules.invalid_text, date_form: None, read_as_text: false };
+        let default = ferry_model::CellRule {
+            odd_cells: self.rules.odd_cells,
+            bad_text: self.rules.invalid_text,
+            date_form: None,
+            read_as_text: false,
+            keep_offset: false,
+        };
         let mut columns = BTreeMap::new();
         for (table, t) in &self.tables {
             for (column, c) in &t.columns {
                 let text = c.type_.as_deref().is_some_and(crate::typemap::is_text_type);
-                if c.odd_cells.is_some() || c.invalid_text.is_some() || c.date_form.is_some() || text {
+                let keep_offset = c.keep_offset == Some(true);
+                if c.odd_cells.is_some() || c.invalid_text.is_some() || c.date_form.is_some() || text || keep_offset {
                     let rule = ferry_model::CellRule {
                         odd_cells: c.odd_cells.unwrap_or(default.odd_cells),
                         bad_text: c.invalid_text.unwrap_or(default.bad_text),
                         date_form: c.date_form,
                         read_as_text: text,
+                        keep_offset,
                     };
                     columns.insert((table.clone(), column.clone()), rule);
                 }

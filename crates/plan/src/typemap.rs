@@ -139,7 +139,7 @@ pub fn map_column(col: &Column, rules: &Rules, probes: ColumnProbes, enum_type: 
         DataType::DateTime { fsp } => m(PgType::Timestamp(*fsp), temporal(zero)),
         DataType::Timestamp { fsp } => m(PgType::TimestampTz(*fsp), temporal(zero)),
         DataType::DateTimeOffset { fsp } => {
-            let offset = "datetimeoffset → timestamptz: the instant is kept, the offset it was written with is not (add a column for it if the application reads it)";
+            let offset = "datetimeoffset → timestamptz: the instant is kept, the offset it was written with is not (keep_offset = true on the column keeps it in a column <name>_offset)";
             let note = if *fsp > 6 { format!("{offset}; {}", beyond_microseconds(*fsp)) } else { offset.to_string() };
             noted(PgType::TimestampTz((*fsp).min(6)), temporal(zero), note)
         }

@@ -273,11 +273,19 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 schema.name
             )),
             Some(t) => {
-                for cname in rule.columns.keys() {
-                    if t.column(cname).is_none() {
-                        problems.push(format!(
+                for (cname, crule) in &rule.columns {
+                    match t.column(cname) {
+                        None => problems.push(format!(
                             "rule [tables.\"{tname}\".columns.\"{cname}\"] names a column that table `{tname}` does not have"
-                        ));
+                        )),
+                        // The source adds the companion column; one that did not cannot keep it.
+                        Some(c) if crule.keep_offset == Some(true) && !(matches!(c.data_type, DataType::DateTimeOffset { .. }) && t.column(&format!("{cname}_offset")).is_some()) => {
+                            problems.push(format!(
+                                "rule [tables.\"{tname}\".columns.\"{cname}\"] keep_offset: only a SQL Server datetimeoffset column read from a live server keeps its offset (this is {})",
+                                c.source_type
+                            ))
+                        }
+                        Some(_) => {}
                     }
                 }
             }
@@ -617,6 +625,21 @@ mod tests {
         let p = build(PlanInput { schema: &s, config: &text, probes: &probes, postgis: false }).unwrap();
         assert!(!p.assessment.items.iter().any(|i| i.message.contains("beyond the microsecond") && i.severity == Severity::Action));
         assert!(text.cell_rules().for_column("OrderLine", "Placed").read_as_text, "the source is told to read its own text");
+    }
+
+    #[test]
+    fn keep_offset_needs_the_companion_column_the_source_adds() {
+        let mut s = schema();
+        s.tables[0].columns.push(col("At", DataType::DateTimeOffset { fsp: 7 }));
+        let cfg = Config::from_toml("[tables.OrderLine.columns.At]\nkeep_offset = true").unwrap();
+        assert!(cfg.cell_rules().for_column("OrderLine", "At").keep_offset);
+        let e = build(PlanInput { schema: &s, config: &cfg, probes: &ProbeAnswers::new(), postgis: false }).unwrap_err();
+        assert!(e.to_string().contains("keep_offset"), "a source that did not add At_offset cannot keep it: {e}");
+        s.tables[0]
+            .columns
+            .push(Column { stored_as: Some("tzoffset:At".into()), ..col("At_offset", DataType::Int { bytes: 2, unsigned: false, display_width: None }) });
+        let p = build(PlanInput { schema: &s, config: &cfg, probes: &ProbeAnswers::new(), postgis: false }).unwrap();
+        assert!(p.tables[0].target.columns.iter().any(|c| c.name == "at_offset" && c.ty == PgType::SmallInt));
     }
 
     #[test]

@@ -196,8 +196,14 @@ impl MsSource {
             match instances.get(&t.name) {
                 None => out.push((t.name.clone(), "no capture instance".to_string())),
                 Some((inst, cols)) => {
-                    let missing: Vec<&str> =
-                        t.columns.iter().filter(|c| !cols.iter().any(|x| x.eq_ignore_ascii_case(&c.name))).map(|c| c.name.as_str()).collect();
+                    // A keep_offset companion is read from its datetimeoffset column.
+                    let missing: Vec<&str> = t
+                        .columns
+                        .iter()
+                        .filter(|c| !c.stored_as.as_deref().is_some_and(|s| s.starts_with(super::read::TZ_OFFSET)))
+                        .filter(|c| !cols.iter().any(|x| x.eq_ignore_ascii_case(&c.name)))
+                        .map(|c| c.name.as_str())
+                        .collect();
                     if !missing.is_empty() {
                         out.push((t.name.clone(), format!("capture instance {inst} does not capture {}", missing.join(", "))));
                     }

@@ -272,6 +272,24 @@ impl Source for MsSource {
                     c.stored_as = Some("text".into());
                 }
             }
+            // keep_offset: a companion column with the offset each value was written with.
+            let mut i = 0;
+            while i < t.columns.len() {
+                let c = &t.columns[i];
+                if matches!(c.data_type, DataType::DateTimeOffset { .. }) && self.rules.for_column(&t.name, &c.name).keep_offset {
+                    let name = format!("{}_offset", c.name);
+                    if t.column(&name).is_some() {
+                        return Err(definite(format!("table {}: keep_offset on {} needs a column {name}, which the table has already", t.name, c.name)));
+                    }
+                    let mut o = ferry_model::Column::new(name, DataType::Int { bytes: 2, unsigned: false, display_width: None }, "smallint");
+                    o.nullable = c.nullable;
+                    o.stored_as = Some(format!("{}{}", read::TZ_OFFSET, c.name));
+                    o.comment = Some(format!("minutes east of UTC that {} was written with (SQL Server datetimeoffset)", c.name));
+                    t.columns.insert(i + 1, o);
+                    i += 1;
+                }
+                i += 1;
+            }
         }
         Ok(schema)
     }

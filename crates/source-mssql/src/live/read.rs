@@ -24,8 +24,15 @@ pub fn base_type(col: &Column) -> &str {
     col.source_type.split('(').next().unwrap_or(&col.source_type).trim()
 }
 
+/// `Column::stored_as` of a companion column holding the offset of the `datetimeoffset`
+/// column named after the prefix (`keep_offset`): it exists on the target only.
+pub const TZ_OFFSET: &str = "tzoffset:";
+
 /// The T-SQL expression the reader selects for `col`.
 pub fn select_expr(col: &Column) -> String {
+    if let Some(of) = col.stored_as.as_deref().and_then(|s| s.strip_prefix(TZ_OFFSET)) {
+        return format!("DATEPART(tzoffset, {})", quote_ident(of));
+    }
     let c = quote_ident(&col.name);
     if col.stored_as.as_deref() == Some("text") {
         // Overridden to text: SQL Server's own text, every digit (ODBC canonical, style 121).

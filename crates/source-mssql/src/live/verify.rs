@@ -113,7 +113,7 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
     let c = quote_ident(&col.name);
     let base = base_type(col);
     match canon {
-        Canon::Integer => format!("CONVERT(varchar(40), {c})"),
+        Canon::Integer => format!("CONVERT(varchar(40), {})", select_expr(col)),
         Canon::Bool => format!("CASE WHEN {c} = 1 THEN 't' WHEN {c} = 0 THEN 'f' END"),
         Canon::Decimal { scale: Some(s) }
             if matches!(base, "money" | "smallmoney") || !matches!(col.data_type, DataType::Decimal { scale, .. } if scale == s) =>
