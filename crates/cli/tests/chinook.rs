@@ -189,6 +189,17 @@ fn chinook_from_sqlite_equals_the_postgres_reference() {
 }
 
 /// `billing_city` → `BillingCity` (the file's naming).
+/// The reference in its own database, a fresh target, the snake_case-into-`public` config,
+/// and `ferry plan` of `src` (checked to succeed).
+fn plan_into_public(db: &str, src: &str) -> (String, String, String, Ferry) {
+    let reference = load_reference(db);
+    let dst = fresh_pg(db);
+    let cfg = write_config(db, "[target]\nschema = \"public\"\n[rules]\nidentifiers = \"snake_case\"\n").to_str().unwrap().to_string();
+    let plan = ferry(&["plan", "--config", &cfg, "--source", src, "--target", &dst]);
+    assert_eq!(plan.status, 0, "{}", plan.all());
+    (reference, dst, cfg, plan)
+}
+
 fn camel(snake: &str) -> String {
     snake.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect()
 }
@@ -202,12 +213,8 @@ fn chinook_from_the_sql_server_script_equals_the_postgres_reference() {
     let db = unique("chinook_mssql");
     let file = shared_datasets().join("chinook/Chinook_SqlServer.sql");
     let src = format!("mssql-script:{}", file.display());
-    let reference = load_reference(&db);
-    let dst = fresh_pg(&db);
-    let cfg = write_config(&db, "[target]\nschema = \"public\"\n[rules]\nidentifiers = \"snake_case\"\n");
-    let cfg = cfg.to_str().unwrap();
-    let plan = ferry(&["plan", "--config", cfg, "--source", &src, "--target", &dst]);
-    assert_eq!(plan.status, 0, "{}", plan.all());
+    let (reference, dst, cfg, plan) = plan_into_public(&db, &src);
+    let cfg = cfg.as_str();
     assert!(
         plan.stdout.contains("CREATE TABLE \"public\".\"invoice_line\"") && plan.stdout.contains("Assessment: Chinook (SQL Server (T-SQL script))"),
         "{}",
@@ -244,12 +251,8 @@ fn chinook_over_tds_equals_the_postgres_reference() {
     // The script drops and creates its own database: run what follows `USE [Chinook]` in ours.
     let body = &script[script.find("USE [Chinook];").unwrap() + "USE [Chinook];".len()..];
     tsql(&src, body);
-    let reference = load_reference(&db);
-    let dst = fresh_pg(&db);
-    let cfg = write_config(&db, "[target]\nschema = \"public\"\n[rules]\nidentifiers = \"snake_case\"\n");
-    let cfg = cfg.to_str().unwrap();
-    let plan = ferry(&["plan", "--config", cfg, "--source", &src, "--target", &dst]);
-    assert_eq!(plan.status, 0, "{}", plan.all());
+    let (reference, dst, cfg, plan) = plan_into_public(&db, &src);
+    let cfg = cfg.as_str();
     assert!(plan.stdout.contains("CREATE TABLE \"public\".\"invoice_line\"") && plan.stdout.contains("Assessment: "), "{}", plan.stdout);
     assert!(plan.stdout.contains("(SQL Server"), "the assessment names the server: {}", plan.stdout);
     let out = migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst]);

@@ -427,15 +427,8 @@ pub fn schema_of(
         }
     }
     // Keys and indexes: rows arrive per index, key columns (by ordinal) before included ones.
-    let mut i = 0;
-    while i < indexes.len() {
-        let first = &indexes[i];
-        let mut j = i;
-        while j < indexes.len() && indexes[j].table == first.table && indexes[j].name == first.name {
-            j += 1;
-        }
-        let group = &indexes[i..j];
-        i = j;
+    for group in indexes.chunk_by(|a, b| a.table == b.table && a.name == b.name) {
+        let first = &group[0];
         let Some(ti) = find(&mut out, &first.table) else { continue };
         let t = &mut out[ti];
         let key_cols: Vec<&IndexRow> = group.iter().filter(|r| !r.included).collect();
@@ -471,15 +464,8 @@ pub fn schema_of(
             filter: first.filter.as_deref().map(|f| super::expr::to_postgres(f, t).unwrap_or_else(|| filter_of(f))),
         });
     }
-    let mut k = 0;
-    while k < fks.len() {
-        let first = &fks[k];
-        let mut j = k;
-        while j < fks.len() && fks[j].table == first.table && fks[j].name == first.name {
-            j += 1;
-        }
-        let group = &fks[k..j];
-        k = j;
+    for group in fks.chunk_by(|a, b| a.table == b.table && a.name == b.name) {
+        let first = &group[0];
         let Some(ti) = find(&mut out, &first.table) else { continue };
         out[ti].foreign_keys.push(ForeignKey {
             name: first.name.clone(),
