@@ -7,7 +7,7 @@
 //!   reader holds one `SNAPSHOT` transaction when the database allows snapshot isolation, so a
 //!   table is read at one instant. SQL Server has no snapshot shared between connections: with
 //!   several readers the tables may stand at slightly different instants, and the position
-//!   says `consistent: false` with why; one reader (`--jobs 1`) reads everything at one instant.
+//!   says `consistent: false` with why; one reader (`--workers 1`) reads everything at one instant.
 //!   Without snapshot isolation the readers read committed rows and the preflight says how to
 //!   allow it (`ALTER DATABASE … SET ALLOW_SNAPSHOT_ISOLATION ON`).
 //! - **Integer keys chunk by range** ([`MsSource::plan_chunks`]): disjoint `lo < k <= hi`
@@ -355,7 +355,7 @@ impl Source for MsSource {
         }
         let (consistent, note) = match (snapshot, out.len()) {
             (true, 1) => (true, "one reader in one SNAPSHOT transaction".to_string()),
-            (true, n) => (false, format!("{n} readers, each in its own SNAPSHOT transaction (SQL Server shares no snapshot between connections): tables may stand at slightly different instants; --jobs 1 reads one instant")),
+            (true, n) => (false, format!("{n} readers, each in its own SNAPSHOT transaction (SQL Server shares no snapshot between connections): tables may stand at slightly different instants; --workers 1 reads one instant")),
             (false, _) => (
                 false,
                 format!("the database does not allow snapshot isolation: rows are read committed while the application writes; allow it with ALTER DATABASE [{}] SET ALLOW_SNAPSHOT_ISOLATION ON", self.url.database),
