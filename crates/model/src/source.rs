@@ -81,6 +81,11 @@ pub enum ChunkRange {
     /// Heap pages `lo..hi` of a PostgreSQL table without a usable key (by `ctid`; the last
     /// range is open so pages added since the statistics are read too).
     Pages { lo: u64, hi: Option<u64> },
+    /// Rows whose key `column` satisfies `lo < column <= hi` in the *source's* order (a SQL
+    /// Server uniqueidentifier or collated text key): the bounds are the source's own text of
+    /// key values it sampled, and only that source renders the range (the target's order may
+    /// differ, so no target query is ever made of it).
+    Keyset { column: String, lo: Option<String>, hi: Option<String> },
 }
 
 impl ChunkRange {
@@ -91,7 +96,7 @@ impl ChunkRange {
     pub fn key_condition(&self, quoted_column: &str) -> Option<String> {
         Some(match self {
             ChunkRange::All => String::new(),
-            ChunkRange::Pages { .. } => return None,
+            ChunkRange::Pages { .. } | ChunkRange::Keyset { .. } => return None,
             ChunkRange::IntKey { lo, hi, .. } => {
                 let mut parts = Vec::new();
                 if let Some(l) = lo {
@@ -245,7 +250,7 @@ mod tests {
                 .iter()
                 .filter(|c| match c {
                     ChunkRange::IntKey { lo, hi, .. } => lo.is_none_or(|l| id > l) && hi.is_none_or(|h| id <= h),
-                    ChunkRange::All | ChunkRange::Pages { .. } => true,
+                    ChunkRange::All | ChunkRange::Pages { .. } | ChunkRange::Keyset { .. } => true,
                 })
                 .count();
             assert_eq!(n, 1, "id {id}");

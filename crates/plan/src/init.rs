@@ -280,7 +280,10 @@ fn render(config: &Config, plan: &Plan, tables: &[InitTable], flagged: &[Flagged
         binary_cols.count()
     });
     let _ = writeln!(s, "utf8_binary = {}", toml_str(&label(&r.utf8_binary)));
-    let _ = writeln!(s, "# Case-insensitive text columns (MySQL *_ci, SQL Server *_CI_*, SQLite NOCASE): keep (compared case-sensitively) | citext. This source has {ci}.");
+    let _ = writeln!(
+        s,
+        "# Case-insensitive text columns (MySQL *_ci, SQL Server *_CI_*, SQLite NOCASE): keep (compared case-sensitively) | citext. This source has {ci}."
+    );
     let _ = writeln!(s, "case_insensitive = {}", toml_str(&label(&r.case_insensitive)));
     let m = &config.migrate;
     let _ = writeln!(s, "\n[migrate]\n# Planned tables that already exist in the target: fail | drop | truncate.");

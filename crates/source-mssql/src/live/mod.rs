@@ -10,9 +10,11 @@
 //!   says `consistent: false` with why; one reader (`--workers 1`) reads everything at one instant.
 //!   Without snapshot isolation the readers read committed rows and the preflight says how to
 //!   allow it (`ALTER DATABASE … SET ALLOW_SNAPSHOT_ISOLATION ON`).
-//! - **Integer keys chunk by range** ([`MsSource::plan_chunks`]): disjoint `lo < k <= hi`
-//!   ranges covering the key span; other keys are read whole (never by a sampled boundary in an
-//!   order that is not SQL Server's own, which would skip rows).
+//! - **Keys chunk by range** ([`MsSource::plan_chunks`]): disjoint `lo < k <= hi` ranges
+//!   covering the key span for an integer key; for a uniqueidentifier, text, date-time or
+//!   decimal key, bounds SQL Server sampled in its own order and compares itself
+//!   ([`MsSource::keyset_chunks`]) — never ferry's or PostgreSQL's order, which would skip rows.
+//!   Other tables are read whole.
 //! - **Read-only**: nothing is written to the source.
 
 pub mod catalog;
@@ -130,6 +132,39 @@ impl MsSource {
     /// The target schema name SCT would choose: `<database>_<schema>`, lower-cased.
     pub fn default_schema_name(&self) -> String {
         format!("{}_{}", self.url.database, self.schema).to_lowercase()
+    }
+
+    /// Ranges of a table whose key is no integer (a uniqueidentifier, text, a date-time): every
+    /// `rows_per_chunk`-th key in SQL Server's own order (`ROW_NUMBER() OVER (ORDER BY key)`),
+    /// so the ranges are disjoint and cover every row in the order the reader's `>`/`<=` use —
+    /// a uniqueidentifier sorts by its last byte group first, never as its text does.
+    async fn keyset_chunks(&self, table: &Table, key: &ferry_model::Column, rows_per_chunk: u64) -> Result<Vec<ChunkRange>, SourceError> {
+        let k = quote_ident(&key.name);
+        let sql = format!(
+            "SELECT CONVERT(nvarchar(4000), b.k{style}) FROM (SELECT {k} AS k, ROW_NUMBER() OVER (ORDER BY {k}) AS rn FROM {}.{}) b WHERE b.rn % {} = 0 ORDER BY b.k",
+            quote_ident(&self.schema),
+            quote_ident(&table.name),
+            rows_per_chunk.max(1),
+            style = if key.data_type.is_temporal() { ", 121" } else { "" },
+        );
+        let mut c = self.client().await?;
+        let rows = c
+            .simple_query(sql)
+            .await
+            .map_err(map_error)?
+            .into_first_result()
+            .await
+            .map_err(|e| map_error(e).context(format!("sampling the keys of {}", table.name)))?;
+        self.give_back(c).await;
+        let bounds: Vec<String> = rows.iter().filter_map(|r| text(r, 0)).collect();
+        let mut out = Vec::with_capacity(bounds.len() + 1);
+        let mut lo = None;
+        for b in bounds {
+            out.push(ChunkRange::Keyset { column: key.name.clone(), lo: lo.clone(), hi: Some(b.clone()) });
+            lo = Some(b);
+        }
+        out.push(ChunkRange::Keyset { column: key.name.clone(), lo, hi: None });
+        Ok(out)
     }
 
     /// Whether the database allows SNAPSHOT isolation.
@@ -311,11 +346,15 @@ impl Source for MsSource {
 
     async fn plan_chunks(&self, table: &Table, rows_per_chunk: u64) -> Result<Vec<ChunkRange>, SourceError> {
         let key = table.primary_key.as_ref().filter(|k| k.columns.len() == 1).and_then(|k| table.column(&k.columns[0]));
-        let Some(key) = key.filter(|c| matches!(c.data_type, DataType::Int { .. })) else {
+        let parts = table.estimated_rows.div_ceil(rows_per_chunk.max(1)).max(1);
+        // No estimate (statistics not gathered yet): the key sample itself tells.
+        if let Some(k) = key.filter(|k| read::keyset_type(k).is_some() && (parts > 1 || table.estimated_rows == 0)) {
+            return self.keyset_chunks(table, k, rows_per_chunk).await;
+        }
+        let Some(key) = key.filter(|_| parts > 1) else {
             return Ok(vec![ChunkRange::All]);
         };
-        let parts = table.estimated_rows.div_ceil(rows_per_chunk.max(1)).max(1);
-        if parts <= 1 {
+        if !matches!(key.data_type, DataType::Int { .. }) {
             return Ok(vec![ChunkRange::All]);
         }
         let q = quote_ident(&key.name);
@@ -380,7 +419,7 @@ pub struct MsReader {
 
 impl SnapshotReader for MsReader {
     async fn read(&mut self, table: &Table, range: &ChunkRange, tx: RowSender) -> Result<u64, SourceError> {
-        let sql = read::select_sql(&self.schema, table, &read::range_condition(range)?);
+        let sql = read::select_sql(&self.schema, table, &read::range_condition(table, range)?);
         read::stream_rows(&mut self.client, table, &sql, &tx).await
     }
 }

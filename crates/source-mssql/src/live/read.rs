@@ -51,8 +51,54 @@ pub fn select_expr(col: &Column) -> String {
     }
 }
 
-/// The ` WHERE …` selecting `range` (empty for the whole table).
-pub fn range_condition(range: &ferry_model::ChunkRange) -> Result<String, SourceError> {
+/// The T-SQL type a key column's sampled bounds are cast back to, for the key types
+/// [`ferry_model::ChunkRange::Keyset`] chunks by (text round-trips exactly for them); None for
+/// others (integers chunk by value; floats and binaries are read whole).
+pub fn keyset_type(col: &Column) -> Option<String> {
+    let base = base_type(col);
+    matches!(
+        base,
+        "uniqueidentifier"
+            | "char"
+            | "varchar"
+            | "nchar"
+            | "nvarchar"
+            | "date"
+            | "datetime2"
+            | "datetimeoffset"
+            | "datetime"
+            | "smalldatetime"
+            | "decimal"
+            | "numeric"
+    )
+    .then(|| col.source_type.clone())
+    .filter(|t| !t.ends_with("(max)"))
+}
+
+/// A keyset range's ` WHERE …`, compared by SQL Server in its own order; `table` gives the
+/// key column's type. None for other ranges.
+fn keyset_condition(table: &Table, range: &ferry_model::ChunkRange) -> Result<Option<String>, SourceError> {
+    let ferry_model::ChunkRange::Keyset { column, lo, hi } = range else { return Ok(None) };
+    let col =
+        table.column(column).ok_or_else(|| SourceError::new(ferry_model::ErrorKind::Definite, format!("table {}: no key column {column}", table.name)))?;
+    let ty = keyset_type(col)
+        .ok_or_else(|| SourceError::new(ferry_model::ErrorKind::Definite, format!("table {}: column {column} does not chunk by keys", table.name)))?;
+    let q = quote_ident(column);
+    let mut parts = Vec::new();
+    if let Some(l) = lo {
+        parts.push(format!("{q} > CAST({} AS {ty})", super::conn::quote_str(l)));
+    }
+    if let Some(h) = hi {
+        parts.push(format!("{q} <= CAST({} AS {ty})", super::conn::quote_str(h)));
+    }
+    Ok(Some(if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) }))
+}
+
+/// The ` WHERE …` selecting `range` of `table` (empty for the whole table).
+pub fn range_condition(table: &Table, range: &ferry_model::ChunkRange) -> Result<String, SourceError> {
+    if let Some(c) = keyset_condition(table, range)? {
+        return Ok(c);
+    }
     let column = match range {
         ferry_model::ChunkRange::IntKey { column, .. } => quote_ident(column),
         _ => String::new(),
@@ -262,6 +308,17 @@ mod tests {
         let at = DateTimeOffset::new(DateTime2::new(TDate::new(738_884), Time::new(36_000_000_000, 7)), 120);
         let v = value_of(ColumnData::DateTimeOffset(Some(at)), &col(DataType::DateTimeOffset { fsp: 7 }, "datetimeoffset(7)")).unwrap();
         assert_eq!(v, Value::Timestamp(DateTime { date: Date { year: 2023, month: 12, day: 31 }, hour: 1, minute: 0, second: 0, micros: 0 }));
+    }
+
+    #[test]
+    fn keyset_ranges_compare_in_the_servers_order_through_casts() {
+        let t = Table { name: "T".into(), columns: vec![Column::new("g", DataType::Uuid, "uniqueidentifier")], ..Default::default() };
+        let r = ferry_model::ChunkRange::Keyset { column: "g".into(), lo: Some("6F9619FF-8B86-D011-B42D-00C04FC964FF".into()), hi: None };
+        assert_eq!(range_condition(&t, &r).unwrap(), " WHERE [g] > CAST(N'6F9619FF-8B86-D011-B42D-00C04FC964FF' AS uniqueidentifier)");
+        let both = ferry_model::ChunkRange::Keyset { column: "g".into(), lo: Some("a".into()), hi: Some("b".into()) };
+        assert!(range_condition(&t, &both).unwrap().contains("AND [g] <= CAST(N'b' AS uniqueidentifier)"));
+        assert_eq!(keyset_type(&Column::new("v", DataType::Text { max_bytes: 1 }, "nvarchar(max)")), None, "a max type is no key");
+        assert_eq!(keyset_type(&Column::new("f", DataType::Double { unsigned: false }, "float")), None);
     }
 
     #[test]

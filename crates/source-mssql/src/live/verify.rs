@@ -186,7 +186,7 @@ impl MsSource {
     async fn each_text_row(&self, table: &Table, exprs: &[String], range: &ChunkRange, mut each: impl FnMut(Vec<Option<String>>)) -> Result<(), SourceError> {
         let finish: Vec<Finish> = exprs.iter().map(|e| Finish::of(e)).collect();
         let select = if exprs.is_empty() { "1".to_string() } else { exprs.join(", ") };
-        let sql = format!("SELECT {select} FROM {}.{}{}", quote_ident(&self.schema), quote_ident(&table.name), range_condition(range)?);
+        let sql = format!("SELECT {select} FROM {}.{}{}", quote_ident(&self.schema), quote_ident(&table.name), range_condition(table, range)?);
         let ctx = |e: tiberius::error::Error| map_error(e).context(format!("verifying table {}", table.name));
         let mut client = self.client().await?;
         {
