@@ -12,6 +12,7 @@
 //!   target's hashes are made by: a value the load converted wrongly shows as a difference.
 //!   (`Capabilities::hash_in_sql = false`.)
 
+pub mod expr;
 pub mod live;
 pub mod script;
 mod types;

@@ -120,7 +120,8 @@ fn constraint(t: &mut Table, c: &TableConstraint) -> Result<(), String> {
         }),
         TableConstraint::Check(ck) => t.checks.push(Check {
             name: ck.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| format!("CK_{}_{}", t.name, t.checks.len() + 1)),
-            expression: standard_quoting(&ck.expr.to_string()),
+            // Translated where certain (LEN, ISNULL, `+` of strings…), else identifiers only.
+            expression: crate::expr::to_postgres(&ck.expr.to_string(), t).unwrap_or_else(|| standard_quoting(&ck.expr.to_string())),
             not_valid: false,
         }),
         other => return Err(format!("the constraint {other}")),
@@ -636,6 +637,8 @@ mod tests {
         assert_eq!(item.columns[2].default, Some(DefaultValue::Literal("0".into())));
         assert_eq!(item.columns[3].default, Some(DefaultValue::CurrentTimestamp));
         assert_eq!(item.checks[0].expression, "\"Price\" >= 0");
+        let len = read_schema("CREATE TABLE [T] ([Name] NVARCHAR(10) NOT NULL, CONSTRAINT [CK_T] CHECK (len([Name]) > 0));\nGO\n", "f", &|_| true).unwrap();
+        assert_eq!(len.tables[0].checks[0].expression, "length(rtrim(\"Name\")) > 0", "T-SQL functions translated");
         assert_eq!(item.estimated_rows, 2);
         assert_eq!(
             (item.comment.as_deref(), item.columns[1].comment.as_deref()),

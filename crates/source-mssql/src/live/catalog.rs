@@ -421,7 +421,7 @@ pub fn schema_of(
     // Computed columns: computed by the target where the expression translates.
     for t in &mut out {
         let translated: Vec<Option<String>> =
-            t.columns.iter().map(|c| c.generated.as_deref().and_then(|g| super::expr::to_postgres_immutable(g.trim_end_matches(" PERSISTED"), t))).collect();
+            t.columns.iter().map(|c| c.generated.as_deref().and_then(|g| crate::expr::to_postgres_immutable(g.trim_end_matches(" PERSISTED"), t))).collect();
         for (c, pg) in t.columns.iter_mut().zip(translated) {
             c.generated_postgres = pg;
         }
@@ -461,7 +461,7 @@ pub fn schema_of(
             kind: IndexKind::BTree,
             comment: None,
             include,
-            filter: first.filter.as_deref().map(|f| super::expr::to_postgres(f, t).unwrap_or_else(|| filter_of(f))),
+            filter: first.filter.as_deref().map(|f| crate::expr::to_postgres(f, t).unwrap_or_else(|| filter_of(f))),
         });
     }
     for group in fks.chunk_by(|a, b| a.table == b.table && a.name == b.name) {
@@ -481,7 +481,7 @@ pub fn schema_of(
     for c in checks {
         let Some(ti) = find(&mut out, &c.table) else { continue };
         // Translated where certain; else identifiers only (PostgreSQL may refuse it: listed).
-        let expression = super::expr::to_postgres(&c.definition, &out[ti]).unwrap_or_else(|| standard_quoting(&c.definition));
+        let expression = crate::expr::to_postgres(&c.definition, &out[ti]).unwrap_or_else(|| standard_quoting(&c.definition));
         out[ti].checks.push(Check { name: c.name.clone(), expression, not_valid: c.not_trusted || c.disabled });
     }
     for mut m in modules {

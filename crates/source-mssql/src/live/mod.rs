@@ -20,7 +20,6 @@
 pub mod catalog;
 pub mod cdc;
 pub mod conn;
-pub mod expr;
 pub mod read;
 pub mod verify;
 
