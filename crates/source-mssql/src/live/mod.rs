@@ -289,7 +289,8 @@ impl Source for MsSource {
                 })
                 .collect(),
             // Babelfish has sequences but no sys.sequences: said, not guessed.
-            Err(e) if version.contains("Babelfish") => {
+            // Before SQL Server 2012 there are no sequences (208: invalid object name).
+            Err(e) if version.contains("Babelfish") || e.kind == ErrorKind::NotFound => {
                 tracing::warn!("{}: sys.sequences cannot be read ({e}): free sequences are not carried over", self.url.describe());
                 Vec::new()
             }

@@ -6,8 +6,8 @@
 //! compares: a value the load changed shows as a difference.
 //!
 //! Where T-SQL has no function for the canonical notation, ferry finishes the server's exact
-//! text (never the reader's value): trailing fractional zeros dropped, and floats printed
-//! shortest from their 17 (`real`: 9) significant digits (`CONVERT(…, 3)`, lossless). The
+//! text or bytes (never the reader's value): trailing fractional zeros dropped, floats printed
+//! shortest from their stored IEEE bytes (`CAST(… AS binary(8))`), binaries in hex, CHAR pad. The
 //! expression carries that step as a leading comment ([`Finish`]), which SQL ignores.
 
 use super::conn::{map_error, quote_ident, quote_str};
@@ -151,8 +151,10 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
         Canon::Duration => {
             format!("CONVERT(varchar(30), CAST(DATEDIFF(second, CAST('00:00:00' AS time), {c}) AS bigint) * 1000000 + DATEPART(microsecond, {c}))")
         }
-        Canon::Float if base == "real" => format!("{REAL}CONVERT(varchar(40), {c}, 3)"),
-        Canon::Float => format!("{DOUBLE}CONVERT(varchar(40), {c}, 3)"),
+        // The stored IEEE bytes (big-endian), exact on every version (`CONVERT(…, 3)`, the
+        // lossless text, is 2016+).
+        Canon::Float if base == "real" => format!("{REAL}CAST({c} AS binary(4))"),
+        Canon::Float => format!("{DOUBLE}CAST({c} AS binary(8))"),
         Canon::Json | Canon::Set | Canon::Bits { .. } | Canon::Geometry { .. } => format!("CONVERT(nvarchar(max), {c})"),
     }
 }
@@ -161,6 +163,10 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
 fn finished(cell: &ColumnData<'static>, finish: Finish) -> Option<String> {
     match (cell, finish) {
         (ColumnData::Binary(b), Finish::Hex) => b.as_ref().map(|b| b.iter().map(|x| format!("{x:02x}")).collect()),
+        (ColumnData::Binary(b), Finish::Double) => b.as_ref().and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok()).map(|b| pg_float_text(f64::from_be_bytes(b))),
+        (ColumnData::Binary(b), Finish::Real) => {
+            b.as_ref().and_then(|b| <[u8; 4]>::try_from(b.as_ref()).ok()).map(|b| pg_float_text(f32::from_be_bytes(b) as f64))
+        }
         (c, f) => cell_text(c).map(|t| f.apply(t)),
     }
 }
@@ -306,6 +312,12 @@ mod tests {
         assert_eq!(Finish::Double.apply(" 1.7976931348623157e+308      ".into()), "1.7976931348623157e308");
         assert_eq!(Finish::Trim.apply("2020-02-29 23:30:00.25".into()), "2020-02-29 23:30:00.25");
         assert_eq!(finished(&ColumnData::Binary(Some(vec![0xde, 0xad, 0x00].into())), Finish::Hex).as_deref(), Some("dead00"));
+        // What SQL Server gives for CAST(1.7976931348623157e308 AS binary(8)) and CAST(3.4e38 AS real) AS binary(4)).
+        assert_eq!(
+            finished(&ColumnData::Binary(Some(vec![127, 239, 255, 255, 255, 255, 255, 255].into())), Finish::Double).as_deref(),
+            Some("1.7976931348623157e308")
+        );
+        assert_eq!(finished(&ColumnData::Binary(Some(vec![127, 127, 201, 158].into())), Finish::Real).as_deref(), Some("3.3999999521443642e38"));
         let col = |ty, src: &str| Column::new("v", ty, src);
         assert!(canonical_expr(&col(DataType::DateTime { fsp: 3 }, "datetime"), Canon::DateTime { zero: ferry_model::canonical::ZeroAs::Kept, digits: 3 })
             .contains("datetime2(3)"));
