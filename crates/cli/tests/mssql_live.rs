@@ -224,3 +224,20 @@ fn a_uniqueidentifier_key_chunks_in_the_servers_order() {
     assert_eq!(psql(&dst, "SELECT count(*), count(DISTINCT id), sum(n) FROM public.k").trim(), "5000\t5000\t12502500");
     verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
 }
+
+/// A `sql_variant` is text by default; overridden to jsonb it keeps its base type beside its
+/// value (`{"type": …, "value": …}`), and verify compares that document.
+#[test]
+fn a_sql_variant_overridden_to_jsonb_keeps_its_base_type() {
+    let Some(server) = mssql_server() else { return };
+    let db = unique("mssql_variant");
+    let src = fresh_mssql(&server, &db);
+    tsql(&src, "CREATE TABLE dbo.V (id int PRIMARY KEY, v sql_variant)\nGO\nINSERT INTO dbo.V VALUES (1, CAST(42 AS int)), (2, CAST(N'say \"hi\"' AS nvarchar(20))), (3, NULL)\nGO\n");
+    let dst = fresh_pg(&db);
+    let cfg = write_config(&db, "[target]\nschema = \"public\"\n[tables.V.columns.v]\ntype = \"jsonb\"\n");
+    let cfg = cfg.to_str().unwrap();
+    migrate_ok(&["--config", cfg, "--source", &src, "--target", &dst, "--quiet"]);
+    let docs = psql(&dst, "SELECT v->>'type', v->>'value' FROM public.v ORDER BY id");
+    assert_eq!(docs.lines().collect::<Vec<_>>(), ["int\t42", "nvarchar\tsay \"hi\"", "\t"], "NULL stays NULL");
+    verify_equal(&["--config", cfg, "--source", &src, "--target", &dst]);
+}

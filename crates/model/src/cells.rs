@@ -86,6 +86,9 @@ pub struct CellRule {
     pub read_as_text: bool,
     /// Keep a SQL Server `datetimeoffset`'s offset in a companion column `<name>_offset`.
     pub keep_offset: bool,
+    /// The user overrode the column's type to `json`/`jsonb`: a SQL Server `sql_variant` is read
+    /// as the document `{"type": its base type, "value": its text}`.
+    pub read_as_json: bool,
 }
 
 /// Every column's rules: a default and per-column exceptions, by source table and column name.

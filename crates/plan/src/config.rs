@@ -587,19 +587,22 @@ impl Config {
             date_form: None,
             read_as_text: false,
             keep_offset: false,
+            read_as_json: false,
         };
         let mut columns = BTreeMap::new();
         for (table, t) in &self.tables {
             for (column, c) in &t.columns {
                 let text = c.type_.as_deref().is_some_and(crate::typemap::is_text_type);
                 let keep_offset = c.keep_offset == Some(true);
-                if c.odd_cells.is_some() || c.invalid_text.is_some() || c.date_form.is_some() || text || keep_offset {
+                let json = c.type_.as_deref().is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("json"));
+                if c.odd_cells.is_some() || c.invalid_text.is_some() || c.date_form.is_some() || text || keep_offset || json {
                     let rule = ferry_model::CellRule {
                         odd_cells: c.odd_cells.unwrap_or(default.odd_cells),
                         bad_text: c.invalid_text.unwrap_or(default.bad_text),
                         date_form: c.date_form,
                         read_as_text: text,
                         keep_offset,
+                        read_as_json: json,
                     };
                     columns.insert((table.clone(), column.clone()), rule);
                 }

@@ -769,7 +769,7 @@ mod tests {
     }
 
     fn ruled(odd_cells: OddCells, bad_text: BadText, date_form: Option<DateForm>) -> CellRule {
-        CellRule { odd_cells, bad_text, date_form, read_as_text: false, keep_offset: false }
+        CellRule { odd_cells, bad_text, date_form, read_as_text: false, keep_offset: false, read_as_json: false }
     }
 
     #[test]

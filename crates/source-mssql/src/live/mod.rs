@@ -303,8 +303,13 @@ impl Source for MsSource {
         for t in &mut schema.tables {
             for c in &mut t.columns {
                 let temporal = matches!(c.data_type, DataType::DateTime { .. } | DataType::DateTimeOffset { .. } | DataType::Time { .. });
-                if temporal && self.rules.for_column(&t.name, &c.name).read_as_text {
+                let rule = self.rules.for_column(&t.name, &c.name);
+                if temporal && rule.read_as_text {
                     c.stored_as = Some("text".into());
+                }
+                if c.source_type == "sql_variant" && rule.read_as_json {
+                    c.data_type = DataType::Json;
+                    c.stored_as = Some(read::VARIANT_JSON.into());
                 }
             }
             // keep_offset: a companion column with the offset each value was written with.

@@ -28,12 +28,20 @@ pub fn base_type(col: &Column) -> &str {
 /// column named after the prefix (`keep_offset`): it exists on the target only.
 pub const TZ_OFFSET: &str = "tzoffset:";
 
+/// `Column::stored_as` of a `sql_variant` read as `{"type": …, "value": …}` (a json override).
+pub const VARIANT_JSON: &str = "variant-json";
+
 /// The T-SQL expression the reader selects for `col`.
 pub fn select_expr(col: &Column) -> String {
     if let Some(of) = col.stored_as.as_deref().and_then(|s| s.strip_prefix(TZ_OFFSET)) {
         return format!("DATEPART(tzoffset, {})", quote_ident(of));
     }
     let c = quote_ident(&col.name);
+    if col.stored_as.as_deref() == Some(VARIANT_JSON) {
+        return format!(
+            "CASE WHEN {c} IS NULL THEN NULL ELSE N'{{\"type\":\"' + CAST(SQL_VARIANT_PROPERTY({c}, 'BaseType') AS nvarchar(128)) + N'\",\"value\":\"' + STRING_ESCAPE(CONVERT(nvarchar(max), {c}), 'json') + N'\"}}' END"
+        );
+    }
     if col.stored_as.as_deref() == Some("text") {
         // Overridden to text: SQL Server's own text, every digit (ODBC canonical, style 121).
         return format!("CONVERT(varchar(40), {c}, 121)");
@@ -171,6 +179,7 @@ pub fn value_of(cell: ColumnData<'static>, col: &Column) -> Result<Value, String
         C::F32(Some(v)) => Value::Float(v),
         C::F64(Some(v)) => Value::Double(v),
         C::Bit(Some(b)) => Value::Bool(b),
+        C::String(Some(s)) if *ty == DataType::Json => Value::Json(s.into_owned()),
         C::String(Some(s)) => Value::Text(s.into_owned()),
         C::Guid(Some(g)) => Value::Text(g.hyphenated().to_string()),
         C::Binary(Some(b)) => Value::Bytes(b.into_owned()),

@@ -155,6 +155,7 @@ pub fn canonical_expr(col: &Column, canon: Canon) -> String {
         // lossless text, is 2016+).
         Canon::Float if base == "real" => format!("{REAL}CAST({c} AS binary(4))"),
         Canon::Float => format!("{DOUBLE}CAST({c} AS binary(8))"),
+        Canon::Json if col.stored_as.as_deref() == Some(super::read::VARIANT_JSON) => select_expr(col),
         Canon::Json | Canon::Set | Canon::Bits { .. } | Canon::Geometry { .. } => format!("CONVERT(nvarchar(max), {c})"),
     }
 }
