@@ -434,18 +434,7 @@ pub fn tsql_try(url: &str, script: &str) -> Result<Vec<Vec<String>>, String> {
         let u = ferry_source_mssql::live::conn::MsUrl::parse(url).map_err(|e| e.message)?;
         let mut c = u.connect().await.map_err(|e| e.message)?;
         let mut rows = Vec::new();
-        let mut batch = String::new();
-        let mut batches = Vec::new();
-        for line in script.lines() {
-            if line.trim().eq_ignore_ascii_case("go") {
-                batches.push(std::mem::take(&mut batch));
-            } else {
-                batch.push_str(line);
-                batch.push('\n');
-            }
-        }
-        batches.push(batch);
-        for b in batches.iter().filter(|b| !b.trim().is_empty()) {
+        for b in &ferry_source_mssql::script::batches(script) {
             let results = c.simple_query(b.as_str()).await.map_err(|e| format!("{e} in: {b}"))?.into_results().await.map_err(|e| format!("{e} in: {b}"))?;
             for r in results.into_iter().flatten() {
                 rows.push(r.into_iter().map(|cell| format!("{cell:?}")).collect());

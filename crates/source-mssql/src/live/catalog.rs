@@ -5,8 +5,8 @@
 //! - **Catalog rows in, model out, nothing in between**: the queries ([`QUERIES`]) only read;
 //!   [`schema_of`] turns their rows into tables, so the mapping is unit-tested on recorded rows
 //!   (`tests::catalog_rows_become_the_model`) and the live server only supplies them.
-//! - **Nothing dropped unmentioned**: a type ferry cannot read stops introspection naming the
-//!   column ([`column_type`]); views, procedures, functions, triggers, synonyms and table types
+//! - **Nothing dropped unmentioned**: a type ferry cannot read is `Unsupported`, which the plan
+//!   refuses naming the column until a type override or an exclude decides ([`column_type`]); views, procedures, functions, triggers, synonyms and table types
 //!   are listed with their T-SQL; an untrusted or disabled foreign key or check is created
 //!   `NOT VALID` or listed, and said so.
 //! - **`sql_variant` never reaches the driver raw** (tiberius 0.12 panics on it): identity
@@ -311,7 +311,9 @@ pub fn column_type(base: &str, max_length: i16, precision: u8, scale: u8) -> Res
         // Read through their own text or binary forms (read::select_expr), never raw.
         "hierarchyid" | "sql_variant" => (DataType::Text { max_bytes: max }, base.clone()),
         "geometry" | "geography" => (DataType::Blob { max_bytes: max }, base.clone()),
-        other => return Err(format!("type {other} is not one ferry reads; override the column's type or leave the table out")),
+        // A CLR type, cursor…: the plan refuses the column naming it, until a type override
+        // (or an exclude) says what to do.
+        other => (DataType::Unsupported { name: other.to_string() }, other.to_string()),
     };
     Ok(t)
 }
@@ -649,7 +651,7 @@ mod tests {
         assert_eq!(column_type("datetimeoffset", 10, 34, 7).unwrap().0, DataType::DateTimeOffset { fsp: 7 });
         assert_eq!(column_type("timestamp", 8, 0, 0).unwrap().0, DataType::Binary { len: 8 });
         assert_eq!(column_type("decimal", 9, 10, 2).unwrap(), (DataType::Decimal { precision: 10, scale: 2, unsigned: false }, "decimal(10, 2)".into()));
-        assert!(column_type("cursor", 0, 0, 0).unwrap_err().contains("cursor"));
+        assert_eq!(column_type("myclrtype", 0, 0, 0).unwrap().0, DataType::Unsupported { name: "myclrtype".into() }, "the plan names it");
     }
 
     #[test]

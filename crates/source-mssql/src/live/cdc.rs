@@ -605,30 +605,43 @@ impl MsChangeStream {
                 }
             }
         }
-        // Keep whole transactions only: everything before the cut.
-        let read_to = match &cut {
-            Some(c) => {
-                rows.retain(|r| r.lsn < *c);
-                errors.retain(|(at, _)| at < c);
-                rows.iter().map(|r| r.lsn.clone()).max()
-            }
-            None => Some(max.clone()),
-        };
-        if let (Some(at), true) = (&cut, rows.is_empty()) {
-            return Ok(Read::Cut(at.clone()));
-        }
-        let any_rows = !rows.is_empty();
-        let mut events = changes(rows).map_err(definite)?;
-        // Table errors in LSN order among the transactions.
-        for (at, e) in errors {
-            let i = events.iter().position(|ev| matches!(ev, ChangeEvent::Commit { position, .. } if position.order >= at)).map(|i| {
-                // before the transaction at or after the error's LSN: after the previous commit
-                events[..i].iter().rposition(|ev| matches!(ev, ChangeEvent::Commit { .. })).map(|p| p + 1).unwrap_or(0)
-            });
-            events.insert(i.unwrap_or(events.len()), e);
-        }
-        Ok(Read::Done(Polled { events, read_to, rows: any_rows, stopped }))
+        assemble(rows, errors, cut, max, stopped)
     }
+}
+
+/// One poll's rows of every table → its events: only transactions before the `cut` (the first
+/// LSN a bounded read may not have read whole), in commit order, each table error placed
+/// before the first transaction at or after its LSN. `Cut` when no whole transaction fit.
+fn assemble(
+    mut rows: Vec<CdcRow>,
+    mut errors: Vec<(Vec<u8>, ChangeEvent)>,
+    cut: Option<Vec<u8>>,
+    max: Vec<u8>,
+    stopped: Vec<String>,
+) -> Result<Read, SourceError> {
+    let read_to = match &cut {
+        Some(c) => {
+            rows.retain(|r| r.lsn < *c);
+            errors.retain(|(at, _)| at < c);
+            rows.iter().map(|r| r.lsn.clone()).max()
+        }
+        None => Some(max),
+    };
+    if let (Some(at), true) = (cut, rows.is_empty()) {
+        return Ok(Read::Cut(at));
+    }
+    let any_rows = !rows.is_empty();
+    let mut events = changes(rows).map_err(definite)?;
+    for (at, e) in errors {
+        // Before the first transaction at or after the error's LSN, i.e. after the commit
+        // preceding it.
+        let i = events
+            .iter()
+            .position(|ev| matches!(ev, ChangeEvent::Commit { position, .. } if position.order >= at))
+            .map(|i| events[..i].iter().rposition(|ev| matches!(ev, ChangeEvent::Commit { .. })).map(|p| p + 1).unwrap_or(0));
+        events.insert(i.unwrap_or(events.len()), e);
+    }
+    Ok(Read::Done(Polled { events, read_to, rows: any_rows, stopped }))
 }
 
 enum Read {
@@ -770,6 +783,31 @@ mod tests {
                 "commit 0x00000000000000000009 @1700000009",
             ]
         );
+    }
+
+    #[test]
+    fn a_bounded_poll_keeps_whole_transactions_and_places_table_errors_by_lsn() {
+        // Table a's read stopped at its limit inside LSN 7: only LSNs before 7 are whole.
+        let rows = vec![row("a", 5, 1, 2, 1, "x"), row("b", 6, 1, 2, 2, "y"), row("a", 7, 1, 2, 3, "part"), row("b", 8, 1, 2, 4, "later")];
+        let err = |l: u8| (lsn(l), ChangeEvent::TableError { table: "c".into(), error: format!("at {l}") });
+        let Read::Done(p) = assemble(rows, vec![err(6), err(9)], Some(lsn(7)), lsn(9), vec!["c".into()]).unwrap() else { panic!("whole transactions fit") };
+        let shape: Vec<String> = p
+            .events
+            .iter()
+            .map(|e| match e {
+                ChangeEvent::Row { table, .. } => format!("row {table}"),
+                ChangeEvent::Commit { position, .. } => format!("commit {}", position.order[9]),
+                ChangeEvent::TableError { error, .. } => error.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(shape, ["row a", "commit 5", "at 6", "row b", "commit 6"], "LSN 7 on waits for the next poll; the error at 9 too");
+        assert_eq!(p.read_to, Some(lsn(6)), "the position stays before the cut");
+        // Nothing whole before the cut: read that transaction alone.
+        assert!(matches!(assemble(vec![row("a", 7, 1, 2, 3, "part")], vec![], Some(lsn(7)), lsn(9), vec![]).unwrap(), Read::Cut(c) if c == lsn(7)));
+        // No cut: everything up to the polled maximum is read.
+        let Read::Done(p) = assemble(vec![], vec![], None, lsn(9), vec![]).unwrap() else { panic!() };
+        assert_eq!((p.read_to, p.rows), (Some(lsn(9)), false));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub struct MsUrl {
 }
 
 /// How long `prefer` waits for a TLS handshake: a server without TLS never answers it.
-const TLS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+const TLS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn definite(msg: impl Into<String>) -> SourceError {
     SourceError::new(ErrorKind::Definite, msg.into())
@@ -59,7 +59,8 @@ impl MsUrl {
     /// Parses `mssql://user[:password]@host[:port]/database[?schema=dbo&encrypt=…&trust_server_certificate=true&ca=…]`.
     pub fn parse(text: &str) -> Result<MsUrl, SourceError> {
         let u = url::Url::parse(text).map_err(|e| definite(format!("bad SQL Server URL ({e}); give mssql://user@host:1433/database?schema=dbo")))?;
-        let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default();
+        // Percent-decoding only: a `+` in a password is a plus (form decoding would make it a space).
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
         let database = decode(u.path().trim_start_matches('/'));
         if database.is_empty() {
             return Err(definite("the SQL Server source URL names no database: add it as the path, e.g. mssql://sa@host:1433/Chinook"));
@@ -216,12 +217,12 @@ mod tests {
 
     #[test]
     fn urls_name_schemas_and_tls_and_never_print_the_password() {
-        let u = MsUrl::parse("mssql://sa:p%40ss@db.example:14330/Chinook?schema=dbo,Sales&encrypt=required&trust_server_certificate=true").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.user.as_str(), u.password.as_str(), u.database.as_str()), ("db.example", 14330, "sa", "p@ss", "Chinook"));
+        let u = MsUrl::parse("mssql://sa:p%40s+s@db.example:14330/Chinook?schema=dbo,Sales&encrypt=required&trust_server_certificate=true").unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.user.as_str(), u.password.as_str(), u.database.as_str()), ("db.example", 14330, "sa", "p@s+s", "Chinook"));
         assert_eq!(u.schemas, ["dbo", "Sales"]);
         assert_eq!(u.encrypt, Encrypt::Required);
         assert!(u.trust_cert);
-        assert!(!u.describe().contains("p@ss"));
+        assert!(!u.describe().contains("p@s+s"));
         let d = MsUrl::parse("mssql://sa@h/db").unwrap();
         assert_eq!((d.port, d.schemas.clone(), d.encrypt), (1433, vec!["dbo".to_string()], Encrypt::Prefer));
         assert!(MsUrl::parse("mssql://sa@h/").unwrap_err().message.contains("names no database"));

@@ -150,7 +150,7 @@ fn micros_of(increments: u64, scale: u8) -> Result<i64, String> {
 }
 
 /// A decimal's text from its unscaled value and scale.
-fn decimal_text(value: i128, scale: u8) -> String {
+pub(crate) fn decimal_text(value: i128, scale: u8) -> String {
     let neg = value < 0;
     let digits = value.unsigned_abs().to_string();
     let s = scale as usize;
@@ -271,6 +271,7 @@ mod tests {
         let small = tiberius::numeric::Numeric::new_with_scale(5, 4);
         assert_eq!(value_of(ColumnData::Numeric(Some(small)), &money).unwrap(), Value::Decimal("0.0005".into()));
         let dec = col(DataType::Decimal { precision: 38, scale: 0, unsigned: false }, "decimal(38, 0)");
+        assert_eq!(decimal_text(-5, 1), "-0.5", "tiberius' Display would print 0.-5");
         let big = tiberius::numeric::Numeric::new_with_scale(99_999_999_999_999_999_999_999_999_999_999_999_999, 0);
         assert_eq!(value_of(ColumnData::Numeric(Some(big)), &dec).unwrap(), Value::Decimal("9".repeat(38)));
         assert_eq!(value_of(ColumnData::F64(Some(f64::MAX)), &col(DataType::Double { unsigned: false }, "float")).unwrap(), Value::Double(f64::MAX));

@@ -182,7 +182,8 @@ fn cell_text(cell: &ColumnData<'static>) -> Option<String> {
         C::I32(v) => v.map(|x| x.to_string()),
         C::I64(v) => v.map(|x| x.to_string()),
         C::Bit(v) => v.map(|b| if b { "1" } else { "0" }.to_string()),
-        C::Numeric(n) => n.map(|n| n.to_string()),
+        // tiberius' own Display prints negative fractions wrongly (`0.-5`).
+        C::Numeric(n) => n.map(|n| super::read::decimal_text(n.value(), n.scale())),
         C::Guid(g) => g.map(|g| g.hyphenated().to_string()),
         other => Some(format!("{other:?}")),
     }
@@ -223,8 +224,12 @@ impl ferry_model::VerifySource for MsSource {
         self.each_text_row(table, &sql, range, |row| {
             text.clear();
             for (t, e) in row.iter().zip(exprs) {
-                let t = if e.json { t.as_deref().map(ferry_model::canonical::json_canonical) } else { t.clone() };
-                text.push(t.as_deref().map(str::as_bytes), e.nullable);
+                if e.json {
+                    let doc = t.as_deref().map(ferry_model::canonical::json_canonical);
+                    text.push(doc.as_deref().map(str::as_bytes), e.nullable);
+                } else {
+                    text.push(t.as_deref().map(str::as_bytes), e.nullable);
+                }
             }
             count += 1;
             sum += text.hash() as u128;
@@ -248,6 +253,8 @@ impl ferry_model::VerifySource for MsSource {
         let wanted: std::collections::HashSet<&Vec<String>> = keys.iter().collect();
         let exact: Vec<usize> = (0..key_exprs.len()).filter(|&i| Finish::of(&key_exprs[i]) == Finish::None).collect();
         let mut sent = 0u64;
+        let cols: Vec<String> = table.columns.iter().map(select_expr).chain(key_exprs.iter().cloned()).collect();
+        let finish: Vec<Finish> = key_exprs.iter().map(|e| Finish::of(e)).collect();
         for part in keys.chunks(200) {
             let cond = if exact.is_empty() {
                 String::new()
@@ -258,10 +265,8 @@ impl ferry_model::VerifySource for MsSource {
                     .collect();
                 format!(" WHERE {}", tuples.join(" OR "))
             };
-            let cols: Vec<String> = table.columns.iter().map(select_expr).chain(key_exprs.iter().cloned()).collect();
             let sql = format!("SELECT {} FROM {}.{}{cond}", cols.join(", "), quote_ident(&self.schema), quote_ident(&table.name));
             let ctx = |e: tiberius::error::Error| map_error(e).context(format!("repairing table {}", table.name));
-            let finish: Vec<Finish> = key_exprs.iter().map(|e| Finish::of(e)).collect();
             let mut rows = Vec::new();
             let mut client = self.client().await?;
             {
