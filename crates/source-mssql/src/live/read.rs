@@ -46,6 +46,10 @@ pub fn select_expr(col: &Column) -> String {
         // Overridden to text: SQL Server's own text, every digit (ODBC canonical, style 121).
         return format!("CONVERT(varchar(40), {c}, 121)");
     }
+    if matches!(col.data_type, ferry_model::DataType::Unsupported { .. }) {
+        // A CLR type the driver cannot decode (it panics on what it does not know): its bytes.
+        return format!("CAST({c} AS varbinary(max))");
+    }
     match base_type(col) {
         "money" => format!("CAST({c} AS decimal(19, 4))"),
         "smallmoney" => format!("CAST({c} AS decimal(10, 4))"),
@@ -338,6 +342,7 @@ mod tests {
         assert_eq!(select_expr(&c("hierarchyid")), "[v].ToString()");
         assert_eq!(select_expr(&c("money")), "CAST([v] AS decimal(19, 4))");
         assert_eq!(select_expr(&c("nvarchar(40)")), "[v]");
+        assert_eq!(select_expr(&Column::new("u", DataType::Unsupported { name: "myclr".into() }, "myclr")), "CAST([u] AS varbinary(max))");
         let mut dt = Column::new("at", DataType::DateTime { fsp: 7 }, "datetime2(7)");
         dt.stored_as = Some("text".into());
         assert_eq!(select_expr(&dt), "CONVERT(varchar(40), [at], 121)", "a date-time overridden to text keeps its 100 ns digit");
